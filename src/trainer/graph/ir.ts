@@ -1,0 +1,225 @@
+// The graph IR: values, nodes and a Graph that owns them. Builders in ops.ts append nodes in
+// topological order (an op can only consume values that already exist), which the autodiff driver
+// (grad.ts) relies on. Shapes are static where known; a string dim is symbolic (e.g. "B", "T").
+// Serialization to ONNX lives in onnx.ts; nothing here knows protobuf.
+
+export type FloatType = 'float32' | 'float64';
+export type DType = FloatType | 'int64' | 'int32' | 'bool';
+export type Dim = number | string;
+export type Shape = readonly Dim[];
+
+export type TypedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+
+export type Attr =
+  | { type: 'int'; value: number }
+  | { type: 'float'; value: number }
+  | { type: 'ints'; value: readonly number[] }
+  | { type: 'floats'; value: readonly number[] }
+  | { type: 'string'; value: string };
+
+export type ValueKind = 'input' | 'constant' | 'node';
+
+export class Value {
+  constructor(
+    readonly graph: Graph,
+    readonly id: number,
+    public name: string,
+    readonly dtype: DType,
+    readonly shape: Shape,
+    readonly kind: ValueKind,
+    readonly node: Node | null = null,
+    /** Data of a constant (kept so rules such as Pow can read a constant exponent). */
+    readonly data: TypedData | null = null,
+  ) {}
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  isFloat(): boolean {
+    return this.dtype === 'float32' || this.dtype === 'float64';
+  }
+
+  toString(): string {
+    return `${this.name}:${this.dtype}[${this.shape.join(',')}]`;
+  }
+}
+
+export interface Node {
+  readonly index: number;
+  readonly op: string;
+  readonly inputs: readonly Value[];
+  readonly outputs: Value[];
+  readonly attrs: Readonly<Record<string, Attr>>;
+  /** ONNX operator domain; '' is the default ai.onnx domain. */
+  readonly domain: string;
+}
+
+export interface GraphOptions {
+  /** The float type of every float tensor the graph creates (constants, gradients). */
+  float?: FloatType;
+  /** How Gather (embedding) gradients are formed: ScatterND(add) on CPU, or a one-hot matmul
+   * for providers without scatter-add kernels. */
+  embeddingGrad?: 'scatter' | 'onehot';
+  name?: string;
+}
+
+/** A named graph output. */
+export interface GraphOutput {
+  readonly name: string;
+  readonly value: Value;
+}
+
+export class Graph {
+  readonly float: FloatType;
+  readonly embeddingGrad: 'scatter' | 'onehot';
+  readonly name: string;
+  readonly inputs: Value[] = [];
+  readonly constants: Value[] = [];
+  readonly nodes: Node[] = [];
+  readonly outputs: GraphOutput[] = [];
+  private nextId = 0;
+  private readonly usedNames = new Set<string>();
+  private readonly scalarCache = new Map<string, Value>();
+
+  constructor(options: GraphOptions = {}) {
+    this.float = options.float ?? 'float32';
+    this.embeddingGrad = options.embeddingGrad ?? 'scatter';
+    this.name = options.name ?? 'alol';
+  }
+
+  /** A fresh, unique value name with the given prefix. */
+  uniqueName(prefix: string): string {
+    let name = prefix;
+    for (let i = 1; this.usedNames.has(name); i++) name = `${prefix}_${i}`;
+    this.usedNames.add(name);
+    return name;
+  }
+
+  private claimName(name: string): string {
+    if (this.usedNames.has(name)) throw new Error(`graph ${this.name}: the name '${name}' is already used`);
+    this.usedNames.add(name);
+    return name;
+  }
+
+  input(name: string, dtype: DType, shape: Shape): Value {
+    const v = new Value(this, this.nextId++, this.claimName(name), dtype, shape, 'input');
+    this.inputs.push(v);
+    return v;
+  }
+
+  /** A float input of the graph's float type. */
+  floatInput(name: string, shape: Shape): Value {
+    return this.input(name, this.float, shape);
+  }
+
+  constant(data: TypedData, shape: Shape, name = 'const'): Value {
+    const dtype = dtypeOfData(data);
+    const size = shape.reduce<number>((a, d) => a * (d as number), 1);
+    if (shape.some((d) => typeof d !== 'number') || size !== data.length) {
+      throw new Error(`constant ${name}: data of length ${data.length} does not fit shape [${shape.join(',')}]`);
+    }
+    const v = new Value(this, this.nextId++, this.uniqueName(name), dtype, shape, 'constant', null, data);
+    this.constants.push(v);
+    return v;
+  }
+
+  /** A float scalar of the graph's float type (deduplicated). */
+  scalar(x: number, dtype: DType = this.float): Value {
+    const key = `${dtype}:${Object.is(x, -0) ? '-0' : String(x)}`;
+    let v = this.scalarCache.get(key);
+    if (!v) {
+      v = this.constant(typedArrayOf(dtype, [x]), [], 'c');
+      this.scalarCache.set(key, v);
+    }
+    return v;
+  }
+
+  /** A 1-D int64 constant (axes, shapes, indices). */
+  ints(values: readonly number[], name = 'ints'): Value {
+    return this.constant(BigInt64Array.from(values.map((x) => BigInt(x))), [values.length], name);
+  }
+
+  /** Appends a node; `outTypes` gives each output's dtype and shape (shape inference is the op builder's job). */
+  addNode(
+    op: string,
+    inputs: readonly Value[],
+    outTypes: readonly { dtype: DType; shape: Shape }[],
+    attrs: Record<string, Attr> = {},
+    domain = '',
+  ): Value[] {
+    for (const x of inputs) {
+      if (x.graph !== this) throw new Error(`${op}: input ${x.name} belongs to another graph`);
+    }
+    const outputs: Value[] = [];
+    const node: Node = { index: this.nodes.length, op, inputs, outputs, attrs, domain };
+    for (const t of outTypes) {
+      outputs.push(new Value(this, this.nextId++, this.uniqueName(`${op.toLowerCase()}`), t.dtype, t.shape, 'node', node));
+    }
+    this.nodes.push(node);
+    return outputs;
+  }
+
+  /** Marks `value` as a graph output called `name`. */
+  output(name: string, value: Value): void {
+    if (this.outputs.some((o) => o.name === name)) throw new Error(`graph ${this.name}: output '${name}' declared twice`);
+    this.outputs.push({ name, value });
+  }
+}
+
+export function dtypeOfData(data: TypedData): DType {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
+  if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof Int32Array) return 'int32';
+  return 'bool';
+}
+
+export function typedArrayOf(dtype: DType, values: readonly number[]): TypedData {
+  switch (dtype) {
+    case 'float32':
+      return Float32Array.from(values);
+    case 'float64':
+      return Float64Array.from(values);
+    case 'int64':
+      return BigInt64Array.from(values.map((x) => BigInt(x)));
+    case 'int32':
+      return Int32Array.from(values);
+    case 'bool':
+      return Uint8Array.from(values.map((x) => (x ? 1 : 0)));
+  }
+}
+
+export function formatShape(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** Numpy-style broadcast of two static-or-symbolic shapes; throws naming the op on a mismatch. */
+export function broadcastShapes(op: string, a: Shape, b: Shape): Dim[] {
+  const n = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const da = i < n - a.length ? 1 : a[i - (n - a.length)];
+    const db = i < n - b.length ? 1 : b[i - (n - b.length)];
+    if (da === db || db === 1) out.push(da);
+    else if (da === 1) out.push(db);
+    else throw new Error(`${op}: shapes ${formatShape(a)} and ${formatShape(b)} do not broadcast`);
+  }
+  return out;
+}
+
+export function normalizeAxis(axis: number, rank: number, op: string): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) throw new Error(`${op}: axis ${axis} is out of range for rank ${rank}`);
+  return a;
+}
+
+/** Number of elements of a static shape, or null when a dim is symbolic. */
+export function staticSize(shape: Shape): number | null {
+  let n = 1;
+  for (const d of shape) {
+    if (typeof d !== 'number') return null;
+    n *= d;
+  }
+  return n;
+}
