@@ -1,0 +1,167 @@
+// Runs training-step graphs built by graph/optim.ts: owns parameters, AdamW moments and gradient
+// accumulators as typed arrays, feeds them with each batch, and writes the updated values into a
+// second, preallocated set of buffers that swaps with the first after every step (ORT cannot write
+// an output into the tensor it reads as an input). Memory is allocated once, not per step.
+
+import type { FloatType, Shape } from '../graph/ir.js';
+import { accName, momentName, newName } from '../graph/optim.js';
+import { type OrtTensor, type Session, tensor } from './session.js';
+
+export type FloatArray = Float32Array | Float64Array;
+
+export interface ParamTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  data: FloatArray;
+}
+
+export interface StepStats {
+  loss: number;
+  gradNorm: number;
+  clipCoef: number;
+}
+
+class DoubleBuffer {
+  private a: FloatArray;
+  private b: FloatArray;
+  constructor(
+    initial: FloatArray,
+    readonly shape: readonly number[],
+    private readonly float: FloatType,
+  ) {
+    this.a = initial;
+    this.b = initial.slice() as FloatArray;
+  }
+  get current(): FloatArray {
+    return this.a;
+  }
+  set current(data: FloatArray) {
+    this.a = data;
+  }
+  currentTensor(): OrtTensor {
+    return tensor(this.float, this.a, this.shape);
+  }
+  nextTensor(): OrtTensor {
+    return tensor(this.float, this.b, this.shape);
+  }
+  swap(): void {
+    [this.a, this.b] = [this.b, this.a];
+  }
+}
+
+function scalar(float: FloatType, x: number): OrtTensor {
+  return tensor(float, float === 'float32' ? Float32Array.of(x) : Float64Array.of(x), []);
+}
+
+function first(t: OrtTensor): number {
+  return Number((t.data as FloatArray)[0]);
+}
+
+function zerosOf(float: FloatType, n: number): FloatArray {
+  return float === 'float32' ? new Float32Array(n) : new Float64Array(n);
+}
+
+/** Parameters + AdamW state + accumulators, stepped by ORT sessions. */
+export class Stepper {
+  /** Number of optimizer updates applied so far. */
+  step = 0;
+  private readonly params = new Map<string, DoubleBuffer>();
+  private readonly moments = new Map<string, DoubleBuffer>();
+  private readonly accs = new Map<string, DoubleBuffer>();
+  private microSteps = 0;
+
+  constructor(
+    readonly float: FloatType,
+    params: readonly ParamTensor[],
+  ) {
+    for (const p of params) {
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      if (p.data.length !== n) throw new Error(`parameter ${p.name}: ${p.data.length} values for shape [${p.shape.join(',')}]`);
+      this.params.set(p.name, new DoubleBuffer(p.data, p.shape, float));
+      for (const k of ['m', 'v'] as const) this.moments.set(momentName(k, p.name), new DoubleBuffer(zerosOf(float, n), p.shape, float));
+      this.accs.set(accName(p.name), new DoubleBuffer(zerosOf(float, n), p.shape, float));
+    }
+  }
+
+  get paramNames(): string[] {
+    return [...this.params.keys()];
+  }
+
+  /** The current value of a parameter (a live view: copy it to keep it). */
+  param(name: string): FloatArray {
+    const p = this.params.get(name);
+    if (!p) throw new Error(`no parameter named ${name}`);
+    return p.current;
+  }
+
+  /** Every parameter, moment and the step, e.g. for a checkpoint. */
+  stateTensors(): { name: string; shape: readonly number[]; data: FloatArray }[] {
+    const all = [...this.params, ...this.moments];
+    return all.map(([name, b]) => ({ name, shape: b.shape, data: b.current }));
+  }
+
+  /** Restores parameters and moments saved by stateTensors(). */
+  loadState(tensors: readonly { name: string; data: FloatArray }[], step: number): void {
+    for (const t of tensors) {
+      const b = this.params.get(t.name) ?? this.moments.get(t.name);
+      if (!b) throw new Error(`checkpoint has an unknown tensor ${t.name}`);
+      if (b.current.length !== t.data.length) throw new Error(`checkpoint tensor ${t.name} has the wrong size`);
+      b.current.set(t.data);
+    }
+    this.step = step;
+  }
+
+  /** Parameter feeds for a forward-only graph that takes the same parameter inputs. */
+  paramFeeds(): Record<string, OrtTensor> {
+    const feeds: Record<string, OrtTensor> = {};
+    for (const [name, b] of this.params) feeds[name] = b.currentTensor();
+    return feeds;
+  }
+
+  /**
+   * One optimizer update with an `update` or `accumulate-update` graph. With micro-batches accumulated
+   * before it, the gradient is their sum times 1 / (number of micro-batches).
+   */
+  async update(session: Session, batch: Record<string, OrtTensor>, lr: number): Promise<StepStats> {
+    const accumulating = session.inputNames.includes('grad_scale');
+    if (!accumulating && this.microSteps > 0) {
+      throw new Error('update: micro-batches were accumulated; finish with an accumulate-update graph');
+    }
+    const feeds: Record<string, OrtTensor> = { ...batch, lr: scalar(this.float, lr), step: scalar(this.float, this.step + 1) };
+    const into: Record<string, OrtTensor> = {};
+    for (const [name, b] of [...this.params, ...this.moments]) {
+      feeds[name] = b.currentTensor();
+      into[newName(name)] = b.nextTensor();
+    }
+    if (accumulating) {
+      for (const [name, b] of this.accs) feeds[name] = b.currentTensor();
+      feeds.grad_scale = scalar(this.float, 1 / (this.microSteps + 1));
+    }
+    const out = await session.run(feeds, into);
+    for (const b of [...this.params.values(), ...this.moments.values()]) b.swap();
+    if (accumulating) for (const b of this.accs.values()) b.current.fill(0);
+    this.microSteps = 0;
+    this.step++;
+    return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef) };
+  }
+
+  /** Adds one micro-batch's gradients to the accumulators (an `accumulate` graph); returns its loss. */
+  async accumulate(session: Session, batch: Record<string, OrtTensor>): Promise<number> {
+    const feeds: Record<string, OrtTensor> = { ...batch };
+    const into: Record<string, OrtTensor> = {};
+    for (const [name, b] of this.params) feeds[name] = b.currentTensor();
+    for (const [name, b] of this.accs) {
+      feeds[name] = b.currentTensor();
+      into[newName(name)] = b.nextTensor();
+    }
+    const out = await session.run(feeds, into);
+    for (const b of this.accs.values()) b.swap();
+    this.microSteps++;
+    return first(out.loss);
+  }
+}
+
+export function shapeOfParam(shape: Shape): number[] {
+  if (shape.some((d) => typeof d !== 'number')) throw new Error(`parameters need static shapes, got [${shape.join(',')}]`);
+  return shape as number[];
+}
