@@ -5,6 +5,11 @@
 import * as ort from 'onnxruntime-node';
 import type { DType, Shape, TypedData } from '../graph/ir.js';
 
+// ORT's native logger writes provider-load failures to stderr in red even when they are caught and
+// handled (a CPU fallback is not an error). Failures reach callers as exceptions; ALOL_DEBUG=1 shows
+// the native log too. Process-wide, and read when the first session is created.
+ort.env.logLevel = process.env.ALOL_DEBUG ? 'warning' : 'fatal';
+
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
 export type OrtTensor = ort.Tensor;
 

@@ -1,0 +1,64 @@
+// Lint: typescript-eslint's recommended rules plus the architecture's import boundaries
+// (DESIGN.md "Layout"): the trainer never imports vscode, the extension never imports
+// onnxruntime-node, only src/trainer/runtime imports onnxruntime-node, only src/trainer/graph
+// knows ONNX protobuf, and src/protocol imports nothing but zod.
+import tseslint from 'typescript-eslint';
+
+const restrict = (paths, patterns = []) => ({
+  'no-restricted-imports': ['error', { paths, patterns }],
+});
+const msg = {
+  vscode: 'src/trainer runs without VS Code (CLI, subprocess): never import vscode here.',
+  ort: 'onnxruntime-node is imported only by src/trainer/runtime (DESIGN.md); use its Session/tensor helpers.',
+  ortExt: 'The extension host never loads onnxruntime-node: training runs in the trainer subprocess.',
+  proto: 'ONNX protobuf is known only to src/trainer/graph (serialization lives in graph/onnx.ts).',
+};
+
+export default tseslint.config(
+  { ignores: ['out/**', 'dist/**', 'node_modules/**', 'webview/dist/**', '**/*.js', '**/*.mjs'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/trainer/**/*.ts'],
+    ignores: ['src/trainer/runtime/**', 'src/trainer/graph/**'],
+    rules: restrict([
+      { name: 'vscode', message: msg.vscode },
+      { name: 'onnxruntime-node', message: msg.ort },
+      { name: 'onnx-proto', message: msg.proto },
+    ]),
+  },
+  {
+    files: ['src/trainer/runtime/**/*.ts'],
+    rules: restrict([
+      { name: 'vscode', message: msg.vscode },
+      { name: 'onnx-proto', message: msg.proto },
+    ]),
+  },
+  {
+    files: ['src/trainer/graph/**/*.ts'],
+    rules: restrict([
+      { name: 'vscode', message: msg.vscode },
+      { name: 'onnxruntime-node', message: msg.ort },
+    ]),
+  },
+  {
+    files: ['src/extension/**/*.ts', 'webview/**/*.ts'],
+    rules: restrict(
+      [
+        { name: 'onnxruntime-node', message: msg.ortExt },
+        { name: 'onnx-proto', message: msg.proto },
+      ],
+      [{ group: ['**/trainer/runtime/**', '**/trainer/graph/**'], message: msg.ortExt }],
+    ),
+  },
+  {
+    files: ['src/protocol/**/*.ts'],
+    rules: restrict([], [{ regex: '^(?!zod$|\\./|\\.\\./).*', message: 'src/protocol is pure: it imports only zod.' }]),
+  },
+);

@@ -1,0 +1,39 @@
+// The linter enforces DESIGN.md's import boundaries: each forbidden import is reported, and the
+// allowed ones are not. Runs ESLint's API with the project's own config on snippets.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ESLint } from 'eslint';
+
+const root = path.resolve(__dirname, '../../..');
+const eslint = new ESLint({ cwd: root });
+
+async function boundaryErrors(file: string, source: string): Promise<string[]> {
+  const [result] = await eslint.lintText(source, { filePath: path.join(root, file) });
+  return result.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+}
+
+const cases: [file: string, source: string, forbidden: boolean][] = [
+  ['src/trainer/alol/x.ts', "import * as vscode from 'vscode';\nexport const v = vscode;\n", true],
+  ['src/trainer/runtime/x.ts', "import * as vscode from 'vscode';\nexport const v = vscode;\n", true],
+  ['src/trainer/alol/x.ts', "import * as ort from 'onnxruntime-node';\nexport const v = ort;\n", true],
+  ['src/trainer/runtime/x.ts', "import * as ort from 'onnxruntime-node';\nexport const v = ort;\n", false],
+  ['src/trainer/graph/x.ts', "import * as ort from 'onnxruntime-node';\nexport const v = ort;\n", true],
+  ['src/trainer/model/x.ts', "import { onnx } from 'onnx-proto';\nexport const v = onnx;\n", true],
+  ['src/trainer/graph/x.ts', "import { onnx } from 'onnx-proto';\nexport const v = onnx;\n", false],
+  ['src/extension/x.ts', "import * as ort from 'onnxruntime-node';\nexport const v = ort;\n", true],
+  ['src/extension/x.ts', "import { Session } from '../trainer/runtime/session.js';\nexport const v = Session;\n", true],
+  ['src/extension/x.ts', "import * as vscode from 'vscode';\nexport const v = vscode;\n", false],
+  ['src/protocol/x.ts', "import { z } from 'zod';\nexport const v = z;\n", false],
+  ['src/protocol/x.ts', "import * as fs from 'node:fs';\nexport const v = fs;\n", true],
+];
+
+describe('import boundaries (eslint)', () => {
+  for (const [file, source, forbidden] of cases) {
+    const what = source.split('\n')[0];
+    it(`${file}: ${what} is ${forbidden ? 'reported' : 'allowed'}`, async () => {
+      const errors = await boundaryErrors(file, source);
+      assert.equal(errors.length > 0, forbidden, errors.join('; '));
+    });
+  }
+});
