@@ -15,7 +15,9 @@ export type Attr =
   | { type: 'float'; value: number }
   | { type: 'ints'; value: readonly number[] }
   | { type: 'floats'; value: readonly number[] }
-  | { type: 'string'; value: string };
+  | { type: 'string'; value: string }
+  /** A constant used as an attribute (e.g. ConstantOfShape's value), not as an input. */
+  | { type: 'tensor'; value: Value };
 
 export type ValueKind = 'input' | 'constant' | 'node';
 
@@ -212,6 +214,14 @@ export function normalizeAxis(axis: number, rank: number, op: string): number {
   const a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) throw new Error(`${op}: axis ${axis} is out of range for rank ${rank}`);
   return a;
+}
+
+/** The sum of two dims: a number when both are, else a symbolic name ("P+T"). */
+export function addDims(a: Dim, b: Dim): Dim {
+  if (typeof a === 'number' && typeof b === 'number') return a + b;
+  if (a === 0) return b;
+  if (b === 0) return a;
+  return `${a}+${b}`;
 }
 
 /** Number of elements of a static shape, or null when a dim is symbolic. */

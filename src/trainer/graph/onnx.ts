@@ -64,6 +64,8 @@ function attribute(name: string, a: Attr): onnx.IAttributeProto {
       return { name, type: T.FLOATS, floats: [...a.value] };
     case 'string':
       return { name, type: T.STRING, s: new TextEncoder().encode(a.value) };
+    case 'tensor':
+      return { name, type: T.TENSOR, t: tensorProto(a.value.name, a.value.dtype, a.value.shape, a.value.data as TypedData) };
   }
 }
 

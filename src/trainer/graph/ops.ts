@@ -3,6 +3,7 @@
 // a tensor is expected becomes a scalar constant of the other operand's dtype.
 
 import {
+  addDims,
   type Attr,
   type DType,
   type Dim,
@@ -10,6 +11,7 @@ import {
   broadcastShapes,
   normalizeAxis,
   staticSize,
+  typedArrayOf,
 } from './ir.js';
 
 export type Operand = Value | number;
@@ -189,7 +191,7 @@ export function concat(xs: readonly Value[], axis: number): Value {
       if (i !== ax && d !== xs[0].shape[i]) throw new Error(`Concat: ${x} does not match ${xs[0]} off axis ${ax}`);
     });
     const d = x.shape[ax];
-    total = typeof total === 'number' && typeof d === 'number' ? total + d : `${total}+${d}`;
+    total = addDims(total, d);
   }
   const shape = xs[0].shape.map((d, i) => (i === ax ? total : d));
   return xs[0].graph.addNode('Concat', xs, [{ dtype: xs[0].dtype, shape }], { axis: { type: 'int', value: ax } })[0];
@@ -325,10 +327,28 @@ export function layerNorm(x: Value, scale: Value, bias: Value, epsilon = 1e-5, f
 }
 
 // ---- other -------------------------------------------------------------------------------------
-/** Lower (upper=false) or upper triangle of the last two dims, offset k. */
-export function trilu(x: Value, upper: boolean, k = 0): Value {
-  const kv = x.graph.constant(BigInt64Array.from([BigInt(k)]), [], 'k'); // Trilu's k is a 0-D int64
+/** Lower (upper=false) or upper triangle of the last two dims, offset k (a number or a 0-D int64 value). */
+export function trilu(x: Value, upper: boolean, k: number | Value = 0): Value {
+  const kv = typeof k === 'number' ? x.graph.constant(BigInt64Array.from([BigInt(k)]), [], 'k') : k;
+  if (kv.dtype !== 'int64' || kv.rank !== 0) throw new Error(`Trilu: k must be a 0-D int64 tensor, got ${kv}`);
   return x.graph.addNode('Trilu', [x, kv], [{ dtype: x.dtype, shape: x.shape }], {
     upper: { type: 'int', value: upper ? 1 : 0 },
   })[0];
+}
+
+/** Dimension `axis` of x's runtime shape as a 0-D int64 (for masks built at run time). */
+export function dimOf(x: Value, axis: number): Value {
+  const ax = normalizeAxis(axis, x.rank, 'Shape');
+  const [dim] = x.graph.addNode('Shape', [x], [{ dtype: 'int64', shape: [1] }], {
+    start: { type: 'int', value: ax },
+    end: { type: 'int', value: ax + 1 },
+  });
+  return squeeze(dim, [0]);
+}
+
+/** A tensor of `shape` (a 1-D int64 value) filled with `fill` in `dtype`; `outShape` names its dims. */
+export function constantOfShape(shape: Value, fill: number, dtype: DType, outShape: readonly Dim[]): Value {
+  const g = shape.graph;
+  const value = g.constant(typedArrayOf(dtype, [fill]), [1], 'fill');
+  return g.addNode('ConstantOfShape', [shape], [{ dtype, shape: outShape }], { value: { type: 'tensor', value } })[0];
 }

@@ -1,26 +1,41 @@
 // The GPT-2 forward pass as graph ops: token + learned position embeddings, pre-LayerNorm blocks with
 // causal multi-head attention and a GELU (tanh form) MLP, a final LayerNorm and the LM head tied to
-// the token embedding. No dropout. Letters: B batch, T time, C nEmbd, H heads, hs = C / H, V vocab,
-// N = B * T (the residual stream is kept flat as [N, C] so every linear layer is one 2-D matmul).
+// the token embedding. No dropout. Letters: B batch, T new tokens, P past (cached) tokens, C nEmbd,
+// H heads, hs = C / H, V vocab. One implementation serves training (static B, T), KV-cache decoding
+// (past keys/values in, present out) and export (symbolic B, T, P).
 
-import type { Value } from '../graph/ir.js';
+import { type Dim, type Value, addDims } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
 import type { GptConfig } from './config.js';
 import { blockPrefix } from './params.js';
 
 export type Params = Readonly<Record<string, Value>>;
 
+/** One layer's cached keys and values, each (B, H, P, hs) — Hugging Face's past_key_values layout. */
+export interface KV {
+  key: Value;
+  value: Value;
+}
+
 export interface ForwardOptions {
-  /** [B, T] float, 1 for real tokens and 0 for padding: padded keys get no attention. Needed only
-   * for left padding; with right padding the causal mask already keeps pads out of real rows. */
+  /** [B, P + T] float, 1 for real tokens and 0 for padding: padded keys get no attention. Needed for
+   * left padding; with right padding the causal mask already keeps pads out of real rows. */
   keyMask?: Value;
+  /** [B, T] int64 position ids; default 0..T-1 (static T, no past). */
+  positions?: Value;
+  /** Cached keys/values of earlier tokens, one entry per layer. */
+  past?: readonly KV[];
+  /** Return each layer's keys/values (past + new) for the next decoding step. */
+  returnPresent?: boolean;
 }
 
 export interface ForwardResult {
   /** Last-layer hidden states after ln_f, [B, T, C]. */
   hidden: Value;
-  /** Next-token logits, flat [N, V]. */
+  /** Next-token logits, [B, T, V]. */
   logits: Value;
+  /** Per layer (B, H, P + T, hs), when asked for. */
+  present: KV[];
 }
 
 const NEG = -1e9;
@@ -45,61 +60,84 @@ export function gelu(x: Value): Value {
   return o.mul(o.mul(x, 0.5), o.add(o.tanh(inner), 1));
 }
 
-/** Additive causal mask [T, T]: 0 where key j <= query i, a large negative number elsewhere. */
-function causalMask(x: Value, t: number): Value {
-  const data = x.dtype === 'float32' ? new Float32Array(t * t) : new Float64Array(t * t);
-  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) data[i * t + j] = NEG;
-  return x.graph.constant(data, [t, t], 'causal_mask');
+/**
+ * Additive attention bias broadcast over (B, H): 0 where query i (absolute position P + i) may see key
+ * j (j <= P + i), NEG elsewhere. A constant [T, T] when T is static and there is no past; otherwise
+ * built at run time from the shapes (Trilu with offset P).
+ */
+function causalBias(like: Value, t: Dim, tk: Dim, pastLen: Value | null, ids: Value): Value {
+  const g = like.graph;
+  if (typeof t === 'number' && pastLen === null) {
+    const data = like.dtype === 'float32' ? new Float32Array(t * t) : new Float64Array(t * t);
+    for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) data[i * t + j] = NEG;
+    return g.constant(data, [t, t], 'causal_mask');
+  }
+  const tq = o.dimOf(ids, 1);
+  const p = pastLen ?? g.constant(BigInt64Array.of(0n), [], 'zero');
+  const shape = o.concat([o.unsqueeze(tq, [0]), o.unsqueeze(o.add(tq, p), [0])], 0);
+  const ones = o.constantOfShape(shape, 1, like.dtype, [t, tk]);
+  return o.mul(o.sub(o.trilu(ones, false, p), 1), -NEG); // 1 -> 0, 0 -> NEG
 }
 
-function attention(x: Value, p: Params, cfg: GptConfig, prefix: string, b: number, t: number, mask: Value): Value {
-  const c = cfg.nEmbd;
-  const nh = cfg.nHead;
-  const hs = c / nh;
-  const [q, k, v] = o.split(linear(x, p, `${prefix}.attn.c_attn`), [c, c, c], 1); // 3 x [N, C]
-  const heads = (z: Value, perm: number[]): Value => o.transpose(o.reshape(z, [b, t, nh, hs]), perm);
-  const qh = heads(o.mul(q, 1 / Math.sqrt(hs)), [0, 2, 1, 3]); // (B, nh, T, hs), pre-scaled: cheaper than scaling scores
-  const kt = heads(k, [0, 2, 3, 1]); // (B, nh, hs, T)
-  const vh = heads(v, [0, 2, 1, 3]); // (B, nh, T, hs)
-  const att = o.softmax(o.add(o.matmul(qh, kt), mask), -1); // (B, nh, T, T)
-  const y = o.reshape(o.transpose(o.matmul(att, vh), [0, 2, 1, 3]), [b * t, c]); // [N, C]
-  return linear(y, p, `${prefix}.attn.c_proj`);
-}
-
-/** ids: [B, T] int64 token ids (static B and T, T <= nPositions), positions 0..T-1. */
 export function gptForward(cfg: GptConfig, p: Params, ids: Value, opts: ForwardOptions = {}): ForwardResult {
-  const [b, t] = ids.shape;
-  if (ids.rank !== 2 || typeof b !== 'number' || typeof t !== 'number') throw new Error(`GPT: ids must be a static [B, T] tensor, got ${ids}`);
-  if (t > cfg.nPositions) throw new Error(`GPT: sequence length ${t} exceeds nPositions ${cfg.nPositions}`);
+  if (ids.rank !== 2) throw new Error(`GPT: ids must be [B, T], got ${ids}`);
+  const [, t] = ids.shape;
+  if (typeof t === 'number' && t > cfg.nPositions) throw new Error(`GPT: sequence length ${t} exceeds nPositions ${cfg.nPositions}`);
+  if (opts.past && opts.past.length !== cfg.nLayer) throw new Error(`GPT: past has ${opts.past.length} layers, the model ${cfg.nLayer}`);
   const g = ids.graph;
-  const c = cfg.nEmbd;
-  const eps = cfg.layerNormEpsilon;
+  const { nEmbd: c, nHead: nh, layerNormEpsilon: eps } = cfg;
+  const hs = c / nh;
   const wte = param(p, 'transformer.wte.weight');
 
-  const positions = g.ints([...Array(t).keys()], 'positions');
-  const tok = o.reshape(o.gather(wte, ids), [b * t, c]); // [N, C]
-  const pos = o.gather(param(p, 'transformer.wpe.weight'), positions); // [T, C]
-  let x = o.reshape(o.add(o.reshape(tok, [b, t, c]), pos), [b * t, c]); // [N, C]
+  let positions = opts.positions;
+  if (!positions) {
+    if (typeof t !== 'number' || opts.past) throw new Error('GPT: positions must be given with a symbolic length or a past');
+    positions = g.ints([...Array(t).keys()], 'positions'); // [T], broadcast over B
+  }
+  let x = o.add(o.gather(wte, ids), o.gather(param(p, 'transformer.wpe.weight'), positions)); // [B, T, C]
 
-  let mask = causalMask(wte, t); // [T, T], broadcast over (B, nh)
+  const pastLen = opts.past ? o.dimOf(opts.past[0].key, 2) : null;
+  const tk = opts.past ? addDims(opts.past[0].key.shape[2], t) : t;
+  let bias = causalBias(wte, t, tk, pastLen, ids); // [T, P + T]
   if (opts.keyMask) {
-    const keyBias = o.mul(o.sub(1, opts.keyMask), NEG); // 0 for tokens, NEG for pads, [B, T]
-    mask = o.add(mask, o.reshape(keyBias, [b, 1, 1, t])); // (B, 1, T, T)
+    const keyBias = o.mul(o.sub(1, opts.keyMask), NEG); // [B, P + T]: 0 for tokens, NEG for pads
+    bias = o.add(bias, o.unsqueeze(keyBias, [1, 2])); // (B, 1, T, P + T)
   }
 
+  const present: KV[] = [];
+  const cache = Boolean(opts.past || opts.returnPresent);
+  const heads = (z: Value, perm: number[]): Value => o.transpose(o.reshape(z, [0, 0, nh, hs]), perm);
   for (let i = 0; i < cfg.nLayer; i++) {
     const h = blockPrefix(i);
-    x = o.add(x, attention(layerNorm(x, p, `${h}.ln_1`, eps), p, cfg, h, b, t, mask));
+    // attention
+    const [q, k, v] = o.split(linear(layerNorm(x, p, `${h}.ln_1`, eps), p, `${h}.attn.c_attn`), [c, c, c], 2); // 3 x [B, T, C]
+    const qh = heads(o.mul(q, 1 / Math.sqrt(hs)), [0, 2, 1, 3]); // (B, H, T, hs), pre-scaled: cheaper than scaling scores
+    let kt: Value; // (B, H, hs, P + T)
+    let vh = heads(v, [0, 2, 1, 3]); // (B, H, P + T, hs)
+    if (cache) {
+      let kh = heads(k, [0, 2, 1, 3]);
+      if (opts.past) {
+        kh = o.concat([opts.past[i].key, kh], 2);
+        vh = o.concat([opts.past[i].value, vh], 2);
+      }
+      present.push({ key: kh, value: vh });
+      kt = o.transposeLast2(kh);
+    } else {
+      kt = heads(k, [0, 2, 3, 1]); // straight to (B, H, hs, T): one transpose fewer
+    }
+    const att = o.softmax(o.add(o.matmul(qh, kt), bias), -1); // (B, H, T, P + T)
+    const y = o.reshape(o.transpose(o.matmul(att, vh), [0, 2, 1, 3]), [0, 0, c]); // [B, T, C]
+    x = o.add(x, linear(y, p, `${h}.attn.c_proj`));
+    // MLP
     x = o.add(x, linear(gelu(linear(layerNorm(x, p, `${h}.ln_2`, eps), p, `${h}.mlp.c_fc`)), p, `${h}.mlp.c_proj`));
   }
-  const hf = layerNorm(x, p, 'transformer.ln_f', eps); // [N, C]
-  const logits = o.matmul(hf, o.transposeLast2(wte)); // [N, V], LM head tied to wte
-  return { hidden: o.reshape(hf, [b, t, c]), logits };
+  const hidden = layerNorm(x, p, 'transformer.ln_f', eps); // [B, T, C]
+  const logits = o.matmul(hidden, o.transposeLast2(wte)); // [B, T, V], LM head tied to wte
+  return { hidden, logits, present };
 }
 
-/** log p(targets) per position, [B, T], from flat logits [N, V] and targets [B, T]. */
+/** log p(targets) per position, [B, T], from logits [B, T, V] and targets [B, T]. */
 export function tokenLogprobs(logits: Value, targets: Value): Value {
-  const [b, t] = targets.shape as number[];
-  const logp = o.logSoftmax(logits, -1);
-  return o.reshape(o.gatherElements(logp, o.reshape(targets, [b * t, 1]), 1), [b, t]);
+  const picked = o.gatherElements(o.logSoftmax(logits, -1), o.unsqueeze(targets, [-1]), 2); // [B, T, 1]
+  return o.squeeze(picked, [2]);
 }

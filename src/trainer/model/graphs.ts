@@ -98,3 +98,41 @@ export function buildHiddenGraph(cfg: GptConfig, shape: BatchShape, opts: GraphB
   g.output('hidden', gptForward(cfg, params, ids).hidden);
   return g;
 }
+
+export const pastName = (layer: number, kind: 'key' | 'value'): string => `past_key_values.${layer}.${kind}`;
+export const presentName = (layer: number, kind: 'key' | 'value'): string => `present.${layer}.${kind}`;
+
+/**
+ * Generation graphs. `prefill`: a left-padded prompt batch [B, S] -> logits of the last position
+ * [B, V] and every layer's keys/values. `decode`: one new token per row with the cache (P symbolic)
+ * -> logits [B, V] and the cache grown by one. `full`: no cache, logits [B, T, V] of a whole padded
+ * sequence (the reference the cache is tested against). Inputs ids, key_mask [B, P + T] (1 real, 0
+ * pad) and positions [B, T] int64.
+ */
+export function buildGenerationGraph(cfg: GptConfig, kind: 'prefill' | 'decode' | 'full', batch: number, seqLen: number): Graph {
+  const g = new Graph({ name: `gpt_${kind}` });
+  const { params } = addParams(g, cfg);
+  const t = kind === 'decode' ? 1 : seqLen;
+  const ids = g.input('ids', 'int64', [batch, t]);
+  const positions = g.input('positions', 'int64', [batch, t]);
+  const hs = cfg.nEmbd / cfg.nHead;
+  const past =
+    kind === 'decode'
+      ? [...Array(cfg.nLayer).keys()].map((i) => ({
+          key: g.floatInput(pastName(i, 'key'), [batch, cfg.nHead, 'P', hs]),
+          value: g.floatInput(pastName(i, 'value'), [batch, cfg.nHead, 'P', hs]),
+        }))
+      : undefined;
+  const keyMask = g.floatInput('key_mask', [batch, kind === 'decode' ? 'P+1' : t]);
+  const { logits, present } = gptForward(cfg, params, ids, { positions, keyMask, past, returnPresent: kind !== 'full' });
+  if (kind === 'full') {
+    g.output('logits', logits);
+    return g;
+  }
+  g.output('logits', o.squeeze(o.slice(logits, [t - 1], [t], [1]), [1])); // [B, V]
+  present.forEach((kv, i) => {
+    g.output(presentName(i, 'key'), kv.key);
+    g.output(presentName(i, 'value'), kv.value);
+  });
+  return g;
+}

@@ -1,0 +1,239 @@
+// Batched text generation: greedy (temperature 0) or temperature / top-p sampling with a seeded RNG,
+// a KV cache (one prefill run over the left-padded prompts, then one decode run per new token), max
+// new tokens, EOS and stop strings. `useCache: false` recomputes the whole sequence every step; it
+// exists to test the cache and to measure what the cache saves.
+
+import { serialize } from '../graph/onnx.js';
+import { type OrtTensor, type Provider, Session, tensor } from '../runtime/session.js';
+import { Rng } from '../util/rng.js';
+import type { GptConfig } from './config.js';
+import { buildGenerationGraph, pastName, presentName } from './graphs.js';
+import { gptParamInfos } from './params.js';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 = greedy (argmax). */
+  temperature: number;
+  /** Nucleus sampling: keep the smallest set of tokens whose probability reaches topP. */
+  topP: number;
+  seed: number;
+  /** Generation of a row ends at the first of these strings (excluded from the text). */
+  stop?: readonly string[];
+  useCache?: boolean;
+}
+
+export const DEFAULT_GENERATE: GenerateOptions = { maxNewTokens: 64, temperature: 0, topP: 1, seed: 0 };
+
+export interface Generation {
+  /** New tokens (EOS and tokens past a stop string excluded). */
+  tokens: number[];
+  text: string;
+  finishReason: 'eos' | 'stop' | 'length';
+}
+
+export interface Detokenizer {
+  decode(ids: readonly number[]): string;
+  readonly eosTokenId: number | null;
+}
+
+/** Picks the next token from one row of logits. */
+export function pickToken(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  if (temperature <= 0) return best;
+  const probs = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    probs[i] = Math.exp((logits[i] - logits[best]) / temperature);
+    sum += probs[i];
+  }
+  let order = [...probs.keys()];
+  if (topP < 1) {
+    order.sort((a, b) => probs[b] - probs[a] || a - b);
+    let cum = 0;
+    let keep = 0;
+    while (keep < order.length && cum < topP * sum) cum += probs[order[keep++]];
+    order = order.slice(0, Math.max(1, keep));
+    sum = cum;
+  }
+  let r = rng.next() * sum;
+  for (const i of order) {
+    r -= probs[i];
+    if (r <= 0) return i;
+  }
+  return order[order.length - 1];
+}
+
+/** Rounds a prompt length up so batches of similar prompts share one prefill session. */
+const bucket = (n: number): number => Math.ceil(n / 16) * 16;
+
+export class Generator {
+  private readonly sessions = new Map<string, Session>();
+  private readonly paramFeeds: Record<string, OrtTensor> = {};
+
+  constructor(
+    readonly cfg: GptConfig,
+    params: ReadonlyMap<string, Float32Array>,
+    private readonly detok: Detokenizer,
+    private readonly sessionOpts: { provider?: Provider; threads?: number } = {},
+  ) {
+    for (const info of gptParamInfos(cfg)) {
+      const data = params.get(info.name);
+      if (!data) throw new Error(`generate: parameters lack ${info.name}`);
+      this.paramFeeds[info.name] = tensor('float32', data, info.shape);
+    }
+  }
+
+  private async session(kind: 'prefill' | 'decode' | 'full', batch: number, seqLen: number): Promise<Session> {
+    const key = `${kind}:${batch}:${kind === 'decode' ? 1 : seqLen}`;
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = await Session.create(serialize(buildGenerationGraph(this.cfg, kind, batch, seqLen)), `gpt_${kind}`, this.sessionOpts);
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Continues each prompt (token ids; an empty prompt starts from EOS). */
+  async generate(prompts: readonly (readonly number[])[], options: Partial<GenerateOptions> = {}): Promise<Generation[]> {
+    const opts = { ...DEFAULT_GENERATE, ...options };
+    const eos = this.detok.eosTokenId;
+    const rows = prompts.map((p) => (p.length > 0 ? [...p] : [eos ?? 0]));
+    const b = rows.length;
+    if (b === 0) return [];
+    const longest = Math.max(...rows.map((r) => r.length));
+    if (longest + opts.maxNewTokens > this.cfg.nPositions) {
+      throw new Error(`generate: a prompt of ${longest} tokens plus ${opts.maxNewTokens} new tokens exceeds n_positions ${this.cfg.nPositions}; hint: shorten the prompt or lower maxNewTokens`);
+    }
+    const rng = new Rng(opts.seed);
+    const out = rows.map(() => ({ tokens: [] as number[], done: false, finishReason: 'length' as Generation['finishReason'], text: '' }));
+    const step = opts.useCache === false ? await this.uncached(rows, opts.maxNewTokens) : await this.cached(rows);
+
+    for (let n = 0; n < opts.maxNewTokens; n++) {
+      const logits = await step.next(out.map((r) => r.tokens[r.tokens.length - 1] ?? -1));
+      const v = this.cfg.vocabSize;
+      for (let r = 0; r < b; r++) {
+        const row = out[r];
+        if (row.done) continue;
+        const tok = pickToken(logits.subarray(r * v, (r + 1) * v), opts.temperature, opts.topP, rng);
+        if (tok === eos) {
+          row.done = true;
+          row.finishReason = 'eos';
+          continue;
+        }
+        row.tokens.push(tok);
+        if (opts.stop?.length) {
+          const text = this.detok.decode(row.tokens);
+          const at = Math.min(...opts.stop.map((s) => text.indexOf(s)).filter((i) => i >= 0));
+          if (Number.isFinite(at)) {
+            row.done = true;
+            row.finishReason = 'stop';
+            row.text = text.slice(0, at);
+          }
+        }
+      }
+      if (out.every((r) => r.done)) break;
+    }
+    return out.map((r) => ({ tokens: r.tokens, finishReason: r.finishReason, text: r.finishReason === 'stop' ? r.text : this.detok.decode(r.tokens) }));
+  }
+
+  /** KV cache: prefill over left-padded prompts, then one decode run per token. */
+  private async cached(rows: number[][]): Promise<{ next: (last: number[]) => Promise<Float32Array> }> {
+    const b = rows.length;
+    const s = bucket(Math.max(...rows.map((r) => r.length)));
+    const ids = new BigInt64Array(b * s);
+    const positions = new BigInt64Array(b * s);
+    let mask = new Float32Array(b * s);
+    const nextPos = rows.map((r) => r.length);
+    rows.forEach((r, i) => {
+      const pad = s - r.length;
+      for (let j = 0; j < r.length; j++) {
+        ids[i * s + pad + j] = BigInt(r[j]);
+        positions[i * s + pad + j] = BigInt(j);
+        mask[i * s + pad + j] = 1;
+      }
+    });
+    const prefill = await this.session('prefill', b, s);
+    const decode = await this.session('decode', b, s);
+    let cache: Record<string, OrtTensor> = {};
+    let first = true;
+    let width = s;
+    const takeCache = (res: Record<string, OrtTensor>): void => {
+      cache = {};
+      for (let l = 0; l < this.cfg.nLayer; l++) {
+        for (const kind of ['key', 'value'] as const) cache[pastName(l, kind)] = res[presentName(l, kind)];
+      }
+    };
+    return {
+      next: async (last) => {
+        if (first) {
+          first = false;
+          const res = await prefill.run({ ...this.paramFeeds, ids: tensor('int64', ids, [b, s]), positions: tensor('int64', positions, [b, s]), key_mask: tensor('float32', mask, [b, s]) });
+          takeCache(res);
+          return res.logits.data as Float32Array;
+        }
+        // Append the token just chosen for each row (finished rows keep feeding a real token, ignored).
+        const grown = new Float32Array(b * (width + 1));
+        for (let i = 0; i < b; i++) {
+          grown.set(mask.subarray(i * width, (i + 1) * width), i * (width + 1));
+          grown[i * (width + 1) + width] = 1;
+        }
+        mask = grown;
+        width++;
+        const res = await decode.run({
+          ...this.paramFeeds,
+          ...cache,
+          ids: tensor('int64', BigInt64Array.from(last, (t) => BigInt(Math.max(t, 0))), [b, 1]),
+          positions: tensor('int64', BigInt64Array.from(nextPos.map((p) => BigInt(p))), [b, 1]),
+          key_mask: tensor('float32', mask, [b, width]),
+        });
+        for (let i = 0; i < b; i++) nextPos[i]++;
+        takeCache(res);
+        return res.logits.data as Float32Array;
+      },
+    };
+  }
+
+  /** No cache: the whole left-padded sequence, padded on the right to its final length, every step. */
+  private async uncached(rows: number[][], maxNew: number): Promise<{ next: (last: number[]) => Promise<Float32Array> }> {
+    const b = rows.length;
+    const v = this.cfg.vocabSize;
+    const s = Math.max(...rows.map((r) => r.length));
+    const total = s + maxNew;
+    const full = await this.session('full', b, total);
+    const ids = new BigInt64Array(b * total);
+    const positions = new BigInt64Array(b * total);
+    const mask = new Float32Array(b * total);
+    rows.forEach((r, i) => {
+      const pad = s - r.length;
+      for (let j = 0; j < r.length; j++) {
+        ids[i * total + pad + j] = BigInt(r[j]);
+        positions[i * total + pad + j] = BigInt(j);
+        mask[i * total + pad + j] = 1;
+      }
+      for (let j = s; j < total; j++) positions[i * total + j] = BigInt(r.length + j - s);
+    });
+    let cur = s; // tokens in place so far (per row, counting left padding)
+    return {
+      next: async (last) => {
+        if (cur > s) {
+          for (let i = 0; i < b; i++) {
+            ids[i * total + cur - 1] = BigInt(Math.max(last[i], 0));
+            mask[i * total + cur - 1] = 1;
+          }
+        }
+        const res = await full.run({ ...this.paramFeeds, ids: tensor('int64', ids, [b, total]), positions: tensor('int64', positions, [b, total]), key_mask: tensor('float32', mask, [b, total]) });
+        const all = res.logits.data as Float32Array;
+        const picked = new Float32Array(b * v);
+        for (let i = 0; i < b; i++) picked.set(all.subarray((i * total + cur - 1) * v, (i * total + cur) * v), i * v);
+        cur++;
+        return picked;
+      },
+    };
+  }
+
+  async dispose(): Promise<void> {
+    for (const s of this.sessions.values()) await s.release();
+    this.sessions.clear();
+  }
+}
