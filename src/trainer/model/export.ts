@@ -1,0 +1,49 @@
+// Export of a trained policy as a self-contained ONNX forward graph in the layout ONNX Runtime and
+// transformers.js use for GPT-2 decoders with a cache ("decoder_model_merged"):
+//   inputs   input_ids [batch_size, sequence_length] int64,
+//            attention_mask [batch_size, past_sequence_length + sequence_length] int64,
+//            position_ids [batch_size, sequence_length] int64,
+//            past_key_values.{i}.key / .value [batch_size, n_head, past_sequence_length, head_size]
+//   outputs  logits [batch_size, sequence_length, vocab_size], present.{i}.key / .value
+// The first call passes past tensors with past_sequence_length 0. Weights are initializers.
+
+import { Graph, type Value } from '../graph/ir.js';
+import * as o from '../graph/ops.js';
+import { serialize } from '../graph/onnx.js';
+import type { GptConfig } from './config.js';
+import { gptForward } from './gpt.js';
+import { presentName } from './graphs.js';
+import { gptParamInfos } from './params.js';
+
+export function buildExportGraph(cfg: GptConfig, params: ReadonlyMap<string, Float32Array>): Graph {
+  const g = new Graph({ name: 'gpt2_decoder_with_past' });
+  const p: Record<string, Value> = {};
+  for (const info of gptParamInfos(cfg)) {
+    const data = params.get(info.name);
+    if (!data) throw new Error(`export: parameters lack ${info.name}`);
+    p[info.name] = g.constant(data, info.shape, info.name);
+  }
+  const [B, S, P] = ['batch_size', 'sequence_length', 'past_sequence_length'];
+  const hs = cfg.nEmbd / cfg.nHead;
+  const ids = g.input('input_ids', 'int64', [B, S]);
+  const attentionMask = g.input('attention_mask', 'int64', [B, `${P}+${S}`]);
+  const positions = g.input('position_ids', 'int64', [B, S]);
+  const past = [...Array(cfg.nLayer).keys()].map((i) => ({
+    key: g.floatInput(`past_key_values.${i}.key`, [B, cfg.nHead, P, hs]),
+    value: g.floatInput(`past_key_values.${i}.value`, [B, cfg.nHead, P, hs]),
+  }));
+  const { logits, present } = gptForward(cfg, p, ids, { positions, past, keyMask: o.cast(attentionMask, 'float32') });
+  g.output('logits', logits);
+  present.forEach((kv, i) => {
+    g.output(presentName(i, 'key'), kv.key);
+    g.output(presentName(i, 'value'), kv.value);
+  });
+  return g;
+}
+
+export function exportOnnx(cfg: GptConfig, params: ReadonlyMap<string, Float32Array>, opset = 18): Uint8Array {
+  return serialize(buildExportGraph(cfg, params), {
+    opset,
+    metadata: { producer: 'alol-studio', model_type: 'gpt2', num_layers: String(cfg.nLayer), num_heads: String(cfg.nHead) },
+  });
+}
