@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { registerModelVerbs } from './cli/model-verbs.js';
 import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from './runtime/device.js';
 import { listBackends, runtimeVersion } from './runtime/session.js';
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
     .description('list the execution providers of this onnxruntime-node and what each --device resolves to')
     .option('--device <name>', `only this request (${DEVICE_REQUESTS.join('|')})`, parseDevice)
     .action(devices);
+  registerModelVerbs(program);
   return program;
 }
 

@@ -103,7 +103,7 @@ export class Generator {
     if (b === 0) return [];
     const longest = Math.max(...rows.map((r) => r.length));
     if (longest + opts.maxNewTokens > this.cfg.nPositions) {
-      throw new Error(`generate: a prompt of ${longest} tokens plus ${opts.maxNewTokens} new tokens exceeds n_positions ${this.cfg.nPositions}; hint: shorten the prompt or lower maxNewTokens`);
+      throw new Error(`generate: a prompt of ${longest} tokens plus ${opts.maxNewTokens} new tokens exceeds n_positions ${this.cfg.nPositions}; hint: shorten the prompt or generate fewer new tokens (--max-new-tokens)`);
     }
     const rng = new Rng(opts.seed);
     const out = rows.map(() => ({ tokens: [] as number[], done: false, finishReason: 'length' as Generation['finishReason'], text: '' }));

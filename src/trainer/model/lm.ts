@@ -32,6 +32,21 @@ export interface LmOptions {
   adamw: AdamWConfig;
   threads?: number;
   provider?: Provider;
+  /** Calls onCheckpoint every this many steps (0 = never) and after the last step. */
+  checkpointEvery?: number;
+  onCheckpoint?: (snapshot: LmSnapshot) => Promise<void>;
+  /** Continue from a snapshot: parameters, AdamW moments, step and RNG state. */
+  resume?: LmSnapshot;
+}
+
+/** Everything needed to continue training exactly where it stopped. */
+export interface LmSnapshot {
+  step: number;
+  /** State of the batch RNG: the data position is a function of it. */
+  rngState: number;
+  params: Map<string, Float32Array>;
+  /** AdamW moments, named adam.m.<param> / adam.v.<param>. */
+  optimizer: Map<string, Float32Array>;
 }
 
 export const DEFAULT_LM: LmOptions = {
@@ -118,6 +133,19 @@ export async function trainLm(
     }),
   );
   const rng = new Rng(opts.seed);
+  let start = 0;
+  if (opts.resume) {
+    const r = opts.resume;
+    stepper.loadState([...r.params, ...r.optimizer].map(([name, data]) => ({ name, data })), r.step);
+    rng.state = r.rngState;
+    start = r.step;
+  }
+  const snapshot = (): LmSnapshot => {
+    const params = new Map<string, Float32Array>();
+    const optimizer = new Map<string, Float32Array>();
+    for (const t of stepper.stateTensors()) (t.name.startsWith('adam.') ? optimizer : params).set(t.name, Float32Array.from(t.data));
+    return { step: stepper.step, rngState: rng.state, params, optimizer };
+  };
   const fixed = {
     mask: tensor('float32', new Float32Array(b * t).fill(1), [b, t]),
     example_weight: tensor('float32', new Float32Array(b).fill(1 / t), [b]), // loss = mean NLL per token
@@ -128,7 +156,7 @@ export async function trainLm(
   const losses: number[] = [];
   let lastHeldout = NaN;
   try {
-    for (let step = 0; step < opts.steps; step++) {
+    for (let step = start; step < opts.steps; step++) {
       // learning rate for this update
       const lr = getLr(schedule, step);
       // forward, backward, update (micro-batches first when accumulating)
@@ -148,6 +176,9 @@ export async function trainLm(
         lastHeldout = await heldoutLoss(evalSession, stepper, data.heldout, opts);
         onEvent({ type: 'eval', step: step + 1, heldoutLoss: lastHeldout });
       }
+      // checkpoint
+      const every = opts.checkpointEvery ?? 0;
+      if (opts.onCheckpoint && (last || (every > 0 && (step + 1) % every === 0))) await opts.onCheckpoint(snapshot());
     }
     const params = new Map<string, Float32Array>();
     for (const name of stepper.paramNames) params.set(name, Float32Array.from(stepper.param(name)));

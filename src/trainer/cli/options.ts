@@ -1,0 +1,41 @@
+// Shared CLI option parsers: each rejects a bad value with a one-line reason commander prints.
+
+import { InvalidArgumentError } from 'commander';
+import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from '../runtime/device.js';
+import type { Provider } from '../runtime/session.js';
+
+export function int(min = 0): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
+    return n;
+  };
+}
+
+export function num(min = -Infinity, max = Infinity): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max}]`);
+    return n;
+  };
+}
+
+export function oneOf<T extends string>(choices: readonly T[]): (v: string) => T {
+  return (v) => {
+    if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`use one of: ${choices.join(', ')}`);
+    return v as T;
+  };
+}
+
+export const device = oneOf(DEVICE_REQUESTS);
+
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+/** Resolves --device and says on stderr when it fell back to the CPU. */
+export async function providerFor(requested: DeviceRequest): Promise<Provider> {
+  const d = await resolveDevice(requested);
+  if (d.fallback) process.stderr.write(`alol: ${d.fallback}\n`);
+  return d.provider;
+}

@@ -1,0 +1,66 @@
+// Training checkpoints: a complete model folder (loadable by anything that reads GPT-2 folders) plus
+// our training state beside it — `training_state.json` (format version, step, RNG state, the resolved
+// config) and `optimizer.safetensors` (AdamW moments) — written together, atomically.
+
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { GptConfig } from './config.js';
+import { type ModelFolder, loadModelFolder, saveModelFolder } from './folder.js';
+import { float32Tensor, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
+
+export const TRAINING_STATE_FILE = 'training_state.json';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+export const CHECKPOINT_FORMAT = 'alol-training-state';
+export const CHECKPOINT_VERSION = 1;
+
+export interface TrainingState {
+  step: number;
+  /** The batch RNG's state (the data position follows from it). */
+  rngState: number;
+  /** What was trained, resolved (CLI flags or the run config); saved for the record and for resume. */
+  config: Record<string, unknown>;
+}
+
+export interface Checkpoint {
+  model: ModelFolder;
+  state: TrainingState;
+  optimizer: Map<string, Float32Array>;
+}
+
+export async function saveCheckpoint(
+  dir: string,
+  m: { config: GptConfig; params: ReadonlyMap<string, Float32Array>; tokenizerJson: unknown; optimizer: ReadonlyMap<string, Float32Array>; state: TrainingState },
+): Promise<void> {
+  const optimizer = [...m.optimizer].map(([name, data]) => float32Tensor(name, [data.length], data));
+  const state = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, savedAt: new Date().toISOString(), ...m.state };
+  await saveModelFolder(dir, { config: m.config, params: new Map(m.params), tokenizerJson: m.tokenizerJson }, {
+    [TRAINING_STATE_FILE]: `${JSON.stringify(state, null, 2)}\n`,
+    [OPTIMIZER_FILE]: writeSafetensors(optimizer),
+  });
+}
+
+export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
+  const model = await loadModelFolder(dir);
+  const stateFile = path.join(dir, TRAINING_STATE_FILE);
+  const raw = await readFile(stateFile, 'utf8').catch(() => {
+    throw new Error(`${stateFile} is missing: ${dir} is a model folder but not a training checkpoint; hint: start a new run from it with --model instead of resuming`);
+  });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    throw new Error(`${stateFile}: not valid JSON (${(e as Error).message})`);
+  }
+  const s = parsed as Partial<TrainingState> & { format?: unknown; version?: unknown };
+  if (s.format !== CHECKPOINT_FORMAT) throw new Error(`${stateFile}: format is ${JSON.stringify(s.format)}, expected "${CHECKPOINT_FORMAT}"`);
+  if (s.version !== CHECKPOINT_VERSION) throw new Error(`${stateFile}: version ${JSON.stringify(s.version)} is not supported (this alol reads version ${CHECKPOINT_VERSION})`);
+  if (!Number.isInteger(s.step) || (s.step as number) < 0) throw new Error(`${stateFile}: field step must be a non-negative integer`);
+  if (!Number.isInteger(s.rngState)) throw new Error(`${stateFile}: field rngState must be an integer`);
+  const optFile = path.join(dir, OPTIMIZER_FILE);
+  const bytes = await readFile(optFile).catch(() => {
+    throw new Error(`${optFile} is missing: the checkpoint is incomplete`);
+  });
+  const optimizer = new Map<string, Float32Array>();
+  for (const t of readSafetensors(bytes, optFile).tensors) optimizer.set(t.name, toFloat32(t, optFile));
+  return { model, state: { step: s.step as number, rngState: s.rngState as number, config: (s.config ?? {}) as Record<string, unknown> }, optimizer };
+}

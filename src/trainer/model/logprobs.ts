@@ -1,0 +1,119 @@
+// Log-probabilities of responses given prompts, batched by length to waste little padding: each
+// sequence is prompt + response (+ EOS when asked), right-padded; only response positions count.
+// An empty prompt is scored after an EOS token (GPT-2 has no BOS; EOS plays that role).
+
+import { serialize } from '../graph/onnx.js';
+import { type OrtTensor, type Provider, Session, tensor } from '../runtime/session.js';
+import type { GptConfig } from './config.js';
+import { buildLogprobGraph } from './graphs.js';
+import { gptParamInfos } from './params.js';
+
+export interface ScoreRow {
+  prompt: readonly number[];
+  response: readonly number[];
+}
+
+export interface ScoredRow {
+  /** Sum of the response tokens' log-probs (natural log). */
+  logprob: number;
+  /** Response tokens scored (EOS included when added). */
+  tokens: number;
+  tokenLogprobs: Float32Array;
+  /** Prompt tokens dropped from the left to fit n_positions. */
+  truncatedPromptTokens: number;
+}
+
+export interface ScoreOptions {
+  batchSize: number;
+  /** Appends EOS to every response (training responses end with it). */
+  eosTokenId: number | null;
+  addEos: boolean;
+  provider?: Provider;
+  threads?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+const bucket = (n: number): number => Math.ceil(n / 16) * 16;
+
+export class LogprobScorer {
+  private readonly sessions = new Map<string, Session>();
+  private readonly paramFeeds: Record<string, OrtTensor> = {};
+
+  constructor(
+    readonly cfg: GptConfig,
+    params: ReadonlyMap<string, Float32Array>,
+  ) {
+    for (const info of gptParamInfos(cfg)) {
+      const data = params.get(info.name);
+      if (!data) throw new Error(`logprobs: parameters lack ${info.name}`);
+      this.paramFeeds[info.name] = tensor('float32', data, info.shape);
+    }
+  }
+
+  private async session(b: number, t: number, opts: ScoreOptions): Promise<Session> {
+    const key = `${b}:${t}`;
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = await Session.create(serialize(buildLogprobGraph(this.cfg, { batch: b, seqLen: t })), 'gpt_logprobs', { provider: opts.provider, threads: opts.threads });
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Scores rows in their order; `index` of a row in the input is kept in the output. */
+  async score(rows: readonly ScoreRow[], opts: ScoreOptions): Promise<ScoredRow[]> {
+    const maxLen = this.cfg.nPositions + 1; // ids and targets are the sequence shifted by one
+    const seqs = rows.map((r, i) => {
+      const response = opts.addEos ? [...r.response, this.requireEos(opts)] : [...r.response];
+      let prompt = r.prompt.length > 0 ? [...r.prompt] : [this.requireEos(opts)];
+      if (response.length + 1 > maxLen) {
+        throw new Error(`row ${i + 1}: the response has ${response.length} tokens; the model's n_positions ${this.cfg.nPositions} fits at most ${maxLen - 1}`);
+      }
+      const drop = Math.max(0, prompt.length + response.length - maxLen);
+      prompt = prompt.slice(drop);
+      return { index: i, prompt, response, drop };
+    });
+    const order = [...seqs].sort((a, b) => a.prompt.length + a.response.length - (b.prompt.length + b.response.length));
+    const results: ScoredRow[] = new Array(rows.length);
+    let done = 0;
+    for (let k = 0; k < order.length; k += opts.batchSize) {
+      const group = order.slice(k, k + opts.batchSize);
+      const b = group.length;
+      const t = Math.min(this.cfg.nPositions, bucket(Math.max(...group.map((s) => s.prompt.length + s.response.length - 1))));
+      const ids = new BigInt64Array(b * t);
+      const targets = new BigInt64Array(b * t);
+      const mask = new Float32Array(b * t);
+      group.forEach((s, r) => {
+        const seq = [...s.prompt, ...s.response];
+        for (let j = 0; j + 1 < seq.length; j++) {
+          ids[r * t + j] = BigInt(seq[j]);
+          targets[r * t + j] = BigInt(seq[j + 1]);
+          mask[r * t + j] = j + 1 >= s.prompt.length ? 1 : 0;
+        }
+      });
+      const session = await this.session(b, t, opts);
+      const out = await session.run({ ...this.paramFeeds, ids: tensor('int64', ids, [b, t]), targets: tensor('int64', targets, [b, t]), mask: tensor('float32', mask, [b, t]) });
+      const tok = out.token_logprob.data as Float32Array;
+      group.forEach((s, r) => {
+        const from = s.prompt.length - 1;
+        const tokenLogprobs = tok.slice(r * t + from, r * t + from + s.response.length);
+        let sum = 0;
+        for (const x of tokenLogprobs) sum += x;
+        results[s.index] = { logprob: sum, tokens: s.response.length, tokenLogprobs, truncatedPromptTokens: s.drop };
+      });
+      done += b;
+      opts.onProgress?.(done, rows.length);
+    }
+    return results;
+  }
+
+  private requireEos(opts: ScoreOptions): number {
+    if (opts.eosTokenId === null) throw new Error('logprobs: the tokenizer has no end-of-text token; hint: add <|endoftext|> to tokenizer.json');
+    return opts.eosTokenId;
+  }
+
+  async dispose(): Promise<void> {
+    for (const s of this.sessions.values()) await s.release();
+    this.sessions.clear();
+  }
+}
