@@ -8,7 +8,7 @@ import { type OrtTensor, type Provider, Session, tensor } from '../runtime/sessi
 import { Rng } from '../util/rng.js';
 import type { GptConfig } from './config.js';
 import { buildGenerationGraph, pastName, presentName } from './graphs.js';
-import { gptParamInfos } from './params.js';
+import { gptParamFeeds } from './params.js';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -64,12 +64,33 @@ export function pickToken(logits: Float32Array, temperature: number, topP: numbe
   return order[order.length - 1];
 }
 
+/**
+ * Prompts placed right-aligned in rows of `width` (`end` columns used, left padding before them):
+ * ids, positions (0 at each prompt's first token, continuing past `end`) and a key mask.
+ */
+function leftPadded(rows: readonly number[][], end: number, width: number): { ids: BigInt64Array; positions: BigInt64Array; mask: Float32Array } {
+  const b = rows.length;
+  const ids = new BigInt64Array(b * width);
+  const positions = new BigInt64Array(b * width);
+  const mask = new Float32Array(b * width);
+  rows.forEach((r, i) => {
+    const pad = end - r.length;
+    for (let j = 0; j < r.length; j++) {
+      ids[i * width + pad + j] = BigInt(r[j]);
+      positions[i * width + pad + j] = BigInt(j);
+      mask[i * width + pad + j] = 1;
+    }
+    for (let j = end; j < width; j++) positions[i * width + j] = BigInt(r.length + j - end);
+  });
+  return { ids, positions, mask };
+}
+
 /** Rounds a prompt length up so batches of similar prompts share one prefill session. */
 const bucket = (n: number): number => Math.ceil(n / 16) * 16;
 
 export class Generator {
   private readonly sessions = new Map<string, Session>();
-  private readonly paramFeeds: Record<string, OrtTensor> = {};
+  private readonly paramFeeds: Record<string, OrtTensor>;
 
   constructor(
     readonly cfg: GptConfig,
@@ -77,11 +98,7 @@ export class Generator {
     private readonly detok: Detokenizer,
     private readonly sessionOpts: { provider?: Provider; threads?: number } = {},
   ) {
-    for (const info of gptParamInfos(cfg)) {
-      const data = params.get(info.name);
-      if (!data) throw new Error(`generate: parameters lack ${info.name}`);
-      this.paramFeeds[info.name] = tensor('float32', data, info.shape);
-    }
+    this.paramFeeds = gptParamFeeds(cfg, params, 'generate');
   }
 
   private async session(kind: 'prefill' | 'decode' | 'full', batch: number, seqLen: number): Promise<Session> {
@@ -141,18 +158,9 @@ export class Generator {
   private async cached(rows: number[][]): Promise<{ next: (last: number[]) => Promise<Float32Array> }> {
     const b = rows.length;
     const s = bucket(Math.max(...rows.map((r) => r.length)));
-    const ids = new BigInt64Array(b * s);
-    const positions = new BigInt64Array(b * s);
-    let mask = new Float32Array(b * s);
+    const { ids, positions, mask: promptMask } = leftPadded(rows, s, s);
+    let mask = promptMask;
     const nextPos = rows.map((r) => r.length);
-    rows.forEach((r, i) => {
-      const pad = s - r.length;
-      for (let j = 0; j < r.length; j++) {
-        ids[i * s + pad + j] = BigInt(r[j]);
-        positions[i * s + pad + j] = BigInt(j);
-        mask[i * s + pad + j] = 1;
-      }
-    });
     const prefill = await this.session('prefill', b, s);
     const decode = await this.session('decode', b, s);
     let cache: Record<string, OrtTensor> = {};
@@ -201,18 +209,7 @@ export class Generator {
     const s = Math.max(...rows.map((r) => r.length));
     const total = s + maxNew;
     const full = await this.session('full', b, total);
-    const ids = new BigInt64Array(b * total);
-    const positions = new BigInt64Array(b * total);
-    const mask = new Float32Array(b * total);
-    rows.forEach((r, i) => {
-      const pad = s - r.length;
-      for (let j = 0; j < r.length; j++) {
-        ids[i * total + pad + j] = BigInt(r[j]);
-        positions[i * total + pad + j] = BigInt(j);
-        mask[i * total + pad + j] = 1;
-      }
-      for (let j = s; j < total; j++) positions[i * total + j] = BigInt(r.length + j - s);
-    });
+    const { ids, positions, mask } = leftPadded(rows, s, total);
     let cur = s; // tokens in place so far (per row, counting left padding)
     return {
       next: async (last) => {

@@ -6,7 +6,7 @@ import { serialize } from '../graph/onnx.js';
 import { type OrtTensor, type Provider, Session, tensor } from '../runtime/session.js';
 import type { GptConfig } from './config.js';
 import { buildLogprobGraph } from './graphs.js';
-import { gptParamInfos } from './params.js';
+import { gptParamFeeds } from './params.js';
 
 export interface ScoreRow {
   prompt: readonly number[];
@@ -37,17 +37,13 @@ const bucket = (n: number): number => Math.ceil(n / 16) * 16;
 
 export class LogprobScorer {
   private readonly sessions = new Map<string, Session>();
-  private readonly paramFeeds: Record<string, OrtTensor> = {};
+  private readonly paramFeeds: Record<string, OrtTensor>;
 
   constructor(
     readonly cfg: GptConfig,
     params: ReadonlyMap<string, Float32Array>,
   ) {
-    for (const info of gptParamInfos(cfg)) {
-      const data = params.get(info.name);
-      if (!data) throw new Error(`logprobs: parameters lack ${info.name}`);
-      this.paramFeeds[info.name] = tensor('float32', data, info.shape);
-    }
+    this.paramFeeds = gptParamFeeds(cfg, params, 'logprobs');
   }
 
   private async session(b: number, t: number, opts: ScoreOptions): Promise<Session> {

@@ -1,6 +1,7 @@
 // GPT-2 parameters under Hugging Face's names and orientation (Conv1D: weight [in, out]), so model
 // folders load both ways. The LM head is tied to transformer.wte.weight and has no tensor of its own.
 
+import { type OrtTensor, tensor } from '../runtime/session.js';
 import { Rng } from '../util/rng.js';
 import type { GptConfig } from './config.js';
 
@@ -56,4 +57,15 @@ export function initGptParams(cfg: GptConfig, seed: number): Map<string, Float32
     params.set(info.name, data);
   }
   return params;
+}
+
+/** Parameters as ORT feeds (no copy) for graphs whose inputs are the GPT parameters. */
+export function gptParamFeeds(cfg: GptConfig, params: ReadonlyMap<string, Float32Array>, who: string): Record<string, OrtTensor> {
+  const feeds: Record<string, OrtTensor> = {};
+  for (const info of gptParamInfos(cfg)) {
+    const data = params.get(info.name);
+    if (!data) throw new Error(`${who}: parameters lack ${info.name}`);
+    feeds[info.name] = tensor('float32', data, info.shape);
+  }
+  return feeds;
 }
