@@ -206,13 +206,19 @@ export function split(x: Value, sizes: readonly number[], axis: number): Value[]
   return x.graph.addNode('Split', [x, x.graph.ints(sizes, 'split')], outTypes, { axis: { type: 'int', value: ax } });
 }
 
-/** Static slice along the given axes (positive starts/ends within the static dims). */
+/** Slice along the given axes (step 1); negative starts/ends count from the end of static axes. */
 export function slice(x: Value, starts: readonly number[], ends: readonly number[], axes: readonly number[]): Value {
   const shape = [...x.shape];
   axes.forEach((a, i) => {
     const ax = normalizeAxis(a, x.rank, 'Slice');
     const d = x.shape[ax];
-    if (typeof d !== 'number') throw new Error(`Slice: axis ${ax} of ${x} is symbolic`);
+    if (typeof d !== 'number') {
+      // A symbolic axis: only a non-negative [start, end) window has a known length (ORT clamps it
+      // at run time if the axis turns out shorter).
+      if (starts[i] < 0 || ends[i] <= starts[i]) throw new Error(`Slice: axis ${ax} of ${x} is symbolic; use 0 <= start < end`);
+      shape[ax] = ends[i] - starts[i];
+      return;
+    }
     const s = Math.max(0, Math.min(d, starts[i] < 0 ? starts[i] + d : starts[i]));
     const e = Math.max(s, Math.min(d, ends[i] < 0 ? ends[i] + d : ends[i]));
     shape[ax] = e - s;
@@ -344,6 +350,14 @@ export function dimOf(x: Value, axis: number): Value {
     end: { type: 'int', value: ax + 1 },
   });
   return squeeze(dim, [0]);
+}
+
+/** 0, 1, ..., n-1 as int64, n a 0-D int64 value (a runtime length); `dim` names the output's length. */
+export function arange(n: Value, dim: Dim): Value {
+  const g = n.graph;
+  const zero = g.constant(BigInt64Array.of(0n), [], 'zero');
+  const one = g.constant(BigInt64Array.of(1n), [], 'one');
+  return g.addNode('Range', [zero, n, one], [{ dtype: 'int64', shape: [dim] }])[0];
 }
 
 /** A tensor of `shape` (a 1-D int64 value) filled with `fill` in `dtype`; `outShape` names its dims. */

@@ -1,0 +1,77 @@
+// The run config: DESIGN.md's example parses as written, defaults fill every field, unknown keys and
+// bad values are errors naming the file and key path, --set overrides, JSON with comments.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { RunConfigSchema } from '../../src/protocol/config.js';
+import { applySet, loadRunConfig, parseConfigText, validateConfig } from '../../src/trainer/config.js';
+import { sharedPath } from '../helpers/shared.js';
+
+describe('run config', () => {
+  it("DESIGN.md's example config parses, with its comments", () => {
+    const design = readFileSync(sharedPath('DESIGN.md'), 'utf8');
+    const block = /```jsonc\n([\s\S]*?)```/.exec(design)?.[1];
+    assert.ok(block, 'the jsonc block in DESIGN.md');
+    const c = validateConfig(parseConfigText(block, 'DESIGN.md'), 'DESIGN.md');
+    assert.equal(c.train.variant, 'a_lol');
+    assert.equal(c.train.clipEps, 0.9);
+    assert.deepEqual(c.rewards.map((r) => r.kind), ['builtin', 'module', 'field', 'onnx']);
+    assert.equal(c.value.fitOn, 'validation');
+  });
+
+  it('every field has a default', () => {
+    const c = RunConfigSchema.parse({});
+    assert.equal(c.data.path, 'data/train.jsonl');
+    assert.deepEqual(c.data.split, { validation: 0.05, test: 0.05, seed: 0 });
+    assert.deepEqual(c.model, { path: 'models/base' });
+    assert.deepEqual(c.reference, { path: null, sft: { steps: 2000, lr: 3e-4 } });
+    assert.equal(c.train.steps, 2000);
+    assert.equal(c.eval.samplesPerPrompt, 4);
+    assert.equal(c.device, 'auto');
+    assert.equal(c.threads, 2);
+  });
+
+  it('unknown keys and bad values are errors naming file and path, all at once', () => {
+    assert.throws(
+      () => validateConfig({ train: { variant: 'a_lol_xx', stpes: 3 }, data: { split: { validation: 0.6, test: 0.5 } } }, 'run.json'),
+      (e: Error) => {
+        assert.match(e.message, /run\.json: train: unknown key "stpes"/);
+        assert.match(e.message, /run\.json: train\.variant: /);
+        assert.match(e.message, /run\.json: data\.split: validation \+ test must leave rows for training/);
+        return true;
+      },
+    );
+    assert.throws(() => validateConfig({ rewards: [{ name: 'a', kind: 'field', field: 'reward' }, { name: 'a', kind: 'builtin', scorer: 'sentiment' }] }, 'r.json'), /r\.json: rewards\.1\.name: duplicate reward name 'a'/);
+    assert.throws(() => validateConfig({ rewards: [{ name: 'm', kind: 'module', path: 'x.ts', range: [1, 0] }] }, 'r.json'), /rewards\.0\.range: range must be \[lo, hi\]/);
+  });
+
+  it('--set overrides nested keys, parses JSON values, and reaches array entries', () => {
+    const raw: Record<string, unknown> = { rewards: [{ name: 'label', kind: 'field', field: 'reward' }] };
+    applySet(raw, 'train.variant=a_lol_seq');
+    applySet(raw, 'train.lr=0.001');
+    applySet(raw, 'rewards.0.weight=0.5');
+    applySet(raw, 'data.path=some/file.jsonl');
+    const c = validateConfig(raw, '--set');
+    assert.equal(c.train.variant, 'a_lol_seq');
+    assert.equal(c.train.lr, 0.001);
+    assert.equal(c.rewards[0].weight, 0.5);
+    assert.equal(c.data.path, 'some/file.jsonl');
+    assert.throws(() => applySet({}, 'novalue'), /expected key\.path=value/);
+  });
+
+  it('loads a file with comments and trailing commas; a syntax error names the line', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'alol-config-'));
+    const good = path.join(dir, 'run.jsonc');
+    await writeFile(good, '{\n  // a comment\n  "train": { "steps": 10, },\n}\n');
+    const loaded = await loadRunConfig(good, ['train.seed=3']);
+    assert.equal(loaded.config.train.steps, 10);
+    assert.equal(loaded.config.train.seed, 3);
+    assert.equal(loaded.baseDir, dir);
+    const bad = path.join(dir, 'bad.json');
+    await writeFile(bad, '{\n  "train": {\n    "steps": 10 "x"\n  }\n}\n');
+    await assert.rejects(loadRunConfig(bad), /bad\.json:3: CommaExpected/);
+  });
+});

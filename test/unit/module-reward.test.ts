@@ -1,0 +1,78 @@
+// User reward modules: TypeScript bundled and run in a worker; a hanging call is terminated at its
+// time limit and the next call works; throws and non-arrays are reported; edits are picked up.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ModuleReward } from '../../src/trainer/rewards/module-reward.js';
+
+let dir = '';
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'alol-module-'));
+  await writeFile(path.join(dir, 'words.ts'), 'export const POLITE: readonly string[] = ["please", "thanks"];\n');
+  await writeFile(
+    path.join(dir, 'polite.ts'),
+    `import { POLITE } from './words';
+interface Item { prompt: string; response: string; row: Record<string, unknown> }
+export default function score(batch: Item[]): number[] {
+  return batch.map((b): number => (POLITE.some((w) => b.response.includes(w)) ? 1 : 0));
+}
+`,
+  );
+  await writeFile(path.join(dir, 'hang.js'), 'exports.score = (batch) => { if (batch[0].response === "hang") { for (;;) {} } return batch.map(() => 0.5); };\n');
+  await writeFile(path.join(dir, 'throws.ts'), 'export function score(): number[] { throw new Error("boom"); }\n');
+  await writeFile(path.join(dir, 'noscore.ts'), 'export const x = 1;\n');
+  await writeFile(path.join(dir, 'syntax.ts'), 'export default function score( {\n');
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+const item = (response: string) => ({ prompt: 'p', response, row: {} });
+
+describe('module rewards', () => {
+  it('a TypeScript module with a relative import is transpiled and run', async () => {
+    const m = await ModuleReward.load(path.join(dir, 'polite.ts'), 2000);
+    const r = await m.call([item('thanks a lot'), item('no'), item('please do')]);
+    assert.deepEqual(r, { ok: true, values: [1, 0, 1] });
+    await m.dispose();
+  });
+
+  it('a call that hangs is terminated at its time limit; the next call runs in a fresh worker', async () => {
+    const m = await ModuleReward.load(path.join(dir, 'hang.js'), 300);
+    const t0 = Date.now();
+    const r = await m.call([item('hang')]);
+    assert.deepEqual(r, { ok: false, kind: 'timeout', ms: 300 });
+    assert.ok(Date.now() - t0 < 3000);
+    assert.deepEqual(await m.call([item('fine')]), { ok: true, values: [0.5] });
+    await m.dispose();
+  });
+
+  it('a throw is reported with its message; a module without score says how to export one', async () => {
+    const t = await ModuleReward.load(path.join(dir, 'throws.ts'), 2000);
+    const r = await t.call([item('x')]);
+    assert.equal(r.ok, false);
+    assert.match(r.ok ? '' : r.kind === 'throw' ? r.message : '', /boom/);
+    await t.dispose();
+    const n = await ModuleReward.load(path.join(dir, 'noscore.ts'), 2000);
+    const r2 = await n.call([item('x')]);
+    assert.match(!r2.ok && r2.kind === 'throw' ? r2.message : '', /exports no score function: export default function score/);
+    await n.dispose();
+  });
+
+  it('a syntax error is an error naming the file and line', async () => {
+    await assert.rejects(ModuleReward.load(path.join(dir, 'syntax.ts'), 2000), /reward module .*syntax\.ts:\d+: Expected/);
+  });
+
+  it('reload picks up an edited file and changes the fingerprint', async () => {
+    const file = path.join(dir, 'edit.ts');
+    await writeFile(file, 'export default (b: unknown[]) => b.map(() => 1);\n');
+    const m = await ModuleReward.load(file, 2000);
+    const before = m.fingerprint;
+    assert.deepEqual(await m.call([item('a')]), { ok: true, values: [1] });
+    await writeFile(file, 'export default (b: unknown[]) => b.map(() => 2);\n');
+    await m.reload();
+    assert.deepEqual(await m.call([item('a')]), { ok: true, values: [2] });
+    assert.notEqual(m.fingerprint, before);
+    await m.dispose();
+  });
+});
