@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { registerModelVerbs } from './cli/model-verbs.js';
+import { registerScoreVerb } from './cli/score-verb.js';
 import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from './runtime/device.js';
 import { listBackends, runtimeVersion } from './runtime/session.js';
 
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     .option('--device <name>', `only this request (${DEVICE_REQUESTS.join('|')})`, parseDevice)
     .action(devices);
   registerModelVerbs(program);
+  registerScoreVerb(program);
   return program;
 }
 

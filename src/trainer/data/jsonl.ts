@@ -1,5 +1,6 @@
 // Streaming JSONL reading with errors that name the file, line and field. Blank lines are skipped
 // (they are not rows); a UTF-8 BOM and CRLF line ends are accepted; .gz files are read directly.
+// Memory: one line at a time (readline), whatever the file's size.
 
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -13,6 +14,9 @@ export interface Located<T> {
 }
 
 export class DataError extends Error {
+  /** The message without its `file:line: ` prefix, e.g. `field reward: expected number, received string`. */
+  readonly reason: string;
+
   constructor(
     readonly file: string,
     readonly line: number,
@@ -20,35 +24,96 @@ export class DataError extends Error {
     message: string,
   ) {
     super(`${file}:${line}${field ? `: field ${field}` : ''}: ${message}`);
+    this.reason = `${field ? `field ${field}: ` : ''}${message}`;
   }
+}
+
+/** One non-blank line: its parsed JSON, or why it is not JSON. */
+export type JsonLine = { line: number; value: unknown; error?: undefined } | { line: number; error: DataError };
+
+/** Yields each non-blank line parsed as JSON; a line that is not JSON is yielded as an error, not thrown. */
+export async function* readJsonLines(file: string): AsyncGenerator<JsonLine> {
+  const raw = createReadStream(file);
+  const gz = file.endsWith('.gz') ? createGunzip() : null;
+  if (gz) raw.on('error', (e) => gz.destroy(e));
+  const input = gz ? raw.pipe(gz) : raw;
+  await new Promise<void>((resolve, reject) => {
+    raw.once('open', () => resolve());
+    raw.once('error', (e) => reject(new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+  });
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  let n = 0;
+  try {
+    for await (const text of lines) {
+      n++;
+      const line = n === 1 ? text.replace(/^\uFEFF/, '') : text;
+      if (line.trim() === '') continue;
+      let parsed: JsonLine;
+      try {
+        parsed = { line: n, value: JSON.parse(line) as unknown };
+      } catch (e) {
+        parsed = { line: n, error: new DataError(file, n, null, `not valid JSON (${(e as Error).message})`) };
+      }
+      yield parsed;
+    }
+  } catch (e) {
+    if (gz && (e as NodeJS.ErrnoException).code?.startsWith('Z_')) {
+      throw new Error(`${file}: after line ${n}: not a valid gzip stream (${(e as Error).message}); hint: is the .gz file truncated or not gzip at all?`);
+    }
+    throw e;
+  } finally {
+    lines.close();
+    raw.destroy();
+  }
+}
+
+/** A DataError for the first issue of a failed zod parse of `input`, in words a user can act on. */
+export function schemaError(file: string, line: number, error: z.ZodError, input: unknown): DataError {
+  const issue = error.issues[0];
+  const path = issue.path.map(String);
+  return new DataError(file, line, path.length ? path.join('.') : null, issueMessage(issue, valueAt(input, path)));
 }
 
 /** Yields each non-blank line parsed by `schema`; throws a DataError on the first bad row. */
 export async function* readJsonl<S extends z.ZodType>(file: string, schema: S): AsyncGenerator<Located<z.infer<S>>> {
-  const raw = createReadStream(file);
-  const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-  const opened = new Promise<void>((resolve, reject) => {
-    raw.once('open', () => resolve());
-    raw.once('error', (e) => reject(new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
-  });
-  await opened;
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  let n = 0;
-  for await (const text of lines) {
-    n++;
-    const line = n === 1 ? text.replace(/^\uFEFF/, '') : text;
-    if (line.trim() === '') continue;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch (e) {
-      throw new DataError(file, n, null, `not valid JSON (${(e as Error).message})`);
+  for await (const l of readJsonLines(file)) {
+    if (l.error) throw l.error;
+    const r = schema.safeParse(l.value);
+    if (!r.success) throw schemaError(file, l.line, r.error, l.value);
+    yield { line: l.line, value: r.data };
+  }
+}
+
+function valueAt(input: unknown, path: string[]): unknown {
+  let v = input;
+  for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  return v;
+}
+
+/** What a JSON value is, briefly (never the whole value: a response can be megabytes). */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v); // JSON 1e999 parses to Infinity
+  return typeof v;
+}
+
+function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
+  switch (issue.code) {
+    case 'invalid_type': {
+      if (value === undefined) return `missing (expected ${issue.expected})`;
+      const expected = issue.expected === 'number' && typeof value === 'number' ? 'a finite number' : issue.expected;
+      return `expected ${expected}, received ${kindOf(value)}`;
     }
-    const r = schema.safeParse(json);
-    if (!r.success) {
-      const issue = r.error.issues[0];
-      throw new DataError(file, n, issue.path.length ? issue.path.join('.') : null, issue.message);
+    case 'invalid_value': {
+      const shown = JSON.stringify(value) ?? String(value);
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}; received ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}`;
     }
-    yield { line: n, value: r.data };
+    case 'invalid_union': {
+      const expected = [...new Set(issue.errors.flatMap((es) => es.map((e) => (e.code === 'invalid_type' ? e.expected : e.message))))];
+      return `expected ${expected.join(' or ')}, received ${kindOf(value)}`;
+    }
+    default:
+      return issue.message;
   }
 }

@@ -1,0 +1,258 @@
+// The reward registry: the run config's reward components (builtin, module, field, onnx), each with a
+// weight and a declared range; the total is the weighted sum and every component is kept on its own.
+// Every value is checked — a throw, NaN, a non-number, the wrong number of values, a value outside
+// the declared range or a time-out is an error naming the component and the row — and values are
+// cached per component (cache.ts), so only rows whose text changed are scored again.
+
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { RewardComponentConfig } from '../../protocol/config.js';
+import type { Row } from '../data/rows.js';
+import type { Provider } from '../runtime/session.js';
+import { type BuiltinScorer, createBuiltin } from './builtins.js';
+import { RewardCache, rowKey } from './cache.js';
+import { type ModuleInput, ModuleReward } from './module-reward.js';
+import { OnnxReward } from './onnx-reward.js';
+
+export class RewardError extends Error {}
+
+export function describeRow(r: Row): string {
+  return `${path.relative(process.cwd(), r.file) || r.file}:${r.line} (id ${r.id})`;
+}
+
+interface Component {
+  readonly config: RewardComponentConfig;
+  readonly range: readonly [number, number];
+  /** Identifies what the component computes, for the cache; null = not cached (fields are free). */
+  fingerprint(): string | null;
+  /** What of a row the component reads (its cache key besides the row id). */
+  reads(r: Row): unknown[];
+  fit?(train: readonly Row[]): void;
+  score(rows: readonly Row[]): Promise<unknown[]>;
+  dispose?(): Promise<void>;
+}
+
+const hash = (x: unknown): string => createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16);
+const label = (c: RewardComponentConfig): string => `reward ${c.name} (${c.kind}${c.kind === 'builtin' ? ` ${c.scorer}` : ''})`;
+
+function fieldValue(r: Row, field: string): unknown {
+  if (field === 'reward') return r.reward;
+  if (field === 'label') return r.label;
+  if (field.startsWith('rewards.')) return r.rewards?.[field.slice('rewards.'.length)];
+  let v: unknown = r.raw;
+  for (const k of field.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined;
+  return v;
+}
+
+function builtinComponent(config: Extract<RewardComponentConfig, { kind: 'builtin' }>): Component {
+  const scorer: BuiltinScorer = createBuiltin(config.scorer, config.options);
+  let corpus = '';
+  return {
+    config,
+    range: scorer.range,
+    fingerprint: () => hash(['builtin', config.scorer, config.options, corpus]),
+    reads: (r) => [r.response],
+    fit: scorer.needsFit
+      ? (train) => {
+          scorer.fit?.(train.map((r) => r.response));
+          corpus = hash(train.map((r) => r.id));
+        }
+      : undefined,
+    score: async (rows) => scorer.score(rows.map((r) => ({ prompt: r.prompt, response: r.response }))),
+  };
+}
+
+function moduleComponent(config: Extract<RewardComponentConfig, { kind: 'module' }>, m: ModuleReward): Component {
+  const call = async (rows: readonly Row[]): Promise<unknown[]> => {
+    const batch: ModuleInput[] = rows.map((r) => ({ prompt: r.prompt, response: r.response, row: { id: r.id, file: r.file, line: r.line, split: r.split, ...r.raw } }));
+    const out = await m.call(batch);
+    if (out.ok) {
+      if (!Array.isArray(out.values)) throw new RewardError(`${label(config)}: returned ${JSON.stringify(out.values)} instead of an array of numbers (rows ${describeRow(rows[0])} ..)`);
+      return out.values;
+    }
+    return Promise.reject(out);
+  };
+  return {
+    config,
+    range: config.range,
+    fingerprint: () => hash(['module', m.fingerprint]),
+    reads: (r) => [r.prompt, r.response, r.raw],
+    score: async (rows) => {
+      try {
+        return await call(rows);
+      } catch (failure) {
+        if (failure instanceof RewardError) throw failure;
+        // Find the row: run the batch one row at a time (stops at the first failing row).
+        for (const r of rows) {
+          try {
+            await call([r]);
+          } catch (f) {
+            const o = f as { kind?: string; message?: string; ms?: number };
+            if (o.kind === 'timeout') throw new RewardError(`${label(config)}: exceeded its time limit of ${o.ms} ms on row ${describeRow(r)}`);
+            throw new RewardError(`${label(config)}: threw on row ${describeRow(r)}: ${o.message ?? String(f)}`);
+          }
+        }
+        const o = failure as { kind?: string; ms?: number; message?: string };
+        throw new RewardError(
+          o.kind === 'timeout'
+            ? `${label(config)}: a batch of ${rows.length} rows (${describeRow(rows[0])} ..) exceeded ${o.ms} ms although each row alone finishes; hint: raise timeoutMs or make the module faster`
+            : `${label(config)}: failed on a batch of ${rows.length} rows (${describeRow(rows[0])} ..) but on no row alone: ${o.message}`,
+        );
+      }
+    },
+    dispose: () => m.dispose(),
+  };
+}
+
+function onnxComponent(config: Extract<RewardComponentConfig, { kind: 'onnx' }>, m: OnnxReward): Component {
+  return {
+    config,
+    range: [0, 1],
+    fingerprint: () => hash(['onnx', m.fingerprint, config.input]),
+    reads: (r) => (config.input === 'response' ? [r.response] : [r.prompt, r.response]),
+    score: async (rows) => {
+      const out: number[] = [];
+      for (let i = 0; i < rows.length; i += config.batchSize) {
+        const chunk = rows.slice(i, i + config.batchSize);
+        out.push(...(await m.score(chunk.map((r) => (config.input === 'response' ? r.response : r.prompt + r.response)))));
+      }
+      return out;
+    },
+    dispose: () => m.dispose(),
+  };
+}
+
+function fieldComponent(config: Extract<RewardComponentConfig, { kind: 'field' }>): Component {
+  return {
+    config,
+    range: config.range,
+    fingerprint: () => null,
+    reads: () => [],
+    score: async (rows) =>
+      rows.map((r) => {
+        const v = fieldValue(r, config.field);
+        if (v === undefined) throw new RewardError(`${label(config)}: row ${describeRow(r)} has no field '${config.field}'`);
+        return v;
+      }),
+  };
+}
+
+export interface ScoreResult {
+  total: Float64Array;
+  components: Map<string, Float64Array>;
+  /** Per component: values computed now and values taken from the cache. */
+  computed: Map<string, number>;
+  cached: Map<string, number>;
+}
+
+export class RewardSet {
+  private constructor(
+    private readonly parts: Component[],
+    private readonly cache: RewardCache | null,
+  ) {}
+
+  static async create(configs: readonly RewardComponentConfig[], opts: { baseDir: string; cacheDir?: string | null; provider?: Provider; threads?: number; noTimeLimit?: boolean }): Promise<RewardSet> {
+    const parts: Component[] = [];
+    try {
+      for (const c of configs) {
+        if (c.kind === 'builtin') parts.push(builtinComponent(c));
+        else if (c.kind === 'field') parts.push(fieldComponent(c));
+        else if (c.kind === 'module') parts.push(moduleComponent(c, await ModuleReward.load(path.resolve(opts.baseDir, c.path), opts.noTimeLimit ? null : c.timeoutMs)));
+        else parts.push(onnxComponent(c, await OnnxReward.load(path.resolve(opts.baseDir, c.path), c.label, { provider: opts.provider, threads: opts.threads })));
+      }
+    } catch (e) {
+      for (const p of parts) await p.dispose?.();
+      throw e;
+    }
+    return new RewardSet(parts, opts.cacheDir ? new RewardCache(opts.cacheDir) : null);
+  }
+
+  get names(): string[] {
+    return this.parts.map((p) => p.config.name);
+  }
+
+  rangeOf(name: string): readonly [number, number] {
+    const p = this.parts.find((q) => q.config.name === name);
+    if (!p) throw new Error(`no reward component named ${name}`);
+    return p.range;
+  }
+
+  /** [r_min, r_max] of the weighted total, from the components' ranges and weights. */
+  range(): [number, number] {
+    let lo = 0;
+    let hi = 0;
+    for (const p of this.parts) {
+      const w = p.config.weight;
+      lo += Math.min(w * p.range[0], w * p.range[1]);
+      hi += Math.max(w * p.range[0], w * p.range[1]);
+    }
+    return [lo, hi];
+  }
+
+  /** Fits components that learn from the training responses (tfidf). */
+  fit(train: readonly Row[]): void {
+    for (const p of this.parts) p.fit?.(train);
+  }
+
+  private check(p: Component, v: unknown, r: Row): number {
+    const where = `${label(p.config)}: row ${describeRow(r)}`;
+    if (typeof v !== 'number') throw new RewardError(`${where}: returned ${v === null ? 'null' : typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v} instead of a number`);
+    if (Number.isNaN(v)) throw new RewardError(`${where}: returned NaN`);
+    if (!Number.isFinite(v)) throw new RewardError(`${where}: returned ${v}`);
+    const [lo, hi] = p.range;
+    const slack = 1e-9 * (hi - lo);
+    if (v < lo - slack || v > hi + slack) throw new RewardError(`${where}: returned ${v}, outside its declared range [${lo}, ${hi}]`);
+    return v;
+  }
+
+  async score(rows: readonly Row[], opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<ScoreResult> {
+    const batchSize = opts.batchSize ?? 64;
+    const components = new Map<string, Float64Array>();
+    const computed = new Map<string, number>();
+    const cached = new Map<string, number>();
+    const units = this.parts.length * rows.length;
+    let done = 0;
+    for (const p of this.parts) {
+      const values = new Float64Array(rows.length);
+      const fp = this.cache ? p.fingerprint() : null;
+      const known = fp && this.cache ? await this.cache.load(fp) : new Map<string, number>();
+      const keys = rows.map((r) => (fp ? rowKey(r.id, p.reads(r)) : ''));
+      const todo: number[] = [];
+      rows.forEach((_, i) => {
+        const hit = fp ? known.get(keys[i]) : undefined;
+        if (hit === undefined) todo.push(i);
+        else values[i] = hit;
+      });
+      cached.set(p.config.name, rows.length - todo.length);
+      computed.set(p.config.name, todo.length);
+      done += rows.length - todo.length;
+      for (let k = 0; k < todo.length; k += batchSize) {
+        const idx = todo.slice(k, k + batchSize);
+        const batch = idx.map((i) => rows[i]);
+        const out = await p.score(batch);
+        if (out.length !== batch.length) {
+          throw new RewardError(`${label(p.config)}: returned ${out.length} values for a batch of ${batch.length} rows (${describeRow(batch[0])} .. ${describeRow(batch[batch.length - 1])})`);
+        }
+        const fresh: [string, number][] = [];
+        idx.forEach((i, j) => {
+          values[i] = this.check(p, out[j], rows[i]);
+          if (fp) fresh.push([keys[i], values[i]]);
+        });
+        if (fp && this.cache) await this.cache.append(fp, fresh);
+        done += batch.length;
+        opts.onProgress?.(done, units);
+      }
+      components.set(p.config.name, values);
+    }
+    const total = new Float64Array(rows.length);
+    for (const p of this.parts) {
+      const v = components.get(p.config.name) as Float64Array;
+      for (let i = 0; i < rows.length; i++) total[i] += p.config.weight * v[i];
+    }
+    return { total, components, computed, cached };
+  }
+
+  async dispose(): Promise<void> {
+    for (const p of this.parts) await p.dispose?.();
+  }
+}
