@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { registerModelVerbs } from './cli/model-verbs.js';
 import { registerScoreVerb } from './cli/score-verb.js';
+import { registerAuditVerb } from './cli/audit-verb.js';
 import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from './runtime/device.js';
 import { listBackends, runtimeVersion } from './runtime/session.js';
 
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
     .action(devices);
   registerModelVerbs(program);
   registerScoreVerb(program);
+  registerAuditVerb(program);
   return program;
 }
 

@@ -1,0 +1,42 @@
+// Batches of tokenized rows for the GPT graphs: each row is prompt + response (EOS included),
+// right-padded to a bucketed length T; `mask` marks the response positions (where targets are
+// response tokens), so the prompt and the padding never count.
+
+import { type OrtTensor, tensor } from '../runtime/session.js';
+import type { TokenizedRow } from './tokenize.js';
+
+/** Lengths round up to a multiple of 32 so a few graphs (sessions) serve every batch. */
+export const bucketLength = (n: number, cap: number): number => Math.min(cap, Math.ceil(n / 32) * 32);
+
+export interface RowBatch {
+  ids: OrtTensor;
+  targets: OrtTensor;
+  mask: OrtTensor;
+  /** Number of response tokens per row (EOS included). */
+  tokens: number[];
+  seqLen: number;
+}
+
+export function rowBatch(rows: readonly TokenizedRow[], nPositions: number): RowBatch {
+  const b = rows.length;
+  const t = bucketLength(Math.max(...rows.map((r) => r.prompt.length + r.response.length - 1)), nPositions);
+  const ids = new BigInt64Array(b * t);
+  const targets = new BigInt64Array(b * t);
+  const mask = new Float32Array(b * t);
+  rows.forEach((r, i) => {
+    const seq = [...r.prompt, ...r.response];
+    if (seq.length - 1 > t) throw new Error(`row ${r.row.id}: ${seq.length - 1} tokens exceed the batch length ${t}`);
+    for (let j = 0; j + 1 < seq.length; j++) {
+      ids[i * t + j] = BigInt(seq[j]);
+      targets[i * t + j] = BigInt(seq[j + 1]);
+      mask[i * t + j] = j + 1 >= r.prompt.length ? 1 : 0;
+    }
+  });
+  return {
+    ids: tensor('int64', ids, [b, t]),
+    targets: tensor('int64', targets, [b, t]),
+    mask: tensor('float32', mask, [b, t]),
+    tokens: rows.map((r) => r.response.length),
+    seqLen: t,
+  };
+}
