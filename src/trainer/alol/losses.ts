@@ -1,0 +1,116 @@
+// The loss of every variant (DESIGN.md "The A-LoL algorithm"), as graph ops over the policy's per-token
+// log-probs. Per-example losses are summed over response tokens, then averaged over the batch;
+// importance weights are computed from stop-gradient log-probs, so they are constants in the backward
+// pass. Letters: B rows (2P for DPO: P chosen rows, then their P rejected rows), T positions.
+//
+//   l      = sum_t m_t logp_t                        (policy, with gradient)
+//   nll            -l                               wnll           R * -l
+//   r_gold         R * sum_t m_t sg(max(p_t, 0.1)) * -logp_t
+//   r_lol          R  * sg(clip(exp(l - l_ref), 1-eps, 1+eps)) * -l
+//   a_lol          A+ * sg(clip(exp(l - l_ref), 1-eps, 1+eps)) * -l
+//   a_lol_ref_free A+ * -l
+//   a_lol_seq      A+ * sum_t m_t sg(clip(p_t / p_ref_t, 1-eps, 1+eps)) * -logp_t
+//   a_lol_kl       A+ * -l + klBeta * (l - l_ref)
+//   dpo            -log sigmoid(dpoBeta * ((l_w - l_l) - (l_ref_w - l_ref_l)))   per pair
+// The per-row factor (1, R or A+ = max(A, 0)) is the `coef` input, computed by coefFor().
+
+import type { Value } from '../graph/ir.js';
+import * as o from '../graph/ops.js';
+import type { Variant } from './rules.js';
+
+export interface LossSettings {
+  clipEps: number;
+  klBeta: number;
+  dpoBeta: number;
+}
+
+export interface LossInputs {
+  /** Policy log-probs of the targets, [B, T], with gradient. */
+  tokenLogp: Value;
+  /** 1 on response positions, 0 on prompt and padding, [B, T]. */
+  mask: Value;
+  /** Reference log-probs of the same targets, [B, T] (0 where mask is 0). */
+  refTokenLogp: Value;
+  /** Per-row factor [B]: 1 (nll, dpo), R (wnll, r_gold, r_lol) or A+ (A-LoL variants). */
+  coef: Value;
+}
+
+export interface LossOutputs {
+  loss: Value;
+  /** Mean importance weight (per row, or per token for a_lol_seq and r_gold); 1 where there is none. */
+  meanWeight: Value;
+  /** Share of weights at a clip bound (for r_gold: tokens whose probability is under the 0.1 floor). */
+  clipFraction: Value;
+  /** sum_t m_t logp_t per row, without gradient (for logging and the next step's weights). */
+  seqLogprob: Value;
+}
+
+/** The per-row factor of a variant: 1, the reward, or the positive part of the advantage. */
+export function coefFor(variant: Variant, reward: number, advantage: number): number {
+  if (variant === 'nll' || variant === 'dpo') return 1;
+  if (variant === 'wnll' || variant === 'r_gold' || variant === 'r_lol') return reward;
+  return Math.max(advantage, 0);
+}
+
+const GOLD_FLOOR = 0.1;
+
+/** Stable softplus(z) = log(1 + e^z) = max(z, 0) + log(1 + e^-|z|). */
+function softplus(z: Value): Value {
+  return o.add(o.max(z, 0), o.log(o.add(o.exp(o.neg(o.abs(z))), 1)));
+}
+
+/** Clipped importance weights and the share of them at a bound, among positions where `where` is 1. */
+function clipped(logRatio: Value, eps: number, where: Value | null): { w: Value; atBound: Value } {
+  const w = o.clip(o.exp(logRatio), 1 - eps, 1 + eps);
+  const outside = o.cast(o.not(o.and(o.greater(w, 1 - eps), o.less(w, 1 + eps))), logRatio.dtype);
+  return { w, atBound: where ? o.mul(outside, where) : outside };
+}
+
+export function variantLoss(variant: Variant, x: LossInputs, s: LossSettings): LossOutputs {
+  const g = x.tokenLogp.graph;
+  const [b] = x.tokenLogp.shape as number[];
+  const masked = o.mul(x.tokenLogp, x.mask); // [B, T]
+  const l = o.reduceSum(masked, [1]); // [B]
+  const seqLogprob = o.stopGradient(l);
+  const lRef = o.reduceSum(o.mul(x.refTokenLogp, x.mask), [1]); // [B]
+  const tokens = o.max(o.sumAll(x.mask), 1);
+  const mean = (v: Value): Value => o.div(o.sumAll(v), b);
+  const one = g.scalar(1);
+  const zero = g.scalar(0);
+  const rowWeights = (w: Value, atBound: Value) => ({ meanWeight: mean(w), clipFraction: mean(atBound) });
+  const tokenWeights = (w: Value, atBound: Value) => ({ meanWeight: o.div(o.sumAll(o.mul(w, x.mask)), tokens), clipFraction: o.div(o.sumAll(atBound), tokens) });
+
+  switch (variant) {
+    case 'nll':
+    case 'wnll':
+    case 'a_lol_ref_free':
+      return { loss: mean(o.mul(x.coef, o.neg(l))), meanWeight: one, clipFraction: zero, seqLogprob };
+    case 'r_lol':
+    case 'a_lol': {
+      const { w, atBound } = clipped(o.sub(seqLogprob, lRef), s.clipEps, null); // [B]
+      return { loss: mean(o.mul(o.mul(x.coef, o.stopGradient(w)), o.neg(l))), ...rowWeights(w, atBound), seqLogprob };
+    }
+    case 'a_lol_seq': {
+      const { w, atBound } = clipped(o.sub(o.stopGradient(x.tokenLogp), x.refTokenLogp), s.clipEps, x.mask); // [B, T]
+      const perRow = o.reduceSum(o.mul(o.stopGradient(w), o.neg(masked)), [1]);
+      return { loss: mean(o.mul(x.coef, perRow)), ...tokenWeights(w, atBound), seqLogprob };
+    }
+    case 'r_gold': {
+      const p = o.exp(o.stopGradient(x.tokenLogp));
+      const w = o.max(p, GOLD_FLOOR); // [B, T]
+      const floored = o.mul(o.cast(o.less(p, GOLD_FLOOR), p.dtype), x.mask);
+      const perRow = o.reduceSum(o.mul(o.stopGradient(w), o.neg(masked)), [1]);
+      return { loss: mean(o.mul(x.coef, perRow)), ...tokenWeights(w, floored), seqLogprob };
+    }
+    case 'a_lol_kl':
+      return { loss: mean(o.add(o.mul(x.coef, o.neg(l)), o.mul(o.sub(l, lRef), s.klBeta))), meanWeight: one, clipFraction: zero, seqLogprob };
+    case 'dpo': {
+      if (b % 2 !== 0) throw new Error(`dpo: the batch must be P chosen rows then P rejected rows (got ${b} rows)`);
+      const p = b / 2;
+      const half = (v: Value, k: number) => o.slice(v, [k * p], [(k + 1) * p], [0]);
+      const margin = o.sub(o.sub(half(l, 0), half(l, 1)), o.sub(half(lRef, 0), half(lRef, 1))); // [P]
+      const loss = o.div(o.sumAll(softplus(o.mul(margin, -s.dpoBeta))), p); // -log sigmoid(z) = softplus(-z)
+      return { loss, meanWeight: one, clipFraction: zero, seqLogprob };
+    }
+  }
+}
