@@ -19,6 +19,8 @@ export interface TrainingState {
   rngState: number;
   /** What was trained, resolved (CLI flags or the run config); saved for the record and for resume. */
   config: Record<string, unknown>;
+  /** Further state of the trainer that wrote it (e.g. the A-LoL sampler), restored on resume. */
+  extra?: Record<string, unknown>;
 }
 
 export interface Checkpoint {
@@ -62,5 +64,6 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   });
   const optimizer = new Map<string, Float32Array>();
   for (const t of readSafetensors(bytes, optFile).tensors) optimizer.set(t.name, toFloat32(t, optFile));
-  return { model, state: { step: s.step as number, rngState: s.rngState as number, config: (s.config ?? {}) as Record<string, unknown> }, optimizer };
+  const extra = typeof s.extra === 'object' && s.extra !== null ? (s.extra as Record<string, unknown>) : undefined;
+  return { model, state: { step: s.step as number, rngState: s.rngState as number, config: (s.config ?? {}) as Record<string, unknown>, ...(extra ? { extra } : {}) }, optimizer };
 }

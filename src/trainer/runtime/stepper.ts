@@ -19,6 +19,17 @@ export interface StepStats {
   loss: number;
   gradNorm: number;
   clipCoef: number;
+  /** Other scalar outputs of the step graph (e.g. mean_weight, clip_fraction). */
+  extra: Record<string, number>;
+}
+
+function extraScalars(out: Record<string, OrtTensor>): Record<string, number> {
+  const extra: Record<string, number> = {};
+  for (const [name, t] of Object.entries(out)) {
+    if (name.startsWith('new.') || name === 'loss' || name === 'grad_norm' || name === 'clip_coef' || t.dims.length !== 0) continue;
+    extra[name] = Number((t.data as FloatArray)[0]);
+  }
+  return extra;
 }
 
 class DoubleBuffer {
@@ -142,7 +153,7 @@ export class Stepper {
     if (accumulating) for (const b of this.accs.values()) b.current.fill(0);
     this.microSteps = 0;
     this.step++;
-    return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef) };
+    return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef), extra: extraScalars(out) };
   }
 
   /** Adds one micro-batch's gradients to the accumulators (an `accumulate` graph); returns its loss. */

@@ -1,0 +1,102 @@
+// Training-row samplers (DESIGN.md "Sampling"): `priority` draws with replacement with p proportional
+// to a weight (A+ for A-LoL variants, so rows with A <= 0 are never drawn; R for wnll / r_gold /
+// r_lol), `uniform_positive` draws uniformly among rows with positive weight, `all` and `uniform_pairs`
+// walk shuffled epochs. The state (RNG, epoch order, position) is plain JSON for checkpoints.
+
+import { Rng } from '../util/rng.js';
+import type { Sampler } from './rules.js';
+
+export interface SamplerState {
+  kind: Sampler;
+  rngState: number;
+  order: number[];
+  cursor: number;
+  timesSampled: number[];
+}
+
+export class RowSampler {
+  private readonly rng: Rng;
+  private readonly cumulative: Float64Array;
+  private readonly positive: number[];
+  private order: number[] = [];
+  private cursor = 0;
+  /** How often each unit (row, or pair for uniform_pairs) has been drawn. */
+  readonly timesSampled: Int32Array;
+
+  /** `weights` per unit: A+ or R for priority, > 0 marks the rows for uniform_positive, unused otherwise. */
+  constructor(
+    readonly kind: Sampler,
+    readonly weights: Float64Array,
+    seed: number,
+  ) {
+    this.rng = new Rng(seed);
+    this.timesSampled = new Int32Array(weights.length);
+    this.cumulative = new Float64Array(weights.length);
+    this.positive = [];
+    let sum = 0;
+    weights.forEach((w, i) => {
+      if (!Number.isFinite(w)) throw new Error(`sampler: weight of unit ${i} is ${w}`);
+      if (kind === 'priority' && w < 0) throw new Error(`sampler: priority sampling needs weights >= 0, unit ${i} has ${w}; hint: samplers proportional to R need R >= 0 (shift the reward range), or use sampler "all"`);
+      if (w > 0) this.positive.push(i);
+      sum += Math.max(w, 0);
+      this.cumulative[i] = sum;
+    });
+    if ((kind === 'priority' || kind === 'uniform_positive') && this.positive.length === 0) {
+      throw new Error('sampler: no row has a positive weight (advantage or reward), so there is nothing to draw; hint: check the rewards and the value head in the audit, or use sampler "all"');
+    }
+    if (weights.length === 0) throw new Error('sampler: no rows to sample from');
+  }
+
+  /** Probability of drawing unit i (for tests and reports). */
+  probability(i: number): number {
+    if (this.kind === 'priority') return Math.max(this.weights[i], 0) / this.cumulative[this.cumulative.length - 1];
+    if (this.kind === 'uniform_positive') return this.weights[i] > 0 ? 1 / this.positive.length : 0;
+    return 1 / this.weights.length;
+  }
+
+  private drawOne(): number {
+    switch (this.kind) {
+      case 'priority': {
+        const total = this.cumulative[this.cumulative.length - 1];
+        const r = this.rng.next() * total;
+        let lo = 0;
+        let hi = this.cumulative.length - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (this.cumulative[mid] > r) hi = mid;
+          else lo = mid + 1;
+        }
+        return lo; // the first unit whose cumulative weight exceeds r (weight-0 units are never chosen)
+      }
+      case 'uniform_positive':
+        return this.positive[this.rng.int(this.positive.length)];
+      case 'all':
+      case 'uniform_pairs':
+        if (this.cursor >= this.order.length) {
+          this.order = this.rng.shuffle([...this.weights.keys()]);
+          this.cursor = 0;
+        }
+        return this.order[this.cursor++];
+    }
+  }
+
+  next(n: number): number[] {
+    const out = Array.from({ length: n }, () => this.drawOne());
+    for (const i of out) this.timesSampled[i]++;
+    return out;
+  }
+
+  state(): SamplerState {
+    return { kind: this.kind, rngState: this.rng.state, order: [...this.order], cursor: this.cursor, timesSampled: [...this.timesSampled] };
+  }
+
+  restore(s: SamplerState): void {
+    if (s.kind !== this.kind || s.timesSampled.length !== this.timesSampled.length) {
+      throw new Error(`sampler: the checkpoint's sampler (${s.kind}, ${s.timesSampled.length} units) does not match this run (${this.kind}, ${this.timesSampled.length} units); hint: resume with the same data and variant`);
+    }
+    this.rng.state = s.rngState;
+    this.order = [...s.order];
+    this.cursor = s.cursor;
+    this.timesSampled.set(s.timesSampled);
+  }
+}
