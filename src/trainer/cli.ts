@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { registerModelVerbs } from './cli/model-verbs.js';
 import { registerScoreVerb } from './cli/score-verb.js';
 import { registerAuditVerb } from './cli/audit-verb.js';
+import { registerTrainVerbs } from './cli/train-verbs.js';
 import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from './runtime/device.js';
 import { listBackends, runtimeVersion } from './runtime/session.js';
 
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerModelVerbs(program);
   registerScoreVerb(program);
   registerAuditVerb(program);
+  registerTrainVerbs(program);
   return program;
 }
 

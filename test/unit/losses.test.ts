@@ -63,6 +63,8 @@ async function runLoss(c: GoldenCase, variant: Variant): Promise<Result> {
       mask: mat(inputs.mask),
       ref_token_logp: mat(inputs.ref_token_logp),
       coef: tensor('float32', coef, [B]),
+      // The weighted variants read the policy's log-probs from the inference pass: the same numbers here.
+      ...(sess.inputNames.includes('policy_token_logp') ? { policy_token_logp: mat(inputs.token_logp) } : {}),
     });
     const scalar = (n: string): number => (out[n].data as Float32Array)[0];
     return {

@@ -8,7 +8,7 @@ import type { RunConfig } from '../../protocol/config.js';
 import type { Phase } from '../../protocol/trainer.js';
 import type { LoadedConfig } from '../config.js';
 import { type DatasetReport, describeReport, readDataset } from '../data/dataset.js';
-import type { Row } from '../data/rows.js';
+import type { Pair, Row } from '../data/rows.js';
 import { saveModelFolder } from '../model/folder.js';
 import { resolveDevice } from '../runtime/device.js';
 import { RewardSet, describeRow } from '../rewards/registry.js';
@@ -44,6 +44,9 @@ export interface AuditResult {
   histogram: AdvantageHistogram;
   budget: Budget;
   rowsByIndex: Row[];
+  /** Every row and pair of the dataset, all splits. */
+  allRows: Row[];
+  pairs: Pair[];
   phaseSeconds: Record<string, number>;
 }
 
@@ -82,7 +85,7 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
 
   // -- data
   const dataFile = path.resolve(loaded.baseDir, config.data.path);
-  const { rows, report } = await readDataset(dataFile, { format: config.data.format, split: config.data.split });
+  const { rows, pairs, report } = await readDataset(dataFile, { format: config.data.format, split: config.data.split });
   hooks.say(`[data] ${describeReport(report)}`);
   const trainRows = rows.filter((r) => r.split === 'train');
   if (trainRows.length === 0) throw new Error(`${dataFile}: no rows in the training split; hint: lower data.split.validation / data.split.test`);
@@ -197,7 +200,7 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
     }
     const firstBad = train.findIndex((_, i) => !Number.isFinite(advantages[i]));
     if (firstBad >= 0) throw new Error(`advantage of row ${describeRow(train[firstBad].row)} is not finite`);
-    return { config, runDir, report, reference, train, rewards, refLogprobs, value, advantages, kept, positiveFraction, histogram, budget, rowsByIndex: trainRows, phaseSeconds };
+    return { config, runDir, report, reference, train, rewards, refLogprobs, value, advantages, kept, positiveFraction, histogram, budget, rowsByIndex: trainRows, allRows: rows, pairs, phaseSeconds };
   } finally {
     await rewardSet.dispose();
   }

@@ -13,6 +13,10 @@
 //   a_lol_kl       A+ * -l + klBeta * (l - l_ref)
 //   dpo            -log sigmoid(dpoBeta * ((l_w - l_l) - (l_ref_w - l_ref_l)))   per pair
 // The per-row factor (1, R or A+ = max(A, 0)) is the `coef` input, computed by coefFor().
+// The importance weights of r_lol, a_lol and a_lol_seq read `policyTokenLogp`: the policy's log-probs
+// from a no-grad forward of the same inference graph that produced the reference log-probs. ORT
+// optimizes a graph with a backward pass differently (last-bit differences in ~20% of rows), so only
+// this keeps every weight exactly 1 at step 0, at the cost of one forward pass per step.
 
 import type { Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
@@ -33,7 +37,12 @@ export interface LossInputs {
   refTokenLogp: Value;
   /** Per-row factor [B]: 1 (nll, dpo), R (wnll, r_gold, r_lol) or A+ (A-LoL variants). */
   coef: Value;
+  /** The policy's log-probs from the inference graph, [B, T], no gradient (r_lol, a_lol, a_lol_seq). */
+  policyTokenLogp?: Value;
 }
+
+/** Variants whose importance weights need the policy's log-probs from an inference pass. */
+export const needsPolicyLogprobs = (v: Variant): boolean => v === 'r_lol' || v === 'a_lol' || v === 'a_lol_seq';
 
 export interface LossOutputs {
   loss: Value;
@@ -66,6 +75,11 @@ function clipped(logRatio: Value, eps: number, where: Value | null): { w: Value;
   return { w, atBound: where ? o.mul(outside, where) : outside };
 }
 
+function policyLogp(variant: Variant, x: LossInputs): Value {
+  if (!x.policyTokenLogp) throw new Error(`${variant}: importance weights need policyTokenLogp (the policy's log-probs from the inference graph)`);
+  return o.stopGradient(x.policyTokenLogp);
+}
+
 export function variantLoss(variant: Variant, x: LossInputs, s: LossSettings): LossOutputs {
   const g = x.tokenLogp.graph;
   const [b] = x.tokenLogp.shape as number[];
@@ -87,11 +101,12 @@ export function variantLoss(variant: Variant, x: LossInputs, s: LossSettings): L
       return { loss: mean(o.mul(x.coef, o.neg(l))), meanWeight: one, clipFraction: zero, seqLogprob };
     case 'r_lol':
     case 'a_lol': {
-      const { w, atBound } = clipped(o.sub(seqLogprob, lRef), s.clipEps, null); // [B]
+      const lPolicy = o.reduceSum(o.mul(policyLogp(variant, x), x.mask), [1]); // [B], summed like lRef
+      const { w, atBound } = clipped(o.sub(lPolicy, lRef), s.clipEps, null); // [B]
       return { loss: mean(o.mul(o.mul(x.coef, o.stopGradient(w)), o.neg(l))), ...rowWeights(w, atBound), seqLogprob };
     }
     case 'a_lol_seq': {
-      const { w, atBound } = clipped(o.sub(o.stopGradient(x.tokenLogp), x.refTokenLogp), s.clipEps, x.mask); // [B, T]
+      const { w, atBound } = clipped(o.sub(policyLogp(variant, x), x.refTokenLogp), s.clipEps, x.mask); // [B, T]
       const perRow = o.reduceSum(o.mul(o.stopGradient(w), o.neg(masked)), [1]);
       return { loss: mean(o.mul(x.coef, perRow)), ...tokenWeights(w, atBound), seqLogprob };
     }

@@ -4,7 +4,7 @@
 // checkpoint. Importance weights come from the policy's log-probs inside the step graph and the cached
 // per-token reference log-probs, so at step 0 they are exactly 1.
 
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Provider } from '../runtime/session.js';
 import { type OrtTensor, Session, tensor } from '../runtime/session.js';
@@ -12,6 +12,7 @@ import { Stepper } from '../runtime/stepper.js';
 import { serialize } from '../graph/onnx.js';
 import { saveCheckpoint, loadCheckpoint } from '../model/checkpoint.js';
 import { saveModelFolder } from '../model/folder.js';
+import { buildLogprobGraph } from '../model/graphs.js';
 import { gptParamInfos } from '../model/params.js';
 import { getLr } from '../model/schedule.js';
 import { describeRow } from '../rewards/registry.js';
@@ -19,7 +20,7 @@ import type { RunLog } from '../run/events.js';
 import type { AuditResult } from './audit.js';
 import { rowBatch } from './batch.js';
 import { buildAlolStepGraph } from './graphs.js';
-import { coefFor } from './losses.js';
+import { coefFor, needsPolicyLogprobs } from './losses.js';
 import { type Variant, isAlol, samplerFor, stepBudget } from './rules.js';
 import { RowSampler, type SamplerState } from './sampler.js';
 
@@ -88,14 +89,23 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
     o.say(`[training] resumed ${o.variant} from ${o.resume} at step ${ck.state.step}`);
   }
   const sessions = new Map<string, Session>();
-  const session = async (mode: 'update' | 'accumulate' | 'accumulate-update', t: number): Promise<Session> => {
+  const session = async (mode: 'update' | 'accumulate' | 'accumulate-update' | 'logprobs', t: number): Promise<Session> => {
     const key = `${mode}:${t}`;
     let s = sessions.get(key);
     if (!s) {
-      s = await Session.create(serialize(buildAlolStepGraph(cfg, b, t, { variant: o.variant, settings, mode, adamw })), `alol_${o.variant}_${mode}_${t}`, { threads: config.threads, provider: o.provider });
+      const graph = mode === 'logprobs' ? buildLogprobGraph(cfg, { batch: b, seqLen: t }) : buildAlolStepGraph(cfg, b, t, { variant: o.variant, settings, mode, adamw });
+      s = await Session.create(serialize(graph), `alol_${o.variant}_${mode}_${t}`, { threads: config.threads, provider: o.provider });
       sessions.set(key, s);
     }
     return s;
+  };
+  // The policy's log-probs for importance weights: a no-grad pass of the inference graph that also
+  // produced the reference log-probs (see losses.ts), so at step 0 every weight is exactly 1.
+  const withPolicyLogprobs = async (feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> => {
+    if (!needsPolicyLogprobs(o.variant)) return feeds;
+    const t = (feeds.ids.dims as readonly number[])[1];
+    const out = await (await session('logprobs', t)).run({ ...stepper.paramFeeds(), ids: feeds.ids, targets: feeds.targets, mask: feeds.mask });
+    return { ...feeds, policy_token_logp: out.token_logprob };
   };
   // One micro-batch: rows of the drawn units, their per-token reference log-probs and factors.
   const assemble = (drawn: number[]): { feeds: Record<string, OrtTensor>; idx: number[] } => {
@@ -136,6 +146,7 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
       let out: Awaited<ReturnType<Stepper['update']>> | null = null;
       for (let m = 0; m < train.gradAccum; m++) {
         last = assemble(rows.next(unitsPerBatch));
+        last.feeds = await withPolicyLogprobs(last.feeds);
         const t = (last.feeds.ids.dims as readonly number[])[1];
         tokens += (last.feeds.mask.data as Float32Array).reduce((a, x) => a + x, 0);
         if (m + 1 < train.gradAccum) lossSum += await stepper.accumulate(await session('accumulate', t), last.feeds);
@@ -147,6 +158,7 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
       if (!Number.isFinite(loss) || !Number.isFinite(stats.gradNorm)) {
         const batch = last as NonNullable<typeof last>;
         const file = path.join(o.dir, `watchdog-step-${step + 1}.json`);
+        await mkdir(o.dir, { recursive: true });
         await writeFile(file, JSON.stringify({ step: step + 1, loss, gradNorm: stats.gradNorm, rows: batch.idx.map((i) => ({ rowId: audit.train[i].row.id, file: audit.train[i].row.file, line: audit.train[i].row.line, prompt: audit.train[i].prompt, response: audit.train[i].response, refLogprobs: Array.from(audit.refLogprobs.perToken[i], (x) => (Number.isFinite(x) ? x : String(x))), coef: coefFor(o.variant, audit.rewards.total[i], audit.advantages[i]) })) }, null, 1));
         const bad = batch.idx.filter((i) => !audit.refLogprobs.perToken[i].every(Number.isFinite) || !Number.isFinite(audit.advantages[i]) || !Number.isFinite(audit.rewards.total[i]));
         const named = (bad.length ? bad : batch.idx).slice(0, 5).map((i) => describeRow(audit.train[i].row)).join(', ');

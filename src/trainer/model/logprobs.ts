@@ -33,7 +33,9 @@ export interface ScoreOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-const bucket = (n: number): number => Math.ceil(n / 16) * 16;
+// Multiples of 32, as training batches (alol/batch.ts): the CPU kernels then give every row bit-identical
+// log-probs in both, which is what makes A-LoL's step-0 importance weights exactly 1.
+const bucket = (n: number): number => Math.ceil(n / 32) * 32;
 
 export class LogprobScorer {
   private readonly sessions = new Map<string, Session>();

@@ -1,0 +1,225 @@
+// Held-out evaluation of a policy (DESIGN.md "Splits and evaluation"). `evaluatePolicy` continues the
+// distinct prompts of a split greedily (`heldout`) and with `eval.samplesPerPrompt` seeded samples at
+// the eval temperature / top-p (`heldoutSampled`), scores every generation with the reward set and
+// returns the metrics of metrics.ts plus the first `eval.showSamples` greedy samples for the
+// dashboard. `preferenceAccuracy` is the share of test pairs with l(chosen) > l(rejected).
+//
+// Generated text has no dataset fields, so it is scored only by builtin, module and onnx components:
+// the caller builds the RewardSet from `generationRewards(config.rewards)` and the generations'
+// `reward.total` is the weighted sum of those components alone (a `field` component would throw).
+//
+// Determinism: the same policy, prompts and options give the same numbers. Prompts are laid out in a
+// fixed order (by token length, ties in dataset order, so a batch wastes little left padding), each
+// batch holds `promptsPerBatch` prompts with all samples of a prompt side by side, and batch k samples
+// with a seed derived from (opts.seed, k). Changing promptsPerBatch changes which samples come out.
+
+import type { RewardComponentConfig, RunConfig } from '../../protocol/config.js';
+import { type Pair, type Row, shortHash } from '../data/rows.js';
+import { type Generation, Generator } from '../model/generate.js';
+import { LogprobScorer, type ScoredRow } from '../model/logprobs.js';
+import type { TextTokenizer } from '../model/tokenizer.js';
+import type { RewardSet } from '../rewards/registry.js';
+import type { Provider } from '../runtime/session.js';
+import { type Metrics, type RewardMeans, corpusMetrics } from './metrics.js';
+import type { Policy } from './reference.js';
+import { tokenizeRows } from './tokenize.js';
+
+/** A greedy generation as the dashboard shows it (the `samples` of the protocol's eval/didComplete). */
+export interface Sample {
+  prompt: string;
+  /** The dataset response of the prompt's first row. */
+  reference: string | null;
+  response: string;
+  /** `total` and each component of the reward set. */
+  rewards: RewardMeans;
+}
+
+export interface EvalResult {
+  /** Greedy: one continuation per prompt. */
+  heldout: Metrics;
+  /** `samplesPerPrompt` samples per prompt at the eval temperature / top-p. */
+  heldoutSampled: Metrics;
+  samples: Sample[];
+  /** Distinct prompts evaluated, and how many of them were left-truncated. */
+  prompts: number;
+  truncatedPrompts: number;
+}
+
+export interface EvalOptions {
+  eval: RunConfig['eval'];
+  data: Pick<RunConfig['data'], 'maxPromptTokens'>;
+  /** Seed of the sampled generations. */
+  seed: number;
+  /** Prompts per generation batch (default 16); the sampled batches hold their samplesPerPrompt copies. */
+  promptsPerBatch?: number;
+  /** A generation ends at the first of these strings (none by default). */
+  stop?: readonly string[];
+  threads?: number;
+  provider?: Provider;
+  /** Units: generations produced, then generations scored (total = 2 x prompts x (1 + samplesPerPrompt)). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A distinct prompt of the split, tokenized and left-truncated to fit generation. */
+export interface EvalPrompt {
+  text: string;
+  /** The prompt's first row (its response is the sample's reference). */
+  row: Row;
+  ids: number[];
+  truncated: boolean;
+}
+
+/** The components that can score generated text: all but `field` (which reads dataset fields). */
+export function generationRewards(configs: readonly RewardComponentConfig[]): RewardComponentConfig[] {
+  return configs.filter((c) => c.kind !== 'field');
+}
+
+/**
+ * The first `maxPrompts` distinct prompts (by text, dataset order), each left-truncated to
+ * min(maxPromptTokens, nPositions - maxNewTokens) tokens so prompt + new tokens fit n_positions.
+ */
+export function evalPrompts(rows: readonly Row[], tok: TextTokenizer, limits: { maxPrompts: number; maxPromptTokens: number; maxNewTokens: number; nPositions: number }): EvalPrompt[] {
+  const budget = Math.min(limits.maxPromptTokens, limits.nPositions - limits.maxNewTokens);
+  if (budget < 1) {
+    throw new Error(`evaluation: eval.maxNewTokens ${limits.maxNewTokens} leaves no room for a prompt in the model's n_positions ${limits.nPositions}; hint: lower eval.maxNewTokens`);
+  }
+  const seen = new Set<string>();
+  const out: EvalPrompt[] = [];
+  for (const row of rows) {
+    if (out.length >= limits.maxPrompts) break;
+    if (seen.has(row.prompt)) continue;
+    seen.add(row.prompt);
+    const ids = tok.encode(row.prompt);
+    // An empty prompt stays empty: the generator starts it from EOS.
+    out.push({ text: row.prompt, row, ids: ids.length > budget ? ids.slice(ids.length - budget) : ids, truncated: ids.length > budget });
+  }
+  return out;
+}
+
+/** Seed of sampled batch k: distinct per batch so batches draw independent streams. */
+const batchSeed = (seed: number, k: number): number => (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(k + 1, 0x85ebca6b)) >>> 0;
+
+/** Row objects for the reward set: one per generation, identified by its text. */
+function generatedRows(items: readonly { prompt: EvalPrompt; gen: Generation }[]): Row[] {
+  return items.map(({ prompt, gen }, i) => ({
+    id: `gen:${shortHash(JSON.stringify([prompt.text, gen.text]))}`,
+    file: '(generated)',
+    line: i + 1,
+    prompt: prompt.text,
+    response: gen.text,
+    split: prompt.row.split,
+    group: `gen:${i}`,
+    kind: 'row',
+    raw: {},
+  }));
+}
+
+export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewardSet: RewardSet, opts: EvalOptions): Promise<EvalResult> {
+  const ev = opts.eval;
+  const prompts = evalPrompts(rows, policy.tokenizer, { maxPrompts: ev.maxPrompts, maxPromptTokens: opts.data.maxPromptTokens, maxNewTokens: ev.maxNewTokens, nPositions: policy.config.nPositions });
+  const p = prompts.length;
+  const s = ev.samplesPerPrompt;
+  const perBatch = opts.promptsPerBatch ?? 16;
+  const units = p * (1 + s);
+  let done = 0;
+  const tick = (n: number): void => {
+    done += n;
+    opts.onProgress?.(done, 2 * units);
+  };
+
+  // Fixed layout: prompts by token length (stable), batches of `perBatch` prompts.
+  const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].ids.length - prompts[b].ids.length || a - b);
+  const greedy: Generation[] = new Array(p);
+  const sampled: Generation[] = new Array(p * s); // [P, S]: sample j of prompt i at i * s + j
+  const gen = new Generator(policy.config, policy.params, policy.tokenizer, { threads: opts.threads, provider: opts.provider });
+  try {
+    for (let k = 0; k * perBatch < p; k++) {
+      const idx = order.slice(k * perBatch, (k + 1) * perBatch);
+      const out = await gen.generate(idx.map((i) => prompts[i].ids), { maxNewTokens: ev.maxNewTokens, temperature: 0, stop: opts.stop });
+      idx.forEach((i, r) => (greedy[i] = out[r]));
+      tick(idx.length);
+    }
+    for (let k = 0; k * perBatch < p; k++) {
+      const idx = order.slice(k * perBatch, (k + 1) * perBatch);
+      const batch = idx.flatMap((i) => Array.from({ length: s }, () => prompts[i].ids));
+      const out = await gen.generate(batch, { maxNewTokens: ev.maxNewTokens, temperature: ev.temperature, topP: ev.topP, seed: batchSeed(opts.seed, k), stop: opts.stop });
+      idx.forEach((i, r) => {
+        for (let j = 0; j < s; j++) sampled[i * s + j] = out[r * s + j];
+      });
+      tick(batch.length);
+    }
+  } finally {
+    await gen.dispose();
+  }
+
+  // One scoring pass over greedy then sampled generations.
+  const items = [...greedy.map((g, i) => ({ prompt: prompts[i], gen: g })), ...sampled.map((g, k) => ({ prompt: prompts[Math.floor(k / s)], gen: g }))];
+  const base = done;
+  const scored = await rewardSet.score(generatedRows(items), { onProgress: (d, t) => opts.onProgress?.(base + Math.round((d / Math.max(t, 1)) * units), 2 * units) });
+  const part = (from: number, to: number) => ({
+    total: scored.total.subarray(from, to),
+    components: new Map([...scored.components].map(([name, v]) => [name, v.subarray(from, to)] as const)),
+  });
+  const asText = (g: Generation) => ({ text: g.text, tokens: g.tokens.length });
+  const heldout = corpusMetrics(greedy.map(asText), part(0, p));
+  const heldoutSampled = corpusMetrics(sampled.map(asText), part(p, p + p * s));
+
+  const samples: Sample[] = prompts.slice(0, ev.showSamples).map((q, i) => {
+    const rewards: RewardMeans = { total: scored.total[i] };
+    for (const [name, v] of scored.components) rewards[name] = v[i];
+    return { prompt: q.text, reference: q.row.response, response: greedy[i].text, rewards };
+  });
+  return { heldout, heldoutSampled, samples, prompts: p, truncatedPrompts: prompts.filter((q) => q.truncated).length };
+}
+
+export interface PreferenceOptions {
+  data: Pick<RunConfig['data'], 'maxPromptTokens' | 'maxResponseTokens'>;
+  /** Rows (pair halves) per scoring batch (default 16). */
+  batchSize?: number;
+  threads?: number;
+  provider?: Provider;
+  /** Units: pair halves scored. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PreferenceResult {
+  /** Share of pairs with l(chosen) > l(rejected) (ties count as not greater); null without pairs. */
+  accuracy: number | null;
+  count: number;
+  ties: number;
+  /** l(chosen) - l(rejected) per pair, in the pairs' order. */
+  margins: Float64Array;
+}
+
+/**
+ * Held-out preference accuracy: l = summed log-prob of the response given the prompt, EOS appended
+ * and truncated as in training (tokenizeRows), so a pair is judged on the tokens training sees.
+ */
+export async function preferenceAccuracy(policy: Policy, pairs: readonly Pair[], opts: PreferenceOptions): Promise<PreferenceResult> {
+  const n = pairs.length;
+  if (n === 0) return { accuracy: null, count: 0, ties: 0, margins: new Float64Array(0) };
+  const lengths = { maxPromptTokens: opts.data.maxPromptTokens, maxResponseTokens: opts.data.maxResponseTokens, nPositions: policy.config.nPositions };
+  const { rows } = tokenizeRows(pairs.flatMap((q) => [q.chosen, q.rejected]), policy.tokenizer, lengths); // [chosen, rejected] per pair
+  const scorer = new LogprobScorer(policy.config, policy.params);
+  let scored: ScoredRow[];
+  try {
+    scored = await scorer.score(rows, {
+      batchSize: opts.batchSize ?? 16,
+      addEos: false, // tokenizeRows already ends every response with EOS
+      eosTokenId: policy.tokenizer.eosTokenId,
+      threads: opts.threads,
+      provider: opts.provider,
+      onProgress: opts.onProgress,
+    });
+  } finally {
+    await scorer.dispose();
+  }
+  const margins = Float64Array.from(pairs, (_, i) => scored[2 * i].logprob - scored[2 * i + 1].logprob);
+  let wins = 0;
+  let ties = 0;
+  for (const m of margins) {
+    if (m > 0) wins++;
+    else if (m === 0) ties++;
+  }
+  return { accuracy: wins / n, count: n, ties, margins };
+}
