@@ -16,12 +16,11 @@
 import type { RewardComponentConfig, RunConfig } from '../../protocol/config.js';
 import { type Pair, type Row, shortHash } from '../data/rows.js';
 import { type Generation, Generator } from '../model/generate.js';
-import { LogprobScorer, type ScoredRow } from '../model/logprobs.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import type { RewardSet } from '../rewards/registry.js';
 import type { Provider } from '../runtime/session.js';
 import { type Metrics, type RewardMeans, corpusMetrics } from './metrics.js';
-import type { Policy } from './reference.js';
+import { type Policy, scoreTokenized } from './reference.js';
 import { tokenizeRows } from './tokenize.js';
 
 /** A greedy generation as the dashboard shows it (the `samples` of the protocol's eval/didComplete). */
@@ -200,20 +199,7 @@ export async function preferenceAccuracy(policy: Policy, pairs: readonly Pair[],
   if (n === 0) return { accuracy: null, count: 0, ties: 0, margins: new Float64Array(0) };
   const lengths = { maxPromptTokens: opts.data.maxPromptTokens, maxResponseTokens: opts.data.maxResponseTokens, nPositions: policy.config.nPositions };
   const { rows } = tokenizeRows(pairs.flatMap((q) => [q.chosen, q.rejected]), policy.tokenizer, lengths); // [chosen, rejected] per pair
-  const scorer = new LogprobScorer(policy.config, policy.params);
-  let scored: ScoredRow[];
-  try {
-    scored = await scorer.score(rows, {
-      batchSize: opts.batchSize ?? 16,
-      addEos: false, // tokenizeRows already ends every response with EOS
-      eosTokenId: policy.tokenizer.eosTokenId,
-      threads: opts.threads,
-      provider: opts.provider,
-      onProgress: opts.onProgress,
-    });
-  } finally {
-    await scorer.dispose();
-  }
+  const scored = await scoreTokenized(policy, rows, opts); // [chosen, rejected] per pair
   const margins = Float64Array.from(pairs, (_, i) => scored[2 * i].logprob - scored[2 * i + 1].logprob);
   let wins = 0;
   let ties = 0;

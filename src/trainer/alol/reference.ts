@@ -12,7 +12,7 @@ import { type Provider, Session, tensor } from '../runtime/session.js';
 import { type GptConfig, gptConfig } from '../model/config.js';
 import { loadModelFolder, saveModelFolder } from '../model/folder.js';
 import { buildHiddenGraph } from '../model/graphs.js';
-import { LogprobScorer } from '../model/logprobs.js';
+import { LogprobScorer, type ScoredRow } from '../model/logprobs.js';
 import { gptParamFeeds, gptParamInfos, initGptParams } from '../model/params.js';
 import { type TextTokenizer, byteLevelTokenizer, loadTokenizer } from '../model/tokenizer.js';
 import { KvCache } from '../util/kv-cache.js';
@@ -72,6 +72,20 @@ export async function sftReference(base: Policy, rows: readonly TokenizedRow[], 
   return { policy: policy(base.config, params, base.tokenizerJson, '(reference)'), reused: false };
 }
 
+/** Log-probs of tokenized rows (responses already end with EOS) under a policy, in row order. */
+export async function scoreTokenized(
+  policy: Policy,
+  rows: readonly TokenizedRow[],
+  opts: { threads?: number; provider?: Provider; batchSize?: number; onProgress?: (done: number, total: number) => void },
+): Promise<ScoredRow[]> {
+  const scorer = new LogprobScorer(policy.config, policy.params);
+  try {
+    return await scorer.score(rows, { batchSize: opts.batchSize ?? 16, addEos: false, eosTokenId: policy.tokenizer.eosTokenId, threads: opts.threads, provider: opts.provider, onProgress: opts.onProgress });
+  } finally {
+    await scorer.dispose();
+  }
+}
+
 export interface RefLogprobs {
   sum: Float64Array;
   perToken: Float32Array[];
@@ -93,22 +107,10 @@ export async function referenceLogprobs(
   const keys = rows.map((r) => `${r.row.id}|${sha(r.prompt, r.response)}`);
   const todo = rows.map((_, i) => i).filter((i) => !known.has(keys[i]));
   if (todo.length) {
-    const scorer = new LogprobScorer(ref.config, ref.params);
-    try {
-      const scored = await scorer.score(todo.map((i) => rows[i]), {
-        batchSize: opts.batchSize ?? 16,
-        addEos: false, // the tokenized response already ends with EOS
-        eosTokenId: ref.tokenizer.eosTokenId,
-        threads: opts.threads,
-        provider: opts.provider,
-        onProgress: opts.onProgress,
-      });
+    const scored = await scoreTokenized(ref, todo.map((i) => rows[i]), opts);
       const fresh = todo.map((i, j) => [keys[i], { s: scored[j].logprob, t: Array.from(scored[j].tokenLogprobs) }] as const);
       for (const [k, v] of fresh) known.set(k, v);
       await cache?.append(ref.hash, fresh);
-    } finally {
-      await scorer.dispose();
-    }
   }
   const entries = keys.map((k) => known.get(k) as Entry);
   return { sum: Float64Array.from(entries.map((e) => e.s)), perToken: entries.map((e) => Float32Array.from(e.t)), computed: todo.length, cached: rows.length - todo.length };
