@@ -71,6 +71,7 @@ export const RewardComponentSchema = z.discriminatedUnion('kind', [
     path: z.string().min(1).describe('a .js or .ts file exporting score(batch) -> number[] (default export or `score`)'),
     range: range.describe('declared [lo, hi] of the values it returns'),
     timeoutMs: int(1).nullable().default(2000).describe('a call running longer is terminated (null: no limit)'),
+    export: z.string().min(1).nullable().default(null).describe('the exported score function to use (null: the default export, else `score`)'),
   }),
   z.strictObject({
     ...componentBase,

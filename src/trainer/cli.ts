@@ -9,6 +9,7 @@ import { registerModelVerbs } from './cli/model-verbs.js';
 import { registerScoreVerb } from './cli/score-verb.js';
 import { registerAuditVerb } from './cli/audit-verb.js';
 import { registerTrainVerbs } from './cli/train-verbs.js';
+import { registerDemoVerb } from './cli/demo-verb.js';
 import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from './runtime/device.js';
 import { listBackends, runtimeVersion } from './runtime/session.js';
 
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerScoreVerb(program);
   registerAuditVerb(program);
   registerTrainVerbs(program);
+  registerDemoVerb(program);
   return program;
 }
 

@@ -109,6 +109,7 @@ export async function* iterateDataset(file: string, opts: DatasetOptions = {}): 
   const report = new ReportBuilder(file);
   let kind: RecordKind | null = format === 'hh' ? 'hh' : null;
   let kindLine = 0; // the line that decided `kind`; 0 when the format option did
+  report.r.format = kind;
 
   for await (const l of readJsonLines(file)) {
     report.r.records++;

@@ -53,10 +53,12 @@ export class ModuleReward {
   private constructor(
     readonly file: string,
     readonly timeoutMs: number | null,
+    readonly exportName: string | null,
   ) {}
 
-  static async load(file: string, timeoutMs: number | null): Promise<ModuleReward> {
-    const m = new ModuleReward(path.resolve(file), timeoutMs);
+  /** `exportName`: the exported function to call (null: the default export, else `score`). */
+  static async load(file: string, timeoutMs: number | null, exportName: string | null = null): Promise<ModuleReward> {
+    const m = new ModuleReward(path.resolve(file), timeoutMs, exportName);
     await m.reload();
     return m;
   }
@@ -64,12 +66,12 @@ export class ModuleReward {
   /** Re-reads the module (after an edit); the next call runs the new code. */
   async reload(): Promise<void> {
     this.code = await bundleModule(this.file);
-    this.fingerprint = createHash('sha256').update(this.code).digest('hex').slice(0, 16);
+    this.fingerprint = createHash('sha256').update(this.code).update(String(this.exportName)).digest('hex').slice(0, 16);
     await this.stopWorker();
   }
 
   private startWorker(): Worker {
-    const w = new Worker(path.join(__dirname, 'module-worker.js'), { workerData: { code: this.code, file: this.file } });
+    const w = new Worker(path.join(__dirname, 'module-worker.js'), { workerData: { code: this.code, file: this.file, exportName: this.exportName } });
     this.worker = w;
     return w;
   }

@@ -10,13 +10,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 interface Init {
   code: string;
   file: string;
+  exportName: string | null;
 }
 interface Request {
   id: number;
   batch: unknown[];
 }
 
-const { code, file } = workerData as Init;
+const { code, file, exportName } = workerData as Init;
 type ScoreFn = (batch: unknown[]) => unknown;
 
 function load(): ScoreFn {
@@ -24,9 +25,13 @@ function load(): ScoreFn {
   const wrapper = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${code}\n})`, { filename: file });
   const fn = wrapper.runInThisContext() as (...args: unknown[]) => void;
   fn(mod.exports, createRequire(file), mod, file, path.dirname(file));
-  const candidate = mod.exports.default ?? mod.exports.score;
+  const candidate = exportName ? mod.exports[exportName] : (mod.exports.default ?? mod.exports.score);
   if (typeof candidate !== 'function') {
-    throw new Error(`${file} exports no score function: export default function score(batch) { ... } or export function score(batch)`);
+    throw new Error(
+      exportName
+        ? `${file} has no exported function '${exportName}' (exports: ${Object.keys(mod.exports).join(', ') || 'none'})`
+        : `${file} exports no score function: export default function score(batch) { ... } or export function score(batch)`,
+    );
   }
   return candidate as ScoreFn;
 }

@@ -157,7 +157,7 @@ export class RewardSet {
       for (const c of configs) {
         if (c.kind === 'builtin') parts.push(builtinComponent(c));
         else if (c.kind === 'field') parts.push(fieldComponent(c));
-        else if (c.kind === 'module') parts.push(moduleComponent(c, await ModuleReward.load(path.resolve(opts.baseDir, c.path), opts.noTimeLimit ? null : c.timeoutMs)));
+        else if (c.kind === 'module') parts.push(moduleComponent(c, await ModuleReward.load(path.resolve(opts.baseDir, c.path), opts.noTimeLimit ? null : c.timeoutMs, c.export)));
         else parts.push(onnxComponent(c, await OnnxReward.load(path.resolve(opts.baseDir, c.path), c.label, { provider: opts.provider, threads: opts.threads })));
       }
     } catch (e) {
