@@ -85,7 +85,8 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('checkpoint/didSave'), step: z.number().int(), dir: z.string() }),
   z.strictObject({ type: z.literal('run/didFail'), code: z.string(), message: z.string(), hint: z.string().optional() }),
-  z.strictObject({ type: z.literal('run/didFinish'), runDir: z.string(), elapsedMs: Num }),
+  /** `stopped`: ended early on a run/stop command, after writing a checkpoint it can resume from. */
+  z.strictObject({ type: z.literal('run/didFinish'), runDir: z.string(), elapsedMs: Num, stopped: z.boolean().optional() }),
 ]);
 
 export type TrainerEvent = z.infer<typeof TrainerEventSchema>;
@@ -93,7 +94,17 @@ export type TrainerEvent = z.infer<typeof TrainerEventSchema>;
 export type StoredEvent = TrainerEvent & { t: number };
 
 export const TrainerCommandSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('run/start'), verb: z.enum(['audit', 'train', 'demo']), configFile: z.string().nullable(), set: z.array(z.string()).default([]), outDir: z.string().nullable() }),
+  z.strictObject({
+    type: z.literal('run/start'),
+    verb: z.enum(['audit', 'train', 'demo']),
+    configFile: z.string().nullable().default(null),
+    set: z.array(z.string()).default([]),
+    outDir: z.string().nullable().default(null),
+    /** train: continue from this checkpoint folder. */
+    resume: z.string().nullable().default(null),
+    /** demo: its flags. */
+    demo: z.strictObject({ quick: z.boolean().default(true), seed: z.number().int().default(1), noise: z.number().min(0).max(1).default(0.5) }).optional(),
+  }),
   z.strictObject({ type: z.literal('run/stop'), checkpoint: z.boolean().default(true) }),
   z.strictObject({ type: z.literal('checkpoint/save') }),
 ]);

@@ -1,0 +1,62 @@
+// The extension host <-> dashboard webview channel. Every message is validated on arrival on both
+// sides (postMessage carries no types). The host sends a run's events as they arrive (batched and
+// throttled), its summary.json when there is one, and the trainer process's state; the webview sends
+// user actions back. Pure: imports only zod.
+
+import { z } from 'zod';
+import { TrainerEventSchema } from './trainer.js';
+
+const Num = z.number().finite();
+
+const MetricsSchema = z.object({
+  reward: z.record(z.string(), Num),
+  distinct1: Num,
+  distinct2: Num,
+  distinct3: Num,
+  length: Num,
+  lengthWords: Num.optional(),
+  preferenceAccuracy: Num.nullable().optional(),
+});
+
+/** summary.json of a run (alol train, alol eval, alol demo). */
+export const SummarySchema = z.object({
+  variants: z.record(
+    z.string(),
+    z.object({
+      heldout: MetricsSchema,
+      heldoutSampled: MetricsSchema,
+      filteredFraction: Num,
+      trainSeconds: Num,
+      steps: z.number().int(),
+      evaluatedStep: z.number().int().nullable().optional(),
+    }),
+  ),
+  prompts: z.number().int().optional(),
+  seed: z.number().int().optional(),
+});
+export type RunSummary = z.infer<typeof SummarySchema>;
+
+/** An event with the time it was emitted (ms since the epoch), as events.jsonl stores it. */
+export const TimedEventSchema = z.strictObject({ t: z.number(), event: TrainerEventSchema });
+export type TimedEvent = z.infer<typeof TimedEventSchema>;
+
+export const TRAINER_STATES = ['idle', 'starting', 'running', 'stopping', 'finished', 'stopped', 'crashed'] as const;
+export type TrainerState = (typeof TRAINER_STATES)[number];
+
+export const HostToWebviewSchema = z.discriminatedUnion('type', [
+  /** A run is shown: everything before this message belongs to another run. */
+  z.strictObject({ type: z.literal('run/didOpen'), runDir: z.string(), title: z.string(), live: z.boolean() }),
+  z.strictObject({ type: z.literal('events/didAppend'), events: z.array(TimedEventSchema) }),
+  z.strictObject({ type: z.literal('summary/didLoad'), summary: SummarySchema }),
+  z.strictObject({ type: z.literal('trainer/didChangeState'), state: z.enum(TRAINER_STATES), message: z.string().optional(), canResume: z.boolean() }),
+]);
+export type HostToWebview = z.infer<typeof HostToWebviewSchema>;
+
+export const WebviewToHostSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('webview/ready') }),
+  z.strictObject({ type: z.literal('run/stop') }),
+  z.strictObject({ type: z.literal('run/resume') }),
+  /** The user clicked a histogram bin: list (and open) the rows whose advantage is in [lo, hi). */
+  z.strictObject({ type: z.literal('histogram/openBin'), lo: Num, hi: Num }),
+]);
+export type WebviewToHost = z.infer<typeof WebviewToHostSchema>;
