@@ -1,20 +1,33 @@
-// The extension's entry point. `activate` only registers commands; the trainer runs in a separate
-// process (src/trainer), never in the extension host. Commands, dashboard and annotations arrive in
-// later issues (see DESIGN.md); for now the extension proves it loads and reports its version.
+// The extension's entry point. `activate` only registers: commands, the dashboard's serializer (so it
+// survives a reload), the status bar and the trainer log. Training runs in a separate process
+// (src/trainer/main.ts), never in the extension host.
 
 import * as vscode from 'vscode';
+import { registerCommands } from './commands.js';
+import { VIEW_DASHBOARD } from './constants.js';
+import { TrainerController } from './controller.js';
+import { DashboardPanel } from './dashboard.js';
 
-export const COMMANDS = {
-  showVersion: 'alolStudio.showVersion',
-} as const;
+export { COMMANDS } from './constants.js';
+
+let controller: TrainerController | null = null;
 
 export function activate(context: vscode.ExtensionContext): void {
   const version = String((context.extension.packageJSON as { version?: unknown }).version ?? 'unknown');
+  const c = new TrainerController(context);
+  controller = c;
+  context.subscriptions.push(c, ...registerCommands(c, version));
   context.subscriptions.push(
-    vscode.commands.registerCommand(COMMANDS.showVersion, () => vscode.window.showInformationMessage(`A-LoL Studio ${version}`)),
+    vscode.window.registerWebviewPanelSerializer(VIEW_DASHBOARD, {
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel): Promise<void> {
+        panel.webview.options = DashboardPanel.webviewOptions(context.extensionUri);
+        DashboardPanel.revive(panel, context.extensionUri, (m) => void c.onWebview(m));
+      },
+    }),
   );
 }
 
 export function deactivate(): void {
-  // Nothing to dispose beyond context.subscriptions.
+  controller?.dispose();
+  controller = null;
 }

@@ -13,6 +13,7 @@ import { saveModelFolder } from '../model/folder.js';
 import { resolveDevice } from '../runtime/device.js';
 import { RewardSet, describeRow } from '../rewards/registry.js';
 import type { RunLog } from '../run/events.js';
+import { type RunControl, StopRequested } from '../run/control.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { advantageEdges, advantageHistogram, type AdvantageHistogram } from './advantages.js';
 import { type Policy, promptHidden, referenceLogprobs, sftReference, startingModel, loadPolicy, type RefLogprobs } from './reference.js';
@@ -26,6 +27,8 @@ export interface AuditHooks {
   say: (line: string) => void;
   /** A progress reporter for long phases. */
   progress: (phase: Phase, total: number) => { update: (done: number) => void; stop: () => void };
+  /** Stop requests from the extension (checked between steps and phases). */
+  control?: RunControl;
 }
 
 export interface AuditResult {
@@ -62,6 +65,7 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
     hooks.log.emit({ type: 'phase/didChange', phase, status: 'started', message });
   };
   const finish = (phase: Phase, message: string): void => {
+    if (hooks.control?.stopRequested) throw new StopRequested(null);
     const ms = performance.now() - phaseStart;
     phaseSeconds[phase] = (phaseSeconds[phase] ?? 0) + ms / 1e3;
     hooks.say(`[${phase}] ${message} (${(ms / 1e3).toFixed(1)} s)`);
@@ -106,7 +110,7 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
       const tok = tokenizeRows(trainRows, base.tokenizer, lengths(base));
       start('reference', `fine-tuning the starting model by NLL on ${trainRows.length} training rows for ${sft.steps} steps: this is pi_ref, the policy A-LoL improves on`);
       const bar = progressOf('reference');
-      const r = await sftReference(base, tok.rows, sft, { ...rt, batchSize: config.train.batchSize, seed: config.train.seed, cacheDir, onStep: (e) => bar(e.step, sft.steps) });
+      const r = await sftReference(base, tok.rows, sft, { ...rt, batchSize: config.train.batchSize, seed: config.train.seed, cacheDir, onStep: (e) => bar(e.step, sft.steps), shouldStop: () => hooks.control?.stopRequested ?? false });
       if (r.reused) bar(sft.steps, sft.steps);
       reference = r.policy;
       finish('reference', r.reused ? `reused the fine-tuned reference from the cache (${reference.hash})` : `reference fine-tuned (${reference.hash})`);

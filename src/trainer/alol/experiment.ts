@@ -3,6 +3,7 @@
 // preference accuracy for pair data; summary.json in the run folder and a table for the terminal.
 // `alol train` runs one variant; the demo runs several.
 
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Phase } from '../../protocol/trainer.js';
 import type { LoadedConfig } from '../config.js';
@@ -11,6 +12,7 @@ import { loadModelFolder } from '../model/folder.js';
 import { resolveDevice } from '../runtime/device.js';
 import { RewardSet } from '../rewards/registry.js';
 import type { RunLog } from '../run/events.js';
+import type { RunControl } from '../run/control.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { type AuditResult, runAudit } from './audit.js';
 import { type EvalResult, evaluatePolicy, generationRewards, preferenceAccuracy } from './evaluate.js';
@@ -41,6 +43,23 @@ export interface ExperimentHooks {
   log: RunLog;
   say: (line: string) => void;
   progress: (phase: Phase, total: number) => { update: (done: number) => void; stop: () => void };
+  control?: RunControl;
+}
+
+/** What a variant's training left in its folder, so a continued run can skip or resume it. */
+interface VariantRecord {
+  steps: number;
+  trainSeconds: number;
+  filteredFraction: number;
+  bestStep: number | null;
+}
+
+/** The latest checkpoint folder of a variant, if any (names sort by step). */
+export function latestCheckpoint(variantDir: string): string | null {
+  const dir = path.join(variantDir, 'checkpoints');
+  if (!existsSync(dir)) return null;
+  const steps = readdirSync(dir).filter((n) => /^step-\d+$/.test(n)).sort();
+  return steps.length ? path.join(dir, steps[steps.length - 1]) : null;
 }
 
 function metricsOf(m: Metrics, accuracy?: number | null): MetricsSummary {
@@ -68,7 +87,19 @@ export async function evaluateOnTest(
   return { result, accuracy };
 }
 
-export async function runExperiment(loaded: LoadedConfig, runDir: string, cacheDir: string | null, hooks: ExperimentHooks, variants: readonly Variant[], opts: { resume?: string } = {}): Promise<{ audit: AuditResult; summary: Summary }> {
+/**
+ * `resume`: a checkpoint to continue the (single) variant from. `continue`: this run folder was started
+ * before — variants with a final model are evaluated without training again, a variant with
+ * checkpoints resumes from its latest one (what the extension's Resume does).
+ */
+export async function runExperiment(
+  loaded: LoadedConfig,
+  runDir: string,
+  cacheDir: string | null,
+  hooks: ExperimentHooks,
+  variants: readonly Variant[],
+  opts: { resume?: string; continue?: boolean } = {},
+): Promise<{ audit: AuditResult; summary: Summary }> {
   const audit = await runAudit(loaded, runDir, cacheDir, hooks);
   const { config } = audit;
   const provider = (await resolveDevice(config.device)).provider;
@@ -100,8 +131,17 @@ export async function runExperiment(loaded: LoadedConfig, runDir: string, cacheD
     await evaluate('reference', audit.reference, { filteredFraction: 0, trainSeconds: 0, steps: 0, evaluatedStep: null });
     for (const variant of variants) {
       const dir = path.join(runDir, variant);
-      hooks.log.emit({ type: 'phase/didChange', phase: 'training', status: 'started', message: `training ${variant} from the reference` });
-      hooks.say(`[training] ${variant}: starting from the reference policy`);
+      const recordFile = path.join(dir, 'result.json');
+      if (opts.continue && existsSync(recordFile)) {
+        const rec = JSON.parse(readFileSync(recordFile, 'utf8')) as VariantRecord;
+        hooks.say(`[training] ${variant}: already trained in this run folder (${rec.steps} steps); evaluating it`);
+        const params = (await loadModelFolder(path.join(dir, rec.bestStep ? 'best' : 'final'))).params;
+        await evaluate(variant, { ...audit.reference, params, hash: policyHash(audit.reference.config, params) }, { filteredFraction: rec.filteredFraction, trainSeconds: rec.trainSeconds, steps: rec.steps, evaluatedStep: rec.bestStep ?? rec.steps });
+        continue;
+      }
+      const resume = opts.resume ?? (opts.continue ? (latestCheckpoint(dir) ?? undefined) : undefined);
+      hooks.log.emit({ type: 'phase/didChange', phase: 'training', status: 'started', message: `training ${variant} from the reference${resume ? ` (resuming from ${resume})` : ''}` });
+      hooks.say(`[training] ${variant}: starting from the reference policy${resume ? `, resuming from ${resume}` : ''}`);
       const trainBar = bar('training');
       const trained = await trainVariant(audit, {
         variant,
@@ -109,7 +149,8 @@ export async function runExperiment(loaded: LoadedConfig, runDir: string, cacheD
         log: hooks.log,
         say: hooks.say,
         provider,
-        resume: opts.resume,
+        resume,
+        control: hooks.control,
         progress: (total) => (done) => trainBar(done, total),
         evaluate: validationRows.length
           ? async (params, step) => {
@@ -121,6 +162,8 @@ export async function runExperiment(loaded: LoadedConfig, runDir: string, cacheD
             }
           : undefined,
       });
+      const record: VariantRecord = { steps: trained.steps, trainSeconds: trained.trainSeconds, filteredFraction: trained.filteredFraction, bestStep: trained.bestStep };
+      await writeFileAtomic(recordFile, `${JSON.stringify(record)}\n`);
       const msg = `${variant}: ${trained.steps} steps in ${trained.trainSeconds.toFixed(1)} s, final loss ${trained.losses.at(-1)?.toFixed(4) ?? '-'}${trained.bestStep ? `, best validation reward at step ${trained.bestStep}` : ''}`;
       hooks.say(`[training] ${msg}`);
       hooks.log.emit({ type: 'phase/didChange', phase: 'training', status: 'finished', message: msg, elapsedMs: trained.trainSeconds * 1e3 });

@@ -6,6 +6,7 @@ import { serialize } from '../graph/onnx.js';
 import { type Provider, Session, tensor } from '../runtime/session.js';
 import { Stepper } from '../runtime/stepper.js';
 import { Rng } from '../util/rng.js';
+import { StopRequested } from '../run/control.js';
 import type { GptConfig } from '../model/config.js';
 import { buildStepGraph } from '../model/graphs.js';
 import { gptParamInfos } from '../model/params.js';
@@ -20,6 +21,8 @@ export interface SftOptions {
   seed: number;
   threads?: number;
   provider?: Provider;
+  /** Polled between steps: true stops the fine-tuning (it is redone, or taken from the cache, next time). */
+  shouldStop?: () => boolean;
   onStep?: (e: { step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number; elapsedMs: number }) => void;
 }
 
@@ -34,6 +37,7 @@ export async function sftRows(cfg: GptConfig, init: ReadonlyMap<string, Float32A
   const t0 = performance.now();
   try {
     for (let step = 0; step < opts.steps; step++) {
+      if (opts.shouldStop?.()) throw new StopRequested(null);
       if (order.length < b) order = [...order, ...rng.shuffle([...rows.keys()])];
       const batch = rowBatch(order.splice(0, b).map((i) => rows[i]), cfg.nPositions);
       let session = sessions.get(batch.seqLen);

@@ -17,6 +17,7 @@ import { gptParamInfos } from '../model/params.js';
 import { getLr } from '../model/schedule.js';
 import { describeRow } from '../rewards/registry.js';
 import type { RunLog } from '../run/events.js';
+import { type RunControl, StopRequested } from '../run/control.js';
 import type { AuditResult } from './audit.js';
 import { rowBatch } from './batch.js';
 import { buildAlolStepGraph } from './graphs.js';
@@ -38,6 +39,8 @@ export interface TrainOptions {
   evaluate?: (params: ReadonlyMap<string, Float32Array>, step: number) => Promise<number>;
   /** Continue from this checkpoint folder (written by an earlier run of the same variant). */
   resume?: string;
+  /** Stop (after a checkpoint) or checkpoint now, as the extension asks. */
+  control?: RunControl;
 }
 
 export interface TrainedVariant {
@@ -136,6 +139,14 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
   const t0 = performance.now();
   try {
     for (let step = stepper.step; step < budget.steps; step++) {
+      // requests from the extension: checkpoint now, or checkpoint and stop
+      if (o.control && (o.control.checkpointRequested || o.control.stopRequested)) {
+        const dir = path.join(o.dir, 'checkpoints', `step-${String(step).padStart(6, '0')}`);
+        await checkpoint(dir);
+        o.log.emit({ type: 'checkpoint/didSave', step, dir });
+        o.control.checkpointRequested = false;
+        if (o.control.stopRequested) throw new StopRequested(dir);
+      }
       // learning rate
       const lr = getLr(schedule, step);
       // sample and assemble; forward-backward-update (micro-batches first when accumulating)

@@ -3,54 +3,15 @@
 // counts, the value head against the mean predictor, and the time per phase. Writes a run folder the
 // dashboard can open (events.jsonl) and advantages.jsonl.
 
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { runAudit } from '../alol/audit.js';
 import { renderAdvantageHistogram } from '../alol/advantages.js';
-import { type LoadedConfig, loadRunConfig } from '../config.js';
-import { resolveDevice } from '../runtime/device.js';
-import { RunLog, runName } from '../run/events.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { type RunFlags, inRun, openRun } from '../run/open.js';
 import { collect } from './options.js';
+
+export { type RunFlags, inRun, openRun };
 import { progressBar } from './progress.js';
-
-export interface RunFlags {
-  config?: string;
-  set?: string[];
-  out?: string;
-  cacheDir?: string;
-  cache: boolean;
-}
-
-/** Loads the config, makes the run folder (with the resolved config) and its event log. */
-export async function openRun(verb: string, o: RunFlags): Promise<{ loaded: LoadedConfig; runDir: string; cacheDir: string | null; log: RunLog }> {
-  const loaded = await loadRunConfig(o.config ?? null, o.set ?? []);
-  const runDir = path.resolve(o.out ?? path.join(loaded.baseDir, 'runs', runName(verb)));
-  await mkdir(runDir, { recursive: true });
-  await writeFileAtomic(path.join(runDir, 'config.json'), `${JSON.stringify(loaded.config, null, 2)}\n`);
-  const cacheDir = o.cache ? path.resolve(o.cacheDir ?? path.join(loaded.baseDir, '.alol', 'cache')) : null;
-  const log = new RunLog(runDir);
-  const device = await resolveDevice(loaded.config.device);
-  if (device.fallback) console.error(`alol: ${device.fallback}`);
-  log.emit({ type: 'run/didStart', runId: path.basename(runDir), runDir, verb, config: loaded.config, device: { requested: device.requested, provider: device.provider, ...(device.fallback ? { fallback: device.fallback } : {}) } });
-  return { loaded, runDir, cacheDir, log };
-}
-
-/** Runs `body`, logging run/didFinish or run/didFail (with the message) before rethrowing. */
-export async function inRun<T>(log: RunLog, runDir: string, body: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  try {
-    const r = await body();
-    log.emit({ type: 'run/didFinish', runDir, elapsedMs: performance.now() - t0 });
-    return r;
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    const hint = /hint: (.*)$/.exec(message)?.[1];
-    log.emit({ type: 'run/didFail', code: e instanceof Error && e.name !== 'Error' ? e.name : 'error', message, ...(hint ? { hint } : {}) });
-    throw e;
-  }
-}
 
 async function audit(o: RunFlags): Promise<void> {
   const { loaded, runDir, cacheDir, log } = await openRun('audit', o);

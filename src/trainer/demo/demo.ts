@@ -25,6 +25,8 @@ export interface DemoOptions {
   threads?: number;
   device?: RunConfig['device'];
   variants?: readonly Variant[];
+  /** Continue a demo run folder started before (see runExperiment's `continue`). */
+  continue?: boolean;
 }
 
 /** The demo's sizes: the full demo (about the paper's small setting) and a faithful quick one. */
@@ -68,7 +70,7 @@ export async function runDemo(o: DemoOptions, hooks: ExperimentHooks, runDir: st
   hooks.say('[demo] Rewards: four hand-written components that read only the text — relevance, politeness, coherence, length — 0.25 each (src/trainer/demo/rewards.ts).');
   hooks.say(`[demo] Plan: fine-tune a ${s.model.layers}-layer byte-level GPT on all training responses (the reference), fit the value head, compute advantages, then train ${(o.variants ?? DEMO_VARIANTS).join(', ')} from the reference and compare them on held-out prompts.`);
   const variants = o.variants ?? DEMO_VARIANTS;
-  const { summary } = await runExperiment({ config, file: null, baseDir: runDir }, runDir, path.join(runDir, '.cache'), hooks, variants);
+  const { summary } = await runExperiment({ config, file: null, baseDir: runDir }, runDir, path.join(runDir, '.cache'), hooks, variants, { continue: o.continue });
 
   hooks.say('\nheld-out results on test prompts (reward = mean of sampled generations, "greedy" = greedy decoding; components sampled):');
   for (const l of renderSummary(summary, ['relevance', 'politeness', 'coherence', 'length'])) hooks.say(`  ${l}`);

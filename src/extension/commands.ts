@@ -1,0 +1,110 @@
+// The palette commands (category "A-LoL"). Each is a thin step from a user choice to the controller.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { COMMANDS } from './constants.js';
+import type { TrainerController } from './controller.js';
+import { hasCheckpoint, listRuns } from './runs.js';
+
+const TEMPLATE = `{
+  // An A-LoL run config (every field has a default; see the A-LoL Studio README).
+  "data": { "path": "data/train.jsonl", "format": "auto" },
+  "model": { "init": { "layers": 2, "embd": 128, "heads": 4, "positions": 256 } },
+  "reference": { "path": null, "sft": { "steps": 600, "lr": 2e-3 } },
+  "rewards": [
+    { "name": "sentiment", "kind": "builtin", "scorer": "sentiment", "weight": 1 }
+  ],
+  "value": { "fitOn": "train" },
+  "train": { "variant": "a_lol", "steps": 400, "lr": 5e-4 },
+  "eval": { "maxNewTokens": 64, "maxPrompts": 50, "samplesPerPrompt": 4 }
+}
+`;
+
+/** Workspace JSON files that look like run configs (a `rewards` or `train` key). */
+async function pickConfig(purpose: string): Promise<string | undefined> {
+  const files = await vscode.workspace.findFiles('**/*.{json,jsonc}', '{**/node_modules/**,**/runs/**,**/.alol/**}', 500);
+  const configs = files.filter((f) => /"(rewards|train)"\s*:/.test(readFileSync(f.fsPath, 'utf8').slice(0, 20000)));
+  const items: (vscode.QuickPickItem & { file?: string })[] = configs.map((f) => ({ label: vscode.workspace.asRelativePath(f), file: f.fsPath }));
+  items.push({ label: '$(new-file) New run config from a template…' });
+  const choice = await vscode.window.showQuickPick(items, { title: `A-LoL: ${purpose}`, placeHolder: 'Choose a run config' });
+  if (!choice) return undefined;
+  if (choice.file) return choice.file;
+  const ws = vscode.workspace.workspaceFolders?.[0];
+  if (!ws) return void vscode.window.showErrorMessage('A-LoL: open a folder first: a run config lives in the workspace.');
+  let file = path.join(ws.uri.fsPath, 'alol.run.jsonc');
+  for (let i = 2; existsSync(file); i++) file = path.join(ws.uri.fsPath, `alol.run-${i}.jsonc`);
+  writeFileSync(file, TEMPLATE);
+  await vscode.window.showTextDocument(vscode.Uri.file(file));
+  void vscode.window.showInformationMessage(`A-LoL: wrote ${path.basename(file)}; set data.path and the rewards, then run the command again.`);
+  return undefined;
+}
+
+/** Runs reward modules = the workspace's code: only in trusted workspaces. */
+function trusted(): boolean {
+  if (vscode.workspace.isTrusted) return true;
+  void vscode.window.showWarningMessage('A-LoL runs reward modules from this workspace (code); trust the workspace to train or audit here.', 'Manage Workspace Trust').then((a) => {
+    if (a) void vscode.commands.executeCommand('workbench.trust.manage');
+  });
+  return false;
+}
+
+async function pickRun(c: TrainerController, title: string, needCheckpoint: boolean): Promise<string | undefined> {
+  const runs = listRuns(c.runsDir()).filter((r) => !needCheckpoint || hasCheckpoint(r));
+  const items: (vscode.QuickPickItem & { dir?: string })[] = runs.map((r) => ({ label: path.basename(r), description: r, dir: r }));
+  items.push({ label: '$(folder-opened) Choose a folder…' });
+  const choice = await vscode.window.showQuickPick(items, { title });
+  if (!choice) return undefined;
+  if (choice.dir) return choice.dir;
+  const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title, defaultUri: vscode.Uri.file(c.runsDir()) });
+  return picked?.[0]?.fsPath;
+}
+
+export function registerCommands(c: TrainerController, version: string): vscode.Disposable[] {
+  const cmd = (id: string, f: (...a: never[]) => unknown) => vscode.commands.registerCommand(id, f);
+  return [
+    cmd(COMMANDS.runDemo, async () => {
+      const pick = await vscode.window.showQuickPick([{ label: 'Quick demo', description: 'about a minute', quick: true }, { label: 'Full demo', description: 'several minutes on 2 cores', quick: false }], { title: 'A-LoL: Run Demo' });
+      if (pick) await c.start({ type: 'run/start', verb: 'demo', configFile: null, set: [], outDir: null, resume: null, demo: { quick: pick.quick, seed: 1, noise: 0.5 } }, pick.quick ? 'A-LoL demo (quick)' : 'A-LoL demo');
+    }),
+    cmd(COMMANDS.startTraining, async () => {
+      if (!trusted()) return;
+      const file = await pickConfig('Start Training');
+      if (file) await c.start({ type: 'run/start', verb: 'train', configFile: file, set: [], outDir: null, resume: null }, `train — ${path.basename(file)}`);
+    }),
+    cmd(COMMANDS.auditAdvantages, async () => {
+      if (!trusted()) return;
+      const file = await pickConfig('Audit Advantages');
+      if (file) await c.start({ type: 'run/start', verb: 'audit', configFile: file, set: [], outDir: null, resume: null }, `audit — ${path.basename(file)}`);
+    }),
+    cmd(COMMANDS.stop, () => c.stop()),
+    cmd(COMMANDS.resume, async () => {
+      if (!trusted()) return;
+      const dir = await pickRun(c, 'A-LoL: Resume a run from its last checkpoint', true);
+      if (dir) await c.resume(dir);
+    }),
+    cmd(COMMANDS.openDashboard, () => {
+      c.dashboard();
+    }),
+    cmd(COMMANDS.openRun, async () => {
+      const dir = await pickRun(c, 'A-LoL: Open Run', false);
+      if (dir) c.openRun(dir);
+    }),
+    cmd(COMMANDS.showTrainerLog, () => c.output.show()),
+    cmd(COMMANDS.showVersion, () => vscode.window.showInformationMessage(`A-LoL Studio ${version}`)),
+    cmd('alolStudio.openAdvantageBin', async (runDir: string, lo: number, hi: number) => {
+      const file = path.join(runDir, 'advantages.jsonl');
+      if (!existsSync(file)) return void vscode.window.showWarningMessage(`A-LoL: ${file} is missing`);
+      type Row = { rowId: string; file: string; line: number; advantage: number; kept: boolean; reward: { total: number } };
+      const rows = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Row).filter((r) => r.advantage >= lo && r.advantage < hi);
+      const pick = await vscode.window.showQuickPick(
+        rows.map((r) => ({ label: `A = ${r.advantage.toFixed(3)}  R = ${r.reward.total.toFixed(3)}  ${r.kept ? 'kept' : 'filtered'}`, description: `${path.basename(r.file)}:${r.line}`, detail: r.rowId, row: r })),
+        { title: `${rows.length} rows with advantage in [${lo.toFixed(3)}, ${hi.toFixed(3)})`, matchOnDescription: true },
+      );
+      if (!pick || pick.row.file.endsWith('.gz')) return;
+      const doc = await vscode.workspace.openTextDocument(pick.row.file);
+      const pos = new vscode.Position(Math.max(0, pick.row.line - 1), 0);
+      await vscode.window.showTextDocument(doc, { selection: new vscode.Range(pos, pos) });
+    }),
+  ];
+}

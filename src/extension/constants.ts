@@ -1,0 +1,24 @@
+// Command, view and setting ids of the extension: one place, namespaced.
+
+export const COMMANDS = {
+  runDemo: 'alolStudio.runDemo',
+  startTraining: 'alolStudio.startTraining',
+  auditAdvantages: 'alolStudio.auditAdvantages',
+  stop: 'alolStudio.stop',
+  resume: 'alolStudio.resume',
+  openDashboard: 'alolStudio.openDashboard',
+  openRun: 'alolStudio.openRun',
+  showTrainerLog: 'alolStudio.showTrainerLog',
+  showVersion: 'alolStudio.showVersion',
+} as const;
+
+export const VIEW_DASHBOARD = 'alolStudio.dashboard';
+export const CONFIG_SECTION = 'alolStudio';
+
+export interface Settings {
+  device: 'auto' | 'cpu' | 'cuda' | 'webgpu';
+  threads: number;
+  runsFolder: string;
+  nodePath: string;
+  trainerCommand: string[];
+}

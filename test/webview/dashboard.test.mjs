@@ -1,0 +1,249 @@
+// Browser test of the dashboard webview: headless Debian Chromium (playwright-core) loads the built
+// webview/dist bundle in a page that mimics the VS Code webview host (same CSP with a nonce, theme
+// variables, acquireVsCodeApi shim), feeds it the recorded demo run (test/fixtures/demo-quick-run) as
+// host messages, and checks what it shows, what it posts back, that generated text stays text, that
+// bad messages are rejected, that rendering is throttled, that a reload restores the dashboard, and
+// that nothing violates the CSP. Screenshots (dark, light) go to test/webview/artifacts/.
+// Run: npm run test:webview (builds the bundle first).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { ARTIFACTS, hostMessages, launch, loadFixture, send, startServer } from './harness.mjs';
+
+const XSS = '<img src=x onerror=alert(1)>';
+
+describe('dashboard webview', () => {
+  let server;
+  let browser;
+  let page;
+  const consoleErrors = [];
+  const warnings = [];
+  const dialogs = [];
+  const violations = []; // securitypolicyviolation events of pages that were reloaded or closed
+  const fixture = loadFixture();
+  const adv = fixture.events.find((e) => e.event.type === 'advantages/didCompute').event;
+  const trained = fixture.events
+    .filter((e) => e.event.type === 'phase/didChange' && e.event.phase === 'training' && e.event.status === 'started')
+    .map((e) => /^training (\S+)/.exec(e.event.message)[1]);
+  const evalWithSamples = fixture.events.filter((e) => e.event.type === 'eval/didComplete' && e.event.samples.length > 0);
+  // A generated response that would run script if it were inserted as HTML.
+  const poisoned = structuredClone(fixture);
+  const target = poisoned.events.find((e) => e.event.type === 'eval/didComplete' && e.event.samples.length > 0);
+  target.event.samples[0].response = `${XSS} and then some text`;
+
+  const posted = () => page.evaluate(() => window.__posted);
+  const settle = () => page.waitForTimeout(400); // > one 250 ms render frame
+
+  async function openPage(theme) {
+    const pg = await browser.context.newPage();
+    pg.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(`${theme}: ${m.text()}`);
+      if (m.type() === 'warning') warnings.push(m.text());
+    });
+    pg.on('pageerror', (e) => consoleErrors.push(`${theme}: page error: ${e.message}`));
+    pg.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await pg.goto(`${server.origin}/?theme=${theme}`);
+    return pg;
+  }
+
+  async function feed(pg, fx) {
+    await send(pg, hostMessages(fx));
+    await pg.waitForFunction(() => document.querySelectorAll('.comparison-table tbody tr').length > 0 && document.querySelectorAll('.samples-table tbody tr').length > 0);
+    await pg.waitForTimeout(400);
+  }
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    server = await startServer();
+    browser = await launch();
+    page = await openPage('dark');
+    await feed(page, poisoned);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('posts webview/ready on load', async () => {
+    assert.deepEqual((await posted())[0], { type: 'webview/ready' });
+  });
+
+  it('draws the advantage histogram with kept and filtered bins and the zero line', async () => {
+    const h = await page.evaluate(() => ({
+      kept: document.querySelectorAll('.histogram-svg .bar.kept').length,
+      filtered: document.querySelectorAll('.histogram-svg .bar.filtered').length,
+      bins: document.querySelectorAll('.histogram-svg .bin-hit').length,
+      zero: document.querySelectorAll('.histogram-svg .zero-line').length,
+    }));
+    assert.ok(h.kept > 0 && h.filtered > 0, `bars: ${JSON.stringify(h)}`);
+    assert.equal(h.bins, adv.histogram.edges.length - 1);
+    assert.equal(h.zero, 1);
+  });
+
+  it('shows the kept / filtered / total counts of advantages/didCompute', async () => {
+    const counts = await page.evaluate(() =>
+      Object.fromEntries(['kept', 'filtered', 'total'].map((k) => [k, document.querySelector(`.count.${k} .count-n`)?.textContent ?? ''])),
+    );
+    const n = (s) => Number(s.replace(/,/g, ''));
+    assert.deepEqual({ kept: n(counts.kept), filtered: n(counts.filtered), total: n(counts.total) }, { kept: adv.counts.kept, filtered: adv.counts.filtered, total: adv.counts.rows });
+    const byKind = await page.locator('.adv-stats table tbody tr').allTextContents();
+    assert.equal(byKind.length, Object.keys(adv.byKind).length);
+  });
+
+  it('draws a loss curve per trained variant, and eval rewards per component', async () => {
+    assert.ok(trained.length > 1);
+    const loss = page.locator('figure.chart', { has: page.locator('figcaption', { hasText: /^loss/ }) });
+    const ds = await loss.locator('path.line').evaluateAll((ps) => ps.map((p) => p.getAttribute('d') ?? ''));
+    assert.equal(ds.length, trained.length);
+    assert.ok(ds.every((d) => /^M[\d.]+ [\d.]+(L[\d.]+ [\d.]+){10,}/.test(d)), 'every loss path has points');
+    const legend = await page.locator('.legend .legend-item').allTextContents();
+    for (const v of trained) assert.ok(legend.includes(v), `legend lists ${v}`);
+    for (const key of ['learning rate', 'gradient norm', 'mean importance weight', 'clip fraction']) {
+      const n = await page.locator('figure.chart', { has: page.locator('figcaption', { hasText: key }) }).locator('path.line').count();
+      assert.equal(n, trained.length, key);
+    }
+    const components = Object.keys(evalWithSamples[0].event.rewards);
+    for (const c of components) {
+      const marks = await page.locator('figure.chart', { has: page.locator('figcaption', { hasText: `reward: ${c}` }) }).locator('circle.mark').count();
+      assert.ok(marks >= evalWithSamples.length, `reward: ${c} has a mark per evaluation`);
+    }
+  });
+
+  it('keeps every evaluation\'s samples and filters them by step', async () => {
+    const steps = await page.locator('.samples-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.step));
+    const expectedRows = evalWithSamples.reduce((n, e) => n + e.event.samples.length, 0);
+    assert.equal(steps.length, expectedRows);
+    assert.ok(new Set(steps).size > 1, `samples from several steps: ${[...new Set(steps)]}`);
+    await page.selectOption('select[data-filter="step"]', '300');
+    const filtered = await page.locator('.samples-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.step));
+    const at300 = evalWithSamples.filter((e) => e.event.step === 300).reduce((n, e) => n + e.event.samples.length, 0);
+    assert.equal(filtered.length, at300);
+    assert.ok(filtered.every((s) => s === '300'));
+    await page.selectOption('select[data-filter="variant"]', 'a_lol');
+    const both = await page.locator('.samples-table tbody tr').count();
+    assert.equal(both, 0, 'a_lol was evaluated at step 170, not 300');
+    await page.selectOption('select[data-filter="step"]', '*');
+    const alol = await page.locator('.samples-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.variant));
+    assert.ok(alol.length > 0 && alol.every((v) => v === 'a_lol'));
+    await page.selectOption('select[data-filter="variant"]', '*');
+  });
+
+  it('lists every variant of summary.json in the comparison table', async () => {
+    const rows = await page.locator('.comparison-table tbody tr').evaluateAll((trs) => trs.map((r) => r.dataset.variant));
+    assert.deepEqual(rows, Object.keys(fixture.summary.variants));
+  });
+
+  it('shows generated text as text: no element, no script from it', async () => {
+    const cell = page.locator('.samples-table td.response', { hasText: XSS });
+    assert.equal(await cell.count(), 1);
+    assert.ok((await cell.textContent()).includes(XSS));
+    assert.equal(await page.locator('img').count(), 0);
+    assert.deepEqual(dialogs, []);
+  });
+
+  it('clicking a histogram bin posts histogram/openBin with its edges', async () => {
+    const i = adv.histogram.kept.indexOf(Math.max(...adv.histogram.kept));
+    await page.locator('.histogram-svg .bin-hit').nth(i).click();
+    assert.deepEqual((await posted()).at(-1), { type: 'histogram/openBin', lo: adv.histogram.edges[i], hi: adv.histogram.edges[i + 1] });
+  });
+
+  it('Stop posts run/stop; Resume follows canResume of trainer/didChangeState', async () => {
+    const stop = page.locator('vscode-button', { hasText: 'Stop' });
+    const resume = page.locator('vscode-button', { hasText: 'Resume' });
+    assert.equal(await stop.getAttribute('disabled'), null, 'running: Stop enabled');
+    assert.notEqual(await resume.getAttribute('disabled'), null, 'running: Resume disabled');
+    await stop.click();
+    assert.deepEqual((await posted()).at(-1), { type: 'run/stop' });
+    await send(page, [{ type: 'trainer/didChangeState', state: 'stopped', canResume: true }]);
+    await settle();
+    assert.notEqual(await stop.getAttribute('disabled'), null, 'stopped: Stop disabled');
+    assert.equal(await resume.getAttribute('disabled'), null, 'stopped: Resume enabled');
+    await resume.click();
+    assert.deepEqual((await posted()).at(-1), { type: 'run/resume' });
+    await send(page, [{ type: 'trainer/didChangeState', state: 'running', canResume: false }]);
+  });
+
+  it('rejects malformed host messages, says so, and keeps working', async () => {
+    const before = warnings.length;
+    await send(page, [
+      { type: 'events/didAppend', events: [{ t: 1, event: { type: 'step/didComplete', step: 'x' } }] },
+      { type: 'trainer/didChangeState', state: 'exploded', canResume: false },
+      { type: 'no/such' },
+      'not an object',
+    ]);
+    await settle();
+    const notice = await page.locator('.notices').textContent();
+    assert.match(notice, /Ignored 4 host messages/);
+    assert.ok(warnings.length - before >= 4, 'each rejected message is logged');
+    assert.equal(await page.locator('.histogram-svg .bar').count() > 0, true, 'the dashboard is still drawn');
+    await send(page, [{ type: 'trainer/didChangeState', state: 'crashed', message: 'killed', canResume: true }]);
+    await settle();
+    assert.equal(await page.locator('.run-header .badge').textContent(), 'crashed', 'valid messages still apply');
+  });
+
+  it('shows a run failure with its code and hint, as text', async () => {
+    const fail = { type: 'run/didFail', code: 'E_NAN_LOSS', message: 'loss became NaN at step 12 <b>bold?</b>', hint: 'lower train.lr' };
+    await send(page, [{ type: 'events/didAppend', events: [{ t: Date.now(), event: fail }] }]);
+    await settle();
+    const banner = page.locator('.run-header .banner.bad');
+    assert.match(await banner.textContent(), /E_NAN_LOSS.*loss became NaN at step 12 <b>bold\?<\/b>.*hint: lower train\.lr/s);
+    assert.equal(await banner.locator('b').count(), 0);
+  });
+
+  it('renders at most one frame per ~250 ms however many messages arrive', async () => {
+    const renders = () => page.evaluate(() => Number(document.body.dataset.renders));
+    const steps = fixture.events.filter((e) => e.event.type === 'step/didComplete').slice(0, 200);
+    const r0 = await renders();
+    const t0 = Date.now();
+    // 200 messages of one event each, one every ~5 ms: unthrottled, that is a frame per message.
+    await page.evaluate(async (list) => {
+      for (const e of list) {
+        window.postMessage({ type: 'events/didAppend', events: [e] }, '*');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }, steps);
+    await settle();
+    const frames = (await renders()) - r0;
+    const budget = Math.ceil((Date.now() - t0) / 250) + 1;
+    assert.ok(frames >= 1 && frames <= budget, `${frames} renders for 200 messages in ${Date.now() - t0} ms (at most ${budget})`);
+  });
+
+  it('restores from vscode state on reload, posts webview/ready, and rebuilds from a re-send', async () => {
+    await page.waitForTimeout(1200); // the digest is saved at most once a second
+    violations.push(...(await page.evaluate(() => window.__violations)));
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll('.histogram-svg .bar').length > 0);
+    assert.deepEqual(await posted(), [{ type: 'webview/ready' }]);
+    assert.equal(await page.locator('figure.chart', { has: page.locator('figcaption', { hasText: /^loss/ }) }).locator('path.line').count(), trained.length);
+    assert.ok((await page.locator('.samples-table tbody tr').count()) > 0);
+    assert.ok((await page.locator('.comparison-table tbody tr').count()) > 0);
+    await feed(page, poisoned); // the host re-sends after webview/ready
+    assert.equal(Number((await page.locator('.count.kept .count-n').textContent()).replace(/,/g, '')), adv.counts.kept);
+    assert.equal(await page.locator('figure.chart', { has: page.locator('figcaption', { hasText: /^loss/ }) }).locator('path.line').count(), trained.length);
+  });
+
+  it('saves dark and light screenshots', async () => {
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-dark.png'), fullPage: true });
+    const light = await openPage('light');
+    await feed(light, fixture);
+    await light.screenshot({ path: path.join(ARTIFACTS, 'dashboard-light.png'), fullPage: true });
+    await light.locator('section.advantages').screenshot({ path: path.join(ARTIFACTS, 'advantages-light.png') });
+    await page.locator('section.curves').screenshot({ path: path.join(ARTIFACTS, 'curves-dark.png') });
+    violations.push(...(await light.evaluate(() => window.__violations)));
+    await light.close();
+  });
+
+  it('violates no CSP directive', async () => {
+    violations.push(...(await page.evaluate(() => window.__violations)));
+    assert.deepEqual(violations, []);
+    const csp = consoleErrors.filter((e) => /Content Security Policy|Refused to/i.test(e));
+    assert.deepEqual(csp, []);
+    assert.deepEqual(consoleErrors, []);
+  });
+});

@@ -1,0 +1,128 @@
+// The run header: title, trainer state, Stop / Resume, a one-line config summary (variants, model,
+// data, device), the current phase with its message and progress, and step / total of the current
+// variant, tokens/s, elapsed and ETA. Stop and Resume follow the last trainer/didChangeState.
+
+import { badge, button, progressBar, progressRing, type BadgeHandle, type ButtonHandle, type ProgressHandle } from './components.js';
+import { h, replaceChildren, setText } from './dom.js';
+import { basename, duration, int, num, DASH } from './format.js';
+import { elapsedMs, etaMs, type RunModel, type RunStart } from './model.js';
+
+export class RunHeader {
+  readonly root: HTMLElement;
+  private readonly title = h('h1', 'run-title');
+  private readonly state: BadgeHandle = badge();
+  private readonly stop: ButtonHandle;
+  private readonly resume: ButtonHandle;
+  private readonly config = h('div', 'config-line');
+  private readonly phaseName = h('span', 'phase-name');
+  private readonly phaseMsg = h('span', 'phase-msg');
+  private readonly progress: ProgressHandle = progressBar();
+  private readonly ring = progressRing();
+  private readonly progressText = h('span', 'progress-text');
+  private readonly stats = h('div', 'stats');
+  private readonly banner = h('div', 'banner hidden');
+  private configSig = '';
+
+  constructor(actions: { stop: () => void; resume: () => void }) {
+    this.stop = button('Stop', 'secondary', actions.stop);
+    this.resume = button('Resume', 'primary', actions.resume);
+    this.stop.setEnabled(false);
+    this.resume.setEnabled(false);
+    this.stop.el.title = 'Stop the trainer after writing a checkpoint (run/stop)';
+    this.resume.el.title = 'Resume the run from its last checkpoint (run/resume)';
+    this.root = h('header', 'run-header',
+      h('div', 'title-row', this.title, this.state.el, h('span', 'spacer'), this.stop.el, this.resume.el),
+      this.config,
+      h('div', 'phase-row', this.phaseName, this.ring, this.progress.el, this.progressText, this.phaseMsg),
+      this.stats,
+      this.banner);
+  }
+
+  render(model: RunModel, now: number): void {
+    setText(this.title, model.run?.title || (model.start ? `Run ${model.start.runId}` : 'A-LoL run'));
+    this.title.title = model.run?.runDir ?? model.start?.runDir ?? '';
+    const t = model.trainer;
+    const busy = t?.state === 'starting' || t?.state === 'running';
+    this.stop.setEnabled(busy);
+    this.resume.setEnabled(!!t?.canResume && !busy && t.state !== 'stopping');
+    const tone = !t ? 'neutral' : t.state === 'running' || t.state === 'finished' ? 'good' : t.state === 'crashed' ? 'bad' : t.state === 'stopped' || t.state === 'stopping' ? 'warn' : 'neutral';
+    this.state.set(t ? t.state : model.run?.live === false ? 'recorded' : 'waiting', tone);
+    this.state.el.title = t?.message ?? '';
+
+    const sig = JSON.stringify([model.start?.runId, model.series.map((x) => x.name), model.summary ? Object.keys(model.summary.variants) : null]);
+    if (sig !== this.configSig) {
+      this.configSig = sig;
+      this.renderConfig(model);
+    }
+
+    const p = model.phase;
+    setText(this.phaseName, p ? `${p.phase}${p.status === 'finished' ? ' ✓' : ''}` : 'no phase yet');
+    setText(this.phaseMsg, p?.message ?? '');
+    this.phaseMsg.title = p?.message ?? '';
+    const running = !!p && p.status === 'started' && !model.finished && !model.failure;
+    this.ring.classList.toggle('hidden', !(running && p.total === 0));
+    this.progress.el.classList.toggle('hidden', !(p && p.total > 0));
+    if (p && p.total > 0) this.progress.set(p.status === 'finished' ? p.total : p.done, p.total);
+    setText(this.progressText, p && p.total > 0 ? `${int(p.done)} / ${int(p.total)}` : '');
+
+    const s = model.series.find((x) => x.name === model.trainingVariant) ?? model.series.at(-1);
+    const step = s?.steps.at(-1);
+    const stat = (k: string, v: string) => h('span', 'stat', h('span', 'k', k), h('span', 'v', v));
+    replaceChildren(this.stats,
+      stat('variant', s?.name ?? DASH),
+      stat('step', step !== undefined && s ? `${int(step)} / ${int(s.totalSteps)}` : DASH),
+      stat('tokens/s', num(s?.tokensPerSec ?? null, 3)),
+      stat('elapsed', duration(elapsedMs(model, now))),
+      stat('ETA (phase)', running ? duration(etaMs(model)) : DASH),
+      stat('checkpoints', String(model.checkpoints.length)));
+
+    const f = model.failure;
+    this.banner.classList.toggle('hidden', !f && !model.finished && t?.state !== 'crashed');
+    if (f) {
+      this.banner.className = 'banner bad';
+      replaceChildren(this.banner, h('strong', '', `Run failed (${f.code}): `), f.message, f.hint ? h('div', 'hint', `hint: ${f.hint}`) : null);
+    } else if (t?.state === 'crashed') {
+      this.banner.className = 'banner bad';
+      replaceChildren(this.banner, h('strong', '', 'The trainer process crashed. '), t.message ?? '', t.canResume ? ' Resume continues from the last checkpoint.' : '');
+    } else if (model.finished) {
+      this.banner.className = `banner ${model.finished.stopped ? 'warn' : 'good'}`;
+      replaceChildren(this.banner, model.finished.stopped
+        ? `Stopped after ${duration(model.finished.elapsedMs)}; a checkpoint was written, so the run can resume.`
+        : `Finished in ${duration(model.finished.elapsedMs)}.`);
+    }
+  }
+
+  private renderConfig(model: RunModel): void {
+    const start = model.start;
+    if (!start) {
+      replaceChildren(this.config, h('span', 'muted', 'Waiting for run/didStart.'));
+      return;
+    }
+    const trained = model.series.map((x) => x.name);
+    for (const v of Object.keys(model.summary?.variants ?? {})) if (v !== 'reference' && !trained.includes(v)) trained.push(v);
+    const variants = trained.length ? trained : [start.config.train.variant];
+    const chip = (k: string, v: string, full?: string) => {
+      const c = h('span', 'chip', h('span', 'k', k), h('span', 'v', v));
+      if (full) c.title = full;
+      return c;
+    };
+    replaceChildren(this.config,
+      chip(variants.length > 1 ? 'variants' : 'variant', variants.join(', ')),
+      chip('model', modelText(start)),
+      chip('data', basename(start.config.data.path), start.config.data.path),
+      chip('device', deviceText(start)),
+      chip('verb', start.verb));
+  }
+}
+
+function modelText(start: RunStart): string {
+  const m = start.config.model;
+  if ('path' in m) return basename(m.path);
+  const { layers, embd, heads } = m.init;
+  return `new GPT: ${layers} layers, ${embd} embd, ${heads} heads`;
+}
+
+function deviceText(start: RunStart): string {
+  const d = start.device;
+  return `${d.provider}${d.requested !== d.provider ? ` (asked ${d.requested})` : ''}${d.fallback ? ` — ${d.fallback}` : ''}`;
+}

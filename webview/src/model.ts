@@ -1,0 +1,298 @@
+// The dashboard's run model: a compact, JSON-safe digest of the run events received so far (no DOM).
+// `applyEvent` folds one trainer event into it; every applier is idempotent, so a host that re-sends
+// a run's events after a reload (webview/ready) rebuilds the same model. The digest is what survives a
+// reload (vscode.setState); per-variant series are thinned past MAX_POINTS so it stays small.
+//
+// Variants: a demo run trains several variants one after another and each restarts at step 1; the
+// current variant is read from phase/didChange 'training' ("training a_lol from the reference") and
+// 'evaluation' ("evaluating a_lol on the test prompts") messages.
+
+import type { HostToWebview, RunSummary, TimedEvent, TrainerState } from '../../src/protocol/webview.js';
+import type { Phase, TrainerEvent } from '../../src/protocol/trainer.js';
+
+export const METRICS = ['loss', 'lr', 'gradNorm', 'meanImportanceWeight', 'clipFraction'] as const;
+export type MetricKey = (typeof METRICS)[number];
+
+type Ev<T extends TrainerEvent['type']> = Extract<TrainerEvent, { type: T }>;
+export type RunStart = Omit<Ev<'run/didStart'>, 'type'>;
+export type Advantages = Omit<Ev<'advantages/didCompute'>, 'type'>;
+export type Sample = Ev<'eval/didComplete'>['samples'][number];
+export type Split = Ev<'eval/didComplete'>['split'];
+
+/** One variant's training curves, columnar: steps[i] goes with m[key][i] (null: not reported). */
+export interface VariantSeries {
+  name: string;
+  totalSteps: number;
+  steps: number[];
+  m: Record<MetricKey, (number | null)[]>;
+  /** Exponential moving average of tokens/s over steps. */
+  tokensPerSec: number | null;
+  /** Training time of this variant at its last step, and the time per step for the ETA. */
+  elapsedMs: number;
+  version: number;
+}
+
+export interface EvalRecord {
+  variant: string;
+  step: number;
+  split: Split;
+  sampled: boolean;
+  rewards: Record<string, number>;
+  distinct: [number, number, number];
+  lengthTokens: number;
+}
+
+export interface SampleGroup {
+  variant: string;
+  step: number;
+  split: Split;
+  sampled: boolean;
+  samples: Sample[];
+}
+
+export interface PhaseState {
+  phase: Phase;
+  status: 'started' | 'finished';
+  message: string;
+  startT: number;
+  done: number;
+  total: number;
+}
+
+export interface RunModel {
+  v: 1;
+  run: { title: string; runDir: string; live: boolean } | null;
+  start: RunStart | null;
+  startT: number | null;
+  lastT: number | null;
+  phase: PhaseState | null;
+  /** Phase messages (started and finished), oldest first, capped. */
+  log: { t: number; phase: Phase; text: string }[];
+  trainingVariant: string | null;
+  evalLabel: string | null;
+  /** Every variant name seen (training or evaluation), in order: its index picks its colour. */
+  names: string[];
+  series: VariantSeries[];
+  evals: EvalRecord[];
+  sampleGroups: SampleGroup[];
+  advantages: Advantages | null;
+  checkpoints: { step: number; dir: string }[];
+  failure: { code: string; message: string; hint?: string } | null;
+  finished: { elapsedMs: number; stopped: boolean } | null;
+  trainer: { state: TrainerState; message?: string; canResume: boolean } | null;
+  summary: RunSummary | null;
+  rejected: { at: number; reason: string }[];
+  /** Bumped per panel on change; a renderer redraws only when its version moved. */
+  ver: { header: number; histogram: number; curves: number; samples: number; summary: number; log: number };
+}
+
+const MAX_POINTS = 8000;
+const MAX_LOG = 200;
+const MAX_REJECTED = 20;
+
+export function emptyModel(): RunModel {
+  return {
+    v: 1, run: null, start: null, startT: null, lastT: null, phase: null, log: [], trainingVariant: null, evalLabel: null,
+    names: [], series: [], evals: [], sampleGroups: [], advantages: null, checkpoints: [], failure: null, finished: null,
+    trainer: null, summary: null, rejected: [],
+    ver: { header: 1, histogram: 1, curves: 1, samples: 1, summary: 1, log: 1 },
+  };
+}
+
+/** A digest from vscode.getState() when it has the shape this version writes; otherwise null. */
+export function restoreModel(state: unknown): RunModel | null {
+  if (typeof state !== 'object' || state === null) return null;
+  const m = (state as { model?: unknown }).model;
+  if (typeof m !== 'object' || m === null || (m as { v?: unknown }).v !== 1) return null;
+  const keys: (keyof RunModel)[] = ['names', 'series', 'evals', 'sampleGroups', 'log', 'checkpoints', 'rejected'];
+  if (!keys.every((k) => Array.isArray((m as Record<string, unknown>)[k]))) return null;
+  const model = m as RunModel;
+  for (const k of Object.keys(model.ver) as (keyof RunModel['ver'])[]) model.ver[k] += 1; // redraw all
+  return model;
+}
+
+/** Applies one validated host message. */
+export function applyHostMessage(model: RunModel, msg: HostToWebview): RunModel {
+  switch (msg.type) {
+    case 'run/didOpen': {
+      const fresh = emptyModel();
+      fresh.run = { title: msg.title, runDir: msg.runDir, live: msg.live };
+      fresh.rejected = model.rejected;
+      for (const k of Object.keys(fresh.ver) as (keyof RunModel['ver'])[]) fresh.ver[k] = model.ver[k] + 1;
+      return fresh;
+    }
+    case 'events/didAppend':
+      for (const e of msg.events) applyEvent(model, e);
+      return model;
+    case 'summary/didLoad':
+      model.summary = msg.summary;
+      model.ver.summary++;
+      return model;
+    case 'trainer/didChangeState':
+      model.trainer = { state: msg.state, message: msg.message, canResume: msg.canResume };
+      model.ver.header++;
+      return model;
+  }
+}
+
+export function reject(model: RunModel, reason: string): void {
+  model.rejected.push({ at: Date.now(), reason });
+  if (model.rejected.length > MAX_REJECTED) model.rejected.splice(0, model.rejected.length - MAX_REJECTED);
+  model.ver.log++;
+}
+
+/** The CSS colour class of a variant: the reference is neutral, the others take turns on the palette. */
+export function colourOf(model: RunModel, name: string): string {
+  if (name === 'reference') return 'cref';
+  const i = model.names.filter((n) => n !== 'reference').indexOf(name);
+  return `c${Math.max(0, i) % 6}`;
+}
+
+function nameIndex(model: RunModel, name: string): void {
+  if (!model.names.includes(name)) model.names.push(name);
+}
+
+function seriesOf(model: RunModel, name: string): VariantSeries {
+  let s = model.series.find((x) => x.name === name);
+  if (!s) {
+    nameIndex(model, name);
+    s = { name, totalSteps: 0, steps: [], m: { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [] }, tokensPerSec: null, elapsedMs: 0, version: 0 };
+    model.series.push(s);
+  }
+  return s;
+}
+
+/** The variant training is under way for (a run without training messages: the configured one). */
+function currentTrainingVariant(model: RunModel): string {
+  return model.trainingVariant ?? model.start?.config.train.variant ?? 'run';
+}
+
+export function applyEvent(model: RunModel, te: TimedEvent): void {
+  const { t, event: e } = te;
+  model.lastT = Math.max(model.lastT ?? t, t);
+  model.ver.header++;
+  switch (e.type) {
+    case 'ready':
+      return;
+    case 'run/didStart':
+      model.start = withoutType(e);
+      model.startT = t;
+      return;
+    case 'phase/didChange': {
+      if (e.status === 'started' || model.phase?.phase !== e.phase) {
+        model.phase = { phase: e.phase, status: e.status, message: e.message, startT: t, done: 0, total: 0 };
+      } else {
+        model.phase = { ...model.phase, status: 'finished', message: e.message };
+      }
+      if (e.status === 'started' && e.phase === 'training') {
+        const m = /^training (\S+)/.exec(e.message);
+        if (m) {
+          model.trainingVariant = m[1];
+          seriesOf(model, m[1]);
+          model.ver.curves++;
+        }
+      }
+      if (e.phase === 'evaluation') model.evalLabel = e.status === 'started' ? (/^evaluating (\S+)/.exec(e.message)?.[1] ?? null) : null;
+      if (!model.log.some((l) => l.t === t && l.text === e.message)) {
+        model.log.push({ t, phase: e.phase, text: e.message });
+        if (model.log.length > MAX_LOG) model.log.splice(0, model.log.length - MAX_LOG);
+        model.ver.log++;
+      }
+      return;
+    }
+    case 'phase/didProgress':
+      if (model.phase?.phase === e.phase) model.phase = { ...model.phase, done: e.done, total: e.total };
+      else model.phase = { phase: e.phase, status: 'started', message: '', startT: t, done: e.done, total: e.total };
+      return;
+    case 'advantages/didCompute':
+      model.advantages = withoutType(e);
+      model.ver.histogram++;
+      return;
+    case 'step/didComplete':
+      applyStep(model, e);
+      if (model.phase?.phase === 'training') model.phase = { ...model.phase, done: e.step, total: e.totalSteps };
+      return;
+    case 'eval/didComplete': {
+      const variant = model.evalLabel ?? currentTrainingVariant(model);
+      nameIndex(model, variant);
+      const rec: EvalRecord = { variant, step: e.step, split: e.split, sampled: e.sampled, rewards: e.rewards, distinct: e.distinct, lengthTokens: e.lengthTokens };
+      const same = (r: { variant: string; step: number; split: Split; sampled: boolean }) => r.variant === variant && r.step === e.step && r.split === e.split && r.sampled === e.sampled;
+      model.evals = model.evals.filter((r) => !same(r));
+      model.evals.push(rec);
+      model.ver.curves++;
+      if (e.samples.length > 0) {
+        model.sampleGroups = model.sampleGroups.filter((g) => !same(g));
+        model.sampleGroups.push({ variant, step: e.step, split: e.split, sampled: e.sampled, samples: e.samples });
+        model.ver.samples++;
+      }
+      return;
+    }
+    case 'checkpoint/didSave':
+      if (!model.checkpoints.some((c) => c.dir === e.dir && c.step === e.step)) model.checkpoints.push({ step: e.step, dir: e.dir });
+      return;
+    case 'run/didFail':
+      model.failure = { code: e.code, message: e.message, hint: e.hint };
+      return;
+    case 'run/didFinish':
+      model.finished = { elapsedMs: e.elapsedMs, stopped: e.stopped ?? false };
+      if (model.phase) model.phase = { ...model.phase, status: 'finished' };
+      return;
+  }
+}
+
+function withoutType<T extends { type: string }>(e: T): Omit<T, 'type'> {
+  const copy: Partial<T> = { ...e };
+  delete copy.type;
+  return copy as Omit<T, 'type'>;
+}
+
+function applyStep(model: RunModel, e: Ev<'step/didComplete'>): void {
+  const s = seriesOf(model, currentTrainingVariant(model));
+  // A resumed (or re-sent) variant rewinds: drop the points at or after this step.
+  let n = s.steps.length;
+  while (n > 0 && s.steps[n - 1] >= e.step) n--;
+  if (n < s.steps.length) {
+    s.steps.length = n;
+    for (const k of METRICS) s.m[k].length = n;
+  }
+  s.steps.push(e.step);
+  s.m.loss.push(e.loss);
+  s.m.lr.push(e.lr);
+  s.m.gradNorm.push(e.gradNorm);
+  s.m.meanImportanceWeight.push(e.meanImportanceWeight ?? null);
+  s.m.clipFraction.push(e.clipFraction ?? null);
+  s.totalSteps = e.totalSteps;
+  s.elapsedMs = e.elapsedMs;
+  s.tokensPerSec = s.tokensPerSec === null || n === 0 ? e.tokensPerSec : 0.8 * s.tokensPerSec + 0.2 * e.tokensPerSec;
+  if (s.steps.length > MAX_POINTS) thin(s);
+  s.version++;
+  model.ver.curves++;
+}
+
+/** Halves a long series' resolution (every other point, the last kept): the digest stays small. */
+function thin(s: VariantSeries): void {
+  const keep = (_: unknown, i: number, a: readonly unknown[]) => i % 2 === 0 || i === a.length - 1;
+  s.steps = s.steps.filter(keep);
+  for (const k of METRICS) s.m[k] = s.m[k].filter(keep);
+}
+
+/** Elapsed run time: the finished run's own figure, else wall time since start (live) or to the last event. */
+export function elapsedMs(model: RunModel, now: number): number | null {
+  if (model.finished) return model.finished.elapsedMs;
+  if (model.startT === null) return null;
+  const end = model.run?.live && model.trainer?.state === 'running' ? Math.max(now, model.lastT ?? now) : (model.lastT ?? model.startT);
+  return end - model.startT;
+}
+
+/** Time left in the current phase, from its rate so far (training: the variant's time per step). */
+export function etaMs(model: RunModel): number | null {
+  const p = model.phase;
+  if (!p || p.status !== 'started' || p.done <= 0 || p.total <= p.done) return null;
+  if (p.phase === 'training') {
+    const s = model.series.find((x) => x.name === model.trainingVariant) ?? model.series.at(-1);
+    const step = s?.steps.at(-1);
+    if (s && step) return ((s.totalSteps - step) * s.elapsedMs) / step;
+  }
+  if (model.lastT === null) return null;
+  return ((model.lastT - p.startT) / p.done) * (p.total - p.done);
+}
