@@ -4,6 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { COMMANDS } from './constants.js';
+import type { DatasetAnnotations } from './annotations.js';
 import type { TrainerController } from './controller.js';
 import { hasCheckpoint, listRuns } from './runs.js';
 
@@ -60,7 +61,7 @@ async function pickRun(c: TrainerController, title: string, needCheckpoint: bool
   return picked?.[0]?.fsPath;
 }
 
-export function registerCommands(c: TrainerController, version: string): vscode.Disposable[] {
+export function registerCommands(c: TrainerController, version: string, annotations: DatasetAnnotations): vscode.Disposable[] {
   const cmd = (id: string, f: (...a: never[]) => unknown) => vscode.commands.registerCommand(id, f);
   return [
     cmd(COMMANDS.runDemo, async () => {
@@ -92,6 +93,17 @@ export function registerCommands(c: TrainerController, version: string): vscode.
     }),
     cmd(COMMANDS.showTrainerLog, () => c.output.show()),
     cmd(COMMANDS.showVersion, () => vscode.window.showInformationMessage(`A-LoL Studio ${version}`)),
+    cmd(COMMANDS.thumbsUp, () => annotations.annotate('human_label', 1)),
+    cmd(COMMANDS.thumbsDown, () => annotations.annotate('human_label', 0)),
+    cmd(COMMANDS.exclude, () => annotations.annotate('exclude', true)),
+    cmd(COMMANDS.setHumanReward, async () => {
+      const v = await vscode.window.showInputBox({ title: 'A-LoL: Set Human Reward', prompt: 'A number for "human_reward" (use it with a field reward: {"kind": "field", "field": "human_reward"})', validateInput: (t) => (t.trim() !== '' && Number.isFinite(Number(t)) ? null : 'a finite number, e.g. 0.8') });
+      if (v !== undefined) await annotations.annotate('human_reward', Number(v));
+    }),
+    cmd(COMMANDS.addNote, async () => {
+      const v = await vscode.window.showInputBox({ title: 'A-LoL: Add Note', prompt: 'A note stored in the row as "note" (not read by training)' });
+      if (v !== undefined) await annotations.annotate('note', v);
+    }),
     cmd('alolStudio.openAdvantageBin', async (runDir: string, lo: number, hi: number) => {
       const file = path.join(runDir, 'advantages.jsonl');
       if (!existsSync(file)) return void vscode.window.showWarningMessage(`A-LoL: ${file} is missing`);
@@ -101,10 +113,9 @@ export function registerCommands(c: TrainerController, version: string): vscode.
         rows.map((r) => ({ label: `A = ${r.advantage.toFixed(3)}  R = ${r.reward.total.toFixed(3)}  ${r.kept ? 'kept' : 'filtered'}`, description: `${path.basename(r.file)}:${r.line}`, detail: r.rowId, row: r })),
         { title: `${rows.length} rows with advantage in [${lo.toFixed(3)}, ${hi.toFixed(3)})`, matchOnDescription: true },
       );
-      if (!pick || pick.row.file.endsWith('.gz')) return;
-      const doc = await vscode.workspace.openTextDocument(pick.row.file);
-      const pos = new vscode.Position(Math.max(0, pick.row.line - 1), 0);
-      await vscode.window.showTextDocument(doc, { selection: new vscode.Range(pos, pos) });
+      if (!pick) return;
+      if (pick.row.file.endsWith('.gz')) return void vscode.window.showInformationMessage(`A-LoL: ${path.basename(pick.row.file)} is compressed; row ${pick.row.rowId} is at line ${pick.row.line}.`);
+      await annotations.reveal(pick.row.file, pick.row.rowId, pick.row.line);
     }),
   ];
 }

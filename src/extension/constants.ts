@@ -10,6 +10,11 @@ export const COMMANDS = {
   openRun: 'alolStudio.openRun',
   showTrainerLog: 'alolStudio.showTrainerLog',
   showVersion: 'alolStudio.showVersion',
+  thumbsUp: 'alolStudio.annotate.thumbsUp',
+  thumbsDown: 'alolStudio.annotate.thumbsDown',
+  setHumanReward: 'alolStudio.annotate.setHumanReward',
+  addNote: 'alolStudio.annotate.addNote',
+  exclude: 'alolStudio.annotate.exclude',
 } as const;
 
 export const VIEW_DASHBOARD = 'alolStudio.dashboard';

@@ -3,6 +3,7 @@
 // (src/trainer/main.ts), never in the extension host.
 
 import * as vscode from 'vscode';
+import { DatasetAnnotations } from './annotations.js';
 import { registerCommands } from './commands.js';
 import { VIEW_DASHBOARD } from './constants.js';
 import { TrainerController } from './controller.js';
@@ -16,7 +17,15 @@ export function activate(context: vscode.ExtensionContext): void {
   const version = String((context.extension.packageJSON as { version?: unknown }).version ?? 'unknown');
   const c = new TrainerController(context);
   controller = c;
-  context.subscriptions.push(c, ...registerCommands(c, version));
+  const annotations = new DatasetAnnotations(() => c.runsDir(), context.extensionUri);
+  const datasets: vscode.DocumentSelector = { scheme: 'file', pattern: '**/*.jsonl' };
+  context.subscriptions.push(
+    c,
+    annotations,
+    vscode.languages.registerCodeLensProvider(datasets, annotations),
+    vscode.languages.registerHoverProvider(datasets, annotations),
+    ...registerCommands(c, version, annotations),
+  );
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(VIEW_DASHBOARD, {
       async deserializeWebviewPanel(panel: vscode.WebviewPanel): Promise<void> {

@@ -76,8 +76,9 @@ export const RewardComponentSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     ...componentBase,
     kind: z.literal('field'),
-    field: z.string().min(1).describe('`reward`, `rewards.<name>`, `label` (HH/pairs: chosen 1, rejected 0) or any numeric field of the row'),
+    field: z.string().min(1).describe('`reward`, `rewards.<name>`, `label` (HH/pairs: chosen 1, rejected 0) or any numeric field of the row, e.g. an annotation `human_reward` or `human_label`'),
     range: range.default([0, 1]).describe('declared [lo, hi] of the field'),
+    default: z.number().finite().nullable().default(null).describe('the value of rows without the field (null: such a row is an error); annotations set on some rows need one'),
   }),
   z.strictObject({
     ...componentBase,

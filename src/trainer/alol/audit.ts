@@ -91,7 +91,10 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
   const dataFile = path.resolve(loaded.baseDir, config.data.path);
   const { rows, pairs, report } = await readDataset(dataFile, { format: config.data.format, split: config.data.split });
   hooks.say(`[data] ${describeReport(report)}`);
-  const trainRows = rows.filter((r) => r.split === 'train');
+  // Rows annotated `exclude: true` (in the editor) take no part in training.
+  const excluded = rows.filter((r) => r.split === 'train' && r.raw.exclude === true).length;
+  const trainRows = rows.filter((r) => r.split === 'train' && r.raw.exclude !== true);
+  if (excluded) hooks.say(`[data] ${excluded} training rows are marked "exclude": true and left out`);
   if (trainRows.length === 0) throw new Error(`${dataFile}: no rows in the training split; hint: lower data.split.validation / data.split.test`);
   if (config.rewards.length === 0) throw new Error('the config has no reward components; hint: add at least one to "rewards" (see README)');
 

@@ -174,7 +174,7 @@ function decideKind(file: string, line: number, value: unknown, seen: RecordKind
   return seen;
 }
 
-function buildRecord(kind: RecordKind, value: unknown, file: string, line: number, f: SplitFractions): DatasetRecord {
+export function buildRecord(kind: RecordKind, value: unknown, file: string, line: number, f: SplitFractions): DatasetRecord {
   const parsed = RECORD_SCHEMAS[kind].safeParse(value);
   if (!parsed.success) throw schemaError(file, line, parsed.error, value);
   if (kind === 'rows') return { line, rows: [rowOf(parsed.data as RowRecord, file, line, f)] };

@@ -130,9 +130,9 @@ function fieldComponent(config: Extract<RewardComponentConfig, { kind: 'field' }
     reads: () => [],
     score: async (rows) =>
       rows.map((r) => {
-        const v = fieldValue(r, config.field);
-        if (v === undefined) throw new RewardError(`${label(config)}: row ${describeRow(r)} has no field '${config.field}'`);
-        return v;
+        const v = fieldValue(r, config.field) ?? config.default ?? undefined;
+        if (v === undefined) throw new RewardError(`${label(config)}: row ${describeRow(r)} has no field '${config.field}'; hint: give the component a "default" for rows without it`);
+        return typeof v === 'boolean' ? Number(v) : v;
       }),
   };
 }
