@@ -10,6 +10,7 @@ import { registerScoreVerb } from './cli/score-verb.js';
 import { registerAuditVerb } from './cli/audit-verb.js';
 import { registerTrainVerbs } from './cli/train-verbs.js';
 import { registerDemoVerb } from './cli/demo-verb.js';
+import { registerRewardVerbs } from './cli/reward-verbs.js';
 import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from './runtime/device.js';
 import { listBackends, runtimeVersion } from './runtime/session.js';
 
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerAuditVerb(program);
   registerTrainVerbs(program);
   registerDemoVerb(program);
+  registerRewardVerbs(program);
   return program;
 }
 

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { build } from 'esbuild';
+import { type ScoreFn, loadScoreFunction } from './module-load.js';
 
 export interface ModuleInput {
   prompt: string;
@@ -45,6 +46,8 @@ export async function bundleModule(file: string): Promise<string> {
 
 export class ModuleReward {
   private worker: Worker | null = null;
+  /** Set for in-process runs (debugging): the module runs on this thread, so breakpoints bind. */
+  private inProcess: ScoreFn | null = null;
   private nextId = 1;
   private code = '';
   /** Hash of the bundled code: changes when the module or anything it imports changes. */
@@ -68,6 +71,7 @@ export class ModuleReward {
     this.code = await bundleModule(this.file);
     this.fingerprint = createHash('sha256').update(this.code).update(String(this.exportName)).digest('hex').slice(0, 16);
     await this.stopWorker();
+    if (this.inProcess) this.runInProcess();
   }
 
   private startWorker(): Worker {
@@ -82,7 +86,20 @@ export class ModuleReward {
     if (w) await w.terminate();
   }
 
+  /** Runs the module on this thread from now on, with no time limit (for a debugger's breakpoints). */
+  runInProcess(): void {
+    this.inProcess = loadScoreFunction(this.code, this.file, this.exportName);
+  }
+
   async call(batch: readonly ModuleInput[]): Promise<ModuleOutcome> {
+    if (this.inProcess) {
+      try {
+        const values = await this.inProcess([...batch]);
+        return { ok: true, values: Array.isArray(values) ? values : { notArray: typeof values } };
+      } catch (e) {
+        return { ok: false, kind: 'throw', message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined };
+      }
+    }
     const w = this.worker ?? this.startWorker();
     const id = this.nextId++;
     return new Promise<ModuleOutcome>((resolve) => {

@@ -2,10 +2,8 @@
 // esbuild in the parent) and answers score requests. The parent terminates this thread when a call
 // exceeds its time limit, so a hanging module never blocks the trainer.
 
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import vm from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
+import { type ScoreFn, loadScoreFunction } from './module-load.js';
 
 interface Init {
   code: string;
@@ -18,28 +16,10 @@ interface Request {
 }
 
 const { code, file, exportName } = workerData as Init;
-type ScoreFn = (batch: unknown[]) => unknown;
-
-function load(): ScoreFn {
-  const mod = { exports: {} as Record<string, unknown> };
-  const wrapper = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${code}\n})`, { filename: file });
-  const fn = wrapper.runInThisContext() as (...args: unknown[]) => void;
-  fn(mod.exports, createRequire(file), mod, file, path.dirname(file));
-  const candidate = exportName ? mod.exports[exportName] : (mod.exports.default ?? mod.exports.score);
-  if (typeof candidate !== 'function') {
-    throw new Error(
-      exportName
-        ? `${file} has no exported function '${exportName}' (exports: ${Object.keys(mod.exports).join(', ') || 'none'})`
-        : `${file} exports no score function: export default function score(batch) { ... } or export function score(batch)`,
-    );
-  }
-  return candidate as ScoreFn;
-}
-
 let score: ScoreFn | null = null;
 let loadError: string | null = null;
 try {
-  score = load();
+  score = loadScoreFunction(code, file, exportName);
 } catch (e) {
   loadError = e instanceof Error ? `${e.message}${e.stack ? `\n${e.stack}` : ''}` : String(e);
 }

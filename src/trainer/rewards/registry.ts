@@ -151,13 +151,17 @@ export class RewardSet {
     private readonly cache: RewardCache | null,
   ) {}
 
-  static async create(configs: readonly RewardComponentConfig[], opts: { baseDir: string; cacheDir?: string | null; provider?: Provider; threads?: number; noTimeLimit?: boolean }): Promise<RewardSet> {
+  static async create(configs: readonly RewardComponentConfig[], opts: { baseDir: string; cacheDir?: string | null; provider?: Provider; threads?: number; noTimeLimit?: boolean; inProcess?: boolean }): Promise<RewardSet> {
     const parts: Component[] = [];
     try {
       for (const c of configs) {
         if (c.kind === 'builtin') parts.push(builtinComponent(c));
         else if (c.kind === 'field') parts.push(fieldComponent(c));
-        else if (c.kind === 'module') parts.push(moduleComponent(c, await ModuleReward.load(path.resolve(opts.baseDir, c.path), opts.noTimeLimit ? null : c.timeoutMs, c.export)));
+        else if (c.kind === 'module') {
+          const m = await ModuleReward.load(path.resolve(opts.baseDir, c.path), opts.noTimeLimit || opts.inProcess ? null : c.timeoutMs, c.export);
+          if (opts.inProcess) m.runInProcess(); // debugging: on this thread, so breakpoints in the module bind
+          parts.push(moduleComponent(c, m));
+        }
         else parts.push(onnxComponent(c, await OnnxReward.load(path.resolve(opts.baseDir, c.path), c.label, { provider: opts.provider, threads: opts.threads })));
       }
     } catch (e) {
@@ -194,7 +198,7 @@ export class RewardSet {
     for (const p of this.parts) p.fit?.(train);
   }
 
-  private check(p: Component, v: unknown, r: Row): number {
+  private validate(p: Component, v: unknown, r: Row): number {
     const where = `${label(p.config)}: row ${describeRow(r)}`;
     if (typeof v !== 'number') throw new RewardError(`${where}: returned ${v === null ? 'null' : typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v} instead of a number`);
     if (Number.isNaN(v)) throw new RewardError(`${where}: returned NaN`);
@@ -235,7 +239,7 @@ export class RewardSet {
         }
         const fresh: [string, number][] = [];
         idx.forEach((i, j) => {
-          values[i] = this.check(p, out[j], rows[i]);
+          values[i] = this.validate(p, out[j], rows[i]);
           if (fp) fresh.push([keys[i], values[i]]);
         });
         if (fp && this.cache) await this.cache.append(fp, fresh);
@@ -252,7 +256,74 @@ export class RewardSet {
     return { total, components, computed, cached };
   }
 
+  /**
+   * A dry run that reports instead of stopping: each component on each row alone (timed), then on the
+   * rows as one batch (a wrong-length result shows there). Every throw, NaN, non-number, out-of-range
+   * value, time-out and call slower than `slowMs` becomes a finding naming the row.
+   */
+  async check(rows: readonly Row[], opts: { slowMs: number; only?: string }): Promise<CheckReport> {
+    const findings: CheckFinding[] = [];
+    const timing: Record<string, { calls: number; meanMs: number; maxMs: number }> = {};
+    for (const p of this.parts.filter((q) => !opts.only || q.config.name === opts.only)) {
+      const name = p.config.name;
+      let total = 0;
+      let max = 0;
+      const good: Row[] = []; // rows scored without a problem: the batch call below uses these
+      for (const r of rows) {
+        const t0 = performance.now();
+        let out: unknown[] | null = null;
+        try {
+          out = await p.score([r]);
+        } catch (e) {
+          findings.push({ component: name, row: describeRow(r), rowId: r.id, line: r.line, problem: /time limit/.test((e as Error).message) ? 'timeout' : 'throw', detail: (e as Error).message });
+        }
+        const ms = performance.now() - t0;
+        total += ms;
+        max = Math.max(max, ms);
+        if (out) {
+          if (out.length !== 1) findings.push({ component: name, row: describeRow(r), rowId: r.id, line: r.line, problem: 'wrong length', detail: `returned ${out.length} values for 1 row` });
+          else {
+            try {
+              this.validate(p, out[0], r);
+              good.push(r);
+            } catch (e) {
+              const d = (e as Error).message;
+              findings.push({ component: name, row: describeRow(r), rowId: r.id, line: r.line, problem: /NaN/.test(d) ? 'nan' : /outside/.test(d) ? 'out of range' : /instead of a number|returned (Infinity|-Infinity)/.test(d) ? 'not a number' : 'throw', detail: d.replace(/^.*?: row .*?\): /, '') });
+            }
+          }
+          if (ms > opts.slowMs) findings.push({ component: name, row: describeRow(r), rowId: r.id, line: r.line, problem: 'slow', detail: `${ms.toFixed(0)} ms for one row (over ${opts.slowMs} ms)` });
+        }
+      }
+      timing[name] = { calls: rows.length, meanMs: rows.length ? total / rows.length : 0, maxMs: max };
+      if (good.length > 1) {
+        try {
+          const out = await p.score(good);
+          if (out.length !== good.length) findings.push({ component: name, row: `${describeRow(good[0])} .. ${describeRow(good[good.length - 1])}`, rowId: good[0].id, line: good[0].line, problem: 'wrong length', detail: `returned ${out.length} values for a batch of ${good.length} rows` });
+        } catch (e) {
+          findings.push({ component: name, row: `${describeRow(good[0])} .. ${describeRow(good[good.length - 1])}`, rowId: good[0].id, line: good[0].line, problem: 'throw', detail: `a batch of rows that each score fine alone failed together: ${(e as Error).message}` });
+        }
+      }
+    }
+    return { findings, timing };
+  }
+
   async dispose(): Promise<void> {
     for (const p of this.parts) await p.dispose?.();
   }
+}
+
+export type CheckProblem = 'throw' | 'nan' | 'not a number' | 'wrong length' | 'out of range' | 'timeout' | 'slow';
+
+export interface CheckFinding {
+  component: string;
+  row: string;
+  rowId: string;
+  line: number;
+  problem: CheckProblem;
+  detail: string;
+}
+
+export interface CheckReport {
+  findings: CheckFinding[];
+  timing: Record<string, { calls: number; meanMs: number; maxMs: number }>;
 }

@@ -378,3 +378,73 @@ export function extHostLog(server, lines = 60) {
   }
   return found.map((f) => `== ${path.relative(server.userDataDir, f)}\n${tail(f, lines)}`).join('\n') || '(no extension host log)';
 }
+
+// ---- editor helpers ------------------------------------------------------------------------------
+
+/** The quick input's text box (palette, quick open, go to line, input boxes). */
+export const quickInput = (page) => page.locator('.quick-input-widget .quick-input-box input');
+
+/**
+ * Opens a workspace file by quick open (Ctrl+P, its name, click the row whose name is exactly
+ * `name`) and waits for its tab to be the active one.
+ */
+export async function openFile(page, name, { timeoutMs = 30_000 } = {}) {
+  const input = quickInput(page);
+  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row')
+    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await page.keyboard.press('Control+P');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(name);
+    try {
+      await row.first().waitFor({ state: 'visible', timeout: 5_000 });
+      break;
+    } catch (e) {
+      await page.keyboard.press('Escape');
+      if (Date.now() > deadline) throw new Error(`quick open never listed ${name}: ${e.message}`);
+      await sleep(1_000);
+    }
+  }
+  await row.first().click();
+  await input.waitFor({ state: 'hidden', timeout: 10_000 });
+  await activeTab(page, name).waitFor({ state: 'visible', timeout: timeoutMs });
+}
+
+/** The active tab of the active editor group, if its label contains `name`. */
+export function activeTab(page, name) {
+  return page.locator('.editor-group-container.active .tab.active', { hasText: name });
+}
+
+/** The status-bar item with the cursor position ("Ln 12, Col 1"). */
+export function cursorStatus(page) {
+  return page.locator('[id="status.editor.selection"]');
+}
+
+/** Moves the cursor of the active editor to the start of `line` (Ctrl+G) and waits for the status bar to say so. */
+export async function goToLine(page, line) {
+  const input = quickInput(page);
+  await page.keyboard.press('Control+G');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(`:${line}`);
+  await input.press('Enter');
+  await input.waitFor({ state: 'hidden', timeout: 10_000 });
+  await cursorStatus(page).filter({ hasText: new RegExp(`^\\s*Ln ${line}, Col 1\\b`) }).waitFor({ state: 'visible', timeout: 10_000 });
+}
+
+/**
+ * Answers an input box a command opened (showInputBox): waits for the quick input to show without
+ * the palette's '>' prefix, types `text`, Enter.
+ */
+export async function answerInput(page, text, { timeoutMs = 10_000 } = {}) {
+  const input = quickInput(page);
+  await input.waitFor({ state: 'visible', timeout: timeoutMs });
+  const deadline = Date.now() + timeoutMs;
+  while ((await input.inputValue()).startsWith('>')) {
+    if (Date.now() > deadline) throw new Error('the quick input still shows the command palette');
+    await sleep(100);
+  }
+  await input.fill(text);
+  await input.press('Enter');
+  await input.waitFor({ state: 'hidden', timeout: timeoutMs });
+}

@@ -1,0 +1,129 @@
+// Reward debugging from the command line (and for the editor's commands, with --json): score given
+// rows, check a reward function on N rows (every problem named with its row), run components in this
+// process with no time limit under a debugger, and the reward report (distribution, correlation with
+// length and between components, share of the total). All run the trainer's own reward registry.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { RewardComponentConfig } from '../../protocol/config.js';
+import { loadRunConfig } from '../config.js';
+import { DEFAULT_SPLIT, buildRecord, readDataset } from '../data/dataset.js';
+import { type Row, classifyRecord } from '../data/rows.js';
+import { RewardSet } from '../rewards/registry.js';
+import { rewardReport } from '../rewards/report.js';
+import { renderHistogram } from '../rewards/summary.js';
+import { collect, int } from './options.js';
+
+interface Flags {
+  config?: string;
+  set?: string[];
+  component?: string;
+  rows: number;
+  json: boolean;
+}
+
+async function open(o: Flags, extra: { inProcess?: boolean; noTimeLimit?: boolean } = {}) {
+  const loaded = await loadRunConfig(o.config ?? null, o.set ?? []);
+  let configs: RewardComponentConfig[] = loaded.config.rewards;
+  if (o.component) {
+    configs = configs.filter((c) => c.name === o.component);
+    if (!configs.length) throw new Error(`no reward component named '${o.component}' (components: ${loaded.config.rewards.map((c) => c.name).join(', ')})`);
+  }
+  if (!configs.length) throw new Error('the config has no reward components; hint: add one to "rewards"');
+  const set = await RewardSet.create(configs, { baseDir: loaded.baseDir, cacheDir: null, threads: loaded.config.threads, ...extra });
+  const data = await readDataset(path.resolve(loaded.baseDir, loaded.config.data.path), { format: loaded.config.data.format, split: loaded.config.data.split });
+  set.fit(data.rows.filter((r) => r.split === 'train'));
+  return { loaded, set, data };
+}
+
+/** Rows from dataset lines given as text (the editor's row or selection), parsed as the trainer does. */
+function rowsFromText(text: string, file: string): Row[] {
+  return text.split(/\r?\n/).flatMap((line, i) => {
+    if (!line.trim()) return [];
+    const json: unknown = JSON.parse(line);
+    const kind = classifyRecord(json);
+    if (!kind) throw new Error(`line ${i + 1}: not a dataset row`);
+    return buildRecord(kind, json, file, i + 1, DEFAULT_SPLIT).rows;
+  });
+}
+
+async function scoreRows(o: Flags & { input: string }): Promise<void> {
+  const { set } = await open(o);
+  try {
+    const rows = rowsFromText(o.input === '-' ? readFileSync(0, 'utf8') : readFileSync(o.input, 'utf8'), o.input);
+    const r = await set.score(rows);
+    const out = rows.map((row, i) => ({ rowId: row.id, kind: row.kind, total: r.total[i], rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[i]])) }));
+    console.log(o.json ? JSON.stringify(out) : out.map((x) => `${x.rowId} ${x.kind}: total ${x.total.toFixed(4)}  ${Object.entries(x.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`).join('\n'));
+  } finally {
+    await set.dispose();
+  }
+}
+
+async function check(o: Flags & { slowMs: number }): Promise<void> {
+  const { set, data } = await open(o);
+  try {
+    const rows = data.rows.slice(0, o.rows);
+    const report = await set.check(rows, { slowMs: o.slowMs, only: o.component });
+    if (o.json) return void console.log(JSON.stringify(report));
+    for (const [name, t] of Object.entries(report.timing)) console.log(`${name}: ${t.calls} rows, mean ${t.meanMs.toFixed(1)} ms, max ${t.maxMs.toFixed(1)} ms per row`);
+    if (!report.findings.length) console.log(`no problems on ${rows.length} rows`);
+    for (const f of report.findings) console.log(`${f.component}: ${f.problem} on ${f.row}: ${f.detail}`);
+    if (report.findings.some((f) => f.problem !== 'slow')) process.exitCode = 1;
+  } finally {
+    await set.dispose();
+  }
+}
+
+async function debug(o: Flags & { lines?: string }): Promise<void> {
+  const { set, data } = await open(o, { inProcess: true });
+  try {
+    const wanted = o.lines ? new Set(o.lines.split(',').map(Number)) : null;
+    const rows = data.rows.filter((r) => (wanted ? wanted.has(r.line) : true)).slice(0, o.rows);
+    console.error(`debugging ${set.names.join(', ')} on ${rows.length} rows in this process, no time limit`);
+    const r = await set.score(rows);
+    rows.forEach((row, i) => console.log(`line ${row.line} (${row.id}): total ${r.total[i].toFixed(4)}  ${set.names.map((n) => `${n} ${(r.components.get(n) as Float64Array)[i].toFixed(4)}`).join('  ')}`));
+  } finally {
+    await set.dispose();
+  }
+}
+
+async function report(o: Flags): Promise<void> {
+  const { set, data, loaded } = await open(o);
+  try {
+    const r = await set.score(data.rows);
+    const comps = loaded.config.rewards.filter((c) => set.names.includes(c.name)).map((c) => ({ name: c.name, weight: c.weight, range: set.rangeOf(c.name), values: r.components.get(c.name) as Float64Array }));
+    const rep = rewardReport(comps, data.rows.map((x) => x.response));
+    if (o.json) return void console.log(JSON.stringify({ rows: data.rows.length, components: rep }));
+    console.log(`reward report: ${data.rows.length} rows of ${loaded.config.data.path}\n`);
+    for (const c of rep) {
+      const corr = Object.entries(c.correlations).map(([k, v]) => `${k} ${v === null ? '-' : v.toFixed(2)}`).join(', ');
+      console.log(`${c.name} (weight ${c.weight}, range [${c.range.join(', ')}]): mean ${c.summary.mean.toFixed(3)}, min ${c.summary.min.toFixed(3)}, max ${c.summary.max.toFixed(3)}; share of the total ${(100 * c.shareOfTotal).toFixed(1)}%`);
+      console.log(`  correlation with length ${c.lengthCorrelation === null ? '-' : c.lengthCorrelation.toFixed(2)}${corr ? `; with ${corr}` : ''}`);
+      for (const w of c.warnings) console.log(`  warning: ${c.name} ${w}`);
+      for (const l of renderHistogram(c.summary.histogram, 30)) console.log(l);
+    }
+  } finally {
+    await set.dispose();
+  }
+}
+
+export function registerRewardVerbs(program: Command): void {
+  const common = (cmd: Command) =>
+    cmd
+      .option('--config <file>', 'run config with the reward components')
+      .option('--set <key=value>', 'override a config field (repeatable)', collect)
+      .option('--component <name>', 'only this reward component')
+      .option('--rows <n>', 'rows to use (from the start of the dataset)', int(1), 50)
+      .option('--json', 'machine-readable output (used by the editor)', false);
+  common(program.command('score-rows').description('score dataset rows given as JSONL text (a file, or - for stdin) with the config\'s reward components'))
+    .requiredOption('--input <file>', 'JSONL rows, or - for stdin')
+    .action(scoreRows);
+  common(program.command('check-reward').description('dry-run reward components on N rows; report throws, NaN, non-numbers, wrong lengths, out-of-range values, time-outs and slow calls, each with its row'))
+    .option('--slow-ms <ms>', 'a call slower than this per row is reported', int(1), 500)
+    .action(check);
+  common(program.command('debug-reward').description('run reward components in this process with no time limit (start it under a debugger; breakpoints in the module bind)'))
+    .option('--lines <n,n>', 'dataset lines to score (default: the first --rows rows)')
+    .action(debug);
+  common(program.command('reward-report').description('per component: distribution, correlation with response length and with the other components, share of the total')).action(report);
+}

@@ -1,0 +1,87 @@
+// Reward debugging: the check reports every problem kind with its row (and keeps going); the report's
+// correlations and shares on a constructed dataset equal values computed by hand.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { RewardComponentSchema } from '../../src/protocol/config.js';
+import type { Row } from '../../src/trainer/data/rows.js';
+import { RewardSet } from '../../src/trainer/rewards/registry.js';
+import { pearson, rewardReport } from '../../src/trainer/rewards/report.js';
+
+let dir = '';
+const responses = ['fine', 'nan please', 'text please', 'big please', 'throw please', 'slow please', 'hang please', 'ok'];
+const rows: Row[] = responses.map((response, i) => ({ id: `r${i}`, file: '/d/data.jsonl', line: i + 1, prompt: 'Q', response, split: 'train', group: `r${i}`, kind: 'row', raw: {} }));
+
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'alol-check-'));
+  await writeFile(
+    path.join(dir, 'planted.ts'),
+    `export default function score(batch: { response: string }[]): unknown[] {
+  const out = batch.map((b) => {
+    const w = b.response.split(' ')[0];
+    if (w === 'nan') return NaN;
+    if (w === 'text') return 'high';
+    if (w === 'big') return 7;
+    if (w === 'throw') throw new Error('cannot score this one');
+    if (w === 'slow') { const t = Date.now(); while (Date.now() - t < 120) {} }
+    if (w === 'hang') { for (;;) {} }
+    return 0.5;
+  });
+  return batch.length > 1 ? out.slice(1) : out; // a batch comes back one value short
+}
+`,
+  );
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+describe('check reward function', () => {
+  it('reports throws, NaN, non-numbers, out-of-range values, time-outs, slow calls and wrong lengths, each with its row', async () => {
+    const set = await RewardSet.create([RewardComponentSchema.parse({ name: 'planted', kind: 'module', path: 'planted.ts', range: [0, 1], timeoutMs: 400 })], { baseDir: dir, cacheDir: null });
+    try {
+      const { findings, timing } = await set.check(rows.filter((r) => r.response !== 'hang please'), { slowMs: 80 });
+      const by = (p: string) => findings.filter((f) => f.problem === p).map((f) => f.rowId);
+      assert.deepEqual(by('nan'), ['r1']);
+      assert.deepEqual(by('not a number'), ['r2']);
+      assert.deepEqual(by('out of range'), ['r3']);
+      assert.deepEqual(by('throw'), ['r4']);
+      assert.deepEqual(by('slow'), ['r5']);
+      assert.deepEqual(by('wrong length'), ['r0']); // the batch call; names the batch's first row
+      assert.match(findings.find((f) => f.problem === 'throw')?.detail ?? '', /cannot score this one/);
+      assert.match(findings.find((f) => f.problem === 'nan')?.row ?? '', /data\.jsonl:2 \(id r1\)/);
+      assert.equal(timing.planted.calls, 7);
+      const hang = await set.check([rows[6]], { slowMs: 80 });
+      assert.deepEqual(hang.findings.map((f) => [f.problem, f.rowId]), [['timeout', 'r6']]);
+    } finally {
+      await set.dispose();
+    }
+  });
+});
+
+describe('reward report', () => {
+  it('correlations, length correlation and shares equal values computed by hand', () => {
+    const a = Float64Array.of(1, 2, 3, 4);
+    const b = Float64Array.of(2, 4, 6, 8.5);
+    const texts = ['one', 'one two', 'one two three', 'one two three four'];
+    // By hand: mean a = 2.5, mean b = 5.125; deviations a: -1.5 -0.5 0.5 1.5; b: -3.125 -1.125 0.875 3.375
+    // sum ab = 4.6875 + 0.5625 + 0.4375 + 5.0625 = 10.75; sum aa = 5; sum bb = 9.765625 + 1.265625 + 0.765625 + 11.390625 = 23.1875
+    const rAB = 10.75 / Math.sqrt(5 * 23.1875);
+    assert.ok(Math.abs((pearson(a, b) as number) - rAB) < 1e-12);
+    const rep = rewardReport(
+      [
+        { name: 'a', weight: 1, range: [0, 10], values: a },
+        { name: 'b', weight: 0.5, range: [0, 10], values: b },
+      ],
+      texts,
+    );
+    // Lengths 1..4 equal a, so a's length correlation is exactly 1.
+    assert.ok(Math.abs((rep[0].lengthCorrelation as number) - 1) < 1e-12);
+    assert.ok(Math.abs((rep[0].correlations.b as number) - rAB) < 1e-12);
+    // Shares: sum |1 * a| = 10, sum |0.5 * b| = 10.25, of 20.25.
+    assert.ok(Math.abs(rep[0].shareOfTotal - 10 / 20.25) < 1e-12);
+    assert.ok(Math.abs(rep[1].shareOfTotal - 10.25 / 20.25) < 1e-12);
+    assert.match(rep[0].warnings.join(' '), /correlates with response length \(r = 1\.00\)/);
+    assert.equal(pearson(Float64Array.of(1, 1, 1), Float64Array.of(1, 2, 3)), null);
+  });
+});
