@@ -5,6 +5,7 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { COMMANDS } from './constants.js';
 import type { DatasetAnnotations } from './annotations.js';
+import type { RewardDebugger } from './rewardDebug.js';
 import type { TrainerController } from './controller.js';
 import { hasCheckpoint, listRuns } from './runs.js';
 
@@ -23,7 +24,7 @@ const TEMPLATE = `{
 `;
 
 /** Workspace JSON files that look like run configs (a `rewards` or `train` key). */
-async function pickConfig(purpose: string): Promise<string | undefined> {
+export async function pickConfig(purpose: string): Promise<string | undefined> {
   const files = await vscode.workspace.findFiles('**/*.{json,jsonc}', '{**/node_modules/**,**/runs/**,**/.alol/**}', 500);
   const configs = files.filter((f) => /"(rewards|train)"\s*:/.test(readFileSync(f.fsPath, 'utf8').slice(0, 20000)));
   const items: (vscode.QuickPickItem & { file?: string })[] = configs.map((f) => ({ label: vscode.workspace.asRelativePath(f), file: f.fsPath }));
@@ -42,7 +43,7 @@ async function pickConfig(purpose: string): Promise<string | undefined> {
 }
 
 /** Runs reward modules = the workspace's code: only in trusted workspaces. */
-function trusted(): boolean {
+export function trusted(): boolean {
   if (vscode.workspace.isTrusted) return true;
   void vscode.window.showWarningMessage('A-LoL runs reward modules from this workspace (code); trust the workspace to train or audit here.', 'Manage Workspace Trust').then((a) => {
     if (a) void vscode.commands.executeCommand('workbench.trust.manage');
@@ -61,7 +62,7 @@ async function pickRun(c: TrainerController, title: string, needCheckpoint: bool
   return picked?.[0]?.fsPath;
 }
 
-export function registerCommands(c: TrainerController, version: string, annotations: DatasetAnnotations): vscode.Disposable[] {
+export function registerCommands(c: TrainerController, version: string, annotations: DatasetAnnotations, rewards: RewardDebugger): vscode.Disposable[] {
   const cmd = (id: string, f: (...a: never[]) => unknown) => vscode.commands.registerCommand(id, f);
   return [
     cmd(COMMANDS.runDemo, async () => {
@@ -93,6 +94,11 @@ export function registerCommands(c: TrainerController, version: string, annotati
     }),
     cmd(COMMANDS.showTrainerLog, () => c.output.show()),
     cmd(COMMANDS.showVersion, () => vscode.window.showInformationMessage(`A-LoL Studio ${version}`)),
+    cmd(COMMANDS.newRewardFunction, () => trusted() && rewards.newRewardFunction()),
+    cmd(COMMANDS.scoreRow, () => trusted() && rewards.scoreRows()),
+    cmd(COMMANDS.checkReward, () => trusted() && rewards.check()),
+    cmd(COMMANDS.debugReward, () => trusted() && rewards.debug()),
+    cmd(COMMANDS.rewardReport, () => trusted() && rewards.report()),
     cmd(COMMANDS.thumbsUp, () => annotations.annotate('human_label', 1)),
     cmd(COMMANDS.thumbsDown, () => annotations.annotate('human_label', 0)),
     cmd(COMMANDS.exclude, () => annotations.annotate('exclude', true)),

@@ -15,6 +15,11 @@ export const COMMANDS = {
   setHumanReward: 'alolStudio.annotate.setHumanReward',
   addNote: 'alolStudio.annotate.addNote',
   exclude: 'alolStudio.annotate.exclude',
+  newRewardFunction: 'alolStudio.newRewardFunction',
+  scoreRow: 'alolStudio.scoreRow',
+  checkReward: 'alolStudio.checkRewardFunction',
+  debugReward: 'alolStudio.debugRewardFunction',
+  rewardReport: 'alolStudio.rewardReport',
 } as const;
 
 export const VIEW_DASHBOARD = 'alolStudio.dashboard';

@@ -4,7 +4,8 @@
 
 import * as vscode from 'vscode';
 import { DatasetAnnotations } from './annotations.js';
-import { registerCommands } from './commands.js';
+import { pickConfig, registerCommands } from './commands.js';
+import { RewardDebugger } from './rewardDebug.js';
 import { VIEW_DASHBOARD } from './constants.js';
 import { TrainerController } from './controller.js';
 import { DashboardPanel } from './dashboard.js';
@@ -18,13 +19,15 @@ export function activate(context: vscode.ExtensionContext): void {
   const c = new TrainerController(context);
   controller = c;
   const annotations = new DatasetAnnotations(() => c.runsDir(), context.extensionUri);
+  const rewards = new RewardDebugger(c, context.extensionPath, pickConfig);
   const datasets: vscode.DocumentSelector = { scheme: 'file', pattern: '**/*.jsonl' };
   context.subscriptions.push(
     c,
     annotations,
+    rewards,
     vscode.languages.registerCodeLensProvider(datasets, annotations),
     vscode.languages.registerHoverProvider(datasets, annotations),
-    ...registerCommands(c, version, annotations),
+    ...registerCommands(c, version, annotations, rewards),
   );
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(VIEW_DASHBOARD, {

@@ -9,7 +9,8 @@ export type ScoreFn = (batch: unknown[]) => unknown;
 
 export function loadScoreFunction(code: string, file: string, exportName: string | null): ScoreFn {
   const mod = { exports: {} as Record<string, unknown> };
-  const wrapper = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${code}\n})`, { filename: file });
+  // The bundle is generated code: named apart from the user's file, mapped back to it by its source map.
+  const wrapper = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${code}\n})`, { filename: `${file}.alol-bundle.js` });
   const fn = wrapper.runInThisContext() as (...args: unknown[]) => void;
   fn(mod.exports, createRequire(file), mod, file, path.dirname(file));
   const candidate = exportName ? mod.exports[exportName] : (mod.exports.default ?? mod.exports.score);

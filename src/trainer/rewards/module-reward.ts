@@ -32,6 +32,9 @@ export async function bundleModule(file: string): Promise<string> {
       target: 'node20',
       packages: 'external',
       sourcemap: 'inline', // breakpoints and stack traces point into the user's own file
+      // Absolute source paths in the map, so a debugger resolves them to the user's files.
+      absWorkingDir: path.dirname(path.resolve(file)),
+      sourceRoot: `${path.dirname(path.resolve(file))}${path.sep}`,
       write: false,
       logLevel: 'silent',
     });

@@ -1,0 +1,209 @@
+// Reward debugging in the editor: New Reward Function (a typed template added to a run config),
+// Score Row / Selection (every component and the total, inline and in a panel), Check Reward Function
+// (problems as diagnostics on their rows), Debug Reward Function (VS Code's Node debugger on the
+// trainer's reward runner, in-process, no time limit) and the Reward Report. Each runs the trainer's
+// own CLI verb in a fresh child process — the same reward registry training uses — so a saved edit to a
+// reward module is what the next command runs. Workspace Trust gates them all (they run workspace code).
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { applyEdits, modify } from 'jsonc-parser';
+import * as vscode from 'vscode';
+import type { TrainerController } from './controller.js';
+import { resolveRuntime } from './nodeRuntime.js';
+
+const TEMPLATE = (name: string) => `// A reward function for A-LoL Studio (a \`module\` reward component). The trainer calls it with batches
+// of rows and needs one number per row, inside the range declared for it in the run config.
+
+export interface RewardInput {
+  prompt: string;
+  response: string;
+  /** The dataset row's other fields (id, file, line, split, annotations, ...). */
+  row: Record<string, unknown>;
+}
+
+/** Keep in sync with "range" of the "${name}" component in the run config. */
+export const RANGE: readonly [number, number] = [0, 1];
+
+export default function score(batch: RewardInput[]): number[] {
+  return batch.map((x) => {
+    const words = x.response.trim().split(/\\s+/).filter(Boolean).length;
+    const complete = /[.!?]\\s*$/.test(x.response) ? 0.5 : 0;
+    return complete + (words >= 5 && words <= 60 ? 0.5 : 0);
+  });
+}
+`;
+
+export class RewardDebugger implements vscode.Disposable {
+  readonly output = vscode.window.createOutputChannel('A-LoL Rewards');
+  private readonly diagnostics = vscode.languages.createDiagnosticCollection('alol-rewards');
+  private readonly inline = vscode.window.createTextEditorDecorationType({ after: { margin: '0 0 0 2em', color: new vscode.ThemeColor('editorCodeLens.foreground') } });
+  private lastConfig: string | null = null;
+
+  constructor(
+    private readonly controller: TrainerController,
+    private readonly extensionPath: string,
+    private readonly pickConfig: (purpose: string) => Promise<string | undefined>,
+  ) {}
+
+  private entry(): string {
+    return path.join(this.extensionPath, 'out', 'src', 'trainer', 'run-cli.js');
+  }
+
+  private runtime() {
+    const s = this.controller.settings();
+    return resolveRuntime({ extensionPath: this.extensionPath, nodePath: s.nodePath, trainerCommand: [], editorExecutable: process.execPath });
+  }
+
+  /** Runs an `alol` verb; resolves with its output (rejects with its one-line error). */
+  private run(args: string[], cwd: string, stdin?: string): Promise<string> {
+    const rt = this.runtime();
+    return new Promise((resolve, reject) => {
+      const child = spawn(rt.command[0], [this.entry(), ...args], { cwd, env: rt.env });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('error', (e) => reject(e));
+      child.on('close', (code) => (code === 0 || (code === 1 && out.trim()) ? resolve(out) : reject(new Error(err.trim().split('\n').pop() ?? `exit ${code}`))));
+      child.stdin.end(stdin ?? '');
+    });
+  }
+
+  private async config(purpose: string): Promise<string | undefined> {
+    if (this.lastConfig && existsSync(this.lastConfig)) {
+      const use = await vscode.window.showQuickPick([{ label: vscode.workspace.asRelativePath(this.lastConfig), file: this.lastConfig }, { label: 'Another run config…', file: '' }], { title: `A-LoL: ${purpose}` });
+      if (!use) return undefined;
+      if (use.file) return use.file;
+    }
+    const file = await this.pickConfig(purpose);
+    if (file) this.lastConfig = file;
+    return file;
+  }
+
+  async newRewardFunction(): Promise<void> {
+    const ws = vscode.workspace.workspaceFolders?.[0];
+    if (!ws) return void vscode.window.showErrorMessage('A-LoL: open a folder first.');
+    const name = await vscode.window.showInputBox({ title: 'A-LoL: New Reward Function', prompt: 'Name of the reward component', value: 'my_reward', validateInput: (t) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(t) ? null : 'letters, digits and _, not starting with a digit') });
+    if (!name) return;
+    const file = path.join(ws.uri.fsPath, 'rewards', `${name}.ts`);
+    if (existsSync(file)) return void vscode.window.showErrorMessage(`A-LoL: ${vscode.workspace.asRelativePath(file)} exists already.`);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, TEMPLATE(name));
+    const config = await this.config('add the new reward to a run config');
+    if (config) {
+      const doc = await vscode.workspace.openTextDocument(config);
+      const text = doc.getText();
+      const component = { name, kind: 'module', path: path.relative(path.dirname(config), file).split(path.sep).join('/'), range: [0, 1], weight: 1, timeoutMs: 2000 };
+      const edits = modify(text, ['rewards', -1], component, { isArrayInsertion: true, formattingOptions: { insertSpaces: true, tabSize: 2 } });
+      const edit = new vscode.WorkspaceEdit();
+      edit.replace(doc.uri, new vscode.Range(doc.positionAt(0), doc.positionAt(text.length)), applyEdits(text, edits));
+      await vscode.workspace.applyEdit(edit);
+      await doc.save();
+    }
+    await vscode.window.showTextDocument(vscode.Uri.file(file));
+    void vscode.window.showInformationMessage(`A-LoL: wrote ${vscode.workspace.asRelativePath(file)}${config ? ` and added "${name}" to ${path.basename(config)}` : ''}.`);
+  }
+
+  async scoreRows(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || !/\.jsonl$/i.test(editor.document.fileName)) return void vscode.window.showWarningMessage('A-LoL: put the cursor on a row of a .jsonl dataset (or select rows).');
+    const config = await this.config('Score Row');
+    if (!config) return;
+    const lines = new Set<number>();
+    for (const s of editor.selections) for (let i = s.start.line; i <= s.end.line; i++) if (!editor.document.lineAt(i).isEmptyOrWhitespace) lines.add(i);
+    const sorted = [...lines].sort((a, b) => a - b);
+    const text = sorted.map((i) => editor.document.lineAt(i).text).join('\n');
+    try {
+      const out = JSON.parse(await this.run(['score-rows', '--config', config, '--input', '-', '--json'], path.dirname(config), text)) as { rowId: string; kind: string; total: number; rewards: Record<string, number> }[];
+      const perLine = new Map<number, string[]>();
+      let k = 0;
+      for (const i of sorted) {
+        const rowsHere = editor.document.lineAt(i).text.includes('"chosen"') && editor.document.lineAt(i).text.includes('"rejected"') ? 2 : 1;
+        perLine.set(i, out.slice(k, k + rowsHere).map((r) => `${rowsHere > 1 ? `${r.kind}: ` : ''}total ${r.total.toFixed(3)} · ${Object.entries(r.rewards).map(([n, v]) => `${n} ${v.toFixed(3)}`).join(' · ')}`));
+        k += rowsHere;
+      }
+      editor.setDecorations(this.inline, [...perLine].map(([i, t]) => ({ range: editor.document.lineAt(i).range, renderOptions: { after: { contentText: `  ⟶ ${t.join('  |  ')}` } } })));
+      this.output.appendLine(`score of ${sorted.length} line(s) of ${editor.document.fileName} with ${path.basename(config)}:`);
+      for (const [i, t] of perLine) this.output.appendLine(`  line ${i + 1}: ${t.join('  |  ')}`);
+      this.output.show(true);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`A-LoL: scoring failed: ${(e as Error).message}`);
+    }
+  }
+
+  private async component(config: string, purpose: string): Promise<string | undefined> {
+    const text = (await vscode.workspace.openTextDocument(config)).getText();
+    const names = [...text.matchAll(/"name"\s*:\s*"([^"]+)"[^}]*"kind"\s*:\s*"module"|"kind"\s*:\s*"module"[^}]*"name"\s*:\s*"([^"]+)"/g)].map((m) => m[1] ?? m[2]);
+    if (names.length === 0) return void vscode.window.showWarningMessage(`A-LoL: ${path.basename(config)} has no module reward (use "A-LoL: New Reward Function").`);
+    return names.length === 1 ? names[0] : vscode.window.showQuickPick(names, { title: `A-LoL: ${purpose}` });
+  }
+
+  async check(): Promise<void> {
+    const config = await this.config('Check Reward Function');
+    if (!config) return;
+    const name = await this.component(config, 'Check Reward Function');
+    if (!name) return;
+    try {
+      const report = JSON.parse(await this.run(['check-reward', '--config', config, '--component', name, '--rows', '50', '--json'], path.dirname(config))) as { findings: { row: string; line: number; problem: string; detail: string }[]; timing: Record<string, { calls: number; meanMs: number; maxMs: number }> };
+      const dataFile = /^(.*):\d+ \(id /.exec(report.findings[0]?.row ?? '')?.[1];
+      this.diagnostics.clear();
+      if (dataFile) {
+        const uri = vscode.Uri.file(path.resolve(path.dirname(config), dataFile));
+        this.diagnostics.set(uri, report.findings.map((f) => new vscode.Diagnostic(new vscode.Range(f.line - 1, 0, f.line - 1, 1000), `${name}: ${f.problem}: ${f.detail}`, f.problem === 'slow' ? vscode.DiagnosticSeverity.Warning : vscode.DiagnosticSeverity.Error)));
+      }
+      const t = report.timing[name];
+      this.output.appendLine(`check of ${name} on ${t?.calls ?? 0} rows: ${report.findings.length} findings; mean ${t?.meanMs.toFixed(1)} ms, max ${t?.maxMs.toFixed(1)} ms per row`);
+      for (const f of report.findings) this.output.appendLine(`  ${f.problem} on ${f.row}: ${f.detail}`);
+      this.output.show(true);
+      void vscode.window.showInformationMessage(report.findings.length ? `A-LoL: ${name}: ${report.findings.length} problems (see Problems and the A-LoL Rewards output).` : `A-LoL: ${name}: no problems on ${t?.calls ?? 0} rows.`);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`A-LoL: check failed: ${(e as Error).message}`);
+    }
+  }
+
+  async debug(): Promise<void> {
+    const config = await this.config('Debug Reward Function');
+    if (!config) return;
+    const name = await this.component(config, 'Debug Reward Function');
+    if (!name) return;
+    const editor = vscode.window.activeTextEditor;
+    const lines = editor && /\.jsonl$/i.test(editor.document.fileName) ? [...new Set(editor.selections.flatMap((s) => [s.start.line + 1, s.end.line + 1]))].join(',') : undefined;
+    const rt = this.runtime();
+    const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(config));
+    await vscode.debug.startDebugging(folder, {
+      type: 'node',
+      request: 'launch',
+      name: `A-LoL: Debug Reward Function (${name})`,
+      runtimeExecutable: rt.command[0],
+      program: this.entry(),
+      args: ['debug-reward', '--config', config, '--component', name, '--rows', '5', ...(lines ? ['--lines', lines] : [])],
+      cwd: path.dirname(config),
+      env: rt.env.ELECTRON_RUN_AS_NODE ? { ELECTRON_RUN_AS_NODE: '1' } : {},
+      console: 'internalConsole',
+      outputCapture: 'std',
+      sourceMaps: true,
+      resolveSourceMapLocations: null,
+      skipFiles: ['<node_internals>/**'],
+    });
+  }
+
+  async report(): Promise<void> {
+    const config = await this.config('Reward Report');
+    if (!config) return;
+    try {
+      const text = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'A-LoL: reward report' }, () => this.run(['reward-report', '--config', config], path.dirname(config)));
+      const doc = await vscode.workspace.openTextDocument({ content: text, language: 'plaintext' });
+      await vscode.window.showTextDocument(doc, { preview: true });
+    } catch (e) {
+      void vscode.window.showErrorMessage(`A-LoL: reward report failed: ${(e as Error).message}`);
+    }
+  }
+
+  dispose(): void {
+    this.output.dispose();
+    this.diagnostics.dispose();
+    this.inline.dispose();
+  }
+}
