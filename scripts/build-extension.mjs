@@ -19,6 +19,8 @@ const options = {
   outfile: 'dist/extension.js',
   bundle: true,
   platform: 'node',
+  // Prefer packages' ESM builds: jsonc-parser's UMD main requires its modules dynamically.
+  mainFields: ['module', 'main'],
   format: 'cjs',
   target: 'node20',
   // `vscode` is provided by the extension host. onnxruntime-node must never be in the extension

@@ -97,7 +97,7 @@ export function registerCommands(c: TrainerController, version: string, annotati
     cmd(COMMANDS.newRewardFunction, () => trusted() && rewards.newRewardFunction()),
     cmd(COMMANDS.scoreRow, () => trusted() && rewards.scoreRows()),
     cmd(COMMANDS.checkReward, () => trusted() && rewards.check()),
-    cmd(COMMANDS.debugReward, () => trusted() && rewards.debug()),
+    cmd(COMMANDS.debugReward, (config?: string, component?: string) => trusted() && rewards.debug(config, component)),
     cmd(COMMANDS.rewardReport, () => trusted() && rewards.report()),
     cmd(COMMANDS.thumbsUp, () => annotations.annotate('human_label', 1)),
     cmd(COMMANDS.thumbsDown, () => annotations.annotate('human_label', 0)),

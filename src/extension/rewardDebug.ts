@@ -163,16 +163,17 @@ export class RewardDebugger implements vscode.Disposable {
     }
   }
 
-  async debug(): Promise<void> {
-    const config = await this.config('Debug Reward Function');
-    if (!config) return;
-    const name = await this.component(config, 'Debug Reward Function');
-    if (!name) return;
+  /** `configFile`/`component` skip the pickers (for keybindings and tests). */
+  async debug(configFile?: string, component?: string): Promise<boolean> {
+    const config = configFile ?? (await this.config('Debug Reward Function'));
+    if (!config) return false;
+    const name = component ?? (await this.component(config, 'Debug Reward Function'));
+    if (!name) return false;
     const editor = vscode.window.activeTextEditor;
     const lines = editor && /\.jsonl$/i.test(editor.document.fileName) ? [...new Set(editor.selections.flatMap((s) => [s.start.line + 1, s.end.line + 1]))].join(',') : undefined;
     const rt = this.runtime();
     const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(config));
-    await vscode.debug.startDebugging(folder, {
+    return vscode.debug.startDebugging(folder, {
       type: 'node',
       request: 'launch',
       name: `A-LoL: Debug Reward Function (${name})`,

@@ -12,7 +12,7 @@
 //
 // Every process started here runs in its own process group (detached) and is killed as a group in
 // stop()/close(), and on exit or SIGINT/SIGTERM of the test process as a last resort.
-// Environment: ALOL_E2E_CACHE, ALOL_E2E_CODE_SERVER, ALOL_E2E_CHROMIUM override locations;
+// Environment: ALOL_E2E_CACHE, ALOL_E2E_CODE_SERVER, ALOL_E2E_CHROMIUM, ALOL_E2E_VSIX override locations;
 // ALOL_E2E_KEEP=1 keeps the temporary folders (logs, user data) and prints where they are.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -35,9 +35,9 @@ const KEEP = process.env.ALOL_E2E_KEEP === '1';
 export const MANIFEST = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 export const EXTENSION_ID = `${MANIFEST.publisher}.${MANIFEST.name}`;
 
-/** The .vsix `npm run package` writes; fails clearly when it is missing. */
+/** The .vsix `npm run package` writes (ALOL_E2E_VSIX overrides it); fails clearly when it is missing. */
 export function vsixPath() {
-  const file = path.join(ROOT, `${MANIFEST.name}-linux-x64-${MANIFEST.version}.vsix`);
+  const file = process.env.ALOL_E2E_VSIX ? path.resolve(process.env.ALOL_E2E_VSIX) : path.join(ROOT, `${MANIFEST.name}-linux-x64-${MANIFEST.version}.vsix`);
   if (!fs.existsSync(file)) throw new Error(`${path.relative(ROOT, file)} is missing: run \`npm run package\``);
   return file;
 }
