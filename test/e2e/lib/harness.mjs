@@ -386,29 +386,33 @@ export const quickInput = (page) => page.locator('.quick-input-widget .quick-inp
 
 /**
  * Opens a workspace file by quick open (Ctrl+P, its name, click the row whose name is exactly
- * `name`) and waits for its tab to be the active one.
+ * `name`) and waits for its tab to be the active one. The list re-renders when file-search results
+ * arrive after the recently-opened ones, so it waits for it to settle and retries if another file
+ * opened.
  */
 export async function openFile(page, name, { timeoutMs = 30_000 } = {}) {
   const input = quickInput(page);
+  const exact = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
   const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row')
-    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) });
+    .filter({ has: page.locator('.label-name', { hasText: exact }) });
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     await page.keyboard.press('Control+P');
     await input.waitFor({ state: 'visible', timeout: 10_000 });
     await input.fill(name);
     try {
       await row.first().waitFor({ state: 'visible', timeout: 5_000 });
-      break;
+      await sleep(750); // let the file-search results land
+      await row.first().click({ timeout: 5_000 });
+      await input.waitFor({ state: 'hidden', timeout: 10_000 });
+      await activeTab(page, name).waitFor({ state: 'visible', timeout: 5_000 });
+      return attempt;
     } catch (e) {
-      await page.keyboard.press('Escape');
-      if (Date.now() > deadline) throw new Error(`quick open never listed ${name}: ${e.message}`);
-      await sleep(1_000);
+      if (await input.isVisible()) await page.keyboard.press('Escape');
+      if (Date.now() > deadline) throw new Error(`could not open ${name} by quick open within ${timeoutMs / 1000} s (${attempt} attempts): ${e.message}`);
+      await sleep(500);
     }
   }
-  await row.first().click();
-  await input.waitFor({ state: 'hidden', timeout: 10_000 });
-  await activeTab(page, name).waitFor({ state: 'visible', timeout: timeoutMs });
 }
 
 /** The active tab of the active editor group, if its label contains `name`. */
