@@ -210,6 +210,8 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
   }
 }
 
+/** A .jsonl file that can hold rows: not a run folder's own events.jsonl / advantages.jsonl or a cache. */
 export function isDataset(doc: vscode.TextDocument): boolean {
-  return doc.uri.scheme === 'file' && /\.jsonl$/i.test(doc.uri.fsPath);
+  const p = doc.uri.fsPath;
+  return doc.uri.scheme === 'file' && /\.jsonl$/i.test(p) && !/(^|[\\/])(events|advantages)\.jsonl$/i.test(p) && !/[\\/]\.alol[\\/]/.test(p);
 }

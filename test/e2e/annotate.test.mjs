@@ -302,7 +302,10 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     // The status bar counts the annotation.
     const status = await page.locator('.statusbar-item', { hasText: /A-LoL: \d+ rows/ }).first().innerText().catch(() => '');
     if (!/· 1 annotated ·/.test(status.replace(/\s+/g, ' '))) problems.push(`after one Thumbs Up the status bar says ${JSON.stringify(status)} (want "1 annotated")`);
+    await page.keyboard.press('End'); // scroll to the end of the row: the new field in view
+    await sleep(500);
     console.log(`# screenshot: ${await screenshot(page, 'annotate-edit')}`);
+    await page.keyboard.press('Home');
 
     // Unsaved buffer: a note on the long row, then Thumbs Down replacing the label; one save.
     const note = 'needs "review" — ✓ ok';
@@ -418,10 +421,15 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     const dash = webviewFrame(page);
     const bins = dash.locator('.histogram-svg .bin-hit');
     await timed('dashboard histogram', () => bins.first().waitFor({ state: 'attached', timeout: 60_000 }));
-    const labels = await bins.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
-    const idx = labels.findIndex((l) => { const m = /: (\d+) kept, (\d+) filtered/.exec(l); return m && +m[1] + +m[2] > 0; });
+    const adv2 = readAdvantages(path.join(ws, 'runs', 'audit-2', 'advantages.jsonl'));
+    const binInfo = await bins.evaluateAll((els) => els.map((e) => ({ label: e.getAttribute('aria-label'), lo: Number(e.getAttribute('data-lo')), hi: Number(e.getAttribute('data-hi')) })));
+    const labels = binInfo.map((b) => b.label);
+    // A bin whose first row (file order) is well below line 1, so the cursor check means something.
+    const firstLine = (b) => adv2.filter((a) => a.advantage >= b.lo && a.advantage < b.hi).sort((x, y) => x.line - y.line)[0]?.line ?? 0;
+    let idx = binInfo.findIndex((b) => firstLine(b) > 5);
+    if (idx < 0) idx = binInfo.findIndex((b) => firstLine(b) > 0);
     assert.ok(idx >= 0, `a bin with rows: ${JSON.stringify(labels)}`);
-    console.log(`# clicking bin ${labels[idx]}`);
+    console.log(`# clicking bin ${labels[idx]} (first row at line ${firstLine(binInfo[idx])})`);
     await bins.nth(idx).click();
     const rowsInPick = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
     await rowsInPick.first().waitFor({ state: 'visible', timeout: 15_000 });
@@ -429,7 +437,8 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     const label = (await rowsInPick.first().locator('.label-name').first().innerText()).replace(/\u00a0/g, ' ').trim();
     const description = (await rowsInPick.first().locator('.label-description').first().innerText()).trim();
     console.log(`# first row of the bin: ${JSON.stringify(label)} ${JSON.stringify(description)}`);
-    await screenshot(page, 'annotate-bin-pick');
+    await sleep(500); // the quick input's fade-in
+    console.log(`# screenshot: ${await screenshot(page, 'annotate-bin-pick')}`);
     assert.match(label, /^A = [-+]?\d+\.\d{3}\s+R = -?\d+\.\d{3}\s+(kept|filtered)$/, 'quick-pick label: A = … R = … kept|filtered');
     const dm = /^data\.jsonl:(\d+)$/.exec(description);
     assert.ok(dm, `quick-pick description <file>:<line>: ${JSON.stringify(description)}`);
@@ -438,7 +447,8 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     await activeTab(page, 'data.jsonl').waitFor({ state: 'visible', timeout: 15_000 });
     await cursorStatus(page).filter({ hasText: new RegExp(`^\\s*Ln ${lineNo},`) }).waitFor({ state: 'visible', timeout: 15_000 });
     // The row on that line is the one the bin listed (by its advantage in audit-2).
-    const adv2 = readAdvantages(path.join(ws, 'runs', 'audit-2', 'advantages.jsonl'));
+    const bin = binInfo[idx];
+    assert.ok(adv2.some((a) => a.line === lineNo && a.advantage >= bin.lo && a.advantage < bin.hi), `line ${lineNo} holds a row of the bin [${bin.lo}, ${bin.hi})`);
     const a = adv2.find((r) => r.line === lineNo);
     assert.ok(a && label.replace(/^A = \+/, 'A = ').startsWith(`A = ${a.advantage.toFixed(3)}`), `line ${lineNo} is the listed row (${JSON.stringify(a)})`);
     await sleep(1_500);
