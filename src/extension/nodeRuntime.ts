@@ -1,7 +1,7 @@
 // Which program runs the trainer: the `alolStudio.trainer.command` setting (any program speaking the
 // protocol), else a Node.js >= 20 (the `alolStudio.nodePath` setting, or `node` on PATH), else the
-// editor's own runtime with ELECTRON_RUN_AS_NODE=1 (with a warning: its Node may lack a matching
-// onnxruntime-node build). No `vscode` import.
+// editor's own runtime with ELECTRON_RUN_AS_NODE=1 (with a warning: the trainer's native runtime may
+// not load there). No `vscode` import.
 
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
