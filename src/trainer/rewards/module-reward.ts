@@ -5,10 +5,12 @@
 // and the values are checked by the reward registry (length, type, range) with the rows named.
 
 import { createHash } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { build } from 'esbuild';
-import { type ScoreFn, loadScoreFunction } from './module-load.js';
+import { type ScoreFn } from './module-load.js';
 
 export interface ModuleInput {
   prompt: string;
@@ -32,9 +34,9 @@ export async function bundleModule(file: string): Promise<string> {
       target: 'node20',
       packages: 'external',
       sourcemap: 'inline', // breakpoints and stack traces point into the user's own file
-      // Absolute source paths in the map, so a debugger resolves them to the user's files.
+      // Sources relative to the module's folder: the debug copy of the bundle (runInProcess) is
+      // written there, so a debugger resolves them to the user's own files.
       absWorkingDir: path.dirname(path.resolve(file)),
-      sourceRoot: `${path.dirname(path.resolve(file))}${path.sep}`,
       write: false,
       logLevel: 'silent',
     });
@@ -89,9 +91,20 @@ export class ModuleReward {
     if (w) await w.terminate();
   }
 
-  /** Runs the module on this thread from now on, with no time limit (for a debugger's breakpoints). */
+  private debugFile: string | null = null;
+
+  /**
+   * Runs the module on this thread from now on, with no time limit (for a debugger's breakpoints). The
+   * bundle is written as a real .js file beside the module (removed on dispose) and required: debuggers
+   * bind breakpoints in the user's .ts through its source map most reliably for files on disk.
+   */
   runInProcess(): void {
-    this.inProcess = loadScoreFunction(this.code, this.file, this.exportName);
+    this.debugFile = path.join(path.dirname(this.file), `.${path.basename(this.file)}.alol-debug.js`);
+    writeFileSync(this.debugFile, this.code);
+    const mod = createRequire(this.debugFile)(this.debugFile) as Record<string, unknown>;
+    const fn = this.exportName ? mod[this.exportName] : (mod.default ?? mod.score);
+    if (typeof fn !== 'function') throw new Error(`${this.file} exports no score function${this.exportName ? ` named '${this.exportName}'` : ''}`);
+    this.inProcess = fn as ScoreFn;
   }
 
   async call(batch: readonly ModuleInput[]): Promise<ModuleOutcome> {
@@ -135,5 +148,6 @@ export class ModuleReward {
 
   async dispose(): Promise<void> {
     await this.stopWorker();
+    if (this.debugFile) rmSync(this.debugFile, { force: true });
   }
 }
