@@ -10,7 +10,6 @@ import { renderAdvantageHistogram } from '../alol/advantages.js';
 import { type RunFlags, inRun, openRun } from '../run/open.js';
 import { collect } from './options.js';
 
-export { type RunFlags, inRun, openRun };
 import { progressBar } from './progress.js';
 
 async function audit(o: RunFlags): Promise<void> {

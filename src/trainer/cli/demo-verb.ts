@@ -7,7 +7,7 @@ import { RunConfigSchema } from '../../protocol/config.js';
 import { resolveDevice } from '../runtime/device.js';
 import { RunLog, runName } from '../run/events.js';
 import { type DeviceRequest } from '../runtime/device.js';
-import { inRun } from './audit-verb.js';
+import { inRun } from '../run/open.js';
 import { device, int, num } from './options.js';
 import { progressBar } from './progress.js';
 import { demoConfig } from '../demo/demo.js';

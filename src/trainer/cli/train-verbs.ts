@@ -12,7 +12,7 @@ import { readDataset } from '../data/dataset.js';
 import { resolveDevice } from '../runtime/device.js';
 import { RewardSet } from '../rewards/registry.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { type RunFlags, inRun, openRun } from './audit-verb.js';
+import { type RunFlags, inRun, openRun } from '../run/open.js';
 import { collect } from './options.js';
 import { progressBar } from './progress.js';
 

@@ -3,7 +3,7 @@
 // Nodes that no output needs (e.g. gradients nobody asked for) are pruned here.
 
 import { onnx } from 'onnx-proto';
-import type { Attr, DType, Graph, Node, Shape, TypedData, Value } from './ir.js';
+import type { Attr, DType, Graph, Node, Shape, TypedData } from './ir.js';
 
 export const MIN_OPSET = 18;
 export const MAX_OPSET = 26;
@@ -134,9 +134,4 @@ export function toModelProto(g: Graph, options: SerializeOptions = {}): onnx.Mod
 /** The model as bytes for `InferenceSession.create`. */
 export function serialize(g: Graph, options: SerializeOptions = {}): Uint8Array {
   return onnx.ModelProto.encode(toModelProto(g, options)).finish();
-}
-
-/** Value names of a graph's inputs, for checks and docs. */
-export function inputNames(g: Graph): string[] {
-  return g.inputs.map((v: Value) => v.name);
 }

@@ -3,7 +3,7 @@
 // ModelProto bytes through here, so swapping or upgrading the runtime touches one folder.
 
 import * as ort from 'onnxruntime-node';
-import type { DType, Shape, TypedData } from '../graph/ir.js';
+import type { DType, TypedData } from '../graph/ir.js';
 
 // ORT's native logger writes provider-load failures to stderr in red even when they are caught and
 // handled (a CPU fallback is not an error). Failures reach callers as exceptions; ALOL_DEBUG=1 shows
@@ -20,11 +20,6 @@ export interface SessionOptions {
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** ORT log severity, 0 (verbose) .. 4 (fatal); default 3 (errors only). */
   logSeverity?: 0 | 1 | 2 | 3 | 4;
-}
-
-export interface TensorSpec {
-  readonly dtype: DType;
-  readonly shape: Shape;
 }
 
 const ortType: Record<DType, ort.Tensor.Type> = {
@@ -55,14 +50,6 @@ export function zeros(dtype: DType, dims: readonly number[]): ort.Tensor {
             ? new Int32Array(n)
             : new Uint8Array(n);
   return tensor(dtype, data, dims);
-}
-
-/** A zero tensor for a fully static spec (used to preallocate outputs). */
-export function zerosFor(spec: TensorSpec, name: string): ort.Tensor {
-  if (spec.shape.some((d) => typeof d !== 'number')) {
-    throw new Error(`cannot preallocate output '${name}': its shape [${spec.shape.join(',')}] is not static`);
-  }
-  return zeros(spec.dtype, spec.shape as number[]);
 }
 
 export class Session {

@@ -3,7 +3,7 @@
 // second, preallocated set of buffers that swaps with the first after every step (ORT cannot write
 // an output into the tensor it reads as an input). Memory is allocated once, not per step.
 
-import type { FloatType, Shape } from '../graph/ir.js';
+import type { FloatType } from '../graph/ir.js';
 import { accName, momentName, newName } from '../graph/optim.js';
 import { type OrtTensor, type Session, tensor } from './session.js';
 
@@ -170,9 +170,4 @@ export class Stepper {
     this.microSteps++;
     return first(out.loss);
   }
-}
-
-export function shapeOfParam(shape: Shape): number[] {
-  if (shape.some((d) => typeof d !== 'number')) throw new Error(`parameters need static shapes, got [${shape.join(',')}]`);
-  return shape as number[];
 }
