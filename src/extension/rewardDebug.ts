@@ -6,7 +6,7 @@
 // reward module is what the next command runs. Workspace Trust gates them all (they run workspace code).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { applyEdits, modify } from 'jsonc-parser';
 import * as vscode from 'vscode';
@@ -171,23 +171,50 @@ export class RewardDebugger implements vscode.Disposable {
     if (!name) return false;
     const editor = vscode.window.activeTextEditor;
     const lines = editor && /\.jsonl$/i.test(editor.document.fileName) ? [...new Set(editor.selections.flatMap((s) => [s.start.line + 1, s.end.line + 1]))].join(',') : undefined;
-    const rt = this.runtime();
     const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(config));
-    return vscode.debug.startDebugging(folder, {
+    const configDir = path.dirname(config);
+    const common = ['--config', config, '--component', name];
+    // The run bundles each module to a hidden .js beside it and requires that. Written here first (same
+    // bytes), the debugger finds it through outFiles and sets the user's breakpoints on it before it
+    // loads; a script appearing mid-run would be bound too late. Source maps are read only there.
+    let files: string[];
+    try {
+      files = (JSON.parse(await this.run(['debug-reward', ...common, '--prepare', '--json'], configDir)) as { files: string[] }).files;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`A-LoL: cannot debug ${name}: ${(e as Error).message}`);
+      return false;
+    }
+    const rt = this.runtime();
+    const launchName = `A-LoL: Debug Reward Function (${name})`;
+    const started = await vscode.debug.startDebugging(folder, {
       type: 'node',
       request: 'launch',
-      name: `A-LoL: Debug Reward Function (${name})`,
+      name: launchName,
       runtimeExecutable: rt.command[0],
       program: this.entry(),
-      args: ['debug-reward', '--config', config, '--component', name, '--rows', '5', ...(lines ? ['--lines', lines] : [])],
-      cwd: path.dirname(config),
+      args: ['debug-reward', ...common, '--rows', '5', ...(lines ? ['--lines', lines] : [])],
+      cwd: configDir,
       env: rt.env.ELECTRON_RUN_AS_NODE ? { ELECTRON_RUN_AS_NODE: '1' } : {},
       console: 'internalConsole',
       outputCapture: 'std',
       sourceMaps: true,
-      resolveSourceMapLocations: null,
+      outFiles: files,
+      resolveSourceMapLocations: files,
       skipFiles: ['<node_internals>/**'],
     });
+    // The run removes its copies when it ends; a run stopped from the debug toolbar is killed first.
+    const remove = () => {
+      for (const f of files) rmSync(f, { force: true });
+    };
+    if (!started) remove();
+    else {
+      const done = vscode.debug.onDidTerminateDebugSession((s) => {
+        if (s.configuration.name !== launchName) return;
+        done.dispose();
+        remove();
+      });
+    }
+    return started;
   }
 
   async report(): Promise<void> {

@@ -1,6 +1,7 @@
 // User reward modules: TypeScript bundled and run in a worker; a hanging call is terminated at its
 // time limit and the next call works; throws and non-arrays are reported; edits are picked up.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,5 +75,28 @@ describe('module rewards', () => {
     assert.deepEqual(await m.call([item('a')]), { ok: true, values: [2] });
     assert.notEqual(m.fingerprint, before);
     await m.dispose();
+  });
+
+  it('debugging: the copy written before the debugger starts is the one the in-process run loads, and it is removed after', async () => {
+    const file = path.join(dir, 'polite.ts');
+    // Written first (`alol debug-reward --prepare`): the debugger sets breakpoints on this file by its URL.
+    const prepared = await ModuleReward.load(file, null);
+    const copy = prepared.writeDebugCopy();
+    const bytes = readFileSync(copy, 'utf8');
+    await prepared.dispose();
+    assert.ok(existsSync(copy), 'a module that never ran in process leaves the prepared copy in place');
+    // Beside the module (its imports resolve from there), not dot-prefixed: debuggers' globs skip dot files.
+    assert.equal(path.dirname(copy), dir);
+    assert.ok(!path.basename(copy).startsWith('.'));
+    assert.match(bytes, /\/\/# sourceMappingURL=data:application\/json;base64,/);
+    const map = JSON.parse(Buffer.from(/base64,(\S+)\s*$/.exec(bytes)?.[1] ?? '', 'base64').toString()) as { sources: string[] };
+    assert.deepEqual(map.sources.map((s) => path.resolve(dir, s)).sort(), [path.join(dir, 'polite.ts'), path.join(dir, 'words.ts')]);
+
+    const m = await ModuleReward.load(file, null);
+    m.runInProcess();
+    assert.equal(readFileSync(copy, 'utf8'), bytes, 'the in-process run wrote other bytes than the prepared copy');
+    assert.deepEqual(await m.call([item('thanks a lot'), item('no')]), { ok: true, values: [1, 0] });
+    await m.dispose();
+    assert.equal(existsSync(copy), false, 'the debug copy was left behind');
   });
 });

@@ -1,6 +1,8 @@
 // Reward debugging: the check reports every problem kind with its row (and keeps going); the report's
 // correlations and shares on a constructed dataset equal values computed by hand.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,5 +85,36 @@ describe('reward report', () => {
     assert.ok(Math.abs(rep[1].shareOfTotal - 10.25 / 20.25) < 1e-12);
     assert.match(rep[0].warnings.join(' '), /correlates with response length \(r = 1\.00\)/);
     assert.equal(pearson(Float64Array.of(1, 1, 1), Float64Array.of(1, 2, 3)), null);
+  });
+});
+
+describe('alol reward verbs (the editor runs these)', () => {
+  const bin = path.resolve(__dirname, '../../../bin/alol.js');
+  const alol = (cwd: string, ...args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8' });
+
+  it('check-reward names the planted NaN with its file and line; debug-reward --prepare writes the copy the debug run loads', async () => {
+    const ws = await mkdtemp(path.join(os.tmpdir(), 'alol-verbs-'));
+    try {
+      await writeFile(path.join(ws, 'nan.ts'), 'export default (b: { response: string }[]) => b.map((x) => (x.response.includes("bad") ? NaN : x.response.length / 100));\n');
+      await writeFile(path.join(ws, 'data.jsonl'), ['hello', 'a bad one', 'fine'].map((r, i) => JSON.stringify({ id: `r${i}`, prompt: 'Q', response: r })).join('\n') + '\n');
+      await writeFile(path.join(ws, 'run.json'), JSON.stringify({ data: { path: 'data.jsonl' }, rewards: [{ name: 'len', kind: 'module', path: 'nan.ts', range: [0, 1] }] }));
+      const check = alol(ws, 'check-reward', '--config', 'run.json', '--json');
+      assert.equal(check.status, 0, check.stderr);
+      const report = JSON.parse(check.stdout) as { findings: { problem: string; row: string; line: number }[] };
+      assert.deepEqual(report.findings.map((f) => [f.problem, f.line]), [['nan', 2]]);
+      assert.match(report.findings[0].row, /data\.jsonl:2 \(id r1\)/);
+
+      const prep = alol(ws, 'debug-reward', '--config', 'run.json', '--component', 'len', '--prepare', '--json');
+      assert.equal(prep.status, 0, prep.stderr);
+      const { files } = JSON.parse(prep.stdout) as { files: string[] };
+      assert.deepEqual(files, [path.join(ws, 'nan.ts.alol-debug.js')]);
+      assert.ok(existsSync(files[0]));
+      const dbg = alol(ws, 'debug-reward', '--config', 'run.json', '--lines', '1,3');
+      assert.equal(dbg.status, 0, dbg.stderr);
+      assert.match(dbg.stdout, /^line 1 \(r0\): total 0\.0500 {2}len 0\.0500\nline 3 \(r2\): total 0\.0400 {2}len 0\.0400\n$/);
+      assert.equal(existsSync(files[0]), false, 'the debug run left its copy behind');
+    } finally {
+      await rm(ws, { recursive: true, force: true });
+    }
   });
 });

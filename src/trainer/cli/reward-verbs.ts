@@ -10,6 +10,7 @@ import type { RewardComponentConfig } from '../../protocol/config.js';
 import { loadRunConfig } from '../config.js';
 import { DEFAULT_SPLIT, buildRecord, readDataset } from '../data/dataset.js';
 import { type Row, classifyRecord } from '../data/rows.js';
+import { ModuleReward } from '../rewards/module-reward.js';
 import { RewardSet } from '../rewards/registry.js';
 import { rewardReport } from '../rewards/report.js';
 import { renderHistogram } from '../rewards/summary.js';
@@ -75,7 +76,25 @@ async function check(o: Flags & { slowMs: number }): Promise<void> {
   }
 }
 
-async function debug(o: Flags & { lines?: string }): Promise<void> {
+/** The module components' bundles, written where the in-process run will write them (see ModuleReward.writeDebugCopy). */
+async function prepareDebug(o: Flags): Promise<void> {
+  const loaded = await loadRunConfig(o.config ?? null, o.set ?? []);
+  const modules = loaded.config.rewards.filter((c) => c.kind === 'module' && (!o.component || c.name === o.component));
+  const files: string[] = [];
+  for (const c of modules) {
+    if (c.kind !== 'module') continue;
+    const m = await ModuleReward.load(path.resolve(loaded.baseDir, c.path), null, c.export);
+    try {
+      files.push(m.writeDebugCopy());
+    } finally {
+      await m.dispose(); // never ran in process: leaves the copy in place
+    }
+  }
+  console.log(o.json ? JSON.stringify({ files }) : files.join('\n'));
+}
+
+async function debug(o: Flags & { lines?: string; prepare: boolean }): Promise<void> {
+  if (o.prepare) return prepareDebug(o);
   const { set, data } = await open(o, { inProcess: true });
   try {
     const wanted = o.lines ? new Set(o.lines.split(',').map(Number)) : null;
@@ -124,6 +143,7 @@ export function registerRewardVerbs(program: Command): void {
     .action(check);
   common(program.command('debug-reward').description('run reward components in this process with no time limit (start it under a debugger; breakpoints in the module bind)'))
     .option('--lines <n,n>', 'dataset lines to score (default: the first --rows rows)')
+    .option('--prepare', 'only write the bundles the run will load (for a debugger\'s outFiles) and print their paths', false)
     .action(debug);
   common(program.command('reward-report').description('per component: distribution, correlation with response length and with the other components, share of the total')).action(report);
 }

@@ -99,12 +99,26 @@ export class ModuleReward {
    * bind breakpoints in the user's .ts through its source map most reliably for files on disk.
    */
   runInProcess(): void {
-    this.debugFile = path.join(path.dirname(this.file), `.${path.basename(this.file)}.alol-debug.js`);
-    writeFileSync(this.debugFile, this.code);
+    this.debugFile = this.writeDebugCopy();
     const mod = createRequire(this.debugFile)(this.debugFile) as Record<string, unknown>;
     const fn = this.exportName ? mod[this.exportName] : (mod.default ?? mod.score);
     if (typeof fn !== 'function') throw new Error(`${this.file} exports no score function${this.exportName ? ` named '${this.exportName}'` : ''}`);
     this.inProcess = fn as ScoreFn;
+  }
+
+  /** Where runInProcess writes the bundle: a hidden file beside the module (its source map's sources are relative to it). */
+  get debugCopyPath(): string {
+    return path.join(path.dirname(this.file), `${path.basename(this.file)}.alol-debug.js`);
+  }
+
+  /**
+   * Writes the bundle to debugCopyPath. Written before a debugger starts (`alol debug-reward --prepare`),
+   * the debugger finds the file through its launch config's outFiles and sets the user's breakpoints on it
+   * before it loads; the in-process run then writes the same bytes again and requires it.
+   */
+  writeDebugCopy(): string {
+    writeFileSync(this.debugCopyPath, this.code);
+    return this.debugCopyPath;
   }
 
   async call(batch: readonly ModuleInput[]): Promise<ModuleOutcome> {
