@@ -64,6 +64,8 @@ async function pickRun(c: TrainerController, title: string, needCheckpoint: bool
 
 export function registerCommands(c: TrainerController, version: string, annotations: DatasetAnnotations, rewards: RewardDebugger): vscode.Disposable[] {
   const cmd = (id: string, f: (...a: never[]) => unknown) => vscode.commands.registerCommand(id, f);
+  // Arguments given by other code (keybindings, tests); menus pass a Uri, which means "ask".
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   return [
     cmd(COMMANDS.runDemo, async () => {
       const pick = await vscode.window.showQuickPick([{ label: 'Quick demo', description: 'about a minute', quick: true }, { label: 'Full demo', description: 'several minutes on 2 cores', quick: false }], { title: 'A-LoL: Run Demo' });
@@ -96,8 +98,8 @@ export function registerCommands(c: TrainerController, version: string, annotati
     cmd(COMMANDS.showVersion, () => vscode.window.showInformationMessage(`A-LoL Studio ${version}`)),
     cmd(COMMANDS.newRewardFunction, () => trusted() && rewards.newRewardFunction()),
     cmd(COMMANDS.scoreRow, () => trusted() && rewards.scoreRows()),
-    cmd(COMMANDS.checkReward, () => trusted() && rewards.check()),
-    cmd(COMMANDS.debugReward, (config?: string, component?: string) => trusted() && rewards.debug(config, component)),
+    cmd(COMMANDS.checkReward, (config?: unknown, component?: unknown) => trusted() && rewards.check(str(config), str(component))),
+    cmd(COMMANDS.debugReward, (config?: unknown, component?: unknown) => trusted() && rewards.debug(str(config), str(component))),
     cmd(COMMANDS.rewardReport, () => trusted() && rewards.report()),
     cmd(COMMANDS.thumbsUp, () => annotations.annotate('human_label', 1)),
     cmd(COMMANDS.thumbsDown, () => annotations.annotate('human_label', 0)),

@@ -6,9 +6,9 @@
 // reward module is what the next command runs. Workspace Trust gates them all (they run workspace code).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { applyEdits, modify } from 'jsonc-parser';
+import { applyEdits, modify, parse } from 'jsonc-parser';
 import * as vscode from 'vscode';
 import type { TrainerController } from './controller.js';
 import { resolveRuntime } from './nodeRuntime.js';
@@ -40,6 +40,15 @@ export class RewardDebugger implements vscode.Disposable {
   private readonly diagnostics = vscode.languages.createDiagnosticCollection('alol-rewards');
   private readonly inline = vscode.window.createTextEditorDecorationType({ after: { margin: '0 0 0 2em', color: new vscode.ThemeColor('editorCodeLens.foreground') } });
   private lastConfig: string | null = null;
+  /** The last Check Reward Function: re-run when its module (or a file beside it) is saved. */
+  private lastCheck: { config: string; name: string; moduleDir: string } | null = null;
+  private checking: Promise<void> | null = null;
+  private readonly onSave = vscode.workspace.onDidSaveTextDocument((doc) => {
+    const c = this.lastCheck;
+    if (!c || !/\.(m|c)?[jt]s$/.test(doc.fileName) || !doc.fileName.startsWith(c.moduleDir + path.sep) || this.checking) return;
+    this.output.appendLine(`${vscode.workspace.asRelativePath(doc.fileName)} saved: checking ${c.name} again`);
+    this.checking = this.runCheck(c.config, c.name, { quiet: true }).finally(() => (this.checking = null));
+  });
 
   constructor(
     private readonly controller: TrainerController,
@@ -134,17 +143,35 @@ export class RewardDebugger implements vscode.Disposable {
   }
 
   private async component(config: string, purpose: string): Promise<string | undefined> {
-    const text = (await vscode.workspace.openTextDocument(config)).getText();
-    const names = [...text.matchAll(/"name"\s*:\s*"([^"]+)"[^}]*"kind"\s*:\s*"module"|"kind"\s*:\s*"module"[^}]*"name"\s*:\s*"([^"]+)"/g)].map((m) => m[1] ?? m[2]);
+    const names = this.rewardComponents(config).filter((c) => c.kind === 'module').map((c) => c.name);
     if (names.length === 0) return void vscode.window.showWarningMessage(`A-LoL: ${path.basename(config)} has no module reward (use "A-LoL: New Reward Function").`);
     return names.length === 1 ? names[0] : vscode.window.showQuickPick(names, { title: `A-LoL: ${purpose}` });
   }
 
-  async check(): Promise<void> {
-    const config = await this.config('Check Reward Function');
+  /** The run config's reward components as written (comments allowed); none if it cannot be read. */
+  private rewardComponents(config: string): { name: string; kind?: string; path?: string }[] {
+    try {
+      const parsed = parse(readFileSync(config, 'utf8')) as { rewards?: unknown } | undefined;
+      const list = Array.isArray(parsed?.rewards) ? (parsed.rewards as Record<string, unknown>[]) : [];
+      return list.filter((c) => typeof c?.name === 'string').map((c) => ({ name: c.name as string, kind: typeof c.kind === 'string' ? c.kind : undefined, path: typeof c.path === 'string' ? c.path : undefined }));
+    } catch {
+      return [];
+    }
+  }
+
+  /** `configFile`/`component` skip the pickers (for keybindings and tests). */
+  async check(configFile?: string, component?: string): Promise<void> {
+    const config = configFile ?? (await this.config('Check Reward Function'));
     if (!config) return;
-    const name = await this.component(config, 'Check Reward Function');
+    const name = component ?? (await this.component(config, 'Check Reward Function'));
     if (!name) return;
+    await this.runCheck(config, name, { quiet: false });
+  }
+
+  /** Dry-runs `name` on 50 rows; problems become diagnostics on their rows. `quiet`: no pop-up (re-check on save). */
+  private async runCheck(config: string, name: string, { quiet }: { quiet: boolean }): Promise<void> {
+    const modulePath = this.modulePath(config, name);
+    this.lastCheck = modulePath ? { config, name, moduleDir: path.dirname(modulePath) } : null;
     try {
       const report = JSON.parse(await this.run(['check-reward', '--config', config, '--component', name, '--rows', '50', '--json'], path.dirname(config))) as { findings: { row: string; line: number; problem: string; detail: string }[]; timing: Record<string, { calls: number; meanMs: number; maxMs: number }> };
       const dataFile = /^(.*):\d+ \(id /.exec(report.findings[0]?.row ?? '')?.[1];
@@ -157,10 +184,17 @@ export class RewardDebugger implements vscode.Disposable {
       this.output.appendLine(`check of ${name} on ${t?.calls ?? 0} rows: ${report.findings.length} findings; mean ${t?.meanMs.toFixed(1)} ms, max ${t?.maxMs.toFixed(1)} ms per row`);
       for (const f of report.findings) this.output.appendLine(`  ${f.problem} on ${f.row}: ${f.detail}`);
       this.output.show(true);
-      void vscode.window.showInformationMessage(report.findings.length ? `A-LoL: ${name}: ${report.findings.length} problems (see Problems and the A-LoL Rewards output).` : `A-LoL: ${name}: no problems on ${t?.calls ?? 0} rows.`);
+      if (!quiet) void vscode.window.showInformationMessage(report.findings.length ? `A-LoL: ${name}: ${report.findings.length} problems (see Problems and the A-LoL Rewards output).` : `A-LoL: ${name}: no problems on ${t?.calls ?? 0} rows.`);
     } catch (e) {
+      this.output.appendLine(`check of ${name} failed: ${(e as Error).message}`);
       void vscode.window.showErrorMessage(`A-LoL: check failed: ${(e as Error).message}`);
     }
+  }
+
+  /** The module file of reward component `name` in `config`, if it is a module component. */
+  private modulePath(config: string, name: string): string | undefined {
+    const c = this.rewardComponents(config).find((r) => r.name === name && r.kind === 'module');
+    return c?.path ? path.resolve(path.dirname(config), c.path) : undefined;
   }
 
   /** `configFile`/`component` skip the pickers (for keybindings and tests). */
@@ -230,6 +264,7 @@ export class RewardDebugger implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.onSave.dispose();
     this.output.dispose();
     this.diagnostics.dispose();
     this.inline.dispose();
