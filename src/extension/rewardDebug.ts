@@ -191,6 +191,16 @@ export class RewardDebugger implements vscode.Disposable {
     }
   }
 
+  /** The config's dataset file (resolved), if it names one. */
+  private dataPath(config: string): string | undefined {
+    try {
+      const parsed = parse(readFileSync(config, 'utf8')) as { data?: { path?: unknown } } | undefined;
+      return typeof parsed?.data?.path === 'string' ? path.resolve(path.dirname(config), parsed.data.path) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The module file of reward component `name` in `config`, if it is a module component. */
   private modulePath(config: string, name: string): string | undefined {
     const c = this.rewardComponents(config).find((r) => r.name === name && r.kind === 'module');
@@ -203,8 +213,11 @@ export class RewardDebugger implements vscode.Disposable {
     if (!config) return false;
     const name = component ?? (await this.component(config, 'Debug Reward Function'));
     if (!name) return false;
+    // The rows under the cursor or selection, when the editor shows the config's own dataset.
     const editor = vscode.window.activeTextEditor;
-    const lines = editor && /\.jsonl$/i.test(editor.document.fileName) ? [...new Set(editor.selections.flatMap((s) => [s.start.line + 1, s.end.line + 1]))].join(',') : undefined;
+    const dataPath = this.dataPath(config);
+    const onData = editor && dataPath && path.resolve(editor.document.fileName) === dataPath;
+    const lines = onData ? [...new Set(editor.selections.flatMap((s) => Array.from({ length: s.end.line - s.start.line + 1 }, (_, k) => s.start.line + 1 + k)))].sort((a, b) => a - b).join(',') : undefined;
     const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(config));
     const configDir = path.dirname(config);
     const common = ['--config', config, '--component', name];

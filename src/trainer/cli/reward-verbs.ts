@@ -95,10 +95,11 @@ async function prepareDebug(o: Flags): Promise<void> {
 
 async function debug(o: Flags & { lines?: string; prepare: boolean }): Promise<void> {
   if (o.prepare) return prepareDebug(o);
-  const { set, data } = await open(o, { inProcess: true });
+  const { set, data, loaded } = await open(o, { inProcess: true });
   try {
     const wanted = o.lines ? new Set(o.lines.split(',').map(Number)) : null;
     const rows = data.rows.filter((r) => (wanted ? wanted.has(r.line) : true)).slice(0, o.rows);
+    if (!rows.length) throw new Error(wanted ? `${path.resolve(loaded.baseDir, loaded.config.data.path)}: no dataset rows on lines ${o.lines}` : 'the dataset has no rows');
     console.error(`debugging ${set.names.join(', ')} on ${rows.length} rows in this process, no time limit`);
     const r = await set.score(rows);
     rows.forEach((row, i) => console.log(`line ${row.line} (${row.id}): total ${r.total[i].toFixed(4)}  ${set.names.map((n) => `${n} ${(r.components.get(n) as Float64Array)[i].toFixed(4)}`).join('  ')}`));

@@ -96,11 +96,14 @@ describe('Debug Reward Function', function () {
     for (const d of disposables) d.dispose();
   });
 
-  it('stops at a breakpoint in the reward module with the row in scope, then continues to the results', async () => {
+  it('stops at a breakpoint in the reward module with the selected row in scope, then continues to its result', async () => {
     const file = path.join(root, 'rewards', 'dbg.ts');
     const bp = new vscode.SourceBreakpoint(new vscode.Location(vscode.Uri.file(file), new vscode.Position(BREAK_LINE - 1, 0)));
     vscode.debug.addBreakpoints([bp]);
 
+    // The cursor on the dataset's second row: the run scores that row only.
+    const editor = await vscode.window.showTextDocument(vscode.Uri.file(path.join(root, 'dbg-data.jsonl')));
+    editor.selection = new vscode.Selection(1, 3, 1, 3);
     const started = await vscode.commands.executeCommand<boolean>('alolStudio.debugRewardFunction', path.join(root, 'dbg.alol.json'), 'dbg');
     assert.equal(started, true, 'vscode.debug.startDebugging did not start a session');
 
@@ -117,7 +120,7 @@ describe('Debug Reward Function', function () {
     assert.equal(path.resolve(where), path.resolve(file), `stopped in ${top.source.path}, not in the reward module`);
     assert.equal(top.line, BREAK_LINE);
 
-    // The row is in scope: the callback's `x` is the first row given to the runner.
+    // The row is in scope: the callback's `x` is the selected row.
     const { scopes } = await session.customRequest('scopes', { frameId: top.id }) as { scopes: { name: string; variablesReference: number }[] };
     const local = scopes.find((s) => /local/i.test(s.name)) ?? scopes[0];
     const { variables } = await session.customRequest('variables', { variablesReference: local.variablesReference }) as { variables: { name: string; value: string; variablesReference: number }[] };
@@ -125,18 +128,15 @@ describe('Debug Reward Function', function () {
     assert.ok(x, `no \`x\` in ${local.name} scope (${variables.map((v) => v.name).join(', ')})`);
     const fields = (await session.customRequest('variables', { variablesReference: x.variablesReference }) as { variables: { name: string; value: string }[] }).variables;
     const response = fields.find((f) => f.name === 'response')?.value ?? '';
-    assert.ok(response.includes(ROWS[0].response.trim()), `x.response is ${response}, not row a's response`);
+    assert.ok(response.includes(ROWS[1].response.trim()), `x.response is ${response}, not row b's response`);
 
     await session.customRequest('continue', { threadId });
-    // Two rows: the breakpoint hits again for the second; continue that one as well.
-    const second = await waitFor(seen, listeners, (s) => s !== stopped && s.message.event === 'stopped', 30_000, 'second stop');
-    await second.session.customRequest('continue', { threadId: (second.message.body?.threadId as number | undefined) ?? threadId });
-
-    const total = (row: number) => (ROWS[row].response.length / 100).toFixed(4);
-    const result = await waitFor(seen, listeners, (s) => s.message.event === 'output' && String(s.message.body?.output).includes(`line 2 (b): total ${total(1)}`), 60_000, 'result output');
+    const total = (ROWS[1].response.length / 100).toFixed(4);
+    const result = await waitFor(seen, listeners, (s) => s.message.event === 'output' && /line \d+ \(/.test(String(s.message.body?.output)), 60_000, 'result output');
+    await waitFor(seen, listeners, (s) => s.message.event === 'terminated' && s.session.id === result.session.id, 30_000, 'terminated event');
     const output = seen.filter((s) => s.message.event === 'output' && s.session.id === result.session.id).map((s) => String(s.message.body?.output)).join('');
-    assert.match(output, new RegExp(`line 1 \\(a\\): total ${total(0)}`));
-    await waitFor(seen, listeners, (s) => s.message.event === 'terminated', 30_000, 'terminated event');
+    assert.deepEqual(output.match(/^line .*$/gm), [`line 2 (b): total ${total}  dbg ${total}`]);
+    assert.equal(seen.filter((s) => s.message.event === 'stopped').length, 1, 'stopped more than once for one row');
     assert.equal(fs.existsSync(path.join(root, 'rewards', 'dbg.ts.alol-debug.js')), false, 'the debug copy of the bundle was left behind');
   });
 });
