@@ -97,7 +97,7 @@ export function registerCommands(c: TrainerController, version: string, annotati
     cmd(COMMANDS.showTrainerLog, () => c.output.show()),
     cmd(COMMANDS.showVersion, () => vscode.window.showInformationMessage(`A-LoL Studio ${version}`)),
     cmd(COMMANDS.newRewardFunction, () => trusted() && rewards.newRewardFunction()),
-    cmd(COMMANDS.scoreRow, () => trusted() && rewards.scoreRows()),
+    cmd(COMMANDS.scoreRow, (config?: unknown) => trusted() && rewards.scoreRows(str(config))),
     cmd(COMMANDS.checkReward, (config?: unknown, component?: unknown) => trusted() && rewards.check(str(config), str(component))),
     cmd(COMMANDS.debugReward, (config?: unknown, component?: unknown) => trusted() && rewards.debug(str(config), str(component))),
     cmd(COMMANDS.rewardReport, () => trusted() && rewards.report()),

@@ -35,6 +35,37 @@ export default function score(batch: RewardInput[]): number[] {
 }
 `;
 
+/** What Score Row returns (to keybindings and tests): a row of the file, or a selection scored as a response. */
+export interface ScoredRow {
+  /** 1-based line of the row, or of the selection's end. */
+  line: number;
+  /** The selected text scored as a response; null for a dataset row. */
+  selection: string | null;
+  kind: string;
+  total: number;
+  rewards: Record<string, number>;
+}
+
+/** The `prompt` of a dataset line, or '' (a pair's or a malformed line's text has none to give). */
+function promptOf(line: string): string {
+  try {
+    const v = JSON.parse(line) as { prompt?: unknown };
+    return typeof v?.prompt === 'string' ? v.prompt : '';
+  } catch {
+    return '';
+  }
+}
+
+/** Text selected inside a JSON string (`\n`, `\"`, `\u00e9`) as the string it encodes; other text as it is. */
+function unescapeJson(text: string): string {
+  try {
+    const v: unknown = JSON.parse(`"${text}"`);
+    return typeof v === 'string' ? v : text;
+  } catch {
+    return text;
+  }
+}
+
 export class RewardDebugger implements vscode.Disposable {
   readonly output = vscode.window.createOutputChannel('A-LoL Rewards');
   private readonly diagnostics = vscode.languages.createDiagnosticCollection('alol-rewards');
@@ -115,30 +146,60 @@ export class RewardDebugger implements vscode.Disposable {
     void vscode.window.showInformationMessage(`A-LoL: wrote ${vscode.workspace.asRelativePath(file)}${config ? ` and added "${name}" to ${path.basename(config)}` : ''}.`);
   }
 
-  async scoreRows(): Promise<void> {
+  /**
+   * Scores the rows under the cursors / selected lines of a .jsonl dataset, and any other selected text
+   * as a response (with the prompt of the row it was taken from, if any): every component and the total
+   * after each row and in the "A-LoL Rewards" output.
+   */
+  async scoreRows(configFile?: string): Promise<ScoredRow[] | undefined> {
     const editor = vscode.window.activeTextEditor;
-    if (!editor || !/\.jsonl$/i.test(editor.document.fileName)) return void vscode.window.showWarningMessage('A-LoL: put the cursor on a row of a .jsonl dataset (or select rows).');
-    const config = await this.config('Score Row');
-    if (!config) return;
-    const lines = new Set<number>();
-    for (const s of editor.selections) for (let i = s.start.line; i <= s.end.line; i++) if (!editor.document.lineAt(i).isEmptyOrWhitespace) lines.add(i);
-    const sorted = [...lines].sort((a, b) => a - b);
-    const text = sorted.map((i) => editor.document.lineAt(i).text).join('\n');
-    try {
-      const out = JSON.parse(await this.run(['score-rows', '--config', config, '--input', '-', '--json'], path.dirname(config), text)) as { rowId: string; kind: string; total: number; rewards: Record<string, number> }[];
-      const perLine = new Map<number, string[]>();
-      let k = 0;
-      for (const i of sorted) {
-        const rowsHere = editor.document.lineAt(i).text.includes('"chosen"') && editor.document.lineAt(i).text.includes('"rejected"') ? 2 : 1;
-        perLine.set(i, out.slice(k, k + rowsHere).map((r) => `${rowsHere > 1 ? `${r.kind}: ` : ''}total ${r.total.toFixed(3)} · ${Object.entries(r.rewards).map(([n, v]) => `${n} ${v.toFixed(3)}`).join(' · ')}`));
-        k += rowsHere;
+    const doc = editor?.document;
+    const jsonl = !!doc && /\.jsonl$/i.test(doc.fileName);
+    const rowLines = new Set<number>();
+    const texts: { text: string; prompt: string; at: number }[] = [];
+    for (const s of editor?.selections ?? []) {
+      const selected = doc ? doc.getText(s) : '';
+      const wholeLines = jsonl && doc && (s.isEmpty || selected.trim() === doc.getText(new vscode.Range(s.start.line, 0, s.end.line, doc.lineAt(s.end.line).text.length)).trim());
+      if (wholeLines && doc) {
+        for (let i = s.start.line; i <= s.end.line; i++) if (!doc.lineAt(i).isEmptyOrWhitespace) rowLines.add(i);
+      } else if (selected.trim() && doc) {
+        texts.push({ text: jsonl ? unescapeJson(selected) : selected, prompt: jsonl ? promptOf(doc.lineAt(s.start.line).text) : '', at: s.end.line });
       }
-      editor.setDecorations(this.inline, [...perLine].map(([i, t]) => ({ range: editor.document.lineAt(i).range, renderOptions: { after: { contentText: `  ⟶ ${t.join('  |  ')}` } } })));
-      this.output.appendLine(`score of ${sorted.length} line(s) of ${editor.document.fileName} with ${path.basename(config)}:`);
-      for (const [i, t] of perLine) this.output.appendLine(`  line ${i + 1}: ${t.join('  |  ')}`);
+    }
+    if (!doc || (!rowLines.size && !texts.length)) return void vscode.window.showWarningMessage('A-LoL: put the cursor on a row of a .jsonl dataset, select rows, or select text to score as a response.');
+    const config = configFile ?? (await this.config('Score Row'));
+    if (!config) return;
+    // The document's own line numbers reach the trainer (unselected lines blank), so an error names the
+    // file's line; selected text follows as rows of its own after the last line.
+    const lineCount = doc.lineCount;
+    const input = [
+      ...Array.from({ length: lineCount }, (_, i) => (rowLines.has(i) ? doc.lineAt(i).text : '')),
+      ...texts.map((t, k) => JSON.stringify({ id: `selection ${k + 1}`, prompt: t.prompt, response: t.text })),
+    ].join('\n');
+    try {
+      const out = JSON.parse(await this.run(['score-rows', '--config', config, '--input', '-', '--json'], path.dirname(config), input)) as { rowId: string; line: number; kind: string; total: number; rewards: Record<string, number> }[];
+      const describe = (r: (typeof out)[number], pair: boolean) => `${pair ? `${r.kind}: ` : ''}total ${r.total.toFixed(3)} · ${Object.entries(r.rewards).map(([n, v]) => `${n} ${v.toFixed(3)}`).join(' · ')}`;
+      const perLine = new Map<number, string[]>();
+      const label = new Map<number, string>();
+      for (const i of rowLines) {
+        const here = out.filter((r) => r.line === i + 1);
+        perLine.set(i, here.map((r) => describe(r, here.length > 1)));
+        label.set(i, `line ${i + 1}`);
+      }
+      texts.forEach((t, k) => {
+        const r = out.find((x) => x.line === lineCount + k + 1);
+        if (!r) return;
+        perLine.set(t.at, [...(rowLines.has(t.at) ? perLine.get(t.at) ?? [] : []), `selection: ${describe(r, false)}`]);
+        label.set(t.at, label.get(t.at) ?? `selection ${k + 1} (line ${t.at + 1})`);
+      });
+      editor.setDecorations(this.inline, [...perLine].map(([i, t]) => ({ range: doc.lineAt(i).range, renderOptions: { after: { contentText: `  ⟶ ${t.join('  |  ')}` } } })));
+      this.output.appendLine(`score of ${rowLines.size} row line(s)${texts.length ? ` and ${texts.length} selection(s)` : ''} of ${doc.fileName} with ${path.basename(config)}:`);
+      for (const [i, t] of [...perLine].sort((a, b) => a[0] - b[0])) this.output.appendLine(`  ${label.get(i)}: ${t.join('  |  ')}`);
       this.output.show(true);
+      return out.map((r) => (r.line <= lineCount ? { line: r.line, selection: null, kind: r.kind, total: r.total, rewards: r.rewards } : { line: texts[r.line - lineCount - 1].at + 1, selection: texts[r.line - lineCount - 1].text, kind: r.kind, total: r.total, rewards: r.rewards }));
     } catch (e) {
-      void vscode.window.showErrorMessage(`A-LoL: scoring failed: ${(e as Error).message}`);
+      void vscode.window.showErrorMessage(`A-LoL: scoring failed: ${path.basename(doc.fileName)}: ${(e as Error).message}`);
+      return undefined;
     }
   }
 

@@ -61,6 +61,21 @@ describe('check reward function', () => {
   });
 });
 
+describe('field rewards', () => {
+  it("'label' is a pair's 1 / 0, and a plain row's own label field", async () => {
+    const set = await RewardSet.create([RewardComponentSchema.parse({ name: 'l', kind: 'field', field: 'label', default: 0.5 })], { baseDir: '/', cacheDir: null });
+    const base = { file: '/d/x.jsonl', prompt: 'Q', split: 'train', group: 'g' } as const;
+    const r = await set.score([
+      { ...base, id: 'a', line: 1, response: 'x', kind: 'row', raw: { label: 0.25 } },
+      { ...base, id: 'b', line: 2, response: 'y', kind: 'row', raw: {} },
+      { ...base, id: 'c:chosen', line: 3, response: 'z', kind: 'chosen', label: 1, raw: { label: 0.25 } },
+      { ...base, id: 'c:rejected', line: 3, response: 'w', kind: 'rejected', label: 0, raw: { label: 0.25 } },
+    ] as Row[]);
+    assert.deepEqual([...(r.components.get('l') as Float64Array)], [0.25, 0.5, 1, 0]);
+    await set.dispose();
+  });
+});
+
 describe('reward report', () => {
   it('correlations, length correlation and shares equal values computed by hand', () => {
     const a = Float64Array.of(1, 2, 3, 4);

@@ -42,7 +42,12 @@ async function open(o: Flags, extra: { inProcess?: boolean; noTimeLimit?: boolea
 function rowsFromText(text: string, file: string): Row[] {
   return text.split(/\r?\n/).flatMap((line, i) => {
     if (!line.trim()) return [];
-    const json: unknown = JSON.parse(line);
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch (e) {
+      throw new Error(`line ${i + 1}: not valid JSON (${(e as Error).message})`);
+    }
     const kind = classifyRecord(json);
     if (!kind) throw new Error(`line ${i + 1}: not a dataset row`);
     return buildRecord(kind, json, file, i + 1, DEFAULT_SPLIT).rows;
@@ -54,7 +59,7 @@ async function scoreRows(o: Flags & { input: string }): Promise<void> {
   try {
     const rows = rowsFromText(o.input === '-' ? readFileSync(0, 'utf8') : readFileSync(o.input, 'utf8'), o.input);
     const r = await set.score(rows);
-    const out = rows.map((row, i) => ({ rowId: row.id, kind: row.kind, total: r.total[i], rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[i]])) }));
+    const out = rows.map((row, i) => ({ rowId: row.id, line: row.line, kind: row.kind, total: r.total[i], rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[i]])) }));
     console.log(o.json ? JSON.stringify(out) : out.map((x) => `${x.rowId} ${x.kind}: total ${x.total.toFixed(4)}  ${Object.entries(x.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`).join('\n'));
   } finally {
     await set.dispose();

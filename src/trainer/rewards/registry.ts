@@ -37,7 +37,7 @@ const label = (c: RewardComponentConfig): string => `reward ${c.name} (${c.kind}
 
 function fieldValue(r: Row, field: string): unknown {
   if (field === 'reward') return r.reward;
-  if (field === 'label') return r.label;
+  if (field === 'label' && r.label !== undefined) return r.label; // a pair's 1 (chosen) / 0 (rejected); a plain row's own field otherwise
   if (field.startsWith('rewards.')) return r.rewards?.[field.slice('rewards.'.length)];
   let v: unknown = r.raw;
   for (const k of field.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined;
