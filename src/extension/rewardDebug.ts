@@ -159,7 +159,8 @@ export class RewardDebugger implements vscode.Disposable {
     const texts: { text: string; prompt: string; at: number }[] = [];
     for (const s of editor?.selections ?? []) {
       const selected = doc ? doc.getText(s) : '';
-      const wholeLines = jsonl && doc && (s.isEmpty || selected.trim() === doc.getText(new vscode.Range(s.start.line, 0, s.end.line, doc.lineAt(s.end.line).text.length)).trim());
+      // Rows: the cursor's row, or every line a selection touches; text: a part of one line (or any file's text).
+      const wholeLines = jsonl && doc && (s.isEmpty || !s.isSingleLine || selected.trim() === doc.lineAt(s.start.line).text.trim());
       if (wholeLines && doc) {
         for (let i = s.start.line; i <= s.end.line; i++) if (!doc.lineAt(i).isEmptyOrWhitespace) rowLines.add(i);
       } else if (selected.trim() && doc) {
