@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
 import {
-  ROOT, activeTab, cursorStatus, goToLine, notification, openFile, openWorkbench, quickInput, runCommand, screenshot, sleep,
+  ROOT, activeTab, cursorStatus, notification, openFile, openWorkbench, quickInput, runCommand, screenshot, sleep,
   startCodeServer, vsixPath,
 } from './lib/harness.mjs';
 
@@ -212,12 +212,48 @@ async function chooseConfig(page, label, { timeoutMs = 30_000 } = {}) {
   await quickInput(page).waitFor({ state: 'hidden', timeout: 10_000 });
 }
 
-/** Types `text` into the input box titled `title` and presses Enter (another question may follow). */
+/**
+ * Types `text` into the input box titled `title` and presses Enter (another question may follow);
+ * Enter again if a busy workbench dropped it (the box still shows with the text).
+ */
 async function typeAnswer(page, title, text) {
   const input = page.locator(`.quick-input-widget .quick-input-box input[aria-label*="${title}"]`);
   await input.waitFor({ state: 'visible', timeout: 15_000 });
   await input.fill(text);
-  await input.press('Enter');
+  for (let attempt = 1; ; attempt++) {
+    await input.press('Enter');
+    try {
+      await input.waitFor({ state: 'hidden', timeout: 5_000 });
+      return;
+    } catch (e) {
+      if (attempt >= 3 || (await input.inputValue().catch(() => '')) !== text) throw e;
+    }
+  }
+}
+
+/**
+ * Moves the cursor to the start of `line` (Ctrl+G) like the harness's goToLine, but presses Enter only
+ * once the picker offers that line, and tries again if a busy workbench dropped the Enter.
+ */
+async function goTo(page, line) {
+  const input = quickInput(page);
+  const offer = quickRows(page).filter({ hasText: new RegExp(`go to line ${line}\\b`) }).first();
+  const there = cursorStatus(page).filter({ hasText: new RegExp(`^\\s*Ln ${line}, Col 1\\b`) });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.keyboard.press('Control+G');
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill(`:${line}`);
+      await offer.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.press('Enter');
+      await input.waitFor({ state: 'hidden', timeout: 5_000 });
+      await there.waitFor({ state: 'visible', timeout: 10_000 });
+      return;
+    } catch (e) {
+      if (await input.isVisible()) await page.keyboard.press('Escape');
+      if (attempt >= 3) throw e;
+    }
+  }
 }
 
 /** Closes whatever quick input or toast an earlier failure may have left. */
@@ -324,7 +360,7 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
 
     // Score Row on r0 with that config now shows the new component too.
     await openFile(page, 'data.jsonl');
-    await goToLine(page, lineOf('r0'));
+    await goTo(page, lineOf('r0'));
     await timed('score row (new component)', async () => {
       await runCommand(page, 'A-LoL: Score Row / Selection', { opensQuickPick: true });
       await chooseConfig(page, 'new.jsonc');
@@ -342,7 +378,7 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     const problemsFound = [];
     await openFile(page, 'data.jsonl');
     const id = 'r2';
-    await goToLine(page, lineOf(id));
+    await goTo(page, lineOf(id));
     await timed('score row', async () => {
       await runCommand(page, 'A-LoL: Score Row / Selection', { opensQuickPick: true });
       await chooseConfig(page, 'score.json');
@@ -367,12 +403,12 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     await page.keyboard.press('End');
     const editorBox = await page.locator('.editor-group-container.active .monaco-editor .view-lines').boundingBox();
     await page.mouse.move(editorBox.x + editorBox.width / 2, editorBox.y + 40);
-    await page.mouse.wheel(800, 0);
+    await page.mouse.wheel(5000, 0);
     await sleep(300);
     console.log(`# screenshot: ${await screenshot(page, 'rewards-score-row')}`);
 
     // A selection over two rows: each gets its own scores.
-    await goToLine(page, lineOf('r4'));
+    await goTo(page, lineOf('r4'));
     await page.keyboard.press('Shift+ArrowDown');
     await cursorStatus(page).filter({ hasText: /selected/ }).waitFor({ state: 'visible', timeout: 10_000 });
     await timed('score selection', async () => {
@@ -393,7 +429,7 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     await tidy(page);
     const bad = 'r3';
     await openFile(page, 'data.jsonl');
-    await goToLine(page, 1);
+    await goTo(page, 1);
     await timed('check reward', async () => {
       await runCommand(page, 'A-LoL: Check Reward Function', { opensQuickPick: true });
       await chooseConfig(page, 'check.json');
@@ -494,7 +530,7 @@ ${CHARS_TS}`);
     await restricted.waitFor({ state: 'visible', timeout: 30_000 });
 
     await openFile(page, 'data.jsonl');
-    await goToLine(page, lineOf('r2'));
+    await goTo(page, lineOf('r2'));
     const why = /reward modules/i;
     const toasts = page.locator('.notifications-toasts .notification-toast.notification-fade-in-done', { hasText: why });
 
