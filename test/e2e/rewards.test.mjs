@@ -121,12 +121,12 @@ const unquote = (css) => (css && css !== 'none' && css !== 'normal' ? css.replac
  * of an empty span at the end of the line), or '' when there is none (or the row is not rendered).
  */
 async function afterText(page, id) {
-  return page.evaluate(({ id, prefix }) => {
+  return page.evaluate(({ prefix }) => {
     const ed = document.querySelector('.editor-group-container.active .monaco-editor');
     const line = [...(ed?.querySelectorAll('.view-lines .view-line') ?? [])].find((el) => el.textContent.replace(/\u00a0/g, ' ').startsWith(prefix));
     if (!line) return null;
     return [...line.querySelectorAll('span')].map((s) => getComputedStyle(s, '::after').content).filter((c) => c && c !== 'none' && c !== 'normal');
-  }, { id, prefix: `{"id": "${id}"` }).then((contents) => (contents ? contents.map(unquote).join('') : ''));
+  }, { prefix: `{"id": "${id}"` }).then((contents) => (contents ? contents.map(unquote).join('') : ''));
 }
 
 /** Polls `f()` until `pred(value)`; returns the last value (after `ms` at most). */
@@ -407,9 +407,10 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     await sleep(300);
     console.log(`# screenshot: ${await screenshot(page, 'rewards-score-row')}`);
 
-    // A selection over two rows: each gets its own scores.
+    // A selection over two whole rows: each gets its own scores.
     await goTo(page, lineOf('r4'));
     await page.keyboard.press('Shift+ArrowDown');
+    await page.keyboard.press('Shift+End');
     await cursorStatus(page).filter({ hasText: /selected/ }).waitFor({ state: 'visible', timeout: 10_000 });
     await timed('score selection', async () => {
       await runCommand(page, 'A-LoL: Score Row / Selection', { opensQuickPick: true });
