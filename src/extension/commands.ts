@@ -42,10 +42,14 @@ export async function pickConfig(purpose: string): Promise<string | undefined> {
   return undefined;
 }
 
-/** Runs reward modules = the workspace's code: only in trusted workspaces. */
-export function trusted(): boolean {
+/**
+ * Reward modules are the workspace's code: `action` (e.g. "Score Row") runs only in a trusted workspace.
+ * Otherwise a warning says why and how to trust it, with a button that opens the Workspace Trust editor.
+ */
+export function trusted(action: string): boolean {
   if (vscode.workspace.isTrusted) return true;
-  void vscode.window.showWarningMessage('A-LoL runs reward modules from this workspace (code); trust the workspace to train or audit here.', 'Manage Workspace Trust').then((a) => {
+  const message = `A-LoL: ${action} runs reward modules from this workspace (code), and this workspace is not trusted (Restricted Mode), so nothing was run. To run them, trust the workspace: Manage Workspace Trust, then "Trust".`;
+  void vscode.window.showWarningMessage(message, 'Manage Workspace Trust').then((a) => {
     if (a) void vscode.commands.executeCommand('workbench.trust.manage');
   });
   return false;
@@ -72,18 +76,18 @@ export function registerCommands(c: TrainerController, version: string, annotati
       if (pick) await c.start({ type: 'run/start', verb: 'demo', configFile: null, set: [], outDir: null, resume: null, demo: { quick: pick.quick, seed: 1, noise: 0.5 } }, pick.quick ? 'A-LoL demo (quick)' : 'A-LoL demo');
     }),
     cmd(COMMANDS.startTraining, async () => {
-      if (!trusted()) return;
+      if (!trusted('Start Training')) return;
       const file = await pickConfig('Start Training');
       if (file) await c.start({ type: 'run/start', verb: 'train', configFile: file, set: [], outDir: null, resume: null }, `train — ${path.basename(file)}`);
     }),
     cmd(COMMANDS.auditAdvantages, async () => {
-      if (!trusted()) return;
+      if (!trusted('Audit Advantages')) return;
       const file = await pickConfig('Audit Advantages');
       if (file) await c.start({ type: 'run/start', verb: 'audit', configFile: file, set: [], outDir: null, resume: null }, `audit — ${path.basename(file)}`);
     }),
     cmd(COMMANDS.stop, () => c.stop()),
     cmd(COMMANDS.resume, async () => {
-      if (!trusted()) return;
+      if (!trusted('Resume')) return;
       const dir = await pickRun(c, 'A-LoL: Resume a run from its last checkpoint', true);
       if (dir) await c.resume(dir);
     }),
@@ -96,11 +100,12 @@ export function registerCommands(c: TrainerController, version: string, annotati
     }),
     cmd(COMMANDS.showTrainerLog, () => c.output.show()),
     cmd(COMMANDS.showVersion, () => vscode.window.showInformationMessage(`A-LoL Studio ${version}`)),
-    cmd(COMMANDS.newRewardFunction, () => trusted() && rewards.newRewardFunction()),
-    cmd(COMMANDS.scoreRow, (config?: unknown) => trusted() && rewards.scoreRows(str(config))),
-    cmd(COMMANDS.checkReward, (config?: unknown, component?: unknown) => trusted() && rewards.check(str(config), str(component))),
-    cmd(COMMANDS.debugReward, (config?: unknown, component?: unknown) => trusted() && rewards.debug(str(config), str(component))),
-    cmd(COMMANDS.rewardReport, () => trusted() && rewards.report()),
+    // Writes a template and edits a config (runs nothing): allowed in Restricted Mode.
+    cmd(COMMANDS.newRewardFunction, () => rewards.newRewardFunction()),
+    cmd(COMMANDS.scoreRow, (config?: unknown) => trusted('Score Row') && rewards.scoreRows(str(config))),
+    cmd(COMMANDS.checkReward, (config?: unknown, component?: unknown) => trusted('Check Reward Function') && rewards.check(str(config), str(component))),
+    cmd(COMMANDS.debugReward, (config?: unknown, component?: unknown) => trusted('Debug Reward Function') && rewards.debug(str(config), str(component))),
+    cmd(COMMANDS.rewardReport, () => trusted('Reward Report') && rewards.report()),
     cmd(COMMANDS.thumbsUp, () => annotations.annotate('human_label', 1)),
     cmd(COMMANDS.thumbsDown, () => annotations.annotate('human_label', 0)),
     cmd(COMMANDS.exclude, () => annotations.annotate('exclude', true)),

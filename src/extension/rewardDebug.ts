@@ -46,13 +46,17 @@ export interface ScoredRow {
   rewards: Record<string, number>;
 }
 
-/** The `prompt` of a dataset line, or '' (a pair's or a malformed line's text has none to give). */
-function promptOf(line: string): string {
+/**
+ * The fields of the dataset row a selection was taken from, for scoring the selection as that row's
+ * response (its prompt, labels, annotations); a pair's two responses are left out. {} for a malformed line.
+ */
+function fieldsOf(line: string): Record<string, unknown> {
   try {
-    const v = JSON.parse(line) as { prompt?: unknown };
-    return typeof v?.prompt === 'string' ? v.prompt : '';
+    const v: unknown = JSON.parse(line);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return {};
+    return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'chosen' && k !== 'rejected' && k !== 'response'));
   } catch {
-    return '';
+    return {};
   }
 }
 
@@ -156,15 +160,17 @@ export class RewardDebugger implements vscode.Disposable {
     const doc = editor?.document;
     const jsonl = !!doc && /\.jsonl$/i.test(doc.fileName);
     const rowLines = new Set<number>();
-    const texts: { text: string; prompt: string; at: number }[] = [];
+    const texts: { text: string; fields: Record<string, unknown>; at: number }[] = [];
     for (const s of editor?.selections ?? []) {
       const selected = doc ? doc.getText(s) : '';
       // Rows: the cursor's row, or every line a selection touches; text: a part of one line (or any file's text).
       const wholeLines = jsonl && doc && (s.isEmpty || !s.isSingleLine || selected.trim() === doc.lineAt(s.start.line).text.trim());
       if (wholeLines && doc) {
-        for (let i = s.start.line; i <= s.end.line; i++) if (!doc.lineAt(i).isEmptyOrWhitespace) rowLines.add(i);
+        // A selection that ends at the start of a line (Shift+Down) does not take that line.
+        const last = s.end.line > s.start.line && s.end.character === 0 ? s.end.line - 1 : s.end.line;
+        for (let i = s.start.line; i <= last; i++) if (!doc.lineAt(i).isEmptyOrWhitespace) rowLines.add(i);
       } else if (selected.trim() && doc) {
-        texts.push({ text: jsonl ? unescapeJson(selected) : selected, prompt: jsonl ? promptOf(doc.lineAt(s.start.line).text) : '', at: s.end.line });
+        texts.push({ text: jsonl ? unescapeJson(selected) : selected, fields: jsonl ? fieldsOf(doc.lineAt(s.start.line).text) : {}, at: s.end.line });
       }
     }
     if (!doc || (!rowLines.size && !texts.length)) return void vscode.window.showWarningMessage('A-LoL: put the cursor on a row of a .jsonl dataset, select rows, or select text to score as a response.');
@@ -175,7 +181,7 @@ export class RewardDebugger implements vscode.Disposable {
     const lineCount = doc.lineCount;
     const input = [
       ...Array.from({ length: lineCount }, (_, i) => (rowLines.has(i) ? doc.lineAt(i).text : '')),
-      ...texts.map((t, k) => JSON.stringify({ id: `selection ${k + 1}`, prompt: t.prompt, response: t.text })),
+      ...texts.map((t, k) => JSON.stringify({ ...t.fields, id: `selection ${k + 1}`, prompt: typeof t.fields.prompt === 'string' ? t.fields.prompt : '', response: t.text })),
     ].join('\n');
     try {
       const out = JSON.parse(await this.run(['score-rows', '--config', config, '--input', '-', '--json'], path.dirname(config), input)) as { rowId: string; line: number; kind: string; total: number; rewards: Record<string, number> }[];
@@ -236,10 +242,11 @@ export class RewardDebugger implements vscode.Disposable {
     this.lastCheck = modulePath ? { config, name, moduleDir: path.dirname(modulePath) } : null;
     try {
       const report = JSON.parse(await this.run(['check-reward', '--config', config, '--component', name, '--rows', '50', '--json'], path.dirname(config))) as { findings: { row: string; line: number; problem: string; detail: string }[]; timing: Record<string, { calls: number; meanMs: number; maxMs: number }> };
-      const dataFile = /^(.*):\d+ \(id /.exec(report.findings[0]?.row ?? '')?.[1];
+      // check-reward ran on the config's dataset: its findings' lines are that file's.
+      const dataFile = this.dataPath(config);
       this.diagnostics.clear();
       if (dataFile) {
-        const uri = vscode.Uri.file(path.resolve(path.dirname(config), dataFile));
+        const uri = vscode.Uri.file(dataFile);
         this.diagnostics.set(uri, report.findings.map((f) => new vscode.Diagnostic(new vscode.Range(f.line - 1, 0, f.line - 1, 1000), `${name}: ${f.problem}: ${f.detail}`, f.problem === 'slow' ? vscode.DiagnosticSeverity.Warning : vscode.DiagnosticSeverity.Error)));
       }
       const t = report.timing[name];

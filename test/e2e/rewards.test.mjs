@@ -17,8 +17,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
 import {
-  ROOT, activeTab, cursorStatus, notification, openFile, openWorkbench, quickInput, runCommand, screenshot, sleep,
-  startCodeServer, vsixPath,
+  ROOT, activeTab, cursorStatus, goToLine, notification, openFile, openWorkbench, quickInput, quickRows, runCommand, screenshot,
+  sleep, startCodeServer, vsixPath,
 } from './lib/harness.mjs';
 
 const KEEP = process.env.ALOL_E2E_KEEP === '1';
@@ -190,7 +190,6 @@ async function squiggledRows(page) {
   });
 }
 
-const quickRows = (page) => page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
 const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** The quick-pick row whose label is exactly `label`. */
 const quickRow = (page, label) => quickRows(page).filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${esc(label)}\\s*$`) }) }).first();
@@ -227,31 +226,6 @@ async function typeAnswer(page, title, text) {
       return;
     } catch (e) {
       if (attempt >= 3 || (await input.inputValue().catch(() => '')) !== text) throw e;
-    }
-  }
-}
-
-/**
- * Moves the cursor to the start of `line` (Ctrl+G) like the harness's goToLine, but presses Enter only
- * once the picker offers that line, and tries again if a busy workbench dropped the Enter.
- */
-async function goTo(page, line) {
-  const input = quickInput(page);
-  const offer = quickRows(page).filter({ hasText: new RegExp(`go to line ${line}\\b`) }).first();
-  const there = cursorStatus(page).filter({ hasText: new RegExp(`^\\s*Ln ${line}, Col 1\\b`) });
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await page.keyboard.press('Control+G');
-      await input.waitFor({ state: 'visible', timeout: 10_000 });
-      await input.fill(`:${line}`);
-      await offer.waitFor({ state: 'visible', timeout: 10_000 });
-      await input.press('Enter');
-      await input.waitFor({ state: 'hidden', timeout: 5_000 });
-      await there.waitFor({ state: 'visible', timeout: 10_000 });
-      return;
-    } catch (e) {
-      if (await input.isVisible()) await page.keyboard.press('Escape');
-      if (attempt >= 3) throw e;
     }
   }
 }
@@ -360,7 +334,7 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
 
     // Score Row on r0 with that config now shows the new component too.
     await openFile(page, 'data.jsonl');
-    await goTo(page, lineOf('r0'));
+    await goToLine(page, lineOf('r0'));
     await timed('score row (new component)', async () => {
       await runCommand(page, 'A-LoL: Score Row / Selection', { opensQuickPick: true });
       await chooseConfig(page, 'new.jsonc');
@@ -378,7 +352,7 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     const problemsFound = [];
     await openFile(page, 'data.jsonl');
     const id = 'r2';
-    await goTo(page, lineOf(id));
+    await goToLine(page, lineOf(id));
     await timed('score row', async () => {
       await runCommand(page, 'A-LoL: Score Row / Selection', { opensQuickPick: true });
       await chooseConfig(page, 'score.json');
@@ -408,7 +382,7 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     console.log(`# screenshot: ${await screenshot(page, 'rewards-score-row')}`);
 
     // A selection over two whole rows: each gets its own scores.
-    await goTo(page, lineOf('r4'));
+    await goToLine(page, lineOf('r4'));
     await page.keyboard.press('Shift+ArrowDown');
     await page.keyboard.press('Shift+End');
     await cursorStatus(page).filter({ hasText: /selected/ }).waitFor({ state: 'visible', timeout: 10_000 });
@@ -430,7 +404,7 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     await tidy(page);
     const bad = 'r3';
     await openFile(page, 'data.jsonl');
-    await goTo(page, 1);
+    await goToLine(page, 1);
     await timed('check reward', async () => {
       await runCommand(page, 'A-LoL: Check Reward Function', { opensQuickPick: true });
       await chooseConfig(page, 'check.json');
@@ -531,7 +505,7 @@ ${CHARS_TS}`);
     await restricted.waitFor({ state: 'visible', timeout: 30_000 });
 
     await openFile(page, 'data.jsonl');
-    await goTo(page, lineOf('r2'));
+    await goToLine(page, lineOf('r2'));
     const why = /reward modules/i;
     const toasts = page.locator('.notifications-toasts .notification-toast.notification-fade-in-done', { hasText: why });
 
@@ -540,7 +514,7 @@ ${CHARS_TS}`);
     assert.equal(await quickInput(page).isVisible(), false, 'Score Row asked no question (no run config picker)');
     const text = (await toasts.first().innerText()).replace(/\s+/g, ' ');
     console.log(`# Score Row in Restricted Mode: ${JSON.stringify(text)}`);
-    assert.match(text, /reward modules from this workspace \(code\)/i, 'it says why: reward modules are the workspace\'s code');
+    assert.match(text, /Score Row runs reward modules from this workspace \(code\).*not trusted/i, 'it says why: reward modules are the workspace\'s code');
     assert.match(text, /trust the workspace/i, 'it says what to do: trust the workspace');
     const manage = toasts.first().getByRole('button', { name: 'Manage Workspace Trust' });
     assert.equal(await manage.count(), 1, 'a "Manage Workspace Trust" button');
@@ -554,7 +528,7 @@ ${CHARS_TS}`);
     await runRefused(page, 'A-LoL: Check Reward Function');
     await toasts.first().waitFor({ state: 'visible', timeout: 30_000 });
     assert.equal(await quickInput(page).isVisible(), false, 'Check Reward Function asked no question');
-    assert.match((await toasts.first().innerText()).replace(/\s+/g, ' '), /reward modules from this workspace \(code\).*trust the workspace/i);
+    assert.match((await toasts.first().innerText()).replace(/\s+/g, ' '), /Check Reward Function runs reward modules from this workspace \(code\).*trust the workspace/i);
     assert.equal(fs.existsSync(marker()), false, 'Check Reward Function did not load the reward module');
 
     // The button opens the Workspace Trust editor (still untrusted: we close it).

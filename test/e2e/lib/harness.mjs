@@ -425,15 +425,33 @@ export function cursorStatus(page) {
   return page.locator('[id="status.editor.selection"]');
 }
 
-/** Moves the cursor of the active editor to the start of `line` (Ctrl+G) and waits for the status bar to say so. */
+/** The rows of the quick input's list (palette entries, quick-pick items, Go to Line's offer). */
+export const quickRows = (page) => page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
+
+/**
+ * Moves the cursor of the active editor to the start of `line` (Ctrl+G) and waits for the status bar to
+ * say so. Enter is pressed only once the picker offers that line, and the whole move is tried again
+ * (up to 3 times) if a busy workbench dropped a key.
+ */
 export async function goToLine(page, line) {
   const input = quickInput(page);
-  await page.keyboard.press('Control+G');
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.fill(`:${line}`);
-  await input.press('Enter');
-  await input.waitFor({ state: 'hidden', timeout: 10_000 });
-  await cursorStatus(page).filter({ hasText: new RegExp(`^\\s*Ln ${line}, Col 1\\b`) }).waitFor({ state: 'visible', timeout: 10_000 });
+  const offer = quickRows(page).filter({ hasText: new RegExp(`go to line ${line}\\b`) }).first();
+  const there = cursorStatus(page).filter({ hasText: new RegExp(`^\\s*Ln ${line}, Col 1\\b`) });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.keyboard.press('Control+G');
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill(`:${line}`);
+      await offer.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.press('Enter');
+      await input.waitFor({ state: 'hidden', timeout: 5_000 });
+      await there.waitFor({ state: 'visible', timeout: 10_000 });
+      return;
+    } catch (e) {
+      if (await input.isVisible()) await page.keyboard.press('Escape');
+      if (attempt >= 3) throw e;
+    }
+  }
 }
 
 /**

@@ -90,7 +90,7 @@ describe('Score Row / Selection', function () {
     editor = await vscode.window.showTextDocument(editor.document);
   });
 
-  it('scores selected text inside a row as a response, JSON escapes decoded, with the row\'s prompt', async () => {
+  it('scores selected text inside a row as that row\'s response: JSON escapes decoded, its prompt and fields kept', async () => {
     const text = editor.document.lineAt(0).text;
     const from = text.indexOf('caf\\u00e9');
     assert.ok(from > 0);
@@ -101,7 +101,7 @@ describe('Score Row / Selection', function () {
     assert.equal(out[0].selection, 'caf\u00e9 and');
     assert.equal(out[0].line, 1);
     assert.ok(Math.abs(out[0].rewards.lengths - mod('Human: hi\n\nAssistant:', 'caf\u00e9 and')) < 1e-12, `lengths ${out[0].rewards.lengths}`);
-    assert.equal(out[0].rewards.label, 0.5, 'a selection has no label field: the component\'s default');
+    assert.equal(out[0].rewards.label, 0.25, 'a selection keeps the fields of its row (label 0.25)');
   });
 
   it('refuses a malformed row under the cursor (an unsaved edit) and scores nothing', async () => {
