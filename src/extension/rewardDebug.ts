@@ -199,7 +199,13 @@ export class RewardDebugger implements vscode.Disposable {
         perLine.set(t.at, [...(rowLines.has(t.at) ? perLine.get(t.at) ?? [] : []), `selection: ${describe(r, false)}`]);
         label.set(t.at, label.get(t.at) ?? `selection ${k + 1} (line ${t.at + 1})`);
       });
-      editor.setDecorations(this.inline, [...perLine].map(([i, t]) => ({ range: doc.lineAt(i).range, renderOptions: { after: { contentText: `  ⟶ ${t.join('  |  ')}` } } })));
+      // After the line, and as its hover (text after a long line can scroll out of reach).
+      const hover = (t: string[]) => {
+        const md = new vscode.MarkdownString(`**A-LoL scores** (${path.basename(config)})\n\n${t.map((x) => `- ${x.replace(/[\\`*_[\]<>]/g, '\\$&')}`).join('\n')}`);
+        md.isTrusted = false;
+        return md;
+      };
+      editor.setDecorations(this.inline, [...perLine].map(([i, t]) => ({ range: doc.lineAt(i).range, hoverMessage: hover(t), renderOptions: { after: { contentText: `  ⟶ ${t.join('  |  ')}` } } })));
       this.output.appendLine(`score of ${rowLines.size} row line(s)${texts.length ? ` and ${texts.length} selection(s)` : ''} of ${doc.fileName} with ${path.basename(config)}:`);
       for (const [i, t] of [...perLine].sort((a, b) => a[0] - b[0])) this.output.appendLine(`  ${label.get(i)}: ${t.join('  |  ')}`);
       this.output.show(true);
