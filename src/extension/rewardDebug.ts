@@ -77,13 +77,29 @@ export class RewardDebugger implements vscode.Disposable {
   private lastConfig: string | null = null;
   /** The last Check Reward Function: re-run when its module (or a file beside it) is saved. */
   private lastCheck: { config: string; name: string; moduleDir: string } | null = null;
-  private checking: Promise<void> | null = null;
+  private checking = false;
+  private checkAgain = false;
   private readonly onSave = vscode.workspace.onDidSaveTextDocument((doc) => {
     const c = this.lastCheck;
-    if (!c || !/\.(m|c)?[jt]s$/.test(doc.fileName) || !doc.fileName.startsWith(c.moduleDir + path.sep) || this.checking) return;
+    if (!c || !/\.(m|c)?[jt]s$/.test(doc.fileName) || !doc.fileName.startsWith(c.moduleDir + path.sep)) return;
     this.output.appendLine(`${vscode.workspace.asRelativePath(doc.fileName)} saved: checking ${c.name} again`);
-    this.checking = this.runCheck(c.config, c.name, { quiet: true }).finally(() => (this.checking = null));
+    void this.recheck();
   });
+
+  /** One check at a time; a save during a check runs one more after it (on the newest code). */
+  private async recheck(): Promise<void> {
+    if (this.checking) return void (this.checkAgain = true);
+    this.checking = true;
+    try {
+      do {
+        this.checkAgain = false;
+        const c = this.lastCheck;
+        if (c) await this.runCheck(c.config, c.name, { quiet: true });
+      } while (this.checkAgain);
+    } finally {
+      this.checking = false;
+    }
+  }
 
   constructor(
     private readonly controller: TrainerController,
