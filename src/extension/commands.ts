@@ -105,7 +105,7 @@ export function registerCommands(c: TrainerController, version: string, annotati
     cmd(COMMANDS.scoreRow, (config?: unknown) => trusted('Score Row') && rewards.scoreRows(str(config))),
     cmd(COMMANDS.checkReward, (config?: unknown, component?: unknown) => trusted('Check Reward Function') && rewards.check(str(config), str(component))),
     cmd(COMMANDS.debugReward, (config?: unknown, component?: unknown) => trusted('Debug Reward Function') && rewards.debug(str(config), str(component))),
-    cmd(COMMANDS.rewardReport, () => trusted('Reward Report') && rewards.report()),
+    cmd(COMMANDS.rewardReport, (config?: unknown) => trusted('Reward Report') && rewards.report(str(config))),
     cmd(COMMANDS.thumbsUp, () => annotations.annotate('human_label', 1)),
     cmd(COMMANDS.thumbsDown, () => annotations.annotate('human_label', 0)),
     cmd(COMMANDS.exclude, () => annotations.annotate('exclude', true)),

@@ -355,15 +355,18 @@ export class RewardDebugger implements vscode.Disposable {
     return started;
   }
 
-  async report(): Promise<void> {
-    const config = await this.config('Reward Report');
-    if (!config) return;
+  /** Opens the report as a read-only text document (returned, for tests); `configFile` skips the picker. */
+  async report(configFile?: string): Promise<vscode.TextDocument | undefined> {
+    const config = configFile ?? (await this.config('Reward Report'));
+    if (!config) return undefined;
     try {
-      const text = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'A-LoL: reward report' }, () => this.run(['reward-report', '--config', config], path.dirname(config)));
+      const text = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `A-LoL: reward report of ${path.basename(config)}` }, () => this.run(['reward-report', '--config', config], path.dirname(config)));
       const doc = await vscode.workspace.openTextDocument({ content: text, language: 'plaintext' });
       await vscode.window.showTextDocument(doc, { preview: true });
+      return doc;
     } catch (e) {
       void vscode.window.showErrorMessage(`A-LoL: reward report failed: ${(e as Error).message}`);
+      return undefined;
     }
   }
 
