@@ -6,7 +6,8 @@
 // reward module is what the next command runs. Workspace Trust gates them all (they run workspace code).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { applyEdits, modify, parse } from 'jsonc-parser';
 import * as vscode from 'vscode';
@@ -59,6 +60,17 @@ function fieldsOf(line: string): Record<string, unknown> {
     return {};
   }
 }
+
+/** One scored row as `alol score-rows --json` and `debug-reward --results` write it. */
+interface RowScore {
+  rowId: string;
+  line: number;
+  kind: string;
+  total: number;
+  rewards: Record<string, number>;
+}
+
+const describeScore = (r: RowScore, pair: boolean) => `${pair ? `${r.kind}: ` : ''}total ${r.total.toFixed(3)} · ${Object.entries(r.rewards).map(([n, v]) => `${n} ${v.toFixed(3)}`).join(' · ')}`;
 
 /** Text selected inside a JSON string (`\n`, `\"`, `\u00e9`) as the string it encodes; other text as it is. */
 function unescapeJson(text: string): string {
@@ -166,6 +178,38 @@ export class RewardDebugger implements vscode.Disposable {
     void vscode.window.showInformationMessage(`A-LoL: wrote ${vscode.workspace.asRelativePath(file)}${config ? ` and added "${name}" to ${path.basename(config)}` : ''}.`);
   }
 
+  /** Scores after their lines (and as their hovers: text after a long line can scroll out of reach) and in the output. */
+  private showScores(editor: vscode.TextEditor | undefined, config: string, perLine: Map<number, string[]>, label: Map<number, string>, header: string): void {
+    const hover = (t: string[]) => {
+      const md = new vscode.MarkdownString(`**A-LoL scores** (${path.basename(config)})\n\n${t.map((x) => `- ${x.replace(/[\\`*_[\]<>]/g, '\\$&')}`).join('\n')}`);
+      md.isTrusted = false;
+      return md;
+    };
+    editor?.setDecorations(this.inline, [...perLine].filter(([i]) => i < editor.document.lineCount).map(([i, t]) => ({ range: editor.document.lineAt(i).range, hoverMessage: hover(t), renderOptions: { after: { contentText: `  ⟶ ${t.join('  |  ')}` } } })));
+    this.output.appendLine(header);
+    for (const [i, t] of [...perLine].sort((a, b) => a[0] - b[0])) this.output.appendLine(`  ${label.get(i) ?? `line ${i + 1}`}: ${t.join('  |  ')}`);
+    this.output.show(true);
+  }
+
+  /** After a debug run: its scores (written by `debug-reward --results`) on the dataset's rows and in the output. */
+  private showDebugResults(resultsFile: string, config: string, name: string): void {
+    let out: RowScore[];
+    try {
+      out = JSON.parse(readFileSync(resultsFile, 'utf8')) as RowScore[];
+    } catch {
+      this.output.appendLine(`debug of ${name} ended before it had scored its rows (no results)`);
+      return;
+    }
+    const perLine = new Map<number, string[]>();
+    for (const r of out) {
+      const pair = out.filter((x) => x.line === r.line).length > 1;
+      perLine.set(r.line - 1, [...(perLine.get(r.line - 1) ?? []), describeScore(r, pair)]);
+    }
+    const data = this.dataPath(config);
+    const editor = vscode.window.visibleTextEditors.find((e) => data && path.resolve(e.document.fileName) === data && !e.document.isDirty);
+    this.showScores(editor, config, perLine, new Map(), `debug of ${name} on ${out.length} row(s) of ${data ?? 'the dataset'} with ${path.basename(config)}:`);
+  }
+
   /**
    * Scores the rows under the cursors / selected lines of a .jsonl dataset, and any other selected text
    * as a response (with the prompt of the row it was taken from, if any): every component and the total
@@ -200,31 +244,21 @@ export class RewardDebugger implements vscode.Disposable {
       ...texts.map((t, k) => JSON.stringify({ ...t.fields, id: `selection ${k + 1}`, prompt: typeof t.fields.prompt === 'string' ? t.fields.prompt : '', response: t.text })),
     ].join('\n');
     try {
-      const out = JSON.parse(await this.run(['score-rows', '--config', config, '--input', '-', '--json'], path.dirname(config), input)) as { rowId: string; line: number; kind: string; total: number; rewards: Record<string, number> }[];
-      const describe = (r: (typeof out)[number], pair: boolean) => `${pair ? `${r.kind}: ` : ''}total ${r.total.toFixed(3)} · ${Object.entries(r.rewards).map(([n, v]) => `${n} ${v.toFixed(3)}`).join(' · ')}`;
+      const out = JSON.parse(await this.run(['score-rows', '--config', config, '--input', '-', '--json'], path.dirname(config), input)) as RowScore[];
       const perLine = new Map<number, string[]>();
       const label = new Map<number, string>();
       for (const i of rowLines) {
         const here = out.filter((r) => r.line === i + 1);
-        perLine.set(i, here.map((r) => describe(r, here.length > 1)));
+        perLine.set(i, here.map((r) => describeScore(r, here.length > 1)));
         label.set(i, `line ${i + 1}`);
       }
       texts.forEach((t, k) => {
         const r = out.find((x) => x.line === lineCount + k + 1);
         if (!r) return;
-        perLine.set(t.at, [...(rowLines.has(t.at) ? perLine.get(t.at) ?? [] : []), `selection: ${describe(r, false)}`]);
+        perLine.set(t.at, [...(rowLines.has(t.at) ? perLine.get(t.at) ?? [] : []), `selection: ${describeScore(r, false)}`]);
         label.set(t.at, label.get(t.at) ?? `selection ${k + 1} (line ${t.at + 1})`);
       });
-      // After the line, and as its hover (text after a long line can scroll out of reach).
-      const hover = (t: string[]) => {
-        const md = new vscode.MarkdownString(`**A-LoL scores** (${path.basename(config)})\n\n${t.map((x) => `- ${x.replace(/[\\`*_[\]<>]/g, '\\$&')}`).join('\n')}`);
-        md.isTrusted = false;
-        return md;
-      };
-      editor.setDecorations(this.inline, [...perLine].map(([i, t]) => ({ range: doc.lineAt(i).range, hoverMessage: hover(t), renderOptions: { after: { contentText: `  ⟶ ${t.join('  |  ')}` } } })));
-      this.output.appendLine(`score of ${rowLines.size} row line(s)${texts.length ? ` and ${texts.length} selection(s)` : ''} of ${doc.fileName} with ${path.basename(config)}:`);
-      for (const [i, t] of [...perLine].sort((a, b) => a[0] - b[0])) this.output.appendLine(`  ${label.get(i)}: ${t.join('  |  ')}`);
-      this.output.show(true);
+      this.showScores(editor, config, perLine, label, `score of ${rowLines.size} row line(s)${texts.length ? ` and ${texts.length} selection(s)` : ''} of ${doc.fileName} with ${path.basename(config)}:`);
       return out.map((r) => (r.line <= lineCount ? { line: r.line, selection: null, kind: r.kind, total: r.total, rewards: r.rewards } : { line: texts[r.line - lineCount - 1].at + 1, selection: texts[r.line - lineCount - 1].text, kind: r.kind, total: r.total, rewards: r.rewards }));
     } catch (e) {
       void vscode.window.showErrorMessage(`A-LoL: scoring failed: ${path.basename(doc.fileName)}: ${(e as Error).message}`);
@@ -322,6 +356,8 @@ export class RewardDebugger implements vscode.Disposable {
       void vscode.window.showErrorMessage(`A-LoL: cannot debug ${name}: ${(e as Error).message}`);
       return false;
     }
+    const resultsDir = mkdtempSync(path.join(os.tmpdir(), 'alol-debug-'));
+    const resultsFile = path.join(resultsDir, 'results.json');
     const rt = this.runtime();
     const launchName = `A-LoL: Debug Reward Function (${name})`;
     const started = await vscode.debug.startDebugging(folder, {
@@ -330,7 +366,7 @@ export class RewardDebugger implements vscode.Disposable {
       name: launchName,
       runtimeExecutable: rt.command[0],
       program: this.entry(),
-      args: ['debug-reward', ...common, '--rows', '5', ...(lines ? ['--lines', lines] : [])],
+      args: ['debug-reward', ...common, '--rows', '5', '--results', resultsFile, ...(lines ? ['--lines', lines] : [])],
       cwd: configDir,
       env: rt.env.ELECTRON_RUN_AS_NODE ? { ELECTRON_RUN_AS_NODE: '1' } : {},
       console: 'internalConsole',
@@ -343,12 +379,14 @@ export class RewardDebugger implements vscode.Disposable {
     // The run removes its copies when it ends; a run stopped from the debug toolbar is killed first.
     const remove = () => {
       for (const f of files) rmSync(f, { force: true });
+      rmSync(resultsDir, { recursive: true, force: true });
     };
     if (!started) remove();
     else {
       const done = vscode.debug.onDidTerminateDebugSession((s) => {
         if (s.configuration.name !== launchName) return;
         done.dispose();
+        this.showDebugResults(resultsFile, config, name);
         remove();
       });
     }

@@ -2,7 +2,7 @@
 // correlations and shares on a constructed dataset equal values computed by hand.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -124,10 +124,16 @@ describe('alol reward verbs (the editor runs these)', () => {
       const { files } = JSON.parse(prep.stdout) as { files: string[] };
       assert.deepEqual(files, [path.join(ws, 'nan.ts.alol-debug.js')]);
       assert.ok(existsSync(files[0]));
-      const dbg = alol(ws, 'debug-reward', '--config', 'run.json', '--lines', '1,3');
+      const dbg = alol(ws, 'debug-reward', '--config', 'run.json', '--lines', '1,3', '--results', 'res.json');
       assert.equal(dbg.status, 0, dbg.stderr);
       assert.match(dbg.stdout, /^line 1 \(r0\): total 0\.0500 {2}len 0\.0500\nline 3 \(r2\): total 0\.0400 {2}len 0\.0400\n$/);
       assert.equal(existsSync(files[0]), false, 'the debug run left its copy behind');
+      // The scores for the editor, which shows them on the rows when the session ends.
+      assert.deepEqual(JSON.parse(readFileSync(path.join(ws, 'res.json'), 'utf8')), [
+        { rowId: 'r0', line: 1, kind: 'row', total: 0.05, rewards: { len: 0.05 } },
+        { rowId: 'r2', line: 3, kind: 'row', total: 0.04, rewards: { len: 0.04 } },
+      ]);
+      assert.equal(existsSync(path.join(ws, 'res.json.tmp')), false);
     } finally {
       await rm(ws, { recursive: true, force: true });
     }

@@ -3,7 +3,7 @@
 // process with no time limit under a debugger, and the reward report (distribution, correlation with
 // length and between components, share of the total). All run the trainer's own reward registry.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { RewardComponentConfig } from '../../protocol/config.js';
@@ -98,7 +98,7 @@ async function prepareDebug(o: Flags): Promise<void> {
   console.log(o.json ? JSON.stringify({ files }) : files.join('\n'));
 }
 
-async function debug(o: Flags & { lines?: string; prepare: boolean }): Promise<void> {
+async function debug(o: Flags & { lines?: string; prepare: boolean; results?: string }): Promise<void> {
   if (o.prepare) return prepareDebug(o);
   const { set, data, loaded } = await open(o, { inProcess: true });
   try {
@@ -108,6 +108,12 @@ async function debug(o: Flags & { lines?: string; prepare: boolean }): Promise<v
     console.error(`debugging ${set.names.join(', ')} on ${rows.length} rows in this process, no time limit`);
     const r = await set.score(rows);
     rows.forEach((row, i) => console.log(`line ${row.line} (${row.id}): total ${r.total[i].toFixed(4)}  ${set.names.map((n) => `${n} ${(r.components.get(n) as Float64Array)[i].toFixed(4)}`).join('  ')}`));
+    if (o.results) {
+      // For the editor, which shows them on the rows: written whole (temp file + rename) or not at all.
+      const out = rows.map((row, i) => ({ rowId: row.id, line: row.line, kind: row.kind, total: r.total[i], rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[i]])) }));
+      writeFileSync(`${o.results}.tmp`, JSON.stringify(out));
+      renameSync(`${o.results}.tmp`, o.results);
+    }
   } finally {
     await set.dispose();
   }
@@ -149,6 +155,7 @@ export function registerRewardVerbs(program: Command): void {
     .action(check);
   common(program.command('debug-reward').description('run reward components in this process with no time limit (start it under a debugger; breakpoints in the module bind)'))
     .option('--lines <n,n>', 'dataset lines to score (default: the first --rows rows)')
+    .option('--results <file>', 'also write the scores as JSON to this file (the editor shows them on the rows)')
     .option('--prepare', 'only write the bundles the run will load (for a debugger\'s outFiles) and print their paths', false)
     .action(debug);
   common(program.command('reward-report').description('per component: distribution, correlation with response length and with the other components, share of the total')).action(report);

@@ -182,7 +182,8 @@ export async function startCodeServer(o = {}) {
     '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir, '--config', path.join(tmp, 'config.yaml'),
     ...(o.smokeTestDriver ? ['--vscode-option', 'enable-smoke-test-driver'] : []),
     workspace];
-  const child = spawn(CODE_SERVER, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...o.env } });
+  // ALOL_E2E_USER_DATA: extension-host tests read output channels from the logs under it.
+  const child = spawn(CODE_SERVER, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ALOL_E2E_USER_DATA: userDataDir, ...o.env } });
   fs.closeSync(fd);
   groups.add(child.pid);
   let exited = null;

@@ -41,6 +41,27 @@ const CONFIG = {
   rewards: [{ name: 'dbg', kind: 'module', path: 'rewards/dbg.ts', range: [0, 1], weight: 1, timeoutMs: 2000 }],
 };
 
+/**
+ * The text of output channel `name` as VS Code logs it (under the user-data folder the harness names in
+ * ALOL_E2E_USER_DATA), once it contains `want`; rejects after `ms`.
+ */
+async function outputChannel(name: string, want: string, ms: number): Promise<string> {
+  const root = process.env.ALOL_E2E_USER_DATA;
+  assert.ok(root, 'ALOL_E2E_USER_DATA is not set (test/e2e/lib/harness.mjs sets it)');
+  const find = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? find(p) : e.name.endsWith(`-${name}.log`) ? [p] : [];
+  });
+  const end = Date.now() + ms;
+  let text = '';
+  for (;;) {
+    text = find(path.join(root, 'logs')).map((f) => fs.readFileSync(f, 'utf8')).join('');
+    if (text.includes(want)) return text;
+    if (Date.now() > end) throw new Error(`output channel "${name}" has no ${JSON.stringify(want)} within ${ms} ms:\n${text}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Resolves with the first message (from any debug session) that `test` accepts, or rejects after `ms`. */
 function waitFor(seen: Seen[], listeners: Set<() => void>, test: (s: Seen) => boolean, ms: number, what: string): Promise<Seen> {
   return new Promise((resolve, reject) => {
@@ -138,5 +159,10 @@ describe('Debug Reward Function', function () {
     assert.deepEqual(output.match(/^line .*$/gm), [`line 2 (b): total ${total}  dbg ${total}`]);
     assert.equal(seen.filter((s) => s.message.event === 'stopped').length, 1, 'stopped more than once for one row');
     assert.equal(fs.existsSync(path.join(root, 'rewards', 'dbg.ts.alol-debug.js')), false, 'the debug copy of the bundle was left behind');
+    // When the session ends, the extension shows the run's scores like Score Row's (output and inline).
+    const header = `debug of dbg on 1 row(s) of ${path.join(root, 'dbg-data.jsonl')} with dbg.alol.json:`;
+    const text = await outputChannel('A-LoL Rewards', header, 15_000);
+    const shown = text.slice(text.indexOf(header)).split('\n')[1];
+    assert.equal(shown, `  line 2: total ${(ROWS[1].response.length / 100).toFixed(3)} · dbg ${(ROWS[1].response.length / 100).toFixed(3)}`);
   });
 });
