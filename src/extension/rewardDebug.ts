@@ -3,38 +3,23 @@
 // (problems as diagnostics on their rows), Debug Reward Function (VS Code's Node debugger on the
 // trainer's reward runner, in-process, no time limit) and the Reward Report. Each runs the trainer's
 // own CLI verb in a fresh child process — the same reward registry training uses — so a saved edit to a
-// reward module is what the next command runs. Workspace Trust gates them all (they run workspace code).
+// reward module is what the next command runs. Workspace Trust gates all that run workspace code (all
+// but New Reward Function, which only writes a template and edits a config).
 
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { applyEdits, modify, parse } from 'jsonc-parser';
+import { applyEdits, modify } from 'jsonc-parser';
 import * as vscode from 'vscode';
 import type { TrainerController } from './controller.js';
-import { resolveRuntime } from './nodeRuntime.js';
+import { type ResolvedRuntime, cliEntry, resolveRuntime, runCliVerb } from './nodeRuntime.js';
+import { type RowScore, describeScore, fieldsOf, modulePathOf, readConfigAsWritten, rewardTemplate, unescapeJson } from './rewardFiles.js';
 
-const TEMPLATE = (name: string) => `// A reward function for A-LoL Studio (a \`module\` reward component). The trainer calls it with batches
-// of rows and needs one number per row, inside the range declared for it in the run config.
-
-export interface RewardInput {
-  prompt: string;
-  response: string;
-  /** The dataset row's other fields (id, file, line, split, annotations, ...). */
-  row: Record<string, unknown>;
+/** The 0-based lines a selection touches; one that ends at the start of a line (Shift+Down) does not take that line. */
+function touchedLines(s: vscode.Selection): number[] {
+  const last = s.end.line > s.start.line && s.end.character === 0 ? s.end.line - 1 : s.end.line;
+  return Array.from({ length: last - s.start.line + 1 }, (_, k) => s.start.line + k);
 }
-
-/** Keep in sync with "range" of the "${name}" component in the run config. */
-export const RANGE: readonly [number, number] = [0, 1];
-
-export default function score(batch: RewardInput[]): number[] {
-  return batch.map((x) => {
-    const words = x.response.trim().split(/\\s+/).filter(Boolean).length;
-    const complete = /[.!?]\\s*$/.test(x.response) ? 0.5 : 0;
-    return complete + (words >= 5 && words <= 60 ? 0.5 : 0);
-  });
-}
-`;
 
 /** What Score Row returns (to keybindings and tests): a row of the file, or a selection scored as a response. */
 export interface ScoredRow {
@@ -45,41 +30,6 @@ export interface ScoredRow {
   kind: string;
   total: number;
   rewards: Record<string, number>;
-}
-
-/**
- * The fields of the dataset row a selection was taken from, for scoring the selection as that row's
- * response (its prompt, labels, annotations); a pair's two responses are left out. {} for a malformed line.
- */
-function fieldsOf(line: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(line);
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return {};
-    return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'chosen' && k !== 'rejected' && k !== 'response'));
-  } catch {
-    return {};
-  }
-}
-
-/** One scored row as `alol score-rows --json` and `debug-reward --results` write it. */
-interface RowScore {
-  rowId: string;
-  line: number;
-  kind: string;
-  total: number;
-  rewards: Record<string, number>;
-}
-
-const describeScore = (r: RowScore, pair: boolean) => `${pair ? `${r.kind}: ` : ''}total ${r.total.toFixed(3)} · ${Object.entries(r.rewards).map(([n, v]) => `${n} ${v.toFixed(3)}`).join(' · ')}`;
-
-/** Text selected inside a JSON string (`\n`, `\"`, `\u00e9`) as the string it encodes; other text as it is. */
-function unescapeJson(text: string): string {
-  try {
-    const v: unknown = JSON.parse(`"${text}"`);
-    return typeof v === 'string' ? v : text;
-  } catch {
-    return text;
-  }
 }
 
 export class RewardDebugger implements vscode.Disposable {
@@ -119,28 +69,13 @@ export class RewardDebugger implements vscode.Disposable {
     private readonly pickConfig: (purpose: string) => Promise<string | undefined>,
   ) {}
 
-  private entry(): string {
-    return path.join(this.extensionPath, 'out', 'src', 'trainer', 'run-cli.js');
-  }
-
-  private runtime() {
-    const s = this.controller.settings();
-    return resolveRuntime({ extensionPath: this.extensionPath, nodePath: s.nodePath, trainerCommand: [], editorExecutable: process.execPath });
-  }
-
-  /** Runs an `alol` verb; resolves with its output (rejects with its one-line error). */
+  /** Runs an `alol` verb in a fresh process; resolves with its output (rejects with its one-line error). */
   private run(args: string[], cwd: string, stdin?: string): Promise<string> {
-    const rt = this.runtime();
-    return new Promise((resolve, reject) => {
-      const child = spawn(rt.command[0], [this.entry(), ...args], { cwd, env: rt.env });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('error', (e) => reject(e));
-      child.on('close', (code) => (code === 0 || (code === 1 && out.trim()) ? resolve(out) : reject(new Error(err.trim().split('\n').pop() ?? `exit ${code}`))));
-      child.stdin.end(stdin ?? '');
-    });
+    return runCliVerb(this.runtime(), this.extensionPath, args, cwd, stdin);
+  }
+
+  private runtime(): ResolvedRuntime {
+    return resolveRuntime({ extensionPath: this.extensionPath, nodePath: this.controller.settings().nodePath, trainerCommand: [], editorExecutable: process.execPath });
   }
 
   private async config(purpose: string): Promise<string | undefined> {
@@ -162,7 +97,7 @@ export class RewardDebugger implements vscode.Disposable {
     const file = path.join(ws.uri.fsPath, 'rewards', `${name}.ts`);
     if (existsSync(file)) return void vscode.window.showErrorMessage(`A-LoL: ${vscode.workspace.asRelativePath(file)} exists already.`);
     mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, TEMPLATE(name));
+    writeFileSync(file, rewardTemplate(name));
     const config = await this.config('add the new reward to a run config');
     if (config) {
       const doc = await vscode.workspace.openTextDocument(config);
@@ -205,7 +140,7 @@ export class RewardDebugger implements vscode.Disposable {
       const pair = out.filter((x) => x.line === r.line).length > 1;
       perLine.set(r.line - 1, [...(perLine.get(r.line - 1) ?? []), describeScore(r, pair)]);
     }
-    const data = this.dataPath(config);
+    const data = readConfigAsWritten(config).dataPath;
     const editor = vscode.window.visibleTextEditors.find((e) => data && path.resolve(e.document.fileName) === data && !e.document.isDirty);
     this.showScores(editor, config, perLine, new Map(), `debug of ${name} on ${out.length} row(s) of ${data ?? 'the dataset'} with ${path.basename(config)}:`);
   }
@@ -226,9 +161,7 @@ export class RewardDebugger implements vscode.Disposable {
       // Rows: the cursor's row, or every line a selection touches; text: a part of one line (or any file's text).
       const wholeLines = jsonl && doc && (s.isEmpty || !s.isSingleLine || selected.trim() === doc.lineAt(s.start.line).text.trim());
       if (wholeLines && doc) {
-        // A selection that ends at the start of a line (Shift+Down) does not take that line.
-        const last = s.end.line > s.start.line && s.end.character === 0 ? s.end.line - 1 : s.end.line;
-        for (let i = s.start.line; i <= last; i++) if (!doc.lineAt(i).isEmptyOrWhitespace) rowLines.add(i);
+        for (const i of touchedLines(s)) if (!doc.lineAt(i).isEmptyOrWhitespace) rowLines.add(i);
       } else if (selected.trim() && doc) {
         texts.push({ text: jsonl ? unescapeJson(selected) : selected, fields: jsonl ? fieldsOf(doc.lineAt(s.start.line).text) : {}, at: s.end.line });
       }
@@ -267,20 +200,9 @@ export class RewardDebugger implements vscode.Disposable {
   }
 
   private async component(config: string, purpose: string): Promise<string | undefined> {
-    const names = this.rewardComponents(config).filter((c) => c.kind === 'module').map((c) => c.name);
+    const names = readConfigAsWritten(config).rewards.filter((c) => c.kind === 'module').map((c) => c.name);
     if (names.length === 0) return void vscode.window.showWarningMessage(`A-LoL: ${path.basename(config)} has no module reward (use "A-LoL: New Reward Function").`);
     return names.length === 1 ? names[0] : vscode.window.showQuickPick(names, { title: `A-LoL: ${purpose}` });
-  }
-
-  /** The run config's reward components as written (comments allowed); none if it cannot be read. */
-  private rewardComponents(config: string): { name: string; kind?: string; path?: string }[] {
-    try {
-      const parsed = parse(readFileSync(config, 'utf8')) as { rewards?: unknown } | undefined;
-      const list = Array.isArray(parsed?.rewards) ? (parsed.rewards as Record<string, unknown>[]) : [];
-      return list.filter((c) => typeof c?.name === 'string').map((c) => ({ name: c.name as string, kind: typeof c.kind === 'string' ? c.kind : undefined, path: typeof c.path === 'string' ? c.path : undefined }));
-    } catch {
-      return [];
-    }
   }
 
   /** `configFile`/`component` skip the pickers (for keybindings and tests). */
@@ -294,12 +216,13 @@ export class RewardDebugger implements vscode.Disposable {
 
   /** Dry-runs `name` on 50 rows; problems become diagnostics on their rows. `quiet`: no pop-up (re-check on save). */
   private async runCheck(config: string, name: string, { quiet }: { quiet: boolean }): Promise<void> {
-    const modulePath = this.modulePath(config, name);
+    const written = readConfigAsWritten(config);
+    const modulePath = modulePathOf(written, name);
     this.lastCheck = modulePath ? { config, name, moduleDir: path.dirname(modulePath) } : null;
     try {
       const report = JSON.parse(await this.run(['check-reward', '--config', config, '--component', name, '--rows', '50', '--json'], path.dirname(config))) as { findings: { row: string; line: number; problem: string; detail: string }[]; timing: Record<string, { calls: number; meanMs: number; maxMs: number }> };
       // check-reward ran on the config's dataset: its findings' lines are that file's.
-      const dataFile = this.dataPath(config);
+      const dataFile = written.dataPath;
       this.diagnostics.clear();
       if (dataFile) {
         const uri = vscode.Uri.file(dataFile);
@@ -316,22 +239,6 @@ export class RewardDebugger implements vscode.Disposable {
     }
   }
 
-  /** The config's dataset file (resolved), if it names one. */
-  private dataPath(config: string): string | undefined {
-    try {
-      const parsed = parse(readFileSync(config, 'utf8')) as { data?: { path?: unknown } } | undefined;
-      return typeof parsed?.data?.path === 'string' ? path.resolve(path.dirname(config), parsed.data.path) : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** The module file of reward component `name` in `config`, if it is a module component. */
-  private modulePath(config: string, name: string): string | undefined {
-    const c = this.rewardComponents(config).find((r) => r.name === name && r.kind === 'module');
-    return c?.path ? path.resolve(path.dirname(config), c.path) : undefined;
-  }
-
   /** `configFile`/`component` skip the pickers (for keybindings and tests). */
   async debug(configFile?: string, component?: string): Promise<boolean> {
     const config = configFile ?? (await this.config('Debug Reward Function'));
@@ -340,15 +247,15 @@ export class RewardDebugger implements vscode.Disposable {
     if (!name) return false;
     // The rows under the cursor or selection, when the editor shows the config's own dataset.
     const editor = vscode.window.activeTextEditor;
-    const dataPath = this.dataPath(config);
+    const dataPath = readConfigAsWritten(config).dataPath;
     const onData = editor && dataPath && path.resolve(editor.document.fileName) === dataPath;
-    const lines = onData ? [...new Set(editor.selections.flatMap((s) => Array.from({ length: s.end.line - s.start.line + 1 }, (_, k) => s.start.line + 1 + k)))].sort((a, b) => a - b).join(',') : undefined;
+    const lines = onData ? [...new Set(editor.selections.flatMap(touchedLines))].sort((a, b) => a - b).map((i) => i + 1).join(',') : undefined;
     const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(config));
     const configDir = path.dirname(config);
     const common = ['--config', config, '--component', name];
-    // The run bundles each module to a hidden .js beside it and requires that. Written here first (same
-    // bytes), the debugger finds it through outFiles and sets the user's breakpoints on it before it
-    // loads; a script appearing mid-run would be bound too late. Source maps are read only there.
+    // The run bundles each module to <name>.ts.alol-debug.js beside it and requires that. Written here
+    // first (same bytes), the debugger finds it through outFiles and sets the user's breakpoints on it
+    // before it loads; a script appearing mid-run would be bound too late. Source maps are read only there.
     let files: string[];
     try {
       files = (JSON.parse(await this.run(['debug-reward', ...common, '--prepare', '--json'], configDir)) as { files: string[] }).files;
@@ -365,7 +272,7 @@ export class RewardDebugger implements vscode.Disposable {
       request: 'launch',
       name: launchName,
       runtimeExecutable: rt.command[0],
-      program: this.entry(),
+      program: cliEntry(this.extensionPath),
       args: ['debug-reward', ...common, '--rows', '5', '--results', resultsFile, ...(lines ? ['--lines', lines] : [])],
       cwd: configDir,
       env: rt.env.ELECTRON_RUN_AS_NODE ? { ELECTRON_RUN_AS_NODE: '1' } : {},

@@ -3,7 +3,7 @@
 // process with no time limit under a debugger, and the reward report (distribution, correlation with
 // length and between components, share of the total). All run the trainer's own reward registry.
 
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { RewardComponentConfig } from '../../protocol/config.js';
@@ -11,9 +11,10 @@ import { loadRunConfig } from '../config.js';
 import { DEFAULT_SPLIT, buildRecord, readDataset } from '../data/dataset.js';
 import { type Row, classifyRecord } from '../data/rows.js';
 import { ModuleReward } from '../rewards/module-reward.js';
-import { RewardSet } from '../rewards/registry.js';
+import { RewardSet, type ScoreResult } from '../rewards/registry.js';
 import { rewardReport } from '../rewards/report.js';
 import { renderHistogram } from '../rewards/summary.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { collect, int } from './options.js';
 
 interface Flags {
@@ -54,12 +55,17 @@ function rowsFromText(text: string, file: string): Row[] {
   });
 }
 
+/** Scores as the editor reads them (`score-rows --json`, `debug-reward --results`): one object a row. */
+function scoredRows(set: RewardSet, rows: readonly Row[], r: ScoreResult) {
+  return rows.map((row, i) => ({ rowId: row.id, line: row.line, kind: row.kind, total: r.total[i], rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[i]])) }));
+}
+
 async function scoreRows(o: Flags & { input: string }): Promise<void> {
   const { set } = await open(o);
   try {
     const rows = rowsFromText(o.input === '-' ? readFileSync(0, 'utf8') : readFileSync(o.input, 'utf8'), o.input);
     const r = await set.score(rows);
-    const out = rows.map((row, i) => ({ rowId: row.id, line: row.line, kind: row.kind, total: r.total[i], rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[i]])) }));
+    const out = scoredRows(set, rows, r);
     console.log(o.json ? JSON.stringify(out) : out.map((x) => `${x.rowId} ${x.kind}: total ${x.total.toFixed(4)}  ${Object.entries(x.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`).join('\n'));
   } finally {
     await set.dispose();
@@ -109,10 +115,8 @@ async function debug(o: Flags & { lines?: string; prepare: boolean; results?: st
     const r = await set.score(rows);
     rows.forEach((row, i) => console.log(`line ${row.line} (${row.id}): total ${r.total[i].toFixed(4)}  ${set.names.map((n) => `${n} ${(r.components.get(n) as Float64Array)[i].toFixed(4)}`).join('  ')}`));
     if (o.results) {
-      // For the editor, which shows them on the rows: written whole (temp file + rename) or not at all.
-      const out = rows.map((row, i) => ({ rowId: row.id, line: row.line, kind: row.kind, total: r.total[i], rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[i]])) }));
-      writeFileSync(`${o.results}.tmp`, JSON.stringify(out));
-      renameSync(`${o.results}.tmp`, o.results);
+      // For the editor, which shows them on the rows: written whole or not at all.
+      await writeFileAtomic(o.results, JSON.stringify(scoredRows(set, rows, r)));
     }
   } finally {
     await set.dispose();
