@@ -6,15 +6,16 @@
 // refused), a re-audit after an annotation (caches: nothing recomputed but the value head; equal to a
 // cold audit), and the dashboard's histogram bin -> row -> editor at that line.
 // Needs `npm run package` and scripts/e2e-setup.sh.
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  ROOT, activeTab, answerInput, cursorStatus, goToLine, notification, openFile, openWorkbench, runCommand, screenshot,
+  ROOT, activeTab, answerInput, cursorStatus, goToLine, openFile, openWorkbench, runCommand, screenshot,
   sleep, startCodeServer, vsixPath, webviewFrame,
+  closeUiSuite, screenshotStep, stopwatch,
 } from './lib/harness.mjs';
 
 const KEEP = process.env.ALOL_E2E_KEEP === '1';
@@ -153,16 +154,7 @@ const withField = (orig, field) => orig.replace(/\}$/, `, ${field}}`);
 // ---- the test ------------------------------------------------------------------------------------
 
 describe('Inline dataset annotation in VS Code (code-server + Chromium)', { timeout: 900_000 }, () => {
-  let failures = 0;
-  /** `it` that saves a screenshot (annotate-failed-N) when its body throws. */
-  const step = (name, body) => it(name, async () => {
-    try {
-      await body();
-    } catch (e) {
-      if (wb) console.log(`# failure screenshot: ${await screenshot(wb.page, `annotate-failed-${++failures}`).catch((x) => x.message)}`);
-      throw e;
-    }
-  });
+  const step = screenshotStep('annotate', () => wb?.page);
   let ws;
   let server;
   let wb;
@@ -172,15 +164,7 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
   let adv1; // runs/audit-1/advantages.jsonl
   let byId; // rowId -> advantages row (training rows only)
   const lineOf = (id) => origLines.findIndex((l) => l.startsWith(`{"id": "${id}"`)) + 1;
-  const timings = {};
-  const timed = async (name, f) => {
-    const t0 = Date.now();
-    try {
-      return await f();
-    } finally {
-      timings[name] = (Date.now() - t0) / 1000;
-    }
-  };
+  const { timings, timed } = stopwatch();
   let humanRow; // the row given a human reward of 0.9
 
   before(async () => {
@@ -202,13 +186,7 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     wb = await timed('workbench open', () => openWorkbench(server));
   });
 
-  after(async () => {
-    console.log(`# timings (s): ${JSON.stringify(timings)}`);
-    await wb?.close();
-    await server?.stop();
-    if (ws && !KEEP) fs.rmSync(ws, { recursive: true, force: true });
-    else if (ws) console.log(`# kept workspace ${ws}`);
-  });
+  after(() => closeUiSuite({ wb, server, ws, timings }));
 
   step('shows per-row CodeLens from the latest run, a gutter icon on filtered rows, a hover and the status-bar item', async () => {
     const page = wb.page;

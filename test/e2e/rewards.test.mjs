@@ -9,7 +9,7 @@
 //  - An untrusted workspace (Workspace Trust on, Restricted Mode): Score Row and Check Reward Function
 //    refuse with a warning saying why and offering "Manage Workspace Trust"; the module never runs.
 // Needs `npm run package` and scripts/e2e-setup.sh.
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,6 +19,7 @@ import { parse as parseJsonc } from 'jsonc-parser';
 import {
   ROOT, activeTab, cursorStatus, goToLine, notification, openFile, openWorkbench, quickInput, quickRows, runCommand, screenshot,
   sleep, startCodeServer, vsixPath,
+  closeUiSuite, screenshotStep, stopwatch,
 } from './lib/harness.mjs';
 
 const KEEP = process.env.ALOL_E2E_KEEP === '1';
@@ -241,33 +242,12 @@ const fileWhen = (file, pred, ms = 15_000) => poll(() => (fs.existsSync(file) ? 
 
 // ---- the tests -----------------------------------------------------------------------------------
 
-function makeStep(prefix, getPage) {
-  let failures = 0;
-  return (name, body) => it(name, async () => {
-    try {
-      await body();
-    } catch (e) {
-      const page = getPage();
-      if (page) console.log(`# failure screenshot: ${await screenshot(page, `${prefix}-failed-${++failures}`).catch((x) => x.message)}`);
-      throw e;
-    }
-  });
-}
-
 describe('Reward debugging commands in VS Code (code-server + Chromium)', { timeout: 600_000 }, () => {
   let ws;
   let server;
   let wb;
-  const step = makeStep('rewards', () => wb?.page);
-  const timings = {};
-  const timed = async (name, f) => {
-    const t0 = Date.now();
-    try {
-      return await f();
-    } finally {
-      timings[name] = (Date.now() - t0) / 1000;
-    }
-  };
+  const step = screenshotStep('rewards', () => wb?.page);
+  const { timings, timed } = stopwatch();
 
   before(async () => {
     ws = fs.mkdtempSync(path.join(os.tmpdir(), 'alol-e2e-rewards-'));
@@ -285,13 +265,7 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     wb = await timed('workbench open', () => openWorkbench(server));
   });
 
-  after(async () => {
-    console.log(`# timings (s): ${JSON.stringify(timings)}`);
-    await wb?.close();
-    await server?.stop();
-    if (ws && !KEEP) fs.rmSync(ws, { recursive: true, force: true });
-    else if (ws) console.log(`# kept workspace ${ws}`);
-  });
+  after(() => closeUiSuite({ wb, server, ws, timings }));
 
   step('New Reward Function writes the typed template, opens it and adds the component to the chosen run config', async () => {
     const page = wb.page;
@@ -458,7 +432,7 @@ describe('Reward commands in an untrusted workspace (Restricted Mode)', { timeou
   let ws;
   let server;
   let wb;
-  const step = makeStep('rewards-untrusted', () => wb?.page);
+  const step = screenshotStep('rewards-untrusted', () => wb?.page);
   const marker = () => path.join(ws, 'MODULE_RAN');
 
   before(async () => {
@@ -475,12 +449,7 @@ ${CHARS_TS}`);
     wb = await openWorkbench(server);
   });
 
-  after(async () => {
-    await wb?.close();
-    await server?.stop();
-    if (ws && !KEEP) fs.rmSync(ws, { recursive: true, force: true });
-    else if (ws) console.log(`# kept workspace ${ws}`);
-  });
+  after(() => closeUiSuite({ wb, server, ws }));
 
   /** Runs a command that must refuse: fails clearly if it goes on to ask for a run config instead. */
   async function runRefused(page, title) {

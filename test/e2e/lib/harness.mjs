@@ -15,6 +15,7 @@
 // Environment: ALOL_E2E_CACHE, ALOL_E2E_CODE_SERVER, ALOL_E2E_CHROMIUM, ALOL_E2E_VSIX override locations;
 // ALOL_E2E_KEEP=1 keeps the temporary folders (logs, user data) and prints where they are.
 import { spawn, spawnSync } from 'node:child_process';
+import { it } from 'node:test';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -225,6 +226,45 @@ export async function startCodeServer(o = {}) {
     }
     await sleep(250);
   }
+}
+
+// ---- UI suites -----------------------------------------------------------------------------------
+
+/** `it` that saves a screenshot (`<prefix>-failed-N`) of `getPage()` when its body throws. */
+export function screenshotStep(prefix, getPage) {
+  let failures = 0;
+  return (name, body) => it(name, async () => {
+    try {
+      await body();
+    } catch (e) {
+      const page = getPage();
+      if (page) console.log(`# failure screenshot: ${await screenshot(page, `${prefix}-failed-${++failures}`).catch((x) => x.message)}`);
+      throw e;
+    }
+  });
+}
+
+/** Seconds each named piece of a suite took: `timed(name, f)` runs f and records it in `timings`. */
+export function stopwatch() {
+  const timings = {};
+  const timed = async (name, f) => {
+    const t0 = Date.now();
+    try {
+      return await f();
+    } finally {
+      timings[name] = (Date.now() - t0) / 1000;
+    }
+  };
+  return { timings, timed };
+}
+
+/** A UI suite's `after`: prints the timings, closes the browser and the server, removes the workspace (kept with ALOL_E2E_KEEP=1). */
+export async function closeUiSuite({ wb, server, ws, timings }) {
+  if (timings) console.log(`# timings (s): ${JSON.stringify(timings)}`);
+  await wb?.close();
+  await server?.stop();
+  if (ws && !KEEP) fs.rmSync(ws, { recursive: true, force: true });
+  else if (ws) console.log(`# kept workspace ${ws}`);
 }
 
 // ---- browser -------------------------------------------------------------------------------------
