@@ -19,7 +19,7 @@ import { advantageEdges, advantageHistogram, type AdvantageHistogram } from './a
 import { type Policy, promptHidden, referenceLogprobs, sftReference, startingModel, loadPolicy, type RefLogprobs } from './reference.js';
 import { samplerFor, stepBudget, type Budget } from './rules.js';
 import { type TokenizedRow, tokenizeRows } from './tokenize.js';
-import { estimateValues, type ValueEstimate } from './value-estimate.js';
+import { checkFitOn, estimateValues, type ValueEstimate } from './value-estimate.js';
 
 export interface AuditHooks {
   log: RunLog;
@@ -97,6 +97,7 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
   if (excluded) hooks.say(`[data] ${excluded} training rows are marked "exclude": true and left out`);
   if (trainRows.length === 0) throw new Error(`${dataFile}: no rows in the training split; hint: lower data.split.validation / data.split.test`);
   if (config.rewards.length === 0) throw new Error('the config has no reward components; hint: add at least one to "rewards" (see README)');
+  checkFitOn(config);
 
   // -- reference policy
   let reference: Policy;

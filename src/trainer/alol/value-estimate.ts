@@ -85,6 +85,23 @@ async function greedy(a: Args, prompts: number[][]): Promise<string[]> {
   return keys.map((k) => known.get(k) as string);
 }
 
+const MIN_VALIDATION_PROMPTS = 10;
+
+/**
+ * What makes fitOn "validation" impossible whatever the data: a `field` reward reads the dataset, so it
+ * cannot score the reference's generations. The audit checks this before its first phase.
+ */
+export function checkFitOn(config: RunConfig): void {
+  if (config.value.fitOn !== 'validation') return;
+  const fields = config.rewards.filter((r) => r.kind === 'field').map((r) => `"${r.name}"`);
+  if (fields.length === 0) return;
+  throw new Error(
+    `value.fitOn "validation" fits V on rewards of the reference's own generations, which the ` +
+      `reward${fields.length > 1 ? 's' : ''} ${fields.join(', ')} (kind field) cannot score: a field is read from the dataset row; ` +
+      'hint: use value.fitOn "train" (out-of-fold on the training rows\' rewards)',
+  );
+}
+
 export async function estimateValues(a: Args): Promise<ValueEstimate> {
   const { config, reference } = a;
   const c = reference.config.nEmbd;
@@ -105,13 +122,19 @@ export async function estimateValues(a: Args): Promise<ValueEstimate> {
     targets = a.rewards.total;
     fitPrompts = a.train.map((t) => t.prompt);
   } else {
-    if (config.rewards.some((r) => r.kind === 'field')) {
-      throw new Error('value.fitOn "validation" scores the reference\'s own generations, which reward fields of the data cannot score; hint: use value.fitOn "train"');
-    }
+    checkFitOn(config);
     const budget = { ...a.lengths, maxPromptTokens: Math.min(a.lengths.maxPromptTokens, reference.config.nPositions - config.eval.maxNewTokens) };
-    if (budget.maxPromptTokens < 1) throw new Error(`eval.maxNewTokens ${config.eval.maxNewTokens} leaves no room for prompts in n_positions ${reference.config.nPositions}`);
+    if (budget.maxPromptTokens < 1) {
+      const room = `eval.maxNewTokens ${config.eval.maxNewTokens} leaves no room for prompts in n_positions ${reference.config.nPositions}`;
+      throw new Error(`value.fitOn "validation": ${room}; hint: lower eval.maxNewTokens`);
+    }
     const val = distinct(a.validation.map((r) => reference.tokenizer.encode(r.prompt).slice(-budget.maxPromptTokens)));
-    if (val.unique.length < 10) throw new Error(`value.fitOn "validation" needs validation prompts; the validation split has ${val.unique.length}; hint: raise data.split.validation or use value.fitOn "train"`);
+    if (val.unique.length < MIN_VALIDATION_PROMPTS) {
+      throw new Error(
+        `value.fitOn "validation" needs at least ${MIN_VALIDATION_PROMPTS} distinct validation prompts; the validation split has ` +
+          `${val.unique.length}; hint: raise data.split.validation or use value.fitOn "train"`,
+      );
+    }
     const texts = await greedy(a, val.unique);
     const genRows: Row[] = val.unique.map((p, i) => ({ id: `greedy:${sha(p)}`, file: '(reference greedy generation)', line: i + 1, prompt: reference.tokenizer.decode(p), response: texts[i], split: 'validation', group: `greedy:${i}`, kind: 'row', raw: {} }));
     targets = (await a.rewardSet.score(genRows)).total;
