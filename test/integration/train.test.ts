@@ -1,8 +1,9 @@
 // `alol train` / `alol eval` end to end on a synthetic task made here (prompts with good and bad
 // responses; a module reward reading only the text): a_lol beats the reference on held-out sampled
-// reward; step-0 importance weights are exactly 1 in the real loop; resume reproduces the
-// uninterrupted run; `alol eval` reproduces summary.json; the watchdog names the rows of a batch that
-// went non-finite.
+// reward; step-0 importance weights are exactly 1 in the real loop, and after the policy has moved
+// they equal those computed here from the checkpoint's and the reference's own log-probs;
+// advantages.jsonl holds A = R - V and kept = A > 0 on every row; resume reproduces the uninterrupted
+// run; `alol eval` reproduces summary.json; the watchdog names the rows of a batch that went non-finite.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -79,6 +80,94 @@ describe('alol train and alol eval', () => {
       assert.ok(e && e.type === 'step/didComplete');
       assert.equal(e.meanImportanceWeight, 1, variant);
       assert.equal(e.clipFraction, 0, variant);
+    }
+  });
+
+  it('after the policy has moved, the weights a step reports equal those of its checkpoint vs the reference', async (t) => {
+    // A run whose every batch is the whole training split (sampler "all", batchSize = its 24 rows), so
+    // the step after checkpoint k reports the weights of exactly these rows under the policy saved at k.
+    // Those are computed here from each model's own log-probs (`alol logprobs`, EOS added as in
+    // training): w = clip(exp(l_policy - l_ref), 1 - eps, 1 + eps) per row, as DESIGN.md defines them.
+    const rng = new Rng(11);
+    const words = ['cats', 'dogs', 'rain', 'bread', 'music', 'trees', 'boats', 'snow', 'tea', 'books'];
+    const rows = Array.from({ length: 28 }, (_, i) => {
+      const w = words[rng.int(words.length)];
+      const response = rng.next() < 0.5 ? ` I like ${w}.` : [' no.', ` ${w} ${w} ${w}`, ' blah blah'][rng.int(3)];
+      return { id: `w${i}`, prompt: `Q: ${w}?\nA:`, response, split: i < 24 ? 'train' : 'test' };
+    });
+    const train = rows.filter((r) => r.split === 'train');
+    const jsonl = (xs: object[]) => `${xs.map((x) => JSON.stringify(x)).join('\n')}\n`;
+    await writeFile(path.join(dir, 'moved.jsonl'), jsonl(rows));
+    await writeFile(path.join(dir, 'moved-train.jsonl'), jsonl(train.map((r) => ({ prompt: r.prompt, response: r.response }))));
+    const eps = 0.9;
+    const set = [
+      'data.path=moved.jsonl',
+      'reference.path=run-alol/reference',
+      'train.sampler=all',
+      `train.batchSize=${train.length}`,
+      'train.steps=7',
+      'train.checkpointEvery=3',
+      'train.lr=0.0003',
+      'train.schedule=constant',
+      `train.clipEps=${eps}`,
+      'eval.maxPrompts=2',
+      'eval.samplesPerPrompt=1',
+    ].flatMap((kv) => ['--set', kv]);
+    ok('train', '--config', 'run.json', ...set, '--no-cache', '--out', 'run-moved');
+    const ev = events('run-moved');
+    const audit = ev.find((e) => e.type === 'advantages/didCompute');
+    assert.ok(audit && audit.type === 'advantages/didCompute');
+    assert.equal(audit.counts.rows, train.length, 'every batch is the whole training split');
+    const logprobs = (model: string): number[] => {
+      const out = `lp-${path.basename(model)}.jsonl`;
+      ok('logprobs', '--model', model, '--data', 'moved-train.jsonl', '--add-eos', '--out', out);
+      return readFileSync(path.join(dir, out), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { logprob: number }).logprob);
+    };
+    const lRef = logprobs(path.join('run-moved', 'reference'));
+    const atBound = (x: number) => x <= 1 - eps || x >= 1 + eps;
+    let [low, high, inside] = [0, 0, 0];
+    for (const k of [3, 6]) {
+      const lPolicy = logprobs(path.join('run-moved', 'a_lol', 'checkpoints', `step-${String(k).padStart(6, '0')}`));
+      const w = lPolicy.map((l, i) => Math.min(Math.max(Math.exp(l - lRef[i]), 1 - eps), 1 + eps));
+      low += w.filter((x) => x <= 1 - eps).length;
+      high += w.filter((x) => x >= 1 + eps).length;
+      inside += w.filter((x) => !atBound(x)).length;
+      const meanWeight = w.reduce((a, x) => a + x, 0) / w.length;
+      const clipFraction = w.filter(atBound).length / w.length;
+      const step = ev.find((e) => e.type === 'step/didComplete' && e.step === k + 1);
+      assert.ok(step && step.type === 'step/didComplete', `no step ${k + 1}`);
+      const reported = { meanWeight: step.meanImportanceWeight as number, clipFraction: step.clipFraction as number };
+      t.diagnostic(`policy after step ${k}: mean weight ${meanWeight.toFixed(6)} (step ${k + 1} reported ${reported.meanWeight}), ` +
+        `clip fraction ${clipFraction.toFixed(4)} (reported ${reported.clipFraction}); weights ${w.map((x) => x.toFixed(2)).join(' ')}`);
+      // The policy has moved: weights far from 1, the mean by much more than the tolerance below.
+      assert.ok(w.some((x) => Math.abs(x - 1) > 0.2), `after step ${k} every weight is within 0.2 of 1: ${w.join(', ')}`);
+      assert.ok(Math.abs(meanWeight - 1) > 0.01, `after step ${k} the mean weight is ${meanWeight}`);
+      // float32 in the step graph, float64 here
+      const vs = (what: string, got: number, want: number) => `step ${k + 1}: ${what} ${got}, computed here ${want}`;
+      assert.ok(Math.abs(reported.meanWeight - meanWeight) < 1e-5, vs('mean weight', reported.meanWeight, meanWeight));
+      assert.ok(Math.abs(reported.clipFraction - clipFraction) < 1e-6, vs('clip fraction', reported.clipFraction, clipFraction));
+    }
+    // Weights at each bound and between them, so both the clipping and the clip fraction were exercised.
+    assert.ok(low > 0 && high > 0 && inside > 0, `over both checkpoints: ${low} at 1 - eps, ${high} at 1 + eps, ${inside} inside`);
+  });
+
+  it("advantages.jsonl: every row's advantage is reward.total - value, and kept is advantage > 0", (t) => {
+    type AdvantageRow = { rowId: string; reward: { total: number; task: number }; value: number; advantage: number; kept: boolean };
+    const lines = readFileSync(path.join(dir, 'run-alol', 'advantages.jsonl'), 'utf8').trim().split('\n');
+    const rows = lines.map((l) => JSON.parse(l) as AdvantageRow);
+    const audit = events('run-alol').find((e) => e.type === 'advantages/didCompute');
+    assert.ok(audit && audit.type === 'advantages/didCompute');
+    assert.equal(rows.length, audit.counts.rows);
+    // Both kinds of row are present, so neither check below holds vacuously.
+    const kept = rows.filter((r) => r.kept).length;
+    t.diagnostic(`${rows.length} rows, ${kept} kept`);
+    assert.equal(kept, audit.counts.kept);
+    assert.ok(kept > 0 && kept < rows.length, `${kept} of ${rows.length} kept`);
+    for (const r of rows) {
+      assert.equal(r.reward.total, r.reward.task, `${r.rowId}: the one component, weight 1, is the total`);
+      const want = r.reward.total - r.value;
+      assert.ok(Math.abs(r.advantage - want) <= 1e-12, `${r.rowId}: advantage ${r.advantage}, reward - value = ${want}`);
+      assert.equal(r.kept, r.advantage > 0, `${r.rowId}: kept ${r.kept} with advantage ${r.advantage}`);
     }
   });
 
