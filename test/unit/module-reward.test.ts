@@ -1,12 +1,13 @@
-// User reward modules: TypeScript bundled and run in a worker; a hanging call is terminated at its
-// time limit and the next call works; throws and non-arrays are reported; edits are picked up.
+// User reward modules: TypeScript bundled and run in a worker; a hanging call is cut at its time limit
+// and the next call runs in a fresh worker; the thread's start-up counts toward no call's time limit;
+// throws and non-arrays are reported; edits are picked up.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ModuleReward } from '../../src/trainer/rewards/module-reward.js';
+import { ModuleReward, type ModuleOutcome } from '../../src/trainer/rewards/module-reward.js';
 
 let dir = '';
 before(async () => {
@@ -21,7 +22,16 @@ export default function score(batch: Item[]): number[] {
 }
 `,
   );
-  await writeFile(path.join(dir, 'hang.js'), 'exports.score = (batch) => { if (batch[0].response === "hang") { for (;;) {} } return batch.map(() => 0.5); };\n');
+  // Answers with the id of the thread it runs in, so a test can tell one worker from the next.
+  await writeFile(
+    path.join(dir, 'hang.js'),
+    `const { threadId } = require("node:worker_threads");
+exports.score = (batch) => { if (batch[0].response === "hang") { for (;;) {} } return batch.map(() => threadId); };
+`,
+  );
+  // Its top level (run when a worker loads it) takes 1 s, far past the 300 ms limit the test gives its calls.
+  const slowLoad = 'const t = Date.now(); while (Date.now() - t < 1000) {}\nexports.score = (batch) => batch.map(() => 0.5);\n';
+  await writeFile(path.join(dir, 'slowload.js'), slowLoad);
   await writeFile(path.join(dir, 'throws.ts'), 'export function score(): number[] { throw new Error("boom"); }\n');
   await writeFile(path.join(dir, 'noscore.ts'), 'export const x = 1;\n');
   await writeFile(path.join(dir, 'syntax.ts'), 'export default function score( {\n');
@@ -29,22 +39,34 @@ export default function score(batch: Item[]): number[] {
 after(() => rm(dir, { recursive: true, force: true }));
 
 const item = (response: string) => ({ prompt: 'p', response, row: {} });
+/** The values of a call that must have succeeded. */
+const valuesOf = (r: ModuleOutcome): unknown => {
+  assert.ok(r.ok, `the call failed: ${JSON.stringify(r)}`);
+  return r.values;
+};
 
 describe('module rewards', () => {
   it('a TypeScript module with a relative import is transpiled and run', async () => {
     const m = await ModuleReward.load(path.join(dir, 'polite.ts'), 2000);
-    const r = await m.call([item('thanks a lot'), item('no'), item('please do')]);
-    assert.deepEqual(r, { ok: true, values: [1, 0, 1] });
+    assert.deepEqual(valuesOf(await m.call([item('thanks a lot'), item('no'), item('please do')])), [1, 0, 1]);
     await m.dispose();
   });
 
-  it('a call that hangs is terminated at its time limit; the next call runs in a fresh worker', async () => {
+  it('a call that hangs is cut at its time limit; the next call runs in a fresh worker', async () => {
     const m = await ModuleReward.load(path.join(dir, 'hang.js'), 300);
-    const t0 = Date.now();
-    const r = await m.call([item('hang')]);
-    assert.deepEqual(r, { ok: false, kind: 'timeout', ms: 300 });
-    assert.ok(Date.now() - t0 < 3000);
-    assert.deepEqual(await m.call([item('fine')]), { ok: true, values: [0.5] });
+    const [first] = valuesOf(await m.call([item('fine')])) as number[];
+    // The outcome is the time-out's own (the module never answers), so the timer cut the call.
+    assert.deepEqual(await m.call([item('hang')]), { ok: false, kind: 'timeout', ms: 300 });
+    const [next] = valuesOf(await m.call([item('fine')])) as number[];
+    assert.equal(typeof first, 'number');
+    assert.notEqual(next, first, 'the call after the time-out ran in the same worker thread');
+    await m.dispose();
+  });
+
+  it("a worker's start-up is outside a call's time limit", async () => {
+    // Loading takes 1 s and the limit is 300 ms: the call succeeds only if its clock starts after the load.
+    const m = await ModuleReward.load(path.join(dir, 'slowload.js'), 300);
+    assert.deepEqual(valuesOf(await m.call([item('a')])), [0.5]);
     await m.dispose();
   });
 
@@ -69,10 +91,10 @@ describe('module rewards', () => {
     await writeFile(file, 'export default (b: unknown[]) => b.map(() => 1);\n');
     const m = await ModuleReward.load(file, 2000);
     const before = m.fingerprint;
-    assert.deepEqual(await m.call([item('a')]), { ok: true, values: [1] });
+    assert.deepEqual(valuesOf(await m.call([item('a')])), [1]);
     await writeFile(file, 'export default (b: unknown[]) => b.map(() => 2);\n');
     await m.reload();
-    assert.deepEqual(await m.call([item('a')]), { ok: true, values: [2] });
+    assert.deepEqual(valuesOf(await m.call([item('a')])), [2]);
     assert.notEqual(m.fingerprint, before);
     await m.dispose();
   });
@@ -95,7 +117,7 @@ describe('module rewards', () => {
     const m = await ModuleReward.load(file, null);
     m.runInProcess();
     assert.equal(readFileSync(copy, 'utf8'), bytes, 'the in-process run wrote other bytes than the prepared copy');
-    assert.deepEqual(await m.call([item('thanks a lot'), item('no')]), { ok: true, values: [1, 0] });
+    assert.deepEqual(valuesOf(await m.call([item('thanks a lot'), item('no')])), [1, 0]);
     await m.dispose();
     assert.equal(existsSync(copy), false, 'the debug copy was left behind');
   });

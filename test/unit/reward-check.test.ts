@@ -1,5 +1,7 @@
-// Reward debugging: the check reports every problem kind with its row (and keeps going); the report's
-// correlations and shares on a constructed dataset equal values computed by hand.
+// Reward debugging: the check reports every problem kind with its row (and keeps going), timing each
+// call by the module's own time (a planted slow call far past the threshold is flagged; the worker's
+// slow start-up is not); the report's correlations and shares on a constructed dataset equal values
+// computed by hand.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -20,14 +22,16 @@ before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'alol-check-'));
   await writeFile(
     path.join(dir, 'planted.ts'),
-    `export default function score(batch: { response: string }[]): unknown[] {
+    `// Loading takes 600 ms, far past the 'slow' threshold: the first row must not pay for it.
+{ const t = Date.now(); while (Date.now() - t < 600) {} }
+export default function score(batch: { response: string }[]): unknown[] {
   const out = batch.map((b) => {
     const w = b.response.split(' ')[0];
     if (w === 'nan') return NaN;
     if (w === 'text') return 'high';
     if (w === 'big') return 7;
     if (w === 'throw') throw new Error('cannot score this one');
-    if (w === 'slow') { const t = Date.now(); while (Date.now() - t < 120) {} }
+    if (w === 'slow') { const t = Date.now(); while (Date.now() - t < 1000) {} }
     if (w === 'hang') { for (;;) {} }
     return 0.5;
   });
@@ -39,21 +43,37 @@ before(async () => {
 after(() => rm(dir, { recursive: true, force: true }));
 
 describe('check reward function', () => {
-  it('reports throws, NaN, non-numbers, out-of-range values, time-outs, slow calls and wrong lengths, each with its row', async () => {
-    const set = await RewardSet.create([RewardComponentSchema.parse({ name: 'planted', kind: 'module', path: 'planted.ts', range: [0, 1], timeoutMs: 400 })], { baseDir: dir, cacheDir: null });
+  // Thresholds far from every planted time: fast calls take microseconds, 'slow' 1000 ms, the load 600 ms.
+  const planted = (timeoutMs: number) => {
+    const component = RewardComponentSchema.parse({ name: 'planted', kind: 'module', path: 'planted.ts', range: [0, 1], timeoutMs });
+    return RewardSet.create([component], { baseDir: dir, cacheDir: null });
+  };
+  const slowMs = 250;
+
+  it('reports throws, NaN, non-numbers, out-of-range values, slow calls and wrong lengths, each with its row', async () => {
+    const set = await planted(5000);
     try {
-      const { findings, timing } = await set.check(rows.filter((r) => r.response !== 'hang please'), { slowMs: 80 });
+      const { findings, timing } = await set.check(rows.filter((r) => r.response !== 'hang please'), { slowMs });
       const by = (p: string) => findings.filter((f) => f.problem === p).map((f) => f.rowId);
       assert.deepEqual(by('nan'), ['r1']);
       assert.deepEqual(by('not a number'), ['r2']);
       assert.deepEqual(by('out of range'), ['r3']);
       assert.deepEqual(by('throw'), ['r4']);
-      assert.deepEqual(by('slow'), ['r5']);
+      assert.deepEqual(by('slow'), ['r5']); // not r0, the first call, which started the worker
       assert.deepEqual(by('wrong length'), ['r0']); // the batch call; names the batch's first row
       assert.match(findings.find((f) => f.problem === 'throw')?.detail ?? '', /cannot score this one/);
       assert.match(findings.find((f) => f.problem === 'nan')?.row ?? '', /data\.jsonl:2 \(id r1\)/);
       assert.equal(timing.planted.calls, 7);
-      const hang = await set.check([rows[6]], { slowMs: 80 });
+      assert.equal(findings.length, 6, JSON.stringify(findings));
+    } finally {
+      await set.dispose();
+    }
+  });
+
+  it('reports a call that never returns as a time-out, with its row', async () => {
+    const set = await planted(400);
+    try {
+      const hang = await set.check([rows[6]], { slowMs });
       assert.deepEqual(hang.findings.map((f) => [f.problem, f.rowId]), [['timeout', 'r6']]);
     } finally {
       await set.dispose();

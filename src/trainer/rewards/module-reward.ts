@@ -1,6 +1,8 @@
 // A user's reward module (.js or .ts, with its relative imports) bundled by esbuild and run in a
 // worker thread. A call that exceeds `timeoutMs` terminates the thread (a fresh one starts on the next
-// call); `timeoutMs: null` means no limit (used while debugging). The module exports
+// call); `timeoutMs: null` means no limit (used while debugging). A call's limit and its reported time
+// cover the score function only: the thread is started and the module evaluated before the clock starts
+// (start-up has its own limit), and the time is measured inside the worker. The module exports
 //   export default function score(batch: { prompt: string; response: string; row: object }[]): number[] | Promise<number[]>
 // and the values are checked by the reward registry (length, type, range) with the rows named.
 
@@ -19,7 +21,8 @@ export interface ModuleInput {
 }
 
 export type ModuleOutcome =
-  | { ok: true; values: unknown }
+  /** elapsedMs: the score function's own time, measured where it ran (no start-up, no message passing). */
+  | { ok: true; values: unknown; elapsedMs: number }
   | { ok: false; kind: 'throw'; message: string; stack?: string }
   | { ok: false; kind: 'timeout'; ms: number };
 
@@ -49,8 +52,15 @@ export async function bundleModule(file: string): Promise<string> {
   }
 }
 
+// A fresh worker's start-up (the thread, then the module's top-level code) is not part of any call's
+// time limit: on a loaded machine it alone can outlast a short one. It gets its own, generous limit, so
+// a module whose top-level code hangs is still stopped.
+const STARTUP_LIMIT_MS = 30_000;
+
 export class ModuleReward {
   private worker: Worker | null = null;
+  /** The current worker once it has evaluated the module, or why it could not. */
+  private starting: Promise<Worker | ModuleOutcome> | null = null;
   /** Set for in-process runs (debugging): the module runs on this thread, so breakpoints bind. */
   private inProcess: ScoreFn | null = null;
   private nextId = 1;
@@ -79,16 +89,51 @@ export class ModuleReward {
     if (this.inProcess) this.runInProcess();
   }
 
-  private startWorker(): Worker {
-    const w = new Worker(path.join(__dirname, 'module-worker.js'), { workerData: { code: this.code, file: this.file, exportName: this.exportName } });
-    this.worker = w;
-    return w;
+  /** The running worker; if there is none, a fresh one, once it has evaluated the module. */
+  private readyWorker(): Promise<Worker | ModuleOutcome> {
+    this.starting ??= this.startWorker();
+    return this.starting;
   }
 
-  private async stopWorker(): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
-    if (w) await w.terminate();
+  private startWorker(): Promise<Worker | ModuleOutcome> {
+    const w = new Worker(path.join(__dirname, 'module-worker.js'), { workerData: { code: this.code, file: this.file, exportName: this.exportName } });
+    this.worker = w;
+    const limitMs = this.timeoutMs === null ? null : Math.max(this.timeoutMs, STARTUP_LIMIT_MS);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const done = (r: Worker | ModuleOutcome): void => {
+        if (timer) clearTimeout(timer);
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.off('exit', onExit);
+        if (r !== w) void this.stopWorker(w);
+        resolve(r);
+      };
+      const onMessage = (m: { ready?: boolean }): void => {
+        if (m.ready) done(w);
+      };
+      const onError = (e: Error): void => done({ ok: false, kind: 'throw', message: e.message, stack: e.stack });
+      const onExit = (code: number): void => {
+        done({ ok: false, kind: 'throw', message: `the worker for ${this.file} stopped (exit code ${code}) while loading the module` });
+      };
+      w.on('message', onMessage);
+      w.on('error', onError);
+      w.on('exit', onExit);
+      if (limitMs !== null) {
+        const message = `loading ${this.file} took over ${limitMs} ms; hint: its top-level code runs as a worker loads it (a loop that never ends?)`;
+        timer = setTimeout(() => done({ ok: false, kind: 'throw', message }), limitMs);
+      }
+    });
+  }
+
+  /** Terminates `w` (default: the current worker); the next call starts a fresh one. */
+  private async stopWorker(w: Worker | null = this.worker): Promise<void> {
+    if (!w) return;
+    if (this.worker === w) {
+      this.worker = null;
+      this.starting = null;
+    }
+    await w.terminate();
   }
 
   private debugFile: string | null = null;
@@ -124,13 +169,17 @@ export class ModuleReward {
   async call(batch: readonly ModuleInput[]): Promise<ModuleOutcome> {
     if (this.inProcess) {
       try {
+        const t0 = performance.now();
         const values = await this.inProcess([...batch]);
-        return { ok: true, values: Array.isArray(values) ? values : { notArray: typeof values } };
+        const elapsedMs = performance.now() - t0;
+        return { ok: true, values: Array.isArray(values) ? values : { notArray: typeof values }, elapsedMs };
       } catch (e) {
         return { ok: false, kind: 'throw', message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined };
       }
     }
-    const w = this.worker ?? this.startWorker();
+    const ready = await this.readyWorker();
+    if (!(ready instanceof Worker)) return ready;
+    const w = ready;
     const id = this.nextId++;
     return new Promise<ModuleOutcome>((resolve) => {
       let timer: NodeJS.Timeout | null = null;
@@ -140,19 +189,20 @@ export class ModuleReward {
         w.off('error', onError);
         resolve(o);
       };
-      const onMessage = (m: { id: number; ok: boolean; values?: unknown; error?: string; stack?: string }): void => {
+      const onMessage = (m: { id: number; ok: boolean; values?: unknown; elapsedMs?: number; error?: string; stack?: string }): void => {
         if (m.id !== id) return;
-        done(m.ok ? { ok: true, values: m.values } : { ok: false, kind: 'throw', message: m.error ?? 'unknown error', stack: m.stack });
+        if (m.ok) done({ ok: true, values: m.values, elapsedMs: m.elapsedMs as number });
+        else done({ ok: false, kind: 'throw', message: m.error ?? 'unknown error', stack: m.stack });
       };
       const onError = (e: Error): void => {
-        this.worker = null;
+        void this.stopWorker(w); // the thread is gone (an uncaught error ends it); forget it
         done({ ok: false, kind: 'throw', message: e.message, stack: e.stack });
       };
       w.on('message', onMessage);
       w.on('error', onError);
       if (this.timeoutMs !== null) {
         timer = setTimeout(() => {
-          void this.stopWorker();
+          void this.stopWorker(w);
           done({ ok: false, kind: 'timeout', ms: this.timeoutMs as number });
         }, this.timeoutMs);
       }

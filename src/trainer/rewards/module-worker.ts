@@ -1,6 +1,8 @@
 // Runs inside a worker thread: evaluates a user's reward module (already bundled to CommonJS by
-// esbuild in the parent) and answers score requests. The parent terminates this thread when a call
-// exceeds its time limit, so a hanging module never blocks the trainer.
+// esbuild in the parent), says it is ready, and answers score requests with the values and the time
+// the score function itself took (so a slow call is told apart from the thread's start-up and the
+// message passing). The parent terminates this thread when a call exceeds its time limit, so a
+// hanging module never blocks the trainer.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { type ScoreFn, loadScoreFunction } from './module-load.js';
@@ -30,9 +32,13 @@ parentPort?.on('message', async (req: Request) => {
     return;
   }
   try {
+    const t0 = performance.now();
     const values = await score(req.batch);
-    parentPort?.postMessage({ id: req.id, ok: true, values: Array.isArray(values) ? values : { notArray: typeof values } });
+    const elapsedMs = performance.now() - t0;
+    parentPort?.postMessage({ id: req.id, ok: true, values: Array.isArray(values) ? values : { notArray: typeof values }, elapsedMs });
   } catch (e) {
     parentPort?.postMessage({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined });
   }
 });
+
+parentPort?.postMessage({ ready: true });

@@ -29,7 +29,17 @@ interface Component {
   reads(r: Row): unknown[];
   fit?(train: readonly Row[]): void;
   score(rows: readonly Row[]): Promise<unknown[]>;
+  /** score() with the time the scorer itself took, where the component can tell it apart (modules: inside the worker). */
+  timedScore?(rows: readonly Row[]): Promise<{ values: unknown[]; elapsedMs: number }>;
   dispose?(): Promise<void>;
+}
+
+/** A component's values and the time it took: its own measure where it has one, else the wall time of the call. */
+async function timedScore(p: Component, rows: readonly Row[]): Promise<{ values: unknown[]; elapsedMs: number }> {
+  if (p.timedScore) return p.timedScore(rows);
+  const t0 = performance.now();
+  const values = await p.score(rows);
+  return { values, elapsedMs: performance.now() - t0 };
 }
 
 const hash = (x: unknown): string => createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16);
@@ -63,43 +73,45 @@ function builtinComponent(config: Extract<RewardComponentConfig, { kind: 'builti
 }
 
 function moduleComponent(config: Extract<RewardComponentConfig, { kind: 'module' }>, m: ModuleReward): Component {
-  const call = async (rows: readonly Row[]): Promise<unknown[]> => {
+  const call = async (rows: readonly Row[]): Promise<{ values: unknown[]; elapsedMs: number }> => {
     const batch: ModuleInput[] = rows.map((r) => ({ prompt: r.prompt, response: r.response, row: { id: r.id, file: r.file, line: r.line, split: r.split, ...r.raw } }));
     const out = await m.call(batch);
     if (out.ok) {
       if (!Array.isArray(out.values)) throw new RewardError(`${label(config)}: returned ${JSON.stringify(out.values)} instead of an array of numbers (rows ${describeRow(rows[0])} ..)`);
-      return out.values;
+      return { values: out.values, elapsedMs: out.elapsedMs };
     }
     return Promise.reject(out);
+  };
+  const timed = async (rows: readonly Row[]): Promise<{ values: unknown[]; elapsedMs: number }> => {
+    try {
+      return await call(rows);
+    } catch (failure) {
+      if (failure instanceof RewardError) throw failure;
+      // Find the row: run the batch one row at a time (stops at the first failing row).
+      for (const r of rows) {
+        try {
+          await call([r]);
+        } catch (f) {
+          const o = f as { kind?: string; message?: string; ms?: number };
+          if (o.kind === 'timeout') throw new RewardError(`${label(config)}: exceeded its time limit of ${o.ms} ms on row ${describeRow(r)}`);
+          throw new RewardError(`${label(config)}: threw on row ${describeRow(r)}: ${o.message ?? String(f)}`);
+        }
+      }
+      const o = failure as { kind?: string; ms?: number; message?: string };
+      throw new RewardError(
+        o.kind === 'timeout'
+          ? `${label(config)}: a batch of ${rows.length} rows (${describeRow(rows[0])} ..) exceeded ${o.ms} ms although each row alone finishes; hint: raise timeoutMs or make the module faster`
+          : `${label(config)}: failed on a batch of ${rows.length} rows (${describeRow(rows[0])} ..) but on no row alone: ${o.message}`,
+      );
+    }
   };
   return {
     config,
     range: config.range,
     fingerprint: () => hash(['module', m.fingerprint]),
     reads: (r) => [r.prompt, r.response, r.raw],
-    score: async (rows) => {
-      try {
-        return await call(rows);
-      } catch (failure) {
-        if (failure instanceof RewardError) throw failure;
-        // Find the row: run the batch one row at a time (stops at the first failing row).
-        for (const r of rows) {
-          try {
-            await call([r]);
-          } catch (f) {
-            const o = f as { kind?: string; message?: string; ms?: number };
-            if (o.kind === 'timeout') throw new RewardError(`${label(config)}: exceeded its time limit of ${o.ms} ms on row ${describeRow(r)}`);
-            throw new RewardError(`${label(config)}: threw on row ${describeRow(r)}: ${o.message ?? String(f)}`);
-          }
-        }
-        const o = failure as { kind?: string; ms?: number; message?: string };
-        throw new RewardError(
-          o.kind === 'timeout'
-            ? `${label(config)}: a batch of ${rows.length} rows (${describeRow(rows[0])} ..) exceeded ${o.ms} ms although each row alone finishes; hint: raise timeoutMs or make the module faster`
-            : `${label(config)}: failed on a batch of ${rows.length} rows (${describeRow(rows[0])} ..) but on no row alone: ${o.message}`,
-        );
-      }
-    },
+    score: async (rows) => (await timed(rows)).values,
+    timedScore: timed,
     dispose: () => m.dispose(),
   };
 }
@@ -259,7 +271,8 @@ export class RewardSet {
   /**
    * A dry run that reports instead of stopping: each component on each row alone (timed), then on the
    * rows as one batch (a wrong-length result shows there). Every throw, NaN, non-number, out-of-range
-   * value, time-out and call slower than `slowMs` becomes a finding naming the row.
+   * value, time-out and call slower than `slowMs` becomes a finding naming the row. A call's time is the
+   * scorer's own: for a module, measured inside its worker (the thread's start-up is not counted).
    */
   async check(rows: readonly Row[], opts: { slowMs: number; only?: string }): Promise<CheckReport> {
     const findings: CheckFinding[] = [];
@@ -272,12 +285,13 @@ export class RewardSet {
       for (const r of rows) {
         const t0 = performance.now();
         let out: unknown[] | null = null;
+        let ms: number;
         try {
-          out = await p.score([r]);
+          ({ values: out, elapsedMs: ms } = await timedScore(p, [r]));
         } catch (e) {
           findings.push({ component: name, row: describeRow(r), rowId: r.id, line: r.line, problem: /time limit/.test((e as Error).message) ? 'timeout' : 'throw', detail: (e as Error).message });
+          ms = performance.now() - t0;
         }
-        const ms = performance.now() - t0;
         total += ms;
         max = Math.max(max, ms);
         if (out) {
