@@ -1,5 +1,7 @@
-// The main job: `alol demo --quick --seed 1` (seed fixed in advance). A-LoL beats NLL and the
-// reference on held-out sampled reward; every phase explains itself; stripping the generator's
+// The main job: `alol demo --quick --seed 1` (seed fixed in advance). On this one run, a_lol's held-out
+// sampled reward is above nll's and the reference's: a regression check on the demo, not evidence of a
+// gap between the methods (one seed, no margin; `npm run bench:noise` measures the gap over seeds, about a
+// minute of demo per seed, too slow for this suite). Every phase explains itself; stripping the generator's
 // quality labels from the data changes no number.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -27,7 +29,7 @@ before(async () => {
 after(() => rm(dir, { recursive: true, force: true }));
 
 describe('alol demo --quick --seed 1', () => {
-  it('a_lol beats nll and the reference on held-out sampled total reward', (t) => {
+  it("on seed 1, a_lol's held-out sampled total reward is above nll's and the reference's (one run: a regression check)", (t) => {
     const v = summary('labelled').variants;
     const r = (name: string) => v[name].heldoutSampled.reward.total;
     t.diagnostic(Object.keys(v).map((n) => `${n} ${r(n).toFixed(3)}`).join(', '));
