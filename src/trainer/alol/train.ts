@@ -4,7 +4,7 @@
 // checkpoint. Importance weights come from the policy's log-probs inside the step graph and the cached
 // per-token reference log-probs, so at step 0 they are exactly 1.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Provider } from '../runtime/session.js';
 import { type OrtTensor, Session, tensor } from '../runtime/session.js';
@@ -55,6 +55,19 @@ export interface TrainedVariant {
   bestStep: number | null;
 }
 
+/** The best validation reward so far and its step: in checkpoints, and in best/ beside that policy. */
+interface Best {
+  step: number;
+  reward: number;
+}
+const BEST_FILE = 'best.json';
+
+/** The step of the policy in `<dir>/best`, if its best.json says. */
+async function bestStepIn(dir: string): Promise<number | null> {
+  const saved = await readFile(path.join(dir, 'best', BEST_FILE), 'utf8').then((t) => JSON.parse(t) as Partial<Best>, () => null);
+  return typeof saved?.step === 'number' ? saved.step : null;
+}
+
 /** Units the sampler draws: rows, or (chosen, rejected) row pairs for dpo. */
 function unitsOf(audit: AuditResult, variant: Variant): number[][] {
   if (variant !== 'dpo') return audit.train.map((_, i) => [i]);
@@ -84,12 +97,21 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
   const settings = { clipEps: train.clipEps, klBeta: train.klBeta, dpoBeta: train.dpoBeta };
   const adamw = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: train.weightDecay, gradClip: train.gradClip > 0 ? train.gradClip : null };
   const stepper = new Stepper('float32', gptParamInfos(cfg).map((p) => ({ name: p.name, shape: p.shape, data: (audit.reference.params.get(p.name) as Float32Array).slice() })));
+  let best: Best | null = null;
   if (o.resume) {
     const ck = await loadCheckpoint(o.resume);
     if (ck.state.extra?.variant !== o.variant) throw new Error(`${o.resume} is a checkpoint of ${String(ck.state.extra?.variant)}, not ${o.variant}`);
     stepper.loadState([...ck.model.params, ...ck.optimizer].map(([name, data]) => ({ name, data })), ck.state.step);
     rows.restore(ck.state.extra.sampler as SamplerState);
     o.say(`[training] resumed ${o.variant} from ${o.resume} at step ${ck.state.step}`);
+    // The best so far carries over when its policy is in this variant's best/ (a Stop, then Resume of the
+    // same run folder); else the best is chosen among the evaluations from here on, as before.
+    const saved = (ck.state.extra.best ?? null) as Best | null;
+    if (saved && (await bestStepIn(o.dir)) === saved.step) best = saved;
+    else if (saved) {
+      const from = ck.state.step;
+      o.say(`[training] the best policy so far (step ${saved.step}) is not in ${path.join(o.dir, 'best')}: the best is chosen again from step ${from}`);
+    }
   }
   const sessions = new Map<string, Session>();
   const session = async (mode: 'update' | 'accumulate' | 'accumulate-update' | 'logprobs', t: number): Promise<Session> => {
@@ -128,14 +150,12 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
       params: new Map(state.filter((t) => !t.name.startsWith('adam.')).map((t) => [t.name, Float32Array.from(t.data)])),
       optimizer: new Map(state.filter((t) => t.name.startsWith('adam.')).map((t) => [t.name, Float32Array.from(t.data)])),
       tokenizerJson: audit.reference.tokenizerJson,
-      state: { step: stepper.step, rngState: 0, config: { ...config, train }, extra: { variant: o.variant, sampler: rows.state() } },
+      state: { step: stepper.step, rngState: 0, config: { ...config, train }, extra: { variant: o.variant, sampler: rows.state(), best } },
     });
   };
 
   const losses: number[] = [];
   const bar = o.progress(budget.steps);
-  let best = -Infinity;
-  let bestStep: number | null = null;
   const t0 = performance.now();
   try {
     for (let step = stepper.step; step < budget.steps; step++) {
@@ -182,10 +202,10 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
       // evaluation: keep the best policy by validation reward
       if (o.evaluate && budget.evalEvery > 0 && (step + 1) % budget.evalEvery === 0) {
         const reward = await o.evaluate(snapshot(), step + 1);
-        if (reward > best) {
-          best = reward;
-          bestStep = step + 1;
-          await saveModelFolder(path.join(o.dir, 'best'), { config: cfg, params: snapshot(), tokenizerJson: audit.reference.tokenizerJson });
+        if (reward > (best?.reward ?? -Infinity)) {
+          best = { step: step + 1, reward };
+          const policy = { config: cfg, params: snapshot(), tokenizerJson: audit.reference.tokenizerJson };
+          await saveModelFolder(path.join(o.dir, 'best'), policy, { [BEST_FILE]: `${JSON.stringify(best)}\n` });
         }
       }
       // checkpoint
@@ -199,7 +219,9 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
     await checkpoint(path.join(o.dir, 'final'));
     o.log.emit({ type: 'checkpoint/didSave', step: stepper.step, dir: path.join(o.dir, 'final') });
     const filteredFraction = isAlol(o.variant) && budget.scaled ? 1 - audit.positiveFraction : 0;
-    return { variant: o.variant, steps: budget.steps, trainSeconds, params: snapshot(), filteredFraction, timesSampled: Int32Array.from(rows.timesSampled), losses, bestStep };
+    const timesSampled = Int32Array.from(rows.timesSampled);
+    const bestStep = best?.step ?? null;
+    return { variant: o.variant, steps: budget.steps, trainSeconds, params: snapshot(), filteredFraction, timesSampled, losses, bestStep };
   } finally {
     for (const s of sessions.values()) await s.release();
   }
