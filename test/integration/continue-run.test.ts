@@ -6,6 +6,7 @@
 // checkpoint by validation reward over its whole training — the first of equal rewards, as documented.
 // The reward reads only the prompt, so every validation reward ties and the best is the first
 // evaluation, before the stop: a resumed variant that forgot its best would choose a later one.
+// Resumed into another folder (`alol train --resume`), where that best/ is not, the best is chosen again.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -180,5 +181,16 @@ describe('continuing a stopped run of several variants (Resume)', () => {
       assert.deepEqual(continued.variants[v].heldout, whole.variants[v].heldout, `${v}: the evaluated (best) policy`);
     }
     assert.equal(all.get('wnll')?.validation[0].step, 2, 'wnll was first evaluated before the stop');
+  });
+
+  it('resumed into another run folder (alol train --resume), the earlier best is not there: chosen again, and said so', async () => {
+    const checkpoint = path.join(run('stopped'), 'wnll', 'checkpoints', 'step-000005');
+    const lines: string[] = [];
+    const elsewhere = hooks(new RunLog(run('elsewhere')), newControl(), lines);
+    const { summary } = await runExperiment(loaded, run('elsewhere'), path.join(dir, 'cache'), elsewhere, ['wnll'], { resume: checkpoint });
+    const said = lines.find((l) => l.includes('the best policy so far (step 2) is not in'));
+    assert.match(said ?? lines.join('\n'), /chosen again from step 5$/);
+    assert.equal(summary.variants.wnll.evaluatedStep, 6);
+    assert.equal(bytes('elsewhere', 'wnll', 'final', 'model.safetensors'), bytes('whole', 'wnll', 'final', 'model.safetensors'));
   });
 });
