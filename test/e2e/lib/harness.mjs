@@ -278,6 +278,7 @@ export async function closeUiSuite({ wb, server, ws, timings }) {
  * @param {(code: number) => void} [o.onExit] exposed as window.codeAutomationExit before loading
  * @param {{width:number,height:number}} [o.viewport]
  * @param {number} [o.timeoutMs] for the browser start and the workbench to appear (default 60 s)
+ * @param {string} [o.consoleLog] append the page's console messages (the workbench's log) to this file
  * @returns {Promise<{browser, context, page, errors: string[], close: () => Promise<void>}>}
  */
 export async function openWorkbench(server, o = {}) {
@@ -294,6 +295,16 @@ export async function openWorkbench(server, o = {}) {
     page.setDefaultTimeout(timeout);
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
+    // The workbench's own log (the renderer's; with the smoke-test driver it is mirrored to the console).
+    if (o.consoleLog) {
+      page.on('console', (m) => {
+        try {
+          fs.appendFileSync(o.consoleLog, `${m.type()}: ${m.text()}\n`);
+        } catch {
+          // the server's folder is gone: the run is over
+        }
+      });
+    }
     if (o.onExit) await page.exposeFunction('codeAutomationExit', (code) => o.onExit(code));
     let url = `${server.url}/?folder=${encodeURIComponent(o.folder ?? server.workspace)}`;
     if (o.payload) url += `&payload=${encodeURIComponent(JSON.stringify(o.payload))}`;
@@ -382,6 +393,7 @@ export async function runExtensionTests({ extensionPath, testsPath, workspace, t
     const remote = (p) => `vscode-remote://127.0.0.1:${server.port}${p}`;
     wb = await openWorkbench(server, {
       onExit,
+      consoleLog: path.join(server.tmp, 'workbench-console.log'),
       payload: [['extensionDevelopmentPath', remote(extensionPath)], ['extensionTestsPath', remote(testsPath)]],
     });
     const exitCode = await withTimeout(exited, timeoutMs, `extension tests ${path.relative(ROOT, testsPath)} (no codeAutomationExit call)`)
@@ -394,11 +406,21 @@ export async function runExtensionTests({ extensionPath, testsPath, workspace, t
     } catch (e) {
       throw new Error(`the suite exited with ${exitCode} but wrote no results to ${resultsFile} (${e.message})\n--- extension host log ---\n${extHostLog(server)}`);
     }
-    return { exitCode, results, logs: extHostLog(server) };
+    return { exitCode, results, logs: `${extHostLog(server)}\n--- workbench log (warnings, errors, saves) ---\n${workbenchLog(server)}` };
   } finally {
     await wb?.close();
     await server.stop();
     fs.rmSync(path.dirname(resultsFile), { recursive: true, force: true });
+  }
+}
+
+/** The workbench's console lines that tell why something failed: warnings, errors and anything about saving. */
+function workbenchLog(server, lines = 80) {
+  try {
+    const text = fs.readFileSync(path.join(server.tmp, 'workbench-console.log'), 'utf8');
+    return text.split('\n').filter((l) => /^(warning|error)|save/i.test(l)).slice(-lines).join('\n') || '(nothing)';
+  } catch {
+    return '(no workbench console log)';
   }
 }
 

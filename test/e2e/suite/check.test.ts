@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { before, describe, it } from 'mocha';
+import { outputChannel, outputChannelText, until } from './wait.js';
 
 const PLANTED = `// NaN for one row, planted by the test
 export default function score(batch: { response: string }[]): number[] {
@@ -14,16 +15,6 @@ export default function score(batch: { response: string }[]): number[] {
 `;
 
 const ROWS = ['a fine answer', 'the planted one', 'another fine answer', 'last'].map((response, i) => ({ id: `c${i}`, prompt: 'Human: q\n\nAssistant:', response: ` ${response}` }));
-
-async function until<T>(what: string, ms: number, f: () => T | undefined): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('Check Reward Function', function () {
   this.timeout(90_000);
@@ -48,12 +39,13 @@ describe('Check Reward Function', function () {
   });
 
   it('reports the planted NaN on its row only; a saved fix clears it', async () => {
+    // The command resolves when its check has run and its diagnostics are set. A "slow" warning is
+    // about the machine's speed at that moment, not about the NaN: the claim is on the errors.
     await vscode.commands.executeCommand('alolStudio.checkRewardFunction', path.join(root, 'check.alol.json'), 'planted');
-    const diags = await until('diagnostics on data.jsonl', 30_000, () => {
-      const d = vscode.languages.getDiagnostics(data);
-      return d.length ? d : undefined;
-    });
-    assert.deepEqual(diags.map((d) => [d.range.start.line, d.severity]), [[1, vscode.DiagnosticSeverity.Error]]);
+    const errors = () => vscode.languages.getDiagnostics(data).filter((d) => d.severity === vscode.DiagnosticSeverity.Error);
+    const shown = () => JSON.stringify(vscode.languages.getDiagnostics(data).map((d) => [d.range.start.line, d.severity, d.message]));
+    const diags = await until('error diagnostics on data.jsonl', 30_000, () => (errors().length ? errors() : undefined), shown);
+    assert.deepEqual(diags.map((d) => d.range.start.line), [1], `errors on other rows: ${shown()}`);
     assert.match(diags[0].message, /^planted: nan: /);
 
     // Edit the module in the editor and save it: the check runs again on the new code.
@@ -62,8 +54,26 @@ describe('Check Reward Function', function () {
     const text = doc.getText();
     const at = text.indexOf('? NaN') + 2;
     edit.replace(doc.uri, new vscode.Range(doc.positionAt(at), doc.positionAt(at + 3)), '0');
-    assert.ok(await vscode.workspace.applyEdit(edit));
-    assert.ok(await doc.save());
-    await until('the diagnostic to clear after the save', 30_000, () => (vscode.languages.getDiagnostics(data).length === 0 ? true : undefined));
+    assert.ok(await vscode.workspace.applyEdit(edit), 'the edit was not applied');
+    assert.ok(doc.isDirty, `the edited document is not dirty (version ${doc.version})`);
+    const checksBefore = outputChannelText('A-LoL Rewards').split('\ncheck of planted on ').length;
+    const events: string[] = [];
+    const t0 = Date.now();
+    const subs = [
+      vscode.workspace.onWillSaveTextDocument((e) => events.push(`willSave ${path.basename(e.document.fileName)} reason ${e.reason} +${Date.now() - t0}ms`)),
+      vscode.workspace.onDidSaveTextDocument((d) => events.push(`didSave ${path.basename(d.fileName)} +${Date.now() - t0}ms`)),
+      vscode.workspace.onDidChangeTextDocument((e) => e.document === doc && events.push(`change v${e.document.version} dirty ${e.document.isDirty} +${Date.now() - t0}ms`)),
+    ];
+    const saved = await doc.save();
+    events.push(`save() -> ${saved} +${Date.now() - t0}ms`);
+    if (!saved) await until('a late save', 5_000, () => (doc.isDirty ? undefined : true)).catch(() => undefined);
+    for (const d of subs) d.dispose();
+    assert.ok(saved, `VS Code refused the save: dirty ${doc.isDirty}, closed ${doc.isClosed}, version ${doc.version}, on disk ${
+      JSON.stringify(fs.readFileSync(module, 'utf8').includes('? 0 :'))}; ${events.join('; ')}`);
+    // The re-check on save writes "<file> saved: checking planted again", then its own "check of planted on …" line.
+    await outputChannel('A-LoL Rewards', (t) => t.includes('planted.ts saved: checking planted again')
+      && t.split('\ncheck of planted on ').length > checksBefore, 120_000);
+    assert.deepEqual(JSON.parse(shown()).filter((d: [number, number]) => d[1] === vscode.DiagnosticSeverity.Error), [],
+      'the re-check after the saved fix still reports errors');
   });
 });

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { after, before, describe, it } from 'mocha';
+import { outputChannel } from './wait.js';
 
 interface DapMessage {
   type: string;
@@ -40,27 +41,6 @@ const CONFIG = {
   model: { init: { layers: 1, embd: 16, heads: 2, positions: 64 } },
   rewards: [{ name: 'dbg', kind: 'module', path: 'rewards/dbg.ts', range: [0, 1], weight: 1, timeoutMs: 2000 }],
 };
-
-/**
- * The text of output channel `name` as VS Code logs it (under the user-data folder the harness names in
- * ALOL_E2E_USER_DATA), once it contains `want`; rejects after `ms`.
- */
-async function outputChannel(name: string, want: string, ms: number): Promise<string> {
-  const root = process.env.ALOL_E2E_USER_DATA;
-  assert.ok(root, 'ALOL_E2E_USER_DATA is not set (test/e2e/lib/harness.mjs sets it)');
-  const find = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(dir, e.name);
-    return e.isDirectory() ? find(p) : e.name.endsWith(`-${name}.log`) ? [p] : [];
-  });
-  const end = Date.now() + ms;
-  let text = '';
-  for (;;) {
-    text = find(path.join(root, 'logs')).map((f) => fs.readFileSync(f, 'utf8')).join('');
-    if (text.includes(want)) return text;
-    if (Date.now() > end) throw new Error(`output channel "${name}" has no ${JSON.stringify(want)} within ${ms} ms:\n${text}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Resolves with the first message (from any debug session) that `test` accepts, or rejects after `ms`. */
 function waitFor(seen: Seen[], listeners: Set<() => void>, test: (s: Seen) => boolean, ms: number, what: string): Promise<Seen> {
@@ -153,15 +133,20 @@ describe('Debug Reward Function', function () {
 
     await session.customRequest('continue', { threadId });
     const total = (ROWS[1].response.length / 100).toFixed(4);
-    const result = await waitFor(seen, listeners, (s) => s.message.event === 'output' && /line \d+ \(/.test(String(s.message.body?.output)), 60_000, 'result output');
+    const result = await waitFor(seen, listeners, (s) => s.message.event === 'output' && s.message.body?.category === 'stdout'
+      && /line \d+ \(/.test(String(s.message.body?.output)), 60_000, 'result output');
     await waitFor(seen, listeners, (s) => s.message.event === 'terminated' && s.session.id === result.session.id, 30_000, 'terminated event');
-    const output = seen.filter((s) => s.message.event === 'output' && s.session.id === result.session.id).map((s) => String(s.message.body?.output)).join('');
-    assert.deepEqual(output.match(/^line .*$/gm), [`line 2 (b): total ${total}  dbg ${total}`]);
+    const outputs = seen.filter((s) => s.message.event === 'output');
+    // The program's own stdout: other categories (telemetry, console, stderr) arrive in between, unterminated.
+    const output = outputs.filter((s) => s.session.id === result.session.id && s.message.body?.category === 'stdout')
+      .map((s) => String(s.message.body?.output)).join('');
+    const events = outputs.map((s) => `${s.session.id.slice(0, 4)}/${String(s.message.body?.category)}: ${JSON.stringify(s.message.body?.output)}`);
+    assert.deepEqual(output.match(/^line .*$/gm), [`line 2 (b): total ${total}  dbg ${total}`], `output events:\n${events.join('\n')}`);
     assert.equal(seen.filter((s) => s.message.event === 'stopped').length, 1, 'stopped more than once for one row');
     assert.equal(fs.existsSync(path.join(root, 'rewards', 'dbg.ts.alol-debug.js')), false, 'the debug copy of the bundle was left behind');
     // When the session ends, the extension shows the run's scores like Score Row's (output and inline).
     const header = `debug of dbg on 1 row(s) of ${path.join(root, 'dbg-data.jsonl')} with dbg.alol.json:`;
-    const text = await outputChannel('A-LoL Rewards', header, 15_000);
+    const text = await outputChannel('A-LoL Rewards', header, 30_000);
     const shown = text.slice(text.indexOf(header)).split('\n')[1];
     assert.equal(shown, `  line 2: total ${(ROWS[1].response.length / 100).toFixed(3)} · dbg ${(ROWS[1].response.length / 100).toFixed(3)}`);
   });

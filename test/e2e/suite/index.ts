@@ -27,7 +27,9 @@ export interface SuiteResults {
 
 export function run(): Promise<void> {
   const resultsFile = process.env.ALOL_E2E_RESULTS ?? path.join(os.tmpdir(), 'alol-e2e-results.json');
-  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 20_000, reporter: 'dot' });
+  // ALOL_E2E_GREP (inherited through code-server) runs only the tests whose full title matches it.
+  const grep = process.env.ALOL_E2E_GREP;
+  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 20_000, reporter: 'dot', ...(grep ? { grep } : {}) });
   for (const file of fs.readdirSync(__dirname).filter((f) => f.endsWith('.test.js')).sort()) {
     mocha.addFile(path.join(__dirname, file));
   }
