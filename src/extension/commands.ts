@@ -99,7 +99,12 @@ export function registerCommands(c: TrainerController, version: string, annotati
       if (dir) c.openRun(dir);
     }),
     cmd(COMMANDS.showTrainerLog, () => c.output.show()),
-    cmd(COMMANDS.showVersion, () => vscode.window.showInformationMessage(`A-LoL Studio ${version}`)),
+    // Returns the text it shows (the message's promise settles only when it is dismissed).
+    cmd(COMMANDS.showVersion, () => {
+      const text = `A-LoL Studio ${version}`;
+      void vscode.window.showInformationMessage(text);
+      return text;
+    }),
     // Writes a template and edits a config (runs nothing): allowed in Restricted Mode.
     cmd(COMMANDS.newRewardFunction, () => rewards.newRewardFunction()),
     cmd(COMMANDS.scoreRow, (config?: unknown) => trusted('Score Row') && rewards.scoreRows(str(config))),

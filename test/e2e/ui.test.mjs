@@ -4,10 +4,45 @@
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { MANIFEST, notification, openWorkbench, runCommand, screenshot, startCodeServer, vsixPath, webviewFrame } from './lib/harness.mjs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MANIFEST, notification, openWorkbench, runCommand, screenshot, sleep, startCodeServer, vsixPath, webviewFrame } from './lib/harness.mjs';
 
-/** PIDs of running trainer subprocesses (out/src/trainer/main.js of the installed extension). */
-const trainers = () => execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('out/src/trainer/main.js') && !l.includes('ps -eo'));
+/**
+ * PIDs of the trainer subprocesses (out/src/trainer/main.js) that this test's code-server started: descendants
+ * of its process, so a trainer of another test run on the same machine is not counted.
+ */
+function trainers(server) {
+  const procs = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' }).split('\n').map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+    .filter(Boolean).map(([, pid, ppid, args]) => ({ pid: Number(pid), ppid: Number(ppid), args }));
+  const ours = new Set([server.pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of procs) if (!ours.has(p.pid) && ours.has(p.ppid)) grew = ours.add(p.pid) !== null;
+  }
+  return procs.filter((p) => ours.has(p.pid) && p.args.includes('out/src/trainer/main.js')).map((p) => p.pid);
+}
+
+/** The events of the one run folder under `runsDir` (runs/<verb>-<time>/events.jsonl), parsed; [] before it exists. */
+function runEvents(runsDir) {
+  const dirs = fs.existsSync(runsDir) ? fs.readdirSync(runsDir).filter((d) => fs.existsSync(path.join(runsDir, d, 'events.jsonl'))) : [];
+  assert.ok(dirs.length <= 1, `more than one run in ${runsDir}: ${dirs.join(', ')}`);
+  if (!dirs.length) return [];
+  // The last line may be half-written while the trainer runs: only whole lines count.
+  const text = fs.readFileSync(path.join(runsDir, dirs[0], 'events.jsonl'), 'utf8');
+  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+/** Resolves with f()'s first truthy value, polling every 250 ms; rejects after `ms` with `what`. */
+async function until(what, ms, f) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await sleep(250);
+  }
+}
 
 describe('A-LoL Studio in VS Code (code-server + Chromium)', { timeout: 420_000 }, () => {
   let server;
@@ -47,15 +82,34 @@ describe('A-LoL Studio in VS Code (code-server + Chromium)', { timeout: 420_000 
     await dash.locator('.samples-table tbody tr').first().waitFor({ state: 'attached', timeout: 120_000 });
     assert.ok((await dash.locator('.samples-table tbody tr').count()) > 0);
     await dash.locator('.histogram-svg .bar.filtered').first().waitFor({ state: 'attached' });
-    // Mid-run, while the variants train: a screenshot for the record.
-    await page.waitForTimeout(4_000);
+    // Mid-run, once a variant has taken a training step: a screenshot for the record, then Stop.
+    const runsDir = path.join(server.workspace, 'runs');
+    const training = await until('a training step of a variant (step/didComplete after "training … started")', 240_000, () => {
+      const ev = runEvents(runsDir);
+      const start = ev.findLastIndex((e) => e.type === 'phase/didChange' && e.phase === 'training' && e.status === 'started');
+      return start >= 0 && ev.slice(start).some((e) => e.type === 'step/didComplete') ? ev[start] : null;
+    });
     console.log(`# screenshot: ${await screenshot(page, 'dashboard-mid-run')}`);
-    assert.ok(trainers().length > 0, 'a trainer process is running');
+    const running = trainers(server);
+    assert.equal(running.length, 1, `this test's code-server runs one trainer (${running.join(', ') || 'none'})`);
     await runCommand(page, 'A-LoL: Stop');
-    const deadline = Date.now() + 90_000;
-    while (trainers().length > 0 && Date.now() < deadline) await page.waitForTimeout(500);
-    assert.deepEqual(trainers(), [], 'Stop ended the trainer process');
-    await dash.locator('.run-header .badge', { hasText: /stopped|finished/ }).waitFor({ timeout: 30_000 });
+    // The trainer checkpoints at the next step boundary and exits; a Stop that is ignored leaves it training.
+    await until(`trainer ${running[0]} to exit after Stop`, 90_000, () => trainers(server).length === 0);
+    const ev = runEvents(runsDir);
+    const last = ev.at(-1);
+    assert.equal(last?.type, 'run/didFinish', `the run's last event is ${JSON.stringify(last?.type)}`);
+    assert.equal(last.stopped, true, 'the run finished by itself instead of stopping');
+    // The checkpoint written at the stop: the step the interrupted variant had reached, well before its end.
+    const saved = ev.at(-2);
+    assert.equal(saved?.type, 'checkpoint/didSave', `no checkpoint right before the stop (got ${JSON.stringify(saved?.type)})`);
+    const start = ev.findLastIndex((e) => e.type === 'phase/didChange' && e.phase === 'training' && e.status === 'started');
+    const steps = ev.slice(start).filter((e) => e.type === 'step/didComplete');
+    const reached = steps.at(-1)?.step ?? 0;
+    assert.equal(saved.step, reached, `checkpoint at step ${saved.step}, but ${training.message.replace(/^training /, '')} had reached step ${reached}`);
+    assert.ok(reached < (steps.at(-1)?.totalSteps ?? Infinity), `stopped at step ${reached} of ${steps.at(-1)?.totalSteps}: the variant had finished`);
+    assert.equal(path.basename(saved.dir), `step-${String(reached).padStart(6, '0')}`);
+    assert.ok(fs.existsSync(saved.dir), `checkpoint folder ${saved.dir} is missing`);
+    await dash.locator('.run-header .badge', { hasText: 'stopped' }).waitFor({ timeout: 30_000 });
     console.log(`# screenshot: ${await screenshot(page, 'dashboard-stopped')}`);
     assert.deepEqual(wb.errors, [], 'uncaught errors in the workbench page');
   });

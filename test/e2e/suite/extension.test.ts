@@ -49,14 +49,11 @@ describe('A-LoL Studio extension', () => {
     }
   });
 
-  it('runs alolStudio.showVersion without an error', async () => {
-    // The command returns showInformationMessage's promise, which settles only when the message is
-    // dismissed (never, here: smoke-test mode hides toasts). A rejection within 1 s is a failure.
-    const outcome = await Promise.race([
-      Promise.resolve(vscode.commands.executeCommand('alolStudio.showVersion')).then(() => 'settled'),
-      new Promise((resolve) => setTimeout(() => resolve('pending'), 1_000)),
-    ]);
-    assert.ok(outcome === 'settled' || outcome === 'pending');
+  it('runs alolStudio.showVersion and shows the installed version', async () => {
+    // The command returns the text of the message it shows (toasts are hidden in smoke-test mode;
+    // test/e2e/ui.test.mjs sees the toast itself).
+    const shown = await vscode.commands.executeCommand<string>('alolStudio.showVersion');
+    assert.equal(shown, `A-LoL Studio ${(ext.packageJSON as { version: string }).version}`);
   });
 
   it('reads the alolStudio configuration section and each contributed setting', () => {
