@@ -148,9 +148,31 @@ export function hostMessages({ events, summary }, { batch = 100, state = 'runnin
   return msgs;
 }
 
-/** Posts messages to the page the way the host's webview.postMessage arrives: as window messages. */
-export async function send(pg, msgs) {
-  await pg.evaluate((list) => {
-    for (const m of list) window.postMessage(m, '*');
-  }, msgs);
+/**
+ * Posts messages to the page the way the host's webview.postMessage arrives (as window messages, `gapMs`
+ * apart), then waits for the dashboard to have drawn them: every message delivered (a listener added after
+ * the dashboard's sees each one after it), then a frame rendered after the last (body[data-renders] grows).
+ * Returns the number of frames rendered since the first message was posted.
+ */
+export async function send(pg, msgs, { gapMs = 0 } = {}) {
+  const { before, delivered } = await pg.evaluate(async ({ list, gap }) => {
+    const renders = () => Number(document.body.dataset.renders ?? 0);
+    const first = renders();
+    let left = list.length;
+    const all = new Promise((resolve) => {
+      const seen = () => {
+        if (--left > 0) return;
+        window.removeEventListener('message', seen);
+        resolve(renders());
+      };
+      window.addEventListener('message', seen);
+    });
+    for (const m of list) {
+      window.postMessage(m, '*');
+      if (gap) await new Promise((r) => setTimeout(r, gap));
+    }
+    return { before: first, delivered: await all };
+  }, { list: msgs, gap: gapMs });
+  await pg.waitForFunction((n) => Number(document.body.dataset.renders ?? 0) > n, delivered);
+  return (await pg.evaluate(() => Number(document.body.dataset.renders ?? 0))) - before;
 }
