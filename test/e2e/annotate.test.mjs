@@ -203,7 +203,8 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     }
     assert.ok(rows.some((x) => x.lens && /^R -?\d/.test(x.lens)), `no CodeLens "R …" above any row; visible rows: ${JSON.stringify(rows.map((r) => [r.id, r.lens]))}`);
     assert.ok(rows.some((x) => x.lens?.endsWith('· kept')) || rows.some((x) => x.lens?.endsWith('· filtered')), 'a lens ends with "· kept" or "· filtered"');
-    await sleep(1_000); // let the remaining lenses render
+    // Lenses render row by row: wait (bounded) until every visible row has one; a missing one is then reported.
+    await waitRows(page, (rs) => rs.length > 0 && rs.every((x) => x.lens !== null), 30_000);
     const components = RUN_CONFIG.rewards.map((r) => r.name);
     const seen = { train: 0, other: 0 };
     for (const r of await visibleRows(page)) {
@@ -276,8 +277,8 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     let disk = await save(page, dataFile, original);
     const upLine = withField(origLines[uLine - 1], '"human_label": 1');
     assert.deepEqual(lineDiff(original, disk), [[uLine, origLines[uLine - 1], upLine]], 'Thumbs Up changes only its row, appending , "human_label": 1');
-    await sleep(500);
-    // The status bar counts the annotation.
+    // The status bar counts the annotation (it updates after the save; waited for, bounded, then reported).
+    await page.locator('.statusbar-item', { hasText: /1 annotated/ }).first().waitFor({ state: 'visible', timeout: 15_000 }).catch(() => {});
     const status = await page.locator('.statusbar-item', { hasText: /A-LoL: \d+ rows/ }).first().innerText().catch(() => '');
     if (!/· 1 annotated ·/.test(status.replace(/\s+/g, ' '))) problems.push(`after one Thumbs Up the status bar says ${JSON.stringify(status)} (want "1 annotated")`);
     await page.keyboard.press('End'); // scroll to the end of the row: the new field in view
@@ -339,10 +340,12 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     console.log(`# warning: ${JSON.stringify(text)}`);
     const severity = await toast.locator('.codicon-warning, .codicon-notifications-warning, [class*="warning"]').count();
     assert.ok(severity > 0, `the refusal is a warning (toast: ${JSON.stringify(text)})`);
+    // The refusal toast came after the command's edit would have: save whatever the buffer holds, wait for
+    // the save to land (the tab is clean), then the file must be as it was.
     await page.keyboard.press('Control+S');
-    await sleep(1_000);
+    await page.locator('.editor-group-container.active .tab.active.dirty').waitFor({ state: 'detached', timeout: 15_000 })
+      .catch(() => assert.fail('scratch.jsonl stayed dirty after Ctrl+S'));
     assert.equal(fs.readFileSync(scratch, 'utf8'), before, 'the malformed row was not edited');
-    assert.equal(await page.locator('.editor-group-container.active .tab.active.dirty').count(), 0, 'scratch.jsonl is not dirty');
     await runCommand(page, 'Notifications: Clear All Notifications');
     await runCommand(page, 'View: Close All Editors');
   });

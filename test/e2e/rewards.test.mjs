@@ -227,6 +227,7 @@ async function typeAnswer(page, title, text) {
       return;
     } catch (e) {
       if (attempt >= 3 || (await input.inputValue().catch(() => '')) !== text) throw e;
+      console.log(`# retry: Enter in "${title}" did not arrive (the box still holds the text); pressing it again`);
     }
   }
 }

@@ -338,6 +338,7 @@ export async function runCommand(page, title, { timeoutMs = 60_000, opensQuickPi
       if (Date.now() > deadline) {
         throw new Error(`command palette never listed "${title}" within ${timeoutMs / 1000} s (${attempt} attempts)`);
       }
+      console.log(`# retry: the command palette did not list "${title}" (attempt ${attempt}); reopening it`);
       await sleep(1_000);
       continue;
     }
@@ -473,6 +474,7 @@ export async function openFile(page, name, { timeoutMs = 30_000 } = {}) {
     } catch (e) {
       if (await input.isVisible()) await page.keyboard.press('Escape');
       if (Date.now() > deadline) throw new Error(`could not open ${name} by quick open within ${timeoutMs / 1000} s (${attempt} attempts): ${e.message}`);
+      console.log(`# retry: quick open of ${name} (attempt ${attempt}): ${e.message.split('\n')[0]}`);
       await sleep(500);
     }
   }
@@ -513,6 +515,7 @@ export async function goToLine(page, line) {
     } catch (e) {
       if (await input.isVisible()) await page.keyboard.press('Escape');
       if (attempt >= 3) throw e;
+      console.log(`# retry: Go to Line ${line} (attempt ${attempt}): ${e.message.split('\n')[0]}`);
     }
   }
 }
