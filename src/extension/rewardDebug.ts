@@ -106,8 +106,14 @@ export class RewardDebugger implements vscode.Disposable {
       const edits = modify(text, ['rewards', -1], component, { isArrayInsertion: true, formattingOptions: { insertSpaces: true, tabSize: 2 } });
       const edit = new vscode.WorkspaceEdit();
       edit.replace(doc.uri, new vscode.Range(doc.positionAt(0), doc.positionAt(text.length)), applyEdits(text, edits));
-      await vscode.workspace.applyEdit(edit);
-      await doc.save();
+      // A refused save (a conflict with the file on disk, a failing save participant) leaves the edit unsaved in
+      // the editor: say so, since the trainer reads the file, not the buffer.
+      if (!(await vscode.workspace.applyEdit(edit))) {
+        void vscode.window.showWarningMessage(`A-LoL: VS Code refused the edit of ${path.basename(config)}; add "${name}" to its rewards by hand.`);
+      } else if (!(await doc.save())) {
+        void vscode.window.showWarningMessage(`A-LoL: "${name}" was added to ${path.basename(config)} in the editor, but VS Code did not save it; `
+          + 'save the file before running the reward.');
+      }
     }
     await vscode.window.showTextDocument(vscode.Uri.file(file));
     void vscode.window.showInformationMessage(`A-LoL: wrote ${vscode.workspace.asRelativePath(file)}${config ? ` and added "${name}" to ${path.basename(config)}` : ''}.`);
