@@ -125,19 +125,21 @@ function expectedLens(a, components) {
   return `R ${f3(a.reward.total)} (${parts}) · V ${f3(a.value)} · A ${adv} · ${a.kept ? 'kept' : 'filtered'}`;
 }
 
-/** The file on disk, polled until it differs from `previous` (a save has landed). */
-async function savedText(file, previous, ms = 15_000) {
+/**
+ * Ctrl+S, then the file on disk once the save has landed: it differs from `previous` and the tab is clean.
+ * VS Code marks the tab clean only after its write is done; a read before that can see a half-written
+ * (even empty) file. Returns what is on disk after `ms` regardless, for the caller's assertion to show.
+ */
+async function save(page, file, previous, ms = 15_000) {
+  await page.keyboard.press('Control+S');
+  const dirty = page.locator('.editor-group-container.active .tab.active.dirty');
   const deadline = Date.now() + ms;
   for (;;) {
+    const clean = (await dirty.count()) === 0;
     const now = fs.readFileSync(file, 'utf8');
-    if (now !== previous || Date.now() > deadline) return now;
+    if ((clean && now !== previous) || Date.now() > deadline) return now;
     await sleep(100);
   }
-}
-
-async function save(page, file, previous) {
-  await page.keyboard.press('Control+S');
-  return savedText(file, previous);
 }
 
 /** Lines (1-based numbers) where two texts differ, as [line, before, after]. */
