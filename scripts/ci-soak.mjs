@@ -10,6 +10,7 @@
 //   --only RE     only the suite files whose path matches RE (e.g. --only host)
 // Output: one line per suite run as it ends, then a table of pass rates per test; TAP and console
 // logs of every run under test/e2e/artifacts/soak-<time>/. Exit code 0 when every test passed every time.
+// Ctrl+C stops after ending the suite in progress and prints the table of the runs so far.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -95,13 +96,31 @@ export function parseTap(text) {
   return { leaves, errors };
 }
 
+// Ctrl+C (or SIGTERM) ends the suite in progress (its harness kills its servers) and prints the table so far.
+let stopping = false;
+let current = null;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    stopping = true;
+    if (current) {
+      try {
+        process.kill(-current.pid, 'SIGTERM'); // the suite's whole group: node --test and the test file's process
+      } catch {
+        // gone already
+      }
+    }
+  });
+}
+
 function runSuite(file, tapFile, logFile) {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const log = fs.openSync(logFile, 'w');
     const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
-      '--test-reporter=spec', '--test-reporter-destination=stdout', file], { cwd: ROOT, stdio: ['ignore', log, log] });
+      '--test-reporter=spec', '--test-reporter-destination=stdout', file], { cwd: ROOT, stdio: ['ignore', log, log], detached: true });
+    current = child;
     child.on('exit', (code, signal) => {
+      current = null;
       fs.closeSync(log);
       resolve({ code: code ?? signal, seconds: (Date.now() - t0) / 1000 });
     });
@@ -119,12 +138,17 @@ async function main() {
   const tally = new Map(); // title -> { pass, fail, skip, errors: [] }
   const suiteFailures = [];
   const t0 = Date.now();
+  let rounds = 0; // whole rounds done (every suite once)
   try {
-    for (let i = 1; i <= o.n; i++) {
+    for (let i = 1; i <= o.n && !stopping; i++) {
       for (const file of files) {
         const base = `${i}-${path.basename(file, '.test.mjs')}`;
         const tapFile = path.join(out, `${base}.tap`);
         const { code, seconds } = await runSuite(file, tapFile, path.join(out, `${base}.log`));
+        if (stopping) {
+          console.log(`run ${i}/${o.n} ${file}: interrupted (not counted)`);
+          break;
+        }
         const { leaves, errors } = parseTap(fs.existsSync(tapFile) ? fs.readFileSync(tapFile, 'utf8') : '');
         let pass = 0;
         let fail = 0;
@@ -140,11 +164,13 @@ async function main() {
         if (code !== 0 && fail === 0) suiteFailures.push(`run ${i}: ${file} exited ${code} with no failing test (see ${base}.log)`);
         console.log(`run ${i}/${o.n} ${file}: ${pass} passed, ${fail} failed, exit ${code}, ${seconds.toFixed(0)} s`);
       }
+      if (!stopping) rounds = i;
     }
   } finally {
     stopLoad();
   }
-  console.log(`\n# pass rate per test (${o.n} run(s)${o.load ? ', under load' : ''}, ${((Date.now() - t0) / 60_000).toFixed(1)} min)`);
+  const done = stopping ? `${rounds} whole round(s) of ${o.n} before the interrupt` : `${o.n} run(s)`;
+  console.log(`\n# pass rate per test (${done}${o.load ? ', under load' : ''}, ${((Date.now() - t0) / 60_000).toFixed(1)} min)`);
   let flaky = 0;
   for (const [title, t] of [...tally].sort((a, b) => a[0].localeCompare(b[0]))) {
     const runs = t.pass + t.fail;
@@ -155,8 +181,8 @@ async function main() {
   for (const s of suiteFailures) console.log(`FAIL ${s}`);
   const tests = tally.size;
   const passedAll = tests - flaky;
-  console.log(`\n${passedAll} passed, ${flaky + suiteFailures.length} failed (tests that passed in all ${o.n} run(s) / tests or suites that failed at least once)`);
-  process.exitCode = flaky || suiteFailures.length ? 1 : 0;
+  console.log(`\n${passedAll} passed, ${flaky + suiteFailures.length} failed (tests that passed every time they ran / tests or suites that failed at least once)`);
+  process.exitCode = stopping ? 130 : flaky || suiteFailures.length ? 1 : 0;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
