@@ -133,7 +133,8 @@ async function main() {
   if (files.length === 0) throw new Error('no suite file matches --only');
   const out = path.join(ROOT, 'test', 'e2e', 'artifacts', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   fs.mkdirSync(out, { recursive: true });
-  console.log(`# ci-soak: ${o.n} run(s) of ${files.join(', ')}${o.load ? ', with a CPU hog on 2 cores' : ''}; logs in ${path.relative(ROOT, out)}`);
+  const hog = o.load ? ', with a CPU hog on 2 cores' : '';
+  console.log(`# ci-soak: ${o.n} run(s) of ${files.join(', ')}${hog}; logs in ${path.relative(ROOT, out)}`);
   const stopLoad = o.load ? startLoad() : () => {};
   const tally = new Map(); // title -> { pass, fail, skip, errors: [] }
   const suiteFailures = [];
@@ -175,13 +176,15 @@ async function main() {
   for (const [title, t] of [...tally].sort((a, b) => a[0].localeCompare(b[0]))) {
     const runs = t.pass + t.fail;
     if (t.fail) flaky++;
-    console.log(`${t.fail ? 'FAIL' : 'ok  '} ${String(t.pass).padStart(3)}/${String(runs).padEnd(3)} ${title}${t.skip ? ` (${t.skip} skipped)` : ''}`);
+    const skipped = t.skip ? ` (${t.skip} skipped)` : '';
+    console.log(`${t.fail ? 'FAIL' : 'ok  '} ${String(t.pass).padStart(3)}/${String(runs).padEnd(3)} ${title}${skipped}`);
     for (const e of t.errors) console.log(`       ${e}`);
   }
   for (const s of suiteFailures) console.log(`FAIL ${s}`);
   const tests = tally.size;
   const passedAll = tests - flaky;
-  console.log(`\n${passedAll} passed, ${flaky + suiteFailures.length} failed (tests that passed every time they ran / tests or suites that failed at least once)`);
+  console.log(`\n${passedAll} passed, ${flaky + suiteFailures.length} failed`
+    + ' (tests that passed every time they ran / tests or suites that failed at least once)');
   process.exitCode = stopping ? 130 : flaky || suiteFailures.length ? 1 : 0;
 }
 

@@ -109,9 +109,11 @@ export class RewardDebugger implements vscode.Disposable {
       // A refused save (a conflict with the file on disk, a failing save participant) leaves the edit unsaved in
       // the editor: say so, since the trainer reads the file, not the buffer.
       if (!(await vscode.workspace.applyEdit(edit))) {
-        void vscode.window.showWarningMessage(`A-LoL: VS Code refused the edit of ${path.basename(config)}; add "${name}" to its rewards by hand.`);
+        void vscode.window.showWarningMessage(
+          `A-LoL: VS Code refused the edit of ${path.basename(config)}; add "${name}" to its rewards by hand.`);
       } else if (!(await doc.save())) {
-        void vscode.window.showWarningMessage(`A-LoL: "${name}" was added to ${path.basename(config)} in the editor, but VS Code did not save it; `
+        void vscode.window.showWarningMessage(
+          `A-LoL: "${name}" was added to ${path.basename(config)} in the editor, but VS Code did not save it; `
           + 'save the file before running the reward.');
       }
     }

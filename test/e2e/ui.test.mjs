@@ -105,8 +105,10 @@ describe('A-LoL Studio in VS Code (code-server + Chromium)', { timeout: 420_000 
     const start = ev.findLastIndex((e) => e.type === 'phase/didChange' && e.phase === 'training' && e.status === 'started');
     const steps = ev.slice(start).filter((e) => e.type === 'step/didComplete');
     const reached = steps.at(-1)?.step ?? 0;
-    assert.equal(saved.step, reached, `checkpoint at step ${saved.step}, but ${training.message.replace(/^training /, '')} had reached step ${reached}`);
-    assert.ok(reached < (steps.at(-1)?.totalSteps ?? Infinity), `stopped at step ${reached} of ${steps.at(-1)?.totalSteps}: the variant had finished`);
+    const variant = training.message.replace(/^training /, '');
+    assert.equal(saved.step, reached, `checkpoint at step ${saved.step}, but ${variant} had reached step ${reached}`);
+    const total = steps.at(-1)?.totalSteps;
+    assert.ok(reached < (total ?? Infinity), `stopped at step ${reached} of ${total}: the variant had finished`);
     assert.equal(path.basename(saved.dir), `step-${String(reached).padStart(6, '0')}`);
     assert.ok(fs.existsSync(saved.dir), `checkpoint folder ${saved.dir} is missing`);
     await dash.locator('.run-header .badge', { hasText: 'stopped' }).waitFor({ timeout: 30_000 });

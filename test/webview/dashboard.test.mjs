@@ -205,7 +205,8 @@ describe('dashboard webview', () => {
   it('restores from vscode state on reload, posts webview/ready, and rebuilds from a re-send', async () => {
     // The digest is saved at most once a second: wait until it holds a phase message sent now.
     const marker = `persisted ${Date.now()}`;
-    await send(page, [{ type: 'events/didAppend', events: [{ t: Date.now(), event: { type: 'phase/didChange', phase: 'training', status: 'started', message: marker } }] }]);
+    const event = { type: 'phase/didChange', phase: 'training', status: 'started', message: marker };
+    await send(page, [{ type: 'events/didAppend', events: [{ t: Date.now(), event }] }]);
     await page.waitForFunction((m) => (sessionStorage.getItem('vscode-state') ?? '').includes(m), marker);
     violations.push(...(await page.evaluate(() => window.__violations)));
     await page.reload();

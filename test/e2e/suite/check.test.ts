@@ -60,9 +60,11 @@ describe('Check Reward Function', function () {
     const events: string[] = [];
     const t0 = Date.now();
     const subs = [
-      vscode.workspace.onWillSaveTextDocument((e) => events.push(`willSave ${path.basename(e.document.fileName)} reason ${e.reason} +${Date.now() - t0}ms`)),
+      vscode.workspace.onWillSaveTextDocument((e) => events.push(
+        `willSave ${path.basename(e.document.fileName)} reason ${e.reason} +${Date.now() - t0}ms`)),
       vscode.workspace.onDidSaveTextDocument((d) => events.push(`didSave ${path.basename(d.fileName)} +${Date.now() - t0}ms`)),
-      vscode.workspace.onDidChangeTextDocument((e) => e.document === doc && events.push(`change v${e.document.version} dirty ${e.document.isDirty} +${Date.now() - t0}ms`)),
+      vscode.workspace.onDidChangeTextDocument((e) => e.document === doc && events.push(
+        `change v${e.document.version} dirty ${e.document.isDirty} +${Date.now() - t0}ms`)),
     ];
     const saved = await doc.save();
     events.push(`save() -> ${saved} +${Date.now() - t0}ms`);
