@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MANIFEST, notification, openWorkbench, runCommand, screenshot, sleep, startCodeServer, vsixPath, webviewFrame } from './lib/harness.mjs';
+import { MANIFEST, notification, openWorkbench, runCommand, screenshot, startCodeServer, until, vsixPath, webviewFrame } from './lib/harness.mjs';
 
 /**
  * PIDs of the trainer subprocesses (out/src/trainer/main.js) that this test's code-server started: descendants
@@ -31,17 +31,6 @@ function runEvents(runsDir) {
   // The last line may be half-written while the trainer runs: only whole lines count.
   const text = fs.readFileSync(path.join(runsDir, dirs[0], 'events.jsonl'), 'utf8');
   return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
-
-/** Resolves with f()'s first truthy value, polling every 250 ms; rejects after `ms` with `what`. */
-async function until(what, ms, f) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await sleep(250);
-  }
 }
 
 describe('A-LoL Studio in VS Code (code-server + Chromium)', { timeout: 420_000 }, () => {

@@ -75,6 +75,17 @@ async function groupGone(pid, ms) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves with f()'s first truthy value (f may be async), polling every 250 ms; rejects after `ms` naming `what`. */
+export async function until(what, ms, f) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
 /** `promise`, or a rejection naming `what` after `ms`. */
 export async function withTimeout(promise, ms, what) {
   let timer;
