@@ -41,6 +41,8 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('phase/didChange'),
     phase: z.enum(PHASES),
+    /** The variant (or 'reference') this event belongs to; absent in run folders written before protocol 2. */
+    variant: z.string().optional(),
     status: z.enum(['started', 'finished']),
     /** One line a newcomer understands: what this phase does, or what it found. */
     message: z.string(),
@@ -63,6 +65,8 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('step/didComplete'),
+    /** The variant (or 'reference') this event belongs to; absent in run folders written before protocol 2. */
+    variant: z.string().optional(),
     step: z.number().int(),
     totalSteps: z.number().int(),
     loss: Num,
@@ -75,6 +79,8 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('eval/didComplete'),
+    /** The variant (or 'reference') this event belongs to; absent in run folders written before protocol 2. */
+    variant: z.string().optional(),
     step: z.number().int(),
     split: z.enum(['validation', 'test']),
     sampled: z.boolean(),
@@ -83,7 +89,7 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     lengthTokens: Num,
     samples: z.array(Sample),
   }),
-  z.strictObject({ type: z.literal('checkpoint/didSave'), step: z.number().int(), dir: z.string() }),
+  z.strictObject({ type: z.literal('checkpoint/didSave'), variant: z.string().optional(), step: z.number().int(), dir: z.string() }),
   z.strictObject({ type: z.literal('run/didFail'), code: z.string(), message: z.string(), hint: z.string().optional() }),
   /** `stopped`: ended early on a run/stop command, after writing a checkpoint it can resume from. */
   z.strictObject({ type: z.literal('run/didFinish'), runDir: z.string(), elapsedMs: Num, stopped: z.boolean().optional() }),

@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { type LoadedConfig, loadRunConfig } from '../config.js';
 import { resolveDevice } from '../runtime/device.js';
+import { failureOf } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { RunLog, runName } from './events.js';
 import { StopRequested } from './control.js';
@@ -44,9 +45,7 @@ export async function inRun<T>(log: RunLog, runDir: string, body: () => Promise<
       log.emit({ type: 'run/didFinish', runDir, elapsedMs: performance.now() - t0, stopped: true });
       throw e;
     }
-    const message = e instanceof Error ? e.message : String(e);
-    const hint = /hint: (.*)$/.exec(message)?.[1];
-    log.emit({ type: 'run/didFail', code: e instanceof Error && e.name !== 'Error' ? e.name : 'error', message, ...(hint ? { hint } : {}) });
+    log.emit({ type: 'run/didFail', ...failureOf(e) });
     throw e;
   }
 }

@@ -1,0 +1,66 @@
+// The one place sessions are made: a pool keyed by what a session computes (a graph's name and the
+// shapes it was built for) on one provider and thread count. Callers say how to build the graph's
+// bytes; the pool builds and loads it the first time that key is asked for, hands back the same
+// session after, and releases them all together when the run (or the owner of the pool) is done.
+
+import { Session, type SessionOptions } from './session.js';
+
+export type PoolOptions = Pick<SessionOptions, 'provider' | 'threads'>;
+
+/** How many sessions were ever created in this process (tests count them; the pool is the only caller). */
+let created = 0;
+export const sessionsCreated = (): number => created;
+
+export class SessionPool {
+  private readonly sessions = new Map<string, Promise<Session>>();
+  private released = false;
+
+  constructor(readonly options: PoolOptions = {}) {}
+
+  /**
+   * The session for `key`, made from `build()` the first time. `key` must name the graph and every
+   * shape it was built for (two graphs with one key would share a session). `extra` adds options for
+   * this session (e.g. a quiet log for a device probe); they are part of what the key must name.
+   */
+  async get(key: string, build: () => Uint8Array, extra: Omit<SessionOptions, 'provider' | 'threads'> = {}): Promise<Session> {
+    if (this.released) throw new Error(`session pool: asked for '${key}' after the pool was released`);
+    let s = this.sessions.get(key);
+    if (!s) {
+      created++;
+      s = Session.create(build(), key, { ...extra, ...this.options });
+      this.sessions.set(key, s);
+      s.catch(() => this.sessions.delete(key)); // a failed load is not kept: the next ask tries again
+    }
+    return s;
+  }
+
+  /** Sessions held now. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Releases one session (e.g. a graph that will not run again), if the pool holds it. */
+  async drop(key: string): Promise<void> {
+    const s = this.sessions.get(key);
+    this.sessions.delete(key);
+    await (await s?.catch(() => null))?.release();
+  }
+
+  /** Releases every session; the pool cannot be used after. */
+  async release(): Promise<void> {
+    this.released = true;
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) await (await s.catch(() => null))?.release();
+  }
+}
+
+/** Runs `f` with a pool of its own, released when `f` ends (also on a throw). */
+export async function withPool<T>(options: PoolOptions, f: (pool: SessionPool) => Promise<T>): Promise<T> {
+  const pool = new SessionPool(options);
+  try {
+    return await f(pool);
+  } finally {
+    await pool.release();
+  }
+}
