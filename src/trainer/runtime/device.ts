@@ -58,11 +58,16 @@ export async function probeProvider(provider: Provider): Promise<string | null> 
   }
 }
 
+let resolutions = 0;
+/** How many times resolveDevice ran in this process (a run resolves its device once: tests count it). */
+export const deviceResolutions = (): number => resolutions;
+
 /**
  * Resolves a device request. `auto` uses CUDA when its provider loads, else CPU (WebGPU only when
  * asked for by name: it also runs on software adapters, where it is slower than the CPU provider).
  */
 export async function resolveDevice(requested: DeviceRequest, probe = probeProvider): Promise<ResolvedDevice> {
+  resolutions++;
   if (!DEVICE_REQUESTS.includes(requested)) {
     throw new Error(`unknown device '${String(requested)}' (use one of: ${DEVICE_REQUESTS.join(', ')})`);
   }
