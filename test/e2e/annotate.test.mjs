@@ -97,7 +97,7 @@ async function visibleRows(page) {
       // The lens sits in a view zone right above its line.
       const lens = lenses.filter((l) => l.r.bottom <= r.top + 2 && l.r.bottom > r.top - r.height).sort((a, b) => b.r.bottom - a.r.bottom)[0];
       out.push({
-        id, lens: lens?.text ?? null, gutter: glyphs.some((g) => Math.abs(g.top - r.top) < 3 && g.height > 0),
+        id, text: text(el), lens: lens?.text ?? null, gutter: glyphs.some((g) => Math.abs(g.top - r.top) < 3 && g.height > 0),
         rect: { x: r.x, y: r.y, width: r.width, height: r.height },
       });
     }
@@ -124,6 +124,18 @@ function expectedLens(a, components) {
   const adv = `${a.advantage >= 0 ? '+' : '-'}${f3(Math.abs(a.advantage))}`;
   return `R ${f3(a.reward.total)} (${parts}) · V ${f3(a.value)} · A ${adv} · ${a.kept ? 'kept' : 'filtered'}`;
 }
+
+/**
+ * Waits until the editor shows row `id` with `field` in it: an annotate command's edit comes from the
+ * extension host after the command palette has closed, so a Ctrl+S right away can save the buffer
+ * without it (found by ci-soak under load: the edit landed after the save, and the tab stayed dirty).
+ * Bounded; on timeout it says so and returns, and the caller's assertion on the saved file shows the rest.
+ */
+async function edited(page, id, field, ms = 15_000) {
+  const has = (rows) => rows.some((r) => r.id === id && r.text.includes(field));
+  if (!has(await waitRows(page, has, ms))) console.log(`# the edit of ${id} (${field}) was not in the editor after ${ms / 1000} s`);
+}
+const idOn = (line) => /"id": "(r\d+)"/.exec(line)[1];
 
 /**
  * Ctrl+S, then the file on disk once the save has landed: it differs from `previous` and the tab is clean.
@@ -276,6 +288,7 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     // Thumbs Up on the unicode row, save, compare with the original.
     await goToLine(page, uLine);
     await timed('thumbs up', () => runCommand(page, 'A-LoL: Thumbs Up Row'));
+    await edited(page, U, '"human_label": 1');
     let disk = await save(page, dataFile, original);
     const upLine = withField(origLines[uLine - 1], '"human_label": 1');
     assert.deepEqual(lineDiff(original, disk), [[uLine, origLines[uLine - 1], upLine]], 'Thumbs Up changes only its row, appending , "human_label": 1');
@@ -293,8 +306,10 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     await goToLine(page, lLine);
     await runCommand(page, 'A-LoL: Add Note…', { opensQuickPick: true });
     await answerInput(page, note);
+    await edited(page, L, '"note": ');
     await goToLine(page, uLine);
     await runCommand(page, 'A-LoL: Thumbs Down Row');
+    await edited(page, U, '"human_label": 0');
     let prev = disk;
     disk = await save(page, dataFile, prev);
     assert.deepEqual(lineDiff(original, disk), [
@@ -308,6 +323,7 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     await page.keyboard.press('Shift+ArrowDown');
     await page.keyboard.press('Shift+End');
     await runCommand(page, 'A-LoL: Exclude Row');
+    for (const n of [s1, s1 + 1]) await edited(page, idOn(origLines[n - 1]), '"exclude": true');
     prev = disk;
     disk = await save(page, dataFile, prev);
     const afterExclude = lineDiff(prev, disk);
@@ -361,6 +377,7 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     await goToLine(page, n);
     await runCommand(page, 'A-LoL: Set Human Reward…', { opensQuickPick: true });
     await answerInput(page, '0.9');
+    await edited(page, humanRow, '"human_reward": 0.9');
     const disk = await save(page, dataFile, original);
     assert.deepEqual(lineDiff(original, disk), [[n, origLines[n - 1], withField(origLines[n - 1], '"human_reward": 0.9')]], 'Set Human Reward… appends , "human_reward": 0.9 to its row only');
 
