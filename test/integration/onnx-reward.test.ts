@@ -44,7 +44,9 @@ describe('onnx rewards', () => {
     const session = await Session.create(serialize(buildClassifierStepGraph(cfg, 2, B, T)), 'clf', { threads: 2 });
     const init = initGptParams(cfg, 1);
     init.set(SCORE_WEIGHT, initScoreWeight(cfg, 2, 2));
-    const stepper = new Stepper('float32', [...gptParamInfos(cfg), { name: SCORE_WEIGHT, shape: [2, cfg.nEmbd] }].map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() })));
+    const infos = [...gptParamInfos(cfg), { name: SCORE_WEIGHT, shape: [2, cfg.nEmbd] }];
+    const start = infos.map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() }));
+    const stepper = new Stepper('float32', start);
     const rng = new Rng(3);
     let loss = NaN;
     for (let step = 0; step < 150; step++) {
@@ -59,7 +61,12 @@ describe('onnx rewards', () => {
           mask[b * T + j] = 1n;
         });
       }
-      loss = (await stepper.update(session, { input_ids: tensor('int64', ids, [B, T]), attention_mask: tensor('int64', mask, [B, T]), labels: tensor('int64', labels, [B]) }, 3e-3)).loss;
+      const feeds = {
+        input_ids: tensor('int64', ids, [B, T]),
+        attention_mask: tensor('int64', mask, [B, T]),
+        labels: tensor('int64', labels, [B]),
+      };
+      loss = (await stepper.update(session, feeds, 3e-3)).loss;
     }
     await session.release();
     t.diagnostic(`classifier loss after 150 steps: ${loss.toFixed(4)}`);
