@@ -15,7 +15,10 @@ const ok = (r: ReturnType<typeof alol>) => assert.equal(r.status, 0, `${r.stdout
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'alol-cli-'));
   await writeFile(path.join(dir, 'text.txt'), 'Human: hello there\n\nAssistant: Hi! How can I help?\n\n'.repeat(80));
-  await writeFile(path.join(dir, 'rows.jsonl'), '{"prompt":"Human: hello","response":" there","id":7}\r\n\r\n{"prompt":"","response":"Hi!"}\n');
+  await writeFile(
+    path.join(dir, 'rows.jsonl'),
+    '{"prompt":"Human: hello","response":" there","id":7}\r\n\r\n{"prompt":"","response":"Hi!"}\n',
+  );
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
@@ -38,7 +41,9 @@ describe('alol model verbs', () => {
   it('logprobs writes one line per row, EOS only when asked', async () => {
     ok(alol('logprobs', '--model', 'm1', '--data', 'rows.jsonl', '--out', 'lp.jsonl'));
     ok(alol('logprobs', '--model', 'm1', '--data', 'rows.jsonl', '--out', 'lp-eos.jsonl', '--add-eos'));
-    const rows = (f: string) => readFile(path.join(dir, f), 'utf8').then((s) => s.trim().split('\n').map((l) => JSON.parse(l) as { line: number; id?: number; logprob: number; tokens: number }));
+    const rows = (f: string) => readFile(path.join(dir, f), 'utf8').then(
+      (s) => s.trim().split('\n').map((l) => JSON.parse(l) as { line: number; id?: number; logprob: number; tokens: number }),
+    );
     const [plain, eos] = [await rows('lp.jsonl'), await rows('lp-eos.jsonl')];
     assert.deepEqual(plain.map((r) => [r.line, r.id, r.tokens]), [[1, 7, 6], [3, undefined, 3]]);
     assert.deepEqual(eos.map((r) => r.tokens), [7, 4]);

@@ -16,9 +16,13 @@ describe('cross-check with an independent GPT-2 implementation (shared fixture)'
   it('response log-probs match per token (1e-3) and in sum (1e-4 relative)', async (t) => {
     const model = await loadModelFolder(sharedPath(...FIX, 'model'));
     const tok = loadTokenizer(model.tokenizerJson, 'fixture tokenizer.json');
-    const expected = JSON.parse(readFileSync(sharedPath(...FIX, 'expected_logprobs.json'), 'utf8')) as { prompt: string; response: string; logprob: number; tokens: number; token_logprobs: number[] }[];
+    type Expected = { prompt: string; response: string; logprob: number; tokens: number; token_logprobs: number[] };
+    const expected = JSON.parse(readFileSync(sharedPath(...FIX, 'expected_logprobs.json'), 'utf8')) as Expected[];
     const scorer = new LogprobScorer(model.config, model.params);
-    const got = await scorer.score(expected.map((e) => ({ prompt: tok.encode(e.prompt), response: tok.encode(e.response) })), { batchSize: 4, addEos: false, eosTokenId: tok.eosTokenId, threads: 1 });
+    const got = await scorer.score(
+      expected.map((e) => ({ prompt: tok.encode(e.prompt), response: tok.encode(e.response) })),
+      { batchSize: 4, addEos: false, eosTokenId: tok.eosTokenId, threads: 1 },
+    );
     await scorer.dispose();
     let worstToken = 0;
     expected.forEach((e, i) => {
@@ -33,10 +37,14 @@ describe('cross-check with an independent GPT-2 implementation (shared fixture)'
   it('greedy continuations match token for token, with and without the KV cache', async () => {
     const model = await loadModelFolder(sharedPath(...FIX, 'model'));
     const tok = loadTokenizer(model.tokenizerJson, 'fixture tokenizer.json');
-    const expected = JSON.parse(readFileSync(sharedPath(...FIX, 'expected.json'), 'utf8')) as { prompt: string; max_new_tokens: number; text: string }[];
+    type Expected = { prompt: string; max_new_tokens: number; text: string };
+    const expected = JSON.parse(readFileSync(sharedPath(...FIX, 'expected.json'), 'utf8')) as Expected[];
     const gen = new Generator(model.config, model.params, tok, { threads: 1 });
     for (const useCache of [true, false]) {
-      const out = await gen.generate(expected.map((e) => tok.encode(e.prompt)), { maxNewTokens: expected[0].max_new_tokens, temperature: 0, useCache });
+      const out = await gen.generate(
+        expected.map((e) => tok.encode(e.prompt)),
+        { maxNewTokens: expected[0].max_new_tokens, temperature: 0, useCache },
+      );
       assert.deepEqual(out.map((g) => g.text), expected.map((e) => e.text), `useCache ${useCache}`);
     }
     await gen.dispose();

@@ -1,6 +1,6 @@
 // An `onnx` reward end to end: a tiny GPT-2 sequence classifier trained by the project's own engine,
 // exported in the reward-model folder layout, then scoring texts; a missing label or input is a
-// named error.
+// named error; rewards loaded on a run's session pool share its one session for the model.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,6 +16,9 @@ import { gptConfig } from '../../src/trainer/model/config.js';
 import { gptParamInfos, initGptParams } from '../../src/trainer/model/params.js';
 import { byteLevelTokenizer } from '../../src/trainer/model/tokenizer.js';
 import { OnnxReward } from '../../src/trainer/rewards/onnx-reward.js';
+import { RewardComponentSchema } from '../../src/protocol/config.js';
+import { RewardSet } from '../../src/trainer/rewards/registry.js';
+import { SessionPool, sessionsCreated } from '../../src/trainer/runtime/pool.js';
 import { Rng } from '../../src/trainer/util/rng.js';
 
 const dirs: string[] = [];
@@ -30,6 +33,9 @@ function sentence(rng: Rng, polite: boolean): string {
   return w.join(' ');
 }
 
+/** The folder the first test trains and exports (the pool test reuses it). */
+let trained: string | null = null;
+
 describe('onnx rewards', () => {
   it('a classifier trained by the engine and exported scores rows by its label', async (t) => {
     const tok = byteLevelTokenizer();
@@ -38,7 +44,9 @@ describe('onnx rewards', () => {
     const session = await Session.create(serialize(buildClassifierStepGraph(cfg, 2, B, T)), 'clf', { threads: 2 });
     const init = initGptParams(cfg, 1);
     init.set(SCORE_WEIGHT, initScoreWeight(cfg, 2, 2));
-    const stepper = new Stepper('float32', [...gptParamInfos(cfg), { name: SCORE_WEIGHT, shape: [2, cfg.nEmbd] }].map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() })));
+    const infos = [...gptParamInfos(cfg), { name: SCORE_WEIGHT, shape: [2, cfg.nEmbd] }];
+    const start = infos.map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() }));
+    const stepper = new Stepper('float32', start);
     const rng = new Rng(3);
     let loss = NaN;
     for (let step = 0; step < 150; step++) {
@@ -53,7 +61,12 @@ describe('onnx rewards', () => {
           mask[b * T + j] = 1n;
         });
       }
-      loss = (await stepper.update(session, { input_ids: tensor('int64', ids, [B, T]), attention_mask: tensor('int64', mask, [B, T]), labels: tensor('int64', labels, [B]) }, 3e-3)).loss;
+      const feeds = {
+        input_ids: tensor('int64', ids, [B, T]),
+        attention_mask: tensor('int64', mask, [B, T]),
+        labels: tensor('int64', labels, [B]),
+      };
+      loss = (await stepper.update(session, feeds, 3e-3)).loss;
     }
     await session.release();
     t.diagnostic(`classifier loss after 150 steps: ${loss.toFixed(4)}`);
@@ -62,6 +75,7 @@ describe('onnx rewards', () => {
     dirs.push(dir);
     const params = new Map(stepper.paramNames.map((n) => [n, Float32Array.from(stepper.param(n))]));
     await exportClassifierFolder(dir, cfg, params, ['rude', 'polite'], tok.toJSON());
+    trained = dir;
     const reward = await OnnxReward.load(dir, 'polite');
     const test = new Rng(99);
     const polite = Array.from({ length: 20 }, () => sentence(test, true));
@@ -77,6 +91,29 @@ describe('onnx rewards', () => {
     await reward.dispose();
 
     await assert.rejects(OnnxReward.load(dir, 'friendly'), /label 'friendly' is not in .*config\.json \(labels: rude, polite\)/);
+  });
+
+  it('rewards on a given pool share one session for their model; the pool, not dispose(), releases it', async () => {
+    assert.ok(trained, 'needs the folder of the first test');
+    const pool = new SessionPool({ threads: 1 });
+    const before = sessionsCreated();
+    const polite = await OnnxReward.load(trained, 'polite', { pool });
+    const rude = await OnnxReward.load(trained, 'rude', { pool });
+    assert.equal(sessionsCreated() - before, 1);
+    const [p] = await polite.score(['thanks a lot']);
+    const [r] = await rude.score(['thanks a lot']);
+    assert.ok(Math.abs(p + r - 1) < 1e-5, `two labels of one softmax: ${p} + ${r}`);
+    await polite.dispose();
+    assert.deepEqual(await rude.score(['thanks a lot']), [r]);
+
+    // The registry passes its pool on to its onnx components.
+    const configs = ['polite', 'rude'].map((label) => RewardComponentSchema.parse({ name: label, kind: 'onnx', path: trained, label }));
+    const set = await RewardSet.create(configs, { baseDir: '/', pool });
+    assert.equal(sessionsCreated() - before, 1);
+    await set.dispose();
+    assert.equal(pool.size, 1);
+    await pool.release();
+    await assert.rejects(rude.score(['x']), /was released/);
   });
 
   it('a model without an attention_mask input is a named error', async () => {

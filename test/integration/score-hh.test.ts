@@ -15,7 +15,10 @@ after(() => rm(dir, { recursive: true, force: true }));
 describe('alol score on HH-RLHF (harmless-base test)', () => {
   it('scores every row with every component and reuses the cache', async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'alol-score-'));
-    await writeFile(path.join(dir, 'apology.ts'), "export default (b: { response: string }[]) => b.map((x) => (/\\b(sorry|apologi[sz]e)\\b/i.test(x.response) ? 1 : 0));\n");
+    await writeFile(
+      path.join(dir, 'apology.ts'),
+      "export default (b: { response: string }[]) => b.map((x) => (/\\b(sorry|apologi[sz]e)\\b/i.test(x.response) ? 1 : 0));\n",
+    );
     await writeFile(
       path.join(dir, 'run.jsonc'),
       JSON.stringify({
@@ -29,16 +32,23 @@ describe('alol score on HH-RLHF (harmless-base test)', () => {
         ],
       }),
     );
-    const run = () => spawnSync(process.execPath, [bin, 'score', '--config', 'run.jsonc', '--out', 'scores.jsonl'], { cwd: dir, encoding: 'utf8' });
+    const run = () => spawnSync(
+      process.execPath,
+      [bin, 'score', '--config', 'run.jsonc', '--out', 'scores.jsonl'],
+      { cwd: dir, encoding: 'utf8' },
+    );
     const r = run();
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /2312 records \(hh\) -> 4624 rows, 2307 pairs; 5 unpaired/);
-    const rows = (await readFile(path.join(dir, 'scores.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; total: number; rewards: Record<string, number> });
+    const rows = (await readFile(path.join(dir, 'scores.jsonl'), 'utf8')).trim().split('\n').map(
+      (l) => JSON.parse(l) as { kind: string; total: number; rewards: Record<string, number> },
+    );
     assert.equal(rows.length, 4624);
     for (const row of rows) {
       assert.deepEqual(Object.keys(row.rewards), ['label', 'sentiment', 'clean', 'info', 'apology']);
       assert.equal(row.rewards.label, row.kind === 'chosen' ? 1 : 0);
-      const total = row.rewards.label + 0.5 * row.rewards.sentiment + 0.5 * row.rewards.clean + 0.25 * row.rewards.info + 0.25 * row.rewards.apology;
+      const { label, sentiment, clean, info, apology } = row.rewards;
+      const total = label + 0.5 * sentiment + 0.5 * clean + 0.25 * info + 0.25 * apology;
       assert.ok(Math.abs(total - row.total) < 1e-9);
     }
     assert.ok(rows.some((x) => x.rewards.apology === 1) && rows.some((x) => x.rewards.apology === 0));

@@ -11,7 +11,8 @@ import { sharedPath } from '../helpers/shared.js';
 
 const rows = (...responses: string[]): RewardInput[] => responses.map((response) => ({ prompt: 'Human: hi', response }));
 const scoreOne = (scorer: BuiltinScorer, response: string): number => scorer.score(rows(response))[0];
-const close = (actual: number, expected: number, what = '') => assert.ok(Math.abs(actual - expected) < 1e-12, `${what} ${actual} != ${expected}`);
+const close = (actual: number, expected: number, what = '') =>
+  assert.ok(Math.abs(actual - expected) < 1e-12, `${what} ${actual} != ${expected}`);
 
 /** The sentiment mapping written out independently: c -> (1 + tanh(2c)) / 2. */
 const fromComparative = (c: number) => (1 + Math.tanh(2 * c)) / 2;
@@ -110,7 +111,10 @@ describe('tfidf', () => {
   };
 
   it('words: lower-cased letters/digits with inner apostrophes; quotes and punctuation split', () => {
-    assert.deepEqual(tfidfWords("Don’t say 'Hello' to R2-D2's o'clock café!"), ["don't", 'say', 'hello', 'to', 'r2', "d2's", "o'clock", 'café']);
+    assert.deepEqual(
+      tfidfWords("Don’t say 'Hello' to R2-D2's o'clock café!"),
+      ["don't", 'say', 'hello', 'to', 'r2', "d2's", "o'clock", 'café'],
+    );
   });
   it('scores the mean normalised idf of the words, with repetition, against hand-computed values', () => {
     const tfidf = fitted();
@@ -160,7 +164,8 @@ describe('every built-in on 500 HH responses', () => {
       scores.forEach((s, i) => assert.ok(Number.isFinite(s) && s >= lo && s <= hi, `row ${i}: ${s}`));
       const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
       const rowsPerSec = Math.round((batch.length / elapsedMs) * 1000);
-      t.diagnostic(`${name}: ${rowsPerSec} rows/s (fit ${fitMs.toFixed(1)} ms + score), mean ${mean.toFixed(3)}, min ${Math.min(...scores).toFixed(3)}`);
+      const min = Math.min(...scores).toFixed(3);
+      t.diagnostic(`${name}: ${rowsPerSec} rows/s (fit ${fitMs.toFixed(1)} ms + score), mean ${mean.toFixed(3)}, min ${min}`);
     });
   }
 });
@@ -174,8 +179,14 @@ describe('names and options', () => {
     assert.throws(() => createBuiltin('bleu'), /unknown built-in scorer 'bleu'; valid scorers: sentiment, toxicity, length, tfidf/);
   });
   it('an unknown option names it and the valid ones', () => {
-    assert.throws(() => createBuiltin('length', { targett: 10 }), /'length': unknown option\(s\) 'targett'; valid options: target .*tolerance/);
-    assert.throws(() => createBuiltin('sentiment', { lexicon: 'afinn' }), /'sentiment': unknown option\(s\) 'lexicon'; valid options: none/);
+    assert.throws(
+      () => createBuiltin('length', { targett: 10 }),
+      /'length': unknown option\(s\) 'targett'; valid options: target .*tolerance/,
+    );
+    assert.throws(
+      () => createBuiltin('sentiment', { lexicon: 'afinn' }),
+      /'sentiment': unknown option\(s\) 'lexicon'; valid options: none/,
+    );
   });
   it('a bad option value names the option', () => {
     assert.throws(() => createBuiltin('length', { target: -1 }), /'length': option 'target'/);

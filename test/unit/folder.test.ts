@@ -14,7 +14,8 @@ import { sharedPath } from '../helpers/shared.js';
 
 const FIXTURE = sharedPath('fixtures', 'gpt2-tiny-independent', 'model');
 const fixtureConfig = (): Record<string, unknown> => JSON.parse(readFileSync(path.join(FIXTURE, 'config.json'), 'utf8'));
-const fixtureTensors = (): SafeTensor[] => readSafetensors(new Uint8Array(readFileSync(path.join(FIXTURE, 'model.safetensors'))), 'fixture').tensors;
+const fixtureTensors = (): SafeTensor[] =>
+  readSafetensors(new Uint8Array(readFileSync(path.join(FIXTURE, 'model.safetensors'))), 'fixture').tensors;
 
 const temps: string[] = [];
 after(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -63,7 +64,9 @@ describe('model folder: the independent fixture', () => {
     const m = await loadModelFolder(FIXTURE);
     assert.deepEqual(m.config, { vocabSize: 257, nPositions: 64, nEmbd: 64, nLayer: 2, nHead: 4, nInner: 256, layerNormEpsilon: 1e-5 });
     assert.equal(m.params.size, 28);
-    for (const info of gptParamInfos(m.config)) assert.equal(m.params.get(info.name)?.length, info.shape.reduce((a, x) => a * x, 1), info.name);
+    for (const info of gptParamInfos(m.config)) {
+      assert.equal(m.params.get(info.name)?.length, info.shape.reduce((a, x) => a * x, 1), info.name);
+    }
     assert.equal(m.eosTokenId, 256);
     assert.equal(m.hfConfig.model_type, 'gpt2');
     assert.ok(typeof m.tokenizerJson === 'object' && m.tokenizerJson !== null && 'model' in m.tokenizerJson);
@@ -124,7 +127,12 @@ describe('model folder: other encodings and names', () => {
     return [p.name, Float32Array.from({ length: n }, (_, i) => (((i * 7 + j * 3) % 48) - 24) / 16)] as const;
   }));
   const encoded = (dtype: 'F16' | 'BF16', bits: (x: number) => number, rename = (s: string) => s): SafeTensor[] =>
-    gptParamInfos(cfg).map((p) => ({ name: rename(p.name), dtype, shape: [...p.shape], bytes: new Uint8Array(Uint16Array.from(values.get(p.name) ?? [], bits).buffer) }));
+    gptParamInfos(cfg).map((p) => ({
+      name: rename(p.name),
+      dtype,
+      shape: [...p.shape],
+      bytes: new Uint8Array(Uint16Array.from(values.get(p.name) ?? [], bits).buffer),
+    }));
 
   it('loads F16 and BF16 weights as float32', async () => {
     for (const [dtype, bits] of [['F16', f16Bits], ['BF16', bf16Bits]] as const) {
@@ -157,7 +165,11 @@ describe('model folder errors name the file and the tensor or key', () => {
     const dir = copyFixture();
     const raw = readFileSync(weights(dir));
     writeFileSync(weights(dir), raw.subarray(0, raw.length - 100));
-    await rejectsCode(loadModelFolder(dir), 'truncated', new RegExp(`${fileRe.source}tensor transformer\\.h\\.1\\.mlp\\.c_proj\\.bias: .* go past the end`));
+    await rejectsCode(
+      loadModelFolder(dir),
+      'truncated',
+      new RegExp(`${fileRe.source}tensor transformer\\.h\\.1\\.mlp\\.c_proj\\.bias: .* go past the end`),
+    );
   });
   it('corrupted header', async () => {
     const dir = copyFixture();
@@ -172,26 +184,48 @@ describe('model folder errors name the file and the tensor or key', () => {
     const n = Number(raw.readBigUInt64LE(0));
     const header = raw.subarray(8, 8 + n).toString('utf8').replace('[0,65792]', '[0,99999999]');
     writeFileSync(weights(dir), Buffer.concat([raw.subarray(0, 8), Buffer.from(header), raw.subarray(8 + n)]));
-    await rejectsCode(loadModelFolder(dir), 'bad_offsets', /tensor transformer\.wte\.weight: data_offsets \[0, 99999999\] hold 99999999 bytes but shape \[257,64\] F32 needs 65792/);
+    await rejectsCode(
+      loadModelFolder(dir),
+      'bad_offsets',
+      /tensor transformer\.wte\.weight: data_offsets \[0, 99999999\] hold 99999999 bytes but shape \[257,64\] F32 needs 65792/,
+    );
   });
   it('missing tensor', async () => {
     const dir = withTensors((ts) => ts.filter((t) => t.name !== 'transformer.h.1.attn.c_proj.weight'));
-    await rejectsCode(loadModelFolder(dir), 'missing_tensor', new RegExp(`${fileRe.source}tensor transformer\\.h\\.1\\.attn\\.c_proj\\.weight \\(shape \\[64,64\\]\\) is missing`));
+    await rejectsCode(
+      loadModelFolder(dir),
+      'missing_tensor',
+      new RegExp(`${fileRe.source}tensor transformer\\.h\\.1\\.attn\\.c_proj\\.weight \\(shape \\[64,64\\]\\) is missing`),
+    );
   });
   it('wrong shape', async () => {
     const dir = withTensors((ts) => ts.map((t) => (t.name === 'transformer.wpe.weight' ? { ...t, shape: [32, 128] } : t)));
-    await rejectsCode(loadModelFolder(dir), 'wrong_shape', /tensor transformer\.wpe\.weight has shape \[32,128\] but config\.json implies \[64,64\]/);
+    await rejectsCode(
+      loadModelFolder(dir),
+      'wrong_shape',
+      /tensor transformer\.wpe\.weight has shape \[32,128\] but config\.json implies \[64,64\]/,
+    );
   });
   it('wrong dtype (I64 where a float is needed)', async () => {
     // The shape the config expects, so only the dtype is wrong.
-    const dir = withTensors((ts) => ts.map((t) => (t.name === 'transformer.ln_f.bias' ? { ...t, dtype: 'I64', bytes: new Uint8Array(64 * 8) } : t)));
+    const dir = withTensors(
+      (ts) => ts.map((t) => (t.name === 'transformer.ln_f.bias' ? { ...t, dtype: 'I64', bytes: new Uint8Array(64 * 8) } : t)),
+    );
     await rejectsCode(loadModelFolder(dir), 'bad_dtype', /tensor transformer\.ln_f\.bias has dtype I64, but a float tensor/);
   });
   it('unexpected tensor, and an untied lm_head', async () => {
     const extra = float32Tensor('transformer.h.2.ln_1.weight', [64], new Float32Array(64));
-    await rejectsCode(loadModelFolder(withTensors((ts) => [...ts, extra])), 'unexpected_tensor', /unexpected tensor transformer\.h\.2\.ln_1\.weight; hint: .*n_layer 2/);
+    await rejectsCode(
+      loadModelFolder(withTensors((ts) => [...ts, extra])),
+      'unexpected_tensor',
+      /unexpected tensor transformer\.h\.2\.ln_1\.weight; hint: .*n_layer 2/,
+    );
     const head = float32Tensor('lm_head.weight', [257, 64], new Float32Array(257 * 64).fill(0.5));
-    await rejectsCode(loadModelFolder(withTensors((ts) => [...ts, head])), 'unexpected_tensor', /lm_head\.weight differs from transformer\.wte\.weight: untied LM heads are not supported/);
+    await rejectsCode(
+      loadModelFolder(withTensors((ts) => [...ts, head])),
+      'unexpected_tensor',
+      /lm_head\.weight differs from transformer\.wte\.weight: untied LM heads are not supported/,
+    );
   });
   it('missing files', async () => {
     const dir = copyFixture();
@@ -202,7 +236,10 @@ describe('model folder errors name the file and the tensor or key', () => {
   });
   it('unsupported config values name their key', () => {
     throwsKey({ model_type: 'llama' }, /config\.json: model_type "llama" is not supported \(supported: "gpt2"\)/);
-    throwsKey({ activation_function: 'gelu' }, /activation_function "gelu" is not supported \(supported: "gelu_new", "gelu_pytorch_tanh", "gelu_fast"\)/);
+    throwsKey(
+      { activation_function: 'gelu' },
+      /activation_function "gelu" is not supported \(supported: "gelu_new", "gelu_pytorch_tanh", "gelu_fast"\)/,
+    );
     throwsKey({ activation_function: 'relu' }, /activation_function "relu"/);
     throwsKey({ scale_attn_weights: false }, /scale_attn_weights false is not supported/);
     throwsKey({ scale_attn_by_inverse_layer_idx: true }, /scale_attn_by_inverse_layer_idx true is not supported/);

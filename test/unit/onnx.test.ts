@@ -16,7 +16,11 @@ function build(float: FloatType): Graph {
   const emb = g.floatInput('emb', [5, 4]);
   const w = g.floatInput('w', [4, 5]); // 5 classes, as ids < 5
   const h = o.gather(emb, ids); // [2, 3, 4]
-  const ln = o.layerNorm(h, g.constant(float === 'float32' ? new Float32Array(4).fill(1) : new Float64Array(4).fill(1), [4], 'ln_g'), g.constant(float === 'float32' ? new Float32Array(4) : new Float64Array(4), [4], 'ln_b'));
+  const ln = o.layerNorm(
+    h,
+    g.constant(float === 'float32' ? new Float32Array(4).fill(1) : new Float64Array(4).fill(1), [4], 'ln_g'),
+    g.constant(float === 'float32' ? new Float32Array(4) : new Float64Array(4), [4], 'ln_b'),
+  );
   const logits = o.matmul(ln, w);
   const logp = o.logSoftmax(logits, -1);
   const picked = o.gatherElements(logp, o.unsqueeze(ids, [-1]), 2); // [2, 3, 1]
@@ -29,7 +33,9 @@ function build(float: FloatType): Graph {
 }
 
 function feeds(float: FloatType) {
-  const arr = (n: number, f: (i: number) => number) => (float === 'float32' ? Float32Array.from({ length: n }, (_, i) => f(i)) : Float64Array.from({ length: n }, (_, i) => f(i)));
+  const arr = (n: number, f: (i: number) => number) => (
+    float === 'float32' ? Float32Array.from({ length: n }, (_, i) => f(i)) : Float64Array.from({ length: n }, (_, i) => f(i))
+  );
   return {
     ids: tensor('int64', BigInt64Array.from([0n, 1n, 2n, 3n, 4n, 1n]), [2, 3]),
     emb: tensor(float, arr(20, (i) => Math.sin(i + 1)), [5, 4]),

@@ -16,7 +16,17 @@ import { pearson, rewardReport } from '../../src/trainer/rewards/report.js';
 
 let dir = '';
 const responses = ['fine', 'nan please', 'text please', 'big please', 'throw please', 'slow please', 'hang please', 'ok'];
-const rows: Row[] = responses.map((response, i) => ({ id: `r${i}`, file: '/d/data.jsonl', line: i + 1, prompt: 'Q', response, split: 'train', group: `r${i}`, kind: 'row', raw: {} }));
+const rows: Row[] = responses.map((response, i) => ({
+  id: `r${i}`,
+  file: '/d/data.jsonl',
+  line: i + 1,
+  prompt: 'Q',
+  response,
+  split: 'train',
+  group: `r${i}`,
+  kind: 'row',
+  raw: {},
+}));
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'alol-check-'));
@@ -83,7 +93,10 @@ describe('check reward function', () => {
 
 describe('field rewards', () => {
   it("'label' is a pair's 1 / 0, and a plain row's own label field", async () => {
-    const set = await RewardSet.create([RewardComponentSchema.parse({ name: 'l', kind: 'field', field: 'label', default: 0.5 })], { baseDir: '/', cacheDir: null });
+    const set = await RewardSet.create(
+      [RewardComponentSchema.parse({ name: 'l', kind: 'field', field: 'label', default: 0.5 })],
+      { baseDir: '/', cacheDir: null },
+    );
     const base = { file: '/d/x.jsonl', prompt: 'Q', split: 'train', group: 'g' } as const;
     const r = await set.score([
       { ...base, id: 'a', line: 1, response: 'x', kind: 'row', raw: { label: 0.25 } },
@@ -130,9 +143,18 @@ describe('alol reward verbs (the editor runs these)', () => {
   it('check-reward names the planted NaN with its file and line; debug-reward --prepare writes the copy the debug run loads', async () => {
     const ws = await mkdtemp(path.join(os.tmpdir(), 'alol-verbs-'));
     try {
-      await writeFile(path.join(ws, 'nan.ts'), 'export default (b: { response: string }[]) => b.map((x) => (x.response.includes("bad") ? NaN : x.response.length / 100));\n');
-      await writeFile(path.join(ws, 'data.jsonl'), ['hello', 'a bad one', 'fine'].map((r, i) => JSON.stringify({ id: `r${i}`, prompt: 'Q', response: r })).join('\n') + '\n');
-      await writeFile(path.join(ws, 'run.json'), JSON.stringify({ data: { path: 'data.jsonl' }, rewards: [{ name: 'len', kind: 'module', path: 'nan.ts', range: [0, 1] }] }));
+      await writeFile(
+        path.join(ws, 'nan.ts'),
+        'export default (b: { response: string }[]) => b.map((x) => (x.response.includes("bad") ? NaN : x.response.length / 100));\n',
+      );
+      await writeFile(
+        path.join(ws, 'data.jsonl'),
+        ['hello', 'a bad one', 'fine'].map((r, i) => JSON.stringify({ id: `r${i}`, prompt: 'Q', response: r })).join('\n') + '\n',
+      );
+      await writeFile(
+        path.join(ws, 'run.json'),
+        JSON.stringify({ data: { path: 'data.jsonl' }, rewards: [{ name: 'len', kind: 'module', path: 'nan.ts', range: [0, 1] }] }),
+      );
       const check = alol(ws, 'check-reward', '--config', 'run.json', '--json');
       assert.equal(check.status, 0, check.stderr);
       const report = JSON.parse(check.stdout) as { findings: { problem: string; row: string; line: number }[] };

@@ -27,7 +27,10 @@ const cfg = (c: Record<string, unknown>): RewardComponentConfig => RewardCompone
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'alol-rewards-'));
-  const mod = (name: string, body: string) => writeFile(path.join(dir, name), `export default function score(batch: { response: string; row: Record<string, unknown> }[]): unknown[] {\n${body}\n}\n`);
+  const mod = (name: string, body: string) => writeFile(
+    path.join(dir, name),
+    `export default function score(batch: { response: string; row: Record<string, unknown> }[]): unknown[] {\n${body}\n}\n`,
+  );
   await mod('len.ts', '  return batch.map((b) => b.response.length / 20);');
   await mod('nan.ts', "  return batch.map((b) => (b.response === 'bad' ? NaN : 0.5));");
   await mod('str.ts', "  return batch.map((b) => (b.response === 'ok' ? 'high' : 0.5));");
@@ -78,12 +81,18 @@ describe('reward registry', () => {
   }
 
   it('a row without the field of a field reward is named', async () => {
-    await assert.rejects(scoreWith([cfg({ name: 'h', kind: 'field', field: 'note' })]), /reward h \(field\): row .*train\.jsonl:1 \(id r0\) has no field 'note'/);
+    await assert.rejects(
+      scoreWith([cfg({ name: 'h', kind: 'field', field: 'note' })]),
+      /reward h \(field\): row .*train\.jsonl:1 \(id r0\) has no field 'note'/,
+    );
   });
 
   it('the cache: a second pass computes nothing; an edited row is recomputed alone; a weight change recomputes nothing', async () => {
     const cacheDir = path.join(dir, 'cache');
-    const configs = [cfg({ name: 'len', kind: 'module', path: 'len.ts', range: [0, 1] }), cfg({ name: 'sent', kind: 'builtin', scorer: 'sentiment' })];
+    const configs = [
+      cfg({ name: 'len', kind: 'module', path: 'len.ts', range: [0, 1] }),
+      cfg({ name: 'sent', kind: 'builtin', scorer: 'sentiment' }),
+    ];
     const first = await scoreWith(configs, cacheDir);
     assert.deepEqual([...first.result.computed.values()], [4, 4]);
     const second = await scoreWith(configs, cacheDir);

@@ -49,7 +49,11 @@ describe('sessions', () => {
     const s = await doubler();
     await assert.rejects(s.run({ x: tensor('float32', new Float32Array(4), [4]) }), /missing feed: s/);
     await assert.rejects(
-      s.run({ x: tensor('float32', new Float32Array(4), [4]), s: tensor('float32', Float32Array.of(1), []), z: tensor('float32', Float32Array.of(1), []) }),
+      s.run({
+        x: tensor('float32', new Float32Array(4), [4]),
+        s: tensor('float32', Float32Array.of(1), []),
+        z: tensor('float32', Float32Array.of(1), []),
+      }),
       /unknown feed: z \(inputs are: x, s\)/,
     );
     await s.release();
@@ -60,10 +64,16 @@ describe('sessions', () => {
     const out = new Float32Array(4);
     const outTensor = tensor('float32', out, [4]);
     for (let k = 1; k <= 3; k++) {
-      await s.run({ x: tensor('float32', Float32Array.from([1, 2, 3, 4]), [4]), s: tensor('float32', Float32Array.of(k), []) }, { y: outTensor });
+      await s.run(
+        { x: tensor('float32', Float32Array.from([1, 2, 3, 4]), [4]), s: tensor('float32', Float32Array.of(k), []) },
+        { y: outTensor },
+      );
       assert.deepEqual(Array.from(out), [k, 2 * k, 3 * k, 4 * k]);
     }
-    await assert.rejects(s.run({ x: tensor('float32', new Float32Array(4), [4]), s: tensor('float32', Float32Array.of(1), []) }, { nope: outTensor }), /no output named 'nope'/);
+    await assert.rejects(
+      s.run({ x: tensor('float32', new Float32Array(4), [4]), s: tensor('float32', Float32Array.of(1), []) }, { nope: outTensor }),
+      /no output named 'nope'/,
+    );
     await s.release();
   });
 

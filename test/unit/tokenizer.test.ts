@@ -108,7 +108,8 @@ describe('byte-level BPE with merges', () => {
     // <|endoftext|> wins when present; without it a conventional special EOS is used.
     assert.equal(withEos.eosTokenId, 256);
     assert.deepEqual(withEos.encode('a</s>'), [97, 260]);
-    const json = bpeJson([], [{ id: 260, content: '</s>', special: true }]) as { added_tokens: unknown[]; model: { vocab: Record<string, number> } };
+    type Json = { added_tokens: unknown[]; model: { vocab: Record<string, number> } };
+    const json = bpeJson([], [{ id: 260, content: '</s>', special: true }]) as Json;
     json.added_tokens.shift();
     delete json.model.vocab['<|endoftext|>'];
     assert.equal(loadTokenizer(json, 'eos/tokenizer.json').eosTokenId, 260);

@@ -6,9 +6,11 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { readJsonl } from '../data/jsonl.js';
+import { AlolError } from '../errors.js';
 import { DEFAULT_ADAMW } from '../graph/optim.js';
 import type { DeviceRequest } from '../runtime/device.js';
-import { Session, tensor } from '../runtime/session.js';
+import { poolKey, withPool } from '../runtime/pool.js';
+import { tensor } from '../runtime/session.js';
 import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { gptConfig, paramCount } from '../model/config.js';
 import { exportOnnx } from '../model/export.js';
@@ -29,7 +31,9 @@ interface RuntimeFlags {
 }
 
 function withRuntime(cmd: Command): Command {
-  return cmd.option('--device <name>', 'auto | cpu | cuda | webgpu', device, 'auto').option('--threads <n>', 'CPU threads for ONNX Runtime', int(1), 2);
+  return cmd
+    .option('--device <name>', 'auto | cpu | cuda | webgpu', device, 'auto')
+    .option('--threads <n>', 'CPU threads for ONNX Runtime', int(1), 2);
 }
 
 async function openModel(dir: string): Promise<{ model: ModelFolder; tokenizer: TextTokenizer }> {
@@ -37,11 +41,27 @@ async function openModel(dir: string): Promise<{ model: ModelFolder; tokenizer: 
   return { model, tokenizer: loadTokenizer(model.tokenizerJson, path.join(dir, 'tokenizer.json')) };
 }
 
-async function initModel(o: { out: string; layers: number; embd: number; heads: number; positions: number; seed: number }): Promise<void> {
+interface InitModelFlags {
+  out: string;
+  layers: number;
+  embd: number;
+  heads: number;
+  positions: number;
+  seed: number;
+}
+
+async function initModel(flags: InitModelFlags): Promise<void> {
   const tok = byteLevelTokenizer();
-  const cfg = gptConfig({ vocabSize: tok.vocabSize, nPositions: o.positions, nEmbd: o.embd, nLayer: o.layers, nHead: o.heads });
-  await saveModelFolder(o.out, { config: cfg, params: initGptParams(cfg, o.seed), tokenizerJson: tok.toJSON(), extraConfig: { bos_token_id: tok.eosTokenId, eos_token_id: tok.eosTokenId } });
-  console.log(`wrote ${o.out}: GPT ${o.layers} layers, embd ${o.embd}, ${o.heads} heads, ${o.positions} positions, ${(paramCount(cfg) / 1e6).toFixed(2)}M parameters, byte-level tokenizer`);
+  const { positions: nPositions, embd: nEmbd, layers: nLayer, heads: nHead } = flags;
+  const cfg = gptConfig({ vocabSize: tok.vocabSize, nPositions, nEmbd, nLayer, nHead });
+  await saveModelFolder(flags.out, {
+    config: cfg,
+    params: initGptParams(cfg, flags.seed),
+    tokenizerJson: tok.toJSON(),
+    extraConfig: { bos_token_id: tok.eosTokenId, eos_token_id: tok.eosTokenId },
+  });
+  const shape = `GPT ${flags.layers} layers, embd ${flags.embd}, ${flags.heads} heads, ${flags.positions} positions`;
+  console.log(`wrote ${flags.out}: ${shape}, ${(paramCount(cfg) / 1e6).toFixed(2)}M parameters, byte-level tokenizer`);
 }
 
 interface PretrainFlags extends RuntimeFlags {
@@ -62,106 +82,168 @@ interface PretrainFlags extends RuntimeFlags {
   resume?: string;
 }
 
-async function pretrain(o: PretrainFlags): Promise<void> {
-  if (!o.model && !o.resume) throw new Error('pretrain needs --model <dir> (a model folder to start from) or --resume <checkpoint>');
-  const resumed = o.resume ? await loadCheckpoint(o.resume) : null;
-  const { model, tokenizer } = resumed ? { model: resumed.model, tokenizer: loadTokenizer(resumed.model.tokenizerJson, o.resume as string) } : await openModel(o.model as string);
-  const text = await readFile(o.text, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new Error(`cannot read ${o.text}: ${e.code ?? e.message}`);
+async function pretrain(flags: PretrainFlags): Promise<void> {
+  if (!flags.model && !flags.resume) {
+    throw new Error('pretrain needs --model <dir> (a model folder to start from) or --resume <checkpoint>');
+  }
+  const resumed = flags.resume ? await loadCheckpoint(flags.resume) : null;
+  const { model, tokenizer } = resumed
+    ? { model: resumed.model, tokenizer: loadTokenizer(resumed.model.tokenizerJson, flags.resume as string) }
+    : await openModel(flags.model as string);
+  const text = await readFile(flags.text, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new Error(`cannot read ${flags.text}: ${e.code ?? e.message}`);
   });
   const ids = Int32Array.from(tokenizer.encode(text));
-  const cut = Math.floor(ids.length * (1 - o.heldout));
-  const seqLen = o.seqLen ?? Math.min(128, model.config.nPositions);
+  const cut = Math.floor(ids.length * (1 - flags.heldout));
+  const seqLen = flags.seqLen ?? Math.min(128, model.config.nPositions);
   if (cut < seqLen + 2 || ids.length - cut < seqLen + 2) {
-    throw new Error(`${o.text} has ${ids.length} tokens: too few for training and held-out windows of ${seqLen + 1}; hint: use more text, a smaller --seq-len or another --heldout`);
+    throw new AlolError(
+      'data',
+      `${flags.text} has ${ids.length} tokens: too few for training and held-out windows of ${seqLen + 1}`,
+      'use more text, a smaller --seq-len or another --heldout',
+    );
   }
   const opts: LmOptions = {
     ...DEFAULT_LM,
-    steps: o.steps,
-    batchSize: o.batchSize,
+    steps: flags.steps,
+    batchSize: flags.batchSize,
     seqLen,
-    lr: o.lr,
-    schedule: o.schedule,
-    warmupSteps: o.warmup,
-    gradAccum: o.gradAccum,
-    evalEvery: o.evalEvery,
-    seed: o.seed,
+    lr: flags.lr,
+    schedule: flags.schedule,
+    warmupSteps: flags.warmup,
+    gradAccum: flags.gradAccum,
+    evalEvery: flags.evalEvery,
+    seed: flags.seed,
     adamw: DEFAULT_ADAMW,
-    threads: o.threads,
-    provider: await providerFor(o.device),
-    checkpointEvery: o.checkpointEvery,
+    threads: flags.threads,
+    provider: await providerFor(flags.device),
+    checkpointEvery: flags.checkpointEvery,
   };
-  const resolved = { verb: 'pretrain', model: o.model ?? null, resumedFrom: o.resume ?? null, text: o.text, heldout: o.heldout, ...opts, provider: opts.provider };
+  const resolved = {
+    verb: 'pretrain',
+    model: flags.model ?? null,
+    resumedFrom: flags.resume ?? null,
+    text: flags.text,
+    heldout: flags.heldout,
+    ...opts,
+    provider: opts.provider,
+  };
   const save = async (dir: string, s: LmSnapshot): Promise<void> =>
-    saveCheckpoint(dir, { config: model.config, params: s.params, tokenizerJson: model.tokenizerJson, optimizer: s.optimizer, state: { step: s.step, rngState: s.rngState, config: resolved } });
+    saveCheckpoint(dir, {
+      config: model.config,
+      params: s.params,
+      tokenizerJson: model.tokenizerJson,
+      optimizer: s.optimizer,
+      state: { step: s.step, rngState: s.rngState, config: resolved },
+    });
   opts.onCheckpoint = async (s) => {
-    if (s.step === o.steps) await save(o.out, s);
-    else await save(path.join(`${o.out}-checkpoints`, `step-${String(s.step).padStart(6, '0')}`), s);
+    if (s.step === flags.steps) await save(flags.out, s);
+    else await save(path.join(`${flags.out}-checkpoints`, `step-${String(s.step).padStart(6, '0')}`), s);
   };
-  if (resumed) opts.resume = { step: resumed.state.step, rngState: resumed.state.rngState, params: resumed.model.params, optimizer: resumed.optimizer };
+  if (resumed) {
+    const { state, optimizer } = resumed;
+    opts.resume = { step: state.step, rngState: state.rngState, params: resumed.model.params, optimizer };
+  }
 
-  console.log(`pretrain: ${(paramCount(model.config) / 1e6).toFixed(2)}M parameters on ${opts.provider}; ${cut} training and ${ids.length - cut} held-out tokens; ${o.steps} steps of ${o.batchSize}x${seqLen}${o.gradAccum > 1 ? `x${o.gradAccum}` : ''}`);
-  const bar = progressBar('pretrain', o.steps, { loss: '-', heldout: '-', 'tok/s': '-' });
+  const steps = `${flags.steps} steps of ${flags.batchSize}x${seqLen}${flags.gradAccum > 1 ? `x${flags.gradAccum}` : ''}`;
+  const tokens = `${cut} training and ${ids.length - cut} held-out tokens`;
+  console.log(`pretrain: ${(paramCount(model.config) / 1e6).toFixed(2)}M parameters on ${opts.provider}; ${tokens}; ${steps}`);
+  const bar = progressBar('pretrain', flags.steps, { loss: '-', heldout: '-', 'tok/s': '-' });
   let heldout = '-';
   const result = await trainLm(model.config, model.params, { train: ids.subarray(0, cut), heldout: ids.subarray(cut) }, opts, (e) => {
     if (e.type === 'eval') heldout = e.heldoutLoss.toFixed(3);
     else bar.update(e.step, { loss: e.loss.toFixed(3), heldout, 'tok/s': e.tokensPerSec.toFixed(0) });
   });
   bar.stop();
-  console.log(`done: held-out loss ${result.heldoutLoss.toFixed(4)} nats/token; model and training state in ${o.out}`);
+  console.log(`done: held-out loss ${result.heldoutLoss.toFixed(4)} nats/token; model and training state in ${flags.out}`);
 }
 
 const LogprobRow = z.object({ prompt: z.string(), response: z.string(), id: z.union([z.string(), z.number()]).optional() });
 
-async function logprobs(o: RuntimeFlags & { model: string; data: string; out: string; addEos: boolean; batchSize: number }): Promise<void> {
-  const { model, tokenizer } = await openModel(o.model);
+interface LogprobsFlags extends RuntimeFlags {
+  model: string;
+  data: string;
+  out: string;
+  addEos: boolean;
+  batchSize: number;
+}
+
+async function logprobs(flags: LogprobsFlags): Promise<void> {
+  const { model, tokenizer } = await openModel(flags.model);
   const rows: { line: number; id?: string | number; prompt: number[]; response: number[] }[] = [];
-  for await (const r of readJsonl(o.data, LogprobRow)) {
+  for await (const r of readJsonl(flags.data, LogprobRow)) {
     rows.push({ line: r.line, id: r.value.id, prompt: tokenizer.encode(r.value.prompt), response: tokenizer.encode(r.value.response) });
   }
   const scorer = new LogprobScorer(model.config, model.params);
-  const provider = await providerFor(o.device);
+  const provider = await providerFor(flags.device);
   const bar = progressBar('logprobs', rows.length);
   const t0 = performance.now();
-  const scored = await scorer.score(rows, { batchSize: o.batchSize, addEos: o.addEos, eosTokenId: tokenizer.eosTokenId, provider, threads: o.threads, onProgress: (d) => bar.update(d) }).catch((e: Error) => {
-    throw new Error(`${o.data}: ${e.message.replace(/^row (\d+)/, (_m, i: string) => `line ${rows[Number(i) - 1].line}`)}`);
+  const scoring = { batchSize: flags.batchSize, addEos: flags.addEos, eosTokenId: tokenizer.eosTokenId, provider, threads: flags.threads };
+  const scored = await scorer.score(rows, { ...scoring, onProgress: (d) => bar.update(d) }).catch((e: Error) => {
+    throw new Error(`${flags.data}: ${e.message.replace(/^row (\d+)/, (_m, i: string) => `line ${rows[Number(i) - 1].line}`)}`);
   });
   bar.stop();
   await scorer.dispose();
   const seconds = (performance.now() - t0) / 1e3;
-  const lines = scored.map((s, i) => JSON.stringify({ line: rows[i].line, ...(rows[i].id !== undefined ? { id: rows[i].id } : {}), logprob: s.logprob, tokens: s.tokens, ...(s.truncatedPromptTokens ? { truncatedPromptTokens: s.truncatedPromptTokens } : {}) }));
-  await writeFileAtomic(o.out, lines.length ? `${lines.join('\n')}\n` : '');
+  const lines = scored.map((s, i) =>
+    JSON.stringify({
+      line: rows[i].line,
+      ...(rows[i].id !== undefined ? { id: rows[i].id } : {}),
+      logprob: s.logprob,
+      tokens: s.tokens,
+      ...(s.truncatedPromptTokens ? { truncatedPromptTokens: s.truncatedPromptTokens } : {}),
+    }),
+  );
+  await writeFileAtomic(flags.out, lines.length ? `${lines.join('\n')}\n` : '');
   const tokens = scored.reduce((a, s) => a + s.tokens, 0);
   const truncated = scored.filter((s) => s.truncatedPromptTokens > 0).length;
-  console.log(`scored ${rows.length} rows (${tokens} response tokens${o.addEos ? ', EOS included' : ''}) in ${seconds.toFixed(1)} s; wrote ${o.out}${truncated ? `; ${truncated} prompts left-truncated to fit n_positions ${model.config.nPositions}` : ''}`);
+  const cut = truncated ? `; ${truncated} prompts left-truncated to fit n_positions ${model.config.nPositions}` : '';
+  const counted = `${tokens} response tokens${flags.addEos ? ', EOS included' : ''}`;
+  console.log(`scored ${rows.length} rows (${counted}) in ${seconds.toFixed(1)} s; wrote ${flags.out}${cut}`);
 }
 
-async function generate(o: RuntimeFlags & { model: string; prompt: string; maxNewTokens: number; temperature: number; topP: number; seed: number; stop?: string[] }): Promise<void> {
-  const { model, tokenizer } = await openModel(o.model);
-  const gen = new Generator(model.config, model.params, tokenizer, { provider: await providerFor(o.device), threads: o.threads });
-  const [g] = await gen.generate([tokenizer.encode(o.prompt)], { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, seed: o.seed, stop: o.stop });
+interface GenerateFlags extends RuntimeFlags {
+  model: string;
+  prompt: string;
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+  stop?: string[];
+}
+
+async function generate(flags: GenerateFlags): Promise<void> {
+  const { model, tokenizer } = await openModel(flags.model);
+  const gen = new Generator(model.config, model.params, tokenizer, { provider: await providerFor(flags.device), threads: flags.threads });
+  const { maxNewTokens, temperature, topP, seed, stop } = flags;
+  const [g] = await gen.generate([tokenizer.encode(flags.prompt)], { maxNewTokens, temperature, topP, seed, stop });
   await gen.dispose();
   process.stdout.write(`${g.text}\n`);
 }
 
-async function exportModel(o: { model: string; out: string; opset: number }): Promise<void> {
-  const { model } = await openModel(o.model);
-  const bytes = exportOnnx(model.config, model.params, o.opset);
-  // Check the file as a user would meet it: a fresh session, logits against the trainer's own graph.
+async function exportModel(flags: { model: string; out: string; opset: number }): Promise<void> {
+  const { model } = await openModel(flags.model);
+  const bytes = exportOnnx(model.config, model.params, flags.opset);
+  // Check the file as a user would meet it: a fresh session, logits against the trainer's own graph
+  // (both in one pool of their own, released after the check).
   const probe = [...Array(Math.min(8, model.config.nPositions)).keys()].map((i) => (i * 37) % model.config.vocabSize);
-  const session = await Session.create(bytes, 'export-check');
   const hs = model.config.nEmbd / model.config.nHead;
   const feeds: Record<string, ReturnType<typeof tensor>> = {
     input_ids: tensor('int64', BigInt64Array.from(probe.map(BigInt)), [1, probe.length]),
     attention_mask: tensor('int64', new BigInt64Array(probe.length).fill(1n), [1, probe.length]),
     position_ids: tensor('int64', BigInt64Array.from(probe.map((_, i) => BigInt(i))), [1, probe.length]),
   };
-  for (let l = 0; l < model.config.nLayer; l++) for (const k of ['key', 'value']) feeds[`past_key_values.${l}.${k}`] = tensor('float32', new Float32Array(0), [1, model.config.nHead, 0, hs]);
-  const logits = (await session.run(feeds)).logits.data as Float32Array;
-  await session.release();
-  const scorer = new LogprobScorer(model.config, model.params);
-  const [ref] = await scorer.score([{ prompt: probe.slice(0, 1), response: probe.slice(1) }], { batchSize: 1, addEos: false, eosTokenId: null });
-  await scorer.dispose();
+  const noPast = () => tensor('float32', new Float32Array(0), [1, model.config.nHead, 0, hs]);
+  for (let l = 0; l < model.config.nLayer; l++) for (const k of ['key', 'value']) feeds[`past_key_values.${l}.${k}`] = noPast();
+  const { logits, ref } = await withPool({}, async (pool) => {
+    const key = poolKey('export-check', model.config, { opset: flags.opset, bytes: bytes.length });
+    const session = await pool.get(key, () => bytes);
+    const out = (await session.run(feeds)).logits.data as Float32Array;
+    const scorer = new LogprobScorer(model.config, model.params, { pool });
+    const row = { prompt: probe.slice(0, 1), response: probe.slice(1) };
+    const [scored] = await scorer.score([row], { batchSize: 1, addEos: false, eosTokenId: null });
+    return { logits: out, ref: scored };
+  });
   let fromExport = 0;
   for (let i = 1; i < probe.length; i++) {
     const row = logits.subarray((i - 1) * model.config.vocabSize, i * model.config.vocabSize);
@@ -169,9 +251,12 @@ async function exportModel(o: { model: string; out: string; opset: number }): Pr
     fromExport += row[probe[i]] - max - Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
   }
   const diff = Math.abs(fromExport - ref.logprob);
-  if (!(diff < 1e-3)) throw new Error(`the exported graph disagrees with the trainer (log-prob ${fromExport} vs ${ref.logprob}); not written`);
-  await writeFileAtomic(o.out, bytes);
-  console.log(`wrote ${o.out} (${(bytes.length / 1e6).toFixed(1)} MB, opset ${o.opset}); checked in a fresh session: log-prob difference ${diff.toExponential(1)}`);
+  if (!(diff < 1e-3)) {
+    throw new Error(`the exported graph disagrees with the trainer (log-prob ${fromExport} vs ${ref.logprob}); not written`);
+  }
+  await writeFileAtomic(flags.out, bytes);
+  const size = `${(bytes.length / 1e6).toFixed(1)} MB, opset ${flags.opset}`;
+  console.log(`wrote ${flags.out} (${size}); checked in a fresh session: log-prob difference ${diff.toExponential(1)}`);
 }
 
 export function registerModelVerbs(program: Command): void {
@@ -189,7 +274,10 @@ export function registerModelVerbs(program: Command): void {
   withRuntime(
     program
       .command('pretrain')
-      .description(`train a model folder on plain text by next-token NLL; the result (with its training state) goes to --out, checkpoints to <out>-checkpoints/`)
+      .description(
+        'train a model folder on plain text by next-token NLL; the result (with its training state) goes to --out, ' +
+          'checkpoints to <out>-checkpoints/',
+      )
       .option('--model <dir>', 'starting model folder (required unless --resume)')
       .requiredOption('--text <file>', 'UTF-8 text file')
       .requiredOption('--steps <n>', 'optimizer steps', int(1))
@@ -210,7 +298,9 @@ export function registerModelVerbs(program: Command): void {
   withRuntime(
     program
       .command('logprobs')
-      .description('for each JSONL row {prompt, response}: the summed log-prob of the response tokens given the prompt (exact text; natural log)')
+      .description(
+        'for each JSONL row {prompt, response}: the summed log-prob of the response tokens given the prompt (exact text; natural log)',
+      )
       .requiredOption('--model <dir>', 'model folder')
       .requiredOption('--data <file>', 'JSONL (or .jsonl.gz) with prompt and response strings')
       .requiredOption('--out <file>', 'JSONL to write: {line, id?, logprob, tokens}')
@@ -233,7 +323,9 @@ export function registerModelVerbs(program: Command): void {
 
   program
     .command('export-onnx')
-    .description('write the model as one ONNX forward graph with past key/values (the layout ONNX Runtime and transformers.js use for GPT-2)')
+    .description(
+      'write the model as one ONNX forward graph with past key/values (the layout ONNX Runtime and transformers.js use for GPT-2)',
+    )
     .requiredOption('--model <dir>', 'model folder')
     .requiredOption('--out <file>', 'ONNX file to write')
     .option('--opset <n>', 'ONNX opset, 18..26', int(18), 18)

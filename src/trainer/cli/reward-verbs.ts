@@ -10,6 +10,7 @@ import type { RewardComponentConfig } from '../../protocol/config.js';
 import { loadRunConfig } from '../config.js';
 import { DEFAULT_SPLIT, buildRecord, readDataset } from '../data/dataset.js';
 import { type Row, classifyRecord } from '../data/rows.js';
+import { AlolError } from '../errors.js';
 import { ModuleReward } from '../rewards/module-reward.js';
 import { RewardSet, type ScoreResult } from '../rewards/registry.js';
 import { rewardReport } from '../rewards/report.js';
@@ -25,16 +26,20 @@ interface Flags {
   json: boolean;
 }
 
-async function open(o: Flags, extra: { inProcess?: boolean; noTimeLimit?: boolean } = {}) {
-  const loaded = await loadRunConfig(o.config ?? null, o.set ?? []);
+async function open(flags: Flags, extra: { inProcess?: boolean; noTimeLimit?: boolean } = {}) {
+  const loaded = await loadRunConfig(flags.config ?? null, flags.set ?? []);
   let configs: RewardComponentConfig[] = loaded.config.rewards;
-  if (o.component) {
-    configs = configs.filter((c) => c.name === o.component);
-    if (!configs.length) throw new Error(`no reward component named '${o.component}' (components: ${loaded.config.rewards.map((c) => c.name).join(', ')})`);
+  if (flags.component) {
+    configs = configs.filter((c) => c.name === flags.component);
+    if (!configs.length) {
+      const names = loaded.config.rewards.map((c) => c.name).join(', ');
+      throw new Error(`no reward component named '${flags.component}' (components: ${names})`);
+    }
   }
-  if (!configs.length) throw new Error('the config has no reward components; hint: add one to "rewards"');
+  if (!configs.length) throw new AlolError('config', 'the config has no reward components', 'add one to "rewards"');
   const set = await RewardSet.create(configs, { baseDir: loaded.baseDir, cacheDir: null, threads: loaded.config.threads, ...extra });
-  const data = await readDataset(path.resolve(loaded.baseDir, loaded.config.data.path), { format: loaded.config.data.format, split: loaded.config.data.split });
+  const { data: dataConfig } = loaded.config;
+  const data = await readDataset(path.resolve(loaded.baseDir, dataConfig.path), { format: dataConfig.format, split: dataConfig.split });
   set.fit(data.rows.filter((r) => r.split === 'train'));
   return { loaded, set, data };
 }
@@ -57,28 +62,38 @@ function rowsFromText(text: string, file: string): Row[] {
 
 /** Scores as the editor reads them (`score-rows --json`, `debug-reward --results`): one object a row. */
 function scoredRows(set: RewardSet, rows: readonly Row[], r: ScoreResult) {
-  return rows.map((row, i) => ({ rowId: row.id, line: row.line, kind: row.kind, total: r.total[i], rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[i]])) }));
+  return rows.map((row, i) => ({
+    rowId: row.id,
+    line: row.line,
+    kind: row.kind,
+    total: r.total[i],
+    rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[i]])),
+  }));
 }
 
-async function scoreRows(o: Flags & { input: string }): Promise<void> {
-  const { set } = await open(o);
+async function scoreRows(flags: Flags & { input: string }): Promise<void> {
+  const { set } = await open(flags);
   try {
-    const rows = rowsFromText(o.input === '-' ? readFileSync(0, 'utf8') : readFileSync(o.input, 'utf8'), o.input);
+    const rows = rowsFromText(flags.input === '-' ? readFileSync(0, 'utf8') : readFileSync(flags.input, 'utf8'), flags.input);
     const r = await set.score(rows);
     const out = scoredRows(set, rows, r);
-    console.log(o.json ? JSON.stringify(out) : out.map((x) => `${x.rowId} ${x.kind}: total ${x.total.toFixed(4)}  ${Object.entries(x.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`).join('\n'));
+    const line = (x: (typeof out)[number]): string =>
+      `${x.rowId} ${x.kind}: total ${x.total.toFixed(4)}  ${Object.entries(x.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`;
+    console.log(flags.json ? JSON.stringify(out) : out.map(line).join('\n'));
   } finally {
     await set.dispose();
   }
 }
 
-async function check(o: Flags & { slowMs: number }): Promise<void> {
-  const { set, data } = await open(o);
+async function check(flags: Flags & { slowMs: number }): Promise<void> {
+  const { set, data } = await open(flags);
   try {
-    const rows = data.rows.slice(0, o.rows);
-    const report = await set.check(rows, { slowMs: o.slowMs, only: o.component });
-    if (o.json) return void console.log(JSON.stringify(report));
-    for (const [name, t] of Object.entries(report.timing)) console.log(`${name}: ${t.calls} rows, mean ${t.meanMs.toFixed(1)} ms, max ${t.maxMs.toFixed(1)} ms per row`);
+    const rows = data.rows.slice(0, flags.rows);
+    const report = await set.check(rows, { slowMs: flags.slowMs, only: flags.component });
+    if (flags.json) return void console.log(JSON.stringify(report));
+    for (const [name, t] of Object.entries(report.timing)) {
+      console.log(`${name}: ${t.calls} rows, mean ${t.meanMs.toFixed(1)} ms, max ${t.maxMs.toFixed(1)} ms per row`);
+    }
     if (!report.findings.length) console.log(`no problems on ${rows.length} rows`);
     for (const f of report.findings) console.log(`${f.component}: ${f.problem} on ${f.row}: ${f.detail}`);
     if (report.findings.some((f) => f.problem !== 'slow')) process.exitCode = 1;
@@ -88,9 +103,9 @@ async function check(o: Flags & { slowMs: number }): Promise<void> {
 }
 
 /** The module components' bundles, written where the in-process run will write them (see ModuleReward.writeDebugCopy). */
-async function prepareDebug(o: Flags): Promise<void> {
-  const loaded = await loadRunConfig(o.config ?? null, o.set ?? []);
-  const modules = loaded.config.rewards.filter((c) => c.kind === 'module' && (!o.component || c.name === o.component));
+async function prepareDebug(flags: Flags): Promise<void> {
+  const loaded = await loadRunConfig(flags.config ?? null, flags.set ?? []);
+  const modules = loaded.config.rewards.filter((c) => c.kind === 'module' && (!flags.component || c.name === flags.component));
   const files: string[] = [];
   for (const c of modules) {
     if (c.kind !== 'module') continue;
@@ -101,40 +116,51 @@ async function prepareDebug(o: Flags): Promise<void> {
       await m.dispose(); // never ran in process: leaves the copy in place
     }
   }
-  console.log(o.json ? JSON.stringify({ files }) : files.join('\n'));
+  console.log(flags.json ? JSON.stringify({ files }) : files.join('\n'));
 }
 
-async function debug(o: Flags & { lines?: string; prepare: boolean; results?: string }): Promise<void> {
-  if (o.prepare) return prepareDebug(o);
-  const { set, data, loaded } = await open(o, { inProcess: true });
+async function debug(flags: Flags & { lines?: string; prepare: boolean; results?: string }): Promise<void> {
+  if (flags.prepare) return prepareDebug(flags);
+  const { set, data, loaded } = await open(flags, { inProcess: true });
   try {
-    const wanted = o.lines ? new Set(o.lines.split(',').map(Number)) : null;
-    const rows = data.rows.filter((r) => (wanted ? wanted.has(r.line) : true)).slice(0, o.rows);
-    if (!rows.length) throw new Error(wanted ? `${path.resolve(loaded.baseDir, loaded.config.data.path)}: no dataset rows on lines ${o.lines}` : 'the dataset has no rows');
+    const wanted = flags.lines ? new Set(flags.lines.split(',').map(Number)) : null;
+    const rows = data.rows.filter((r) => (wanted ? wanted.has(r.line) : true)).slice(0, flags.rows);
+    if (!rows.length) {
+      const file = path.resolve(loaded.baseDir, loaded.config.data.path);
+      throw new Error(wanted ? `${file}: no dataset rows on lines ${flags.lines}` : 'the dataset has no rows');
+    }
     console.error(`debugging ${set.names.join(', ')} on ${rows.length} rows in this process, no time limit`);
     const r = await set.score(rows);
-    rows.forEach((row, i) => console.log(`line ${row.line} (${row.id}): total ${r.total[i].toFixed(4)}  ${set.names.map((n) => `${n} ${(r.components.get(n) as Float64Array)[i].toFixed(4)}`).join('  ')}`));
-    if (o.results) {
+    rows.forEach((row, i) => {
+      const parts = set.names.map((n) => `${n} ${(r.components.get(n) as Float64Array)[i].toFixed(4)}`);
+      console.log(`line ${row.line} (${row.id}): total ${r.total[i].toFixed(4)}  ${parts.join('  ')}`);
+    });
+    if (flags.results) {
       // For the editor, which shows them on the rows: written whole or not at all.
-      await writeFileAtomic(o.results, JSON.stringify(scoredRows(set, rows, r)));
+      await writeFileAtomic(flags.results, JSON.stringify(scoredRows(set, rows, r)));
     }
   } finally {
     await set.dispose();
   }
 }
 
-async function report(o: Flags): Promise<void> {
-  const { set, data, loaded } = await open(o);
+async function report(flags: Flags): Promise<void> {
+  const { set, data, loaded } = await open(flags);
   try {
     const r = await set.score(data.rows);
-    const comps = loaded.config.rewards.filter((c) => set.names.includes(c.name)).map((c) => ({ name: c.name, weight: c.weight, range: set.rangeOf(c.name), values: r.components.get(c.name) as Float64Array }));
+    const comps = loaded.config.rewards
+      .filter((c) => set.names.includes(c.name))
+      .map((c) => ({ name: c.name, weight: c.weight, range: set.rangeOf(c.name), values: r.components.get(c.name) as Float64Array }));
     const rep = rewardReport(comps, data.rows.map((x) => x.response));
-    if (o.json) return void console.log(JSON.stringify({ rows: data.rows.length, components: rep }));
+    if (flags.json) return void console.log(JSON.stringify({ rows: data.rows.length, components: rep }));
     console.log(`reward report: ${data.rows.length} rows of ${loaded.config.data.path}\n`);
     for (const c of rep) {
       const corr = Object.entries(c.correlations).map(([k, v]) => `${k} ${v === null ? '-' : v.toFixed(2)}`).join(', ');
-      console.log(`${c.name} (weight ${c.weight}, range [${c.range.join(', ')}]): mean ${c.summary.mean.toFixed(3)}, min ${c.summary.min.toFixed(3)}, max ${c.summary.max.toFixed(3)}; share of the total ${(100 * c.shareOfTotal).toFixed(1)}%`);
-      console.log(`  correlation with length ${c.lengthCorrelation === null ? '-' : c.lengthCorrelation.toFixed(2)}${corr ? `; with ${corr}` : ''}`);
+      const stats = `mean ${c.summary.mean.toFixed(3)}, min ${c.summary.min.toFixed(3)}, max ${c.summary.max.toFixed(3)}`;
+      const share = `share of the total ${(100 * c.shareOfTotal).toFixed(1)}%`;
+      console.log(`${c.name} (weight ${c.weight}, range [${c.range.join(', ')}]): ${stats}; ${share}`);
+      const withLength = c.lengthCorrelation === null ? '-' : c.lengthCorrelation.toFixed(2);
+      console.log(`  correlation with length ${withLength}${corr ? `; with ${corr}` : ''}`);
       for (const w of c.warnings) console.log(`  warning: ${c.name} ${w}`);
       for (const l of renderHistogram(c.summary.histogram, 30)) console.log(l);
     }
@@ -151,16 +177,22 @@ export function registerRewardVerbs(program: Command): void {
       .option('--component <name>', 'only this reward component')
       .option('--rows <n>', 'rows to use (from the start of the dataset)', int(1), 50)
       .option('--json', 'machine-readable output (used by the editor)', false);
-  common(program.command('score-rows').description('score dataset rows given as JSONL text (a file, or - for stdin) with the config\'s reward components'))
+  const scoreWhat = "score dataset rows given as JSONL text (a file, or - for stdin) with the config's reward components";
+  common(program.command('score-rows').description(scoreWhat))
     .requiredOption('--input <file>', 'JSONL rows, or - for stdin')
     .action(scoreRows);
-  common(program.command('check-reward').description('dry-run reward components on N rows; report throws, NaN, non-numbers, wrong lengths, out-of-range values, time-outs and slow calls, each with its row'))
+  const checkWhat =
+    'dry-run reward components on N rows; report throws, NaN, non-numbers, wrong lengths, out-of-range values, time-outs and slow calls, ' +
+    'each with its row';
+  common(program.command('check-reward').description(checkWhat))
     .option('--slow-ms <ms>', 'a call slower than this per row is reported', int(1), 500)
     .action(check);
-  common(program.command('debug-reward').description('run reward components in this process with no time limit (start it under a debugger; breakpoints in the module bind)'))
+  const debugWhat = 'run reward components in this process with no time limit (start it under a debugger; breakpoints in the module bind)';
+  common(program.command('debug-reward').description(debugWhat))
     .option('--lines <n,n>', 'dataset lines to score (default: the first --rows rows)')
     .option('--results <file>', 'also write the scores as JSON to this file (the editor shows them on the rows)')
     .option('--prepare', 'only write the bundles the run will load (for a debugger\'s outFiles) and print their paths', false)
     .action(debug);
-  common(program.command('reward-report').description('per component: distribution, correlation with response length and with the other components, share of the total')).action(report);
+  const reportWhat = 'per component: distribution, correlation with response length and with the other components, share of the total';
+  common(program.command('reward-report').description(reportWhat)).action(report);
 }

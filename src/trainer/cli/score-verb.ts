@@ -8,6 +8,7 @@ import { type RunConfig } from '../../protocol/config.js';
 import { loadRunConfig, resolveFromConfig } from '../config.js';
 import { describeReport, readDataset } from '../data/dataset.js';
 import type { Row } from '../data/rows.js';
+import { AlolError } from '../errors.js';
 import { RewardSet } from '../rewards/registry.js';
 import { renderHistogram, summarize } from '../rewards/summary.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -25,8 +26,15 @@ interface ScoreFlags {
   skipBadRows: boolean;
 }
 
-export async function scoreRows(config: RunConfig, baseDir: string, rows: readonly Row[], opts: { cacheDir: string | null; batchSize: number; onProgress?: (done: number, total: number) => void }) {
-  const rewards = await RewardSet.create(config.rewards, { baseDir, cacheDir: opts.cacheDir, provider: await providerFor(config.device), threads: config.threads });
+interface ScoreRowsOptions {
+  cacheDir: string | null;
+  batchSize: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export async function scoreRows(config: RunConfig, baseDir: string, rows: readonly Row[], opts: ScoreRowsOptions) {
+  const provider = await providerFor(config.device);
+  const rewards = await RewardSet.create(config.rewards, { baseDir, cacheDir: opts.cacheDir, provider, threads: config.threads });
   try {
     rewards.fit(rows.filter((r) => r.split === 'train'));
     const result = await rewards.score(rows, { batchSize: opts.batchSize, onProgress: opts.onProgress });
@@ -36,21 +44,27 @@ export async function scoreRows(config: RunConfig, baseDir: string, rows: readon
   }
 }
 
-async function score(o: ScoreFlags): Promise<void> {
-  const sets = [...(o.set ?? []), ...(o.data ? [`data.path=${JSON.stringify(path.resolve(o.data))}`] : [])];
-  const loaded = await loadRunConfig(o.config ?? null, sets);
+async function score(flags: ScoreFlags): Promise<void> {
+  const sets = [...(flags.set ?? []), ...(flags.data ? [`data.path=${JSON.stringify(path.resolve(flags.data))}`] : [])];
+  const loaded = await loadRunConfig(flags.config ?? null, sets);
   const { config } = loaded;
   if (config.rewards.length === 0) {
-    throw new Error(`${o.config ?? 'the config'} has no reward components; hint: add "rewards": [{"name": "sentiment", "kind": "builtin", "scorer": "sentiment"}]`);
+    throw new AlolError(
+      'config',
+      `${flags.config ?? 'the config'} has no reward components`,
+      'add "rewards": [{"name": "sentiment", "kind": "builtin", "scorer": "sentiment"}]',
+    );
   }
   const dataFile = resolveFromConfig(loaded, config.data.path);
   const t0 = performance.now();
-  const { rows, report } = await readDataset(dataFile, { format: config.data.format, skipBadRows: o.skipBadRows, split: config.data.split });
+  const { format, split } = config.data;
+  const { rows, report } = await readDataset(dataFile, { format, skipBadRows: flags.skipBadRows, split });
   console.log(describeReport(report));
-  const cacheDir = o.cache ? path.resolve(o.cacheDir ?? path.join(loaded.baseDir, '.alol', 'cache')) : null;
+  const cacheDir = flags.cache ? path.resolve(flags.cacheDir ?? path.join(loaded.baseDir, '.alol', 'cache')) : null;
   const bar = progressBar('score', rows.length * config.rewards.length);
   const tScore = performance.now();
-  const { rewards, result } = await scoreRows(config, loaded.baseDir, rows, { cacheDir, batchSize: o.batchSize, onProgress: (d) => bar.update(d) });
+  const onProgress = (d: number): void => bar.update(d);
+  const { rewards, result } = await scoreRows(config, loaded.baseDir, rows, { cacheDir, batchSize: flags.batchSize, onProgress });
   bar.stop();
   const scoreSeconds = (performance.now() - tScore) / 1e3;
 
@@ -65,29 +79,36 @@ async function score(o: ScoreFlags): Promise<void> {
       rewards: Object.fromEntries(rewards.names.map((n) => [n, (result.components.get(n) as Float64Array)[i]])),
     }),
   );
-  await writeFileAtomic(o.out, lines.length ? `${lines.join('\n')}\n` : '');
+  await writeFileAtomic(flags.out, lines.length ? `${lines.join('\n')}\n` : '');
 
   const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
-  console.log(`\n${'component'.padEnd(16)} ${'kind'.padEnd(18)} ${'weight'.padStart(6)}  ${'range'.padEnd(12)} ${'mean'.padStart(7)} ${'min'.padStart(7)} ${'max'.padStart(7)}  computed / cached`);
+  // One row per component: name, kind, weight, range, then mean / min / max right-aligned.
+  const row = (name: string, kind: string, weight: string, range: string, stats: readonly string[]): string =>
+    `${name.padEnd(16)} ${kind.padEnd(18)} ${weight.padStart(6)}  ${range.padEnd(12)} ${stats.map((x) => x.padStart(7)).join(' ')}`;
+  console.log(`\n${row('component', 'kind', 'weight', 'range', ['mean', 'min', 'max'])}  computed / cached`);
   for (const c of config.rewards) {
     const range = rewards.rangeOf(c.name);
     const s = summarize(result.components.get(c.name) as Float64Array, range);
     const kind = c.kind === 'builtin' ? `builtin ${c.scorer}` : c.kind;
-    console.log(`${c.name.padEnd(16)} ${kind.padEnd(18)} ${String(c.weight).padStart(6)}  ${`[${range[0]}, ${range[1]}]`.padEnd(12)} ${fmt(s.mean).padStart(7)} ${fmt(s.min).padStart(7)} ${fmt(s.max).padStart(7)}  ${result.computed.get(c.name)} / ${result.cached.get(c.name)}`);
+    const counts = `${result.computed.get(c.name)} / ${result.cached.get(c.name)}`;
+    console.log(`${row(c.name, kind, String(c.weight), `[${range[0]}, ${range[1]}]`, [fmt(s.mean), fmt(s.min), fmt(s.max)])}  ${counts}`);
   }
   const totalRange = rewards.range();
   const st = summarize(result.total, totalRange);
-  console.log(`${'total'.padEnd(16)} ${''.padEnd(18)} ${''.padStart(6)}  ${`[${fmt(totalRange[0])}, ${fmt(totalRange[1])}]`.padEnd(12)} ${fmt(st.mean).padStart(7)} ${fmt(st.min).padStart(7)} ${fmt(st.max).padStart(7)}`);
+  console.log(row('total', '', '', `[${fmt(totalRange[0])}, ${fmt(totalRange[1])}]`, [fmt(st.mean), fmt(st.min), fmt(st.max)]));
   for (const c of config.rewards) {
     console.log(`\n${c.name}:`);
-    for (const l of renderHistogram(summarize(result.components.get(c.name) as Float64Array, rewards.rangeOf(c.name)).histogram)) console.log(l);
+    const values = result.components.get(c.name) as Float64Array;
+    for (const l of renderHistogram(summarize(values, rewards.rangeOf(c.name)).histogram)) console.log(l);
   }
   console.log(`\ntotal:`);
   for (const l of renderHistogram(st.histogram)) console.log(l);
   const computed = [...result.computed.values()].reduce((a, x) => a + x, 0);
+  const rate = `${(rows.length / Math.max(scoreSeconds, 1e-9)).toFixed(0)} rows/s`;
+  const cached = `${rows.length * config.rewards.length - computed} from the cache${cacheDir ? ` in ${cacheDir}` : ', cache off'}`;
   console.log(
-    `\nscored ${rows.length} rows x ${config.rewards.length} components in ${scoreSeconds.toFixed(2)} s (${(rows.length / Math.max(scoreSeconds, 1e-9)).toFixed(0)} rows/s; ` +
-      `${computed} values computed, ${rows.length * config.rewards.length - computed} from the cache${cacheDir ? ` in ${cacheDir}` : ', cache off'}); total ${((performance.now() - t0) / 1e3).toFixed(2)} s; wrote ${o.out}`,
+    `\nscored ${rows.length} rows x ${config.rewards.length} components in ${scoreSeconds.toFixed(2)} s (${rate}; ` +
+      `${computed} values computed, ${cached}); total ${((performance.now() - t0) / 1e3).toFixed(2)} s; wrote ${flags.out}`,
   );
 }
 

@@ -17,7 +17,8 @@ export interface HhWhere {
 export function parseHhTranscript(text: string, where: HhWhere): { prompt: string; response: string } {
   const at = text.lastIndexOf(ASSISTANT_TURN);
   if (at < 0) {
-    throw new DataError(where.file, where.line, where.field, `transcript has no ${JSON.stringify(ASSISTANT_TURN)} turn, so there is no response to split off`);
+    const why = `transcript has no ${JSON.stringify(ASSISTANT_TURN)} turn, so there is no response to split off`;
+    throw new DataError(where.file, where.line, where.field, why);
   }
   const cut = at + ASSISTANT_TURN.length;
   return { prompt: text.slice(0, cut), response: text.slice(cut) };

@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { z } from 'zod';
+import { AlolError } from '../errors.js';
 
 export interface Located<T> {
   /** 1-based line number in the file. */
@@ -13,8 +14,9 @@ export interface Located<T> {
   value: T;
 }
 
-export class DataError extends Error {
-  /** The message without its `file:line: ` prefix, e.g. `field reward: expected number, received string`. */
+/** A bad record in a data file, named by file, line and field (run/didFail's code `data`). */
+export class DataError extends AlolError {
+  /** The message without its `file:line: ` prefix, e.g. `field reward: expected number, received string` (hint included). */
   readonly reason: string;
 
   constructor(
@@ -22,9 +24,10 @@ export class DataError extends Error {
     readonly line: number,
     readonly field: string | null,
     message: string,
+    hint?: string,
   ) {
-    super(`${file}:${line}${field ? `: field ${field}` : ''}: ${message}`);
-    this.reason = `${field ? `field ${field}: ` : ''}${message}`;
+    super('data', `${file}:${line}${field ? `: field ${field}` : ''}: ${message}`, hint);
+    this.reason = `${field ? `field ${field}: ` : ''}${message}${hint ? `; hint: ${hint}` : ''}`;
   }
 }
 
@@ -58,7 +61,8 @@ export async function* readJsonLines(file: string): AsyncGenerator<JsonLine> {
     }
   } catch (e) {
     if (gz && (e as NodeJS.ErrnoException).code?.startsWith('Z_')) {
-      throw new Error(`${file}: after line ${n}: not a valid gzip stream (${(e as Error).message}); hint: is the .gz file truncated or not gzip at all?`);
+      const stream = `not a valid gzip stream (${(e as Error).message})`;
+      throw new AlolError('data', `${file}: after line ${n}: ${stream}`, 'is the .gz file truncated or not gzip at all?');
     }
     throw e;
   } finally {
@@ -107,7 +111,8 @@ function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
     }
     case 'invalid_value': {
       const shown = JSON.stringify(value) ?? String(value);
-      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}; received ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}`;
+      const expected = issue.values.map((v) => JSON.stringify(v)).join(', ');
+      return `expected one of ${expected}; received ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}`;
     }
     case 'invalid_union': {
       const expected = [...new Set(issue.errors.flatMap((es) => es.map((e) => (e.code === 'invalid_type' ? e.expected : e.message))))];

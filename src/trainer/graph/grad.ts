@@ -4,6 +4,7 @@
 // reduce broadcast gradients back to their input's shape. Gradients the caller does not ask for are
 // built but unused; serialization prunes them.
 
+import { AlolError } from '../errors.js';
 import { type Node, type Shape, type Value, formatShape } from './ir.js';
 import * as o from './ops.js';
 
@@ -301,9 +302,10 @@ export function gradients(loss: Value, wrt: readonly Value[]): Value[] {
     if (dOut.every((d) => d === null)) continue;
     const rule = gradRules[node.op];
     if (!rule) {
-      throw new Error(
-        `no gradient rule for op ${node.op} (node producing ${node.outputs[0].name}); ` +
-          'hint: add one to gradRules in src/trainer/graph/grad.ts, or wrap its input in stopGradient',
+      throw new AlolError(
+        'graph',
+        `no gradient rule for op ${node.op} (node producing ${node.outputs[0].name})`,
+        'add one to gradRules in src/trainer/graph/grad.ts, or wrap its input in stopGradient',
       );
     }
     const dIn = rule(node, dOut);

@@ -164,7 +164,7 @@ export class Graph {
 
   /** Marks `value` as a graph output called `name`. */
   output(name: string, value: Value): void {
-    if (this.outputs.some((o) => o.name === name)) throw new Error(`graph ${this.name}: output '${name}' declared twice`);
+    if (this.outputs.some((out) => out.name === name)) throw new Error(`graph ${this.name}: output '${name}' declared twice`);
     this.outputs.push({ name, value });
   }
 }

@@ -41,7 +41,13 @@ function addParams(g: Graph, cfg: GptConfig, labels: number): { params: Record<s
 }
 
 /** Training step: mean cross-entropy of logits against int64 `labels` [B], then AdamW. */
-export function buildClassifierStepGraph(cfg: GptConfig, labels: number, batch: number, seqLen: number, adamw: AdamWConfig = DEFAULT_ADAMW): Graph {
+export function buildClassifierStepGraph(
+  cfg: GptConfig,
+  labels: number,
+  batch: number,
+  seqLen: number,
+  adamw: AdamWConfig = DEFAULT_ADAMW,
+): Graph {
   const g = new Graph({ name: 'classifier_step' });
   const { params, specs } = addParams(g, cfg, labels);
   const ids = g.input('input_ids', 'int64', [batch, seqLen]);

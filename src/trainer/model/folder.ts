@@ -8,7 +8,15 @@ import { open, readFile, rename, rm, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { validateGptConfig, type GptConfig } from './config.js';
 import { gptParamInfos } from './params.js';
-import { ModelFileError, float32Tensor, numel, readSafetensors, toFloat32, writeSafetensors, type SafeTensor } from './safetensors.js';
+import {
+  ModelFileError,
+  float32Tensor,
+  numel,
+  readSafetensors,
+  toFloat32,
+  writeSafetensors,
+  type SafeTensor,
+} from './safetensors.js';
 
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -44,12 +52,20 @@ export function parseGpt2Config(json: unknown, file: string): GptConfig {
   if (!isRecord(json)) throw new ModelFileError('bad_config', `${file}: expected a JSON object, got ${show(json)}`);
   const c = json;
   const unsupported = (key: string, supported: string) =>
-    new ModelFileError('unsupported_config', `${file}: ${key} ${show(c[key])} is not supported (supported: ${supported}); hint: this trainer implements GPT-2 (GPT2LMHeadModel) only`);
+    new ModelFileError(
+      'unsupported_config',
+      `${file}: ${key} ${show(c[key])} is not supported (supported: ${supported})`,
+      'this trainer implements GPT-2 (GPT2LMHeadModel) only',
+    );
   const posInt = (key: string, fallbackKey?: string): number => {
     const k = key in c || fallbackKey === undefined ? key : fallbackKey;
-    if (!(k in c)) throw new ModelFileError('bad_config', `${file}: required key ${key}${fallbackKey ? ` (or ${fallbackKey})` : ''} is missing`);
+    if (!(k in c)) {
+      throw new ModelFileError('bad_config', `${file}: required key ${key}${fallbackKey ? ` (or ${fallbackKey})` : ''} is missing`);
+    }
     const v = c[k];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new ModelFileError('bad_config', `${file}: ${k} must be a positive integer, got ${show(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+      throw new ModelFileError('bad_config', `${file}: ${k} must be a positive integer, got ${show(v)}`);
+    }
     return v;
   };
   // A flag's value when absent is GPT2Config's default, which is always the supported one.
@@ -72,13 +88,16 @@ export function parseGpt2Config(json: unknown, file: string): GptConfig {
   flag('tie_word_embeddings', true);
   // reorder_and_upcast_attn only changes the precision of the attention scores: accepted as is.
   if ('reorder_and_upcast_attn' in c && typeof c.reorder_and_upcast_attn !== 'boolean') {
-    throw new ModelFileError('bad_config', `${file}: reorder_and_upcast_attn must be true or false, got ${show(c.reorder_and_upcast_attn)}`);
+    const got = show(c.reorder_and_upcast_attn);
+    throw new ModelFileError('bad_config', `${file}: reorder_and_upcast_attn must be true or false, got ${got}`);
   }
 
   const nEmbd = posInt('n_embd');
   const nInner = c.n_inner === undefined || c.n_inner === null ? 4 * nEmbd : posInt('n_inner');
   const eps = c.layer_norm_epsilon ?? 1e-5;
-  if (typeof eps !== 'number' || !(eps > 0)) throw new ModelFileError('bad_config', `${file}: layer_norm_epsilon must be a positive number, got ${show(eps)}`);
+  if (typeof eps !== 'number' || !(eps > 0)) {
+    throw new ModelFileError('bad_config', `${file}: layer_norm_epsilon must be a positive number, got ${show(eps)}`);
+  }
   const cfg: GptConfig = {
     vocabSize: posInt('vocab_size'),
     nPositions: posInt('n_positions', 'n_ctx'),
@@ -101,7 +120,8 @@ function eosTokenOf(c: Record<string, unknown>, cfg: GptConfig, file: string): n
   const v = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
   if (v === undefined || v === null) return null;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= cfg.vocabSize) {
-    throw new ModelFileError('bad_config', `${file}: eos_token_id ${show(c.eos_token_id)} is not a token id below vocab_size ${cfg.vocabSize}`);
+    const id = show(c.eos_token_id);
+    throw new ModelFileError('bad_config', `${file}: eos_token_id ${id} is not a token id below vocab_size ${cfg.vocabSize}`);
   }
   return v;
 }
@@ -111,7 +131,7 @@ async function readIn(dir: string, name: string, hint: string): Promise<Buffer> 
   try {
     return await readFile(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ModelFileError('missing_file', `${file} is missing; hint: ${hint}`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ModelFileError('missing_file', `${file} is missing`, hint);
     throw e;
   }
 }
@@ -145,7 +165,9 @@ export function gptParamsFromSafetensors(bytes: Uint8Array, cfg: GptConfig, file
     // The original `gpt2` upload stores GPT2Model's names (h.0..., wte.weight) without the prefix.
     const name = t.name.startsWith('transformer.') ? t.name : `transformer.${t.name}`;
     if (ATTN_BUFFER.test(name)) continue;
-    if (byName.has(name)) throw new ModelFileError('unexpected_tensor', `${file}: tensor ${name} is stored twice (with and without the "transformer." prefix)`);
+    if (byName.has(name)) {
+      throw new ModelFileError('unexpected_tensor', `${file}: tensor ${name} is stored twice (with and without the "transformer." prefix)`);
+    }
     byName.set(name, t);
   }
   const params = new Map<string, Float32Array>();
@@ -154,23 +176,33 @@ export function gptParamsFromSafetensors(bytes: Uint8Array, cfg: GptConfig, file
     expected.add(info.name);
     const t = byName.get(info.name);
     if (!t) {
-      throw new ModelFileError('missing_tensor', `${file}: tensor ${info.name} (shape [${info.shape.join(',')}]) is missing; hint: config.json and model.safetensors must describe the same GPT-2 (n_layer ${cfg.nLayer}, n_embd ${cfg.nEmbd})`);
+      throw new ModelFileError(
+        'missing_tensor',
+        `${file}: tensor ${info.name} (shape [${info.shape.join(',')}]) is missing`,
+        `config.json and model.safetensors must describe the same GPT-2 (n_layer ${cfg.nLayer}, n_embd ${cfg.nEmbd})`,
+      );
     }
     if (t.shape.length !== info.shape.length || t.shape.some((d, i) => d !== info.shape[i])) {
-      throw new ModelFileError('wrong_shape', `${file}: tensor ${t.name} has shape [${t.shape.join(',')}] but config.json implies [${info.shape.join(',')}]`);
+      const shapes = `has shape [${t.shape.join(',')}] but config.json implies [${info.shape.join(',')}]`;
+      throw new ModelFileError('wrong_shape', `${file}: tensor ${t.name} ${shapes}`);
     }
     params.set(info.name, toFloat32(t, file));
   }
   for (const name of byName.keys()) if (!expected.has(name)) unexpected.push(name);
   if (unexpected.length > 0) {
     const list = unexpected.slice(0, 5).join(', ') + (unexpected.length > 5 ? `, ... (${unexpected.length} in all)` : '');
-    throw new ModelFileError('unexpected_tensor', `${file}: unexpected tensor ${list}; hint: only GPT2LMHeadModel weights with n_layer ${cfg.nLayer} are supported`);
+    throw new ModelFileError(
+      'unexpected_tensor',
+      `${file}: unexpected tensor ${list}`,
+      `only GPT2LMHeadModel weights with n_layer ${cfg.nLayer} are supported`,
+    );
   }
   if (lmHead) {
     const wte = params.get('transformer.wte.weight') as Float32Array;
-    const same = lmHead.shape.length === 2 && lmHead.shape[0] === cfg.vocabSize && lmHead.shape[1] === cfg.nEmbd && allClose(toFloat32(lmHead, file), wte);
-    if (!same) {
-      throw new ModelFileError('unexpected_tensor', `${file}: tensor lm_head.weight differs from transformer.wte.weight: untied LM heads are not supported (the model ties its output layer to the token embedding)`);
+    const sameShape = lmHead.shape.length === 2 && lmHead.shape[0] === cfg.vocabSize && lmHead.shape[1] === cfg.nEmbd;
+    if (!(sameShape && allClose(toFloat32(lmHead, file), wte))) {
+      const why = 'untied LM heads are not supported (the model ties its output layer to the token embedding)';
+      throw new ModelFileError('unexpected_tensor', `${file}: tensor lm_head.weight differs from transformer.wte.weight: ${why}`);
     }
   }
   return params;
@@ -184,10 +216,14 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   const config = parseGpt2Config(hfConfig, configFile);
   const hf = hfConfig as Record<string, unknown>;
   const eosTokenId = eosTokenOf(hf, config, configFile);
-  const weights = await readIn(dir, WEIGHTS_FILE, `${folderHint}; a folder with only pytorch_model.bin can be converted by loading it in transformers and calling save_pretrained(dir, safe_serialization=True)`);
+  const convertBin =
+    'a folder with only pytorch_model.bin can be converted by loading it in transformers and calling ' +
+    'save_pretrained(dir, safe_serialization=True)';
+  const weights = await readIn(dir, WEIGHTS_FILE, `${folderHint}; ${convertBin}`);
   const params = gptParamsFromSafetensors(weights, config, path.join(dir, WEIGHTS_FILE));
   const tokFile = path.join(dir, TOKENIZER_FILE);
-  const tokBytes = await readIn(dir, TOKENIZER_FILE, `${folderHint}; a folder with only vocab.json + merges.txt gets one from AutoTokenizer.from_pretrained(dir).save_pretrained(dir)`);
+  const makeTokenizer = 'a folder with only vocab.json + merges.txt gets one from AutoTokenizer.from_pretrained(dir).save_pretrained(dir)';
+  const tokBytes = await readIn(dir, TOKENIZER_FILE, `${folderHint}; ${makeTokenizer}`);
   let tokenizerJson: unknown;
   try {
     tokenizerJson = JSON.parse(tokBytes.toString('utf8'));
@@ -262,22 +298,32 @@ async function writeDurably(file: string, data: Uint8Array | string): Promise<vo
  * Writes the folder atomically: everything goes into a temporary sibling, which then replaces `dir`
  * (an existing `dir` is moved aside first and deleted last), so a crash leaves either the old folder
  * or the new one, never a mix. The only window is between the two renames: the old one is kept aside.
+ * `extraFiles` (e.g. a checkpoint's training state) go into the same temporary folder, so they appear
+ * together with the model or not at all.
  */
-/** Writes the folder atomically; `extraFiles` (e.g. a checkpoint's training state) go into the same
- * temporary folder, so they appear together with the model or not at all. */
-export async function saveModelFolder(dir: string, m: ModelToSave, extraFiles: Readonly<Record<string, Uint8Array | string>> = {}): Promise<void> {
+export async function saveModelFolder(
+  dir: string,
+  m: ModelToSave,
+  extraFiles: Readonly<Record<string, Uint8Array | string>> = {},
+): Promise<void> {
   const { config: cfg, params } = m;
   validateGptConfig(cfg);
-  if (m.tokenizerJson === undefined) throw new Error(`saveModelFolder: no tokenizer given for ${dir} (a model folder needs ${TOKENIZER_FILE})`);
+  if (m.tokenizerJson === undefined) {
+    throw new Error(`saveModelFolder: no tokenizer given for ${dir} (a model folder needs ${TOKENIZER_FILE})`);
+  }
   const infos = gptParamInfos(cfg);
   const known = new Set(infos.map((i) => i.name));
-  for (const name of params.keys()) if (!known.has(name)) throw new Error(`saveModelFolder: parameter ${name} is not part of GPT-2 (${dir})`);
+  for (const name of params.keys()) {
+    if (!known.has(name)) throw new Error(`saveModelFolder: parameter ${name} is not part of GPT-2 (${dir})`);
+  }
   const shapes = new Map(infos.map((i) => [i.name, i.shape]));
   const tensors = safetensorsOrder(cfg).map((name) => {
     const data = params.get(name);
     const shape = shapes.get(name) as readonly number[];
     if (!data) throw new Error(`saveModelFolder: parameter ${name} is missing (${dir})`);
-    if (data.length !== numel(shape)) throw new Error(`saveModelFolder: parameter ${name} has ${data.length} values, shape [${shape.join(',')}] needs ${numel(shape)}`);
+    if (data.length !== numel(shape)) {
+      throw new Error(`saveModelFolder: parameter ${name} has ${data.length} values, shape [${shape.join(',')}] needs ${numel(shape)}`);
+    }
     return float32Tensor(name, shape, data);
   });
   const hfConfig = gpt2ConfigJson(cfg, m.extraConfig);

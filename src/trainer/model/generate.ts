@@ -3,8 +3,10 @@
 // new tokens, EOS and stop strings. `useCache: false` recomputes the whole sequence every step; it
 // exists to test the cache and to measure what the cache saves.
 
+import { AlolError } from '../errors.js';
 import { serialize } from '../graph/onnx.js';
-import { type OrtTensor, type Provider, Session, tensor } from '../runtime/session.js';
+import { SessionPool, poolKey } from '../runtime/pool.js';
+import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/session.js';
 import { Rng } from '../util/rng.js';
 import type { GptConfig } from './config.js';
 import { buildGenerationGraph, pastName, presentName } from './graphs.js';
@@ -68,7 +70,11 @@ export function pickToken(logits: Float32Array, temperature: number, topP: numbe
  * Prompts placed right-aligned in rows of `width` (`end` columns used, left padding before them):
  * ids, positions (0 at each prompt's first token, continuing past `end`) and a key mask.
  */
-function leftPadded(rows: readonly number[][], end: number, width: number): { ids: BigInt64Array; positions: BigInt64Array; mask: Float32Array } {
+function leftPadded(
+  rows: readonly number[][],
+  end: number,
+  width: number,
+): { ids: BigInt64Array; positions: BigInt64Array; mask: Float32Array } {
   const b = rows.length;
   const ids = new BigInt64Array(b * width);
   const positions = new BigInt64Array(b * width);
@@ -88,27 +94,38 @@ function leftPadded(rows: readonly number[][], end: number, width: number): { id
 /** Rounds a prompt length up so batches of similar prompts share one prefill session. */
 const bucket = (n: number): number => Math.ceil(n / 16) * 16;
 
+export interface GeneratorOptions {
+  /** Where sessions come from (the run's pool); without one the generator keeps a pool of its own. */
+  pool?: SessionPool;
+  /** For a pool of its own (a given pool has its own provider and threads). */
+  provider?: Provider;
+  threads?: number;
+}
+
 export class Generator {
-  private readonly sessions = new Map<string, Session>();
   private readonly paramFeeds: Record<string, OrtTensor>;
+  /** The pool this generator made (and releases in dispose()); null while it has none or uses a given one. */
+  private ownPool: SessionPool | null = null;
 
   constructor(
     readonly cfg: GptConfig,
     params: ReadonlyMap<string, Float32Array>,
     private readonly detok: Detokenizer,
-    private readonly sessionOpts: { provider?: Provider; threads?: number } = {},
+    private readonly options: GeneratorOptions = {},
   ) {
     this.paramFeeds = gptParamFeeds(cfg, params, 'generate');
   }
 
+  private get pool(): SessionPool {
+    if (this.options.pool) return this.options.pool;
+    this.ownPool ??= new SessionPool({ provider: this.options.provider, threads: this.options.threads });
+    return this.ownPool;
+  }
+
   private async session(kind: 'prefill' | 'decode' | 'full', batch: number, seqLen: number): Promise<Session> {
-    const key = `${kind}:${batch}:${kind === 'decode' ? 1 : seqLen}`;
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = await Session.create(serialize(buildGenerationGraph(this.cfg, kind, batch, seqLen)), `gpt_${kind}`, this.sessionOpts);
-      this.sessions.set(key, s);
-    }
-    return s;
+    const t = kind === 'decode' ? 1 : seqLen; // a decode graph takes one new token; its past length is dynamic
+    const key = poolKey(`gpt_${kind}`, this.cfg, { batch, seqLen: t });
+    return this.pool.get(key, () => serialize(buildGenerationGraph(this.cfg, kind, batch, seqLen)));
   }
 
   /** Continues each prompt (token ids; an empty prompt starts from EOS). */
@@ -120,7 +137,11 @@ export class Generator {
     if (b === 0) return [];
     const longest = Math.max(...rows.map((r) => r.length));
     if (longest + opts.maxNewTokens > this.cfg.nPositions) {
-      throw new Error(`generate: a prompt of ${longest} tokens plus ${opts.maxNewTokens} new tokens exceeds n_positions ${this.cfg.nPositions}; hint: shorten the prompt or generate fewer new tokens (--max-new-tokens)`);
+      throw new AlolError(
+        'model',
+        `generate: a prompt of ${longest} tokens plus ${opts.maxNewTokens} new tokens exceeds n_positions ${this.cfg.nPositions}`,
+        'shorten the prompt or generate fewer new tokens (--max-new-tokens)',
+      );
     }
     const rng = new Rng(opts.seed);
     const out = rows.map(() => ({ tokens: [] as number[], done: false, finishReason: 'length' as Generation['finishReason'], text: '' }));
@@ -151,7 +172,11 @@ export class Generator {
       }
       if (out.every((r) => r.done)) break;
     }
-    return out.map((r) => ({ tokens: r.tokens, finishReason: r.finishReason, text: r.finishReason === 'stop' ? r.text : this.detok.decode(r.tokens) }));
+    return out.map((r) => ({
+      tokens: r.tokens,
+      finishReason: r.finishReason,
+      text: r.finishReason === 'stop' ? r.text : this.detok.decode(r.tokens),
+    }));
   }
 
   /** KV cache: prefill over left-padded prompts, then one decode run per token. */
@@ -176,7 +201,12 @@ export class Generator {
       next: async (last) => {
         if (first) {
           first = false;
-          const res = await prefill.run({ ...this.paramFeeds, ids: tensor('int64', ids, [b, s]), positions: tensor('int64', positions, [b, s]), key_mask: tensor('float32', mask, [b, s]) });
+          const res = await prefill.run({
+            ...this.paramFeeds,
+            ids: tensor('int64', ids, [b, s]),
+            positions: tensor('int64', positions, [b, s]),
+            key_mask: tensor('float32', mask, [b, s]),
+          });
           takeCache(res);
           return res.logits.data as Float32Array;
         }
@@ -219,7 +249,12 @@ export class Generator {
             mask[i * total + cur - 1] = 1;
           }
         }
-        const res = await full.run({ ...this.paramFeeds, ids: tensor('int64', ids, [b, total]), positions: tensor('int64', positions, [b, total]), key_mask: tensor('float32', mask, [b, total]) });
+        const res = await full.run({
+          ...this.paramFeeds,
+          ids: tensor('int64', ids, [b, total]),
+          positions: tensor('int64', positions, [b, total]),
+          key_mask: tensor('float32', mask, [b, total]),
+        });
         const all = res.logits.data as Float32Array;
         const picked = new Float32Array(b * v);
         for (let i = 0; i < b; i++) picked.set(all.subarray((i * total + cur - 1) * v, (i * total + cur) * v), i * v);
@@ -229,8 +264,10 @@ export class Generator {
     };
   }
 
+  /** Releases the sessions of a pool of its own (a given pool is its owner's to release); usable again after. */
   async dispose(): Promise<void> {
-    for (const s of this.sessions.values()) await s.release();
-    this.sessions.clear();
+    const own = this.ownPool;
+    this.ownPool = null;
+    await own?.release();
   }
 }

@@ -2,8 +2,10 @@
 // sequence is prompt + response (+ EOS when asked), right-padded; only response positions count.
 // An empty prompt is scored after an EOS token (GPT-2 has no BOS; EOS plays that role).
 
+import { AlolError } from '../errors.js';
 import { serialize } from '../graph/onnx.js';
-import { type OrtTensor, type Provider, Session, tensor } from '../runtime/session.js';
+import { SessionPool, poolKey } from '../runtime/pool.js';
+import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/session.js';
 import type { GptConfig } from './config.js';
 import { buildLogprobGraph } from './graphs.js';
 import { gptParamFeeds } from './params.js';
@@ -28,6 +30,7 @@ export interface ScoreOptions {
   /** Appends EOS to every response (training responses end with it). */
   eosTokenId: number | null;
   addEos: boolean;
+  /** For the scorer's own pool, made on its first score() (a given pool has its own provider and threads). */
   provider?: Provider;
   threads?: number;
   onProgress?: (done: number, total: number) => void;
@@ -37,25 +40,28 @@ export interface ScoreOptions {
 // log-probs in both, which is what makes A-LoL's step-0 importance weights exactly 1.
 const bucket = (n: number): number => Math.ceil(n / 32) * 32;
 
+export interface LogprobScorerOptions {
+  /** Where sessions come from (the run's pool); without one the scorer keeps a pool of its own. */
+  pool?: SessionPool;
+}
+
 export class LogprobScorer {
-  private readonly sessions = new Map<string, Session>();
   private readonly paramFeeds: Record<string, OrtTensor>;
+  /** The pool this scorer made (and releases in dispose()); null while it has none or uses a given one. */
+  private ownPool: SessionPool | null = null;
 
   constructor(
     readonly cfg: GptConfig,
     params: ReadonlyMap<string, Float32Array>,
+    private readonly options: LogprobScorerOptions = {},
   ) {
     this.paramFeeds = gptParamFeeds(cfg, params, 'logprobs');
   }
 
   private async session(b: number, t: number, opts: ScoreOptions): Promise<Session> {
-    const key = `${b}:${t}`;
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = await Session.create(serialize(buildLogprobGraph(this.cfg, { batch: b, seqLen: t })), 'gpt_logprobs', { provider: opts.provider, threads: opts.threads });
-      this.sessions.set(key, s);
-    }
-    return s;
+    const pool = this.options.pool ?? (this.ownPool ??= new SessionPool({ provider: opts.provider, threads: opts.threads }));
+    const shape = { batch: b, seqLen: t };
+    return pool.get(poolKey('gpt_logprobs', this.cfg, shape), () => serialize(buildLogprobGraph(this.cfg, shape)));
   }
 
   /** Scores rows in their order; `index` of a row in the input is kept in the output. */
@@ -65,7 +71,8 @@ export class LogprobScorer {
       const response = opts.addEos ? [...r.response, this.requireEos(opts)] : [...r.response];
       let prompt = r.prompt.length > 0 ? [...r.prompt] : [this.requireEos(opts)];
       if (response.length + 1 > maxLen) {
-        throw new Error(`row ${i + 1}: the response has ${response.length} tokens; the model's n_positions ${this.cfg.nPositions} fits at most ${maxLen - 1}`);
+        const limit = `the model's n_positions ${this.cfg.nPositions} fits at most ${maxLen - 1}`;
+        throw new Error(`row ${i + 1}: the response has ${response.length} tokens; ${limit}`);
       }
       const drop = Math.max(0, prompt.length + response.length - maxLen);
       prompt = prompt.slice(drop);
@@ -90,7 +97,12 @@ export class LogprobScorer {
         }
       });
       const session = await this.session(b, t, opts);
-      const out = await session.run({ ...this.paramFeeds, ids: tensor('int64', ids, [b, t]), targets: tensor('int64', targets, [b, t]), mask: tensor('float32', mask, [b, t]) });
+      const out = await session.run({
+        ...this.paramFeeds,
+        ids: tensor('int64', ids, [b, t]),
+        targets: tensor('int64', targets, [b, t]),
+        mask: tensor('float32', mask, [b, t]),
+      });
       const tok = out.token_logprob.data as Float32Array;
       group.forEach((s, r) => {
         const from = s.prompt.length - 1;
@@ -106,12 +118,16 @@ export class LogprobScorer {
   }
 
   private requireEos(opts: ScoreOptions): number {
-    if (opts.eosTokenId === null) throw new Error('logprobs: the tokenizer has no end-of-text token; hint: add <|endoftext|> to tokenizer.json');
+    if (opts.eosTokenId === null) {
+      throw new AlolError('model', 'logprobs: the tokenizer has no end-of-text token', 'add <|endoftext|> to tokenizer.json');
+    }
     return opts.eosTokenId;
   }
 
+  /** Releases the sessions of a pool of its own (a given pool is its owner's to release); usable again after. */
   async dispose(): Promise<void> {
-    for (const s of this.sessions.values()) await s.release();
-    this.sessions.clear();
+    const own = this.ownPool;
+    this.ownPool = null;
+    await own?.release();
   }
 }

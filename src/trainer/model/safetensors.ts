@@ -5,6 +5,8 @@
 // Tensors are little-endian, C order. Checks follow the reference reader: offsets contiguous from 0
 // to the end of the file, each span exactly shape * dtype size.
 
+import { AlolError } from '../errors.js';
+
 export const DTYPE_BYTES = {
   BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1,
   I16: 2, U16: 2, F16: 2, BF16: 2,
@@ -43,14 +45,18 @@ export type ModelFileErrorCode =
   | 'bad_config'
   | 'unsupported_config';
 
-/** A model file that cannot be used; `message` names the file (and tensor or key) and says why. */
-export class ModelFileError extends Error {
+/**
+ * A model file that cannot be used; `message` names the file (and tensor or key) and says why.
+ * Its `code` is the detailed one above, and it is also run/didFail's code: each is stable and says
+ * more than one `model-file` code would (the union is what tests and callers switch on).
+ */
+export class ModelFileError extends AlolError {
   constructor(
-    readonly code: ModelFileErrorCode,
+    override readonly code: ModelFileErrorCode,
     message: string,
+    hint?: string,
   ) {
-    super(message);
-    this.name = 'ModelFileError';
+    super(code, message, hint);
   }
 }
 
@@ -78,12 +84,17 @@ interface Entry {
 
 function parseEntry(name: string, v: unknown, file: string): Entry {
   const bad = (what: string) =>
-    new ModelFileError('corrupt_header', `${file}: tensor ${name}: ${what}; hint: the header is corrupted or not written by a safetensors writer`);
+    new ModelFileError(
+      'corrupt_header',
+      `${file}: tensor ${name}: ${what}`,
+      'the header is corrupted or not written by a safetensors writer',
+    );
   if (!isRecord(v)) throw bad(`header entry is ${JSON.stringify(v)}, not an object {dtype, shape, data_offsets}`);
   for (const k of ['dtype', 'shape', 'data_offsets']) if (!(k in v)) throw bad(`header entry has no "${k}"`);
   const { dtype, shape, data_offsets: offsets } = v;
   if (!isDtype(dtype)) {
-    throw new ModelFileError('bad_dtype', `${file}: tensor ${name}: unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+    const known = Object.keys(DTYPE_BYTES).join(', ');
+    throw new ModelFileError('bad_dtype', `${file}: tensor ${name}: unknown dtype ${JSON.stringify(dtype)} (known: ${known})`);
   }
   if (!Array.isArray(shape) || !shape.every(isCount)) throw bad(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
@@ -92,10 +103,8 @@ function parseEntry(name: string, v: unknown, file: string): Entry {
   const [begin, end] = offsets as [number, number];
   const need = byteSize(shape, dtype);
   if (end - begin !== need) {
-    throw new ModelFileError(
-      'bad_offsets',
-      `${file}: tensor ${name}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape ${fmtShape(shape)} ${dtype} needs ${need}`,
-    );
+    const held = `data_offsets [${begin}, ${end}] hold ${end - begin} bytes`;
+    throw new ModelFileError('bad_offsets', `${file}: tensor ${name}: ${held} but shape ${fmtShape(shape)} ${dtype} needs ${need}`);
   }
   return { name, dtype, shape, begin, end };
 }
@@ -110,7 +119,11 @@ function parseMetadata(v: unknown, file: string): Record<string, string> {
 /** Parses a whole safetensors file held in memory; tensor bytes are views into `bytes`. */
 export function readSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
   if (bytes.length < 8) {
-    throw new ModelFileError('truncated', `${file}: file is ${bytes.length} bytes, shorter than the 8-byte header length; hint: the file was cut short (re-download or re-save it)`);
+    throw new ModelFileError(
+      'truncated',
+      `${file}: file is ${bytes.length} bytes, shorter than the 8-byte header length`,
+      'the file was cut short (re-download or re-save it)',
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = view.getBigUint64(0, true);
@@ -129,10 +142,12 @@ export function readSafetensors(bytes: Uint8Array, file: string): SafetensorsFil
   try {
     header = JSON.parse(text);
   } catch (e) {
-    throw new ModelFileError('corrupt_header', `${file}: header is not valid JSON (${(e as Error).message}): corrupted, or not a safetensors file`);
+    const why = (e as Error).message;
+    throw new ModelFileError('corrupt_header', `${file}: header is not valid JSON (${why}): corrupted, or not a safetensors file`);
   }
   if (!isRecord(header)) {
-    throw new ModelFileError('corrupt_header', `${file}: header must be a JSON object of tensors, got ${Array.isArray(header) ? 'an array' : JSON.stringify(header)}`);
+    const got = Array.isArray(header) ? 'an array' : JSON.stringify(header);
+    throw new ModelFileError('corrupt_header', `${file}: header must be a JSON object of tensors, got ${got}`);
   }
 
   let metadata: Record<string, string> | null = null;
@@ -151,17 +166,24 @@ export function readSafetensors(bytes: Uint8Array, file: string): SafetensorsFil
   for (const e of entries) {
     const at = `${file}: tensor ${e.name}: data_offsets [${e.begin}, ${e.end}]`;
     if (e.end > data.length) {
-      throw new ModelFileError('truncated', `${at} go past the end of the ${data.length}-byte data buffer: the file was cut short, or the header is corrupted`);
+      const why = 'the file was cut short, or the header is corrupted';
+      throw new ModelFileError('truncated', `${at} go past the end of the ${data.length}-byte data buffer: ${why}`);
     }
     if (e.begin < pos) throw new ModelFileError('bad_offsets', `${at} overlap tensor ${prev?.name} [${prev?.begin}, ${prev?.end}]`);
     if (e.begin > pos) {
-      throw new ModelFileError('bad_offsets', `${at} leave a gap of ${e.begin - pos} bytes after ${prev ? `tensor ${prev.name}` : 'the start of the data'} (safetensors data is contiguous)`);
+      const after = prev ? `tensor ${prev.name}` : 'the start of the data';
+      const gap = `a gap of ${e.begin - pos} bytes after ${after}`;
+      throw new ModelFileError('bad_offsets', `${at} leave ${gap} (safetensors data is contiguous)`);
     }
     pos = e.end;
     prev = e;
   }
   if (pos !== data.length) {
-    throw new ModelFileError('bad_offsets', `${file}: ${data.length - pos} bytes after the last tensor's data (the header describes ${pos} of ${data.length} bytes): corrupted header or extra data`);
+    const described = `the header describes ${pos} of ${data.length} bytes`;
+    throw new ModelFileError(
+      'bad_offsets',
+      `${file}: ${data.length - pos} bytes after the last tensor's data (${described}): corrupted header or extra data`,
+    );
   }
   const tensors = entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, bytes: data.subarray(e.begin, e.end) }));
   return { tensors, metadata };
@@ -176,18 +198,24 @@ export function writeSafetensors(tensors: readonly SafeTensor[], metadata?: Reco
   const parts: string[] = [];
   if (metadata !== undefined) {
     // Built by hand rather than JSON.stringify(obj) so integer-like keys keep their order.
-    parts.push(`${JSON.stringify(META_KEY)}:{${Object.entries(metadata).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`);
+    const fields = Object.entries(metadata).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+    parts.push(`${JSON.stringify(META_KEY)}:{${fields.join(',')}}`);
   }
   const seen = new Set<string>();
   let offset = 0;
   for (const t of tensors) {
-    if (t.name === META_KEY || seen.has(t.name)) throw new Error(`writeSafetensors: tensor name ${JSON.stringify(t.name)} is reserved or repeated`);
+    if (t.name === META_KEY || seen.has(t.name)) {
+      throw new Error(`writeSafetensors: tensor name ${JSON.stringify(t.name)} is reserved or repeated`);
+    }
     seen.add(t.name);
     if (!isDtype(t.dtype)) throw new Error(`writeSafetensors: tensor ${t.name}: unknown dtype ${String(t.dtype)}`);
-    if (!t.shape.every(isCount)) throw new Error(`writeSafetensors: tensor ${t.name}: shape ${fmtShape(t.shape)} is not a list of non-negative integers`);
+    if (!t.shape.every(isCount)) {
+      throw new Error(`writeSafetensors: tensor ${t.name}: shape ${fmtShape(t.shape)} is not a list of non-negative integers`);
+    }
     const need = byteSize(t.shape, t.dtype);
     if (t.bytes.length !== need) {
-      throw new Error(`writeSafetensors: tensor ${t.name}: ${t.bytes.length} bytes given but shape ${fmtShape(t.shape)} ${t.dtype} needs ${need}`);
+      const given = `${t.bytes.length} bytes given`;
+      throw new Error(`writeSafetensors: tensor ${t.name}: ${given} but shape ${fmtShape(t.shape)} ${t.dtype} needs ${need}`);
     }
     const info = `{"dtype":${JSON.stringify(t.dtype)},"shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${offset + need}]}`;
     parts.push(`${JSON.stringify(t.name)}:${info}`);
@@ -244,7 +272,8 @@ export function toFloat32(t: SafeTensor, file: string): Float32Array {
     default:
       throw new ModelFileError(
         'bad_dtype',
-        `${file}: tensor ${t.name} has dtype ${t.dtype}, but a float tensor (${FLOAT_DTYPES.join(', ')}) is needed; hint: the file is not a model's weights, or the tensor is misnamed`,
+        `${file}: tensor ${t.name} has dtype ${t.dtype}, but a float tensor (${FLOAT_DTYPES.join(', ')}) is needed`,
+        "the file is not a model's weights, or the tensor is misnamed",
       );
   }
 }

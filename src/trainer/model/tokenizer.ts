@@ -5,6 +5,8 @@
 // every model folder is self-describing. This file checks the JSON, loads it, and pins the
 // library's options that would otherwise change text (no special tokens added, no space cleanup).
 
+import { AlolError } from '../errors.js';
+
 /** A tokenizer that maps text to ids exactly and back. */
 export interface TextTokenizer {
   /** Ids of the exact text, no special tokens added (a special token written in the text is one id). */
@@ -39,7 +41,9 @@ function hfTokenizerClass(): HfTokenizerClass {
   const mod: unknown = require('@huggingface/tokenizers');
   const cls = isRecord(mod) ? mod.Tokenizer : undefined;
   if (typeof cls !== 'function') {
-    throw new Error('@huggingface/tokenizers has no Tokenizer class: hint: reinstall dependencies (npm ci)');
+    const e = new AlolError('install', '@huggingface/tokenizers has no Tokenizer class', 'reinstall dependencies (npm ci)');
+    e.message = '@huggingface/tokenizers has no Tokenizer class: hint: reinstall dependencies (npm ci)'; // its text before the hint field
+    throw e;
   }
   return cls as HfTokenizerClass;
 }

@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { englishDataset, englishRecommendedTransformers, RegExpMatcher } from 'obscenity';
 import { z } from 'zod';
 import { BUILTIN_SCORERS } from '../../protocol/config.js';
+import { AlolError } from '../errors.js';
 
 export interface RewardInput {
   prompt: string;
@@ -62,7 +63,9 @@ function parseOptions<S extends z.ZodType>(name: BuiltinName, schema: S, options
   const parsed = schema.safeParse(options);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) =>
-    issue.code === 'unrecognized_keys' ? `unknown option(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}` : `option '${issue.path.join('.')}': ${issue.message}`,
+    issue.code === 'unrecognized_keys'
+      ? `unknown option(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`
+      : `option '${issue.path.join('.')}': ${issue.message}`,
   );
   throw new Error(`built-in scorer '${name}': ${problems.join('; ')}; valid options: ${valid}`);
 }
@@ -157,7 +160,8 @@ function createLength(options: z.output<typeof LengthOptionsSchema>): BuiltinSco
   const { target } = options;
   const tolerance = options.tolerance ?? target;
   if (!(tolerance > 0)) {
-    throw new Error(`built-in scorer 'length': tolerance must be > 0 (with target 0, set it explicitly); valid options: ${LENGTH_OPTIONS_HELP}`);
+    const why = 'tolerance must be > 0 (with target 0, set it explicitly)';
+    throw new Error(`built-in scorer 'length': ${why}; valid options: ${LENGTH_OPTIONS_HELP}`);
   }
   return {
     name: 'length',
@@ -199,7 +203,9 @@ function createTfidf(): BuiltinScorer {
     range: UNIT_RANGE,
     needsFit: true,
     fit(responses) {
-      if (responses.length === 0) throw new Error("built-in scorer 'tfidf': fit() needs at least one response; hint: fit on the training responses");
+      if (responses.length === 0) {
+        throw new AlolError('reward', "built-in scorer 'tfidf': fit() needs at least one response", 'fit on the training responses');
+      }
       const df = new Map<string, number>();
       for (const response of responses) {
         for (const w of new Set(tfidfWords(response))) df.set(w, (df.get(w) ?? 0) + 1);
@@ -207,7 +213,9 @@ function createTfidf(): BuiltinScorer {
       fitted = { df, n: responses.length };
     },
     score(batch) {
-      if (fitted === null) throw new Error("built-in scorer 'tfidf': score() called before fit(); hint: call fit(trainingResponses) first");
+      if (fitted === null) {
+        throw new AlolError('reward', "built-in scorer 'tfidf': score() called before fit()", 'call fit(trainingResponses) first');
+      }
       const { df, n } = fitted;
       const lnN1 = Math.log(1 + n);
       return batch.map(({ response }) => {

@@ -23,7 +23,8 @@ export interface ModuleInput {
 export type ModuleOutcome =
   /** elapsedMs: the score function's own time, measured where it ran (no start-up, no message passing). */
   | { ok: true; values: unknown; elapsedMs: number }
-  | { ok: false; kind: 'throw'; message: string; stack?: string }
+  /** hint: what to do, when the failure is the module's loading rather than its code (not part of `message`). */
+  | { ok: false; kind: 'throw'; message: string; stack?: string; hint?: string }
   | { ok: false; kind: 'timeout'; ms: number };
 
 /** Bundles the module and its relative imports to one CommonJS script (node_modules stay external). */
@@ -96,7 +97,8 @@ export class ModuleReward {
   }
 
   private startWorker(): Promise<Worker | ModuleOutcome> {
-    const w = new Worker(path.join(__dirname, 'module-worker.js'), { workerData: { code: this.code, file: this.file, exportName: this.exportName } });
+    const workerData = { code: this.code, file: this.file, exportName: this.exportName };
+    const w = new Worker(path.join(__dirname, 'module-worker.js'), { workerData });
     this.worker = w;
     const limitMs = this.timeoutMs === null ? null : Math.max(this.timeoutMs, STARTUP_LIMIT_MS);
     return new Promise((resolve) => {
@@ -120,8 +122,9 @@ export class ModuleReward {
       w.on('error', onError);
       w.on('exit', onExit);
       if (limitMs !== null) {
-        const message = `loading ${this.file} took over ${limitMs} ms; hint: its top-level code runs as a worker loads it (a loop that never ends?)`;
-        timer = setTimeout(() => done({ ok: false, kind: 'throw', message }), limitMs);
+        const message = `loading ${this.file} took over ${limitMs} ms`;
+        const hint = 'its top-level code runs as a worker loads it (a loop that never ends?)';
+        timer = setTimeout(() => done({ ok: false, kind: 'throw', message, hint }), limitMs);
       }
     });
   }
@@ -147,7 +150,9 @@ export class ModuleReward {
     this.debugFile = this.writeDebugCopy();
     const mod = createRequire(this.debugFile)(this.debugFile) as Record<string, unknown>;
     const fn = this.exportName ? mod[this.exportName] : (mod.default ?? mod.score);
-    if (typeof fn !== 'function') throw new Error(`${this.file} exports no score function${this.exportName ? ` named '${this.exportName}'` : ''}`);
+    if (typeof fn !== 'function') {
+      throw new Error(`${this.file} exports no score function${this.exportName ? ` named '${this.exportName}'` : ''}`);
+    }
     this.inProcess = fn as ScoreFn;
   }
 
@@ -174,7 +179,8 @@ export class ModuleReward {
         const elapsedMs = performance.now() - t0;
         return { ok: true, values: Array.isArray(values) ? values : { notArray: typeof values }, elapsedMs };
       } catch (e) {
-        return { ok: false, kind: 'throw', message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined };
+        const stack = e instanceof Error ? e.stack : undefined;
+        return { ok: false, kind: 'throw', message: e instanceof Error ? e.message : String(e), stack };
       }
     }
     const ready = await this.readyWorker();
@@ -183,13 +189,14 @@ export class ModuleReward {
     const id = this.nextId++;
     return new Promise<ModuleOutcome>((resolve) => {
       let timer: NodeJS.Timeout | null = null;
-      const done = (o: ModuleOutcome): void => {
+      const done = (outcome: ModuleOutcome): void => {
         if (timer) clearTimeout(timer);
         w.off('message', onMessage);
         w.off('error', onError);
-        resolve(o);
+        resolve(outcome);
       };
-      const onMessage = (m: { id: number; ok: boolean; values?: unknown; elapsedMs?: number; error?: string; stack?: string }): void => {
+      type Reply = { id: number; ok: boolean; values?: unknown; elapsedMs?: number; error?: string; stack?: string };
+      const onMessage = (m: Reply): void => {
         if (m.id !== id) return;
         if (m.ok) done({ ok: true, values: m.values, elapsedMs: m.elapsedMs as number });
         else done({ ok: false, kind: 'throw', message: m.error ?? 'unknown error', stack: m.stack });

@@ -37,7 +37,8 @@ parentPort?.on('message', async (req: Request) => {
     const elapsedMs = performance.now() - t0;
     parentPort?.postMessage({ id: req.id, ok: true, values: Array.isArray(values) ? values : { notArray: typeof values }, elapsedMs });
   } catch (e) {
-    parentPort?.postMessage({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined });
+    const stack = e instanceof Error ? e.stack : undefined;
+    parentPort?.postMessage({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e), stack });
   }
 });
 

@@ -8,13 +8,20 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { RewardComponentConfig } from '../../protocol/config.js';
 import type { Row } from '../data/rows.js';
+import { AlolError } from '../errors.js';
+import type { SessionPool } from '../runtime/pool.js';
 import type { Provider } from '../runtime/session.js';
 import { type BuiltinScorer, createBuiltin } from './builtins.js';
 import { RewardCache, rowKey } from './cache.js';
 import { type ModuleInput, ModuleReward } from './module-reward.js';
 import { OnnxReward } from './onnx-reward.js';
 
-export class RewardError extends Error {}
+/** A reward component failed or gave a bad value (run/didFail's code `reward`); the message names it and the row. */
+export class RewardError extends AlolError {
+  constructor(message: string, hint?: string) {
+    super('reward', message, hint);
+  }
+}
 
 export function describeRow(r: Row): string {
   return `${path.relative(process.cwd(), r.file) || r.file}:${r.line} (id ${r.id})`;
@@ -74,14 +81,23 @@ function builtinComponent(config: Extract<RewardComponentConfig, { kind: 'builti
 
 function moduleComponent(config: Extract<RewardComponentConfig, { kind: 'module' }>, m: ModuleReward): Component {
   const call = async (rows: readonly Row[]): Promise<{ values: unknown[]; elapsedMs: number }> => {
-    const batch: ModuleInput[] = rows.map((r) => ({ prompt: r.prompt, response: r.response, row: { id: r.id, file: r.file, line: r.line, split: r.split, ...r.raw } }));
+    const batch: ModuleInput[] = rows.map((r) => ({
+      prompt: r.prompt,
+      response: r.response,
+      row: { id: r.id, file: r.file, line: r.line, split: r.split, ...r.raw },
+    }));
     const out = await m.call(batch);
     if (out.ok) {
-      if (!Array.isArray(out.values)) throw new RewardError(`${label(config)}: returned ${JSON.stringify(out.values)} instead of an array of numbers (rows ${describeRow(rows[0])} ..)`);
+      if (!Array.isArray(out.values)) {
+        const values = JSON.stringify(out.values);
+        throw new RewardError(`${label(config)}: returned ${values} instead of an array of numbers (rows ${describeRow(rows[0])} ..)`);
+      }
       return { values: out.values, elapsedMs: out.elapsedMs };
     }
     return Promise.reject(out);
   };
+  /** What a call rejected with: a ModuleOutcome that is not ok (or, unexpectedly, anything else). */
+  type Failed = { kind?: string; message?: string; hint?: string; ms?: number };
   const timed = async (rows: readonly Row[]): Promise<{ values: unknown[]; elapsedMs: number }> => {
     try {
       return await call(rows);
@@ -92,17 +108,22 @@ function moduleComponent(config: Extract<RewardComponentConfig, { kind: 'module'
         try {
           await call([r]);
         } catch (f) {
-          const o = f as { kind?: string; message?: string; ms?: number };
-          if (o.kind === 'timeout') throw new RewardError(`${label(config)}: exceeded its time limit of ${o.ms} ms on row ${describeRow(r)}`);
-          throw new RewardError(`${label(config)}: threw on row ${describeRow(r)}: ${o.message ?? String(f)}`);
+          const one = f as Failed;
+          if (one.kind === 'timeout') {
+            throw new RewardError(`${label(config)}: exceeded its time limit of ${one.ms} ms on row ${describeRow(r)}`);
+          }
+          throw new RewardError(`${label(config)}: threw on row ${describeRow(r)}: ${one.message ?? String(f)}`, one.hint);
         }
       }
-      const o = failure as { kind?: string; ms?: number; message?: string };
-      throw new RewardError(
-        o.kind === 'timeout'
-          ? `${label(config)}: a batch of ${rows.length} rows (${describeRow(rows[0])} ..) exceeded ${o.ms} ms although each row alone finishes; hint: raise timeoutMs or make the module faster`
-          : `${label(config)}: failed on a batch of ${rows.length} rows (${describeRow(rows[0])} ..) but on no row alone: ${o.message}`,
-      );
+      const all = failure as Failed;
+      const batch = `a batch of ${rows.length} rows (${describeRow(rows[0])} ..)`;
+      if (all.kind === 'timeout') {
+        throw new RewardError(
+          `${label(config)}: ${batch} exceeded ${all.ms} ms although each row alone finishes`,
+          'raise timeoutMs or make the module faster',
+        );
+      }
+      throw new RewardError(`${label(config)}: failed on ${batch} but on no row alone: ${all.message}`, all.hint);
     }
   };
   return {
@@ -143,7 +164,12 @@ function fieldComponent(config: Extract<RewardComponentConfig, { kind: 'field' }
     score: async (rows) =>
       rows.map((r) => {
         const v = fieldValue(r, config.field) ?? config.default ?? undefined;
-        if (v === undefined) throw new RewardError(`${label(config)}: row ${describeRow(r)} has no field '${config.field}'; hint: give the component a "default" for rows without it`);
+        if (v === undefined) {
+          throw new RewardError(
+            `${label(config)}: row ${describeRow(r)} has no field '${config.field}'`,
+            'give the component a "default" for rows without it',
+          );
+        }
         return typeof v === 'boolean' ? Number(v) : v;
       }),
   };
@@ -157,24 +183,44 @@ export interface ScoreResult {
   cached: Map<string, number>;
 }
 
+export interface RewardSetOptions {
+  /** Resolves the components' relative paths (modules, onnx folders): the config file's folder. */
+  baseDir: string;
+  /** Where values are cached per component; null or absent: no cache. */
+  cacheDir?: string | null;
+  /** Where `onnx` components' sessions come from (the run's pool); without one each keeps its own. */
+  pool?: SessionPool;
+  /** For `onnx` components' own pools (a given pool has its own provider and threads). */
+  provider?: Provider;
+  threads?: number;
+  /** Modules run with no time limit (debugging). */
+  noTimeLimit?: boolean;
+  /** Modules run on this thread, so a debugger's breakpoints bind (no time limit either). */
+  inProcess?: boolean;
+}
+
 export class RewardSet {
   private constructor(
     private readonly parts: Component[],
     private readonly cache: RewardCache | null,
   ) {}
 
-  static async create(configs: readonly RewardComponentConfig[], opts: { baseDir: string; cacheDir?: string | null; provider?: Provider; threads?: number; noTimeLimit?: boolean; inProcess?: boolean }): Promise<RewardSet> {
+  static async create(configs: readonly RewardComponentConfig[], opts: RewardSetOptions): Promise<RewardSet> {
     const parts: Component[] = [];
     try {
       for (const c of configs) {
         if (c.kind === 'builtin') parts.push(builtinComponent(c));
         else if (c.kind === 'field') parts.push(fieldComponent(c));
         else if (c.kind === 'module') {
-          const m = await ModuleReward.load(path.resolve(opts.baseDir, c.path), opts.noTimeLimit || opts.inProcess ? null : c.timeoutMs, c.export);
+          const timeoutMs = opts.noTimeLimit || opts.inProcess ? null : c.timeoutMs;
+          const m = await ModuleReward.load(path.resolve(opts.baseDir, c.path), timeoutMs, c.export);
           if (opts.inProcess) m.runInProcess(); // debugging: on this thread, so breakpoints in the module bind
           parts.push(moduleComponent(c, m));
         }
-        else parts.push(onnxComponent(c, await OnnxReward.load(path.resolve(opts.baseDir, c.path), c.label, { provider: opts.provider, threads: opts.threads })));
+        else {
+          const session = { pool: opts.pool, provider: opts.provider, threads: opts.threads };
+          parts.push(onnxComponent(c, await OnnxReward.load(path.resolve(opts.baseDir, c.path), c.label, session)));
+        }
       }
     } catch (e) {
       for (const p of parts) await p.dispose?.();
@@ -212,7 +258,10 @@ export class RewardSet {
 
   private validate(p: Component, v: unknown, r: Row): number {
     const where = `${label(p.config)}: row ${describeRow(r)}`;
-    if (typeof v !== 'number') throw new RewardError(`${where}: returned ${v === null ? 'null' : typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v} instead of a number`);
+    if (typeof v !== 'number') {
+      const what = v === null ? 'null' : typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v;
+      throw new RewardError(`${where}: returned ${what} instead of a number`);
+    }
     if (Number.isNaN(v)) throw new RewardError(`${where}: returned NaN`);
     if (!Number.isFinite(v)) throw new RewardError(`${where}: returned ${v}`);
     const [lo, hi] = p.range;
@@ -221,7 +270,10 @@ export class RewardSet {
     return v;
   }
 
-  async score(rows: readonly Row[], opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<ScoreResult> {
+  async score(
+    rows: readonly Row[],
+    opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<ScoreResult> {
     const batchSize = opts.batchSize ?? 64;
     const components = new Map<string, Float64Array>();
     const computed = new Map<string, number>();
@@ -247,7 +299,8 @@ export class RewardSet {
         const batch = idx.map((i) => rows[i]);
         const out = await p.score(batch);
         if (out.length !== batch.length) {
-          throw new RewardError(`${label(p.config)}: returned ${out.length} values for a batch of ${batch.length} rows (${describeRow(batch[0])} .. ${describeRow(batch[batch.length - 1])})`);
+          const span = `${describeRow(batch[0])} .. ${describeRow(batch[batch.length - 1])}`;
+          throw new RewardError(`${label(p.config)}: returned ${out.length} values for a batch of ${batch.length} rows (${span})`);
         }
         const fresh: [string, number][] = [];
         idx.forEach((i, j) => {
@@ -282,6 +335,9 @@ export class RewardSet {
       let total = 0;
       let max = 0;
       const good: Row[] = []; // rows scored without a problem: the batch call below uses these
+      const onRow = (r: Row, problem: CheckProblem, detail: string): void => {
+        findings.push({ component: name, row: describeRow(r), rowId: r.id, line: r.line, problem, detail });
+      };
       for (const r of rows) {
         const t0 = performance.now();
         let out: unknown[] | null = null;
@@ -289,32 +345,43 @@ export class RewardSet {
         try {
           ({ values: out, elapsedMs: ms } = await timedScore(p, [r]));
         } catch (e) {
-          findings.push({ component: name, row: describeRow(r), rowId: r.id, line: r.line, problem: /time limit/.test((e as Error).message) ? 'timeout' : 'throw', detail: (e as Error).message });
+          onRow(r, /time limit/.test((e as Error).message) ? 'timeout' : 'throw', (e as Error).message);
           ms = performance.now() - t0;
         }
         total += ms;
         max = Math.max(max, ms);
         if (out) {
-          if (out.length !== 1) findings.push({ component: name, row: describeRow(r), rowId: r.id, line: r.line, problem: 'wrong length', detail: `returned ${out.length} values for 1 row` });
+          if (out.length !== 1) onRow(r, 'wrong length', `returned ${out.length} values for 1 row`);
           else {
             try {
               this.validate(p, out[0], r);
               good.push(r);
             } catch (e) {
               const d = (e as Error).message;
-              findings.push({ component: name, row: describeRow(r), rowId: r.id, line: r.line, problem: /NaN/.test(d) ? 'nan' : /outside/.test(d) ? 'out of range' : /instead of a number|returned (Infinity|-Infinity)/.test(d) ? 'not a number' : 'throw', detail: d.replace(/^.*?: row .*?\): /, '') });
+              const problem = /NaN/.test(d)
+                ? 'nan'
+                : /outside/.test(d)
+                  ? 'out of range'
+                  : /instead of a number|returned (Infinity|-Infinity)/.test(d)
+                    ? 'not a number'
+                    : 'throw';
+              onRow(r, problem, d.replace(/^.*?: row .*?\): /, ''));
             }
           }
-          if (ms > opts.slowMs) findings.push({ component: name, row: describeRow(r), rowId: r.id, line: r.line, problem: 'slow', detail: `${ms.toFixed(0)} ms for one row (over ${opts.slowMs} ms)` });
+          if (ms > opts.slowMs) onRow(r, 'slow', `${ms.toFixed(0)} ms for one row (over ${opts.slowMs} ms)`);
         }
       }
       timing[name] = { calls: rows.length, meanMs: rows.length ? total / rows.length : 0, maxMs: max };
       if (good.length > 1) {
+        const onBatch = (problem: CheckProblem, detail: string): void => {
+          const span = `${describeRow(good[0])} .. ${describeRow(good[good.length - 1])}`;
+          findings.push({ component: name, row: span, rowId: good[0].id, line: good[0].line, problem, detail });
+        };
         try {
           const out = await p.score(good);
-          if (out.length !== good.length) findings.push({ component: name, row: `${describeRow(good[0])} .. ${describeRow(good[good.length - 1])}`, rowId: good[0].id, line: good[0].line, problem: 'wrong length', detail: `returned ${out.length} values for a batch of ${good.length} rows` });
+          if (out.length !== good.length) onBatch('wrong length', `returned ${out.length} values for a batch of ${good.length} rows`);
         } catch (e) {
-          findings.push({ component: name, row: `${describeRow(good[0])} .. ${describeRow(good[good.length - 1])}`, rowId: good[0].id, line: good[0].line, problem: 'throw', detail: `a batch of rows that each score fine alone failed together: ${(e as Error).message}` });
+          onBatch('throw', `a batch of rows that each score fine alone failed together: ${(e as Error).message}`);
         }
       }
     }

@@ -49,11 +49,18 @@ export function rewardReport(
   const all = contribution.reduce((s, x) => s + x, 0);
   return components.map((c, k) => {
     const lengthCorrelation = pearson(c.values, lengths);
-    const correlations = Object.fromEntries(components.filter((o) => o !== c).map((o) => [o.name, pearson(c.values, o.values)]));
+    const others = components.filter((other) => other !== c);
+    const correlations = Object.fromEntries(others.map((other) => [other.name, pearson(c.values, other.values)]));
     const shareOfTotal = all > 0 ? contribution[k] / all : 0;
     const warnings: string[] = [];
-    if (lengthCorrelation !== null && Math.abs(lengthCorrelation) >= 0.5) warnings.push(`correlates with response length (r = ${lengthCorrelation.toFixed(2)}): a policy can raise it by writing ${lengthCorrelation > 0 ? 'longer' : 'shorter'} responses`);
-    if (components.length > 1 && shareOfTotal >= 0.7) warnings.push(`makes up ${(100 * shareOfTotal).toFixed(0)}% of the total: the other components barely matter`);
+    if (lengthCorrelation !== null && Math.abs(lengthCorrelation) >= 0.5) {
+      const r = lengthCorrelation.toFixed(2);
+      const longer = lengthCorrelation > 0 ? 'longer' : 'shorter';
+      warnings.push(`correlates with response length (r = ${r}): a policy can raise it by writing ${longer} responses`);
+    }
+    if (components.length > 1 && shareOfTotal >= 0.7) {
+      warnings.push(`makes up ${(100 * shareOfTotal).toFixed(0)}% of the total: the other components barely matter`);
+    }
     const s = summarize(c.values, c.range);
     if (s.max - s.min < 1e-9 * Math.max(1, c.range[1] - c.range[0])) warnings.push('is constant on this data: it cannot tell rows apart');
     return { name: c.name, weight: c.weight, range: c.range, summary: s, lengthCorrelation, correlations, shareOfTotal, warnings };

@@ -33,7 +33,8 @@ export function summarize(values: ArrayLike<number>, range: readonly [number, nu
     min = Math.min(min, values[i]);
     max = Math.max(max, values[i]);
   }
-  return { count: values.length, mean: values.length ? sum / values.length : NaN, min, max, histogram: histogram(values, range[0], range[1], bins) };
+  const mean = values.length ? sum / values.length : NaN;
+  return { count: values.length, mean, min, max, histogram: histogram(values, range[0], range[1], bins) };
 }
 
 const fmt = (x: number): string => (Number.isInteger(x) ? String(x) : Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2));

@@ -5,7 +5,8 @@
 import { Graph } from '../graph/ir.js';
 import { serialize } from '../graph/onnx.js';
 import * as o from '../graph/ops.js';
-import { type Provider, Session, listBackends, tensor } from './session.js';
+import { poolKey, withPool } from './pool.js';
+import { type Provider, listBackends, tensor } from './session.js';
 
 export type DeviceRequest = 'auto' | Provider;
 
@@ -40,21 +41,22 @@ function probeBytes(): Uint8Array {
   return probeModel;
 }
 
-/** Loads and runs the probe graph on `provider`; returns null when it works, else the error's first line. */
+/**
+ * Loads and runs the probe graph on `provider`, in a pool of its own released right after; returns
+ * null when it works, else the error's first line. Its log is quiet: a failure here is expected.
+ */
 export async function probeProvider(provider: Provider): Promise<string | null> {
-  let session: Session | null = null;
   try {
-    session = await Session.create(probeBytes(), `probe-${provider}`, { provider, logSeverity: 4 });
-    const out = await session.run({ x: tensor('float32', Float32Array.from([1, 2, 3, 4]), [4]) });
-    const y = out.y.data as Float32Array;
-    if (y[3] !== 8) return `the probe graph computed a wrong result on ${provider}`;
-    return null;
+    return await withPool({ provider }, async (pool) => {
+      const session = await pool.get(poolKey('probe', { x: 4 }), probeBytes, { logSeverity: 4 });
+      const out = await session.run({ x: tensor('float32', Float32Array.from([1, 2, 3, 4]), [4]) });
+      const y = out.y.data as Float32Array;
+      return y[3] === 8 ? null : `the probe graph computed a wrong result on ${provider}`;
+    });
   } catch (err) {
     const msg = String(err instanceof Error ? err.message : err);
     // ORT's messages start with a source path; the readable part begins at "Failed to ...".
     return (msg.match(/Failed to [^\n]*/)?.[0] ?? msg.split('\n')[0]).slice(0, 300);
-  } finally {
-    await session?.release().catch(() => undefined);
   }
 }
 

@@ -11,6 +11,25 @@ export type PoolOptions = Pick<SessionOptions, 'provider' | 'threads'>;
 let created = 0;
 export const sessionsCreated = (): number => created;
 
+/**
+ * A pool key: the graph's name and every value that shapes it, sorted by name (so the order an object
+ * was built in does not matter), e.g. `gpt_logprobs[batch=8,nEmbd=64,...,seqLen=32,vocabSize=257]`.
+ * Pass the model's config and the batch shape; a name given twice with two values is a caller's bug.
+ */
+export function poolKey(graph: string, ...shapes: object[]): string {
+  const fields = new Map<string, string>();
+  for (const shape of shapes) {
+    for (const [k, v] of Object.entries(shape)) {
+      if (v === undefined) continue;
+      const shown = typeof v === 'object' ? JSON.stringify(v) : String(v);
+      const had = fields.get(k);
+      if (had !== undefined && had !== shown) throw new Error(`poolKey(${graph}): ${k} is both ${had} and ${shown}`);
+      fields.set(k, shown);
+    }
+  }
+  return `${graph}[${[...fields].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(',')}]`;
+}
+
 export class SessionPool {
   private readonly sessions = new Map<string, Promise<Session>>();
   private released = false;

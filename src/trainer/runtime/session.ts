@@ -61,7 +61,10 @@ export class Session {
     readonly name: string,
   ) {}
 
-  /** Loads ONNX bytes on one provider; throws the runtime's error when the provider cannot load. */
+  /**
+   * Loads ONNX bytes on one provider; throws the runtime's error when the provider cannot load. Called
+   * only by SessionPool (pool.ts): everything else asks a pool, so sessions are shared and released together.
+   */
   static async create(model: Uint8Array, name: string, options: SessionOptions = {}): Promise<Session> {
     const provider = options.provider ?? 'cpu';
     const inner = await ort.InferenceSession.create(model, {
