@@ -4,24 +4,16 @@
 // on filtered rows, a hover with the details, and a status-bar summary. Annotation commands set
 // human_label / human_reward / note / exclude on the rows under the cursor through a WorkspaceEdit.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
+import type { AdvantageRow } from '../protocol/advantages.js';
 import { type AnnotationField, type LineRows, isAnnotated, mapRows, setField } from './datasetRows.js';
-import { listRuns } from './runs.js';
+import { listRuns, readAdvantages } from './runs.js';
 
-export interface AdvantageRow {
-  rowId: string;
-  file: string;
-  line: number;
-  kind: string;
-  reward: Record<string, number> & { total: number };
-  value: number;
-  advantage: number;
-  kept: boolean;
-  refLogprob: number;
-  refTokens: number;
-  timesSampled: number;
+interface RunAdvantages {
+  rows: AdvantageRow[];
+  byId: Map<string, AdvantageRow>;
 }
 
 interface RunValues {
@@ -39,7 +31,7 @@ export function lensText(a: AdvantageRow): string {
 export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.HoverProvider, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.changed.event;
-  private readonly cache = new Map<string, { mtimeMs: number; values: RunValues }>();
+  private readonly cache = new Map<string, { mtimeMs: number; values: RunAdvantages }>();
   private readonly rowsCache = new Map<string, { version: number; rows: LineRows[] }>();
   private readonly status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
   private readonly filteredDecoration: vscode.TextEditorDecorationType;
@@ -48,6 +40,8 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
   constructor(
     private readonly runsDir: () => string,
     extensionUri: vscode.Uri,
+    /** Where bad lines of an advantages.jsonl are reported (the trainer log). */
+    private readonly log: (line: string) => void,
   ) {
     this.filteredDecoration = vscode.window.createTextEditorDecorationType({
       gutterIconPath: vscode.Uri.joinPath(extensionUri, 'media', 'filtered.svg'),
@@ -88,22 +82,31 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
     for (const runDir of listRuns(this.runsDir())) {
       const adv = path.join(runDir, 'advantages.jsonl');
       if (!existsSync(adv)) continue;
-      const mtimeMs = statSync(adv).mtimeMs;
-      let entry = this.cache.get(adv);
-      if (!entry || entry.mtimeMs !== mtimeMs) {
-        const byId = new Map<string, AdvantageRow>();
-        for (const line of readFileSync(adv, 'utf8').split('\n')) {
-          if (!line.trim()) continue;
-          const a = JSON.parse(line) as AdvantageRow;
-          byId.set(`${path.resolve(a.file)}|${a.rowId}`, a);
-        }
-        entry = { mtimeMs, values: { runDir, byId } };
-        this.cache.set(adv, entry);
-      }
+      const values = { runDir, byId: this.advantagesOf(adv).byId };
       const prefix = `${path.resolve(file)}|`;
-      for (const k of entry.values.byId.keys()) if (k.startsWith(prefix)) return entry.values;
+      for (const k of values.byId.keys()) if (k.startsWith(prefix)) return values;
     }
     return null;
+  }
+
+  /**
+   * The valid rows of an advantages.jsonl, in file order and by `resolved file|rowId`, cached by the file's
+   * mtime. Bad lines are skipped and reported once per version of the file: each in the log, the first in
+   * a warning.
+   */
+  advantagesOf(adv: string): RunAdvantages {
+    const mtimeMs = statSync(adv).mtimeMs;
+    const hit = this.cache.get(adv);
+    if (hit && hit.mtimeMs === mtimeMs) return hit.values;
+    const { rows, rejected } = readAdvantages(adv);
+    const byId = new Map(rows.map((a) => [`${path.resolve(a.file)}|${a.rowId}`, a]));
+    this.cache.set(adv, { mtimeMs, values: { rows, byId } });
+    if (rejected.length) {
+      for (const r of rejected) this.log(`[advantages] invalid line skipped: ${r}`);
+      const more = rejected.length > 1 ? ` and ${rejected.length - 1} more (see the trainer log)` : '';
+      void vscode.window.showWarningMessage(`A-LoL: skipped invalid lines of ${adv}: ${rejected[0]}${more}`);
+    }
+    return { rows, byId };
   }
 
   private lookup(values: RunValues | null, file: string, id: string): AdvantageRow | undefined {

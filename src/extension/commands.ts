@@ -122,11 +122,11 @@ export function registerCommands(c: TrainerController, version: string, annotati
       const v = await vscode.window.showInputBox({ title: 'A-LoL: Add Note', prompt: 'A note stored in the row as "note" (not read by training)' });
       if (v !== undefined) await annotations.annotate('note', v);
     }),
-    cmd('alolStudio.openAdvantageBin', async (runDir: string, lo: number, hi: number) => {
+    // The dashboard's histogram: list the rows of one bin [lo, hi) and open the chosen one in its dataset.
+    cmd(COMMANDS.openAdvantageBin, async (runDir: string, lo: number, hi: number) => {
       const file = path.join(runDir, 'advantages.jsonl');
       if (!existsSync(file)) return void vscode.window.showWarningMessage(`A-LoL: ${file} is missing`);
-      type Row = { rowId: string; file: string; line: number; advantage: number; kept: boolean; reward: { total: number } };
-      const rows = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Row).filter((r) => r.advantage >= lo && r.advantage < hi);
+      const rows = annotations.advantagesOf(file).rows.filter((r) => r.advantage >= lo && r.advantage < hi);
       const pick = await vscode.window.showQuickPick(
         rows.map((r) => ({ label: `A = ${r.advantage.toFixed(3)}  R = ${r.reward.total.toFixed(3)}  ${r.kept ? 'kept' : 'filtered'}`, description: `${path.basename(r.file)}:${r.line}`, detail: r.rowId, row: r })),
         { title: `${rows.length} rows with advantage in [${lo.toFixed(3)}, ${hi.toFixed(3)})`, matchOnDescription: true },

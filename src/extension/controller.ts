@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { TrainerCommand, TrainerEvent } from '../protocol/trainer.js';
+import { type TrainerCommand, type TrainerEvent, variantOfPhase } from '../protocol/trainer.js';
 import type { TrainerState, WebviewToHost } from '../protocol/webview.js';
 import { COMMANDS, CONFIG_SECTION, type Settings } from './constants.js';
 import { DashboardPanel } from './dashboard.js';
@@ -63,7 +63,7 @@ export class TrainerController implements vscode.Disposable {
   async onWebview(m: WebviewToHost): Promise<void> {
     if (m.type === 'run/stop') await this.stop();
     else if (m.type === 'run/resume') await this.resume();
-    else if (m.type === 'histogram/openBin' && this.shownRunDir) await vscode.commands.executeCommand('alolStudio.openAdvantageBin', this.shownRunDir, m.lo, m.hi);
+    else if (m.type === 'histogram/openBin' && this.shownRunDir) await vscode.commands.executeCommand(COMMANDS.openAdvantageBin, this.shownRunDir, m.lo, m.hi);
     else if (m.type === 'webview/ready') this.postState(this.proc?.state ?? 'idle');
   }
 
@@ -88,6 +88,7 @@ export class TrainerController implements vscode.Disposable {
     this.output.appendLine(`[${new Date().toLocaleTimeString()}] starting ${cmd.verb} with ${runtime.description} in ${runDir}`);
     const proc = new TrainerProcess();
     this.proc = proc;
+    this.variant = '';
     this.last = { cmd: full, runDir };
     this.shownRunDir = runDir;
     const dash = this.dashboard();
@@ -125,15 +126,15 @@ export class TrainerController implements vscode.Disposable {
     }
   }
 
-  private onEvent(e: TrainerEvent & { t?: number }): void {
-    const { t, ...event } = e;
-    DashboardPanel.current?.appendEvents([{ t: t ?? Date.now(), event: event as TrainerEvent }]);
+  private onEvent(e: TrainerEvent): void {
+    DashboardPanel.current?.appendEvents([{ t: Date.now(), event: e }]);
     if (e.type === 'phase/didChange') {
-      const m = /^training (\S+)/.exec(e.message);
-      if (m && e.status === 'started') this.variant = m[1];
+      const variant = e.phase === 'training' && e.status === 'started' ? variantOfPhase(e) : null;
+      if (variant) this.variant = variant;
       this.setStatus(`$(sync~spin) A-LoL: ${e.phase}`, e.message);
     } else if (e.type === 'step/didComplete') {
-      this.setStatus(`$(sync~spin) A-LoL: ${this.variant || 'training'} ${e.step}/${e.totalSteps}`, `loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(0)} tokens/s`);
+      const variant = e.variant ?? (this.variant || 'training');
+      this.setStatus(`$(sync~spin) A-LoL: ${variant} ${e.step}/${e.totalSteps}`, `loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(0)} tokens/s`);
     } else if (e.type === 'run/didFail') {
       this.output.appendLine(`run failed: ${e.message}`);
     } else if (e.type === 'run/didFinish' && !e.stopped) {

@@ -18,7 +18,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const version = String((context.extension.packageJSON as { version?: unknown }).version ?? 'unknown');
   const c = new TrainerController(context);
   controller = c;
-  const annotations = new DatasetAnnotations(() => c.runsDir(), context.extensionUri);
+  const annotations = new DatasetAnnotations(() => c.runsDir(), context.extensionUri, (line) => c.output.appendLine(line));
   const rewards = new RewardDebugger(c, context.extensionPath, pickConfig);
   const datasets: vscode.DocumentSelector = { scheme: 'file', pattern: '**/*.jsonl' };
   context.subscriptions.push(

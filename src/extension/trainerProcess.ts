@@ -1,5 +1,5 @@
 // The trainer process manager: spawns the trainer (or any program that speaks the protocol), waits
-// for its `ready` handshake with a matching protocol version, sends commands, and turns its stdout into
+// for its `ready` handshake with a protocol version this side reads, sends commands, and turns its stdout into
 // validated events. A malformed line is reported and skipped, never trusted; stderr lines are kept (the
 // last ones explain a crash). Stop asks the trainer to checkpoint and exit, then kills it after a
 // timeout. No `vscode` import: the extension wires it to the UI, tests drive it with the real trainer.
@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
-import { PROTOCOL_VERSION, type TrainerCommand, type TrainerEvent, parseEventLine } from '../protocol/trainer.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type TrainerCommand, type TrainerEvent, parseEventLine } from '../protocol/trainer.js';
 import type { TrainerState } from '../protocol/webview.js';
 
 export interface TrainerLaunch {
@@ -27,7 +27,8 @@ export interface TrainerExit {
 }
 
 export interface TrainerProcessEvents {
-  event: [TrainerEvent & { t?: number }];
+  /** A validated event; the listener stamps it (live events take the host's clock, which the dashboard's timer runs on). */
+  event: [TrainerEvent];
   malformed: [line: string, error: string];
   stderr: [line: string];
   state: [state: TrainerState];
@@ -59,7 +60,7 @@ export class TrainerProcess extends EventEmitter<TrainerProcessEvents> {
     this.emit('state', s);
   }
 
-  /** Spawns the trainer and resolves once it said `ready` with our protocol version. */
+  /** Spawns the trainer and resolves once it said `ready` with a protocol version this side reads. */
   async launch(l: TrainerLaunch, readyTimeoutMs = 30_000): Promise<void> {
     if (this.child) throw new Error('the trainer is already running');
     const [program, ...args] = l.command;
@@ -96,8 +97,10 @@ export class TrainerProcess extends EventEmitter<TrainerProcessEvents> {
     }
     const e = r.event;
     if (e.type === 'ready') {
-      if (e.protocolVersion !== PROTOCOL_VERSION) {
-        this.readyWaiters?.reject(new Error(`the trainer speaks protocol version ${e.protocolVersion}, this extension ${PROTOCOL_VERSION}; hint: update the extension or the trainer command`));
+      if (e.protocolVersion < MIN_PROTOCOL_VERSION || e.protocolVersion > PROTOCOL_VERSION) {
+        const ours = `${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}`;
+        const hint = 'update the extension or the trainer command';
+        this.readyWaiters?.reject(new Error(`the trainer speaks protocol version ${e.protocolVersion}, this extension ${ours}; hint: ${hint}`));
       } else this.readyWaiters?.resolve();
     }
     if (e.type === 'run/didStart') this.runDir = e.runDir;

@@ -3,12 +3,12 @@
 // a run's events after a reload (webview/ready) rebuilds the same model. The digest is what survives a
 // reload (vscode.setState); per-variant series are thinned past MAX_POINTS so it stays small.
 //
-// Variants: a demo run trains several variants one after another and each restarts at step 1; the
-// current variant is read from phase/didChange 'training' ("training a_lol from the reference") and
-// 'evaluation' ("evaluating a_lol on the test prompts") messages.
+// Variants: a demo run trains several variants one after another and each restarts at step 1. Steps,
+// evaluations and checkpoints name their variant (protocol 2); in a version-1 run they belong to the
+// variant of the training or evaluation phase under way, which variantOfPhase reads from the phase event.
 
 import type { HostToWebview, RunSummary, TimedEvent, TrainerState } from '../../src/protocol/webview.js';
-import type { Phase, TrainerEvent } from '../../src/protocol/trainer.js';
+import { type Phase, type TrainerEvent, variantOfPhase } from '../../src/protocol/trainer.js';
 
 export const METRICS = ['loss', 'lr', 'gradNorm', 'meanImportanceWeight', 'clipFraction'] as const;
 export type MetricKey = (typeof METRICS)[number];
@@ -185,14 +185,14 @@ export function applyEvent(model: RunModel, te: TimedEvent): void {
         model.phase = { ...model.phase, status: 'finished', message: e.message };
       }
       if (e.status === 'started' && e.phase === 'training') {
-        const m = /^training (\S+)/.exec(e.message);
-        if (m) {
-          model.trainingVariant = m[1];
-          seriesOf(model, m[1]);
+        const variant = variantOfPhase(e);
+        if (variant) {
+          model.trainingVariant = variant;
+          seriesOf(model, variant);
           model.ver.curves++;
         }
       }
-      if (e.phase === 'evaluation') model.evalLabel = e.status === 'started' ? (/^evaluating (\S+)/.exec(e.message)?.[1] ?? null) : null;
+      if (e.phase === 'evaluation') model.evalLabel = e.status === 'started' ? variantOfPhase(e) : null;
       if (!model.log.some((l) => l.t === t && l.text === e.message)) {
         model.log.push({ t, phase: e.phase, text: e.message });
         if (model.log.length > MAX_LOG) model.log.splice(0, model.log.length - MAX_LOG);
@@ -210,10 +210,10 @@ export function applyEvent(model: RunModel, te: TimedEvent): void {
       return;
     case 'step/didComplete':
       applyStep(model, e);
-      if (model.phase?.phase === 'training') model.phase = { ...model.phase, done: e.step, total: e.totalSteps };
+      if (model.phase?.phase === (e.phase ?? 'training')) model.phase = { ...model.phase, done: e.step, total: e.totalSteps };
       return;
     case 'eval/didComplete': {
-      const variant = model.evalLabel ?? currentTrainingVariant(model);
+      const variant = e.variant ?? model.evalLabel ?? currentTrainingVariant(model);
       nameIndex(model, variant);
       const rec: EvalRecord = { variant, step: e.step, split: e.split, sampled: e.sampled, rewards: e.rewards, distinct: e.distinct, lengthTokens: e.lengthTokens };
       const same = (r: { variant: string; step: number; split: Split; sampled: boolean }) => r.variant === variant && r.step === e.step && r.split === e.split && r.sampled === e.sampled;
@@ -247,7 +247,7 @@ function withoutType<T extends { type: string }>(e: T): Omit<T, 'type'> {
 }
 
 function applyStep(model: RunModel, e: Ev<'step/didComplete'>): void {
-  const s = seriesOf(model, currentTrainingVariant(model));
+  const s = seriesOf(model, e.variant ?? currentTrainingVariant(model));
   // A resumed (or re-sent) variant rewinds: drop the points at or after this step.
   let n = s.steps.length;
   while (n > 0 && s.steps[n - 1] >= e.step) n--;
