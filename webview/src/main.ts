@@ -13,7 +13,7 @@ import { CurvesPanel } from './curves.js';
 import { h, replaceChildren, section } from './dom.js';
 import { duration } from './format.js';
 import { RunHeader } from './header.js';
-import { AdvantagesPanel } from './histogram.js';
+import { AdvantagesPanel } from './advantages.js';
 import { applyEvent, applyHostMessage, emptyModel, reject, restoreModel, type RunModel } from './model.js';
 import { SamplesPanel } from './samples.js';
 import './dashboard.css';

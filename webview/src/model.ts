@@ -60,7 +60,8 @@ export interface PhaseState {
 }
 
 export interface RunModel {
-  v: 1;
+  /** The digest's layout; a saved digest of another layout is dropped (the host re-sends the run). */
+  v: 2;
   run: { title: string; runDir: string; live: boolean } | null;
   start: RunStart | null;
   startT: number | null;
@@ -83,7 +84,7 @@ export interface RunModel {
   summary: RunSummary | null;
   rejected: { at: number; reason: string }[];
   /** Bumped per panel on change; a renderer redraws only when its version moved. */
-  ver: { header: number; histogram: number; curves: number; samples: number; summary: number; log: number };
+  ver: { header: number; advantages: number; curves: number; samples: number; summary: number; log: number };
 }
 
 const MAX_POINTS = 8000;
@@ -92,10 +93,10 @@ const MAX_REJECTED = 20;
 
 export function emptyModel(): RunModel {
   return {
-    v: 1, run: null, start: null, startT: null, lastT: null, phase: null, log: [], trainingVariant: null, evalLabel: null,
+    v: 2, run: null, start: null, startT: null, lastT: null, phase: null, log: [], trainingVariant: null, evalLabel: null,
     names: [], series: [], evals: [], sampleGroups: [], advantages: null, checkpoints: [], failure: null, finished: null,
     trainer: null, summary: null, rejected: [],
-    ver: { header: 1, histogram: 1, curves: 1, samples: 1, summary: 1, log: 1 },
+    ver: { header: 1, advantages: 1, curves: 1, samples: 1, summary: 1, log: 1 },
   };
 }
 
@@ -103,7 +104,7 @@ export function emptyModel(): RunModel {
 export function restoreModel(state: unknown): RunModel | null {
   if (typeof state !== 'object' || state === null) return null;
   const m = (state as { model?: unknown }).model;
-  if (typeof m !== 'object' || m === null || (m as { v?: unknown }).v !== 1) return null;
+  if (typeof m !== 'object' || m === null || (m as { v?: unknown }).v !== 2) return null;
   const keys: (keyof RunModel)[] = ['names', 'series', 'evals', 'sampleGroups', 'log', 'checkpoints', 'rejected'];
   if (!keys.every((k) => Array.isArray((m as Record<string, unknown>)[k]))) return null;
   const model = m as RunModel;
@@ -206,7 +207,7 @@ export function applyEvent(model: RunModel, te: TimedEvent): void {
       return;
     case 'advantages/didCompute':
       model.advantages = withoutType(e);
-      model.ver.histogram++;
+      model.ver.advantages++;
       return;
     case 'step/didComplete':
       applyStep(model, e);

@@ -30,8 +30,8 @@ export class AdvantagesPanel {
   }
 
   render(model: RunModel): void {
-    if (model.ver.histogram === this.ver) return;
-    this.ver = model.ver.histogram;
+    if (model.ver.advantages === this.ver) return;
+    this.ver = model.ver.advantages;
     const adv = model.advantages;
     if (!adv) {
       replaceChildren(this.chart, h('p', 'muted', 'Waiting for the advantages phase (after the reference, rewards and value head).'));
