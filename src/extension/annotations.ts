@@ -25,7 +25,8 @@ const fmt = (x: number, signed = false) => `${signed && x >= 0 ? '+' : ''}${x.to
 
 export function lensText(a: AdvantageRow): string {
   const parts = Object.entries(a.reward).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${fmt(v)}`);
-  return `R ${fmt(a.reward.total)} (${parts.join(' · ')}) · V ${fmt(a.value)} · A ${fmt(a.advantage, true)} · ${a.kept ? 'kept' : 'filtered'}`;
+  const kept = a.kept ? 'kept' : 'filtered';
+  return `R ${fmt(a.reward.total)} (${parts.join(' · ')}) · V ${fmt(a.value)} · A ${fmt(a.advantage, true)} · ${kept}`;
 }
 
 export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.HoverProvider, vscode.Disposable {
@@ -140,7 +141,13 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
       const a = this.lookup(values, doc.uri.fsPath, r.id);
       md.appendMarkdown(`**${l.rows.length > 1 ? r.kind : 'row'}** \`${r.id}\`  \n`);
       if (!a) md.appendText(`not in the training split of ${values.runDir}\n`);
-      else md.appendText(`reward ${fmt(a.reward.total)}, value ${fmt(a.value)}, advantage ${fmt(a.advantage, true)} (${a.kept ? 'kept' : 'filtered'})\nreference log-prob ${a.refLogprob.toFixed(2)} over ${a.refTokens} tokens, sampled ${a.timesSampled} times\nfrom ${values.runDir}\n`);
+      else {
+        md.appendText(
+          `reward ${fmt(a.reward.total)}, value ${fmt(a.value)}, advantage ${fmt(a.advantage, true)} (${a.kept ? 'kept' : 'filtered'})\n` +
+            `reference log-prob ${a.refLogprob.toFixed(2)} over ${a.refTokens} tokens, sampled ${a.timesSampled} times\n` +
+            `from ${values.runDir}\n`,
+        );
+      }
     }
     return new vscode.Hover(md);
   }
@@ -168,12 +175,14 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
         if (a.kept) kept++;
         else dropped++;
       }
-      if (l.rows.some((r) => this.lookup(values, doc.uri.fsPath, r.id)?.kept === false)) filtered.push(new vscode.Range(l.index, 0, l.index, 0));
+      const anyFiltered = l.rows.some((r) => this.lookup(values, doc.uri.fsPath, r.id)?.kept === false);
+      if (anyFiltered) filtered.push(new vscode.Range(l.index, 0, l.index, 0));
     }
     editor.setDecorations(this.filteredDecoration, filtered);
     const all = rows.flatMap((l) => l.rows);
     const annotated = all.filter(isAnnotated).length;
-    this.status.text = `A-LoL: ${all.length} rows · ${annotated} annotated${values ? ` · ${kept} kept / ${dropped} filtered · mean R ${n ? (sum / n).toFixed(3) : '-'}` : ''}`;
+    const run = values ? ` · ${kept} kept / ${dropped} filtered · mean R ${n ? (sum / n).toFixed(3) : '-'}` : '';
+    this.status.text = `A-LoL: ${all.length} rows · ${annotated} annotated${run}`;
     this.status.tooltip = values ? `values from ${values.runDir}` : 'no audit or run of this file yet';
     this.status.show();
   }
@@ -181,7 +190,9 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
   /** Sets `field` on the rows at the cursor or in the selections (one undoable edit). */
   async annotate(field: AnnotationField, value: string | number | boolean): Promise<void> {
     const editor = vscode.window.activeTextEditor;
-    if (!editor || !isDataset(editor.document)) return void vscode.window.showWarningMessage('A-LoL: open a .jsonl dataset and put the cursor on a row.');
+    if (!editor || !isDataset(editor.document)) {
+      return void vscode.window.showWarningMessage('A-LoL: open a .jsonl dataset and put the cursor on a row.');
+    }
     const doc = editor.document;
     const lines = new Set<number>();
     for (const s of editor.selections) for (let i = s.start.line; i <= s.end.line; i++) lines.add(i);
@@ -216,5 +227,7 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
 /** A .jsonl file that can hold rows: not a run folder's own events.jsonl / advantages.jsonl or a cache. */
 export function isDataset(doc: vscode.TextDocument): boolean {
   const p = doc.uri.fsPath;
-  return doc.uri.scheme === 'file' && /\.jsonl$/i.test(p) && !/(^|[\\/])(events|advantages)\.jsonl$/i.test(p) && !/[\\/]\.alol[\\/]/.test(p);
+  const runFile = /(^|[\\/])(events|advantages)\.jsonl$/i.test(p);
+  const cache = /[\\/]\.alol[\\/]/.test(p);
+  return doc.uri.scheme === 'file' && /\.jsonl$/i.test(p) && !runFile && !cache;
 }

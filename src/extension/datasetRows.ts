@@ -1,7 +1,7 @@
 // Rows of a dataset document and edits to them, without `vscode`: which line holds which rows (the
 // record parsing and row identity the trainer uses too, src/protocol/rows.ts, so identities match the
-// runs' advantages.jsonl), and annotation edits that change one field of one row's JSON text and nothing else
-// — every other byte of the line, and every other line, stays as it was.
+// runs' advantages.jsonl), and annotation edits that change one field of one row's JSON text and
+// nothing else — every other byte of the line, and every other line, stays as it was.
 
 import { createHash } from 'node:crypto';
 import { type Node, type ParseError, parseTree } from 'jsonc-parser';
@@ -52,7 +52,8 @@ export function mapRows(text: string, file: string): LineRows[] {
     }
     const kind = classifyRecord(json);
     if (!kind) {
-      out.push({ ...l, rows: [], error: 'not a dataset row: expected {prompt, response}, {prompt, chosen, rejected} or HH {chosen, rejected}' });
+      const error = 'not a dataset row: expected {prompt, response}, {prompt, chosen, rejected} or HH {chosen, rejected}';
+      out.push({ ...l, rows: [], error });
       continue;
     }
     const r = parseRecord(kind, json, file, l.index + 1, DEFAULT_SPLIT);

@@ -1,6 +1,6 @@
-// The extension's entry point. `activate` only registers: commands, the dashboard's serializer (so it
-// survives a reload), the status bar and the trainer log. Training runs in a separate process
-// (src/trainer/main.ts), never in the extension host.
+// The extension's entry point. `activate` only registers: commands, the dataset annotations (CodeLens,
+// hover), the reward debugger, the dashboard's serializer (so it survives a reload), the status bar and
+// the trainer log. Training runs in a separate process (the trainer's main.js), never in the extension host.
 
 import * as vscode from 'vscode';
 import { DatasetAnnotations } from './annotations.js';

@@ -69,7 +69,8 @@ export class TrainerProcess extends EventEmitter<TrainerProcessEvents> {
     const child = spawn(program, args, { cwd: l.cwd, env: l.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     const ready = new Promise<void>((resolve, reject) => (this.readyWaiters = { resolve, reject }));
-    const timer = setTimeout(() => this.readyWaiters?.reject(new Error(`the trainer did not say ready within ${readyTimeoutMs / 1000} s`)), readyTimeoutMs);
+    const notReady = () => this.readyWaiters?.reject(new Error(`the trainer did not say ready within ${readyTimeoutMs / 1000} s`));
+    const timer = setTimeout(notReady, readyTimeoutMs);
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => this.onLine(line));
     createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
       this.stderrTail.push(line);
@@ -100,7 +101,8 @@ export class TrainerProcess extends EventEmitter<TrainerProcessEvents> {
       if (e.protocolVersion < MIN_PROTOCOL_VERSION || e.protocolVersion > PROTOCOL_VERSION) {
         const ours = `${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}`;
         const hint = 'update the extension or the trainer command';
-        this.readyWaiters?.reject(new Error(`the trainer speaks protocol version ${e.protocolVersion}, this extension ${ours}; hint: ${hint}`));
+        const why = `the trainer speaks protocol version ${e.protocolVersion}, this extension ${ours}; hint: ${hint}`;
+        this.readyWaiters?.reject(new Error(why));
       } else this.readyWaiters?.resolve();
     }
     if (e.type === 'run/didStart') this.runDir = e.runDir;
@@ -114,9 +116,11 @@ export class TrainerProcess extends EventEmitter<TrainerProcessEvents> {
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {
     this.child = null;
-    this.readyWaiters?.reject(new Error(`the trainer exited (code ${code}, signal ${signal}) before saying ready: ${this.stderrTail.slice(-3).join(' | ')}`));
+    const tail = this.stderrTail.slice(-3).join(' | ');
+    this.readyWaiters?.reject(new Error(`the trainer exited (code ${code}, signal ${signal}) before saying ready: ${tail}`));
     const clean = code === 0 && this.finished;
-    const state: TrainerState = this.stopped ? 'stopped' : clean ? 'finished' : this._state === 'stopping' && code !== null ? 'stopped' : 'crashed';
+    const askedToStop = this._state === 'stopping' && code !== null;
+    const state: TrainerState = this.stopped ? 'stopped' : clean ? 'finished' : askedToStop ? 'stopped' : 'crashed';
     this.setState(state);
     this.emit('exit', { code, signal, state, lastError: this.lastError, stderrTail: [...this.stderrTail] });
   }

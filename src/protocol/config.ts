@@ -11,7 +11,12 @@ const range = z
 
 export const SplitSchema = z
   .strictObject({
-    validation: z.number().min(0).max(1).default(0.05).describe('share of rows (or pairs) in the validation split, when rows have no `split` field'),
+    validation: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.05)
+      .describe('share of rows (or pairs) in the validation split, when rows have no `split` field'),
     test: z.number().min(0).max(1).default(0.05).describe('share of rows (or pairs) in the test split'),
     seed: int(0).default(0).describe('seed of the split assignment (a hash of seed and row identity)'),
   })
@@ -46,20 +51,25 @@ export const ModelSchema = z
   .default({ path: 'models/base' })
   .describe('the starting model: {path} of a model folder, or {init} for a new one; pi_ref is made from it (see `reference`)');
 
-export const ReferenceSchema = z.strictObject({
-  path: z.string().min(1).nullable().default(null).describe('an existing SFT model folder used as pi_ref; then `model` is not used'),
-  sft: z
-    .strictObject({
-      steps: int(0).default(2000).describe('NLL fine-tuning steps of `model` on the training split'),
-      lr: z.number().positive().default(3e-4).describe('peak learning rate of the fine-tuning (AdamW, cosine schedule with a short warmup)'),
-    })
-    .nullable()
-    .prefault({})
-    .describe('with path null: pi_ref = model fine-tuned by NLL (null: the model as is)'),
-}).describe('pi_ref, the reference policy: A-LoL\'s importance weights divide by it, the value head reads it, and training starts from a copy');
+export const ReferenceSchema = z
+  .strictObject({
+    path: z.string().min(1).nullable().default(null).describe('an existing SFT model folder used as pi_ref; then `model` is not used'),
+    sft: z
+      .strictObject({
+        steps: int(0).default(2000).describe('NLL fine-tuning steps of `model` on the training split'),
+        lr: z.number().positive().default(3e-4).describe('peak learning rate of the fine-tuning (AdamW, cosine schedule, short warmup)'),
+      })
+      .nullable()
+      .prefault({})
+      .describe('with path null: pi_ref = model fine-tuned by NLL (null: the model as is)'),
+  })
+  .describe('pi_ref, the reference policy: importance weights divide by it, the value head reads it, training starts from a copy');
 
 const componentBase = {
-  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'names are letters, digits, _ . - (not starting with a digit)').describe('the component\'s name in reports'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'names are letters, digits, _ . - (not starting with a digit)')
+    .describe('the component\'s name in reports'),
   weight: z.number().finite().default(1).describe('weight in the total reward'),
 };
 
@@ -78,19 +88,38 @@ export const RewardComponentSchema = z.discriminatedUnion('kind', [
     path: z.string().min(1).describe('a .js or .ts file exporting score(batch) -> number[] (default export or `score`)'),
     range: range.describe('declared [lo, hi] of the values it returns'),
     timeoutMs: int(1).nullable().default(2000).describe('a call running longer is terminated (null: no limit)'),
-    export: z.string().min(1).nullable().default(null).describe('the exported score function to use (null: the default export, else `score`)'),
+    export: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('the exported score function to use (null: the default export, else `score`)'),
   }),
   z.strictObject({
     ...componentBase,
     kind: z.literal('field').describe('a number read from each row of the dataset'),
-    field: z.string().min(1).describe('`reward`, `rewards.<name>`, `label` (HH/pairs: chosen 1, rejected 0) or any numeric field of the row, e.g. an annotation `human_reward` or `human_label`'),
+    field: z
+      .string()
+      .min(1)
+      .describe(
+        '`reward`, `rewards.<name>`, `label` (HH/pairs: chosen 1, rejected 0) or any numeric field of the row, e.g. an annotation ' +
+          '`human_reward` or `human_label`',
+      ),
     range: range.default([0, 1]).describe('declared [lo, hi] of the field'),
-    default: z.number().finite().nullable().default(null).describe('the value of rows without the field (null: such a row is an error); annotations set on some rows need one'),
+    default: z
+      .number()
+      .finite()
+      .nullable()
+      .default(null)
+      .describe('the value of rows without the field (null: such a row is an error); annotations set on some rows need one'),
   }),
   z.strictObject({
     ...componentBase,
     kind: z.literal('onnx').describe('an ONNX text classifier'),
-    path: z.string().min(1).describe('folder with model.onnx (input_ids, attention_mask -> logits), tokenizer.json, config.json (id2label)'),
+    path: z
+      .string()
+      .min(1)
+      .describe('folder with model.onnx (input_ids, attention_mask -> logits), tokenizer.json, config.json (id2label)'),
     label: z.string().min(1).describe('the label whose softmax probability is the score'),
     input: z.enum(['response', 'prompt+response']).default('response').describe('the text the classifier reads'),
     batchSize: int(1).default(32).describe('texts per classifier call'),
@@ -105,11 +134,16 @@ export const ValueSchema = z
       .describe('validation: rewards of pi_ref greedy generations; train: out-of-fold on training rows'),
     heads: int(1)
       .default(8)
-      .describe('attention heads of the value head\'s query over the prompt\'s hidden states (the model\'s head count when it does not divide the width)'),
+      .describe(
+        'attention heads of the value head\'s one query over the prompt\'s hidden states (the model\'s head count when this one ' +
+          'does not divide the width)',
+      ),
     epochs: int(1).default(10).describe('passes over the fitting prompts; the epoch with the lowest held-out MSE is kept'),
     lr: z.number().positive().default(1e-3).describe('learning rate of the value head (AdamW); pi_ref stays frozen'),
     batchSize: int(1).default(16).describe('prompts per value-head step'),
-    folds: int(2).default(5).describe('fitOn "train": k folds, so no row\'s V(x) comes from a head fitted on it (both halves of a pair share a fold)'),
+    folds: int(2)
+      .default(5)
+      .describe('fitOn "train": k folds, so no row\'s V(x) comes from a head fitted on it (both halves of a pair share a fold)'),
   })
   .describe('the value head V(x) that estimates the reward from the prompt alone; the advantage is A = R - V(x)');
 
@@ -129,16 +163,23 @@ export const TrainSchema = z
       .default('default')
       .describe(
         'which rows a batch draws: priority (with replacement, p proportional to A+ for A-LoL variants, to R for wnll / r_gold / ' +
-          'r_lol), uniform_positive (rows with A > 0), all (shuffled epochs); default: all for nll, priority otherwise; dpo always draws pairs',
+          'r_lol), uniform_positive (rows with A > 0), all (shuffled epochs); default: all for nll, priority otherwise; ' +
+          'dpo always draws pairs',
       ),
     clipEps: z.number().min(0).max(1).default(0.9).describe('importance weights are clipped to [1 - eps, 1 + eps]'),
     klBeta: z.number().min(0).default(0.1).describe('a_lol_kl: weight of the KL penalty (l_theta - l_ref) added to the loss'),
-    dpoBeta: z.number().positive().default(0.1).describe('dpo: beta, the inverse temperature of the implicit reward (higher: stay closer to pi_ref)'),
+    dpoBeta: z
+      .number()
+      .positive()
+      .default(0.1)
+      .describe('dpo: beta, the inverse temperature of the implicit reward (higher: stay closer to pi_ref)'),
     steps: int(1)
       .default(2000)
       .describe('optimizer steps; A-LoL variants under priority / uniform_positive sampling train steps x the positive fraction #(A>0)/N'),
     batchSize: int(1).default(16).describe('rows per micro-batch (dpo: half as many pairs); also the batch of the reference fine-tuning'),
-    gradAccum: int(1).default(1).describe('micro-batches whose gradients are summed per optimizer step (effective batch: batchSize x gradAccum)'),
+    gradAccum: int(1)
+      .default(1)
+      .describe('micro-batches whose gradients are summed per optimizer step (effective batch: batchSize x gradAccum)'),
     lr: z.number().positive().default(2e-5).describe('peak learning rate (AdamW), reached after warmupSteps'),
     schedule: z
       .enum(['constant', 'linear', 'cosine'])
@@ -166,7 +207,12 @@ export const EvalSchema = z
       .default(4)
       .describe('sampled generations per prompt, beside the greedy one; their mean reward is heldoutSampled in summary.json'),
     temperature: z.number().min(0).default(1.0).describe('sampling temperature of the sampled generations (the greedy one ignores it)'),
-    topP: z.number().gt(0).max(1).default(1.0).describe('nucleus sampling: draw from the smallest token set with this much probability (1: all)'),
+    topP: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(1.0)
+      .describe('nucleus sampling: draw from the smallest token set with this much probability (1: all)'),
     showSamples: int(0).default(8).describe('generations sent to the dashboard per evaluation'),
   })
   .describe('evaluation of pi_ref and each trained policy on the test split (and on validation every train.evalEvery steps)');
@@ -183,7 +229,7 @@ export const RunConfigSchema = z
     device: z
       .enum(['auto', 'cpu', 'cuda', 'webgpu'])
       .default('auto')
-      .describe('where ONNX Runtime runs: auto (CUDA when its provider loads, else CPU), cpu, cuda or webgpu (falls back to CPU with a hint)'),
+      .describe('where ONNX Runtime runs: auto (CUDA when its provider loads, else CPU), cpu, cuda or webgpu (else CPU, with a hint)'),
     threads: int(1).default(2).describe('CPU threads per ONNX Runtime session (intra-op)'),
   })
   .describe('An A-LoL Studio run config: every field has a default, unknown keys are errors. `alol <verb> --config FILE`.')

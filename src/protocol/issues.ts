@@ -41,7 +41,8 @@ function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
     }
     case 'invalid_value': {
       const shown = JSON.stringify(value) ?? String(value);
-      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}; received ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}`;
+      const values = issue.values.map((v) => JSON.stringify(v)).join(', ');
+      return `expected one of ${values}; received ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}`;
     }
     case 'invalid_union': {
       const expected = [...new Set(issue.errors.flatMap((es) => es.map((e) => (e.code === 'invalid_type' ? e.expected : e.message))))];

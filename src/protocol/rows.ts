@@ -70,7 +70,9 @@ let sha256Hex = pureSha256Hex;
  */
 export function useSha256Hex(impl: Sha256Hex): void {
   for (const probe of ['', 'A-LoL', 'café ☕ 日本 \u{1F916} \uD800']) {
-    if (impl(probe) !== pureSha256Hex(probe)) throw new Error(`useSha256Hex: the given hash of ${JSON.stringify(probe)} is not sha256 as hex`);
+    if (impl(probe) !== pureSha256Hex(probe)) {
+      throw new Error(`useSha256Hex: the given hash of ${JSON.stringify(probe)} is not sha256 as hex`);
+    }
   }
   sha256Hex = impl;
 }
@@ -215,7 +217,8 @@ export function parseRecord(kind: RecordKind, value: unknown, file: string, line
 function rowOf(rec: RowRecord, file: string, line: number, f: SplitFractions): Row {
   const id = rowId(rec.prompt, rec.response, rec.id);
   const split = rec.split ?? assignSplit(id, f);
-  const row: Row = { id, file, line, prompt: rec.prompt, response: rec.response, split, group: id, kind: 'row', raw: extraFields('rows', rec) };
+  const raw = extraFields('rows', rec);
+  const row: Row = { id, file, line, prompt: rec.prompt, response: rec.response, split, group: id, kind: 'row', raw };
   if (rec.reward !== undefined) row.reward = rec.reward;
   if (rec.rewards !== undefined) row.rewards = rec.rewards;
   return row;

@@ -64,7 +64,12 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     /** finished: how long the phase took. */
     elapsedMs: Num.optional(),
   }),
-  z.strictObject({ type: z.literal('phase/didProgress'), phase: z.enum(PHASES), done: z.number().int().min(0), total: z.number().int().min(0) }),
+  z.strictObject({
+    type: z.literal('phase/didProgress'),
+    phase: z.enum(PHASES),
+    done: z.number().int().min(0),
+    total: z.number().int().min(0),
+  }),
   z.strictObject({
     type: z.literal('advantages/didCompute'),
     histogram: Histogram,
@@ -75,7 +80,13 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     value: z.strictObject({ fitOn: z.enum(['validation', 'train']), headMse: Num, meanMse: Num, betterThanMean: z.boolean() }),
     reward: z.strictObject({ mean: Num, min: Num, max: Num, range: z.tuple([Num, Num]) }),
     /** The training budget A-LoL would get under the configured variant and sampler. */
-    budget: z.strictObject({ variant: z.string(), sampler: z.string(), steps: z.number().int(), evalEvery: z.number().int(), scaled: z.boolean() }),
+    budget: z.strictObject({
+      variant: z.string(),
+      sampler: z.string(),
+      steps: z.number().int(),
+      evalEvery: z.number().int(),
+      scaled: z.boolean(),
+    }),
     /** Per-row file in the run folder (rowId, file, line, rewards, value, advantage, kept, ...). */
     file: z.string(),
   }),
@@ -140,8 +151,8 @@ type PhaseChange = Extract<TrainerEvent, { type: 'phase/didChange' }>;
 export function variantOfPhase(e: PhaseChange): string | null {
   if (e.variant !== undefined) return e.variant;
   if (e.status !== 'started') return null;
-  const v1 = e.phase === 'training' ? /^training (\S+)/.exec(e.message) : e.phase === 'evaluation' ? /^evaluating (\S+)/.exec(e.message) : null;
-  return v1?.[1] ?? null;
+  const v1 = e.phase === 'training' ? /^training (\S+)/ : e.phase === 'evaluation' ? /^evaluating (\S+)/ : null;
+  return v1?.exec(e.message)?.[1] ?? null;
 }
 
 export const TrainerCommandSchema = z.discriminatedUnion('type', [
@@ -154,7 +165,9 @@ export const TrainerCommandSchema = z.discriminatedUnion('type', [
     /** train: continue from this checkpoint folder. */
     resume: z.string().nullable().default(null),
     /** demo: its flags. */
-    demo: z.strictObject({ quick: z.boolean().default(true), seed: z.number().int().default(1), noise: z.number().min(0).max(1).default(0.5) }).optional(),
+    demo: z
+      .strictObject({ quick: z.boolean().default(true), seed: z.number().int().default(1), noise: z.number().min(0).max(1).default(0.5) })
+      .optional(),
   }),
   z.strictObject({ type: z.literal('run/stop'), checkpoint: z.boolean().default(true) }),
   z.strictObject({ type: z.literal('checkpoint/save') }),

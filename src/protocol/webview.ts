@@ -46,7 +46,12 @@ export const HostToWebviewSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('run/didOpen'), runDir: z.string(), title: z.string(), live: z.boolean() }),
   z.strictObject({ type: z.literal('events/didAppend'), events: z.array(TimedEventSchema) }),
   z.strictObject({ type: z.literal('summary/didLoad'), summary: SummarySchema }),
-  z.strictObject({ type: z.literal('trainer/didChangeState'), state: z.enum(TRAINER_STATES), message: z.string().optional(), canResume: z.boolean() }),
+  z.strictObject({
+    type: z.literal('trainer/didChangeState'),
+    state: z.enum(TRAINER_STATES),
+    message: z.string().optional(),
+    canResume: z.boolean(),
+  }),
 ]);
 export type HostToWebview = z.infer<typeof HostToWebviewSchema>;
 
