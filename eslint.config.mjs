@@ -65,7 +65,10 @@ export default tseslint.config(
   {
     files: ['src/protocol/**/*.ts'],
     rules: restrict([], [
-      { regex: '^(?!zod$|@noble/hashes/[a-z0-9]+$|\\./[^/]+$).*', message: 'src/protocol is pure: it imports only zod, @noble/hashes and ./ modules.' },
+      {
+        regex: '^(?!zod$|@noble/hashes/[a-z0-9]+$|\\./[^/]+$).*',
+        message: 'src/protocol is pure: it imports only zod, @noble/hashes and ./ modules.',
+      },
     ]),
   },
 );

@@ -21,7 +21,9 @@ before(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'alol-advfile-'));
   const hh = gunzipSync(readFileSync(sharedPath('data', 'hh-harmless-base-test.jsonl.gz'))).toString('utf8').split('\n').slice(0, 40);
   writeFileSync(path.join(dir, 'hh.jsonl'), `${hh.join('\n')}\n`);
-  const rows = Array.from({ length: 30 }, (_, i) => JSON.stringify({ prompt: `Human: q ${i} é\n\nAssistant:`, response: ` a ${i % 7} ☕`, reward: (i % 5) / 4 }));
+  const rows = Array.from({ length: 30 }, (_, i) =>
+    JSON.stringify({ prompt: `Human: q ${i} é\n\nAssistant:`, response: ` a ${i % 7} ☕`, reward: (i % 5) / 4 }),
+  );
   writeFileSync(path.join(dir, 'rows.jsonl'), `${rows.join('\n')}\n`);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,7 +57,14 @@ function trainRows(file: string): Row[] {
 
 describe('advantages.jsonl: the protocol schema reads what the trainer writes', () => {
   for (const [data, rewards, kinds] of [
-    ['hh.jsonl', [{ name: 'label', kind: 'field', field: 'label' }, { name: 'brevity', kind: 'builtin', scorer: 'length' }], ['chosen', 'rejected']],
+    [
+      'hh.jsonl',
+      [
+        { name: 'label', kind: 'field', field: 'label' },
+        { name: 'brevity', kind: 'builtin', scorer: 'length' },
+      ],
+      ['chosen', 'rejected'],
+    ],
     ['rows.jsonl', [{ name: 'label', kind: 'field', field: 'reward' }], ['row']],
   ] as const) {
     it(`${data}: every line valid, ids as the protocol computes them`, () => {

@@ -32,7 +32,14 @@ describe('advantages.jsonl rows', () => {
     const text = `${[line(), line({ kind: 'rejected', kept: false, advantage: -0.5 }), line({ kind: 'row', rowId: 'r7' })].join('\n')}\n`;
     const r = parseAdvantageLines(text);
     assert.deepEqual(r.rejected, []);
-    assert.deepEqual(r.rows.map((x) => [x.rowId, x.kind, x.kept]), [['e4607cb5da803b15', 'chosen', true], ['e4607cb5da803b15', 'rejected', false], ['r7', 'row', true]]);
+    assert.deepEqual(
+      r.rows.map((x) => [x.rowId, x.kind, x.kept]),
+      [
+        ['e4607cb5da803b15', 'chosen', true],
+        ['e4607cb5da803b15', 'rejected', false],
+        ['r7', 'row', true],
+      ],
+    );
     assert.deepEqual(r.rows[0].reward, { total: 0.75, label: 1, brevity: 0.5 });
   });
 

@@ -14,7 +14,10 @@ type Schema = { properties?: Record<string, Schema>; anyOf?: Schema[]; items?: S
 
 /** Dotted paths of the properties without a description (union members and array items walked too). */
 function undescribed(s: Schema, at = ''): string[] {
-  const own = Object.entries(s.properties ?? {}).flatMap(([k, v]) => [...(v.description ? [] : [`${at}${k}`]), ...undescribed(v, `${at}${k}.`)]);
+  const own = Object.entries(s.properties ?? {}).flatMap(([k, v]) => [
+    ...(v.description ? [] : [`${at}${k}`]),
+    ...undescribed(v, `${at}${k}.`),
+  ]);
   const items = Array.isArray(s.items) ? s.items : s.items ? [s.items] : [];
   return [...own, ...(s.anyOf ?? []).flatMap((x) => undescribed(x, at)), ...items.flatMap((x) => undescribed(x, `${at}[].`))];
 }
@@ -39,7 +42,8 @@ describe('run config schema for the editor', () => {
     };
     const entry = manifest.contributes.jsonValidation.find((j) => j.url === './media/run-config.schema.json');
     assert.ok(entry, 'no jsonValidation entry for ./media/run-config.schema.json');
-    const matches = (name: string) => entry.fileMatch.some((g) => new RegExp(`^${g.replace(/\./g, '\\.').replace(/\*/g, '.*')}$`).test(name));
+    const glob = (g: string) => new RegExp(`^${g.replace(/\./g, '\\.').replace(/\*/g, '.*')}$`);
+    const matches = (name: string) => entry.fileMatch.some((g) => glob(g).test(name));
     for (const name of ['alol.run.jsonc', 'alol.run-2.jsonc', 'score.alol.json', 'hh.alol.jsonc']) assert.ok(matches(name), name);
     for (const name of ['package.json', 'tsconfig.json', 'settings.json']) assert.ok(!matches(name), name);
   });

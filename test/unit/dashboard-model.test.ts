@@ -22,7 +22,13 @@ function modelOf(events: readonly TimedEvent[]): RunModel {
 function digest(m: RunModel) {
   return {
     names: m.names,
-    series: m.series.map((s) => ({ name: s.name, totalSteps: s.totalSteps, steps: s.steps.length, last: s.steps.at(-1), loss: s.m.loss.at(-1) })),
+    series: m.series.map((s) => ({
+      name: s.name,
+      totalSteps: s.totalSteps,
+      steps: s.steps.length,
+      last: s.steps.at(-1),
+      loss: s.m.loss.at(-1),
+    })),
     evals: m.evals.map((e) => `${e.variant}@${e.step} ${e.split} ${e.sampled ? 'sampled' : 'greedy'} ${e.rewards.total}`),
     samples: m.sampleGroups.map((g) => `${g.variant}@${g.step} ${g.samples.length}`),
   };
@@ -32,7 +38,9 @@ function digest(m: RunModel) {
  * The fixture as a version-2 trainer writes it: the variant (tracked here independently of the reader
  * under test) and phase on every per-variant event, and each phase message replaced by `message(e)`.
  */
-function asVersion2(events: readonly TimedEvent[], message: (e: Extract<TrainerEvent, { type: 'phase/didChange' }>, v: string | null) => string): TimedEvent[] {
+type PhaseChange = Extract<TrainerEvent, { type: 'phase/didChange' }>;
+
+function asVersion2(events: readonly TimedEvent[], message: (e: PhaseChange, v: string | null) => string): TimedEvent[] {
   let training: string | null = null;
   let evaluating: string | null = null;
   return events.map(({ t, event: e }) => {
@@ -45,7 +53,9 @@ function asVersion2(events: readonly TimedEvent[], message: (e: Extract<TrainerE
       if (e.phase === 'evaluation' && e.status === 'finished') evaluating = null;
       return { t, event: out };
     }
-    if (e.type === 'step/didComplete' || e.type === 'checkpoint/didSave') return { t, event: { ...e, variant: training ?? '?', phase: 'training' as const } };
+    if (e.type === 'step/didComplete' || e.type === 'checkpoint/didSave') {
+      return { t, event: { ...e, variant: training ?? '?', phase: 'training' as const } };
+    }
     if (e.type === 'eval/didComplete') {
       const phase = evaluating ? ('evaluation' as const) : ('training' as const);
       return { t, event: { ...e, variant: evaluating ?? training ?? '?', phase } };
@@ -74,7 +84,9 @@ describe('dashboard model: variants by protocol version', () => {
   });
 
   it('a version-2 stream: the fields win over messages that name another variant', () => {
-    const v2 = modelOf(asVersion2(run.events, (e) => (e.phase === 'training' ? 'training decoy from the reference' : 'evaluating decoy on the test prompts')));
+    const decoy = (e: PhaseChange) =>
+      e.phase === 'training' ? 'training decoy from the reference' : 'evaluating decoy on the test prompts';
+    const v2 = modelOf(asVersion2(run.events, decoy));
     assert.deepEqual(digest(v2), digest(v1));
     assert.ok(!v2.names.includes('decoy'));
   });

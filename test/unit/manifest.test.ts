@@ -22,7 +22,8 @@ describe('extension manifest: workspace trust', () => {
     assert.equal(trust.supported, 'limited');
     const restricted = new Set(trust.restrictedConfigurations ?? []);
     for (const key of ['alolStudio.nodePath', 'alolStudio.trainer.command']) assert.ok(restricted.has(key), `${key} is not restricted`);
-    const sections = Array.isArray(manifest.contributes.configuration) ? manifest.contributes.configuration : [manifest.contributes.configuration];
+    const configuration = manifest.contributes.configuration;
+    const sections = Array.isArray(configuration) ? configuration : [configuration];
     const contributed = new Set(sections.flatMap((s) => Object.keys(s.properties)));
     for (const key of restricted) assert.ok(contributed.has(key), `${key} is restricted but not contributed`);
   });
@@ -41,7 +42,9 @@ describe('extension manifest: command ids', () => {
 
   it('the extension registers every command of COMMANDS and spells no command id outside constants.ts', () => {
     const commands = readFileSync(path.join(extensionDir, 'commands.ts'), 'utf8');
-    for (const key of Object.keys(COMMANDS)) assert.match(commands, new RegExp(`cmd\\(COMMANDS\\.${key},`), `COMMANDS.${key} is not registered`);
+    for (const key of Object.keys(COMMANDS)) {
+      assert.match(commands, new RegExp(`cmd\\(COMMANDS\\.${key},`), `COMMANDS.${key} is not registered`);
+    }
     for (const f of readdirSync(extensionDir).filter((n) => n.endsWith('.ts') && n !== 'constants.ts')) {
       const literal = /['"]alolStudio\.[A-Za-z.]+['"]/.exec(readFileSync(path.join(extensionDir, f), 'utf8'));
       assert.equal(literal, null, `${f} spells ${literal?.[0]}: use COMMANDS (or VIEW_DASHBOARD / CONFIG_SECTION)`);

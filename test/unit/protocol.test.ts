@@ -39,7 +39,12 @@ describe('protocol schemas', () => {
 
   it('reject malformed commands', () => {
     assert.ok(TrainerCommandSchema.safeParse({ type: 'run/start', verb: 'train' }).success);
-    for (const b of [{ type: 'run/start', verb: 'rm -rf' }, { type: 'run/stop', checkpoint: 'yes' }, { type: 'run/launch' }, { type: 'run/start', verb: 'demo', demo: { noise: 3 } }]) {
+    for (const b of [
+      { type: 'run/start', verb: 'rm -rf' },
+      { type: 'run/stop', checkpoint: 'yes' },
+      { type: 'run/launch' },
+      { type: 'run/start', verb: 'demo', demo: { noise: 3 } },
+    ]) {
       assert.equal(TrainerCommandSchema.safeParse(b).success, false, JSON.stringify(b));
     }
   });
@@ -50,7 +55,11 @@ describe('protocol schemas', () => {
       assert.equal(WebviewToHostSchema.safeParse(b).success, false, JSON.stringify(b));
     }
     assert.ok(HostToWebviewSchema.safeParse({ type: 'events/didAppend', events: [{ t: 1, event: step }] }).success);
-    for (const b of [{ type: 'events/didAppend', events: [{ t: 1, event: { ...step, loss: 'x' } }] }, { type: 'trainer/didChangeState', state: 'dancing', canResume: false }, { type: 'summary/didLoad', summary: { variants: { a: {} } } }]) {
+    for (const b of [
+      { type: 'events/didAppend', events: [{ t: 1, event: { ...step, loss: 'x' } }] },
+      { type: 'trainer/didChangeState', state: 'dancing', canResume: false },
+      { type: 'summary/didLoad', summary: { variants: { a: {} } } },
+    ]) {
       assert.equal(HostToWebviewSchema.safeParse(b).success, false, JSON.stringify(b));
     }
   });
@@ -58,7 +67,16 @@ describe('protocol schemas', () => {
   it('version 2: per-variant events carry variant and phase; version-1 events (without them) still parse', () => {
     assert.equal(PROTOCOL_VERSION, 2);
     assert.equal(MIN_PROTOCOL_VERSION, 1);
-    const evalDone = { type: 'eval/didComplete', step: 0, split: 'test', sampled: false, rewards: { total: 1 }, distinct: [1, 1, 1], lengthTokens: 3, samples: [] };
+    const evalDone = {
+      type: 'eval/didComplete',
+      step: 0,
+      split: 'test',
+      sampled: false,
+      rewards: { total: 1 },
+      distinct: [1, 1, 1],
+      lengthTokens: 3,
+      samples: [],
+    };
     for (const e of [
       { ...step, variant: 'a_lol', phase: 'training' },
       step,

@@ -7,14 +7,24 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { describeIssue } from '../../src/protocol/issues.js';
-import { DEFAULT_SPLIT, parseRecord, RECORD_SCHEMAS, type RecordKind, pairId, rowId, shortHash, useSha256Hex } from '../../src/protocol/rows.js';
+import {
+  DEFAULT_SPLIT,
+  parseRecord,
+  RECORD_SCHEMAS,
+  type RecordKind,
+  pairId,
+  rowId,
+  shortHash,
+  useSha256Hex,
+} from '../../src/protocol/rows.js';
 import { schemaError } from '../../src/trainer/data/jsonl.js';
 
 const nodeShortHash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
 /** Deterministic strings: ASCII, Latin-1, CJK, emoji (astral), combining marks, lone surrogates, NUL, long. */
 function strings(): string[] {
-  const alphabet = ['a', 'Z', ' ', '"', '\\', '\n', '\u0000', 'é', 'ß', '日', '本', '☕', '\u{1F916}', '\u{1F600}', 'e\u0301', '\uD800', '\uDFFF', '\u2028'];
+  const alphabet = ['a', 'Z', ' ', '"', '\\', '\n', '\u0000', 'é', 'ß', '日', '本', '☕'];
+  alphabet.push('\u{1F916}', '\u{1F600}', 'e\u0301', '\uD800', '\uDFFF', '\u2028'); // astral, combining, lone surrogates
   const out = ['', 'A-LoL', 'Human: hi\n\nAssistant: hello', 'x'.repeat(300_000), '日本語'.repeat(10_000)];
   let seed = 12345;
   const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
@@ -57,7 +67,8 @@ describe('one record, as the protocol parses it', () => {
     assert.ok(pair.ok);
     assert.deepEqual(pair.record.rows.map((r) => r.id), ['9:chosen', '9:rejected']);
     assert.equal(pair.record.pair?.id, '9');
-    const hh = parseRecord('hh', { chosen: '\n\nHuman: a\n\nAssistant: b', rejected: '\n\nHuman: x\n\nAssistant: y' }, 'f', 1, DEFAULT_SPLIT);
+    const transcripts = { chosen: '\n\nHuman: a\n\nAssistant: b', rejected: '\n\nHuman: x\n\nAssistant: y' };
+    const hh = parseRecord('hh', transcripts, 'f', 1, DEFAULT_SPLIT);
     assert.ok(hh.ok);
     assert.equal(hh.record.pair, undefined);
     assert.equal(hh.record.rows[0].split, hh.record.rows[1].split);
@@ -81,7 +92,8 @@ describe('one record, as the protocol parses it', () => {
       const parsed = RECORD_SCHEMAS[kind].safeParse(value);
       assert.ok(!parsed.success);
       const trainer = schemaError('f.jsonl', 2, parsed.error, value);
-      assert.deepEqual({ field: r.field, reason: r.reason }, { field: trainer.field, reason: trainer.reason.replace(/^field [^:]+: /, '') });
+      const trainerWords = { field: trainer.field, reason: trainer.reason.replace(/^field [^:]+: /, '') };
+      assert.deepEqual({ field: r.field, reason: r.reason }, trainerWords);
       assert.deepEqual(describeIssue(parsed.error, value), { field: r.field, reason: r.reason });
     }
     const noTurn = parseRecord('hh', { chosen: '\n\nHuman: a\n\nAssistant: b', rejected: '\n\nHuman: q only' }, 'f', 1, DEFAULT_SPLIT);

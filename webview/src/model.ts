@@ -157,7 +157,8 @@ function seriesOf(model: RunModel, name: string): VariantSeries {
   let s = model.series.find((x) => x.name === name);
   if (!s) {
     nameIndex(model, name);
-    s = { name, totalSteps: 0, steps: [], m: { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [] }, tokensPerSec: null, elapsedMs: 0, version: 0 };
+    const m = { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [] };
+    s = { name, totalSteps: 0, steps: [], m, tokensPerSec: null, elapsedMs: 0, version: 0 };
     model.series.push(s);
   }
   return s;
@@ -216,8 +217,10 @@ export function applyEvent(model: RunModel, te: TimedEvent): void {
     case 'eval/didComplete': {
       const variant = e.variant ?? model.evalLabel ?? currentTrainingVariant(model);
       nameIndex(model, variant);
-      const rec: EvalRecord = { variant, step: e.step, split: e.split, sampled: e.sampled, rewards: e.rewards, distinct: e.distinct, lengthTokens: e.lengthTokens };
-      const same = (r: { variant: string; step: number; split: Split; sampled: boolean }) => r.variant === variant && r.step === e.step && r.split === e.split && r.sampled === e.sampled;
+      const { step, split, sampled } = e;
+      const rec: EvalRecord = { variant, step, split, sampled, rewards: e.rewards, distinct: e.distinct, lengthTokens: e.lengthTokens };
+      const same = (r: { variant: string; step: number; split: Split; sampled: boolean }) =>
+        r.variant === variant && r.step === step && r.split === split && r.sampled === sampled;
       model.evals = model.evals.filter((r) => !same(r));
       model.evals.push(rec);
       model.ver.curves++;

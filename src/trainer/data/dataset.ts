@@ -57,7 +57,8 @@ export function checkSplitFractions(f: SplitFractions): SplitFractions {
   const ok = (x: number) => Number.isFinite(x) && x >= 0 && x < 1;
   if (!ok(f.validation) || !ok(f.test) || !(f.validation + f.test < 1) || !Number.isFinite(f.seed)) {
     throw new Error(
-      `data.split: validation ${f.validation} and test ${f.test} must each be in [0, 1) with validation + test < 1, and seed ${f.seed} a finite number; hint: e.g. { "validation": 0.05, "test": 0.05, "seed": 0 }`,
+      `data.split: validation ${f.validation} and test ${f.test} must each be in [0, 1) with validation + test < 1, ` +
+        `and seed ${f.seed} a finite number; hint: e.g. { "validation": 0.05, "test": 0.05, "seed": 0 }`,
     );
   }
   return f;
@@ -123,11 +124,13 @@ export function describeReport(r: DatasetReport): string {
 
 function decideKind(file: string, line: number, value: unknown, seen: RecordKind | null, format: DatasetFormat): RecordKind {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new DataError(file, line, null, `expected a JSON object, received ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value}`);
+    const received = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+    throw new DataError(file, line, null, `expected a JSON object, received ${received}`);
   }
   if (seen === null) {
     const fields = Object.keys(value).slice(0, 8).join(', ');
-    throw new DataError(file, line, null, `cannot tell the record kind from fields {${fields}}: expected ${Object.values(KIND_SHAPES).join(', ')}`);
+    const shapes = Object.values(KIND_SHAPES).join(', ');
+    throw new DataError(file, line, null, `cannot tell the record kind from fields {${fields}}: expected ${shapes}`);
   }
   if (format === 'jsonl' && seen === 'hh') {
     throw new DataError(file, line, null, `record is ${KIND_SHAPES.hh}, but format is "jsonl"; hint: use format "hh" or "auto"`);
