@@ -1,7 +1,8 @@
 // Lint: typescript-eslint's recommended rules plus the architecture's import boundaries
 // (DESIGN.md "Layout"): the trainer never imports vscode, the extension never imports
-// onnxruntime-node, only src/trainer/runtime imports onnxruntime-node, only src/trainer/graph
-// knows ONNX protobuf, and src/protocol imports nothing but zod.
+// onnxruntime-node nor src/trainer, only src/trainer/runtime imports onnxruntime-node, only
+// src/trainer/graph knows ONNX protobuf, and src/protocol imports nothing but zod, @noble/hashes
+// (row identity) and its own modules.
 import tseslint from 'typescript-eslint';
 
 const restrict = (paths, patterns = []) => ({
@@ -11,6 +12,7 @@ const msg = {
   vscode: 'src/trainer runs without VS Code (CLI, subprocess): never import vscode here.',
   ort: 'onnxruntime-node is imported only by src/trainer/runtime (DESIGN.md); use its Session/tensor helpers.',
   ortExt: 'The extension host never loads onnxruntime-node: training runs in the trainer subprocess.',
+  trainerExt: 'The extension never imports src/trainer (it runs as a subprocess); shared pieces live in src/protocol.',
   proto: 'ONNX protobuf is known only to src/trainer/graph (serialization lives in graph/onnx.ts).',
 };
 
@@ -54,11 +56,19 @@ export default tseslint.config(
         { name: 'onnxruntime-node', message: msg.ortExt },
         { name: 'onnx-proto', message: msg.proto },
       ],
-      [{ group: ['**/trainer/runtime/**', '**/trainer/graph/**'], message: msg.ortExt }],
+      [
+        { group: ['**/trainer/runtime/**', '**/trainer/graph/**'], message: msg.ortExt },
+        { group: ['**/trainer/**'], message: msg.trainerExt },
+      ],
     ),
   },
   {
     files: ['src/protocol/**/*.ts'],
-    rules: restrict([], [{ regex: '^(?!zod$|\\./|\\.\\./).*', message: 'src/protocol is pure: it imports only zod.' }]),
+    rules: restrict([], [
+      {
+        regex: '^(?!zod$|@noble/hashes/[a-z0-9]+$|\\./[^/]+$).*',
+        message: 'src/protocol is pure: it imports only zod, @noble/hashes and ./ modules.',
+      },
+    ]),
   },
 );

@@ -4,24 +4,16 @@
 // on filtered rows, a hover with the details, and a status-bar summary. Annotation commands set
 // human_label / human_reward / note / exclude on the rows under the cursor through a WorkspaceEdit.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
+import type { AdvantageRow } from '../protocol/advantages.js';
 import { type AnnotationField, type LineRows, isAnnotated, mapRows, setField } from './datasetRows.js';
-import { listRuns } from './runs.js';
+import { listRuns, readAdvantages } from './runs.js';
 
-export interface AdvantageRow {
-  rowId: string;
-  file: string;
-  line: number;
-  kind: string;
-  reward: Record<string, number> & { total: number };
-  value: number;
-  advantage: number;
-  kept: boolean;
-  refLogprob: number;
-  refTokens: number;
-  timesSampled: number;
+interface RunAdvantages {
+  rows: AdvantageRow[];
+  byId: Map<string, AdvantageRow>;
 }
 
 interface RunValues {
@@ -33,13 +25,14 @@ const fmt = (x: number, signed = false) => `${signed && x >= 0 ? '+' : ''}${x.to
 
 export function lensText(a: AdvantageRow): string {
   const parts = Object.entries(a.reward).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${fmt(v)}`);
-  return `R ${fmt(a.reward.total)} (${parts.join(' · ')}) · V ${fmt(a.value)} · A ${fmt(a.advantage, true)} · ${a.kept ? 'kept' : 'filtered'}`;
+  const kept = a.kept ? 'kept' : 'filtered';
+  return `R ${fmt(a.reward.total)} (${parts.join(' · ')}) · V ${fmt(a.value)} · A ${fmt(a.advantage, true)} · ${kept}`;
 }
 
 export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.HoverProvider, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.changed.event;
-  private readonly cache = new Map<string, { mtimeMs: number; values: RunValues }>();
+  private readonly cache = new Map<string, { mtimeMs: number; values: RunAdvantages }>();
   private readonly rowsCache = new Map<string, { version: number; rows: LineRows[] }>();
   private readonly status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
   private readonly filteredDecoration: vscode.TextEditorDecorationType;
@@ -48,6 +41,8 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
   constructor(
     private readonly runsDir: () => string,
     extensionUri: vscode.Uri,
+    /** Where bad lines of an advantages.jsonl are reported (the trainer log). */
+    private readonly log: (line: string) => void,
   ) {
     this.filteredDecoration = vscode.window.createTextEditorDecorationType({
       gutterIconPath: vscode.Uri.joinPath(extensionUri, 'media', 'filtered.svg'),
@@ -88,22 +83,31 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
     for (const runDir of listRuns(this.runsDir())) {
       const adv = path.join(runDir, 'advantages.jsonl');
       if (!existsSync(adv)) continue;
-      const mtimeMs = statSync(adv).mtimeMs;
-      let entry = this.cache.get(adv);
-      if (!entry || entry.mtimeMs !== mtimeMs) {
-        const byId = new Map<string, AdvantageRow>();
-        for (const line of readFileSync(adv, 'utf8').split('\n')) {
-          if (!line.trim()) continue;
-          const a = JSON.parse(line) as AdvantageRow;
-          byId.set(`${path.resolve(a.file)}|${a.rowId}`, a);
-        }
-        entry = { mtimeMs, values: { runDir, byId } };
-        this.cache.set(adv, entry);
-      }
+      const values = { runDir, byId: this.advantagesOf(adv).byId };
       const prefix = `${path.resolve(file)}|`;
-      for (const k of entry.values.byId.keys()) if (k.startsWith(prefix)) return entry.values;
+      for (const k of values.byId.keys()) if (k.startsWith(prefix)) return values;
     }
     return null;
+  }
+
+  /**
+   * The valid rows of an advantages.jsonl, in file order and by `resolved file|rowId`, cached by the file's
+   * mtime. Bad lines are skipped and reported once per version of the file: each in the log, the first in
+   * a warning.
+   */
+  advantagesOf(adv: string): RunAdvantages {
+    const mtimeMs = statSync(adv).mtimeMs;
+    const hit = this.cache.get(adv);
+    if (hit && hit.mtimeMs === mtimeMs) return hit.values;
+    const { rows, rejected } = readAdvantages(adv);
+    const byId = new Map(rows.map((a) => [`${path.resolve(a.file)}|${a.rowId}`, a]));
+    this.cache.set(adv, { mtimeMs, values: { rows, byId } });
+    if (rejected.length) {
+      for (const r of rejected) this.log(`[advantages] invalid line skipped: ${r}`);
+      const more = rejected.length > 1 ? ` and ${rejected.length - 1} more (see the trainer log)` : '';
+      void vscode.window.showWarningMessage(`A-LoL: skipped invalid lines of ${adv}: ${rejected[0]}${more}`);
+    }
+    return { rows, byId };
   }
 
   private lookup(values: RunValues | null, file: string, id: string): AdvantageRow | undefined {
@@ -137,7 +141,13 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
       const a = this.lookup(values, doc.uri.fsPath, r.id);
       md.appendMarkdown(`**${l.rows.length > 1 ? r.kind : 'row'}** \`${r.id}\`  \n`);
       if (!a) md.appendText(`not in the training split of ${values.runDir}\n`);
-      else md.appendText(`reward ${fmt(a.reward.total)}, value ${fmt(a.value)}, advantage ${fmt(a.advantage, true)} (${a.kept ? 'kept' : 'filtered'})\nreference log-prob ${a.refLogprob.toFixed(2)} over ${a.refTokens} tokens, sampled ${a.timesSampled} times\nfrom ${values.runDir}\n`);
+      else {
+        md.appendText(
+          `reward ${fmt(a.reward.total)}, value ${fmt(a.value)}, advantage ${fmt(a.advantage, true)} (${a.kept ? 'kept' : 'filtered'})\n` +
+            `reference log-prob ${a.refLogprob.toFixed(2)} over ${a.refTokens} tokens, sampled ${a.timesSampled} times\n` +
+            `from ${values.runDir}\n`,
+        );
+      }
     }
     return new vscode.Hover(md);
   }
@@ -165,12 +175,14 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
         if (a.kept) kept++;
         else dropped++;
       }
-      if (l.rows.some((r) => this.lookup(values, doc.uri.fsPath, r.id)?.kept === false)) filtered.push(new vscode.Range(l.index, 0, l.index, 0));
+      const anyFiltered = l.rows.some((r) => this.lookup(values, doc.uri.fsPath, r.id)?.kept === false);
+      if (anyFiltered) filtered.push(new vscode.Range(l.index, 0, l.index, 0));
     }
     editor.setDecorations(this.filteredDecoration, filtered);
     const all = rows.flatMap((l) => l.rows);
     const annotated = all.filter(isAnnotated).length;
-    this.status.text = `A-LoL: ${all.length} rows · ${annotated} annotated${values ? ` · ${kept} kept / ${dropped} filtered · mean R ${n ? (sum / n).toFixed(3) : '-'}` : ''}`;
+    const run = values ? ` · ${kept} kept / ${dropped} filtered · mean R ${n ? (sum / n).toFixed(3) : '-'}` : '';
+    this.status.text = `A-LoL: ${all.length} rows · ${annotated} annotated${run}`;
     this.status.tooltip = values ? `values from ${values.runDir}` : 'no audit or run of this file yet';
     this.status.show();
   }
@@ -178,7 +190,9 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
   /** Sets `field` on the rows at the cursor or in the selections (one undoable edit). */
   async annotate(field: AnnotationField, value: string | number | boolean): Promise<void> {
     const editor = vscode.window.activeTextEditor;
-    if (!editor || !isDataset(editor.document)) return void vscode.window.showWarningMessage('A-LoL: open a .jsonl dataset and put the cursor on a row.');
+    if (!editor || !isDataset(editor.document)) {
+      return void vscode.window.showWarningMessage('A-LoL: open a .jsonl dataset and put the cursor on a row.');
+    }
     const doc = editor.document;
     const lines = new Set<number>();
     for (const s of editor.selections) for (let i = s.start.line; i <= s.end.line; i++) lines.add(i);
@@ -213,5 +227,7 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
 /** A .jsonl file that can hold rows: not a run folder's own events.jsonl / advantages.jsonl or a cache. */
 export function isDataset(doc: vscode.TextDocument): boolean {
   const p = doc.uri.fsPath;
-  return doc.uri.scheme === 'file' && /\.jsonl$/i.test(p) && !/(^|[\\/])(events|advantages)\.jsonl$/i.test(p) && !/[\\/]\.alol[\\/]/.test(p);
+  const runFile = /(^|[\\/])(events|advantages)\.jsonl$/i.test(p);
+  const cache = /[\\/]\.alol[\\/]/.test(p);
+  return doc.uri.scheme === 'file' && /\.jsonl$/i.test(p) && !runFile && !cache;
 }

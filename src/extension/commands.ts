@@ -1,8 +1,10 @@
-// The palette commands (category "A-LoL"). Each is a thin step from a user choice to the controller.
+// The palette commands (category "A-LoL"). Each is a thin step from a user choice to the controller, the
+// dataset annotations or the reward debugger.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
+import type { TrainerCommand } from '../protocol/trainer.js';
 import { COMMANDS } from './constants.js';
 import type { DatasetAnnotations } from './annotations.js';
 import type { RewardDebugger } from './rewardDebug.js';
@@ -27,7 +29,10 @@ const TEMPLATE = `{
 export async function pickConfig(purpose: string): Promise<string | undefined> {
   const files = await vscode.workspace.findFiles('**/*.{json,jsonc}', '{**/node_modules/**,**/runs/**,**/.alol/**}', 500);
   const configs = files.filter((f) => /"(rewards|train)"\s*:/.test(readFileSync(f.fsPath, 'utf8').slice(0, 20000)));
-  const items: (vscode.QuickPickItem & { file?: string })[] = configs.map((f) => ({ label: vscode.workspace.asRelativePath(f), file: f.fsPath }));
+  const items: (vscode.QuickPickItem & { file?: string })[] = configs.map((f) => ({
+    label: vscode.workspace.asRelativePath(f),
+    file: f.fsPath,
+  }));
   items.push({ label: '$(new-file) New run config from a template…' });
   const choice = await vscode.window.showQuickPick(items, { title: `A-LoL: ${purpose}`, placeHolder: 'Choose a run config' });
   if (!choice) return undefined;
@@ -38,7 +43,8 @@ export async function pickConfig(purpose: string): Promise<string | undefined> {
   for (let i = 2; existsSync(file); i++) file = path.join(ws.uri.fsPath, `alol.run-${i}.jsonc`);
   writeFileSync(file, TEMPLATE);
   await vscode.window.showTextDocument(vscode.Uri.file(file));
-  void vscode.window.showInformationMessage(`A-LoL: wrote ${path.basename(file)}; set data.path and the rewards, then run the command again.`);
+  const next = 'set data.path and the rewards, then run the command again.';
+  void vscode.window.showInformationMessage(`A-LoL: wrote ${path.basename(file)}; ${next}`);
   return undefined;
 }
 
@@ -48,12 +54,26 @@ export async function pickConfig(purpose: string): Promise<string | undefined> {
  */
 export function trusted(action: string): boolean {
   if (vscode.workspace.isTrusted) return true;
-  const message = `A-LoL: ${action} runs reward modules from this workspace (code), and this workspace is not trusted (Restricted Mode), so nothing was run. To run them, trust the workspace: Manage Workspace Trust, then "Trust".`;
+  const message =
+    `A-LoL: ${action} runs reward modules from this workspace (code), and this workspace is not trusted (Restricted Mode), ` +
+    'so nothing was run. To run them, trust the workspace: Manage Workspace Trust, then "Trust".';
   void vscode.window.showWarningMessage(message, 'Manage Workspace Trust').then((a) => {
     if (a) void vscode.commands.executeCommand('workbench.trust.manage');
   });
   return false;
 }
+
+/** A run/start command in a new run folder (no resume). */
+type StartCommand = Extract<TrainerCommand, { type: 'run/start' }>;
+const startCommand = (verb: StartCommand['verb'], configFile: string | null, demo?: StartCommand['demo']): StartCommand => ({
+  type: 'run/start',
+  verb,
+  configFile,
+  set: [],
+  outDir: null,
+  resume: null,
+  ...(demo ? { demo } : {}),
+});
 
 async function pickRun(c: TrainerController, title: string, needCheckpoint: boolean): Promise<string | undefined> {
   const runs = listRuns(c.runsDir()).filter((r) => !needCheckpoint || hasCheckpoint(r));
@@ -62,28 +82,40 @@ async function pickRun(c: TrainerController, title: string, needCheckpoint: bool
   const choice = await vscode.window.showQuickPick(items, { title });
   if (!choice) return undefined;
   if (choice.dir) return choice.dir;
-  const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title, defaultUri: vscode.Uri.file(c.runsDir()) });
+  const defaultUri = vscode.Uri.file(c.runsDir());
+  const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title, defaultUri });
   return picked?.[0]?.fsPath;
 }
 
-export function registerCommands(c: TrainerController, version: string, annotations: DatasetAnnotations, rewards: RewardDebugger): vscode.Disposable[] {
+export function registerCommands(
+  c: TrainerController,
+  version: string,
+  annotations: DatasetAnnotations,
+  rewards: RewardDebugger,
+): vscode.Disposable[] {
   const cmd = (id: string, f: (...a: never[]) => unknown) => vscode.commands.registerCommand(id, f);
   // Arguments given by other code (keybindings, tests); menus pass a Uri, which means "ask".
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   return [
     cmd(COMMANDS.runDemo, async () => {
-      const pick = await vscode.window.showQuickPick([{ label: 'Quick demo', description: 'about a minute', quick: true }, { label: 'Full demo', description: 'several minutes on 2 cores', quick: false }], { title: 'A-LoL: Run Demo' });
-      if (pick) await c.start({ type: 'run/start', verb: 'demo', configFile: null, set: [], outDir: null, resume: null, demo: { quick: pick.quick, seed: 1, noise: 0.5 } }, pick.quick ? 'A-LoL demo (quick)' : 'A-LoL demo');
+      const choices = [
+        { label: 'Quick demo', description: 'about a minute', quick: true },
+        { label: 'Full demo', description: 'several minutes on 2 cores', quick: false },
+      ];
+      const pick = await vscode.window.showQuickPick(choices, { title: 'A-LoL: Run Demo' });
+      if (!pick) return;
+      const demo = { quick: pick.quick, seed: 1, noise: 0.5 };
+      await c.start(startCommand('demo', null, demo), pick.quick ? 'A-LoL demo (quick)' : 'A-LoL demo');
     }),
     cmd(COMMANDS.startTraining, async () => {
       if (!trusted('Start Training')) return;
       const file = await pickConfig('Start Training');
-      if (file) await c.start({ type: 'run/start', verb: 'train', configFile: file, set: [], outDir: null, resume: null }, `train — ${path.basename(file)}`);
+      if (file) await c.start(startCommand('train', file), `train — ${path.basename(file)}`);
     }),
     cmd(COMMANDS.auditAdvantages, async () => {
       if (!trusted('Audit Advantages')) return;
       const file = await pickConfig('Audit Advantages');
-      if (file) await c.start({ type: 'run/start', verb: 'audit', configFile: file, set: [], outDir: null, resume: null }, `audit — ${path.basename(file)}`);
+      if (file) await c.start(startCommand('audit', file), `audit — ${path.basename(file)}`);
     }),
     cmd(COMMANDS.stop, () => c.stop()),
     cmd(COMMANDS.resume, async () => {
@@ -108,32 +140,52 @@ export function registerCommands(c: TrainerController, version: string, annotati
     // Writes a template and edits a config (runs nothing): allowed in Restricted Mode.
     cmd(COMMANDS.newRewardFunction, () => rewards.newRewardFunction()),
     cmd(COMMANDS.scoreRow, (config?: unknown) => trusted('Score Row') && rewards.scoreRows(str(config))),
-    cmd(COMMANDS.checkReward, (config?: unknown, component?: unknown) => trusted('Check Reward Function') && rewards.check(str(config), str(component))),
-    cmd(COMMANDS.debugReward, (config?: unknown, component?: unknown) => trusted('Debug Reward Function') && rewards.debug(str(config), str(component))),
+    cmd(COMMANDS.checkReward, (config?: unknown, component?: unknown) => {
+      return trusted('Check Reward Function') && rewards.check(str(config), str(component));
+    }),
+    cmd(COMMANDS.debugReward, (config?: unknown, component?: unknown) => {
+      return trusted('Debug Reward Function') && rewards.debug(str(config), str(component));
+    }),
     cmd(COMMANDS.rewardReport, (config?: unknown) => trusted('Reward Report') && rewards.report(str(config))),
     cmd(COMMANDS.thumbsUp, () => annotations.annotate('human_label', 1)),
     cmd(COMMANDS.thumbsDown, () => annotations.annotate('human_label', 0)),
     cmd(COMMANDS.exclude, () => annotations.annotate('exclude', true)),
     cmd(COMMANDS.setHumanReward, async () => {
-      const v = await vscode.window.showInputBox({ title: 'A-LoL: Set Human Reward', prompt: 'A number for "human_reward" (use it with a field reward: {"kind": "field", "field": "human_reward"})', validateInput: (t) => (t.trim() !== '' && Number.isFinite(Number(t)) ? null : 'a finite number, e.g. 0.8') });
+      const v = await vscode.window.showInputBox({
+        title: 'A-LoL: Set Human Reward',
+        prompt: 'A number for "human_reward" (use it with a field reward: {"kind": "field", "field": "human_reward"})',
+        validateInput: (t) => (t.trim() !== '' && Number.isFinite(Number(t)) ? null : 'a finite number, e.g. 0.8'),
+      });
       if (v !== undefined) await annotations.annotate('human_reward', Number(v));
     }),
     cmd(COMMANDS.addNote, async () => {
-      const v = await vscode.window.showInputBox({ title: 'A-LoL: Add Note', prompt: 'A note stored in the row as "note" (not read by training)' });
+      const v = await vscode.window.showInputBox({
+        title: 'A-LoL: Add Note',
+        prompt: 'A note stored in the row as "note" (not read by training)',
+      });
       if (v !== undefined) await annotations.annotate('note', v);
     }),
-    cmd('alolStudio.openAdvantageBin', async (runDir: string, lo: number, hi: number) => {
+    // The dashboard's histogram: list the rows of one bin [lo, hi) and open the chosen one in its dataset.
+    cmd(COMMANDS.openAdvantageBin, async (runDir: string, lo: number, hi: number) => {
       const file = path.join(runDir, 'advantages.jsonl');
       if (!existsSync(file)) return void vscode.window.showWarningMessage(`A-LoL: ${file} is missing`);
-      type Row = { rowId: string; file: string; line: number; advantage: number; kept: boolean; reward: { total: number } };
-      const rows = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Row).filter((r) => r.advantage >= lo && r.advantage < hi);
+      const rows = annotations.advantagesOf(file).rows.filter((r) => r.advantage >= lo && r.advantage < hi);
       const pick = await vscode.window.showQuickPick(
-        rows.map((r) => ({ label: `A = ${r.advantage.toFixed(3)}  R = ${r.reward.total.toFixed(3)}  ${r.kept ? 'kept' : 'filtered'}`, description: `${path.basename(r.file)}:${r.line}`, detail: r.rowId, row: r })),
+        rows.map((r) => ({
+          label: `A = ${r.advantage.toFixed(3)}  R = ${r.reward.total.toFixed(3)}  ${r.kept ? 'kept' : 'filtered'}`,
+          description: `${path.basename(r.file)}:${r.line}`,
+          detail: r.rowId,
+          row: r,
+        })),
         { title: `${rows.length} rows with advantage in [${lo.toFixed(3)}, ${hi.toFixed(3)})`, matchOnDescription: true },
       );
       if (!pick) return;
-      if (pick.row.file.endsWith('.gz')) return void vscode.window.showInformationMessage(`A-LoL: ${path.basename(pick.row.file)} is compressed; row ${pick.row.rowId} is at line ${pick.row.line}.`);
-      await annotations.reveal(pick.row.file, pick.row.rowId, pick.row.line);
+      const { file: dataFile, rowId, line } = pick.row;
+      if (dataFile.endsWith('.gz')) {
+        const where = `row ${rowId} is at line ${line}`;
+        return void vscode.window.showInformationMessage(`A-LoL: ${path.basename(dataFile)} is compressed; ${where}.`);
+      }
+      await annotations.reveal(dataFile, rowId, line);
     }),
   ];
 }

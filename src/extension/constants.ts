@@ -1,4 +1,5 @@
-// Command, view and setting ids of the extension: one place, namespaced.
+// Command, view and setting ids of the extension: one place, namespaced. Every command the extension
+// registers or runs is here (test/unit/manifest.test.ts checks package.json and the sources against it).
 
 export const COMMANDS = {
   runDemo: 'alolStudio.runDemo',
@@ -20,6 +21,8 @@ export const COMMANDS = {
   checkReward: 'alolStudio.checkRewardFunction',
   debugReward: 'alolStudio.debugRewardFunction',
   rewardReport: 'alolStudio.rewardReport',
+  /** Internal (not in the palette): the dashboard's histogram bin -> a quick pick of its rows. */
+  openAdvantageBin: 'alolStudio.openAdvantageBin',
 } as const;
 
 export const VIEW_DASHBOARD = 'alolStudio.dashboard';

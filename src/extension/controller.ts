@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { TrainerCommand, TrainerEvent } from '../protocol/trainer.js';
+import { type TrainerCommand, type TrainerEvent, variantOfPhase } from '../protocol/trainer.js';
 import type { TrainerState, WebviewToHost } from '../protocol/webview.js';
 import { COMMANDS, CONFIG_SECTION, type Settings } from './constants.js';
 import { DashboardPanel } from './dashboard.js';
@@ -63,13 +63,17 @@ export class TrainerController implements vscode.Disposable {
   async onWebview(m: WebviewToHost): Promise<void> {
     if (m.type === 'run/stop') await this.stop();
     else if (m.type === 'run/resume') await this.resume();
-    else if (m.type === 'histogram/openBin' && this.shownRunDir) await vscode.commands.executeCommand('alolStudio.openAdvantageBin', this.shownRunDir, m.lo, m.hi);
+    else if (m.type === 'histogram/openBin' && this.shownRunDir) {
+      await vscode.commands.executeCommand(COMMANDS.openAdvantageBin, this.shownRunDir, m.lo, m.hi);
+    }
     else if (m.type === 'webview/ready') this.postState(this.proc?.state ?? 'idle');
   }
 
   private postState(state: TrainerState, message?: string): void {
-    const canResume = !this.running && this.last !== null && (state === 'crashed' || state === 'stopped') && hasCheckpoint(this.last.runDir);
-    DashboardPanel.current?.post({ type: 'trainer/didChangeState', state, canResume: canResume || (state === 'crashed' && this.last !== null), ...(message ? { message } : {}) });
+    const ended = state === 'crashed' || state === 'stopped';
+    const fromCheckpoint = !this.running && this.last !== null && ended && hasCheckpoint(this.last.runDir);
+    const canResume = fromCheckpoint || (state === 'crashed' && this.last !== null);
+    DashboardPanel.current?.post({ type: 'trainer/didChangeState', state, canResume, ...(message ? { message } : {}) });
   }
 
   /** Launches the trainer and starts a run; its events fill the dashboard as they come. */
@@ -80,14 +84,21 @@ export class TrainerController implements vscode.Disposable {
       await this.stop();
     }
     const s = this.settings();
-    const runDir = cmd.outDir ?? path.join(this.runsDir(), `${cmd.verb}-${new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`);
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    const runDir = cmd.outDir ?? path.join(this.runsDir(), `${cmd.verb}-${stamp}`);
     mkdirSync(path.dirname(runDir), { recursive: true });
     const full: StartCommand = { ...cmd, outDir: runDir, set: [...cmd.set, `device=${s.device}`, `threads=${s.threads}`] };
-    const runtime = resolveRuntime({ extensionPath: this.context.extensionPath, nodePath: s.nodePath, trainerCommand: s.trainerCommand, editorExecutable: process.execPath });
+    const runtime = resolveRuntime({
+      extensionPath: this.context.extensionPath,
+      nodePath: s.nodePath,
+      trainerCommand: s.trainerCommand,
+      editorExecutable: process.execPath,
+    });
     if (runtime.warning) void vscode.window.showWarningMessage(`A-LoL: ${runtime.warning}`);
     this.output.appendLine(`[${new Date().toLocaleTimeString()}] starting ${cmd.verb} with ${runtime.description} in ${runDir}`);
     const proc = new TrainerProcess();
     this.proc = proc;
+    this.variant = '';
     this.last = { cmd: full, runDir };
     this.shownRunDir = runDir;
     const dash = this.dashboard();
@@ -120,20 +131,23 @@ export class TrainerController implements vscode.Disposable {
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       this.output.appendLine(`could not start the trainer: ${message}`);
-      void vscode.window.showErrorMessage(`A-LoL: could not start the trainer: ${message}`, 'Show Log').then((a) => a && this.output.show());
+      void vscode.window
+        .showErrorMessage(`A-LoL: could not start the trainer: ${message}`, 'Show Log')
+        .then((a) => a && this.output.show());
       proc.kill();
     }
   }
 
-  private onEvent(e: TrainerEvent & { t?: number }): void {
-    const { t, ...event } = e;
-    DashboardPanel.current?.appendEvents([{ t: t ?? Date.now(), event: event as TrainerEvent }]);
+  private onEvent(e: TrainerEvent): void {
+    DashboardPanel.current?.appendEvents([{ t: Date.now(), event: e }]);
     if (e.type === 'phase/didChange') {
-      const m = /^training (\S+)/.exec(e.message);
-      if (m && e.status === 'started') this.variant = m[1];
+      const variant = e.phase === 'training' && e.status === 'started' ? variantOfPhase(e) : null;
+      if (variant) this.variant = variant;
       this.setStatus(`$(sync~spin) A-LoL: ${e.phase}`, e.message);
     } else if (e.type === 'step/didComplete') {
-      this.setStatus(`$(sync~spin) A-LoL: ${this.variant || 'training'} ${e.step}/${e.totalSteps}`, `loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(0)} tokens/s`);
+      const variant = e.variant ?? (this.variant || 'training');
+      const tooltip = `loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(0)} tokens/s`;
+      this.setStatus(`$(sync~spin) A-LoL: ${variant} ${e.step}/${e.totalSteps}`, tooltip);
     } else if (e.type === 'run/didFail') {
       this.output.appendLine(`run failed: ${e.message}`);
     } else if (e.type === 'run/didFinish' && !e.stopped) {
@@ -163,7 +177,15 @@ export class TrainerController implements vscode.Disposable {
     const verb = (previous?.verb ?? (started?.type === 'run/didStart' ? started.verb : 'train')) as StartCommand['verb'];
     const cmd: StartCommand = previous
       ? { ...previous, resume: target, set: previous.set.filter((x) => !/^(device|threads)=/.test(x)) }
-      : { type: 'run/start', verb, configFile: verb === 'demo' ? null : path.join(target, 'config.json'), set: [], outDir: target, resume: target, ...(verb === 'demo' ? { demo: { quick: true, seed: 1, noise: 0.5 } } : {}) };
+      : {
+          type: 'run/start',
+          verb,
+          configFile: verb === 'demo' ? null : path.join(target, 'config.json'),
+          set: [],
+          outDir: target,
+          resume: target,
+          ...(verb === 'demo' ? { demo: { quick: true, seed: 1, noise: 0.5 } } : {}),
+        };
     await this.start(cmd, `${verb} (resumed) — ${path.basename(target)}`);
   }
 
@@ -177,7 +199,8 @@ export class TrainerController implements vscode.Disposable {
     if (run.summary) dash.post({ type: 'summary/didLoad', summary: run.summary });
     if (run.rejected.length) {
       this.output.appendLine(`${runDir}: ${run.rejected.length} invalid lines skipped: ${run.rejected.slice(0, 5).join('; ')}`);
-      void vscode.window.showWarningMessage(`A-LoL: ${run.rejected.length} lines of ${runDir}/events.jsonl were invalid and skipped (see the trainer log).`);
+      const n = run.rejected.length;
+      void vscode.window.showWarningMessage(`A-LoL: ${n} lines of ${runDir}/events.jsonl were invalid and skipped (see the trainer log).`);
     }
   }
 

@@ -31,7 +31,8 @@ export class DashboardPanel {
   }
 
   static webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
-    return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'webview', 'dist'), vscode.Uri.joinPath(extensionUri, 'media')] };
+    const localResourceRoots = [vscode.Uri.joinPath(extensionUri, 'webview', 'dist'), vscode.Uri.joinPath(extensionUri, 'media')];
+    return { enableScripts: true, localResourceRoots };
   }
 
   static createOrShow(extensionUri: vscode.Uri, onMessage: (m: WebviewToHost) => void): DashboardPanel {
@@ -39,7 +40,8 @@ export class DashboardPanel {
       DashboardPanel.current.panel.reveal(vscode.ViewColumn.Beside, true);
       return DashboardPanel.current;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_DASHBOARD, 'A-LoL Dashboard', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { retainContextWhenHidden: true });
+    const show = { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true };
+    const panel = vscode.window.createWebviewPanel(VIEW_DASHBOARD, 'A-LoL Dashboard', show, { retainContextWhenHidden: true });
     DashboardPanel.current = new DashboardPanel(panel, extensionUri, onMessage);
     return DashboardPanel.current;
   }
@@ -93,7 +95,8 @@ export class DashboardPanel {
     const webview = this.panel.webview;
     const nonce = randomBytes(16).toString('base64');
     const asset = (name: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'webview', 'dist', name));
-    const csp = `default-src 'none'; style-src ${webview.cspSource}; font-src ${webview.cspSource}; img-src ${webview.cspSource} data:; script-src 'nonce-${nonce}';`;
+    const src = webview.cspSource;
+    const csp = `default-src 'none'; style-src ${src}; font-src ${src}; img-src ${src} data:; script-src 'nonce-${nonce}';`;
     return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">

@@ -1,11 +1,14 @@
 // Rows of a dataset document and edits to them, without `vscode`: which line holds which rows (the
-// trainer's own record parsing and row identity, src/trainer/data, so identities match the runs'
-// advantages.jsonl), and annotation edits that change one field of one row's JSON text and nothing else
-// — every other byte of the line, and every other line, stays as it was.
+// record parsing and row identity the trainer uses too, src/protocol/rows.ts, so identities match the
+// runs' advantages.jsonl), and annotation edits that change one field of one row's JSON text and
+// nothing else — every other byte of the line, and every other line, stays as it was.
 
+import { createHash } from 'node:crypto';
 import { type Node, type ParseError, parseTree } from 'jsonc-parser';
-import { DEFAULT_SPLIT, buildRecord } from '../trainer/data/dataset.js';
-import { classifyRecord, type Row } from '../trainer/data/rows.js';
+import { classifyRecord, DEFAULT_SPLIT, parseRecord, type Row, useSha256Hex } from '../protocol/rows.js';
+
+// Every row of an open dataset is hashed on each edit: node:crypto's sha256 (the same ids, faster).
+useSha256Hex((text) => createHash('sha256').update(text).digest('hex'));
 
 export interface LineRows {
   /** 0-based line index in the document. */
@@ -49,14 +52,13 @@ export function mapRows(text: string, file: string): LineRows[] {
     }
     const kind = classifyRecord(json);
     if (!kind) {
-      out.push({ ...l, rows: [], error: 'not a dataset row: expected {prompt, response}, {prompt, chosen, rejected} or HH {chosen, rejected}' });
+      const error = 'not a dataset row: expected {prompt, response}, {prompt, chosen, rejected} or HH {chosen, rejected}';
+      out.push({ ...l, rows: [], error });
       continue;
     }
-    try {
-      out.push({ ...l, rows: buildRecord(kind, json, file, l.index + 1, DEFAULT_SPLIT).rows });
-    } catch (e) {
-      out.push({ ...l, rows: [], error: (e as Error).message.replace(/^.*?:\d+: /, '') });
-    }
+    const r = parseRecord(kind, json, file, l.index + 1, DEFAULT_SPLIT);
+    if (r.ok) out.push({ ...l, rows: r.record.rows });
+    else out.push({ ...l, rows: [], error: `${r.field ? `field ${r.field}: ` : ''}${r.reason}` });
   }
   return out;
 }

@@ -1,6 +1,6 @@
-// The extension's entry point. `activate` only registers: commands, the dashboard's serializer (so it
-// survives a reload), the status bar and the trainer log. Training runs in a separate process
-// (src/trainer/main.ts), never in the extension host.
+// The extension's entry point. `activate` only registers: commands, the dataset annotations (CodeLens,
+// hover), the reward debugger, the dashboard's serializer (so it survives a reload), the status bar and
+// the trainer log. Training runs in a separate process (the trainer's main.js), never in the extension host.
 
 import * as vscode from 'vscode';
 import { DatasetAnnotations } from './annotations.js';
@@ -18,7 +18,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const version = String((context.extension.packageJSON as { version?: unknown }).version ?? 'unknown');
   const c = new TrainerController(context);
   controller = c;
-  const annotations = new DatasetAnnotations(() => c.runsDir(), context.extensionUri);
+  const annotations = new DatasetAnnotations(() => c.runsDir(), context.extensionUri, (line) => c.output.appendLine(line));
   const rewards = new RewardDebugger(c, context.extensionPath, pickConfig);
   const datasets: vscode.DocumentSelector = { scheme: 'file', pattern: '**/*.jsonl' };
   context.subscriptions.push(

@@ -45,22 +45,36 @@ export function runCliVerb(runtime: ResolvedRuntime, extensionPath: string, args
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) => reject(e));
-    child.on('close', (code) => (code === 0 || (code === 1 && out.trim()) ? resolve(out) : reject(new Error(err.trim().split('\n').pop() || `exit ${code}`))));
+    child.on('close', (code) => {
+      if (code === 0 || (code === 1 && out.trim())) resolve(out);
+      else reject(new Error(err.trim().split('\n').pop() || `exit ${code}`));
+    });
     child.stdin.end(stdin ?? '');
   });
 }
 
-export function resolveRuntime(o: { extensionPath: string; nodePath: string; trainerCommand: readonly string[]; editorExecutable: string }): ResolvedRuntime {
-  if (o.trainerCommand.length > 0) return { command: [...o.trainerCommand], env: { ...process.env }, description: `custom trainer: ${o.trainerCommand.join(' ')}` };
+export function resolveRuntime(o: {
+  extensionPath: string;
+  nodePath: string;
+  trainerCommand: readonly string[];
+  editorExecutable: string;
+}): ResolvedRuntime {
+  if (o.trainerCommand.length > 0) {
+    return { command: [...o.trainerCommand], env: { ...process.env }, description: `custom trainer: ${o.trainerCommand.join(' ')}` };
+  }
   const entry = trainerEntry(o.extensionPath);
   for (const candidate of [o.nodePath, 'node'].filter(Boolean)) {
     const major = nodeMajor(candidate);
-    if (major !== null && major >= 20) return { command: [candidate, entry], env: { ...process.env }, description: `${candidate} (Node ${major})` };
+    if (major !== null && major >= 20) {
+      return { command: [candidate, entry], env: { ...process.env }, description: `${candidate} (Node ${major})` };
+    }
   }
   return {
     command: [o.editorExecutable, entry],
     env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
     description: "the editor's runtime",
-    warning: `no Node.js 20+ found${o.nodePath ? ` at ${o.nodePath} or` : ''} on PATH; running the trainer with the editor's own runtime (ELECTRON_RUN_AS_NODE). hint: install Node 20+ or set alolStudio.nodePath`,
+    warning:
+      `no Node.js 20+ found${o.nodePath ? ` at ${o.nodePath} or` : ''} on PATH; running the trainer with the editor's own runtime ` +
+      '(ELECTRON_RUN_AS_NODE). hint: install Node 20+ or set alolStudio.nodePath',
   };
 }

@@ -35,7 +35,9 @@ export interface ScoredRow {
 export class RewardDebugger implements vscode.Disposable {
   readonly output = vscode.window.createOutputChannel('A-LoL Rewards');
   private readonly diagnostics = vscode.languages.createDiagnosticCollection('alol-rewards');
-  private readonly inline = vscode.window.createTextEditorDecorationType({ after: { margin: '0 0 0 2em', color: new vscode.ThemeColor('editorCodeLens.foreground') } });
+  private readonly inline = vscode.window.createTextEditorDecorationType({
+    after: { margin: '0 0 0 2em', color: new vscode.ThemeColor('editorCodeLens.foreground') },
+  });
   private lastConfig: string | null = null;
   /** The last Check Reward Function: re-run when its module (or a file beside it) is saved. */
   private lastCheck: { config: string; name: string; moduleDir: string } | null = null;
@@ -75,12 +77,21 @@ export class RewardDebugger implements vscode.Disposable {
   }
 
   private runtime(): ResolvedRuntime {
-    return resolveRuntime({ extensionPath: this.extensionPath, nodePath: this.controller.settings().nodePath, trainerCommand: [], editorExecutable: process.execPath });
+    return resolveRuntime({
+      extensionPath: this.extensionPath,
+      nodePath: this.controller.settings().nodePath,
+      trainerCommand: [],
+      editorExecutable: process.execPath,
+    });
   }
 
   private async config(purpose: string): Promise<string | undefined> {
     if (this.lastConfig && existsSync(this.lastConfig)) {
-      const use = await vscode.window.showQuickPick([{ label: vscode.workspace.asRelativePath(this.lastConfig), file: this.lastConfig }, { label: 'Another run config…', file: '' }], { title: `A-LoL: ${purpose}` });
+      const items = [
+        { label: vscode.workspace.asRelativePath(this.lastConfig), file: this.lastConfig },
+        { label: 'Another run config…', file: '' },
+      ];
+      const use = await vscode.window.showQuickPick(items, { title: `A-LoL: ${purpose}` });
       if (!use) return undefined;
       if (use.file) return use.file;
     }
@@ -92,7 +103,12 @@ export class RewardDebugger implements vscode.Disposable {
   async newRewardFunction(): Promise<void> {
     const ws = vscode.workspace.workspaceFolders?.[0];
     if (!ws) return void vscode.window.showErrorMessage('A-LoL: open a folder first.');
-    const name = await vscode.window.showInputBox({ title: 'A-LoL: New Reward Function', prompt: 'Name of the reward component', value: 'my_reward', validateInput: (t) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(t) ? null : 'letters, digits and _, not starting with a digit') });
+    const name = await vscode.window.showInputBox({
+      title: 'A-LoL: New Reward Function',
+      prompt: 'Name of the reward component',
+      value: 'my_reward',
+      validateInput: (t) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(t) ? null : 'letters, digits and _, not starting with a digit'),
+    });
     if (!name) return;
     const file = path.join(ws.uri.fsPath, 'rewards', `${name}.ts`);
     if (existsSync(file)) return void vscode.window.showErrorMessage(`A-LoL: ${vscode.workspace.asRelativePath(file)} exists already.`);
@@ -102,8 +118,10 @@ export class RewardDebugger implements vscode.Disposable {
     if (config) {
       const doc = await vscode.workspace.openTextDocument(config);
       const text = doc.getText();
-      const component = { name, kind: 'module', path: path.relative(path.dirname(config), file).split(path.sep).join('/'), range: [0, 1], weight: 1, timeoutMs: 2000 };
-      const edits = modify(text, ['rewards', -1], component, { isArrayInsertion: true, formattingOptions: { insertSpaces: true, tabSize: 2 } });
+      const modulePath = path.relative(path.dirname(config), file).split(path.sep).join('/');
+      const component = { name, kind: 'module', path: modulePath, range: [0, 1], weight: 1, timeoutMs: 2000 };
+      const formattingOptions = { insertSpaces: true, tabSize: 2 };
+      const edits = modify(text, ['rewards', -1], component, { isArrayInsertion: true, formattingOptions });
       const edit = new vscode.WorkspaceEdit();
       edit.replace(doc.uri, new vscode.Range(doc.positionAt(0), doc.positionAt(text.length)), applyEdits(text, edits));
       // A refused save (a conflict with the file on disk, a failing save participant) leaves the edit unsaved in
@@ -118,19 +136,34 @@ export class RewardDebugger implements vscode.Disposable {
       }
     }
     await vscode.window.showTextDocument(vscode.Uri.file(file));
-    void vscode.window.showInformationMessage(`A-LoL: wrote ${vscode.workspace.asRelativePath(file)}${config ? ` and added "${name}" to ${path.basename(config)}` : ''}.`);
+    const added = config ? ` and added "${name}" to ${path.basename(config)}` : '';
+    void vscode.window.showInformationMessage(`A-LoL: wrote ${vscode.workspace.asRelativePath(file)}${added}.`);
   }
 
   /** Scores after their lines (and as their hovers: text after a long line can scroll out of reach) and in the output. */
-  private showScores(editor: vscode.TextEditor | undefined, config: string, perLine: Map<number, string[]>, label: Map<number, string>, header: string): void {
+  private showScores(
+    editor: vscode.TextEditor | undefined,
+    config: string,
+    perLine: Map<number, string[]>,
+    label: Map<number, string>,
+    header: string,
+  ): void {
     const hover = (t: string[]) => {
-      const md = new vscode.MarkdownString(`**A-LoL scores** (${path.basename(config)})\n\n${t.map((x) => `- ${x.replace(/[\\`*_[\]<>]/g, '\\$&')}`).join('\n')}`);
+      const items = t.map((x) => `- ${x.replace(/[\\`*_[\]<>]/g, '\\$&')}`).join('\n');
+      const md = new vscode.MarkdownString(`**A-LoL scores** (${path.basename(config)})\n\n${items}`);
       md.isTrusted = false;
       return md;
     };
-    editor?.setDecorations(this.inline, [...perLine].filter(([i]) => i < editor.document.lineCount).map(([i, t]) => ({ range: editor.document.lineAt(i).range, hoverMessage: hover(t), renderOptions: { after: { contentText: `  ⟶ ${t.join('  |  ')}` } } })));
+    if (editor) {
+      const after = (t: string[]) => ({ after: { contentText: `  ⟶ ${t.join('  |  ')}` } });
+      const shown = [...perLine].filter(([i]) => i < editor.document.lineCount);
+      const range = (i: number) => editor.document.lineAt(i).range;
+      editor.setDecorations(this.inline, shown.map(([i, t]) => ({ range: range(i), hoverMessage: hover(t), renderOptions: after(t) })));
+    }
     this.output.appendLine(header);
-    for (const [i, t] of [...perLine].sort((a, b) => a[0] - b[0])) this.output.appendLine(`  ${label.get(i) ?? `line ${i + 1}`}: ${t.join('  |  ')}`);
+    for (const [i, t] of [...perLine].sort((a, b) => a[0] - b[0])) {
+      this.output.appendLine(`  ${label.get(i) ?? `line ${i + 1}`}: ${t.join('  |  ')}`);
+    }
     this.output.show(true);
   }
 
@@ -150,7 +183,8 @@ export class RewardDebugger implements vscode.Disposable {
     }
     const data = readConfigAsWritten(config).dataPath;
     const editor = vscode.window.visibleTextEditors.find((e) => data && path.resolve(e.document.fileName) === data && !e.document.isDirty);
-    this.showScores(editor, config, perLine, new Map(), `debug of ${name} on ${out.length} row(s) of ${data ?? 'the dataset'} with ${path.basename(config)}:`);
+    const header = `debug of ${name} on ${out.length} row(s) of ${data ?? 'the dataset'} with ${path.basename(config)}:`;
+    this.showScores(editor, config, perLine, new Map(), header);
   }
 
   /**
@@ -171,10 +205,14 @@ export class RewardDebugger implements vscode.Disposable {
       if (wholeLines && doc) {
         for (const i of touchedLines(s)) if (!doc.lineAt(i).isEmptyOrWhitespace) rowLines.add(i);
       } else if (selected.trim() && doc) {
-        texts.push({ text: jsonl ? unescapeJson(selected) : selected, fields: jsonl ? fieldsOf(doc.lineAt(s.start.line).text) : {}, at: s.end.line });
+        const fields = jsonl ? fieldsOf(doc.lineAt(s.start.line).text) : {};
+        texts.push({ text: jsonl ? unescapeJson(selected) : selected, fields, at: s.end.line });
       }
     }
-    if (!doc || (!rowLines.size && !texts.length)) return void vscode.window.showWarningMessage('A-LoL: put the cursor on a row of a .jsonl dataset, select rows, or select text to score as a response.');
+    if (!doc || (!rowLines.size && !texts.length)) {
+      const how = 'put the cursor on a row of a .jsonl dataset, select rows, or select text to score as a response.';
+      return void vscode.window.showWarningMessage(`A-LoL: ${how}`);
+    }
     const config = configFile ?? (await this.config('Score Row'));
     if (!config) return;
     // The document's own line numbers reach the trainer (unselected lines blank), so an error names the
@@ -182,10 +220,14 @@ export class RewardDebugger implements vscode.Disposable {
     const lineCount = doc.lineCount;
     const input = [
       ...Array.from({ length: lineCount }, (_, i) => (rowLines.has(i) ? doc.lineAt(i).text : '')),
-      ...texts.map((t, k) => JSON.stringify({ ...t.fields, id: `selection ${k + 1}`, prompt: typeof t.fields.prompt === 'string' ? t.fields.prompt : '', response: t.text })),
+      ...texts.map((t, k) => {
+        const prompt = typeof t.fields.prompt === 'string' ? t.fields.prompt : '';
+        return JSON.stringify({ ...t.fields, id: `selection ${k + 1}`, prompt, response: t.text });
+      }),
     ].join('\n');
     try {
-      const out = JSON.parse(await this.run(['score-rows', '--config', config, '--input', '-', '--json'], path.dirname(config), input)) as RowScore[];
+      const json = await this.run(['score-rows', '--config', config, '--input', '-', '--json'], path.dirname(config), input);
+      const out = JSON.parse(json) as RowScore[];
       const perLine = new Map<number, string[]>();
       const label = new Map<number, string>();
       for (const i of rowLines) {
@@ -199,8 +241,15 @@ export class RewardDebugger implements vscode.Disposable {
         perLine.set(t.at, [...(rowLines.has(t.at) ? perLine.get(t.at) ?? [] : []), `selection: ${describeScore(r, false)}`]);
         label.set(t.at, label.get(t.at) ?? `selection ${k + 1} (line ${t.at + 1})`);
       });
-      this.showScores(editor, config, perLine, label, `score of ${rowLines.size} row line(s)${texts.length ? ` and ${texts.length} selection(s)` : ''} of ${doc.fileName} with ${path.basename(config)}:`);
-      return out.map((r) => (r.line <= lineCount ? { line: r.line, selection: null, kind: r.kind, total: r.total, rewards: r.rewards } : { line: texts[r.line - lineCount - 1].at + 1, selection: texts[r.line - lineCount - 1].text, kind: r.kind, total: r.total, rewards: r.rewards }));
+      const selections = texts.length ? ` and ${texts.length} selection(s)` : '';
+      const header = `score of ${rowLines.size} row line(s)${selections} of ${doc.fileName} with ${path.basename(config)}:`;
+      this.showScores(editor, config, perLine, label, header);
+      return out.map((r) => {
+        const scores = { kind: r.kind, total: r.total, rewards: r.rewards };
+        if (r.line <= lineCount) return { line: r.line, selection: null, ...scores };
+        const t = texts[r.line - lineCount - 1];
+        return { line: t.at + 1, selection: t.text, ...scores };
+      });
     } catch (e) {
       void vscode.window.showErrorMessage(`A-LoL: scoring failed: ${path.basename(doc.fileName)}: ${(e as Error).message}`);
       return undefined;
@@ -209,7 +258,10 @@ export class RewardDebugger implements vscode.Disposable {
 
   private async component(config: string, purpose: string): Promise<string | undefined> {
     const names = readConfigAsWritten(config).rewards.filter((c) => c.kind === 'module').map((c) => c.name);
-    if (names.length === 0) return void vscode.window.showWarningMessage(`A-LoL: ${path.basename(config)} has no module reward (use "A-LoL: New Reward Function").`);
+    if (names.length === 0) {
+      const hint = 'use "A-LoL: New Reward Function"';
+      return void vscode.window.showWarningMessage(`A-LoL: ${path.basename(config)} has no module reward (${hint}).`);
+    }
     return names.length === 1 ? names[0] : vscode.window.showQuickPick(names, { title: `A-LoL: ${purpose}` });
   }
 
@@ -228,19 +280,33 @@ export class RewardDebugger implements vscode.Disposable {
     const modulePath = modulePathOf(written, name);
     this.lastCheck = modulePath ? { config, name, moduleDir: path.dirname(modulePath) } : null;
     try {
-      const report = JSON.parse(await this.run(['check-reward', '--config', config, '--component', name, '--rows', '50', '--json'], path.dirname(config))) as { findings: { row: string; line: number; problem: string; detail: string }[]; timing: Record<string, { calls: number; meanMs: number; maxMs: number }> };
+      const args = ['check-reward', '--config', config, '--component', name, '--rows', '50', '--json'];
+      const json = await this.run(args, path.dirname(config));
+      const report = JSON.parse(json) as {
+        findings: { row: string; line: number; problem: string; detail: string }[];
+        timing: Record<string, { calls: number; meanMs: number; maxMs: number }>;
+      };
       // check-reward ran on the config's dataset: its findings' lines are that file's.
       const dataFile = written.dataPath;
       this.diagnostics.clear();
       if (dataFile) {
         const uri = vscode.Uri.file(dataFile);
-        this.diagnostics.set(uri, report.findings.map((f) => new vscode.Diagnostic(new vscode.Range(f.line - 1, 0, f.line - 1, 1000), `${name}: ${f.problem}: ${f.detail}`, f.problem === 'slow' ? vscode.DiagnosticSeverity.Warning : vscode.DiagnosticSeverity.Error)));
+        const severity = (problem: string) => (problem === 'slow' ? vscode.DiagnosticSeverity.Warning : vscode.DiagnosticSeverity.Error);
+        const range = (line: number) => new vscode.Range(line - 1, 0, line - 1, 1000);
+        const diagnostic = (f: (typeof report.findings)[number]) =>
+          new vscode.Diagnostic(range(f.line), `${name}: ${f.problem}: ${f.detail}`, severity(f.problem));
+        this.diagnostics.set(uri, report.findings.map(diagnostic));
       }
       const t = report.timing[name];
-      this.output.appendLine(`check of ${name} on ${t?.calls ?? 0} rows: ${report.findings.length} findings; mean ${t?.meanMs.toFixed(1)} ms, max ${t?.maxMs.toFixed(1)} ms per row`);
+      const timing = `mean ${t?.meanMs.toFixed(1)} ms, max ${t?.maxMs.toFixed(1)} ms per row`;
+      this.output.appendLine(`check of ${name} on ${t?.calls ?? 0} rows: ${report.findings.length} findings; ${timing}`);
       for (const f of report.findings) this.output.appendLine(`  ${f.problem} on ${f.row}: ${f.detail}`);
       this.output.show(true);
-      if (!quiet) void vscode.window.showInformationMessage(report.findings.length ? `A-LoL: ${name}: ${report.findings.length} problems (see Problems and the A-LoL Rewards output).` : `A-LoL: ${name}: no problems on ${t?.calls ?? 0} rows.`);
+      if (!quiet) {
+        const found = report.findings.length;
+        const what = found ? `${found} problems (see Problems and the A-LoL Rewards output)` : `no problems on ${t?.calls ?? 0} rows`;
+        void vscode.window.showInformationMessage(`A-LoL: ${name}: ${what}.`);
+      }
     } catch (e) {
       this.output.appendLine(`check of ${name} failed: ${(e as Error).message}`);
       void vscode.window.showErrorMessage(`A-LoL: check failed: ${(e as Error).message}`);
@@ -257,7 +323,8 @@ export class RewardDebugger implements vscode.Disposable {
     const editor = vscode.window.activeTextEditor;
     const dataPath = readConfigAsWritten(config).dataPath;
     const onData = editor && dataPath && path.resolve(editor.document.fileName) === dataPath;
-    const lines = onData ? [...new Set(editor.selections.flatMap(touchedLines))].sort((a, b) => a - b).map((i) => i + 1).join(',') : undefined;
+    const touched = onData ? [...new Set(editor.selections.flatMap(touchedLines))].sort((a, b) => a - b) : null;
+    const lines = touched?.map((i) => i + 1).join(',');
     const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(config));
     const configDir = path.dirname(config);
     const common = ['--config', config, '--component', name];
@@ -313,7 +380,8 @@ export class RewardDebugger implements vscode.Disposable {
     const config = configFile ?? (await this.config('Reward Report'));
     if (!config) return undefined;
     try {
-      const text = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `A-LoL: reward report of ${path.basename(config)}` }, () => this.run(['reward-report', '--config', config], path.dirname(config)));
+      const progress = { location: vscode.ProgressLocation.Notification, title: `A-LoL: reward report of ${path.basename(config)}` };
+      const text = await vscode.window.withProgress(progress, () => this.run(['reward-report', '--config', config], path.dirname(config)));
       const doc = await vscode.workspace.openTextDocument({ content: text, language: 'plaintext' });
       await vscode.window.showTextDocument(doc, { preview: true });
       return doc;

@@ -26,15 +26,22 @@ export function readConfigAsWritten(config: string): ConfigAsWritten {
     dataPath: typeof parsed?.data?.path === 'string' ? path.resolve(dir, parsed.data.path) : undefined,
     rewards: list
       .filter((c) => typeof c?.name === 'string')
-      .map((c) => ({ name: c.name as string, kind: typeof c.kind === 'string' ? c.kind : undefined, path: typeof c.path === 'string' ? path.resolve(dir, c.path) : undefined })),
+      .map((c) => ({
+        name: c.name as string,
+        kind: typeof c.kind === 'string' ? c.kind : undefined,
+        path: typeof c.path === 'string' ? path.resolve(dir, c.path) : undefined,
+      })),
   };
 }
 
 /** The module file of the `module` component `name`, if there is one. */
-export const modulePathOf = (c: ConfigAsWritten, name: string): string | undefined => c.rewards.find((r) => r.name === name && r.kind === 'module')?.path;
+export const modulePathOf = (c: ConfigAsWritten, name: string): string | undefined =>
+  c.rewards.find((r) => r.name === name && r.kind === 'module')?.path;
 
 /** The typed template New Reward Function writes: the batch signature and declared range the trainer uses. */
-export const rewardTemplate = (name: string): string => `// A reward function for A-LoL Studio (a \`module\` reward component). The trainer calls it with batches
+export const rewardTemplate = (
+  name: string,
+): string => `// A reward function for A-LoL Studio (a \`module\` reward component). The trainer calls it with batches
 // of rows and needs one number per row, inside the range declared for it in the run config.
 
 export interface RewardInput {
@@ -79,7 +86,10 @@ export interface RowScore {
   rewards: Record<string, number>;
 }
 
-export const describeScore = (r: RowScore, pair: boolean) => `${pair ? `${r.kind}: ` : ''}total ${r.total.toFixed(3)} · ${Object.entries(r.rewards).map(([n, v]) => `${n} ${v.toFixed(3)}`).join(' · ')}`;
+export const describeScore = (r: RowScore, pair: boolean) => {
+  const components = Object.entries(r.rewards).map(([n, v]) => `${n} ${v.toFixed(3)}`);
+  return `${pair ? `${r.kind}: ` : ''}total ${r.total.toFixed(3)} · ${components.join(' · ')}`;
+};
 
 /** Text selected inside a JSON string (`\n`, `\"`, `\u00e9`) as the string it encodes; other text as it is. */
 export function unescapeJson(text: string): string {

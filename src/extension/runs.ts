@@ -1,8 +1,9 @@
-// Reading run folders (events.jsonl, summary.json, checkpoints) for the dashboard and Resume. No
-// `vscode` import. Bad lines are reported, not trusted.
+// Reading run folders (events.jsonl, summary.json, advantages.jsonl, checkpoints) for the dashboard,
+// the dataset annotations and Resume. No `vscode` import. Bad lines are reported, not trusted.
 
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { type AdvantageRow, parseAdvantageLines } from '../protocol/advantages.js';
 import { parseEventLine } from '../protocol/trainer.js';
 import { type RunSummary, SummarySchema, type TimedEvent } from '../protocol/webview.js';
 
@@ -25,8 +26,7 @@ export function readRun(runDir: string): RunFolder {
       if (!line.trim()) return;
       const r = parseEventLine(line);
       if (!r.ok) return void rejected.push(`line ${i + 1}: ${r.error}`);
-      const t = (JSON.parse(line) as { t?: unknown }).t;
-      events.push({ t: typeof t === 'number' ? t : 0, event: r.event });
+      events.push({ t: r.t ?? 0, event: r.event });
     });
   let summary: RunSummary | null = null;
   const sFile = path.join(runDir, 'summary.json');
@@ -37,6 +37,12 @@ export function readRun(runDir: string): RunFolder {
   }
   const start = events.find((e) => e.event.type === 'run/didStart')?.event;
   return { events, rejected, summary, verb: start && start.type === 'run/didStart' ? start.verb : null };
+}
+
+/** The valid rows of a run's advantages.jsonl; `rejected` names each bad line as `FILE:LINE: why`. */
+export function readAdvantages(file: string): { rows: AdvantageRow[]; rejected: string[] } {
+  const r = parseAdvantageLines(readFileSync(file, 'utf8'));
+  return { rows: r.rows, rejected: r.rejected.map((x) => `${file}:${x.line}: ${x.reason}`) };
 }
 
 /** Whether a run folder holds something to resume from (a checkpoint of a variant, or a demo/train in progress). */

@@ -1,5 +1,5 @@
 // The trainer process manager: spawns the trainer (or any program that speaks the protocol), waits
-// for its `ready` handshake with a matching protocol version, sends commands, and turns its stdout into
+// for its `ready` handshake with a protocol version this side reads, sends commands, and turns its stdout into
 // validated events. A malformed line is reported and skipped, never trusted; stderr lines are kept (the
 // last ones explain a crash). Stop asks the trainer to checkpoint and exit, then kills it after a
 // timeout. No `vscode` import: the extension wires it to the UI, tests drive it with the real trainer.
@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
-import { PROTOCOL_VERSION, type TrainerCommand, type TrainerEvent, parseEventLine } from '../protocol/trainer.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type TrainerCommand, type TrainerEvent, parseEventLine } from '../protocol/trainer.js';
 import type { TrainerState } from '../protocol/webview.js';
 
 export interface TrainerLaunch {
@@ -27,7 +27,8 @@ export interface TrainerExit {
 }
 
 export interface TrainerProcessEvents {
-  event: [TrainerEvent & { t?: number }];
+  /** A validated event; the listener stamps it (live events take the host's clock, which the dashboard's timer runs on). */
+  event: [TrainerEvent];
   malformed: [line: string, error: string];
   stderr: [line: string];
   state: [state: TrainerState];
@@ -59,7 +60,7 @@ export class TrainerProcess extends EventEmitter<TrainerProcessEvents> {
     this.emit('state', s);
   }
 
-  /** Spawns the trainer and resolves once it said `ready` with our protocol version. */
+  /** Spawns the trainer and resolves once it said `ready` with a protocol version this side reads. */
   async launch(l: TrainerLaunch, readyTimeoutMs = 30_000): Promise<void> {
     if (this.child) throw new Error('the trainer is already running');
     const [program, ...args] = l.command;
@@ -68,7 +69,8 @@ export class TrainerProcess extends EventEmitter<TrainerProcessEvents> {
     const child = spawn(program, args, { cwd: l.cwd, env: l.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     const ready = new Promise<void>((resolve, reject) => (this.readyWaiters = { resolve, reject }));
-    const timer = setTimeout(() => this.readyWaiters?.reject(new Error(`the trainer did not say ready within ${readyTimeoutMs / 1000} s`)), readyTimeoutMs);
+    const notReady = () => this.readyWaiters?.reject(new Error(`the trainer did not say ready within ${readyTimeoutMs / 1000} s`));
+    const timer = setTimeout(notReady, readyTimeoutMs);
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => this.onLine(line));
     createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
       this.stderrTail.push(line);
@@ -96,8 +98,11 @@ export class TrainerProcess extends EventEmitter<TrainerProcessEvents> {
     }
     const e = r.event;
     if (e.type === 'ready') {
-      if (e.protocolVersion !== PROTOCOL_VERSION) {
-        this.readyWaiters?.reject(new Error(`the trainer speaks protocol version ${e.protocolVersion}, this extension ${PROTOCOL_VERSION}; hint: update the extension or the trainer command`));
+      if (e.protocolVersion < MIN_PROTOCOL_VERSION || e.protocolVersion > PROTOCOL_VERSION) {
+        const ours = `${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}`;
+        const hint = 'update the extension or the trainer command';
+        const why = `the trainer speaks protocol version ${e.protocolVersion}, this extension ${ours}; hint: ${hint}`;
+        this.readyWaiters?.reject(new Error(why));
       } else this.readyWaiters?.resolve();
     }
     if (e.type === 'run/didStart') this.runDir = e.runDir;
@@ -111,9 +116,11 @@ export class TrainerProcess extends EventEmitter<TrainerProcessEvents> {
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {
     this.child = null;
-    this.readyWaiters?.reject(new Error(`the trainer exited (code ${code}, signal ${signal}) before saying ready: ${this.stderrTail.slice(-3).join(' | ')}`));
+    const tail = this.stderrTail.slice(-3).join(' | ');
+    this.readyWaiters?.reject(new Error(`the trainer exited (code ${code}, signal ${signal}) before saying ready: ${tail}`));
     const clean = code === 0 && this.finished;
-    const state: TrainerState = this.stopped ? 'stopped' : clean ? 'finished' : this._state === 'stopping' && code !== null ? 'stopped' : 'crashed';
+    const askedToStop = this._state === 'stopping' && code !== null;
+    const state: TrainerState = this.stopped ? 'stopped' : clean ? 'finished' : askedToStop ? 'stopped' : 'crashed';
     this.setState(state);
     this.emit('exit', { code, signal, state, lastError: this.lastError, stderrTail: [...this.stderrTail] });
   }

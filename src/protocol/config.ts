@@ -11,48 +11,65 @@ const range = z
 
 export const SplitSchema = z
   .strictObject({
-    validation: z.number().min(0).max(1).default(0.05).describe('share of rows (or pairs) in the validation split, when rows have no `split` field'),
+    validation: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.05)
+      .describe('share of rows (or pairs) in the validation split, when rows have no `split` field'),
     test: z.number().min(0).max(1).default(0.05).describe('share of rows (or pairs) in the test split'),
     seed: int(0).default(0).describe('seed of the split assignment (a hash of seed and row identity)'),
   })
   .refine((s) => s.validation + s.test < 1, { message: 'validation + test must leave rows for training (sum < 1)' });
 
-export const DataSchema = z.strictObject({
-  path: z.string().min(1).default('data/train.jsonl').describe('dataset file (.jsonl, HH .jsonl, optionally .gz), relative to the config file'),
-  format: z.enum(['auto', 'jsonl', 'hh']).default('auto').describe('jsonl rows / pair rows, HH chosen-rejected transcripts, or detect'),
-  split: SplitSchema.prefault({}).describe('seeded split fractions'),
-  maxPromptTokens: int(1).default(256).describe('prompts are left-truncated to this many tokens'),
-  maxResponseTokens: int(1).default(128).describe('responses are right-truncated to this many tokens (EOS appended after)'),
-});
+export const DataSchema = z
+  .strictObject({
+    path: z
+      .string()
+      .min(1)
+      .default('data/train.jsonl')
+      .describe('dataset file (.jsonl, HH .jsonl, optionally .gz), relative to the config file'),
+    format: z.enum(['auto', 'jsonl', 'hh']).default('auto').describe('jsonl rows / pair rows, HH chosen-rejected transcripts, or detect'),
+    split: SplitSchema.prefault({}).describe('seeded split fractions'),
+    maxPromptTokens: int(1).default(256).describe('prompts are left-truncated to this many tokens'),
+    maxResponseTokens: int(1).default(128).describe('responses are right-truncated to this many tokens (EOS appended after)'),
+  })
+  .describe('the dataset: which file, how it splits into train / validation / test, and how much of each row the model sees');
 
 export const ModelInitSchema = z.strictObject({
-  layers: int(1).default(4),
-  embd: int(8).default(256),
-  heads: int(1).default(8),
-  positions: int(2).default(512),
+  layers: int(1).default(4).describe('transformer blocks of the new GPT-2'),
+  embd: int(8).default(256).describe('embedding width (n_embd); must be a multiple of `heads`'),
+  heads: int(1).default(8).describe('attention heads per block'),
+  positions: int(2).default(512).describe('longest sequence in tokens (n_positions): prompt + response, or prompt + generated tokens'),
 });
 
 export const ModelSchema = z
   .union([
-    z.strictObject({ path: z.string().min(1).describe('a Hugging Face GPT-2 model folder') }),
+    z.strictObject({ path: z.string().min(1).describe('a Hugging Face GPT-2 model folder, relative to the config file') }),
     z.strictObject({ init: ModelInitSchema.prefault({}).describe('a new randomly initialised GPT with a byte-level tokenizer') }),
   ])
-  .default({ path: 'models/base' });
+  .default({ path: 'models/base' })
+  .describe('the starting model: {path} of a model folder, or {init} for a new one; pi_ref is made from it (see `reference`)');
 
-export const ReferenceSchema = z.strictObject({
-  path: z.string().min(1).nullable().default(null).describe('an existing SFT model folder used as pi_ref; then `model` is not used'),
-  sft: z
-    .strictObject({
-      steps: int(0).default(2000).describe('NLL fine-tuning steps of `model` on the training split'),
-      lr: z.number().positive().default(3e-4),
-    })
-    .nullable()
-    .prefault({})
-    .describe('with path null: pi_ref = model fine-tuned by NLL (null: the model as is)'),
-});
+export const ReferenceSchema = z
+  .strictObject({
+    path: z.string().min(1).nullable().default(null).describe('an existing SFT model folder used as pi_ref; then `model` is not used'),
+    sft: z
+      .strictObject({
+        steps: int(0).default(2000).describe('NLL fine-tuning steps of `model` on the training split'),
+        lr: z.number().positive().default(3e-4).describe('peak learning rate of the fine-tuning (AdamW, cosine schedule, short warmup)'),
+      })
+      .nullable()
+      .prefault({})
+      .describe('with path null: pi_ref = model fine-tuned by NLL (null: the model as is)'),
+  })
+  .describe('pi_ref, the reference policy: importance weights divide by it, the value head reads it, training starts from a copy');
 
 const componentBase = {
-  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'names are letters, digits, _ . - (not starting with a digit)').describe('the component\'s name in reports'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'names are letters, digits, _ . - (not starting with a digit)')
+    .describe('the component\'s name in reports'),
   weight: z.number().finite().default(1).describe('weight in the total reward'),
 };
 
@@ -61,73 +78,144 @@ export const BUILTIN_SCORERS = ['sentiment', 'toxicity', 'length', 'tfidf'] as c
 export const RewardComponentSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     ...componentBase,
-    kind: z.literal('builtin'),
+    kind: z.literal('builtin').describe('a scorer that ships with A-LoL Studio'),
     scorer: z.enum(BUILTIN_SCORERS).describe('built-in scorer; each declares its range [0, 1]'),
     options: z.record(z.string(), z.unknown()).default({}).describe('scorer options, e.g. {target: 30} for length'),
   }),
   z.strictObject({
     ...componentBase,
-    kind: z.literal('module'),
+    kind: z.literal('module').describe('your own JS/TS score function'),
     path: z.string().min(1).describe('a .js or .ts file exporting score(batch) -> number[] (default export or `score`)'),
     range: range.describe('declared [lo, hi] of the values it returns'),
     timeoutMs: int(1).nullable().default(2000).describe('a call running longer is terminated (null: no limit)'),
-    export: z.string().min(1).nullable().default(null).describe('the exported score function to use (null: the default export, else `score`)'),
+    export: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('the exported score function to use (null: the default export, else `score`)'),
   }),
   z.strictObject({
     ...componentBase,
-    kind: z.literal('field'),
-    field: z.string().min(1).describe('`reward`, `rewards.<name>`, `label` (HH/pairs: chosen 1, rejected 0) or any numeric field of the row, e.g. an annotation `human_reward` or `human_label`'),
+    kind: z.literal('field').describe('a number read from each row of the dataset'),
+    field: z
+      .string()
+      .min(1)
+      .describe(
+        '`reward`, `rewards.<name>`, `label` (HH/pairs: chosen 1, rejected 0) or any numeric field of the row, e.g. an annotation ' +
+          '`human_reward` or `human_label`',
+      ),
     range: range.default([0, 1]).describe('declared [lo, hi] of the field'),
-    default: z.number().finite().nullable().default(null).describe('the value of rows without the field (null: such a row is an error); annotations set on some rows need one'),
+    default: z
+      .number()
+      .finite()
+      .nullable()
+      .default(null)
+      .describe('the value of rows without the field (null: such a row is an error); annotations set on some rows need one'),
   }),
   z.strictObject({
     ...componentBase,
-    kind: z.literal('onnx'),
-    path: z.string().min(1).describe('folder with model.onnx (input_ids, attention_mask -> logits), tokenizer.json, config.json (id2label)'),
+    kind: z.literal('onnx').describe('an ONNX text classifier'),
+    path: z
+      .string()
+      .min(1)
+      .describe('folder with model.onnx (input_ids, attention_mask -> logits), tokenizer.json, config.json (id2label)'),
     label: z.string().min(1).describe('the label whose softmax probability is the score'),
     input: z.enum(['response', 'prompt+response']).default('response').describe('the text the classifier reads'),
-    batchSize: int(1).default(32),
+    batchSize: int(1).default(32).describe('texts per classifier call'),
   }),
 ]);
 
-export const ValueSchema = z.strictObject({
-  fitOn: z.enum(['validation', 'train']).default('validation').describe('validation: rewards of pi_ref greedy generations; train: out-of-fold on training rows'),
-  heads: int(1).default(8),
-  epochs: int(1).default(10),
-  lr: z.number().positive().default(1e-3),
-  batchSize: int(1).default(16),
-  folds: int(2).default(5),
-});
+export const ValueSchema = z
+  .strictObject({
+    fitOn: z
+      .enum(['validation', 'train'])
+      .default('validation')
+      .describe('validation: rewards of pi_ref greedy generations; train: out-of-fold on training rows'),
+    heads: int(1)
+      .default(8)
+      .describe(
+        'attention heads of the value head\'s one query over the prompt\'s hidden states (the model\'s head count when this one ' +
+          'does not divide the width)',
+      ),
+    epochs: int(1).default(10).describe('passes over the fitting prompts; the epoch with the lowest held-out MSE is kept'),
+    lr: z.number().positive().default(1e-3).describe('learning rate of the value head (AdamW); pi_ref stays frozen'),
+    batchSize: int(1).default(16).describe('prompts per value-head step'),
+    folds: int(2)
+      .default(5)
+      .describe('fitOn "train": k folds, so no row\'s V(x) comes from a head fitted on it (both halves of a pair share a fold)'),
+  })
+  .describe('the value head V(x) that estimates the reward from the prompt alone; the advantage is A = R - V(x)');
 
 export const VARIANTS = ['nll', 'wnll', 'r_gold', 'r_lol', 'a_lol', 'a_lol_ref_free', 'a_lol_seq', 'a_lol_kl', 'dpo'] as const;
 
-export const TrainSchema = z.strictObject({
-  variant: z.enum(VARIANTS).default('a_lol'),
-  sampler: z.enum(['default', 'priority', 'uniform_positive', 'all']).default('default'),
-  clipEps: z.number().min(0).max(1).default(0.9).describe('importance weights are clipped to [1 - eps, 1 + eps]'),
-  klBeta: z.number().min(0).default(0.1),
-  dpoBeta: z.number().positive().default(0.1),
-  steps: int(1).default(2000),
-  batchSize: int(1).default(16),
-  gradAccum: int(1).default(1),
-  lr: z.number().positive().default(2e-5),
-  schedule: z.enum(['constant', 'linear', 'cosine']).default('linear'),
-  warmupSteps: int(0).default(0),
-  weightDecay: z.number().min(0).default(0.01),
-  gradClip: z.number().min(0).default(1.0),
-  evalEvery: int(0).default(200),
-  checkpointEvery: int(0).default(200),
-  seed: int(0).default(0),
-});
+export const TrainSchema = z
+  .strictObject({
+    variant: z
+      .enum(VARIANTS)
+      .default('a_lol')
+      .describe(
+        'the loss: nll, wnll (reward-weighted NLL), r_gold, r_lol (reward x clipped importance weight), a_lol (advantage x clipped ' +
+          'sequence weight), a_lol_ref_free (no weight), a_lol_seq (per-token weights), a_lol_kl (plus a KL penalty), dpo (pairs)',
+      ),
+    sampler: z
+      .enum(['default', 'priority', 'uniform_positive', 'all'])
+      .default('default')
+      .describe(
+        'which rows a batch draws: priority (with replacement, p proportional to A+ for A-LoL variants, to R for wnll / r_gold / ' +
+          'r_lol), uniform_positive (rows with A > 0), all (shuffled epochs); default: all for nll, priority otherwise; ' +
+          'dpo always draws pairs',
+      ),
+    clipEps: z.number().min(0).max(1).default(0.9).describe('importance weights are clipped to [1 - eps, 1 + eps]'),
+    klBeta: z.number().min(0).default(0.1).describe('a_lol_kl: weight of the KL penalty (l_theta - l_ref) added to the loss'),
+    dpoBeta: z
+      .number()
+      .positive()
+      .default(0.1)
+      .describe('dpo: beta, the inverse temperature of the implicit reward (higher: stay closer to pi_ref)'),
+    steps: int(1)
+      .default(2000)
+      .describe('optimizer steps; A-LoL variants under priority / uniform_positive sampling train steps x the positive fraction #(A>0)/N'),
+    batchSize: int(1).default(16).describe('rows per micro-batch (dpo: half as many pairs); also the batch of the reference fine-tuning'),
+    gradAccum: int(1)
+      .default(1)
+      .describe('micro-batches whose gradients are summed per optimizer step (effective batch: batchSize x gradAccum)'),
+    lr: z.number().positive().default(2e-5).describe('peak learning rate (AdamW), reached after warmupSteps'),
+    schedule: z
+      .enum(['constant', 'linear', 'cosine'])
+      .default('linear')
+      .describe('learning rate after warmup over the (scaled) step budget: constant, linear decay to 0, or cosine decay to 0.1 x lr'),
+    warmupSteps: int(0).default(0).describe('steps of linear warmup from 0 to lr (0: none)'),
+    weightDecay: z.number().min(0).default(0.01).describe('AdamW decoupled weight decay'),
+    gradClip: z.number().min(0).default(1.0).describe('the global gradient norm is clipped to this (0: no clipping)'),
+    evalEvery: int(0)
+      .default(200)
+      .describe(
+        'steps between validation evaluations, which choose the best checkpoint (0: none; the final weights are evaluated); ' +
+          'scaled like steps',
+      ),
+    checkpointEvery: int(0).default(200).describe('steps between resumable checkpoints (0: only the final one)'),
+    seed: int(0).default(0).describe('seed of the sampler, new weights, the reference fine-tuning, the value head and sampled evaluation'),
+  })
+  .describe('training a policy from a copy of pi_ref');
 
-export const EvalSchema = z.strictObject({
-  maxNewTokens: int(1).default(64),
-  maxPrompts: int(1).default(200),
-  samplesPerPrompt: int(1).default(4),
-  temperature: z.number().min(0).default(1.0),
-  topP: z.number().gt(0).max(1).default(1.0),
-  showSamples: int(0).default(8).describe('generations sent to the dashboard per evaluation'),
-});
+export const EvalSchema = z
+  .strictObject({
+    maxNewTokens: int(1).default(64).describe('tokens generated per prompt at most (generation also stops at EOS)'),
+    maxPrompts: int(1).default(200).describe('distinct prompts of the split evaluated at most (the first ones, in dataset order)'),
+    samplesPerPrompt: int(1)
+      .default(4)
+      .describe('sampled generations per prompt, beside the greedy one; their mean reward is heldoutSampled in summary.json'),
+    temperature: z.number().min(0).default(1.0).describe('sampling temperature of the sampled generations (the greedy one ignores it)'),
+    topP: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(1.0)
+      .describe('nucleus sampling: draw from the smallest token set with this much probability (1: all)'),
+    showSamples: int(0).default(8).describe('generations sent to the dashboard per evaluation'),
+  })
+  .describe('evaluation of pi_ref and each trained policy on the test split (and on validation every train.evalEvery steps)');
 
 export const RunConfigSchema = z
   .strictObject({
@@ -138,9 +226,13 @@ export const RunConfigSchema = z
     value: ValueSchema.prefault({}),
     train: TrainSchema.prefault({}),
     eval: EvalSchema.prefault({}),
-    device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
-    threads: int(1).default(2),
+    device: z
+      .enum(['auto', 'cpu', 'cuda', 'webgpu'])
+      .default('auto')
+      .describe('where ONNX Runtime runs: auto (CUDA when its provider loads, else CPU), cpu, cuda or webgpu (else CPU, with a hint)'),
+    threads: int(1).default(2).describe('CPU threads per ONNX Runtime session (intra-op)'),
   })
+  .describe('An A-LoL Studio run config: every field has a default, unknown keys are errors. `alol <verb> --config FILE`.')
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
     c.rewards.forEach((r, i) => {
@@ -153,4 +245,15 @@ export const RunConfigSchema = z
   });
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;
+
+/**
+ * The run config as JSON Schema (draft 7, the config as written: fields with defaults are optional), for
+ * editors: media/run-config.schema.json is this, and package.json's jsonValidation gives it to VS Code
+ * for *.alol.json(c) and alol.run*.json(c) files, so hovers show the descriptions above and completions
+ * the defaults. Cross-field rules (superRefine) are the trainer's to check. test/unit/config-schema.test.ts
+ * keeps the file equal to this (ALOL_WRITE_SCHEMA=1 rewrites it).
+ */
+export function runConfigJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(RunConfigSchema, { target: 'draft-7', io: 'input', unrepresentable: 'any' });
+}
 export type RewardComponentConfig = z.infer<typeof RewardComponentSchema>;

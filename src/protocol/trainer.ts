@@ -2,16 +2,31 @@
 // (logs on stderr), the same events in <run dir>/events.jsonl. Every message has a `type`, is validated
 // on arrival on both sides, and carries nothing only our ORT trainer could produce, so any program that
 // speaks it (e.g. a PyTorch trainer on a cluster) can drive the extension. Pure: imports only zod.
+//
+// Versions. 2: per-variant events (phase/didChange of training and evaluation, step/didComplete,
+// eval/didComplete, checkpoint/didSave) name their variant in a `variant` field, and steps, evaluations
+// and checkpoints their phase. 1: the variant was only in the text of phase messages. A reader of version
+// 2 reads version 1 too (every new field is optional): variantOfPhase below is the one place that reads
+// a variant out of a version-1 message.
+//
+// Time. Every duration is `elapsedMs` (milliseconds). Every event has one time stamp `t` (ms since the
+// epoch): on the wire and in events.jsonl it is a field of the event's line (StoredEvent), in memory it
+// stands beside the event (TimedEvent); parseEventLine converts one into the other.
 
 import { z } from 'zod';
 import { RunConfigSchema } from './config.js';
 
-export const PROTOCOL_VERSION = 1;
+/** The version this side speaks (the trainer's `ready` says it). */
+export const PROTOCOL_VERSION = 2;
+/** The oldest version this side still reads (run folders and trainers of that version). */
+export const MIN_PROTOCOL_VERSION = 1;
 
 export const PHASES = ['reference', 'rewards', 'value', 'advantages', 'training', 'evaluation'] as const;
 export type Phase = (typeof PHASES)[number];
 
 const Num = z.number().finite();
+/** The variant (or 'reference') an event belongs to; absent before protocol 2. */
+const Variant = z.string().min(1).optional();
 const Histogram = z.strictObject({
   /** Bin edges, ascending, one more than bins; zero is always an edge. */
   edges: z.array(Num).min(2),
@@ -41,14 +56,20 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('phase/didChange'),
     phase: z.enum(PHASES),
-    /** The variant (or 'reference') this event belongs to; absent in run folders written before protocol 2. */
-    variant: z.string().optional(),
+    /** Set on the training and evaluation phases of a variant (the reference's evaluation: 'reference'). */
+    variant: Variant,
     status: z.enum(['started', 'finished']),
-    /** One line a newcomer understands: what this phase does, or what it found. */
+    /** One line a newcomer understands: what this phase does, or what it found. Never parsed. */
     message: z.string(),
+    /** finished: how long the phase took. */
     elapsedMs: Num.optional(),
   }),
-  z.strictObject({ type: z.literal('phase/didProgress'), phase: z.enum(PHASES), done: z.number().int().min(0), total: z.number().int().min(0) }),
+  z.strictObject({
+    type: z.literal('phase/didProgress'),
+    phase: z.enum(PHASES),
+    done: z.number().int().min(0),
+    total: z.number().int().min(0),
+  }),
   z.strictObject({
     type: z.literal('advantages/didCompute'),
     histogram: Histogram,
@@ -59,14 +80,21 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     value: z.strictObject({ fitOn: z.enum(['validation', 'train']), headMse: Num, meanMse: Num, betterThanMean: z.boolean() }),
     reward: z.strictObject({ mean: Num, min: Num, max: Num, range: z.tuple([Num, Num]) }),
     /** The training budget A-LoL would get under the configured variant and sampler. */
-    budget: z.strictObject({ variant: z.string(), sampler: z.string(), steps: z.number().int(), evalEvery: z.number().int(), scaled: z.boolean() }),
+    budget: z.strictObject({
+      variant: z.string(),
+      sampler: z.string(),
+      steps: z.number().int(),
+      evalEvery: z.number().int(),
+      scaled: z.boolean(),
+    }),
     /** Per-row file in the run folder (rowId, file, line, rewards, value, advantage, kept, ...). */
     file: z.string(),
   }),
   z.strictObject({
     type: z.literal('step/didComplete'),
-    /** The variant (or 'reference') this event belongs to; absent in run folders written before protocol 2. */
-    variant: z.string().optional(),
+    variant: Variant,
+    /** The phase the step belongs to: 'training' (absent before protocol 2, where only training had steps). */
+    phase: z.enum(PHASES).optional(),
     step: z.number().int(),
     totalSteps: z.number().int(),
     loss: Num,
@@ -75,12 +103,14 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     meanImportanceWeight: Num.optional(),
     clipFraction: Num.optional(),
     tokensPerSec: Num,
+    /** Training time of this variant so far, up to and including this step. */
     elapsedMs: Num,
   }),
   z.strictObject({
     type: z.literal('eval/didComplete'),
-    /** The variant (or 'reference') this event belongs to; absent in run folders written before protocol 2. */
-    variant: z.string().optional(),
+    variant: Variant,
+    /** 'training' (a validation evaluation between steps) or 'evaluation' (the test split afterwards). */
+    phase: z.enum(PHASES).optional(),
     step: z.number().int(),
     split: z.enum(['validation', 'test']),
     sampled: z.boolean(),
@@ -89,15 +119,41 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     lengthTokens: Num,
     samples: z.array(Sample),
   }),
-  z.strictObject({ type: z.literal('checkpoint/didSave'), variant: z.string().optional(), step: z.number().int(), dir: z.string() }),
+  z.strictObject({
+    type: z.literal('checkpoint/didSave'),
+    variant: Variant,
+    /** 'training' (the phase whose state it saves). */
+    phase: z.enum(PHASES).optional(),
+    step: z.number().int(),
+    dir: z.string(),
+  }),
   z.strictObject({ type: z.literal('run/didFail'), code: z.string(), message: z.string(), hint: z.string().optional() }),
-  /** `stopped`: ended early on a run/stop command, after writing a checkpoint it can resume from. */
+  /** `elapsedMs`: the whole run. `stopped`: ended early on a run/stop command, after writing a checkpoint it can resume from. */
   z.strictObject({ type: z.literal('run/didFinish'), runDir: z.string(), elapsedMs: Num, stopped: z.boolean().optional() }),
 ]);
 
 export type TrainerEvent = z.infer<typeof TrainerEventSchema>;
-/** An event as stored in events.jsonl: with the time it was emitted (ms since the epoch). */
+/** A line of events.jsonl (and of the trainer's stdout): the event with the time it was emitted (ms since the epoch). */
 export type StoredEvent = TrainerEvent & { t: number };
+/** An event in memory (the extension, the dashboard): the same event and time stamp, side by side. */
+export const TimedEventSchema = z.strictObject({ t: z.number(), event: TrainerEventSchema });
+export type TimedEvent = z.infer<typeof TimedEventSchema>;
+
+type PhaseChange = Extract<TrainerEvent, { type: 'phase/didChange' }>;
+
+/**
+ * The variant a phase/didChange is about: its `variant` field; else — the reader for protocol 1, whose
+ * events named the variant only in their text — the name after "training " / "evaluating " in the
+ * message that starts a training / evaluation phase ("training a_lol from the reference", "evaluating
+ * reference on the test prompts"). Null for other phases and messages. Steps, evaluations and checkpoints
+ * of version 1 belong to the variant of the training or evaluation phase under way.
+ */
+export function variantOfPhase(e: PhaseChange): string | null {
+  if (e.variant !== undefined) return e.variant;
+  if (e.status !== 'started') return null;
+  const v1 = e.phase === 'training' ? /^training (\S+)/ : e.phase === 'evaluation' ? /^evaluating (\S+)/ : null;
+  return v1?.exec(e.message)?.[1] ?? null;
+}
 
 export const TrainerCommandSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -109,7 +165,9 @@ export const TrainerCommandSchema = z.discriminatedUnion('type', [
     /** train: continue from this checkpoint folder. */
     resume: z.string().nullable().default(null),
     /** demo: its flags. */
-    demo: z.strictObject({ quick: z.boolean().default(true), seed: z.number().int().default(1), noise: z.number().min(0).max(1).default(0.5) }).optional(),
+    demo: z
+      .strictObject({ quick: z.boolean().default(true), seed: z.number().int().default(1), noise: z.number().min(0).max(1).default(0.5) })
+      .optional(),
   }),
   z.strictObject({ type: z.literal('run/stop'), checkpoint: z.boolean().default(true) }),
   z.strictObject({ type: z.literal('checkpoint/save') }),
@@ -117,17 +175,22 @@ export const TrainerCommandSchema = z.discriminatedUnion('type', [
 
 export type TrainerCommand = z.infer<typeof TrainerCommandSchema>;
 
-/** Parses one line from the other side; a bad line is reported by the caller, never trusted. */
-export function parseEventLine(line: string): { ok: true; event: TrainerEvent } | { ok: false; error: string } {
+/**
+ * Parses one line from the other side (stdout or events.jsonl) into the event and its time stamp `t`
+ * (null when the line has none, e.g. `ready`); a bad line is reported by the caller, never trusted.
+ */
+export function parseEventLine(line: string): { ok: true; event: TrainerEvent; t: number | null } | { ok: false; error: string } {
   let json: unknown;
   try {
     json = JSON.parse(line);
   } catch (e) {
     return { ok: false, error: `not JSON: ${(e as Error).message}` };
   }
+  let t: number | null = null;
   if (typeof json === 'object' && json !== null && 't' in json) {
     const rest: Record<string, unknown> = { ...(json as Record<string, unknown>) };
-    delete rest.t; // events.jsonl stamps each event with its time
+    if (typeof rest.t === 'number' && Number.isFinite(rest.t)) t = rest.t;
+    delete rest.t;
     json = rest;
   }
   const r = TrainerEventSchema.safeParse(json);
@@ -135,5 +198,5 @@ export function parseEventLine(line: string): { ok: true; event: TrainerEvent } 
     const i = r.error.issues[0];
     return { ok: false, error: `${i.path.join('.') || '(message)'}: ${i.message}` };
   }
-  return { ok: true, event: r.data };
+  return { ok: true, event: r.data, t };
 }

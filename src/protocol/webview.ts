@@ -4,7 +4,7 @@
 // user actions back. Pure: imports only zod.
 
 import { z } from 'zod';
-import { TrainerEventSchema } from './trainer.js';
+import { TimedEventSchema } from './trainer.js';
 
 const Num = z.number().finite();
 
@@ -36,9 +36,7 @@ export const SummarySchema = z.object({
 });
 export type RunSummary = z.infer<typeof SummarySchema>;
 
-/** An event with the time it was emitted (ms since the epoch), as events.jsonl stores it. */
-export const TimedEventSchema = z.strictObject({ t: z.number(), event: TrainerEventSchema });
-export type TimedEvent = z.infer<typeof TimedEventSchema>;
+export { TimedEventSchema, type TimedEvent } from './trainer.js';
 
 export const TRAINER_STATES = ['idle', 'starting', 'running', 'stopping', 'finished', 'stopped', 'crashed'] as const;
 export type TrainerState = (typeof TRAINER_STATES)[number];
@@ -48,7 +46,12 @@ export const HostToWebviewSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('run/didOpen'), runDir: z.string(), title: z.string(), live: z.boolean() }),
   z.strictObject({ type: z.literal('events/didAppend'), events: z.array(TimedEventSchema) }),
   z.strictObject({ type: z.literal('summary/didLoad'), summary: SummarySchema }),
-  z.strictObject({ type: z.literal('trainer/didChangeState'), state: z.enum(TRAINER_STATES), message: z.string().optional(), canResume: z.boolean() }),
+  z.strictObject({
+    type: z.literal('trainer/didChangeState'),
+    state: z.enum(TRAINER_STATES),
+    message: z.string().optional(),
+    canResume: z.boolean(),
+  }),
 ]);
 export type HostToWebview = z.infer<typeof HostToWebviewSchema>;
 

@@ -26,6 +26,14 @@ const cases: [file: string, source: string, forbidden: boolean][] = [
   ['src/extension/x.ts', "import * as vscode from 'vscode';\nexport const v = vscode;\n", false],
   ['src/protocol/x.ts', "import { z } from 'zod';\nexport const v = z;\n", false],
   ['src/protocol/x.ts', "import * as fs from 'node:fs';\nexport const v = fs;\n", true],
+  ['src/extension/x.ts', "import { rowId } from '../trainer/data/rows.js';\nexport const v = rowId;\n", true],
+  ['src/extension/x.ts', "import { rowId } from '../protocol/rows.js';\nexport const v = rowId;\n", false],
+  ['webview/src/x.ts', "import { rowId } from '../../src/trainer/data/rows.js';\nexport const v = rowId;\n", true],
+  ['webview/src/x.ts', "import { rowId } from '../../src/protocol/rows.js';\nexport const v = rowId;\n", false],
+  ['src/protocol/x.ts', "import { sha256 } from '@noble/hashes/sha2';\nexport const v = sha256;\n", false],
+  ['src/protocol/x.ts', "import { z } from './config.js';\nexport const v = z;\n", false],
+  ['src/protocol/x.ts', "import { rowId } from '../trainer/data/rows.js';\nexport const v = rowId;\n", true],
+  ['src/protocol/x.ts', "import { createHash } from 'node:crypto';\nexport const v = createHash;\n", true],
 ];
 
 describe('import boundaries (eslint)', () => {

@@ -41,7 +41,10 @@ describe('dataset rows in the editor', () => {
     assert.equal(setField(added, 'human_label', 0), '{"prompt": "a", "response": "b" , "extra": {"nested": [1, 2]}, "human_label": 0}');
     assert.equal(setField('{ "a": 1 }', 'note', 'ok "quoted" ☕'), '{ "a": 1, "note": "ok \\"quoted\\" ☕" }');
     assert.equal(setField('{}', 'exclude', true), '{"exclude": true}');
-    assert.equal(setField(lines[0], 'human_reward', 0.8), '\uFEFF{"prompt": "Q: café? 日本", "response": " yes ☕", "reward": 0.5, "human_reward": 0.8}');
+    assert.equal(
+      setField(lines[0], 'human_reward', 0.8),
+      '\uFEFF{"prompt": "Q: café? 日本", "response": " yes ☕", "reward": 0.5, "human_reward": 0.8}',
+    );
   });
 
   it('an edit of one line leaves every other byte of the file as it was', () => {

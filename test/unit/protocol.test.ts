@@ -2,7 +2,14 @@
 // host <-> webview messages.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TrainerCommandSchema, TrainerEventSchema, parseEventLine } from '../../src/protocol/trainer.js';
+import {
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  TrainerCommandSchema,
+  TrainerEventSchema,
+  parseEventLine,
+  variantOfPhase,
+} from '../../src/protocol/trainer.js';
 import { HostToWebviewSchema, WebviewToHostSchema } from '../../src/protocol/webview.js';
 
 const step = { type: 'step/didComplete', step: 3, totalSteps: 10, loss: 1.5, lr: 1e-3, gradNorm: 0.4, tokensPerSec: 1000, elapsedMs: 12 };
@@ -32,7 +39,12 @@ describe('protocol schemas', () => {
 
   it('reject malformed commands', () => {
     assert.ok(TrainerCommandSchema.safeParse({ type: 'run/start', verb: 'train' }).success);
-    for (const b of [{ type: 'run/start', verb: 'rm -rf' }, { type: 'run/stop', checkpoint: 'yes' }, { type: 'run/launch' }, { type: 'run/start', verb: 'demo', demo: { noise: 3 } }]) {
+    for (const b of [
+      { type: 'run/start', verb: 'rm -rf' },
+      { type: 'run/stop', checkpoint: 'yes' },
+      { type: 'run/launch' },
+      { type: 'run/start', verb: 'demo', demo: { noise: 3 } },
+    ]) {
       assert.equal(TrainerCommandSchema.safeParse(b).success, false, JSON.stringify(b));
     }
   });
@@ -43,8 +55,66 @@ describe('protocol schemas', () => {
       assert.equal(WebviewToHostSchema.safeParse(b).success, false, JSON.stringify(b));
     }
     assert.ok(HostToWebviewSchema.safeParse({ type: 'events/didAppend', events: [{ t: 1, event: step }] }).success);
-    for (const b of [{ type: 'events/didAppend', events: [{ t: 1, event: { ...step, loss: 'x' } }] }, { type: 'trainer/didChangeState', state: 'dancing', canResume: false }, { type: 'summary/didLoad', summary: { variants: { a: {} } } }]) {
+    for (const b of [
+      { type: 'events/didAppend', events: [{ t: 1, event: { ...step, loss: 'x' } }] },
+      { type: 'trainer/didChangeState', state: 'dancing', canResume: false },
+      { type: 'summary/didLoad', summary: { variants: { a: {} } } },
+    ]) {
       assert.equal(HostToWebviewSchema.safeParse(b).success, false, JSON.stringify(b));
     }
+  });
+
+  it('version 2: per-variant events carry variant and phase; version-1 events (without them) still parse', () => {
+    assert.equal(PROTOCOL_VERSION, 2);
+    assert.equal(MIN_PROTOCOL_VERSION, 1);
+    const evalDone = {
+      type: 'eval/didComplete',
+      step: 0,
+      split: 'test',
+      sampled: false,
+      rewards: { total: 1 },
+      distinct: [1, 1, 1],
+      lengthTokens: 3,
+      samples: [],
+    };
+    for (const e of [
+      { ...step, variant: 'a_lol', phase: 'training' },
+      step,
+      { ...evalDone, variant: 'reference', phase: 'evaluation' },
+      evalDone,
+      { type: 'checkpoint/didSave', variant: 'nll', phase: 'training', step: 3, dir: '/r/nll/final' },
+      { type: 'phase/didChange', phase: 'training', variant: 'a_lol', status: 'started', message: 'started' },
+    ]) {
+      assert.ok(TrainerEventSchema.safeParse(e).success, JSON.stringify(e));
+    }
+    for (const b of [{ ...step, variant: '' }, { ...step, variant: 3 }, { ...step, phase: 'warmup' }]) {
+      assert.equal(TrainerEventSchema.safeParse(b).success, false, JSON.stringify(b));
+    }
+  });
+
+  it('variantOfPhase: the field, else (protocol 1) the name in a started training or evaluation message', () => {
+    const phase = (o: object) => {
+      const r = TrainerEventSchema.parse({ type: 'phase/didChange', status: 'started', message: '', ...o });
+      assert.ok(r.type === 'phase/didChange');
+      return variantOfPhase(r);
+    };
+    assert.equal(phase({ phase: 'training', message: 'training a_lol from the reference' }), 'a_lol');
+    assert.equal(phase({ phase: 'training', message: 'training a_lol_seq from the reference (resuming from /r/x)' }), 'a_lol_seq');
+    assert.equal(phase({ phase: 'evaluation', message: 'evaluating reference on the test prompts: greedy' }), 'reference');
+    assert.equal(phase({ phase: 'training', status: 'finished', message: 'training a_lol done' }), null);
+    assert.equal(phase({ phase: 'evaluation', message: 'training a_lol' }), null);
+    assert.equal(phase({ phase: 'rewards', message: 'training rewards' }), null);
+    assert.equal(phase({ phase: 'training', message: 'a_lol: 3 steps' }), null);
+    assert.equal(phase({ phase: 'training', variant: 'dpo', message: 'training a_lol from the reference' }), 'dpo');
+    assert.equal(phase({ phase: 'training', variant: 'dpo', status: 'finished', message: 'done' }), 'dpo');
+  });
+
+  it('parseEventLine keeps the time stamp beside the event (null when the line has none)', () => {
+    const r = parseEventLine(JSON.stringify({ ...step, t: 123 }));
+    assert.ok(r.ok);
+    assert.equal(r.t, 123);
+    assert.deepEqual(r.event, step);
+    const ready = parseEventLine(JSON.stringify({ type: 'ready', protocolVersion: 2, trainer: 'x', pid: 1 }));
+    assert.ok(ready.ok && ready.t === null);
   });
 });

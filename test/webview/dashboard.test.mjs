@@ -52,7 +52,11 @@ describe('dashboard webview', () => {
 
   async function feed(pg, fx) {
     await send(pg, hostMessages(fx));
-    await pg.waitForFunction(() => document.querySelectorAll('.comparison-table tbody tr').length > 0 && document.querySelectorAll('.samples-table tbody tr').length > 0);
+    await pg.waitForFunction(
+      () =>
+        document.querySelectorAll('.comparison-table tbody tr').length > 0 &&
+        document.querySelectorAll('.samples-table tbody tr').length > 0,
+    );
   }
 
   before(async () => {
@@ -89,7 +93,10 @@ describe('dashboard webview', () => {
       Object.fromEntries(['kept', 'filtered', 'total'].map((k) => [k, document.querySelector(`.count.${k} .count-n`)?.textContent ?? ''])),
     );
     const n = (s) => Number(s.replace(/,/g, ''));
-    assert.deepEqual({ kept: n(counts.kept), filtered: n(counts.filtered), total: n(counts.total) }, { kept: adv.counts.kept, filtered: adv.counts.filtered, total: adv.counts.rows });
+    assert.deepEqual(
+      { kept: n(counts.kept), filtered: n(counts.filtered), total: n(counts.total) },
+      { kept: adv.counts.kept, filtered: adv.counts.filtered, total: adv.counts.rows },
+    );
     const byKind = await page.locator('.adv-stats table tbody tr').allTextContents();
     assert.equal(byKind.length, Object.keys(adv.byKind).length);
   });
@@ -108,7 +115,8 @@ describe('dashboard webview', () => {
     }
     const components = Object.keys(evalWithSamples[0].event.rewards);
     for (const c of components) {
-      const marks = await page.locator('figure.chart', { has: page.locator('figcaption', { hasText: `reward: ${c}` }) }).locator('circle.mark').count();
+      const chart = page.locator('figure.chart', { has: page.locator('figcaption', { hasText: `reward: ${c}` }) });
+      const marks = await chart.locator('circle.mark').count();
       assert.ok(marks >= evalWithSamples.length, `reward: ${c} has a mark per evaluation`);
     }
   });
@@ -212,13 +220,15 @@ describe('dashboard webview', () => {
     await page.reload();
     await page.waitForFunction(() => document.querySelectorAll('.histogram-svg .bar').length > 0);
     assert.deepEqual(await posted(), [{ type: 'webview/ready' }]);
-    assert.match(await page.locator('.log-text').last().textContent(), new RegExp(marker), 'the restored activity log ends with the last message');
-    assert.equal(await page.locator('figure.chart', { has: page.locator('figcaption', { hasText: /^loss/ }) }).locator('path.line').count(), trained.length);
+    const lastLog = await page.locator('.log-text').last().textContent();
+    assert.match(lastLog, new RegExp(marker), 'the restored activity log ends with the last message');
+    const lossChart = () => page.locator('figure.chart', { has: page.locator('figcaption', { hasText: /^loss/ }) });
+    assert.equal(await lossChart().locator('path.line').count(), trained.length);
     assert.ok((await page.locator('.samples-table tbody tr').count()) > 0);
     assert.ok((await page.locator('.comparison-table tbody tr').count()) > 0);
     await feed(page, poisoned); // the host re-sends after webview/ready
     assert.equal(Number((await page.locator('.count.kept .count-n').textContent()).replace(/,/g, '')), adv.counts.kept);
-    assert.equal(await page.locator('figure.chart', { has: page.locator('figcaption', { hasText: /^loss/ }) }).locator('path.line').count(), trained.length);
+    assert.equal(await lossChart().locator('path.line').count(), trained.length);
   });
 
   it('saves dark and light screenshots', async () => {

@@ -55,7 +55,9 @@ const SHIM = `
 window.__posted = [];
 window.__violations = [];
 document.addEventListener('securitypolicyviolation', (e) => {
-  window.__violations.push({ directive: e.violatedDirective, blocked: e.blockedURI, sample: e.sample, file: e.sourceFile, line: e.lineNumber, col: e.columnNumber });
+  window.__violations.push({
+    directive: e.violatedDirective, blocked: e.blockedURI, sample: e.sample, file: e.sourceFile, line: e.lineNumber, col: e.columnNumber,
+  });
 });
 window.acquireVsCodeApi = () => ({
   postMessage: (m) => { window.__posted.push(JSON.parse(JSON.stringify(m))); },
@@ -87,13 +89,16 @@ function page(origin, theme) {
 /** Serves the test page (?theme=dark|light), the built bundle and the theme CSS; nothing else. */
 export async function startServer() {
   for (const f of ['dashboard.js', 'dashboard.css']) {
-    if (!existsSync(path.join(DIST, f))) throw new Error(`webview/dist/${f} is missing (hint: npm run build:webview, or run npm run test:webview)`);
+    if (!existsSync(path.join(DIST, f))) {
+      throw new Error(`webview/dist/${f} is missing (hint: npm run build:webview, or run npm run test:webview)`);
+    }
   }
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const origin = `http://127.0.0.1:${server.address().port}`;
     const send = (type, body) => res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
-    if (url.pathname === '/') return send('text/html; charset=utf-8', page(origin, url.searchParams.get('theme') === 'light' ? 'light' : 'dark'));
+    const pageTheme = url.searchParams.get('theme') === 'light' ? 'light' : 'dark';
+    if (url.pathname === '/') return send('text/html; charset=utf-8', page(origin, pageTheme));
     if (url.pathname === '/dist/dashboard.js') return send('text/javascript', readFileSync(path.join(DIST, 'dashboard.js')));
     if (url.pathname === '/dist/dashboard.css') return send('text/css', readFileSync(path.join(DIST, 'dashboard.css')));
     const theme = /^\/theme-(dark|light)\.css$/.exec(url.pathname);
@@ -112,7 +117,10 @@ export async function launch() {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
     viewport: { width: 1280, height: 900 },
   });
   return {

@@ -44,20 +44,42 @@ export class ComparisonPanel {
     const entries = Object.entries(summary.variants);
     const pick = (v: RunSummary['variants'][string]): Metrics => (this.decoding.value() === 'sampled' ? v.heldoutSampled : v.heldout);
     const components: string[] = [];
-    for (const [, v] of entries) for (const k of Object.keys(v.heldout.reward)) if (k !== 'total' && !components.includes(k)) components.push(k);
+    for (const [, v] of entries) {
+      for (const k of Object.keys(v.heldout.reward)) if (k !== 'total' && !components.includes(k)) components.push(k);
+    }
     const hasAccuracy = entries.some(([, v]) => v.heldout.preferenceAccuracy !== undefined && v.heldout.preferenceAccuracy !== null);
 
-    type Col = { head: string; value: (v: RunSummary['variants'][string]) => number | null; fmt: (x: number | null) => string; best?: 'max' | 'min'; tip?: string };
+    type Variant = RunSummary['variants'][string];
+    type Col = {
+      head: string;
+      value: (v: Variant) => number | null;
+      fmt: (x: number | null) => string;
+      best?: 'max' | 'min';
+      tip?: string;
+    };
     const cols: Col[] = [
       { head: 'reward (sampled)', value: (v) => v.heldoutSampled.reward.total ?? null, fmt: fixed, best: 'max' },
       { head: 'reward (greedy)', value: (v) => v.heldout.reward.total ?? null, fmt: fixed, best: 'max' },
-      ...components.map((k): Col => ({ head: k, value: (v) => pick(v).reward[k] ?? null, fmt: fixed, best: 'max', tip: `reward component ${k}` })),
+      ...components.map((k): Col => ({
+        head: k,
+        value: (v) => pick(v).reward[k] ?? null,
+        fmt: fixed,
+        best: 'max',
+        tip: `reward component ${k}`,
+      })),
       { head: 'distinct-1', value: (v) => pick(v).distinct1, fmt: fixed, best: 'max' },
       { head: 'distinct-2', value: (v) => pick(v).distinct2, fmt: fixed, best: 'max' },
       { head: 'distinct-3', value: (v) => pick(v).distinct3, fmt: fixed, best: 'max' },
       { head: 'tokens', value: (v) => pick(v).length, fmt: (x) => fixed(x, 1), tip: 'mean response length in tokens' },
-      ...(hasAccuracy ? [{ head: 'pref. accuracy', value: (v: RunSummary['variants'][string]) => v.heldout.preferenceAccuracy ?? null, fmt: fixed, best: 'max' as const }] : []),
-      { head: 'filtered', value: (v) => v.filteredFraction, fmt: (x) => pct(x), tip: 'share of training rows with A <= 0, left out of training' },
+      ...(hasAccuracy
+        ? [{ head: 'pref. accuracy', value: (v: Variant) => v.heldout.preferenceAccuracy ?? null, fmt: fixed, best: 'max' as const }]
+        : []),
+      {
+        head: 'filtered',
+        value: (v) => v.filteredFraction,
+        fmt: (x) => pct(x),
+        tip: 'share of training rows with A <= 0, left out of training',
+      },
       { head: 'steps', value: (v) => v.steps, fmt: int },
       { head: 'train s', value: (v) => v.trainSeconds, fmt: (x) => (x === null ? DASH : x.toFixed(1)) },
     ];
@@ -81,7 +103,9 @@ export class ComparisonPanel {
       tr.dataset.variant = name;
       t.body.append(tr);
     }
-    const foot = h('p', 'muted small', `${entries.length} variants${summary.prompts !== undefined ? ` on ${summary.prompts} test prompts` : ''}${summary.seed !== undefined ? `, seed ${summary.seed}` : ''}; the best value per column is bold.`);
+    const prompts = summary.prompts !== undefined ? ` on ${summary.prompts} test prompts` : '';
+    const seed = summary.seed !== undefined ? `, seed ${summary.seed}` : '';
+    const foot = h('p', 'muted small', `${entries.length} variants${prompts}${seed}; the best value per column is bold.`);
     replaceChildren(this.holder, t.el, foot);
   }
 }

@@ -99,7 +99,8 @@ export function select(ariaLabel: string, onChange: (value: string) => void): Se
     el,
     setOptions(options) {
       const keep = el.value;
-      const same = options.length === el.options.length && options.every((o, i) => el.options[i].value === o.value && el.options[i].text === o.label);
+      const same =
+        options.length === el.options.length && options.every((o, i) => el.options[i].value === o.value && el.options[i].text === o.label);
       if (same) return;
       el.replaceChildren(...options.map((o) => new Option(o.label, o.value)));
       el.value = options.some((o) => o.value === keep) ? keep : (options[0]?.value ?? '');

@@ -10,7 +10,11 @@ const TRAIN_CHARTS: { key: MetricKey; title: string; logY?: boolean; hint: strin
   { key: 'loss', title: 'loss', logY: true, hint: 'training loss per step (variants use different losses: compare shapes, not levels)' },
   { key: 'lr', title: 'learning rate', hint: 'learning rate per step (schedule and warmup)' },
   { key: 'gradNorm', title: 'gradient norm', logY: true, hint: 'global gradient norm before clipping' },
-  { key: 'meanImportanceWeight', title: 'mean importance weight', hint: 'mean of pi_theta / pi_ref over the batch (A-LoL variants); 1 at the start' },
+  {
+    key: 'meanImportanceWeight',
+    title: 'mean importance weight',
+    hint: 'mean of pi_theta / pi_ref over the batch (A-LoL variants); 1 at the start',
+  },
   { key: 'clipFraction', title: 'clip fraction', hint: 'share of importance weights clipped to [1 - eps, 1 + eps]' },
 ];
 
@@ -36,7 +40,8 @@ export class CurvesPanel {
       this.train.set(c.key, chart);
       this.trainGrid.append(chart.root);
     }
-    sec.body.append(this.legend, h('h3', 'sub-title', 'Training'), this.trainEmpty, this.trainGrid, h('h3', 'sub-title', 'Evaluation reward'), this.evalGrid);
+    const title = (text: string) => h('h3', 'sub-title', text);
+    sec.body.append(this.legend, title('Training'), this.trainEmpty, this.trainGrid, title('Evaluation reward'), this.evalGrid);
   }
 
   render(model: RunModel): void {
@@ -72,7 +77,8 @@ export class CurvesPanel {
     for (const comp of components) {
       let chart = this.evalCharts.get(comp);
       if (!chart) {
-        chart = new LineChart(comp === 'total' ? 'reward: total' : `reward: ${comp}`, { hint: 'filled: greedy decoding, hollow and dashed: sampled' });
+        const hint = 'filled: greedy decoding, hollow and dashed: sampled';
+        chart = new LineChart(comp === 'total' ? 'reward: total' : `reward: ${comp}`, { hint });
         this.evalCharts.set(comp, chart);
         if (this.evalCharts.size === 1) this.evalGrid.replaceChildren();
         this.evalGrid.append(chart.root);
@@ -82,7 +88,8 @@ export class CurvesPanel {
         const key = `${e.variant}|${e.split}|${e.sampled ? 'sampled' : 'greedy'}`;
         let g = groups.get(key);
         if (!g) {
-          g = { key, label: `${e.variant} (${e.split}, ${e.sampled ? 'sampled' : 'greedy'})`, colour: colour(e.variant), xs: [], ys: [], dashed: e.sampled, markers: e.sampled ? 'hollow' : 'filled' };
+          const label = `${e.variant} (${e.split}, ${e.sampled ? 'sampled' : 'greedy'})`;
+          g = { key, label, colour: colour(e.variant), xs: [], ys: [], dashed: e.sampled, markers: e.sampled ? 'hollow' : 'filled' };
           groups.set(key, g);
         }
         g.xs.push(e.step);
@@ -117,5 +124,6 @@ function swatch(cls: string): SVGSVGElement {
 }
 
 function dot(kind: 'filled' | 'hollow'): SVGSVGElement {
-  return s('svg', { viewBox: '0 0 10 10', class: 'swatch dot', 'aria-hidden': 'true' }, s('circle', { cx: 5, cy: 5, r: 3, class: `mark c-fg ${kind}` }));
+  const dot = s('circle', { cx: 5, cy: 5, r: 3, class: `mark c-fg ${kind}` });
+  return s('svg', { viewBox: '0 0 10 10', class: 'swatch dot', 'aria-hidden': 'true' }, dot);
 }

@@ -16,7 +16,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, .
 }
 
 /** An SVG element with attributes (geometry, paint, class: never `style`). */
-export function s<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}, ...children: Child[]): SVGElementTagNameMap[K] {
+export function s<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number> = {},
+  ...children: Child[]
+): SVGElementTagNameMap[K] {
   const e = document.createElementNS(SVG_NS, tag);
   setAttrs(e, attrs);
   append(e, children);

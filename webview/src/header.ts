@@ -5,6 +5,7 @@
 import { badge, button, progressBar, progressRing, type BadgeHandle, type ButtonHandle, type ProgressHandle } from './components.js';
 import { h, replaceChildren, setText } from './dom.js';
 import { basename, duration, int, num, DASH } from './format.js';
+import type { TrainerState } from '../../src/protocol/webview.js';
 import { elapsedMs, etaMs, type RunModel, type RunStart } from './model.js';
 
 export class RunHeader {
@@ -45,11 +46,19 @@ export class RunHeader {
     const busy = t?.state === 'starting' || t?.state === 'running';
     this.stop.setEnabled(busy);
     this.resume.setEnabled(!!t?.canResume && !busy && t.state !== 'stopping');
-    const tone = !t ? 'neutral' : t.state === 'running' || t.state === 'finished' ? 'good' : t.state === 'crashed' ? 'bad' : t.state === 'stopped' || t.state === 'stopping' ? 'warn' : 'neutral';
+    const tones: Partial<Record<TrainerState, 'good' | 'bad' | 'warn'>> = {
+      running: 'good',
+      finished: 'good',
+      crashed: 'bad',
+      stopped: 'warn',
+      stopping: 'warn',
+    };
+    const tone = (t && tones[t.state]) ?? 'neutral';
     this.state.set(t ? t.state : model.run?.live === false ? 'recorded' : 'waiting', tone);
     this.state.el.title = t?.message ?? '';
 
-    const sig = JSON.stringify([model.start?.runId, model.series.map((x) => x.name), model.summary ? Object.keys(model.summary.variants) : null]);
+    const summarized = model.summary ? Object.keys(model.summary.variants) : null;
+    const sig = JSON.stringify([model.start?.runId, model.series.map((x) => x.name), summarized]);
     if (sig !== this.configSig) {
       this.configSig = sig;
       this.renderConfig(model);
@@ -80,10 +89,12 @@ export class RunHeader {
     this.banner.classList.toggle('hidden', !f && !model.finished && t?.state !== 'crashed');
     if (f) {
       this.banner.className = 'banner bad';
-      replaceChildren(this.banner, h('strong', '', `Run failed (${f.code}): `), f.message, f.hint ? h('div', 'hint', `hint: ${f.hint}`) : null);
+      const hint = f.hint ? h('div', 'hint', `hint: ${f.hint}`) : null;
+      replaceChildren(this.banner, h('strong', '', `Run failed (${f.code}): `), f.message, hint);
     } else if (t?.state === 'crashed') {
       this.banner.className = 'banner bad';
-      replaceChildren(this.banner, h('strong', '', 'The trainer process crashed. '), t.message ?? '', t.canResume ? ' Resume continues from the last checkpoint.' : '');
+      const resume = t.canResume ? ' Resume continues from the last checkpoint.' : '';
+      replaceChildren(this.banner, h('strong', '', 'The trainer process crashed. '), t.message ?? '', resume);
     } else if (model.finished) {
       this.banner.className = `banner ${model.finished.stopped ? 'warn' : 'good'}`;
       replaceChildren(this.banner, model.finished.stopped

@@ -13,7 +13,7 @@ import { CurvesPanel } from './curves.js';
 import { h, replaceChildren, section } from './dom.js';
 import { duration } from './format.js';
 import { RunHeader } from './header.js';
-import { AdvantagesPanel } from './histogram.js';
+import { AdvantagesPanel } from './advantages.js';
 import { applyEvent, applyHostMessage, emptyModel, reject, restoreModel, type RunModel } from './model.js';
 import { SamplesPanel } from './samples.js';
 import './dashboard.css';
@@ -97,11 +97,14 @@ function renderActivity(): void {
   notices.classList.toggle('hidden', r.length === 0);
   if (r.length > 0) {
     const last = r[r.length - 1];
-    replaceChildren(notices, h('strong', '', `Ignored ${r.length} host message${r.length === 1 ? '' : 's'} that did not match the protocol. `), h('span', 'rejected-reason', `Last: ${last.reason}`));
+    const ignored = `Ignored ${r.length} host message${r.length === 1 ? '' : 's'} that did not match the protocol. `;
+    replaceChildren(notices, h('strong', '', ignored), h('span', 'rejected-reason', `Last: ${last.reason}`));
   }
   const start = model.startT ?? model.log[0]?.t ?? 0;
   activity.note.textContent = ` ${model.log.length} phase message${model.log.length === 1 ? '' : 's'}`;
-  const items = model.log.map((l) => h('li', '', h('span', 'log-t', duration(l.t - start)), h('span', 'log-phase', l.phase), h('span', 'log-text', l.text)));
+  const items = model.log.map((l) =>
+    h('li', '', h('span', 'log-t', duration(l.t - start)), h('span', 'log-phase', l.phase), h('span', 'log-text', l.text)),
+  );
   replaceChildren(activity.body, items.length ? h('ol', 'log', ...items) : h('p', 'muted', 'Phase messages appear here as the run goes.'));
 }
 
@@ -118,7 +121,8 @@ function persistSoon(): void {
 
 // --- host messages ------------------------------------------------------------------------------------
 function rejectMessage(data: unknown, reason: string): void {
-  const type = typeof data === 'object' && data !== null && typeof (data as { type?: unknown }).type === 'string' ? (data as { type: string }).type : typeof data;
+  const named = typeof data === 'object' && data !== null && typeof (data as { type?: unknown }).type === 'string';
+  const type = named ? (data as { type: string }).type : typeof data;
   const text = `${type.slice(0, 60)}: ${reason}`;
   console.warn('[dashboard] rejected host message:', text);
   reject(model, text);

@@ -3,12 +3,12 @@
 // a run's events after a reload (webview/ready) rebuilds the same model. The digest is what survives a
 // reload (vscode.setState); per-variant series are thinned past MAX_POINTS so it stays small.
 //
-// Variants: a demo run trains several variants one after another and each restarts at step 1; the
-// current variant is read from phase/didChange 'training' ("training a_lol from the reference") and
-// 'evaluation' ("evaluating a_lol on the test prompts") messages.
+// Variants: a demo run trains several variants one after another and each restarts at step 1. Steps,
+// evaluations and checkpoints name their variant (protocol 2); in a version-1 run they belong to the
+// variant of the training or evaluation phase under way, which variantOfPhase reads from the phase event.
 
 import type { HostToWebview, RunSummary, TimedEvent, TrainerState } from '../../src/protocol/webview.js';
-import type { Phase, TrainerEvent } from '../../src/protocol/trainer.js';
+import { type Phase, type TrainerEvent, variantOfPhase } from '../../src/protocol/trainer.js';
 
 export const METRICS = ['loss', 'lr', 'gradNorm', 'meanImportanceWeight', 'clipFraction'] as const;
 export type MetricKey = (typeof METRICS)[number];
@@ -60,7 +60,8 @@ export interface PhaseState {
 }
 
 export interface RunModel {
-  v: 1;
+  /** The digest's layout; a saved digest of another layout is dropped (the host re-sends the run). */
+  v: 2;
   run: { title: string; runDir: string; live: boolean } | null;
   start: RunStart | null;
   startT: number | null;
@@ -83,7 +84,7 @@ export interface RunModel {
   summary: RunSummary | null;
   rejected: { at: number; reason: string }[];
   /** Bumped per panel on change; a renderer redraws only when its version moved. */
-  ver: { header: number; histogram: number; curves: number; samples: number; summary: number; log: number };
+  ver: { header: number; advantages: number; curves: number; samples: number; summary: number; log: number };
 }
 
 const MAX_POINTS = 8000;
@@ -92,10 +93,10 @@ const MAX_REJECTED = 20;
 
 export function emptyModel(): RunModel {
   return {
-    v: 1, run: null, start: null, startT: null, lastT: null, phase: null, log: [], trainingVariant: null, evalLabel: null,
+    v: 2, run: null, start: null, startT: null, lastT: null, phase: null, log: [], trainingVariant: null, evalLabel: null,
     names: [], series: [], evals: [], sampleGroups: [], advantages: null, checkpoints: [], failure: null, finished: null,
     trainer: null, summary: null, rejected: [],
-    ver: { header: 1, histogram: 1, curves: 1, samples: 1, summary: 1, log: 1 },
+    ver: { header: 1, advantages: 1, curves: 1, samples: 1, summary: 1, log: 1 },
   };
 }
 
@@ -103,7 +104,7 @@ export function emptyModel(): RunModel {
 export function restoreModel(state: unknown): RunModel | null {
   if (typeof state !== 'object' || state === null) return null;
   const m = (state as { model?: unknown }).model;
-  if (typeof m !== 'object' || m === null || (m as { v?: unknown }).v !== 1) return null;
+  if (typeof m !== 'object' || m === null || (m as { v?: unknown }).v !== 2) return null;
   const keys: (keyof RunModel)[] = ['names', 'series', 'evals', 'sampleGroups', 'log', 'checkpoints', 'rejected'];
   if (!keys.every((k) => Array.isArray((m as Record<string, unknown>)[k]))) return null;
   const model = m as RunModel;
@@ -156,7 +157,8 @@ function seriesOf(model: RunModel, name: string): VariantSeries {
   let s = model.series.find((x) => x.name === name);
   if (!s) {
     nameIndex(model, name);
-    s = { name, totalSteps: 0, steps: [], m: { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [] }, tokensPerSec: null, elapsedMs: 0, version: 0 };
+    const m = { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [] };
+    s = { name, totalSteps: 0, steps: [], m, tokensPerSec: null, elapsedMs: 0, version: 0 };
     model.series.push(s);
   }
   return s;
@@ -185,14 +187,14 @@ export function applyEvent(model: RunModel, te: TimedEvent): void {
         model.phase = { ...model.phase, status: 'finished', message: e.message };
       }
       if (e.status === 'started' && e.phase === 'training') {
-        const m = /^training (\S+)/.exec(e.message);
-        if (m) {
-          model.trainingVariant = m[1];
-          seriesOf(model, m[1]);
+        const variant = variantOfPhase(e);
+        if (variant) {
+          model.trainingVariant = variant;
+          seriesOf(model, variant);
           model.ver.curves++;
         }
       }
-      if (e.phase === 'evaluation') model.evalLabel = e.status === 'started' ? (/^evaluating (\S+)/.exec(e.message)?.[1] ?? null) : null;
+      if (e.phase === 'evaluation') model.evalLabel = e.status === 'started' ? variantOfPhase(e) : null;
       if (!model.log.some((l) => l.t === t && l.text === e.message)) {
         model.log.push({ t, phase: e.phase, text: e.message });
         if (model.log.length > MAX_LOG) model.log.splice(0, model.log.length - MAX_LOG);
@@ -206,17 +208,19 @@ export function applyEvent(model: RunModel, te: TimedEvent): void {
       return;
     case 'advantages/didCompute':
       model.advantages = withoutType(e);
-      model.ver.histogram++;
+      model.ver.advantages++;
       return;
     case 'step/didComplete':
       applyStep(model, e);
-      if (model.phase?.phase === 'training') model.phase = { ...model.phase, done: e.step, total: e.totalSteps };
+      if (model.phase?.phase === (e.phase ?? 'training')) model.phase = { ...model.phase, done: e.step, total: e.totalSteps };
       return;
     case 'eval/didComplete': {
-      const variant = model.evalLabel ?? currentTrainingVariant(model);
+      const variant = e.variant ?? model.evalLabel ?? currentTrainingVariant(model);
       nameIndex(model, variant);
-      const rec: EvalRecord = { variant, step: e.step, split: e.split, sampled: e.sampled, rewards: e.rewards, distinct: e.distinct, lengthTokens: e.lengthTokens };
-      const same = (r: { variant: string; step: number; split: Split; sampled: boolean }) => r.variant === variant && r.step === e.step && r.split === e.split && r.sampled === e.sampled;
+      const { step, split, sampled } = e;
+      const rec: EvalRecord = { variant, step, split, sampled, rewards: e.rewards, distinct: e.distinct, lengthTokens: e.lengthTokens };
+      const same = (r: { variant: string; step: number; split: Split; sampled: boolean }) =>
+        r.variant === variant && r.step === step && r.split === split && r.sampled === sampled;
       model.evals = model.evals.filter((r) => !same(r));
       model.evals.push(rec);
       model.ver.curves++;
@@ -247,7 +251,7 @@ function withoutType<T extends { type: string }>(e: T): Omit<T, 'type'> {
 }
 
 function applyStep(model: RunModel, e: Ev<'step/didComplete'>): void {
-  const s = seriesOf(model, currentTrainingVariant(model));
+  const s = seriesOf(model, e.variant ?? currentTrainingVariant(model));
   // A resumed (or re-sent) variant rewinds: drop the points at or after this step.
   let n = s.steps.length;
   while (n > 0 && s.steps[n - 1] >= e.step) n--;

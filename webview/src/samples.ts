@@ -26,7 +26,8 @@ export class SamplesPanel {
     this.step = select('filter samples by step', rerender);
     this.variant.el.dataset.filter = 'variant';
     this.step.el.dataset.filter = 'step';
-    sec.body.append(h('div', 'filters', h('label', '', 'variant ', this.variant.el), h('label', '', 'step ', this.step.el), this.count), this.holder);
+    const filters = h('div', 'filters', h('label', '', 'variant ', this.variant.el), h('label', '', 'step ', this.step.el), this.count);
+    sec.body.append(filters, this.holder);
   }
 
   render(model: RunModel): void {
@@ -41,16 +42,19 @@ export class SamplesPanel {
   }
 
   private draw(model: RunModel): void {
-    const groups = model.sampleGroups.filter(
-      (g) => (this.variant.value() === ALL || g.variant === this.variant.value()) && (this.step.value() === ALL || String(g.step) === this.step.value()),
-    );
+    const variant = this.variant.value();
+    const step = this.step.value();
+    const shown = (g: SampleGroup) => (variant === ALL || g.variant === variant) && (step === ALL || String(g.step) === step);
+    const groups = model.sampleGroups.filter(shown);
     if (model.sampleGroups.length === 0) {
       replaceChildren(this.holder, h('p', 'muted', 'No samples yet: each evaluation adds its generations here.'));
       this.count.textContent = '';
       return;
     }
     const components: string[] = [];
-    for (const g of groups) for (const smp of g.samples) for (const k of Object.keys(smp.rewards)) if (!components.includes(k)) components.push(k);
+    for (const g of groups) {
+      for (const smp of g.samples) for (const k of Object.keys(smp.rewards)) if (!components.includes(k)) components.push(k);
+    }
     components.sort((a, b) => (a === 'total' ? -1 : b === 'total' ? 1 : 0));
     const t = table('samples-table', ['variant', 'step', 'prompt', 'reference', 'response', ...components]);
     for (const c of Array.from(t.head.cells).slice(5)) c.className = 'n';
@@ -70,7 +74,8 @@ export class SamplesPanel {
         t.body.append(tr);
       }
     }
-    this.count.textContent = `${rows} sample${rows === 1 ? '' : 's'} from ${groups.length} evaluation${groups.length === 1 ? '' : 's'} (${model.sampleGroups.length} in all)`;
+    const evals = `${groups.length} evaluation${groups.length === 1 ? '' : 's'}`;
+    this.count.textContent = `${rows} sample${rows === 1 ? '' : 's'} from ${evals} (${model.sampleGroups.length} in all)`;
     replaceChildren(this.holder, t.el);
   }
 }

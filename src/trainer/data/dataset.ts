@@ -6,34 +6,14 @@
 // A file holds one kind of record: {prompt, response} rows, {prompt, chosen, rejected} pairs, or HH
 // {chosen, rejected} transcripts; `format: "auto"` takes the kind of the first good record.
 
-import { parseHhTranscript } from './hh.js';
-import { DataError, readJsonLines, schemaError } from './jsonl.js';
-import {
-  classifyRecord,
-  extraFields,
-  type HhRecord,
-  KIND_SHAPES,
-  type Pair,
-  type PairRecord,
-  pairId,
-  RECORD_SCHEMAS,
-  type RecordKind,
-  type Row,
-  type RowRecord,
-  rowId,
-  shortHash,
-  type Split,
-} from './rows.js';
+import { DataError, readJsonLines } from './jsonl.js';
+import { classifyRecord, KIND_SHAPES, type Pair, type RecordKind, type Row, type Split } from './rows.js';
+import { type DatasetRecord, DEFAULT_SPLIT, parseRecord, type SplitFractions } from '../../protocol/rows.js';
+
+// Splits and one record's parsing are shared with the editor (src/protocol/rows.ts); re-exported here.
+export { assignSplit, type DatasetRecord, DEFAULT_SPLIT, type SplitFractions } from '../../protocol/rows.js';
 
 export type DatasetFormat = 'auto' | 'jsonl' | 'hh';
-
-/** Seeded split fractions for rows without a `split` field; train gets the rest. */
-export interface SplitFractions {
-  validation: number;
-  test: number;
-  seed: number;
-}
-export const DEFAULT_SPLIT: SplitFractions = { validation: 0.05, test: 0.05, seed: 0 };
 
 export interface DatasetOptions {
   /** 'jsonl': rows or pairs; 'hh': HH transcripts; 'auto' (default): from the first good record. */
@@ -41,13 +21,6 @@ export interface DatasetOptions {
   /** Skip bad records instead of throwing on the first; each skip is listed in the report. Default false. */
   skipBadRows?: boolean;
   split?: SplitFractions;
-}
-
-/** What one line of the file became: one row, or two halves plus the pair when their prompts agree. */
-export interface DatasetRecord {
-  line: number;
-  rows: Row[];
-  pair?: Pair;
 }
 
 export interface DatasetReport {
@@ -84,22 +57,11 @@ export function checkSplitFractions(f: SplitFractions): SplitFractions {
   const ok = (x: number) => Number.isFinite(x) && x >= 0 && x < 1;
   if (!ok(f.validation) || !ok(f.test) || !(f.validation + f.test < 1) || !Number.isFinite(f.seed)) {
     throw new Error(
-      `data.split: validation ${f.validation} and test ${f.test} must each be in [0, 1) with validation + test < 1, and seed ${f.seed} a finite number; hint: e.g. { "validation": 0.05, "test": 0.05, "seed": 0 }`,
+      `data.split: validation ${f.validation} and test ${f.test} must each be in [0, 1) with validation + test < 1, ` +
+        `and seed ${f.seed} a finite number; hint: e.g. { "validation": 0.05, "test": 0.05, "seed": 0 }`,
     );
   }
   return f;
-}
-
-/**
- * The split of the row group `key`: a hash of `${seed}:${key}` as a uniform u in [0, 1);
- * u < validation -> validation, u < validation + test -> test, else train. Depends on nothing else,
- * so adding or editing other rows never moves this one.
- */
-export function assignSplit(key: string, f: SplitFractions): Split {
-  const u = parseInt(shortHash(`${f.seed}:${key}`).slice(0, 13), 16) / 2 ** 52; // 52 bits: exact in a double
-  if (u < f.validation) return 'validation';
-  if (u < f.validation + f.test) return 'test';
-  return 'train';
 }
 
 /** Streams the file's records; returns the report when done. Throws a DataError on a bad record unless skipBadRows. */
@@ -162,11 +124,13 @@ export function describeReport(r: DatasetReport): string {
 
 function decideKind(file: string, line: number, value: unknown, seen: RecordKind | null, format: DatasetFormat): RecordKind {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new DataError(file, line, null, `expected a JSON object, received ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value}`);
+    const received = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+    throw new DataError(file, line, null, `expected a JSON object, received ${received}`);
   }
   if (seen === null) {
     const fields = Object.keys(value).slice(0, 8).join(', ');
-    throw new DataError(file, line, null, `cannot tell the record kind from fields {${fields}}: expected ${Object.values(KIND_SHAPES).join(', ')}`);
+    const shapes = Object.values(KIND_SHAPES).join(', ');
+    throw new DataError(file, line, null, `cannot tell the record kind from fields {${fields}}: expected ${shapes}`);
   }
   if (format === 'jsonl' && seen === 'hh') {
     throw new DataError(file, line, null, `record is ${KIND_SHAPES.hh}, but format is "jsonl"; hint: use format "hh" or "auto"`);
@@ -174,60 +138,11 @@ function decideKind(file: string, line: number, value: unknown, seen: RecordKind
   return seen;
 }
 
+/** One record's rows; a bad record is a DataError naming the file, line and field. */
 export function buildRecord(kind: RecordKind, value: unknown, file: string, line: number, f: SplitFractions): DatasetRecord {
-  const parsed = RECORD_SCHEMAS[kind].safeParse(value);
-  if (!parsed.success) throw schemaError(file, line, parsed.error, value);
-  if (kind === 'rows') return { line, rows: [rowOf(parsed.data as RowRecord, file, line, f)] };
-  if (kind === 'pairs') {
-    const rec = parsed.data as PairRecord;
-    return twoRows(rec, extraFields('pairs', rec), file, line, f, { prompt: rec.prompt, response: rec.chosen }, { prompt: rec.prompt, response: rec.rejected });
-  }
-  const rec = parsed.data as HhRecord;
-  const chosen = parseHhTranscript(rec.chosen, { file, line, field: 'chosen' });
-  const rejected = parseHhTranscript(rec.rejected, { file, line, field: 'rejected' });
-  return twoRows(rec, extraFields('hh', rec), file, line, f, chosen, rejected, [rec.chosen, rec.rejected]);
-}
-
-function rowOf(rec: RowRecord, file: string, line: number, f: SplitFractions): Row {
-  const id = rowId(rec.prompt, rec.response, rec.id);
-  const row: Row = { id, file, line, prompt: rec.prompt, response: rec.response, split: rec.split ?? assignSplit(id, f), group: id, kind: 'row', raw: extraFields('rows', rec) };
-  if (rec.reward !== undefined) row.reward = rec.reward;
-  if (rec.rewards !== undefined) row.rewards = rec.rewards;
-  return row;
-}
-
-type Text = { prompt: string; response: string };
-
-/**
- * Both halves of a pair or HH record. Same prompt: a Pair, and both rows carry its id. Prompts differ
- * (HH only): two unpaired rows. Either way both halves share one split group, so a conversation
- * never sits in train and test at once.
- */
-function twoRows(
-  rec: { id?: string | number; split?: Split },
-  raw: Record<string, unknown>,
-  file: string,
-  line: number,
-  f: SplitFractions,
-  chosen: Text,
-  rejected: Text,
-  transcripts?: [string, string],
-): DatasetRecord {
-  const paired = chosen.prompt === rejected.prompt;
-  const group = paired
-    ? pairId(chosen.prompt, chosen.response, rejected.response, rec.id)
-    : rec.id !== undefined
-      ? String(rec.id)
-      : shortHash(JSON.stringify(transcripts ?? [chosen, rejected]));
-  const split = rec.split ?? assignSplit(group, f);
-  const half = (t: Text, kind: 'chosen' | 'rejected'): Row => {
-    const row: Row = { id: rec.id !== undefined ? `${rec.id}:${kind}` : rowId(t.prompt, t.response), file, line, prompt: t.prompt, response: t.response, split, group, kind, label: kind === 'chosen' ? 1 : 0, raw };
-    if (paired) row.pairId = group;
-    return row;
-  };
-  const rows = [half(chosen, 'chosen'), half(rejected, 'rejected')];
-  if (!paired) return { line, rows };
-  return { line, rows, pair: { id: group, file, line, prompt: chosen.prompt, chosen: rows[0], rejected: rows[1], split } };
+  const r = parseRecord(kind, value, file, line, f);
+  if (!r.ok) throw new DataError(file, line, r.field, r.reason);
+  return r.record;
 }
 
 class ReportBuilder {

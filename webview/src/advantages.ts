@@ -30,8 +30,8 @@ export class AdvantagesPanel {
   }
 
   render(model: RunModel): void {
-    if (model.ver.histogram === this.ver) return;
-    this.ver = model.ver.histogram;
+    if (model.ver.advantages === this.ver) return;
+    this.ver = model.ver.advantages;
     const adv = model.advantages;
     if (!adv) {
       replaceChildren(this.chart, h('p', 'muted', 'Waiting for the advantages phase (after the reference, rewards and value head).'));
@@ -70,13 +70,18 @@ export class AdvantagesPanel {
       const x0 = X(edges[i]) + 0.75;
       const w = Math.max(0.5, X(edges[i + 1]) - X(edges[i]) - 1.5);
       const g = s('g', { class: 'bin' });
-      if (kept[i] > 0) g.append(s('rect', { x: r1(x0), width: r1(w), y: r1(Y(kept[i])), height: r1(Y(0) - Y(kept[i])), class: 'bar kept' }));
+      if (kept[i] > 0) {
+        g.append(s('rect', { x: r1(x0), width: r1(w), y: r1(Y(kept[i])), height: r1(Y(0) - Y(kept[i])), class: 'bar kept' }));
+      }
       if (filtered[i] > 0) {
         const top = Y(kept[i] + filtered[i]);
         g.append(s('rect', { x: r1(x0), width: r1(w), y: r1(top), height: r1(Y(kept[i]) - top), class: 'bar filtered' }));
       }
       const label = `A in [${num(edges[i], 3)}, ${num(edges[i + 1], 3)}): ${kept[i]} kept, ${filtered[i]} filtered`;
-      const hit = s('rect', { x: r1(x0), width: r1(w), y: M.top, height: PH, class: 'bin-hit', tabindex: 0, role: 'button', 'aria-label': label, 'data-lo': edges[i], 'data-hi': edges[i + 1] }, s('title', {}, `${label} — click to list these rows`));
+      const box = { x: r1(x0), width: r1(w), y: M.top, height: PH };
+      const bin = { 'aria-label': label, 'data-lo': edges[i], 'data-hi': edges[i + 1] };
+      const attrs = { ...box, class: 'bin-hit', tabindex: 0, role: 'button', ...bin };
+      const hit = s('rect', attrs, s('title', {}, `${label} — click to list these rows`));
       const open = () => this.onOpenBin(edges[i], edges[i + 1]);
       hit.addEventListener('click', open);
       hit.addEventListener('keydown', (ev) => {
@@ -105,7 +110,13 @@ function statsOf(adv: Advantages): Element[] {
   const kv = (k: string, v: string, cls = '') => h('div', `kv ${cls}`, h('span', 'k', k), h('span', 'v', v));
   const share = s('svg', { viewBox: '0 0 200 10', class: 'share', preserveAspectRatio: 'none', 'aria-hidden': 'true' },
     s('rect', { x: 0, y: 0, width: Math.round(keptShare * 2000) / 10, height: 10, class: 'bar kept' }),
-    s('rect', { x: Math.round(keptShare * 2000) / 10, y: 0, width: Math.round((1 - keptShare) * 2000) / 10, height: 10, class: 'bar filtered' }));
+    s('rect', {
+      x: Math.round(keptShare * 2000) / 10,
+      y: 0,
+      width: Math.round((1 - keptShare) * 2000) / 10,
+      height: 10,
+      class: 'bar filtered',
+    }));
   const counts = h('div', 'counts',
     h('div', 'count kept', h('span', 'count-n', int(kept)), h('span', 'count-l', 'kept (A > 0)')),
     h('div', 'count filtered', h('span', 'count-n', int(filtered)), h('span', 'count-l', 'filtered (A ≤ 0)')),
@@ -113,8 +124,13 @@ function statsOf(adv: Advantages): Element[] {
   const kinds = Object.entries(adv.byKind);
   const kindTable = h('table', 'table compact',
     h('thead', '', h('tr', '', h('th', '', 'kind'), h('th', 'n', 'kept'), h('th', 'n', 'filtered'), h('th', 'n', 'kept %'))),
-    h('tbody', '', ...kinds.map(([kind, c]) => h('tr', '', h('td', '', kind), h('td', 'n', int(c.kept)), h('td', 'n', int(c.filtered)), h('td', 'n', pct(c.kept + c.filtered > 0 ? c.kept / (c.kept + c.filtered) : null))))));
+    h('tbody', '', ...kinds.map(([kind, c]) => {
+      const keptPct = pct(c.kept + c.filtered > 0 ? c.kept / (c.kept + c.filtered) : null);
+      return h('tr', '', h('td', '', kind), h('td', 'n', int(c.kept)), h('td', 'n', int(c.filtered)), h('td', 'n', keptPct));
+    })));
   const v = adv.value;
+  const r = adv.reward;
+  const b = adv.budget;
   const verdict = v.betterThanMean
     ? `beats the mean predictor: V(x) uses what the prompt says about the reward`
     : `no better than predicting the mean reward: A is about R − mean(R)`;
@@ -126,8 +142,8 @@ function statsOf(adv: Advantages): Element[] {
       h('span', 'k', `value head (fit on ${v.fitOn})`),
       h('span', 'v', `MSE ${num(v.headMse, 4)} vs ${num(v.meanMse, 4)} for the mean`),
       h('span', 'verdict-text', verdict)),
-    kv('reward', `mean ${num(adv.reward.mean)} · min ${num(adv.reward.min)} · max ${num(adv.reward.max)} (range ${num(adv.reward.range[0])}…${num(adv.reward.range[1])})`),
-    kv('budget', `${adv.budget.variant}, ${adv.budget.sampler} sampler: ${int(adv.budget.steps)} steps${adv.budget.scaled ? ' (scaled by the positive fraction)' : ''}`),
+    kv('reward', `mean ${num(r.mean)} · min ${num(r.min)} · max ${num(r.max)} (range ${num(r.range[0])}…${num(r.range[1])})`),
+    kv('budget', `${b.variant}, ${b.sampler} sampler: ${int(b.steps)} steps${b.scaled ? ' (scaled by the positive fraction)' : ''}`),
     h('h3', 'sub-title', 'Per row kind'),
     kindTable,
     h('p', 'muted small', `Per-row advantages: ${adv.file} in the run folder (not sent to the dashboard).`),

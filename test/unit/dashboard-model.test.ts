@@ -1,0 +1,99 @@
+// Which variant each event belongs to, in the dashboard's run model (webview/src/model.ts, no DOM):
+// the recorded version-1 demo run (test/fixtures/demo-quick-run: the variant only in phase messages)
+// opens with the variants it always had; the same run as a version-2 stream (variant and phase fields)
+// builds the same model when its messages name no variant at all, and when they name a wrong one.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { type TimedEvent, type TrainerEvent } from '../../src/protocol/trainer.js';
+import { readRun } from '../../src/extension/runs.js';
+import { applyEvent, emptyModel, type RunModel } from '../../webview/src/model.js';
+
+const FIXTURE = path.resolve(__dirname, '../../../test/fixtures/demo-quick-run');
+const DEMO_VARIANTS = ['nll', 'wnll', 'a_lol', 'a_lol_seq', 'a_lol_ref_free'];
+
+function modelOf(events: readonly TimedEvent[]): RunModel {
+  const m = emptyModel();
+  for (const e of events) applyEvent(m, e);
+  return m;
+}
+
+/** What the dashboard shows per variant: curve points, evaluations and sample groups. */
+function digest(m: RunModel) {
+  return {
+    names: m.names,
+    series: m.series.map((s) => ({
+      name: s.name,
+      totalSteps: s.totalSteps,
+      steps: s.steps.length,
+      last: s.steps.at(-1),
+      loss: s.m.loss.at(-1),
+    })),
+    evals: m.evals.map((e) => `${e.variant}@${e.step} ${e.split} ${e.sampled ? 'sampled' : 'greedy'} ${e.rewards.total}`),
+    samples: m.sampleGroups.map((g) => `${g.variant}@${g.step} ${g.samples.length}`),
+  };
+}
+
+/**
+ * The fixture as a version-2 trainer writes it: the variant (tracked here independently of the reader
+ * under test) and phase on every per-variant event, and each phase message replaced by `message(e)`.
+ */
+type PhaseChange = Extract<TrainerEvent, { type: 'phase/didChange' }>;
+
+function asVersion2(events: readonly TimedEvent[], message: (e: PhaseChange, v: string | null) => string): TimedEvent[] {
+  let training: string | null = null;
+  let evaluating: string | null = null;
+  return events.map(({ t, event: e }) => {
+    if (e.type === 'phase/didChange') {
+      const named = /^(?:training|evaluating) ([a-z_]+)/.exec(e.message)?.[1] ?? null;
+      if (e.phase === 'training' && e.status === 'started') training = named;
+      if (e.phase === 'evaluation') evaluating = e.status === 'started' ? named : evaluating;
+      const v = e.phase === 'training' ? training : e.phase === 'evaluation' ? evaluating : null;
+      const out = { ...e, message: message(e, v), ...(v ? { variant: v } : {}) };
+      if (e.phase === 'evaluation' && e.status === 'finished') evaluating = null;
+      return { t, event: out };
+    }
+    if (e.type === 'step/didComplete' || e.type === 'checkpoint/didSave') {
+      return { t, event: { ...e, variant: training ?? '?', phase: 'training' as const } };
+    }
+    if (e.type === 'eval/didComplete') {
+      const phase = evaluating ? ('evaluation' as const) : ('training' as const);
+      return { t, event: { ...e, variant: evaluating ?? training ?? '?', phase } };
+    }
+    return { t, event: e };
+  });
+}
+
+describe('dashboard model: variants by protocol version', () => {
+  const run = readRun(FIXTURE);
+  const v1 = modelOf(run.events);
+
+  it('the version-1 demo run opens with its variants, each with its curve, evaluations and samples', () => {
+    assert.deepEqual(run.rejected, []);
+    assert.deepEqual(v1.names, ['reference', ...DEMO_VARIANTS]);
+    assert.deepEqual(v1.series.map((s) => s.name), DEMO_VARIANTS);
+    for (const s of v1.series) assert.equal(s.steps.at(-1), s.totalSteps, s.name);
+    assert.deepEqual([...new Set(v1.evals.map((e) => e.variant))], ['reference', ...DEMO_VARIANTS]);
+    assert.equal(v1.evals.length, 2 * (1 + DEMO_VARIANTS.length)); // greedy and sampled per variant
+  });
+
+  it('a version-2 stream whose messages say nothing of the variant builds the same model', () => {
+    const v2 = modelOf(asVersion2(run.events, (e) => `${e.phase} ${e.status}`));
+    assert.deepEqual(digest(v2), digest(v1));
+    assert.deepEqual(v2.names, ['reference', ...DEMO_VARIANTS]);
+  });
+
+  it('a version-2 stream: the fields win over messages that name another variant', () => {
+    const decoy = (e: PhaseChange) =>
+      e.phase === 'training' ? 'training decoy from the reference' : 'evaluating decoy on the test prompts';
+    const v2 = modelOf(asVersion2(run.events, decoy));
+    assert.deepEqual(digest(v2), digest(v1));
+    assert.ok(!v2.names.includes('decoy'));
+  });
+
+  it('a version-2 step names its variant even with no phase event before it', () => {
+    const steps = run.events.filter((e) => e.event.type === 'step/didComplete').slice(0, 5);
+    const m = modelOf(steps.map(({ t, event }) => ({ t, event: { ...event, variant: 'a_lol_kl' } as TrainerEvent })));
+    assert.deepEqual(m.series.map((s) => [s.name, s.steps.length]), [['a_lol_kl', 5]]);
+  });
+});
