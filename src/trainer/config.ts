@@ -7,6 +7,7 @@ import path from 'node:path';
 import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import type { z } from 'zod';
 import { type RunConfig, RunConfigSchema } from '../protocol/config.js';
+import { AlolError } from './errors.js';
 
 export interface LoadedConfig {
   config: RunConfig;
@@ -16,7 +17,12 @@ export interface LoadedConfig {
   baseDir: string;
 }
 
-export class ConfigError extends Error {}
+/** A config that cannot be read or is invalid: run/didFail's code is 'config'. */
+export class ConfigError extends AlolError {
+  constructor(message: string, hint?: string) {
+    super('config', message, hint);
+  }
+}
 
 function describeIssues(where: string, issues: readonly z.core.$ZodIssue[]): string {
   return issues

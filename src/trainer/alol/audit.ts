@@ -4,16 +4,14 @@
 // config.json (resolved), events.jsonl (the protocol's events), reference/ and advantages.jsonl.
 
 import path from 'node:path';
-import type { RunConfig } from '../../protocol/config.js';
 import type { Phase } from '../../protocol/trainer.js';
-import type { LoadedConfig } from '../config.js';
 import { type DatasetReport, describeReport, readDataset } from '../data/dataset.js';
 import type { Pair, Row } from '../data/rows.js';
 import { saveModelFolder } from '../model/folder.js';
-import { resolveDevice } from '../runtime/device.js';
 import { RewardSet, describeRow } from '../rewards/registry.js';
-import type { RunLog } from '../run/events.js';
-import { type RunControl, StopRequested } from '../run/control.js';
+import { StopRequested } from '../run/control.js';
+import type { RunContext } from '../run/context.js';
+import { AlolError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { advantageEdges, advantageHistogram, type AdvantageHistogram } from './advantages.js';
 import { type Policy, promptHidden, referenceLogprobs, sftReference, startingModel, loadPolicy, type RefLogprobs } from './reference.js';
@@ -21,19 +19,7 @@ import { samplerFor, stepBudget, type Budget } from './rules.js';
 import { type TokenizedRow, tokenizeRows } from './tokenize.js';
 import { checkFitOn, estimateValues, type ValueEstimate } from './value-estimate.js';
 
-export interface AuditHooks {
-  log: RunLog;
-  /** Human-readable lines (the CLI prints them). */
-  say: (line: string) => void;
-  /** A progress reporter for long phases. */
-  progress: (phase: Phase, total: number) => { update: (done: number) => void; stop: () => void };
-  /** Stop requests from the extension (checked between steps and phases). */
-  control?: RunControl;
-}
-
 export interface AuditResult {
-  config: RunConfig;
-  runDir: string;
   report: DatasetReport;
   reference: Policy;
   /** Training rows, tokenized as training sees them, in dataset order. */
@@ -53,10 +39,11 @@ export interface AuditResult {
   phaseSeconds: Record<string, number>;
 }
 
-export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: string | null, hooks: AuditHooks): Promise<AuditResult> {
-  const { config } = loaded;
-  const device = await resolveDevice(config.device);
-  const rt = { threads: config.threads, provider: device.provider };
+export async function runAudit(ctx: RunContext): Promise<AuditResult> {
+  const { config, cacheDir, runDir } = ctx;
+  const hooks = ctx;
+  const loaded = ctx;
+  const rt = { threads: config.threads, provider: ctx.device.provider };
   const phaseSeconds: Record<string, number> = {};
   let phaseStart = 0;
   const start = (phase: Phase, message: string): void => {
@@ -65,7 +52,7 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
     hooks.log.emit({ type: 'phase/didChange', phase, status: 'started', message });
   };
   const finish = (phase: Phase, message: string): void => {
-    if (hooks.control?.stopRequested) throw new StopRequested(null);
+    if (hooks.control.stopRequested) throw new StopRequested(null);
     const ms = performance.now() - phaseStart;
     phaseSeconds[phase] = (phaseSeconds[phase] ?? 0) + ms / 1e3;
     hooks.say(`[${phase}] ${message} (${(ms / 1e3).toFixed(1)} s)`);
@@ -73,7 +60,7 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
   };
   // A progress callback (done, total) for a phase: a bar on the terminal and phase/didProgress events.
   const progressOf = (phase: Phase) => {
-    let bar: ReturnType<AuditHooks['progress']> | null = null;
+    let bar: ReturnType<RunContext['progress']> | null = null;
     let lastEmit = 0;
     return (done: number, total: number): void => {
       bar ??= hooks.progress(phase, total);
@@ -95,8 +82,10 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
   const excluded = rows.filter((r) => r.split === 'train' && r.raw.exclude === true).length;
   const trainRows = rows.filter((r) => r.split === 'train' && r.raw.exclude !== true);
   if (excluded) hooks.say(`[data] ${excluded} training rows are marked "exclude": true and left out`);
-  if (trainRows.length === 0) throw new Error(`${dataFile}: no rows in the training split; hint: lower data.split.validation / data.split.test`);
-  if (config.rewards.length === 0) throw new Error('the config has no reward components; hint: add at least one to "rewards" (see README)');
+  if (trainRows.length === 0) {
+    throw new AlolError('data', `${dataFile}: no rows in the training split`, 'lower data.split.validation / data.split.test');
+  }
+  if (config.rewards.length === 0) throw new AlolError('config', 'the config has no reward components', 'add at least one to "rewards" (see README)');
   checkFitOn(config);
 
   // -- reference policy
@@ -114,7 +103,7 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
       const tok = tokenizeRows(trainRows, base.tokenizer, lengths(base));
       start('reference', `fine-tuning the starting model by NLL on ${trainRows.length} training rows for ${sft.steps} steps: this is pi_ref, the policy A-LoL improves on`);
       const bar = progressOf('reference');
-      const r = await sftReference(base, tok.rows, sft, { ...rt, batchSize: config.train.batchSize, seed: config.train.seed, cacheDir, onStep: (e) => bar(e.step, sft.steps), shouldStop: () => hooks.control?.stopRequested ?? false });
+      const r = await sftReference(base, tok.rows, sft, { ...rt, batchSize: config.train.batchSize, seed: config.train.seed, cacheDir, onStep: (e) => bar(e.step, sft.steps), shouldStop: () => hooks.control.stopRequested });
       if (r.reused) bar(sft.steps, sft.steps);
       reference = r.policy;
       finish('reference', r.reused ? `reused the fine-tuned reference from the cache (${reference.hash})` : `reference fine-tuned (${reference.hash})`);
@@ -208,7 +197,7 @@ export async function runAudit(loaded: LoadedConfig, runDir: string, cacheDir: s
     }
     const firstBad = train.findIndex((_, i) => !Number.isFinite(advantages[i]));
     if (firstBad >= 0) throw new Error(`advantage of row ${describeRow(train[firstBad].row)} is not finite`);
-    return { config, runDir, report, reference, train, rewards, refLogprobs, value, advantages, kept, positiveFraction, histogram, budget, rowsByIndex: trainRows, allRows: rows, pairs, phaseSeconds };
+    return { report, reference, train, rewards, refLogprobs, value, advantages, kept, positiveFraction, histogram, budget, rowsByIndex: trainRows, allRows: rows, pairs, phaseSeconds };
   } finally {
     await rewardSet.dispose();
   }

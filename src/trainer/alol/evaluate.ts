@@ -22,6 +22,7 @@ import type { Provider } from '../runtime/session.js';
 import { type Metrics, type RewardMeans, corpusMetrics } from './metrics.js';
 import { type Policy, scoreTokenized } from './reference.js';
 import { tokenizeRows } from './tokenize.js';
+import { AlolError } from '../errors.js';
 
 /** A greedy generation as the dashboard shows it (the `samples` of the protocol's eval/didComplete). */
 export interface Sample {
@@ -80,7 +81,8 @@ export function generationRewards(configs: readonly RewardComponentConfig[]): Re
 export function evalPrompts(rows: readonly Row[], tok: TextTokenizer, limits: { maxPrompts: number; maxPromptTokens: number; maxNewTokens: number; nPositions: number }): EvalPrompt[] {
   const budget = Math.min(limits.maxPromptTokens, limits.nPositions - limits.maxNewTokens);
   if (budget < 1) {
-    throw new Error(`evaluation: eval.maxNewTokens ${limits.maxNewTokens} leaves no room for a prompt in the model's n_positions ${limits.nPositions}; hint: lower eval.maxNewTokens`);
+    const room = `eval.maxNewTokens ${limits.maxNewTokens} leaves no room for a prompt in the model's n_positions ${limits.nPositions}`;
+    throw new AlolError('config', `evaluation: ${room}`, 'lower eval.maxNewTokens');
   }
   const seen = new Set<string>();
   const out: EvalPrompt[] = [];

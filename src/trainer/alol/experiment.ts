@@ -6,13 +6,11 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Phase } from '../../protocol/trainer.js';
-import type { LoadedConfig } from '../config.js';
 import type { Row } from '../data/rows.js';
+import { AlolError } from '../errors.js';
 import { loadModelFolder } from '../model/folder.js';
-import { resolveDevice } from '../runtime/device.js';
 import { RewardSet } from '../rewards/registry.js';
-import type { RunLog } from '../run/events.js';
-import type { RunControl } from '../run/control.js';
+import type { RunContext } from '../run/context.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { type AuditResult, runAudit } from './audit.js';
 import { type EvalResult, evaluatePolicy, generationRewards, preferenceAccuracy } from './evaluate.js';
@@ -37,13 +35,6 @@ export interface Summary {
   variants: Record<string, VariantSummary>;
   prompts: number;
   seed: number;
-}
-
-export interface ExperimentHooks {
-  log: RunLog;
-  say: (line: string) => void;
-  progress: (phase: Phase, total: number) => { update: (done: number) => void; stop: () => void };
-  control?: RunControl;
 }
 
 /** What a variant's training left in its folder, so a continued run can skip or resume it. */
@@ -74,15 +65,19 @@ export async function evaluateOnTest(
   testRows: readonly Row[],
   pairs: AuditResult['pairs'],
   rewardSet: RewardSet,
-  ctx: { config: AuditResult['config']; provider: Awaited<ReturnType<typeof resolveDevice>>['provider']; log: RunLog; step: number; onProgress?: (done: number, total: number) => void },
+  ctx: Pick<RunContext, 'config' | 'device' | 'log'>,
+  at: { variant: string; step: number; onProgress?: (done: number, total: number) => void },
 ): Promise<{ result: EvalResult; accuracy: number | null | undefined }> {
   const { config } = ctx;
-  if (testRows.length === 0) throw new Error('the test split is empty; hint: raise data.split.test');
-  const result = await evaluatePolicy(policy, testRows, rewardSet, { eval: config.eval, data: config.data, seed: config.train.seed, threads: config.threads, provider: ctx.provider, onProgress: ctx.onProgress });
+  const provider = ctx.device.provider;
+  if (testRows.length === 0) throw new AlolError('data', 'the test split is empty', 'raise data.split.test');
+  const evalOpts = { eval: config.eval, data: config.data, seed: config.train.seed, threads: config.threads, provider, onProgress: at.onProgress };
+  const result = await evaluatePolicy(policy, testRows, rewardSet, evalOpts);
   const testPairs = pairs.filter((p) => p.split === 'test');
-  const accuracy = testPairs.length ? (await preferenceAccuracy(policy, testPairs, { data: config.data, threads: config.threads, provider: ctx.provider })).accuracy : undefined;
+  const prefOpts = { data: config.data, threads: config.threads, provider };
+  const accuracy = testPairs.length ? (await preferenceAccuracy(policy, testPairs, prefOpts)).accuracy : undefined;
   for (const [sampled, m] of [[false, result.heldout], [true, result.heldoutSampled]] as const) {
-    ctx.log.emit({ type: 'eval/didComplete', step: ctx.step, split: 'test', sampled, rewards: { ...m.reward }, distinct: [m.distinct1, m.distinct2, m.distinct3], lengthTokens: m.length, samples: sampled ? [] : result.samples.map((s) => ({ ...s, rewards: { ...s.rewards } })) });
+    ctx.log.emit({ type: 'eval/didComplete', variant: at.variant, step: at.step, split: 'test', sampled, rewards: { ...m.reward }, distinct: [m.distinct1, m.distinct2, m.distinct3], lengthTokens: m.length, samples: sampled ? [] : result.samples.map((s) => ({ ...s, rewards: { ...s.rewards } })) });
   }
   return { result, accuracy };
 }
@@ -93,24 +88,22 @@ export async function evaluateOnTest(
  * checkpoints resumes from its latest one (what the extension's Resume does).
  */
 export async function runExperiment(
-  loaded: LoadedConfig,
-  runDir: string,
-  cacheDir: string | null,
-  hooks: ExperimentHooks,
+  ctx: RunContext,
   variants: readonly Variant[],
   opts: { resume?: string; continue?: boolean } = {},
 ): Promise<{ audit: AuditResult; summary: Summary }> {
-  const audit = await runAudit(loaded, runDir, cacheDir, hooks);
-  const { config } = audit;
-  const provider = (await resolveDevice(config.device)).provider;
-  const genRewards = await RewardSet.create(generationRewards(config.rewards), { baseDir: loaded.baseDir, cacheDir: null, provider, threads: config.threads });
+  const audit = await runAudit(ctx);
+  const { config, runDir } = ctx;
+  const hooks = ctx;
+  const provider = ctx.device.provider;
+  const genRewards = await RewardSet.create(generationRewards(config.rewards), { baseDir: ctx.baseDir, cacheDir: null, provider, threads: config.threads });
   if (genRewards.names.length === 0) hooks.say('[evaluation] no reward component can score generated text (fields only): generation rewards are reported as 0');
   genRewards.fit(audit.rowsByIndex);
   const testRows = audit.allRows.filter((r) => r.split === 'test');
   const validationRows = audit.allRows.filter((r) => r.split === 'validation');
   const summary: Summary = { variants: {}, prompts: 0, seed: config.train.seed };
   const bar = (phase: Phase) => {
-    let b: ReturnType<ExperimentHooks['progress']> | null = null;
+    let b: ReturnType<RunContext['progress']> | null = null;
     return (done: number, total: number) => {
       b ??= hooks.progress(phase, total);
       b.update(done);
@@ -118,14 +111,14 @@ export async function runExperiment(
     };
   };
   const evaluate = async (label: string, policy: Policy, extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'>): Promise<void> => {
-    hooks.log.emit({ type: 'phase/didChange', phase: 'evaluation', status: 'started', message: `evaluating ${label} on the test prompts: greedy, and ${config.eval.samplesPerPrompt} samples per prompt` });
+    hooks.log.emit({ type: 'phase/didChange', phase: 'evaluation', variant: label, status: 'started', message: `evaluating ${label} on the test prompts: greedy, and ${config.eval.samplesPerPrompt} samples per prompt` });
     const t0 = performance.now();
-    const { result, accuracy } = await evaluateOnTest(policy, testRows, audit.pairs, genRewards, { config, provider, log: hooks.log, step: extra.steps, onProgress: bar('evaluation') });
+    const { result, accuracy } = await evaluateOnTest(policy, testRows, audit.pairs, genRewards, ctx, { variant: label, step: extra.steps, onProgress: bar('evaluation') });
     summary.prompts = result.prompts;
     summary.variants[label] = { heldout: metricsOf(result.heldout, accuracy), heldoutSampled: metricsOf(result.heldoutSampled, accuracy), ...extra };
     const msg = `${label}: sampled reward ${result.heldoutSampled.reward.total.toFixed(3)}, greedy ${result.heldout.reward.total.toFixed(3)}${accuracy !== undefined && accuracy !== null ? `, preference accuracy ${accuracy.toFixed(3)}` : ''}`;
     hooks.say(`[evaluation] ${msg} (${((performance.now() - t0) / 1e3).toFixed(1)} s)`);
-    hooks.log.emit({ type: 'phase/didChange', phase: 'evaluation', status: 'finished', message: msg, elapsedMs: performance.now() - t0 });
+    hooks.log.emit({ type: 'phase/didChange', phase: 'evaluation', variant: label, status: 'finished', message: msg, elapsedMs: performance.now() - t0 });
   };
   try {
     await evaluate('reference', audit.reference, { filteredFraction: 0, trainSeconds: 0, steps: 0, evaluatedStep: null });
@@ -140,24 +133,20 @@ export async function runExperiment(
         continue;
       }
       const resume = opts.resume ?? (opts.continue ? (latestCheckpoint(dir) ?? undefined) : undefined);
-      hooks.log.emit({ type: 'phase/didChange', phase: 'training', status: 'started', message: `training ${variant} from the reference${resume ? ` (resuming from ${resume})` : ''}` });
+      hooks.log.emit({ type: 'phase/didChange', phase: 'training', variant, status: 'started', message: `training ${variant} from the reference${resume ? ` (resuming from ${resume})` : ''}` });
       hooks.say(`[training] ${variant}: starting from the reference policy${resume ? `, resuming from ${resume}` : ''}`);
       const trainBar = bar('training');
-      const trained = await trainVariant(audit, {
+      const trained = await trainVariant(ctx, audit, {
         variant,
         dir,
-        log: hooks.log,
-        say: hooks.say,
-        provider,
         resume,
-        control: hooks.control,
         progress: (total) => (done) => trainBar(done, total),
         evaluate: validationRows.length
           ? async (params, step) => {
               const policy: Policy = { ...audit.reference, params: new Map(params), hash: policyHash(audit.reference.config, params) };
               const r = await evaluatePolicy(policy, validationRows, genRewards, { eval: config.eval, data: config.data, seed: config.train.seed, threads: config.threads, provider });
               const m = config.eval.samplesPerPrompt > 0 ? r.heldoutSampled : r.heldout;
-              hooks.log.emit({ type: 'eval/didComplete', step, split: 'validation', sampled: config.eval.samplesPerPrompt > 0, rewards: { ...m.reward }, distinct: [m.distinct1, m.distinct2, m.distinct3], lengthTokens: m.length, samples: r.samples.map((s) => ({ ...s, rewards: { ...s.rewards } })) });
+              hooks.log.emit({ type: 'eval/didComplete', variant, step, split: 'validation', sampled: config.eval.samplesPerPrompt > 0, rewards: { ...m.reward }, distinct: [m.distinct1, m.distinct2, m.distinct3], lengthTokens: m.length, samples: r.samples.map((s) => ({ ...s, rewards: { ...s.rewards } })) });
               return m.reward.total;
             }
           : undefined,
@@ -166,7 +155,7 @@ export async function runExperiment(
       await writeFileAtomic(recordFile, `${JSON.stringify(record)}\n`);
       const msg = `${variant}: ${trained.steps} steps in ${trained.trainSeconds.toFixed(1)} s, final loss ${trained.losses.at(-1)?.toFixed(4) ?? '-'}${trained.bestStep ? `, best validation reward at step ${trained.bestStep}` : ''}`;
       hooks.say(`[training] ${msg}`);
-      hooks.log.emit({ type: 'phase/didChange', phase: 'training', status: 'finished', message: msg, elapsedMs: trained.trainSeconds * 1e3 });
+      hooks.log.emit({ type: 'phase/didChange', phase: 'training', variant, status: 'finished', message: msg, elapsedMs: trained.trainSeconds * 1e3 });
       const params = trained.bestStep ? (await loadModelFolder(path.join(dir, 'best'))).params : trained.params;
       const policy: Policy = { ...audit.reference, params, hash: policyHash(audit.reference.config, params) };
       await evaluate(variant, policy, { filteredFraction: trained.filteredFraction, trainSeconds: trained.trainSeconds, steps: trained.steps, evaluatedStep: trained.bestStep ?? trained.steps });

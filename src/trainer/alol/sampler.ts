@@ -5,6 +5,7 @@
 
 import { Rng } from '../util/rng.js';
 import type { Sampler } from './rules.js';
+import { AlolError } from '../errors.js';
 
 export interface SamplerState {
   kind: Sampler;
@@ -36,13 +37,17 @@ export class RowSampler {
     let sum = 0;
     weights.forEach((w, i) => {
       if (!Number.isFinite(w)) throw new Error(`sampler: weight of unit ${i} is ${w}`);
-      if (kind === 'priority' && w < 0) throw new Error(`sampler: priority sampling needs weights >= 0, unit ${i} has ${w}; hint: samplers proportional to R need R >= 0 (shift the reward range), or use sampler "all"`);
+      if (kind === 'priority' && w < 0) {
+        const fix = 'samplers proportional to R need R >= 0 (shift the reward range), or use sampler "all"';
+        throw new AlolError('sampler', `sampler: priority sampling needs weights >= 0, unit ${i} has ${w}`, fix);
+      }
       if (w > 0) this.positive.push(i);
       sum += Math.max(w, 0);
       this.cumulative[i] = sum;
     });
     if ((kind === 'priority' || kind === 'uniform_positive') && this.positive.length === 0) {
-      throw new Error('sampler: no row has a positive weight (advantage or reward), so there is nothing to draw; hint: check the rewards and the value head in the audit, or use sampler "all"');
+      const what = 'sampler: no row has a positive weight (advantage or reward), so there is nothing to draw';
+      throw new AlolError('sampler', what, 'check the rewards and the value head in the audit, or use sampler "all"');
     }
     if (weights.length === 0) throw new Error('sampler: no rows to sample from');
   }
@@ -92,7 +97,9 @@ export class RowSampler {
 
   restore(s: SamplerState): void {
     if (s.kind !== this.kind || s.timesSampled.length !== this.timesSampled.length) {
-      throw new Error(`sampler: the checkpoint's sampler (${s.kind}, ${s.timesSampled.length} units) does not match this run (${this.kind}, ${this.timesSampled.length} units); hint: resume with the same data and variant`);
+      const ours = `(${this.kind}, ${this.timesSampled.length} units)`;
+      const what = `sampler: the checkpoint's sampler (${s.kind}, ${s.timesSampled.length} units) does not match this run ${ours}`;
+      throw new AlolError('checkpoint', what, 'resume with the same data and variant');
     }
     this.rng.state = s.rngState;
     this.order = [...s.order];

@@ -13,6 +13,7 @@ import { gptParamInfos } from '../model/params.js';
 import { getLr } from '../model/schedule.js';
 import { rowBatch } from './batch.js';
 import type { TokenizedRow } from './tokenize.js';
+import { AlolError } from '../errors.js';
 
 export interface SftOptions {
   steps: number;
@@ -48,7 +49,7 @@ export async function sftRows(cfg: GptConfig, init: ReadonlyMap<string, Float32A
       const lr = getLr(schedule, step);
       const ts = performance.now();
       const stats = await stepper.update(session, { ids: batch.ids, targets: batch.targets, mask: batch.mask, example_weight: tensor('float32', new Float32Array(b).fill(1), [b]) }, lr);
-      if (!Number.isFinite(stats.loss)) throw new Error(`SFT: loss became ${stats.loss} at step ${step + 1}; hint: lower reference.sft.lr`);
+      if (!Number.isFinite(stats.loss)) throw new AlolError('training', `SFT: loss became ${stats.loss} at step ${step + 1}`, 'lower reference.sft.lr');
       const tokens = batch.tokens.reduce((a, x) => a + x, 0);
       opts.onStep?.({ step: step + 1, steps: opts.steps, loss: stats.loss, lr, gradNorm: stats.gradNorm, tokensPerSec: tokens / ((performance.now() - ts) / 1e3), elapsedMs: performance.now() - t0 });
     }

@@ -6,7 +6,6 @@
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Provider } from '../runtime/session.js';
 import { type OrtTensor, Session, tensor } from '../runtime/session.js';
 import { Stepper } from '../runtime/stepper.js';
 import { serialize } from '../graph/onnx.js';
@@ -16,8 +15,9 @@ import { buildLogprobGraph } from '../model/graphs.js';
 import { gptParamInfos } from '../model/params.js';
 import { getLr } from '../model/schedule.js';
 import { describeRow } from '../rewards/registry.js';
-import type { RunLog } from '../run/events.js';
-import { type RunControl, StopRequested } from '../run/control.js';
+import { StopRequested } from '../run/control.js';
+import type { RunContext } from '../run/context.js';
+import { AlolError } from '../errors.js';
 import type { AuditResult } from './audit.js';
 import { rowBatch } from './batch.js';
 import { buildAlolStepGraph } from './graphs.js';
@@ -25,22 +25,22 @@ import { coefFor, needsPolicyLogprobs } from './losses.js';
 import { type Variant, isAlol, samplerFor, stepBudget } from './rules.js';
 import { RowSampler, type SamplerState } from './sampler.js';
 
-export class WatchdogError extends Error {}
+/** A non-finite loss or gradient: the batch is written beside the variant and its rows named. */
+export class WatchdogError extends AlolError {
+  constructor(message: string, hint: string) {
+    super('watchdog', message, hint);
+  }
+}
 
 export interface TrainOptions {
   variant: Variant;
   /** The variant's folder in the run: checkpoints/, final/, best/, watchdog files. */
   dir: string;
-  log: RunLog;
-  say: (line: string) => void;
   progress: (total: number) => (done: number) => void;
-  provider: Provider;
   /** Validation reward of the current policy (for the best checkpoint); called every evalEvery steps. */
   evaluate?: (params: ReadonlyMap<string, Float32Array>, step: number) => Promise<number>;
   /** Continue from this checkpoint folder (written by an earlier run of the same variant). */
   resume?: string;
-  /** Stop (after a checkpoint) or checkpoint now, as the extension asks. */
-  control?: RunControl;
 }
 
 export interface TrainedVariant {
@@ -83,8 +83,8 @@ function unitsOf(audit: AuditResult, variant: Variant): number[][] {
   return pairs;
 }
 
-export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise<TrainedVariant> {
-  const { config } = audit;
+export async function trainVariant(ctx: RunContext, audit: AuditResult, o: TrainOptions): Promise<TrainedVariant> {
+  const { config } = ctx;
   const cfg = audit.reference.config;
   const train = { ...config.train, variant: o.variant };
   const sampler = samplerFor(o.variant, train.sampler);
@@ -103,14 +103,14 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
     if (ck.state.extra?.variant !== o.variant) throw new Error(`${o.resume} is a checkpoint of ${String(ck.state.extra?.variant)}, not ${o.variant}`);
     stepper.loadState([...ck.model.params, ...ck.optimizer].map(([name, data]) => ({ name, data })), ck.state.step);
     rows.restore(ck.state.extra.sampler as SamplerState);
-    o.say(`[training] resumed ${o.variant} from ${o.resume} at step ${ck.state.step}`);
+    ctx.say(`[training] resumed ${o.variant} from ${o.resume} at step ${ck.state.step}`);
     // The best so far carries over when its policy is in this variant's best/ (a Stop, then Resume of the
     // same run folder); else the best is chosen among the evaluations from here on, as before.
     const saved = (ck.state.extra.best ?? null) as Best | null;
     if (saved && (await bestStepIn(o.dir)) === saved.step) best = saved;
     else if (saved) {
       const from = ck.state.step;
-      o.say(`[training] the best policy so far (step ${saved.step}) is not in ${path.join(o.dir, 'best')}: the best is chosen again from step ${from}`);
+      ctx.say(`[training] the best policy so far (step ${saved.step}) is not in ${path.join(o.dir, 'best')}: the best is chosen again from step ${from}`);
     }
   }
   const sessions = new Map<string, Session>();
@@ -119,7 +119,7 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
     let s = sessions.get(key);
     if (!s) {
       const graph = mode === 'logprobs' ? buildLogprobGraph(cfg, { batch: b, seqLen: t }) : buildAlolStepGraph(cfg, b, t, { variant: o.variant, settings, mode, adamw });
-      s = await Session.create(serialize(graph), `alol_${o.variant}_${mode}_${t}`, { threads: config.threads, provider: o.provider });
+      s = await Session.create(serialize(graph), `alol_${o.variant}_${mode}_${t}`, { threads: config.threads, provider: ctx.device.provider });
       sessions.set(key, s);
     }
     return s;
@@ -160,12 +160,12 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
   try {
     for (let step = stepper.step; step < budget.steps; step++) {
       // requests from the extension: checkpoint now, or checkpoint and stop
-      if (o.control && (o.control.checkpointRequested || o.control.stopRequested)) {
+      if (ctx.control.checkpointRequested || ctx.control.stopRequested) {
         const dir = path.join(o.dir, 'checkpoints', `step-${String(step).padStart(6, '0')}`);
         await checkpoint(dir);
-        o.log.emit({ type: 'checkpoint/didSave', step, dir });
-        o.control.checkpointRequested = false;
-        if (o.control.stopRequested) throw new StopRequested(dir);
+        ctx.log.emit({ type: 'checkpoint/didSave', variant: o.variant, step, dir });
+        ctx.control.checkpointRequested = false;
+        if (ctx.control.stopRequested) throw new StopRequested(dir);
       }
       // learning rate
       const lr = getLr(schedule, step);
@@ -193,11 +193,13 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
         await writeFile(file, JSON.stringify({ step: step + 1, loss, gradNorm: stats.gradNorm, rows: batch.idx.map((i) => ({ rowId: audit.train[i].row.id, file: audit.train[i].row.file, line: audit.train[i].row.line, prompt: audit.train[i].prompt, response: audit.train[i].response, refLogprobs: Array.from(audit.refLogprobs.perToken[i], (x) => (Number.isFinite(x) ? x : String(x))), coef: coefFor(o.variant, audit.rewards.total[i], audit.advantages[i]) })) }, null, 1));
         const bad = batch.idx.filter((i) => !audit.refLogprobs.perToken[i].every(Number.isFinite) || !Number.isFinite(audit.advantages[i]) || !Number.isFinite(audit.rewards.total[i]));
         const named = (bad.length ? bad : batch.idx).slice(0, 5).map((i) => describeRow(audit.train[i].row)).join(', ');
-        throw new WatchdogError(`${o.variant} step ${step + 1}: loss ${loss}, gradient norm ${stats.gradNorm}; the batch is in ${file}; ${bad.length ? 'rows with non-finite inputs' : 'rows in the batch'}: ${named}; hint: check those rows' rewards and reference log-probs, or lower train.lr`);
+        const which = bad.length ? 'rows with non-finite inputs' : 'rows in the batch';
+        const what = `${o.variant} step ${step + 1}: loss ${loss}, gradient norm ${stats.gradNorm}; the batch is in ${file}; ${which}: ${named}`;
+        throw new WatchdogError(what, "check those rows' rewards and reference log-probs, or lower train.lr");
       }
       losses.push(loss);
       // logging
-      o.log.emit({ type: 'step/didComplete', step: step + 1, totalSteps: budget.steps, loss, lr, gradNorm: stats.gradNorm, meanImportanceWeight: stats.extra.mean_weight, clipFraction: stats.extra.clip_fraction, tokensPerSec: tokens / ((performance.now() - ts) / 1e3), elapsedMs: performance.now() - t0 });
+      ctx.log.emit({ type: 'step/didComplete', variant: o.variant, step: step + 1, totalSteps: budget.steps, loss, lr, gradNorm: stats.gradNorm, meanImportanceWeight: stats.extra.mean_weight, clipFraction: stats.extra.clip_fraction, tokensPerSec: tokens / ((performance.now() - ts) / 1e3), elapsedMs: performance.now() - t0 });
       bar(step + 1);
       // evaluation: keep the best policy by validation reward
       if (o.evaluate && budget.evalEvery > 0 && (step + 1) % budget.evalEvery === 0) {
@@ -212,12 +214,12 @@ export async function trainVariant(audit: AuditResult, o: TrainOptions): Promise
       if (train.checkpointEvery > 0 && (step + 1) % train.checkpointEvery === 0 && step + 1 < budget.steps) {
         const dir = path.join(o.dir, 'checkpoints', `step-${String(step + 1).padStart(6, '0')}`);
         await checkpoint(dir);
-        o.log.emit({ type: 'checkpoint/didSave', step: step + 1, dir });
+        ctx.log.emit({ type: 'checkpoint/didSave', variant: o.variant, step: step + 1, dir });
       }
     }
     const trainSeconds = (performance.now() - t0) / 1e3;
     await checkpoint(path.join(o.dir, 'final'));
-    o.log.emit({ type: 'checkpoint/didSave', step: stepper.step, dir: path.join(o.dir, 'final') });
+    ctx.log.emit({ type: 'checkpoint/didSave', variant: o.variant, step: stepper.step, dir: path.join(o.dir, 'final') });
     const filteredFraction = isAlol(o.variant) && budget.scaled ? 1 - audit.positiveFraction : 0;
     const timesSampled = Int32Array.from(rows.timesSampled);
     const bestStep = best?.step ?? null;

@@ -16,6 +16,7 @@ import { KvCache } from '../util/kv-cache.js';
 import { type Policy, type promptHidden, sha } from './reference.js';
 import type { Lengths, TokenizedRow } from './tokenize.js';
 import { type ValueExample, fitOutOfFold, fitValueHead } from './value-fit.js';
+import { AlolError } from '../errors.js';
 
 export interface ValueEstimate {
   values: Float64Array;
@@ -95,10 +96,11 @@ export function checkFitOn(config: RunConfig): void {
   if (config.value.fitOn !== 'validation') return;
   const fields = config.rewards.filter((r) => r.kind === 'field').map((r) => `"${r.name}"`);
   if (fields.length === 0) return;
-  throw new Error(
+  throw new AlolError(
+    'config',
     `value.fitOn "validation" fits V on rewards of the reference's own generations, which the ` +
-      `reward${fields.length > 1 ? 's' : ''} ${fields.join(', ')} (kind field) cannot score: a field is read from the dataset row; ` +
-      'hint: use value.fitOn "train" (out-of-fold on the training rows\' rewards)',
+      `reward${fields.length > 1 ? 's' : ''} ${fields.join(', ')} (kind field) cannot score: a field is read from the dataset row`,
+    'use value.fitOn "train" (out-of-fold on the training rows\' rewards)',
   );
 }
 
@@ -126,13 +128,15 @@ export async function estimateValues(a: Args): Promise<ValueEstimate> {
     const budget = { ...a.lengths, maxPromptTokens: Math.min(a.lengths.maxPromptTokens, reference.config.nPositions - config.eval.maxNewTokens) };
     if (budget.maxPromptTokens < 1) {
       const room = `eval.maxNewTokens ${config.eval.maxNewTokens} leaves no room for prompts in n_positions ${reference.config.nPositions}`;
-      throw new Error(`value.fitOn "validation": ${room}; hint: lower eval.maxNewTokens`);
+      throw new AlolError('config', `value.fitOn "validation": ${room}`, 'lower eval.maxNewTokens');
     }
     const val = distinct(a.validation.map((r) => reference.tokenizer.encode(r.prompt).slice(-budget.maxPromptTokens)));
     if (val.unique.length < MIN_VALIDATION_PROMPTS) {
-      throw new Error(
+      throw new AlolError(
+        'data',
         `value.fitOn "validation" needs at least ${MIN_VALIDATION_PROMPTS} distinct validation prompts; the validation split has ` +
-          `${val.unique.length}; hint: raise data.split.validation or use value.fitOn "train"`,
+          `${val.unique.length}`,
+        'raise data.split.validation or use value.fitOn "train"',
       );
     }
     const texts = await greedy(a, val.unique);

@@ -7,24 +7,24 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { runAudit } from '../alol/audit.js';
 import { renderAdvantageHistogram } from '../alol/advantages.js';
-import { type RunFlags, inRun, openRun } from '../run/open.js';
+import { type RunFlags, inRun, openRunFromFlags } from '../run/context.js';
 import { collect } from './options.js';
 
 import { progressBar } from './progress.js';
 
 async function audit(o: RunFlags): Promise<void> {
-  const { loaded, runDir, cacheDir, log } = await openRun('audit', o);
+  const ctx = await openRunFromFlags('audit', o, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
+  const { runDir, cacheDir, log, config } = ctx;
   console.log(`audit: run folder ${runDir}${cacheDir ? `; caches in ${cacheDir}` : '; caches off'}`);
-  const r = await inRun(log, runDir, () =>
-    runAudit(loaded, runDir, cacheDir, { log, say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) }),
-  );
+  const r = await inRun(ctx, () => runAudit(ctx));
   console.log('\nadvantage histogram (A = R - V; # kept, . filtered):');
   for (const l of renderAdvantageHistogram(r.histogram)) console.log(l);
   const nKept = r.kept.filter(Boolean).length;
   console.log(`\nkept ${nKept} / filtered ${r.kept.length - nKept} of ${r.kept.length} training rows (positive fraction ${r.positiveFraction.toFixed(3)})`);
   const ratio = r.value.headMse / r.value.meanMse;
   console.log(`value head (${r.value.fitOn}): held-out MSE ${r.value.headMse.toFixed(4)}, mean predictor ${r.value.meanMse.toFixed(4)} (ratio ${ratio.toFixed(2)}${ratio < 0.95 ? '' : ': no better than the mean'})`);
-  console.log(`training budget for ${r.config.train.variant}: ${r.budget.steps} steps, eval every ${r.budget.evalEvery}${r.budget.scaled ? ` (scaled by the positive fraction from ${r.config.train.steps})` : ''}`);
+  const scaled = r.budget.scaled ? ` (scaled by the positive fraction from ${config.train.steps})` : '';
+  console.log(`training budget for ${config.train.variant}: ${r.budget.steps} steps, eval every ${r.budget.evalEvery}${scaled}`);
   console.log(`time per phase: ${Object.entries(r.phaseSeconds).map(([p, s]) => `${p} ${s.toFixed(1)} s`).join(', ')}`);
   console.log(`wrote ${path.join(runDir, 'advantages.jsonl')} and ${log.file}`);
 }

@@ -8,8 +8,9 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunConfig } from '../../protocol/config.js';
 import { validateConfig } from '../config.js';
-import { type ExperimentHooks, renderSummary, runExperiment, type Summary } from '../alol/experiment.js';
+import { renderSummary, runExperiment, type Summary } from '../alol/experiment.js';
 import type { Variant } from '../alol/rules.js';
+import { type RunContext, type RunSpec, openRunContext } from '../run/context.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { QUALITIES, demoRows } from './task.js';
 
@@ -56,13 +57,24 @@ export function demoConfig(o: DemoOptions, dataFile: string): RunConfig {
   );
 }
 
-export async function runDemo(o: DemoOptions, hooks: ExperimentHooks, runDir: string): Promise<Summary> {
+const dataFileOf = (runDir: string): string => path.join(runDir, 'data', 'demo.jsonl');
+
+/** The demo's run context: its config (made here, with the data file in the run folder) and caches in <run>/.cache. */
+export function openDemoContext(o: DemoOptions, io: Pick<RunSpec, 'say' | 'progress' | 'control' | 'toStdout'>): Promise<RunContext> {
+  const runDir = path.resolve(o.out);
+  const config = demoConfig(o, dataFileOf(runDir));
+  return openRunContext({ verb: 'demo', loaded: { config, file: null, baseDir: runDir }, runDir, cacheDir: path.join(runDir, '.cache'), ...io });
+}
+
+/** The demo as an experiment on a generated task: writes the task's data, then runs the experiment. */
+export async function runDemo(ctx: RunContext, o: DemoOptions): Promise<Summary> {
   const s = sizes(o.quick);
+  const hooks = ctx;
+  const { runDir, config } = ctx;
   const rows = demoRows({ seed: o.seed, noise: o.noise, prompts: s.prompts, responsesPerPrompt: s.responses });
   await mkdir(runDir, { recursive: true });
-  const dataFile = path.join(runDir, 'data', 'demo.jsonl');
+  const dataFile = dataFileOf(runDir);
   await writeFileAtomic(dataFile, `${rows.map((r) => JSON.stringify(o.stripLabels ? { ...r, quality: undefined } : r)).join('\n')}\n`);
-  const config = demoConfig(o, dataFile);
   await writeFileAtomic(path.join(runDir, 'demo-config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
   const mix = QUALITIES.map((q) => `${q} ${rows.filter((r) => r.quality === q).length}`).join(', ');
@@ -70,7 +82,7 @@ export async function runDemo(o: DemoOptions, hooks: ExperimentHooks, runDir: st
   hooks.say('[demo] Rewards: four hand-written components that read only the text — relevance, politeness, coherence, length — 0.25 each (src/trainer/demo/rewards.ts).');
   hooks.say(`[demo] Plan: fine-tune a ${s.model.layers}-layer byte-level GPT on all training responses (the reference), fit the value head, compute advantages, then train ${(o.variants ?? DEMO_VARIANTS).join(', ')} from the reference and compare them on held-out prompts.`);
   const variants = o.variants ?? DEMO_VARIANTS;
-  const { summary } = await runExperiment({ config, file: null, baseDir: runDir }, runDir, path.join(runDir, '.cache'), hooks, variants, { continue: o.continue });
+  const { summary } = await runExperiment(ctx, variants, { continue: o.continue });
 
   hooks.say('\nheld-out results on test prompts (reward = mean of sampled generations, "greedy" = greedy decoding; components sampled):');
   for (const l of renderSummary(summary, ['relevance', 'politeness', 'coherence', 'length'])) hooks.say(`  ${l}`);

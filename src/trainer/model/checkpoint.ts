@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { GptConfig } from './config.js';
 import { type ModelFolder, loadModelFolder, saveModelFolder } from './folder.js';
 import { float32Tensor, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
+import { AlolError } from '../errors.js';
 
 export const TRAINING_STATE_FILE = 'training_state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -45,7 +46,8 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const model = await loadModelFolder(dir);
   const stateFile = path.join(dir, TRAINING_STATE_FILE);
   const raw = await readFile(stateFile, 'utf8').catch(() => {
-    throw new Error(`${stateFile} is missing: ${dir} is a model folder but not a training checkpoint; hint: start a new run from it with --model instead of resuming`);
+    const what = `${stateFile} is missing: ${dir} is a model folder but not a training checkpoint`;
+    throw new AlolError('checkpoint', what, 'start a new run from it with --model instead of resuming');
   });
   let parsed: unknown;
   try {

@@ -13,6 +13,7 @@ import type { GptConfig } from './config.js';
 import { buildLogprobGraph, buildStepGraph } from './graphs.js';
 import { gptParamInfos } from './params.js';
 import { type ScheduleKind, getLr } from './schedule.js';
+import { AlolError } from '../errors.js';
 
 export type TokenArray = Uint8Array | Uint16Array | Int32Array;
 
@@ -165,7 +166,7 @@ export async function trainLm(
       for (let m = 0; m < opts.gradAccum - 1; m++) lossSum += await stepper.accumulate(accumulate as Session, nextBatch());
       const stats = await stepper.update(update, nextBatch(), lr);
       const loss = (lossSum + stats.loss) / opts.gradAccum;
-      if (!Number.isFinite(loss)) throw new Error(`loss became ${loss} at step ${step + 1}; hint: lower the learning rate`);
+      if (!Number.isFinite(loss)) throw new AlolError('training', `loss became ${loss} at step ${step + 1}`, 'lower the learning rate');
       losses.push(loss);
       // timing and logging
       const elapsedMs = performance.now() - t0;
