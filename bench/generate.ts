@@ -7,7 +7,7 @@
 
 import { parseArgs } from 'node:util';
 import { type DeviceRequest, resolveDevice } from '../src/trainer/runtime/device.js';
-import { gptConfig } from '../src/trainer/model/config.js';
+import { gptConfig } from '../src/trainer/model/gpt-config.js';
 import { Generator } from '../src/trainer/model/generate.js';
 import { LogprobScorer } from '../src/trainer/model/logprobs.js';
 import { initGptParams } from '../src/trainer/model/params.js';

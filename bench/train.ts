@@ -12,8 +12,8 @@ import { serialize } from '../src/trainer/graph/onnx.js';
 import { type DeviceRequest, resolveDevice } from '../src/trainer/runtime/device.js';
 import { Session, tensor } from '../src/trainer/runtime/session.js';
 import { Stepper } from '../src/trainer/runtime/stepper.js';
-import { gptConfig, paramCount } from '../src/trainer/model/config.js';
-import { buildStepGraph } from '../src/trainer/model/graphs.js';
+import { gptConfig, paramCount } from '../src/trainer/model/gpt-config.js';
+import { buildStepGraph } from '../src/trainer/model/gpt-graphs.js';
 import { gptParamInfos, initGptParams } from '../src/trainer/model/params.js';
 import { Rng } from '../src/trainer/util/rng.js';
 

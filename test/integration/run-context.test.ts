@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StoredEvent } from '../../src/protocol/trainer.js';
-import { runExperiment } from '../../src/trainer/alol/experiment.js';
+import { runExperiment } from '../../src/trainer/pipeline/experiment.js';
 import { deviceResolutions } from '../../src/trainer/runtime/device.js';
 import { inRun, openRunFromFlags } from '../../src/trainer/run/context.js';
 

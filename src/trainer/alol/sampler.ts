@@ -4,7 +4,7 @@
 // walk shuffled epochs. The state (RNG, epoch order, position) is plain JSON for checkpoints.
 
 import { Rng } from '../util/rng.js';
-import type { Sampler } from './rules.js';
+import { type Sampler, type Variant, isAlol } from './rules.js';
 import { AlolError } from '../errors.js';
 
 export interface SamplerState {
@@ -106,4 +106,24 @@ export class RowSampler {
     this.cursor = s.cursor;
     this.timesSampled.set(s.timesSampled);
   }
+}
+
+/** Units the sampler draws: each row, or for dpo the (chosen, rejected) row pairs. */
+export function samplingUnits(rows: readonly { kind: string; pairId?: string }[], variant: Variant): number[][] {
+  if (variant !== 'dpo') return rows.map((_, i) => [i]);
+  const byPair = new Map<string, number[]>();
+  rows.forEach((row, i) => {
+    if (!row.pairId) return;
+    const p = byPair.get(row.pairId) ?? [];
+    p[row.kind === 'chosen' ? 0 : 1] = i;
+    byPair.set(row.pairId, p);
+  });
+  const pairs = [...byPair.values()].filter((p) => p[0] !== undefined && p[1] !== undefined);
+  if (pairs.length === 0) throw new AlolError('data', 'dpo needs preference pairs (HH records or {prompt, chosen, rejected} rows) in the training split');
+  return pairs;
+}
+
+/** The sampler's weight of each unit: A+ for A-LoL variants, 1 for dpo and nll, else R (of the unit's first row). */
+export function unitWeights(variant: Variant, units: readonly number[][], advantages: Float64Array, rewards: Float64Array): Float64Array {
+  return Float64Array.from(units, (u) => (isAlol(variant) ? Math.max(advantages[u[0]], 0) : variant === 'dpo' || variant === 'nll' ? 1 : rewards[u[0]]));
 }

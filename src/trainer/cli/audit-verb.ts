@@ -5,15 +5,15 @@
 
 import path from 'node:path';
 import type { Command } from 'commander';
-import { runAudit } from '../alol/audit.js';
+import { runAudit } from '../pipeline/audit.js';
 import { renderAdvantageHistogram } from '../alol/advantages.js';
 import { type RunFlags, inRun, openRunFromFlags } from '../run/context.js';
 import { collect } from './options.js';
 
 import { progressBar } from './progress.js';
 
-async function audit(o: RunFlags): Promise<void> {
-  const ctx = await openRunFromFlags('audit', o, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
+async function audit(flags: RunFlags): Promise<void> {
+  const ctx = await openRunFromFlags('audit', flags, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
   const { runDir, cacheDir, log, config } = ctx;
   console.log(`audit: run folder ${runDir}${cacheDir ? `; caches in ${cacheDir}` : '; caches off'}`);
   const r = await inRun(ctx, () => runAudit(ctx));

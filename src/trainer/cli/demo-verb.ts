@@ -19,9 +19,9 @@ interface DemoFlags {
   stripLabels: boolean;
 }
 
-async function demo(o: DemoFlags): Promise<void> {
-  const runDir = path.resolve(o.out ?? path.join('runs', runName(o.quick ? 'demo-quick' : 'demo')));
-  const opts = { out: runDir, seed: o.seed, quick: o.quick, noise: o.noise, threads: o.threads, device: o.device, stripLabels: o.stripLabels };
+async function demo(flags: DemoFlags): Promise<void> {
+  const runDir = path.resolve(flags.out ?? path.join('runs', runName(flags.quick ? 'demo-quick' : 'demo')));
+  const opts = { out: runDir, seed: flags.seed, quick: flags.quick, noise: flags.noise, threads: flags.threads, device: flags.device, stripLabels: flags.stripLabels };
   const ctx = await openDemoContext(opts, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
   const t0 = performance.now();
   await inRun(ctx, () => runDemo(ctx, opts));

@@ -10,7 +10,7 @@ import { DEFAULT_ADAMW } from '../graph/optim.js';
 import type { DeviceRequest } from '../runtime/device.js';
 import { Session, tensor } from '../runtime/session.js';
 import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
-import { gptConfig, paramCount } from '../model/config.js';
+import { gptConfig, paramCount } from '../model/gpt-config.js';
 import { exportOnnx } from '../model/export.js';
 import { type ModelFolder, loadModelFolder, saveModelFolder } from '../model/folder.js';
 import { Generator } from '../model/generate.js';

@@ -4,13 +4,8 @@
 
 import path from 'node:path';
 import type { Command } from 'commander';
-import { evaluateOnTest, renderSummary, type Summary } from '../alol/experiment.js';
-import { runExperiment } from '../alol/experiment.js';
-import { loadPolicy } from '../alol/reference.js';
-import { generationRewards } from '../alol/evaluate.js';
-import { readDataset } from '../data/dataset.js';
-import { RewardSet } from '../rewards/registry.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { type Summary, evaluateModel, renderSummary, runExperiment } from '../pipeline/experiment.js';
+import { generationRewards } from '../pipeline/evaluate.js';
 import { type RunFlags, inRun, openRunFromFlags } from '../run/context.js';
 import { collect } from './options.js';
 import { progressBar } from './progress.js';
@@ -21,36 +16,21 @@ function printSummary(summary: Summary, components: readonly string[], runDir: s
   console.log(`\nwrote ${path.join(runDir, 'summary.json')}`);
 }
 
-async function train(o: RunFlags & { resume?: string }): Promise<void> {
-  const ctx = await openRunFromFlags('train', o, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
+async function train(flags: RunFlags & { resume?: string }): Promise<void> {
+  const ctx = await openRunFromFlags('train', flags, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
   const { config, runDir } = ctx;
   console.log(`train: ${config.train.variant}; run folder ${runDir}`);
-  const { summary } = await inRun(ctx, () => runExperiment(ctx, [config.train.variant], { resume: o.resume }));
+  const { summary } = await inRun(ctx, () => runExperiment(ctx, [config.train.variant], { resume: flags.resume }));
   printSummary(summary, generationRewards(config.rewards).map((r) => r.name), runDir);
 }
 
-async function evaluate(o: RunFlags & { model: string }): Promise<void> {
-  const ctx = await openRunFromFlags('eval', o, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
-  const { config, runDir } = ctx;
+async function evaluate(flags: RunFlags & { model: string }): Promise<void> {
+  const ctx = await openRunFromFlags('eval', flags, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
   await inRun(ctx, async () => {
-    const policy = await loadPolicy(path.resolve(o.model));
-    const { rows, pairs } = await readDataset(path.resolve(ctx.baseDir, config.data.path), { format: config.data.format, split: config.data.split });
-    const provider = ctx.device.provider;
-    const rewards = await RewardSet.create(generationRewards(config.rewards), { baseDir: ctx.baseDir, cacheDir: null, provider, threads: config.threads });
-    try {
-      rewards.fit(rows.filter((r) => r.split === 'train'));
-      const bar = progressBar('evaluation', 1);
-      const name = path.basename(path.resolve(o.model));
-      const testRows = rows.filter((r) => r.split === 'test');
-      const { result, accuracy } = await evaluateOnTest(policy, testRows, pairs, rewards, ctx, { variant: name, step: 0, onProgress: (d) => bar.update(d) });
-      bar.stop();
-      const strip = ({ count: _c, ...m }: typeof result.heldout) => (void _c, accuracy === undefined ? m : { ...m, preferenceAccuracy: accuracy });
-      const summary: Summary = { variants: { [name]: { heldout: strip(result.heldout), heldoutSampled: strip(result.heldoutSampled), filteredFraction: 0, trainSeconds: 0, steps: 0, evaluatedStep: null } }, prompts: result.prompts, seed: config.train.seed };
-      await writeFileAtomic(path.join(runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-      printSummary(summary, rewards.names, runDir);
-    } finally {
-      await rewards.dispose();
-    }
+    const bar = progressBar('evaluation', 1);
+    const { summary, components } = await evaluateModel(ctx, flags.model, (done) => bar.update(done));
+    bar.stop();
+    printSummary(summary, components, ctx.runDir);
   });
 }
 

@@ -4,7 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { GptConfig } from './config.js';
+import type { GptConfig } from './gpt-config.js';
 import { type ModelFolder, loadModelFolder, saveModelFolder } from './folder.js';
 import { float32Tensor, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
 import { AlolError } from '../errors.js';

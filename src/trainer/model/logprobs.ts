@@ -4,8 +4,8 @@
 
 import { serialize } from '../graph/onnx.js';
 import { type OrtTensor, type Provider, Session, tensor } from '../runtime/session.js';
-import type { GptConfig } from './config.js';
-import { buildLogprobGraph } from './graphs.js';
+import type { GptConfig } from './gpt-config.js';
+import { buildLogprobGraph } from './gpt-graphs.js';
 import { gptParamFeeds } from './params.js';
 
 export interface ScoreRow {

@@ -1,6 +1,8 @@
 // The run context: everything a run's phases share, resolved once when the run starts — the config
 // (loaded once), the run folder and its event log, the device (resolveDevice runs here and nowhere
-// else in a run), the cache folder, stop control, progress and `say`. One function builds it
+// else in a run), the cache folder, stop control, progress and `say`, and the compute backend every
+// model computation of the run goes through (its sessions released together when the run ends).
+// One function builds it
 // (openRunContext); the CLI verbs, the extension's subprocess (main.ts) and the demo all call it, and
 // every phase takes it. `inRun` wraps a run's work so the log ends with run/didFinish or run/didFail.
 
@@ -8,12 +10,14 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunConfig } from '../../protocol/config.js';
 import type { Phase } from '../../protocol/trainer.js';
-import { type LoadedConfig, loadRunConfig } from '../config.js';
+import type { ComputeBackend } from '../compute/backend.js';
+import { localBackend } from '../compute/local.js';
 import { failureOf } from '../errors.js';
 import { type ResolvedDevice, resolveDevice } from '../runtime/device.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { type RunControl, StopRequested, newControl } from './control.js';
 import { RunLog, runName } from './events.js';
+import { type LoadedConfig, loadRunConfig } from './load-config.js';
 
 /** A progress bar of a long phase (the CLI draws one on stderr; the subprocess draws none). */
 export interface ProgressBar {
@@ -37,6 +41,8 @@ export interface RunContext {
   readonly device: ResolvedDevice;
   /** Stop requests and checkpoint-now requests from the extension. */
   readonly control: RunControl;
+  /** What computes with models: log-probs, hidden states, training steps, generation. */
+  readonly compute: ComputeBackend;
   /** A human-readable line (the CLI prints it on stdout, the subprocess on stderr). */
   say(line: string): void;
   progress(phase: Phase, total: number): ProgressBar;
@@ -57,6 +63,8 @@ export interface RunSpec {
   writeConfig?: boolean;
   /** Emits run/didStart (default true; tests that drive phases directly may leave it out). */
   announce?: boolean;
+  /** The compute backend (default: ONNX Runtime on the resolved device with config.threads). */
+  compute?: (device: ResolvedDevice) => ComputeBackend;
 }
 
 /** Builds a run's context: the run folder, its event log and the device, resolved once. */
@@ -83,6 +91,7 @@ export async function openRunContext(spec: RunSpec): Promise<RunContext> {
     log,
     device,
     control: spec.control ?? newControl(),
+    compute: spec.compute ? spec.compute(device) : localBackend({ provider: device.provider, threads: config.threads }),
     say: spec.say,
     progress: spec.progress,
   };
@@ -112,8 +121,11 @@ export async function openRunFromFlags(
   return openRunContext({ verb, loaded, runDir, cacheDir, writeConfig: true, ...io });
 }
 
-/** Runs `body`, logging run/didFinish or run/didFail (with the message) before rethrowing. */
-export async function inRun<T>(ctx: Pick<RunContext, 'log' | 'runDir'>, body: () => Promise<T>): Promise<T> {
+/**
+ * Runs `body`, logging run/didFinish or run/didFail (with the message) before rethrowing; the run's
+ * compute backend is released when it ends.
+ */
+export async function inRun<T>(ctx: Pick<RunContext, 'log' | 'runDir' | 'compute'>, body: () => Promise<T>): Promise<T> {
   const t0 = performance.now();
   try {
     const r = await body();
@@ -126,5 +138,7 @@ export async function inRun<T>(ctx: Pick<RunContext, 'log' | 'runDir'>, body: ()
     }
     ctx.log.emit({ type: 'run/didFail', ...failureOf(e) });
     throw e;
+  } finally {
+    await ctx.compute.release();
   }
 }

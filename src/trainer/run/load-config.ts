@@ -6,8 +6,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import type { z } from 'zod';
-import { type RunConfig, RunConfigSchema } from '../protocol/config.js';
-import { AlolError } from './errors.js';
+import { type RunConfig, RunConfigSchema } from '../../protocol/config.js';
+import { AlolError } from '../errors.js';
 
 export interface LoadedConfig {
   config: RunConfig;

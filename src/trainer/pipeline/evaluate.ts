@@ -14,15 +14,17 @@
 // with a seed derived from (opts.seed, k). Changing promptsPerBatch changes which samples come out.
 
 import type { RewardComponentConfig, RunConfig } from '../../protocol/config.js';
+import type { GeneratedText as Generation } from '../compute/backend.js';
+import { type ComputeOptions, withCompute } from '../compute/local.js';
 import { type Pair, type Row, shortHash } from '../data/rows.js';
-import { type Generation, Generator } from '../model/generate.js';
+import { tokenizeRows } from '../data/tokenize.js';
+import { AlolError } from '../errors.js';
+import type { Policy } from '../model/policy.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import type { RewardSet } from '../rewards/registry.js';
-import type { Provider } from '../runtime/session.js';
+import type { RunContext } from '../run/context.js';
 import { type Metrics, type RewardMeans, corpusMetrics } from './metrics.js';
-import { type Policy, scoreTokenized } from './reference.js';
-import { tokenizeRows } from './tokenize.js';
-import { AlolError } from '../errors.js';
+import { scoreTokenized } from './reference.js';
 
 /** A greedy generation as the dashboard shows it (the `samples` of the protocol's eval/didComplete). */
 export interface Sample {
@@ -45,7 +47,7 @@ export interface EvalResult {
   truncatedPrompts: number;
 }
 
-export interface EvalOptions {
+export interface EvalOptions extends ComputeOptions {
   eval: RunConfig['eval'];
   data: Pick<RunConfig['data'], 'maxPromptTokens'>;
   /** Seed of the sampled generations. */
@@ -54,8 +56,6 @@ export interface EvalOptions {
   promptsPerBatch?: number;
   /** A generation ends at the first of these strings (none by default). */
   stop?: readonly string[];
-  threads?: number;
-  provider?: Provider;
   /** Units: generations produced, then generations scored (total = 2 x prompts x (1 + samplesPerPrompt)). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -132,26 +132,28 @@ export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewar
   const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].ids.length - prompts[b].ids.length || a - b);
   const greedy: Generation[] = new Array(p);
   const sampled: Generation[] = new Array(p * s); // [P, S]: sample j of prompt i at i * s + j
-  const gen = new Generator(policy.config, policy.params, policy.tokenizer, { threads: opts.threads, provider: opts.provider });
-  try {
-    for (let k = 0; k * perBatch < p; k++) {
-      const idx = order.slice(k * perBatch, (k + 1) * perBatch);
-      const out = await gen.generate(idx.map((i) => prompts[i].ids), { maxNewTokens: ev.maxNewTokens, temperature: 0, stop: opts.stop });
-      idx.forEach((i, r) => (greedy[i] = out[r]));
-      tick(idx.length);
+  await withCompute(opts, async (compute) => {
+    const gen = compute.generator(policy, policy.tokenizer);
+    try {
+      for (let k = 0; k * perBatch < p; k++) {
+        const idx = order.slice(k * perBatch, (k + 1) * perBatch);
+        const out = await gen.generate(idx.map((i) => prompts[i].ids), { maxNewTokens: ev.maxNewTokens, temperature: 0, stop: opts.stop });
+        idx.forEach((i, r) => (greedy[i] = out[r]));
+        tick(idx.length);
+      }
+      for (let k = 0; k * perBatch < p; k++) {
+        const idx = order.slice(k * perBatch, (k + 1) * perBatch);
+        const batch = idx.flatMap((i) => Array.from({ length: s }, () => prompts[i].ids));
+        const out = await gen.generate(batch, { maxNewTokens: ev.maxNewTokens, temperature: ev.temperature, topP: ev.topP, seed: batchSeed(opts.seed, k), stop: opts.stop });
+        idx.forEach((i, r) => {
+          for (let j = 0; j < s; j++) sampled[i * s + j] = out[r * s + j];
+        });
+        tick(batch.length);
+      }
+    } finally {
+      await gen.dispose();
     }
-    for (let k = 0; k * perBatch < p; k++) {
-      const idx = order.slice(k * perBatch, (k + 1) * perBatch);
-      const batch = idx.flatMap((i) => Array.from({ length: s }, () => prompts[i].ids));
-      const out = await gen.generate(batch, { maxNewTokens: ev.maxNewTokens, temperature: ev.temperature, topP: ev.topP, seed: batchSeed(opts.seed, k), stop: opts.stop });
-      idx.forEach((i, r) => {
-        for (let j = 0; j < s; j++) sampled[i * s + j] = out[r * s + j];
-      });
-      tick(batch.length);
-    }
-  } finally {
-    await gen.dispose();
-  }
+  });
 
   // One scoring pass over greedy then sampled generations.
   const items = [...greedy.map((g, i) => ({ prompt: prompts[i], gen: g })), ...sampled.map((g, k) => ({ prompt: prompts[Math.floor(k / s)], gen: g }))];
@@ -173,12 +175,10 @@ export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewar
   return { heldout, heldoutSampled, samples, prompts: p, truncatedPrompts: prompts.filter((q) => q.truncated).length };
 }
 
-export interface PreferenceOptions {
+export interface PreferenceOptions extends ComputeOptions {
   data: Pick<RunConfig['data'], 'maxPromptTokens' | 'maxResponseTokens'>;
   /** Rows (pair halves) per scoring batch (default 16). */
   batchSize?: number;
-  threads?: number;
-  provider?: Provider;
   /** Units: pair halves scored. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -210,4 +210,44 @@ export async function preferenceAccuracy(policy: Policy, pairs: readonly Pair[],
     else if (m === 0) ties++;
   }
   return { accuracy: wins / n, count: n, ties, margins };
+}
+
+/** Evaluates a policy on the test split the same way for every variant (and for `alol eval`). */
+export async function evaluateOnTest(
+  policy: Policy,
+  testRows: readonly Row[],
+  pairs: readonly Pair[],
+  rewardSet: RewardSet,
+  ctx: Pick<RunContext, 'config' | 'compute' | 'log'>,
+  at: { variant: string; step: number; onProgress?: (done: number, total: number) => void },
+): Promise<{ result: EvalResult; accuracy: number | null | undefined }> {
+  const { config, compute } = ctx;
+  if (testRows.length === 0) throw new AlolError('data', 'the test split is empty', 'raise data.split.test');
+  const result = await evaluatePolicy(policy, testRows, rewardSet, { eval: config.eval, data: config.data, seed: config.train.seed, compute, onProgress: at.onProgress });
+  const testPairs = pairs.filter((p) => p.split === 'test');
+  const accuracy = testPairs.length ? (await preferenceAccuracy(policy, testPairs, { data: config.data, compute })).accuracy : undefined;
+  for (const [sampled, m] of [[false, result.heldout], [true, result.heldoutSampled]] as const) {
+    const samples = sampled ? [] : result.samples.map((s) => ({ ...s, rewards: { ...s.rewards } }));
+    const numbers = { rewards: { ...m.reward }, distinct: [m.distinct1, m.distinct2, m.distinct3] as [number, number, number], lengthTokens: m.length };
+    ctx.log.emit({ type: 'eval/didComplete', variant: at.variant, step: at.step, split: 'test', sampled, ...numbers, samples });
+  }
+  return { result, accuracy };
+}
+
+/** The validation reward of a policy during training (sampled when eval samples, else greedy), logged as eval/didComplete. */
+export async function validationReward(
+  policy: Policy,
+  rows: readonly Row[],
+  rewardSet: RewardSet,
+  ctx: Pick<RunContext, 'config' | 'compute' | 'log'>,
+  at: { variant: string; step: number },
+): Promise<number> {
+  const { config } = ctx;
+  const r = await evaluatePolicy(policy, rows, rewardSet, { eval: config.eval, data: config.data, seed: config.train.seed, compute: ctx.compute });
+  const sampled = config.eval.samplesPerPrompt > 0;
+  const m = sampled ? r.heldoutSampled : r.heldout;
+  const samples = r.samples.map((s) => ({ ...s, rewards: { ...s.rewards } }));
+  const numbers = { rewards: { ...m.reward }, distinct: [m.distinct1, m.distinct2, m.distinct3] as [number, number, number], lengthTokens: m.length };
+  ctx.log.emit({ type: 'eval/didComplete', variant: at.variant, step: at.step, split: 'validation', sampled, ...numbers, samples });
+  return m.reward.total;
 }

@@ -3,7 +3,7 @@
 // appended (a response token in every loss), the prompt left-truncated to maxPromptTokens and, if
 // needed, further so that prompt + response fits the model's n_positions. Truncations are counted.
 
-import type { Row } from '../data/rows.js';
+import type { Row } from './rows.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 
 export interface TokenizedRow {
