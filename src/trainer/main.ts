@@ -57,7 +57,8 @@ function handle(line: string): void {
   }
   const r = TrainerCommandSchema.safeParse(json);
   if (!r.success) {
-    log(`alol trainer: ignored an invalid command (${r.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ')})`);
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ');
+    log(`alol trainer: ignored an invalid command (${issues})`);
     return;
   }
   const cmd = r.data;
@@ -83,7 +84,9 @@ function handle(line: string): void {
   }
 }
 
-process.stdout.write(`${JSON.stringify({ type: 'ready', protocolVersion: PROTOCOL_VERSION, trainer: `alol-studio ${VERSION}`, pid: process.pid })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ type: 'ready', protocolVersion: PROTOCOL_VERSION, trainer: `alol-studio ${VERSION}`, pid: process.pid })}\n`,
+);
 const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
 rl.on('line', handle);
 rl.on('close', () => {

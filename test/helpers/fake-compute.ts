@@ -72,7 +72,10 @@ class FakeTrainer<B> implements Trainer<B> {
 class FakePolicyTrainer extends FakeTrainer<TrainBatch> implements PolicyTrainer {
   async logprobs(batch: TokenBatch): Promise<{ token: Float32Array; seq: Float32Array }> {
     const token = batch.mask.map((m) => -0.5 * m);
-    const seq = Float32Array.from({ length: batch.rows }, (_, r) => token.subarray(r * batch.seqLen, (r + 1) * batch.seqLen).reduce((a, x) => a + x, 0));
+    const seq = Float32Array.from(
+      { length: batch.rows },
+      (_, r) => token.subarray(r * batch.seqLen, (r + 1) * batch.seqLen).reduce((a, x) => a + x, 0),
+    );
     return { token, seq };
   }
 }
@@ -126,7 +129,10 @@ export class FakeCompute implements ComputeBackend {
     return {
       generate: async (prompts: readonly (readonly number[])[], request: GenerationRequest): Promise<GeneratedText[]> =>
         prompts.map((p, i) => {
-          const tokens = Array.from({ length: Math.min(request.maxNewTokens, 1 + (p.length % 3)) }, (_, j) => 97 + ((p.length + i * (request.seed ?? 0) + j) % 26));
+          const tokens = Array.from(
+            { length: Math.min(request.maxNewTokens, 1 + (p.length % 3)) },
+            (_, j) => 97 + ((p.length + i * (request.seed ?? 0) + j) % 26),
+          );
           return { tokens, text: ` ${detokenizer.decode(tokens)}`, finishReason: 'length' as const };
         }),
       dispose: async () => undefined,

@@ -63,7 +63,15 @@ describe('the compute-backend seam', () => {
     assert.equal(alol.spec.rows, 4);
 
     // Run folder.
-    for (const f of ['config.json', 'events.jsonl', 'advantages.jsonl', 'summary.json', 'reference/model.safetensors', 'a_lol/result.json', 'a_lol/final/model.safetensors']) {
+    for (const f of [
+      'config.json',
+      'events.jsonl',
+      'advantages.jsonl',
+      'summary.json',
+      'reference/model.safetensors',
+      'a_lol/result.json',
+      'a_lol/final/model.safetensors',
+    ]) {
       assert.ok(existsSync(path.join(runDir, f)), f);
     }
     const steps = summary.variants.a_lol.steps;
@@ -78,7 +86,11 @@ describe('the compute-backend seam', () => {
     assert.equal(alol.trainer.step, steps);
 
     // advantages.jsonl: reference log-probs are the fake's, every row's advantage is R - V.
-    const rows = readFileSync(path.join(runDir, 'advantages.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { rowId: string; refLogprob: number; refTokens: number; reward: { total: number }; value: number; advantage: number });
+    const rows = readFileSync(path.join(runDir, 'advantages.jsonl'), 'utf8').trim().split('\n').map(
+      (l) => JSON.parse(l) as {
+        rowId: string; refLogprob: number; refTokens: number; reward: { total: number }; value: number; advantage: number,
+      },
+    );
     assert.equal(rows.length, audit.train.length);
     rows.forEach((r, i) => {
       const t = audit.train[i];
@@ -100,7 +112,10 @@ describe('the compute-backend seam', () => {
     assert.deepEqual(stepEvents.map((e) => e.loss), stepEvents.map((e) => fakeLoss(e.step)));
     assert.ok(stepEvents.every((e) => e.variant === 'a_lol' && e.meanImportanceWeight === 1 && e.clipFraction === 0));
     const evals = events.flatMap((e) => (e.type === 'eval/didComplete' ? [e] : []));
-    assert.deepEqual(evals.map((e) => [e.variant, e.split, e.sampled]), [['reference', 'test', false], ['reference', 'test', true], ['a_lol', 'test', false], ['a_lol', 'test', true]]);
+    assert.deepEqual(
+      evals.map((e) => [e.variant, e.split, e.sampled]),
+      [['reference', 'test', false], ['reference', 'test', true], ['a_lol', 'test', false], ['a_lol', 'test', true]],
+    );
     const saves = events.flatMap((e) => (e.type === 'checkpoint/didSave' ? [e] : []));
     assert.equal(saves[saves.length - 1].dir, path.join(runDir, 'a_lol', 'final'));
     assert.ok(events.some((e) => e.type === 'advantages/didCompute'));

@@ -16,7 +16,10 @@ let dir = '';
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'alol-context-'));
-  const rows = Array.from({ length: 60 }, (_, i) => JSON.stringify({ id: `r${i}`, prompt: `Q: ${i % 12}?\nA:`, response: i % 2 ? ' yes.' : ' no', score: (i % 5) / 4 }));
+  const rows = Array.from(
+    { length: 60 },
+    (_, i) => JSON.stringify({ id: `r${i}`, prompt: `Q: ${i % 12}?\nA:`, response: i % 2 ? ' yes.' : ' no', score: (i % 5) / 4 }),
+  );
   await writeFile(path.join(dir, 'data.jsonl'), `${rows.join('\n')}\n`);
   const config = {
     data: { path: 'data.jsonl', maxPromptTokens: 12, maxResponseTokens: 8, split: { validation: 0.1, test: 0.2, seed: 0 } },

@@ -36,7 +36,12 @@ export function rowBatch(rows: readonly TokenizedRow[], nPositions: number): Row
  * A training batch of an A-LoL variant: the rows, their reference log-probs per response token (at
  * the positions whose targets are those tokens) and their factors (coefFor: 1, R or A+).
  */
-export function variantBatch(rows: readonly TokenizedRow[], refTokenLogprobs: readonly Float32Array[], coef: Float32Array, nPositions: number): TrainBatch {
+export function variantBatch(
+  rows: readonly TokenizedRow[],
+  refTokenLogprobs: readonly Float32Array[],
+  coef: Float32Array,
+  nPositions: number,
+): TrainBatch {
   const rb = rowBatch(rows, nPositions);
   const ref = new Float32Array(rb.rows * rb.seqLen);
   rows.forEach((r, i) => ref.set(refTokenLogprobs[i], i * rb.seqLen + r.prompt.length - 1));

@@ -88,7 +88,9 @@ function clipped(logRatio: Value, eps: number, where: Value | null): { w: Value;
 }
 
 function policyLogp(variant: Variant, x: LossInputs): Value {
-  if (!x.policyTokenLogp) throw new Error(`${variant}: importance weights need policyTokenLogp (the policy's log-probs from the inference graph)`);
+  if (!x.policyTokenLogp) throw new Error(
+    `${variant}: importance weights need policyTokenLogp (the policy's log-probs from the inference graph)`,
+  );
   return o.stopGradient(x.policyTokenLogp);
 }
 
@@ -104,7 +106,10 @@ export function variantLoss(variant: Variant, x: LossInputs, s: LossSettings): L
   const one = g.scalar(1);
   const zero = g.scalar(0);
   const rowWeights = (w: Value, atBound: Value) => ({ meanWeight: mean(w), clipFraction: mean(atBound) });
-  const tokenWeights = (w: Value, atBound: Value) => ({ meanWeight: o.div(o.sumAll(o.mul(w, x.mask)), tokens), clipFraction: o.div(o.sumAll(atBound), tokens) });
+  const tokenWeights = (w: Value, atBound: Value) => ({
+    meanWeight: o.div(o.sumAll(o.mul(w, x.mask)), tokens),
+    clipFraction: o.div(o.sumAll(atBound), tokens),
+  });
 
   switch (variant) {
     case 'nll':
@@ -130,7 +135,12 @@ export function variantLoss(variant: Variant, x: LossInputs, s: LossSettings): L
       return { loss: mean(o.mul(x.coef, perRow)), ...tokenWeights(w, floored), seqLogprob };
     }
     case 'a_lol_kl':
-      return { loss: mean(o.add(o.mul(x.coef, o.neg(l)), o.mul(o.sub(l, lRef), s.klBeta))), meanWeight: one, clipFraction: zero, seqLogprob };
+      return {
+        loss: mean(o.add(o.mul(x.coef, o.neg(l)), o.mul(o.sub(l, lRef), s.klBeta))),
+        meanWeight: one,
+        clipFraction: zero,
+        seqLogprob,
+      };
     case 'dpo': {
       if (b % 2 !== 0) throw new Error(`dpo: the batch must be P chosen rows then P rejected rows (got ${b} rows)`);
       const p = b / 2;
@@ -177,7 +187,13 @@ export function buildAlolStepGraph(cfg: GptConfig, batch: number, seqLen: number
 }
 
 /** The variant's loss over a `token_logp` input, with its gradient `d_token_logp` (float32 unless asked). */
-export function buildLossGraph(variant: Variant, settings: LossSettings, batch: number, seqLen: number, float: FloatType = 'float32'): Graph {
+export function buildLossGraph(
+  variant: Variant,
+  settings: LossSettings,
+  batch: number,
+  seqLen: number,
+  float: FloatType = 'float32',
+): Graph {
   const g = new Graph({ name: `alol_${variant}_loss`, float });
   const tokenLogp = g.floatInput('token_logp', [batch, seqLen]);
   const out = variantLoss(variant, { tokenLogp, ...lossInputs(g, variant, batch, seqLen) }, settings);

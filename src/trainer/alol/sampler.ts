@@ -119,11 +119,17 @@ export function samplingUnits(rows: readonly { kind: string; pairId?: string }[]
     byPair.set(row.pairId, p);
   });
   const pairs = [...byPair.values()].filter((p) => p[0] !== undefined && p[1] !== undefined);
-  if (pairs.length === 0) throw new AlolError('data', 'dpo needs preference pairs (HH records or {prompt, chosen, rejected} rows) in the training split');
+  if (pairs.length === 0) throw new AlolError(
+    'data',
+    'dpo needs preference pairs (HH records or {prompt, chosen, rejected} rows) in the training split',
+  );
   return pairs;
 }
 
 /** The sampler's weight of each unit: A+ for A-LoL variants, 1 for dpo and nll, else R (of the unit's first row). */
 export function unitWeights(variant: Variant, units: readonly number[][], advantages: Float64Array, rewards: Float64Array): Float64Array {
-  return Float64Array.from(units, (u) => (isAlol(variant) ? Math.max(advantages[u[0]], 0) : variant === 'dpo' || variant === 'nll' ? 1 : rewards[u[0]]));
+  return Float64Array.from(
+    units,
+    (u) => (isAlol(variant) ? Math.max(advantages[u[0]], 0) : variant === 'dpo' || variant === 'nll' ? 1 : rewards[u[0]]),
+  );
 }

@@ -21,7 +21,15 @@ interface DemoFlags {
 
 async function demo(flags: DemoFlags): Promise<void> {
   const runDir = path.resolve(flags.out ?? path.join('runs', runName(flags.quick ? 'demo-quick' : 'demo')));
-  const opts = { out: runDir, seed: flags.seed, quick: flags.quick, noise: flags.noise, threads: flags.threads, device: flags.device, stripLabels: flags.stripLabels };
+  const opts = {
+    out: runDir,
+    seed: flags.seed,
+    quick: flags.quick,
+    noise: flags.noise,
+    threads: flags.threads,
+    device: flags.device,
+    stripLabels: flags.stripLabels,
+  };
   const ctx = await openDemoContext(opts, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
   const t0 = performance.now();
   await inRun(ctx, () => runDemo(ctx, opts));
@@ -31,7 +39,10 @@ async function demo(flags: DemoFlags): Promise<void> {
 export function registerDemoVerb(program: Command): void {
   program
     .command('demo')
-    .description(`the built-in A-LoL experiment: a generated dataset of mixed-quality responses, a reference fine-tuned on it, and ${DEMO_VARIANTS.join(', ')} compared on held-out prompts`)
+    .description(
+      'the built-in A-LoL experiment: a generated dataset of mixed-quality responses, a reference fine-tuned on it, ' +
+        `and ${DEMO_VARIANTS.join(', ')} compared on held-out prompts`,
+    )
     .option('--out <dir>', 'run folder (default: runs/demo-<time>)')
     .option('--seed <n>', 'seed of the data, the model and training', int(0), 1)
     .option('--quick', 'a faithful smaller version (smaller model, data and budgets; about a minute)', false)

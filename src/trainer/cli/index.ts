@@ -17,7 +17,9 @@ import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from '../runtime/d
 import { listBackends, runtimeVersion } from '../runtime/session.js';
 
 // out/src/trainer/cli/index.js -> the package root.
-const VERSION = String((JSON.parse(readFileSync(path.join(__dirname, '../../../../package.json'), 'utf8')) as { version?: unknown }).version);
+const VERSION = String(
+  (JSON.parse(readFileSync(path.join(__dirname, '../../../../package.json'), 'utf8')) as { version?: unknown }).version,
+);
 
 function parseDevice(value: string): DeviceRequest {
   if (!(DEVICE_REQUESTS as readonly string[]).includes(value)) {

@@ -43,10 +43,18 @@ const runOptions = (cmd: Command): Command =>
     .option('--no-cache', 'compute everything; read and write no cache');
 
 export function registerTrainVerbs(program: Command): void {
-  runOptions(program.command('train').description('audit, train train.variant from the reference, evaluate both on the test split; writes summary.json'))
+  runOptions(
+    program.command('train').description(
+      'audit, train train.variant from the reference, evaluate both on the test split; writes summary.json',
+    ),
+  )
     .option('--resume <checkpoint>', 'continue the variant from a checkpoint folder of an earlier run (<run>/<variant>/checkpoints/step-N)')
     .action(train);
-  runOptions(program.command('eval').description('evaluate a model folder on the test split of a config, as `alol train` evaluates; writes summary.json'))
+  runOptions(
+    program.command('eval').description(
+      'evaluate a model folder on the test split of a config, as `alol train` evaluates; writes summary.json',
+    ),
+  )
     .requiredOption('--model <dir>', 'model folder to evaluate')
     .action(evaluate);
 }

@@ -6,7 +6,7 @@
 // between the four is passed in; the loop itself is written once.
 
 import { type Schedule, getLr } from '../model/schedule.js';
-import type { StepStats, Trainer, TrainerState } from './backend.js';
+import type { StepStats, Trainer } from './backend.js';
 
 /** What an update left, for the caller's checks, logging, evaluation and checkpoints. */
 export interface StepDone<B> {
@@ -54,7 +54,3 @@ export async function trainLoop<B>(trainer: Trainer<B>, plan: LoopPlan<B>): Prom
   return losses;
 }
 
-/** A trainer's state as a checkpoint holds it (copies). */
-export function snapshotOf(trainer: Pick<Trainer<unknown>, 'state' | 'step'>): TrainerState & { step: number } {
-  return { ...trainer.state(), step: trainer.step };
-}

@@ -26,7 +26,9 @@ export interface Lengths {
 
 export function tokenizeRows(rows: readonly Row[], tok: TextTokenizer, lengths: Lengths): { rows: TokenizedRow[]; report: TokenizeReport } {
   const eos = tok.eosTokenId;
-  if (eos === null) throw new Error('the tokenizer has no end-of-text token; training responses end with EOS (hint: add <|endoftext|> to tokenizer.json)');
+  if (eos === null) throw new Error(
+    'the tokenizer has no end-of-text token; training responses end with EOS (hint: add <|endoftext|> to tokenizer.json)',
+  );
   const report: TokenizeReport = { truncatedPrompts: 0, truncatedResponses: 0 };
   // ids = sequence[:-1] must fit n_positions: at least one prompt token, then the response with EOS.
   const maxResponse = Math.min(lengths.maxResponseTokens, lengths.nPositions - 1);

@@ -33,22 +33,65 @@ export interface DemoOptions {
 /** The demo's sizes: the full demo (about the paper's small setting) and a faithful quick one. */
 function sizes(quick: boolean) {
   return quick
-    ? { prompts: 240, responses: 4, model: { layers: 2, embd: 64, heads: 4, positions: 192 }, sft: 500, sftLr: 3e-3, steps: 300, lr: 1e-3, folds: 3, epochs: 6, evalPrompts: 24 }
-    : { prompts: 800, responses: 4, model: { layers: 4, embd: 128, heads: 4, positions: 224 }, sft: 1200, sftLr: 2e-3, steps: 600, lr: 5e-4, folds: 5, epochs: 10, evalPrompts: 80 };
+    ? {
+      prompts: 240,
+      responses: 4,
+      model: { layers: 2, embd: 64, heads: 4, positions: 192 },
+      sft: 500,
+      sftLr: 3e-3,
+      steps: 300,
+      lr: 1e-3,
+      folds: 3,
+      epochs: 6,
+      evalPrompts: 24,
+    }
+    : {
+      prompts: 800,
+      responses: 4,
+      model: { layers: 4, embd: 128, heads: 4, positions: 224 },
+      sft: 1200,
+      sftLr: 2e-3,
+      steps: 600,
+      lr: 5e-4,
+      folds: 5,
+      epochs: 10,
+      evalPrompts: 80,
+    };
 }
 
 export function demoConfig(demo: DemoOptions, dataFile: string): RunConfig {
   const s = sizes(demo.quick);
   const rewards = path.join(__dirname, 'rewards.js');
-  const component = (name: string, exportName: string) => ({ name, kind: 'module', path: rewards, export: exportName, range: [0, 1], weight: 0.25 });
+  const component = (name: string, exportName: string) => ({
+    name,
+    kind: 'module',
+    path: rewards,
+    export: exportName,
+    range: [0, 1],
+    weight: 0.25,
+  });
   return validateConfig(
     {
       data: { path: dataFile, format: 'jsonl', maxPromptTokens: 64, maxResponseTokens: 128 },
       model: { init: s.model },
       reference: { path: null, sft: { steps: s.sft, lr: s.sftLr } },
-      rewards: [component('relevance', 'scoreRelevance'), component('politeness', 'scorePoliteness'), component('coherence', 'scoreCoherence'), component('length', 'scoreLength')],
+      rewards: [
+        component('relevance', 'scoreRelevance'),
+        component('politeness', 'scorePoliteness'),
+        component('coherence', 'scoreCoherence'),
+        component('length', 'scoreLength'),
+      ],
       value: { fitOn: 'train', folds: s.folds, epochs: s.epochs },
-      train: { variant: 'a_lol', steps: s.steps, lr: s.lr, batchSize: 16, schedule: 'linear', evalEvery: 0, checkpointEvery: 0, seed: demo.seed },
+      train: {
+        variant: 'a_lol',
+        steps: s.steps,
+        lr: s.lr,
+        batchSize: 16,
+        schedule: 'linear',
+        evalEvery: 0,
+        checkpointEvery: 0,
+        seed: demo.seed,
+      },
       eval: { maxNewTokens: 112, maxPrompts: s.evalPrompts, samplesPerPrompt: 4, temperature: 1.0, topP: 1.0, showSamples: 8 },
       device: demo.device ?? 'auto',
       threads: demo.threads ?? 2,
@@ -63,7 +106,13 @@ const dataFileOf = (runDir: string): string => path.join(runDir, 'data', 'demo.j
 export function openDemoContext(demo: DemoOptions, io: Pick<RunSpec, 'say' | 'progress' | 'control' | 'toStdout'>): Promise<RunContext> {
   const runDir = path.resolve(demo.out);
   const config = demoConfig(demo, dataFileOf(runDir));
-  return openRunContext({ verb: 'demo', loaded: { config, file: null, baseDir: runDir }, runDir, cacheDir: path.join(runDir, '.cache'), ...io });
+  return openRunContext({
+    verb: 'demo',
+    loaded: { config, file: null, baseDir: runDir },
+    runDir,
+    cacheDir: path.join(runDir, '.cache'),
+    ...io
+  });
 }
 
 /** The demo as an experiment on a generated task: writes the task's data, then runs the experiment. */
@@ -79,8 +128,15 @@ export async function runDemo(ctx: RunContext, demo: DemoOptions): Promise<Summa
 
   const mix = QUALITIES.map((q) => `${q} ${rows.filter((r) => r.quality === q).length}`).join(', ');
   hooks.say(`[demo] ${rows.length} responses to ${s.prompts} assistant prompts (${mix}; noise ${demo.noise}), written to ${dataFile}.`);
-  hooks.say('[demo] Rewards: four hand-written components that read only the text — relevance, politeness, coherence, length — 0.25 each (src/trainer/demo/rewards.ts).');
-  hooks.say(`[demo] Plan: fine-tune a ${s.model.layers}-layer byte-level GPT on all training responses (the reference), fit the value head, compute advantages, then train ${(demo.variants ?? DEMO_VARIANTS).join(', ')} from the reference and compare them on held-out prompts.`);
+  hooks.say(
+    '[demo] Rewards: four hand-written components that read only the text — relevance, politeness, coherence, length — ' +
+      '0.25 each (src/trainer/demo/rewards.ts).',
+  );
+  hooks.say(
+    `[demo] Plan: fine-tune a ${s.model.layers}-layer byte-level GPT on all training responses (the reference), ` +
+      `fit the value head, compute advantages, then train ${(demo.variants ?? DEMO_VARIANTS).join(', ')} from the reference ` +
+      'and compare them on held-out prompts.',
+  );
   const variants = demo.variants ?? DEMO_VARIANTS;
   const { summary } = await runExperiment(ctx, variants, { continue: demo.continue });
 
@@ -90,8 +146,10 @@ export async function runDemo(ctx: RunContext, demo: DemoOptions): Promise<Summa
   const r = (name: string) => v[name]?.heldoutSampled.reward.total;
   if (r('a_lol') !== undefined && r('nll') !== undefined) {
     hooks.say(
-      `\n[demo] a_lol reached a sampled reward of ${r('a_lol')?.toFixed(3)} against ${r('nll')?.toFixed(3)} for nll and ${r('reference')?.toFixed(3)} for the reference, ` +
-        `training only on rows with positive advantage (${(100 * (1 - (v.a_lol?.filteredFraction ?? 0))).toFixed(0)}% kept) for ${v.a_lol?.steps} steps against nll's ${v.nll?.steps}.`,
+      `\n[demo] a_lol reached a sampled reward of ${r('a_lol')?.toFixed(3)} against ${r('nll')?.toFixed(3)} for nll ` +
+        `and ${r('reference')?.toFixed(3)} for the reference, ` +
+        `training only on rows with positive advantage (${(100 * (1 - (v.a_lol?.filteredFraction ?? 0))).toFixed(0)}% kept) ` +
+        `for ${v.a_lol?.steps} steps against nll's ${v.nll?.steps}.`,
     );
   }
   hooks.say(`[demo] run folder: ${runDir} (summary.json, events.jsonl, advantages.jsonl, one folder per variant)`);

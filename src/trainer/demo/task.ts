@@ -51,11 +51,26 @@ const TOPICS: readonly [string, string][] = [
   ['candles', 'Candles should never burn without someone in the room.'],
 ];
 
-const PROMPTS = ['Can you tell me about {t}?', 'What should I know about {t}?', 'Do you have a tip about {t}?', 'I want to learn about {t}. Any advice?'];
+const PROMPTS = [
+  'Can you tell me about {t}?',
+  'What should I know about {t}?',
+  'Do you have a tip about {t}?',
+  'I want to learn about {t}. Any advice?',
+];
 const OPENERS = ['Sure!', 'Of course.', 'Happy to help.', 'Good question.'];
 const CLOSERS = ['I hope that helps.', 'Let me know if you have more questions.', 'Have a nice day.', ''];
-const RUDE = ['That is a stupid question.', 'Ugh, figure it out yourself, idiot.', 'Nobody cares about that, go away.', 'What a dumb thing to ask.'];
-const FILLER = ['Also, as I said before, it really depends on many things.', 'There is a lot more to say, and people have many different opinions.', 'Anyway, in general and overall, it is what it is.', 'Some say one thing and others say another thing entirely.'];
+const RUDE = [
+  'That is a stupid question.',
+  'Ugh, figure it out yourself, idiot.',
+  'Nobody cares about that, go away.',
+  'What a dumb thing to ask.',
+];
+const FILLER = [
+  'Also, as I said before, it really depends on many things.',
+  'There is a lot more to say, and people have many different opinions.',
+  'Anyway, in general and overall, it is what it is.',
+  'Some say one thing and others say another thing entirely.',
+];
 
 export const QUALITIES = ['good', 'off_topic', 'rude', 'truncated', 'repetitive', 'too_long'] as const;
 export type Quality = (typeof QUALITIES)[number];

@@ -119,7 +119,10 @@ export async function trainLm(
         rng.state = r.rngState;
       }
       const exampleWeight = new Float32Array(b).fill(1 / t); // loss = mean NLL per token
-      const nextBatch = (): TrainBatch => ({ ...windows(data.train, Array.from({ length: b }, () => rng.int(data.train.length - t - 1)), t), exampleWeight });
+      const nextBatch = (): TrainBatch => ({
+        ...windows(data.train, Array.from({ length: b }, () => rng.int(data.train.length - t - 1)), t),
+        exampleWeight,
+      });
       let lastHeldout = NaN;
       const losses = await trainLoop(trainer, {
         from: trainer.step,
@@ -128,9 +131,20 @@ export async function trainLm(
         batches: () => Array.from({ length: opts.gradAccum }, nextBatch),
         afterStep: async ({ step, lr, stats, elapsedMs }) => {
           // the loss check
-          if (!Number.isFinite(stats.loss)) throw new AlolError('training', `loss became ${stats.loss} at step ${step}`, 'lower the learning rate');
+          if (!Number.isFinite(stats.loss)) throw new AlolError(
+            'training',
+            `loss became ${stats.loss} at step ${step}`,
+            'lower the learning rate',
+          );
           // logging
-          onEvent({ type: 'step', step, loss: stats.loss, lr, gradNorm: stats.gradNorm, tokensPerSec: (b * t * opts.gradAccum) / (elapsedMs / 1e3) });
+          onEvent({
+            type: 'step',
+            step,
+            loss: stats.loss,
+            lr,
+            gradNorm: stats.gradNorm,
+            tokensPerSec: (b * t * opts.gradAccum) / (elapsedMs / 1e3),
+          });
           // evaluation
           const last = step === opts.steps;
           if (last || (opts.evalEvery > 0 && step % opts.evalEvery === 0)) {

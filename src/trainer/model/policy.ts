@@ -21,7 +21,15 @@ export interface Policy {
 
 export function policyHash(cfg: GptConfig, params: ReadonlyMap<string, Float32Array>): string {
   // Canonical order: a config read back from a folder must hash like the one it was written from.
-  const h = createHash('sha256').update(JSON.stringify([cfg.vocabSize, cfg.nPositions, cfg.nEmbd, cfg.nLayer, cfg.nHead, cfg.nInner, cfg.layerNormEpsilon]));
+  const h = createHash('sha256').update(JSON.stringify([
+    cfg.vocabSize,
+    cfg.nPositions,
+    cfg.nEmbd,
+    cfg.nLayer,
+    cfg.nHead,
+    cfg.nInner,
+    cfg.layerNormEpsilon,
+  ]));
   for (const info of gptParamInfos(cfg)) {
     const d = params.get(info.name) as Float32Array;
     h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
@@ -48,6 +56,12 @@ export async function loadPolicy(dir: string): Promise<Policy> {
 export async function startingModel(model: RunConfig['model'], baseDir: string, seed: number): Promise<Policy> {
   if ('path' in model) return loadPolicy(path.resolve(baseDir, model.path));
   const tok = byteLevelTokenizer();
-  const cfg = gptConfig({ vocabSize: tok.vocabSize, nPositions: model.init.positions, nEmbd: model.init.embd, nLayer: model.init.layers, nHead: model.init.heads });
+  const cfg = gptConfig({
+    vocabSize: tok.vocabSize,
+    nPositions: model.init.positions,
+    nEmbd: model.init.embd,
+    nLayer: model.init.layers,
+    nHead: model.init.heads,
+  });
   return policyOf(cfg, initGptParams(cfg, seed), tok.toJSON(), '(byte-level tokenizer)');
 }

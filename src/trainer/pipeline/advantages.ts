@@ -60,16 +60,27 @@ export async function advantagesPhase(ctx: RunContext, clock: PhaseClock, a: Adv
     counts: { rows: advantages.length, kept: nKept, filtered: advantages.length - nKept },
     positiveFraction,
     byKind,
-    value: { fitOn: config.value.fitOn, headMse: value.headMse, meanMse: value.meanMse, betterThanMean: value.headMse < 0.95 * value.meanMse },
+    value: {
+      fitOn: config.value.fitOn,
+      headMse: value.headMse,
+      meanMse: value.meanMse,
+      betterThanMean: value.headMse < 0.95 * value.meanMse,
+    },
     reward: { mean: rsum / rewards.total.length, min: rmin, max: rmax, range: rewards.range },
     budget: { variant, sampler: samplerFor(variant, sampler), steps: budget.steps, evalEvery: budget.evalEvery, scaled: budget.scaled },
     file: 'advantages.jsonl',
   });
   const share = `${(100 * positiveFraction).toFixed(1)}%`;
-  clock.finish('advantages', `${nKept} of ${advantages.length} rows kept (A > 0, ${share}), ${advantages.length - nKept} filtered; wrote ${advFile}`);
+  clock.finish(
+    'advantages',
+    `${nKept} of ${advantages.length} rows kept (A > 0, ${share}), ${advantages.length - nKept} filtered; wrote ${advFile}`,
+  );
   if (train.some((t) => t.row.kind !== 'row')) {
     for (const [kind, c] of Object.entries(byKind)) {
-      ctx.say(`[advantages] ${kind}: ${c.filtered} of ${c.kept + c.filtered} filtered (${((100 * c.filtered) / (c.kept + c.filtered)).toFixed(1)}%)`);
+      ctx.say(
+        `[advantages] ${kind}: ${c.filtered} of ${c.kept + c.filtered} filtered ` +
+          `(${((100 * c.filtered) / (c.kept + c.filtered)).toFixed(1)}%)`,
+      );
     }
   }
   const firstBad = train.findIndex((_, i) => !Number.isFinite(advantages[i]));

@@ -51,7 +51,23 @@ export async function runAudit(ctx: RunContext): Promise<AuditResult> {
     const adv = await advantagesPhase(ctx, clock, { train, rewards, value, refLogprobs });
     const { advantages, kept, positiveFraction, histogram, budget } = adv;
     const phaseSeconds = clock.seconds;
-    return { report, reference, train, rewards, refLogprobs, value, advantages, kept, positiveFraction, histogram, budget, rowsByIndex: trainRows, allRows, pairs, phaseSeconds };
+    return {
+      report,
+      reference,
+      train,
+      rewards,
+      refLogprobs,
+      value,
+      advantages,
+      kept,
+      positiveFraction,
+      histogram,
+      budget,
+      rowsByIndex: trainRows,
+      allRows,
+      pairs,
+      phaseSeconds,
+    };
   } finally {
     await rewardSet.dispose();
   }

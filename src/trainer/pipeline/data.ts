@@ -28,7 +28,11 @@ export async function readRunData(ctx: Pick<RunContext, 'config' | 'baseDir' | '
   if (trainRows.length === 0) {
     throw new AlolError('data', `${dataFile}: no rows in the training split`, 'lower data.split.validation / data.split.test');
   }
-  if (config.rewards.length === 0) throw new AlolError('config', 'the config has no reward components', 'add at least one to "rewards" (see README)');
+  if (config.rewards.length === 0) throw new AlolError(
+    'config',
+    'the config has no reward components',
+    'add at least one to "rewards" (see README)',
+  );
   checkFitOn(config);
   return { report, allRows: rows, pairs, trainRows };
 }

@@ -78,7 +78,11 @@ export function generationRewards(configs: readonly RewardComponentConfig[]): Re
  * The first `maxPrompts` distinct prompts (by text, dataset order), each left-truncated to
  * min(maxPromptTokens, nPositions - maxNewTokens) tokens so prompt + new tokens fit n_positions.
  */
-export function evalPrompts(rows: readonly Row[], tok: TextTokenizer, limits: { maxPrompts: number; maxPromptTokens: number; maxNewTokens: number; nPositions: number }): EvalPrompt[] {
+export function evalPrompts(
+  rows: readonly Row[],
+  tok: TextTokenizer,
+  limits: { maxPrompts: number; maxPromptTokens: number; maxNewTokens: number; nPositions: number },
+): EvalPrompt[] {
   const budget = Math.min(limits.maxPromptTokens, limits.nPositions - limits.maxNewTokens);
   if (budget < 1) {
     const room = `eval.maxNewTokens ${limits.maxNewTokens} leaves no room for a prompt in the model's n_positions ${limits.nPositions}`;
@@ -117,7 +121,16 @@ function generatedRows(items: readonly { prompt: EvalPrompt; gen: Generation }[]
 
 export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewardSet: RewardSet, opts: EvalOptions): Promise<EvalResult> {
   const ev = opts.eval;
-  const prompts = evalPrompts(rows, policy.tokenizer, { maxPrompts: ev.maxPrompts, maxPromptTokens: opts.data.maxPromptTokens, maxNewTokens: ev.maxNewTokens, nPositions: policy.config.nPositions });
+  const prompts = evalPrompts(
+    rows,
+    policy.tokenizer,
+    {
+      maxPrompts: ev.maxPrompts,
+      maxPromptTokens: opts.data.maxPromptTokens,
+      maxNewTokens: ev.maxNewTokens,
+      nPositions: policy.config.nPositions,
+    },
+  );
   const p = prompts.length;
   const s = ev.samplesPerPrompt;
   const perBatch = opts.promptsPerBatch ?? 16;
@@ -144,7 +157,10 @@ export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewar
       for (let k = 0; k * perBatch < p; k++) {
         const idx = order.slice(k * perBatch, (k + 1) * perBatch);
         const batch = idx.flatMap((i) => Array.from({ length: s }, () => prompts[i].ids));
-        const out = await gen.generate(batch, { maxNewTokens: ev.maxNewTokens, temperature: ev.temperature, topP: ev.topP, seed: batchSeed(opts.seed, k), stop: opts.stop });
+        const out = await gen.generate(
+          batch,
+          { maxNewTokens: ev.maxNewTokens, temperature: ev.temperature, topP: ev.topP, seed: batchSeed(opts.seed, k), stop: opts.stop },
+        );
         idx.forEach((i, r) => {
           for (let j = 0; j < s; j++) sampled[i * s + j] = out[r * s + j];
         });
@@ -156,9 +172,15 @@ export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewar
   });
 
   // One scoring pass over greedy then sampled generations.
-  const items = [...greedy.map((g, i) => ({ prompt: prompts[i], gen: g })), ...sampled.map((g, k) => ({ prompt: prompts[Math.floor(k / s)], gen: g }))];
+  const items = [
+    ...greedy.map((g, i) => ({ prompt: prompts[i], gen: g })),
+    ...sampled.map((g, k) => ({ prompt: prompts[Math.floor(k / s)], gen: g }))
+  ];
   const base = done;
-  const scored = await rewardSet.score(generatedRows(items), { onProgress: (d, t) => opts.onProgress?.(base + Math.round((d / Math.max(t, 1)) * units), 2 * units) });
+  const scored = await rewardSet.score(
+    generatedRows(items),
+    { onProgress: (d, t) => opts.onProgress?.(base + Math.round((d / Math.max(t, 1)) * units), 2 * units) },
+  );
   const part = (from: number, to: number) => ({
     total: scored.total.subarray(from, to),
     components: new Map([...scored.components].map(([name, v]) => [name, v.subarray(from, to)] as const)),
@@ -199,7 +221,11 @@ export interface PreferenceResult {
 export async function preferenceAccuracy(policy: Policy, pairs: readonly Pair[], opts: PreferenceOptions): Promise<PreferenceResult> {
   const n = pairs.length;
   if (n === 0) return { accuracy: null, count: 0, ties: 0, margins: new Float64Array(0) };
-  const lengths = { maxPromptTokens: opts.data.maxPromptTokens, maxResponseTokens: opts.data.maxResponseTokens, nPositions: policy.config.nPositions };
+  const lengths = {
+    maxPromptTokens: opts.data.maxPromptTokens,
+    maxResponseTokens: opts.data.maxResponseTokens,
+    nPositions: policy.config.nPositions,
+  };
   const { rows } = tokenizeRows(pairs.flatMap((q) => [q.chosen, q.rejected]), policy.tokenizer, lengths); // [chosen, rejected] per pair
   const scored = await scoreTokenized(policy, rows, opts); // [chosen, rejected] per pair
   const margins = Float64Array.from(pairs, (_, i) => scored[2 * i].logprob - scored[2 * i + 1].logprob);
@@ -223,12 +249,21 @@ export async function evaluateOnTest(
 ): Promise<{ result: EvalResult; accuracy: number | null | undefined }> {
   const { config, compute } = ctx;
   if (testRows.length === 0) throw new AlolError('data', 'the test split is empty', 'raise data.split.test');
-  const result = await evaluatePolicy(policy, testRows, rewardSet, { eval: config.eval, data: config.data, seed: config.train.seed, compute, onProgress: at.onProgress });
+  const result = await evaluatePolicy(
+    policy,
+    testRows,
+    rewardSet,
+    { eval: config.eval, data: config.data, seed: config.train.seed, compute, onProgress: at.onProgress },
+  );
   const testPairs = pairs.filter((p) => p.split === 'test');
   const accuracy = testPairs.length ? (await preferenceAccuracy(policy, testPairs, { data: config.data, compute })).accuracy : undefined;
   for (const [sampled, m] of [[false, result.heldout], [true, result.heldoutSampled]] as const) {
     const samples = sampled ? [] : result.samples.map((s) => ({ ...s, rewards: { ...s.rewards } }));
-    const numbers = { rewards: { ...m.reward }, distinct: [m.distinct1, m.distinct2, m.distinct3] as [number, number, number], lengthTokens: m.length };
+    const numbers = {
+      rewards: { ...m.reward },
+      distinct: [m.distinct1, m.distinct2, m.distinct3] as [number, number, number],
+      lengthTokens: m.length,
+    };
     ctx.log.emit({ type: 'eval/didComplete', variant: at.variant, step: at.step, split: 'test', sampled, ...numbers, samples });
   }
   return { result, accuracy };
@@ -243,11 +278,20 @@ export async function validationReward(
   at: { variant: string; step: number },
 ): Promise<number> {
   const { config } = ctx;
-  const r = await evaluatePolicy(policy, rows, rewardSet, { eval: config.eval, data: config.data, seed: config.train.seed, compute: ctx.compute });
+  const r = await evaluatePolicy(
+    policy,
+    rows,
+    rewardSet,
+    { eval: config.eval, data: config.data, seed: config.train.seed, compute: ctx.compute },
+  );
   const sampled = config.eval.samplesPerPrompt > 0;
   const m = sampled ? r.heldoutSampled : r.heldout;
   const samples = r.samples.map((s) => ({ ...s, rewards: { ...s.rewards } }));
-  const numbers = { rewards: { ...m.reward }, distinct: [m.distinct1, m.distinct2, m.distinct3] as [number, number, number], lengthTokens: m.length };
+  const numbers = {
+    rewards: { ...m.reward },
+    distinct: [m.distinct1, m.distinct2, m.distinct3] as [number, number, number],
+    lengthTokens: m.length,
+  };
   ctx.log.emit({ type: 'eval/didComplete', variant: at.variant, step: at.step, split: 'validation', sampled, ...numbers, samples });
   return m.reward.total;
 }

@@ -69,7 +69,13 @@ interface Bench {
 }
 
 /** The evaluate phase of one policy: the test split, the summary's entry, a line and the phase events. */
-async function evaluateVariant(ctx: RunContext, bench: Bench, label: string, policy: Policy, extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'>): Promise<void> {
+async function evaluateVariant(
+  ctx: RunContext,
+  bench: Bench,
+  label: string,
+  policy: Policy,
+  extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'>,
+): Promise<void> {
   const { config, log } = ctx;
   const message = `evaluating ${label} on the test prompts: greedy, and ${config.eval.samplesPerPrompt} samples per prompt`;
   log.emit({ type: 'phase/didChange', phase: 'evaluation', variant: label, status: 'started', message });
@@ -77,11 +83,23 @@ async function evaluateVariant(ctx: RunContext, bench: Bench, label: string, pol
   const at = { variant: label, step: extra.steps, onProgress: progressBarOf(ctx, 'evaluation') };
   const { result, accuracy } = await evaluateOnTest(policy, bench.testRows, bench.audit.pairs, bench.genRewards, ctx, at);
   bench.summary.prompts = result.prompts;
-  bench.summary.variants[label] = { heldout: metricsOf(result.heldout, accuracy), heldoutSampled: metricsOf(result.heldoutSampled, accuracy), ...extra };
+  bench.summary.variants[label] = {
+    heldout: metricsOf(result.heldout, accuracy),
+    heldoutSampled: metricsOf(result.heldoutSampled, accuracy),
+    ...extra
+  };
   const pref = accuracy !== undefined && accuracy !== null ? `, preference accuracy ${accuracy.toFixed(3)}` : '';
-  const msg = `${label}: sampled reward ${result.heldoutSampled.reward.total.toFixed(3)}, greedy ${result.heldout.reward.total.toFixed(3)}${pref}`;
+  const rewards = `sampled reward ${result.heldoutSampled.reward.total.toFixed(3)}, greedy ${result.heldout.reward.total.toFixed(3)}`;
+  const msg = `${label}: ${rewards}${pref}`;
   ctx.say(`[evaluation] ${msg} (${((performance.now() - t0) / 1e3).toFixed(1)} s)`);
-  log.emit({ type: 'phase/didChange', phase: 'evaluation', variant: label, status: 'finished', message: msg, elapsedMs: performance.now() - t0 });
+  log.emit({
+    type: 'phase/didChange',
+    phase: 'evaluation',
+    variant: label,
+    status: 'finished',
+    message: msg,
+    elapsedMs: performance.now() - t0,
+  });
 }
 
 /** The train phase of one variant (with validation rewards for its best checkpoint), then its evaluate phase. */
@@ -89,7 +107,13 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
   const { audit, validationRows } = bench;
   const dir = path.join(ctx.runDir, variant);
   const from = resume ? ` (resuming from ${resume})` : '';
-  ctx.log.emit({ type: 'phase/didChange', phase: 'training', variant, status: 'started', message: `training ${variant} from the reference${from}` });
+  ctx.log.emit({
+    type: 'phase/didChange',
+    phase: 'training',
+    variant,
+    status: 'started',
+    message: `training ${variant} from the reference${from}`,
+  });
   ctx.say(`[training] ${variant}: starting from the reference policy${resume ? `, resuming from ${resume}` : ''}`);
   const trainBar = progressBarOf(ctx, 'training');
   const evaluate = async (params: ReadonlyMap<string, Float32Array>, step: number) =>
@@ -109,7 +133,13 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
   ctx.say(`[training] ${msg}`);
   ctx.log.emit({ type: 'phase/didChange', phase: 'training', variant, status: 'finished', message: msg, elapsedMs: trainSeconds * 1e3 });
   const params = bestStep ? (await loadModelFolder(path.join(dir, 'best'))).params : trained.params;
-  await evaluateVariant(ctx, bench, variant, withWeights(audit.reference, params), { filteredFraction, trainSeconds, steps, evaluatedStep: bestStep ?? steps });
+  await evaluateVariant(
+    ctx,
+    bench,
+    variant,
+    withWeights(audit.reference, params),
+    { filteredFraction, trainSeconds, steps, evaluatedStep: bestStep ?? steps },
+  );
 }
 
 /**
@@ -127,13 +157,21 @@ export async function runExperiment(
   const { config, runDir } = ctx;
   const rewardOptions = { baseDir: ctx.baseDir, cacheDir: null, provider: ctx.device.provider, threads: config.threads };
   const genRewards = await RewardSet.create(generationRewards(config.rewards), rewardOptions);
-  if (genRewards.names.length === 0) ctx.say('[evaluation] no reward component can score generated text (fields only): generation rewards are reported as 0');
+  if (genRewards.names.length === 0) ctx.say(
+    '[evaluation] no reward component can score generated text (fields only): generation rewards are reported as 0',
+  );
   genRewards.fit(audit.rowsByIndex);
   const testRows = audit.allRows.filter((r) => r.split === 'test');
   const validationRows = audit.allRows.filter((r) => r.split === 'validation');
   const bench: Bench = { audit, genRewards, testRows, validationRows, summary: { variants: {}, prompts: 0, seed: config.train.seed } };
   try {
-    await evaluateVariant(ctx, bench, 'reference', audit.reference, { filteredFraction: 0, trainSeconds: 0, steps: 0, evaluatedStep: null });
+    await evaluateVariant(
+      ctx,
+      bench,
+      'reference',
+      audit.reference,
+      { filteredFraction: 0, trainSeconds: 0, steps: 0, evaluatedStep: null },
+    );
     for (const variant of variants) {
       const dir = path.join(runDir, variant);
       const recordFile = path.join(dir, 'result.json');
@@ -141,7 +179,12 @@ export async function runExperiment(
         const rec = JSON.parse(readFileSync(recordFile, 'utf8')) as VariantRecord;
         ctx.say(`[training] ${variant}: already trained in this run folder (${rec.steps} steps); evaluating it`);
         const params = (await loadModelFolder(path.join(dir, rec.bestStep ? 'best' : 'final'))).params;
-        const extra = { filteredFraction: rec.filteredFraction, trainSeconds: rec.trainSeconds, steps: rec.steps, evaluatedStep: rec.bestStep ?? rec.steps };
+        const extra = {
+          filteredFraction: rec.filteredFraction,
+          trainSeconds: rec.trainSeconds,
+          steps: rec.steps,
+          evaluatedStep: rec.bestStep ?? rec.steps,
+        };
         await evaluateVariant(ctx, bench, variant, withWeights(audit.reference, params), extra);
         continue;
       }
@@ -158,10 +201,15 @@ export async function runExperiment(
  * `alol eval`: a model folder evaluated on the test split of the run's data as an experiment evaluates
  * its variants (the entry is named after the folder); writes summary.json.
  */
-export async function evaluateModel(ctx: RunContext, modelDir: string, onProgress: OnProgress): Promise<{ summary: Summary; components: string[] }> {
+export async function evaluateModel(ctx: RunContext, modelDir: string, onProgress: OnProgress): Promise<{
+  summary: Summary; components: string[],
+}> {
   const { config } = ctx;
   const policy = await loadPolicy(path.resolve(modelDir));
-  const { rows, pairs } = await readDataset(path.resolve(ctx.baseDir, config.data.path), { format: config.data.format, split: config.data.split });
+  const { rows, pairs } = await readDataset(
+    path.resolve(ctx.baseDir, config.data.path),
+    { format: config.data.format, split: config.data.split },
+  );
   const rewardOptions = { baseDir: ctx.baseDir, cacheDir: null, provider: ctx.device.provider, threads: config.threads };
   const rewards = await RewardSet.create(generationRewards(config.rewards), rewardOptions);
   try {
@@ -181,13 +229,39 @@ export async function evaluateModel(ctx: RunContext, modelDir: string, onProgres
 
 /** The summary as a table: one row per variant. */
 export function renderSummary(summary: Summary, components: readonly string[]): string[] {
-  const cols = ['variant', 'sampled', 'greedy', ...components.map((c) => `${c}(s)`), 'dist-1', 'dist-2', 'dist-3', 'len', 'pref.acc', 'filtered', 'steps', 'train s'];
+  const cols = [
+    'variant',
+    'sampled',
+    'greedy',
+    ...components.map((c) => `${c}(s)`),
+    'dist-1',
+    'dist-2',
+    'dist-3',
+    'len',
+    'pref.acc',
+    'filtered',
+    'steps',
+    'train s',
+  ];
   const widths = cols.map((c) => Math.max(8, c.length));
   const f = (x: number | null | undefined, d = 3) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(d));
   const lines = [cols.map((c, i) => c.padStart(widths[i])).join(' ')];
   for (const [name, v] of Object.entries(summary.variants)) {
     const s = v.heldoutSampled;
-    const cells = [name, f(s.reward.total), f(v.heldout.reward.total), ...components.map((c) => f(s.reward[c])), f(s.distinct1), f(s.distinct2), f(s.distinct3), f(s.length, 1), f(s.preferenceAccuracy), f(v.filteredFraction, 2), String(v.steps), f(v.trainSeconds, 1)];
+    const cells = [
+      name,
+      f(s.reward.total),
+      f(v.heldout.reward.total),
+      ...components.map((c) => f(s.reward[c])),
+      f(s.distinct1),
+      f(s.distinct2),
+      f(s.distinct3),
+      f(s.length, 1),
+      f(s.preferenceAccuracy),
+      f(v.filteredFraction, 2),
+      String(v.steps),
+      f(v.trainSeconds, 1),
+    ];
     lines.push(cells.map((c, i) => c.padStart(widths[i])).join(' '));
   }
   return lines;

@@ -79,7 +79,9 @@ export function rewardMeans(rewards: RewardValues): RewardMeans {
 
 /** All metrics of a corpus of generations and their rewards (arrays parallel to `gens`). */
 export function corpusMetrics(gens: readonly GenerationText[], rewards: RewardValues): Metrics {
-  if (rewards.total.length !== gens.length) throw new Error(`metrics: ${rewards.total.length} reward totals for ${gens.length} generations`);
+  if (rewards.total.length !== gens.length) throw new Error(
+    `metrics: ${rewards.total.length} reward totals for ${gens.length} generations`,
+  );
   for (const [name, v] of rewards.components) {
     if (v.length !== gens.length) throw new Error(`metrics: ${v.length} values of reward ${name} for ${gens.length} generations`);
   }

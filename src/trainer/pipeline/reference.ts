@@ -25,7 +25,9 @@ export const lengthsFor = (ctx: Pick<RunContext, 'config'>, p: Policy): Lengths 
 });
 
 /** Chooses or makes pi_ref, saves it as <run>/reference, and tokenizes the training rows for it. */
-export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRows: readonly Row[]): Promise<{ reference: Policy; train: TokenizedRow[] }> {
+export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRows: readonly Row[]): Promise<{
+  reference: Policy; train: TokenizedRow[],
+}> {
   const { config } = ctx;
   let reference: Policy;
   if (config.reference.path) {
@@ -50,14 +52,20 @@ export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRo
       });
       if (r.reused) bar(sft.steps, sft.steps);
       reference = r.policy;
-      clock.finish('reference', r.reused ? `reused the fine-tuned reference from the cache (${reference.hash})` : `reference fine-tuned (${reference.hash})`);
+      clock.finish(
+        'reference',
+        r.reused ? `reused the fine-tuned reference from the cache (${reference.hash})` : `reference fine-tuned (${reference.hash})`,
+      );
     } else {
       clock.start('reference', 'using the starting model as the reference policy (reference.sft is null)');
       reference = base;
       clock.finish('reference', `reference ready (${reference.hash})`);
     }
   }
-  await saveModelFolder(path.join(ctx.runDir, 'reference'), { config: reference.config, params: reference.params, tokenizerJson: reference.tokenizerJson });
+  await saveModelFolder(
+    path.join(ctx.runDir, 'reference'),
+    { config: reference.config, params: reference.params, tokenizerJson: reference.tokenizerJson },
+  );
   const tokenized = tokenizeRows(trainRows, reference.tokenizer, lengthsFor(ctx, reference));
   const { truncatedPrompts, truncatedResponses } = tokenized.report;
   if (truncatedPrompts || truncatedResponses) {
@@ -100,7 +108,9 @@ export interface RefLogprobs {
 }
 
 type Entry = { s: number; t: number[] };
-const isEntry = (v: unknown): v is Entry => typeof v === 'object' && v !== null && typeof (v as Entry).s === 'number' && Array.isArray((v as Entry).t);
+const isEntry = (v: unknown): v is Entry => typeof v === 'object' && v !== null && typeof (v as Entry).s === 'number' && Array.isArray(
+  (v as Entry).t,
+);
 
 /** Log-probs of each row's response (EOS included) under the policy, cached per (policy, row text). */
 export async function referenceLogprobs(
@@ -119,14 +129,28 @@ export async function referenceLogprobs(
     await memo?.append(ref.hash, fresh);
   }
   const entries = keys.map((k) => known.get(k) as Entry);
-  return { sum: Float64Array.from(entries.map((e) => e.s)), perToken: entries.map((e) => Float32Array.from(e.t)), computed: todo.length, cached: rows.length - todo.length };
+  return {
+    sum: Float64Array.from(entries.map((e) => e.s)),
+    perToken: entries.map((e) => Float32Array.from(e.t)),
+    computed: todo.length,
+    cached: rows.length - todo.length,
+  };
 }
 
 /** The reference log-probs phase of the audit. */
-export async function referenceLogprobsPhase(ctx: RunContext, clock: PhaseClock, reference: Policy, train: readonly TokenizedRow[]): Promise<RefLogprobs> {
+export async function referenceLogprobsPhase(
+  ctx: RunContext,
+  clock: PhaseClock,
+  reference: Policy,
+  train: readonly TokenizedRow[],
+): Promise<RefLogprobs> {
   const why = "(the denominator of A-LoL's importance weights)";
   clock.start('reference', `log-probabilities of the ${train.length} training responses under pi_ref ${why}`);
-  const refLogprobs = await referenceLogprobs(reference, train, { compute: ctx.compute, cacheDir: ctx.cacheDir, onProgress: clock.progress('reference') });
+  const refLogprobs = await referenceLogprobs(
+    reference,
+    train,
+    { compute: ctx.compute, cacheDir: ctx.cacheDir, onProgress: clock.progress('reference') },
+  );
   clock.finish('reference', `reference log-probs: ${refLogprobs.computed} rows computed, ${refLogprobs.cached} reused from the cache`);
   return refLogprobs;
 }

@@ -13,11 +13,16 @@ export interface Rewards {
 }
 
 /** Scores the training rows; the caller disposes the returned reward set (the value phase still uses it). */
-export async function rewardsPhase(ctx: RunContext, clock: PhaseClock, trainRows: readonly Row[]): Promise<{ rewardSet: RewardSet; rewards: Rewards }> {
+export async function rewardsPhase(ctx: RunContext, clock: PhaseClock, trainRows: readonly Row[]): Promise<{
+  rewardSet: RewardSet; rewards: Rewards,
+}> {
   const { config } = ctx;
   const names = config.rewards.map((r) => r.name).join(', ');
   clock.start('rewards', `scoring ${trainRows.length} training rows with ${config.rewards.length} reward components (${names})`);
-  const rewardSet = await RewardSet.create(config.rewards, { baseDir: ctx.baseDir, cacheDir: ctx.cacheDir, threads: config.threads, provider: ctx.device.provider });
+  const rewardSet = await RewardSet.create(
+    config.rewards,
+    { baseDir: ctx.baseDir, cacheDir: ctx.cacheDir, threads: config.threads, provider: ctx.device.provider },
+  );
   try {
     rewardSet.fit(trainRows);
     const scored = await rewardSet.score(trainRows, { onProgress: clock.progress('rewards') });

@@ -19,10 +19,17 @@ export interface SftOptions extends ComputeOptions {
   seed: number;
   /** Polled between steps: true stops the fine-tuning (it is redone, or taken from the cache, next time). */
   shouldStop?: () => boolean;
-  onStep?: (e: { step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number; elapsedMs: number }) => void;
+  onStep?: (
+    e: { step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number; elapsedMs: number },
+  ) => void;
 }
 
-export async function sftRows(cfg: GptConfig, init: ReadonlyMap<string, Float32Array>, rows: readonly TokenizedRow[], opts: SftOptions): Promise<Map<string, Float32Array>> {
+export async function sftRows(
+  cfg: GptConfig,
+  init: ReadonlyMap<string, Float32Array>,
+  rows: readonly TokenizedRow[],
+  opts: SftOptions,
+): Promise<Map<string, Float32Array>> {
   if (rows.length === 0) throw new Error('SFT: no training rows');
   const b = Math.min(opts.batchSize, rows.length);
   return withCompute(opts, async (compute) => {
@@ -44,7 +51,11 @@ export async function sftRows(cfg: GptConfig, init: ReadonlyMap<string, Float32A
           return [{ ...rowBatch(order.splice(0, b).map((i) => rows[i]), cfg.nPositions), exampleWeight }];
         },
         afterStep: ({ step, lr, stats, batches, elapsedMs }) => {
-          if (!Number.isFinite(stats.loss)) throw new AlolError('training', `SFT: loss became ${stats.loss} at step ${step}`, 'lower reference.sft.lr');
+          if (!Number.isFinite(stats.loss)) throw new AlolError(
+            'training',
+            `SFT: loss became ${stats.loss} at step ${step}`,
+            'lower reference.sft.lr',
+          );
           const tokens = batches[0].mask.reduce((a, x) => a + x, 0);
           const e = { step, steps: opts.steps, loss: stats.loss, lr, gradNorm: stats.gradNorm, tokensPerSec: tokens / (elapsedMs / 1e3) };
           opts.onStep?.({ ...e, elapsedMs: performance.now() - t0 });

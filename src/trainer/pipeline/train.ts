@@ -72,12 +72,25 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   const train = { ...ctx.config.train, variant };
   const budget = stepBudget(train, audit.positiveFraction);
   const units = samplingUnits(audit.train.map((t) => t.row), variant);
-  const sampler = new RowSampler(samplerFor(variant, train.sampler), unitWeights(variant, units, audit.advantages, audit.rewards.total), train.seed);
+  const sampler = new RowSampler(
+    samplerFor(variant, train.sampler),
+    unitWeights(variant, units, audit.advantages, audit.rewards.total),
+    train.seed,
+  );
   const unitsPerBatch = variant === 'dpo' ? Math.max(1, Math.floor(train.batchSize / 2)) : train.batchSize;
   const settings = { clipEps: train.clipEps, klBeta: train.klBeta, dpoBeta: train.dpoBeta };
-  const adamw = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: train.weightDecay, gradClip: train.gradClip > 0 ? train.gradClip : null };
+  const adamw = {
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: train.weightDecay,
+    gradClip: train.gradClip > 0 ? train.gradClip : null,
+  };
   const objective = { kind: 'variant' as const, variant, settings };
-  const trainer: PolicyTrainer = ctx.compute.policyTrainer(audit.reference, { objective, rows: variant === 'dpo' ? 2 * unitsPerBatch : unitsPerBatch, adamw });
+  const trainer: PolicyTrainer = ctx.compute.policyTrainer(
+    audit.reference,
+    { objective, rows: variant === 'dpo' ? 2 * unitsPerBatch : unitsPerBatch, adamw },
+  );
   let best: Best | null = null;
   /** Rows of each micro-batch drawn, by batch (for the watchdog). */
   const drawn = new Map<TrainBatch, number[]>();
@@ -100,7 +113,9 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   try {
     if (opts.resume) {
       const ck = await loadCheckpoint(opts.resume);
-      if (ck.state.extra?.variant !== variant) throw new Error(`${opts.resume} is a checkpoint of ${String(ck.state.extra?.variant)}, not ${variant}`);
+      if (ck.state.extra?.variant !== variant) throw new Error(
+        `${opts.resume} is a checkpoint of ${String(ck.state.extra?.variant)}, not ${variant}`,
+      );
       trainer.loadState({ params: ck.model.params, optimizer: ck.optimizer }, ck.state.step);
       sampler.restore(ck.state.extra.sampler as SamplerState);
       ctx.say(`[training] resumed ${variant} from ${opts.resume} at step ${ck.state.step}`);
@@ -110,7 +125,10 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
       if (savedBest && (await bestStepIn(opts.dir)) === savedBest.step) best = savedBest;
       else if (savedBest) {
         const from = ck.state.step;
-        ctx.say(`[training] the best policy so far (step ${savedBest.step}) is not in ${path.join(opts.dir, 'best')}: the best is chosen again from step ${from}`);
+        ctx.say(
+          `[training] the best policy so far (step ${savedBest.step}) is not in ${path.join(opts.dir, 'best')}: ` +
+            `the best is chosen again from step ${from}`,
+        );
       }
     }
     const bar = opts.progress(budget.steps);
@@ -165,14 +183,30 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
     saved(trainer.step, path.join(opts.dir, 'final'));
     const filteredFraction = isAlol(variant) && budget.scaled ? 1 - audit.positiveFraction : 0;
     const timesSampled = Int32Array.from(sampler.timesSampled);
-    return { variant, steps: budget.steps, trainSeconds, params: trainer.weights(), filteredFraction, timesSampled, losses, bestStep: best?.step ?? null };
+    return {
+      variant,
+      steps: budget.steps,
+      trainSeconds,
+      params: trainer.weights(),
+      filteredFraction,
+      timesSampled,
+      losses,
+      bestStep: best?.step ?? null,
+    };
   } finally {
     await trainer.dispose();
   }
 }
 
 /** Writes the batch of a non-finite step beside the variant and throws a WatchdogError naming its rows. */
-async function watchdog(dir: string, audit: AuditResult, variant: Variant, step: number, stats: { loss: number; gradNorm: number }, idx: readonly number[]): Promise<never> {
+async function watchdog(
+  dir: string,
+  audit: AuditResult,
+  variant: Variant,
+  step: number,
+  stats: { loss: number; gradNorm: number },
+  idx: readonly number[],
+): Promise<never> {
   const row = (i: number) => audit.train[i];
   const coef = (i: number) => coefFor(variant, audit.rewards.total[i], audit.advantages[i]);
   const file = path.join(dir, `watchdog-step-${step}.json`);
@@ -187,7 +221,11 @@ async function watchdog(dir: string, audit: AuditResult, variant: Variant, step:
     coef: coef(i),
   }));
   await writeFile(file, JSON.stringify({ step, loss: stats.loss, gradNorm: stats.gradNorm, rows }, null, 1));
-  const finite = (i: number) => audit.refLogprobs.perToken[i].every(Number.isFinite) && Number.isFinite(audit.advantages[i]) && Number.isFinite(audit.rewards.total[i]);
+  const finite = (
+    i: number,
+  ) => audit.refLogprobs.perToken[i].every(Number.isFinite) && Number.isFinite(audit.advantages[i]) && Number.isFinite(
+    audit.rewards.total[i],
+  );
   const bad = idx.filter((i) => !finite(i));
   const named = (bad.length ? bad : idx).slice(0, 5).map((i) => describeRow(row(i).row)).join(', ');
   const which = bad.length ? 'rows with non-finite inputs' : 'rows in the batch';

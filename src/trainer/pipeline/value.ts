@@ -133,7 +133,9 @@ export function checkFitOn(config: RunConfig): void {
 }
 
 /** The validation prompts and their targets: rewards of pi_ref's greedy generations. */
-async function validationTargets(ctx: RunContext, clock: PhaseClock, a: ValueInputs): Promise<{ prompts: number[][]; targets: Float64Array }> {
+async function validationTargets(ctx: RunContext, clock: PhaseClock, a: ValueInputs): Promise<{
+  prompts: number[][]; targets: Float64Array,
+}> {
   const { config } = ctx;
   const { reference } = a;
   checkFitOn(config);
@@ -172,7 +174,14 @@ export async function valuePhase(ctx: RunContext, clock: PhaseClock, a: ValueInp
   const { reference } = a;
   const c = reference.config.nEmbd;
   const heads = c % config.value.heads === 0 ? config.value.heads : reference.config.nHead;
-  const fitOpts = { heads, epochs: config.value.epochs, lr: config.value.lr, batchSize: config.value.batchSize, seed: config.train.seed, range: a.rewards.range };
+  const fitOpts = {
+    heads,
+    epochs: config.value.epochs,
+    lr: config.value.lr,
+    batchSize: config.value.batchSize,
+    seed: config.train.seed,
+    range: a.rewards.range,
+  };
   const trainPrompts = distinct(a.train.map((t) => t.prompt));
   const fitOn = config.value.fitOn;
   const folds = config.value.folds;
@@ -188,7 +197,19 @@ export async function valuePhase(ctx: RunContext, clock: PhaseClock, a: ValueInp
     fitOn === 'train' ? { prompts: a.train.map((t) => t.prompt), targets: a.rewards.total } : await validationTargets(ctx, clock, a);
 
   const groups = a.train.map((t) => t.row.group);
-  const key = sha('value-v1', reference.hash, config.value, heads, config.train.seed, a.rewards.range, fitOn, [...targets], fitPrompts, trainPrompts.unique, groups);
+  const key = sha(
+    'value-v1',
+    reference.hash,
+    config.value,
+    heads,
+    config.train.seed,
+    a.rewards.range,
+    fitOn,
+    [...targets],
+    fitPrompts,
+    trainPrompts.unique,
+    groups,
+  );
   const cacheFile = ctx.cacheDir ? path.join(ctx.cacheDir, `value-${key}.json`) : null;
   if (cacheFile) {
     type Hit = { values: number[]; headMse: number; meanMse: number; examples: number };
@@ -196,14 +217,26 @@ export async function valuePhase(ctx: RunContext, clock: PhaseClock, a: ValueInp
     if (hit) {
       const mses = `head MSE ${hit.headMse.toFixed(4)} vs mean predictor ${hit.meanMse.toFixed(4)}`;
       clock.finish('value', `reused the value estimate from the cache (its inputs are unchanged): ${mses}`);
-      return { values: Float64Array.from(hit.values), fitOn, headMse: hit.headMse, meanMse: hit.meanMse, reused: true, examples: hit.examples };
+      return {
+        values: Float64Array.from(hit.values),
+        fitOn,
+        headMse: hit.headMse,
+        meanMse: hit.meanMse,
+        reused: true,
+        examples: hit.examples,
+      };
     }
   }
 
   const prompts = fitOn === 'train' ? trainPrompts.unique : [...fitPrompts, ...trainPrompts.unique];
   const hiddenOf = (await promptHidden(ctx.compute, reference, prompts, { cacheDir: ctx.cacheDir })).hidden;
   const bar = clock.progress('value');
-  const example = (h: Float32Array, target: number, group?: string): ValueExample => ({ hidden: h, length: h.length / c, target, ...(group === undefined ? {} : { group }) });
+  const example = (h: Float32Array, target: number, group?: string): ValueExample => ({
+    hidden: h,
+    length: h.length / c,
+    target,
+    ...(group === undefined ? {} : { group })
+  });
   const fit =
     fitOn === 'train'
       ? await (() => {
@@ -227,7 +260,8 @@ export async function valuePhase(ctx: RunContext, clock: PhaseClock, a: ValueInp
   const verdict =
     headMse < 0.95 * meanMse
       ? 'better than predicting the mean'
-      : 'NO better than predicting the mean reward, so A is about R - mean(R) (expected when quality varies per response rather than per prompt)';
+      : 'NO better than predicting the mean reward, so A is about R - mean(R) ' +
+        '(expected when quality varies per response rather than per prompt)';
   const mses = `held-out MSE ${headMse.toFixed(4)} vs ${meanMse.toFixed(4)} for the mean predictor`;
   clock.finish('value', `value head fitted on ${targets.length} examples: ${mses} — ${verdict}`);
   return { values, fitOn, headMse, meanMse, reused: false, examples: targets.length };

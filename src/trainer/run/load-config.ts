@@ -28,7 +28,8 @@ function describeIssues(where: string, issues: readonly z.core.$ZodIssue[]): str
   return issues
     .map((i) => {
       const at = i.path.length ? i.path.join('.') : '(top level)';
-      const msg = i.code === 'unrecognized_keys' ? `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message;
+      const unknown = (keys: string[]) => `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}`;
+      const msg = i.code === 'unrecognized_keys' ? unknown(i.keys) : i.message;
       return `${where}: ${at}: ${msg}`;
     })
     .join('; ');
@@ -67,7 +68,9 @@ export function parseConfigText(text: string, where: string): Record<string, unk
     const line = text.slice(0, e.offset).split('\n').length;
     throw new ConfigError(`${where}:${line}: ${printParseErrorCode(e.error)}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${where}: the config must be a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(
+    `${where}: the config must be a JSON object`,
+  );
   return value as Record<string, unknown>;
 }
 

@@ -15,7 +15,12 @@ export interface ValueFit {
 }
 
 /** fitOn "train": one example per training row (its prompt's hidden states, its reward, its group). */
-export async function outOfFoldValues(examples: readonly ValueExample[], hiddenSize: number, folds: number, opts: ValueFitOptions): Promise<ValueFit> {
+export async function outOfFoldValues(
+  examples: readonly ValueExample[],
+  hiddenSize: number,
+  folds: number,
+  opts: ValueFitOptions,
+): Promise<ValueFit> {
   const oof = await fitOutOfFold(examples, hiddenSize, folds, opts);
   return { values: oof.predictions, headMse: oof.oofMse, meanMse: oof.meanMse };
 }

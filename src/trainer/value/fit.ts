@@ -9,9 +9,27 @@ import { trainLoop } from '../compute/loop.js';
 import { Rng } from '../util/rng.js';
 import { initValueParams } from './head.js';
 import { type ValueRunner, runnerFor } from './runner.js';
-import type { FittedValueHead, OutOfFoldFit, ValueEpoch, ValueExample, ValueFitOptions, ValueFitSummary, ValueFold, ValuePredictor } from './types.js';
+import type {
+  FittedValueHead,
+  OutOfFoldFit,
+  ValueEpoch,
+  ValueExample,
+  ValueFitOptions,
+  ValueFitSummary,
+  ValueFold,
+  ValuePredictor,
+} from './types.js';
 
-export type { FittedValueHead, OutOfFoldFit, ValueEpoch, ValueExample, ValueFitOptions, ValueFitSummary, ValueFold, ValuePredictor } from './types.js';
+export type {
+  FittedValueHead,
+  OutOfFoldFit,
+  ValueEpoch,
+  ValueExample,
+  ValueFitOptions,
+  ValueFitSummary,
+  ValueFold,
+  ValuePredictor,
+} from './types.js';
 
 const DEFAULT_DROPOUT = 0.1;
 const DEFAULT_HELDOUT = 0.1;
@@ -23,7 +41,10 @@ function checkExamples(examples: readonly ValueExample[], c: number, range: read
       throw new Error(`value example ${i}: ${ex.hidden.length} hidden values for length ${ex.length} x hidden size ${c}`);
     }
     if (range && !(ex.target >= range[0] && ex.target <= range[1])) {
-      throw new Error(`value example ${i}: target ${ex.target} is outside the reward range [${range[0]}, ${range[1]}] (hint: widen the range or check the rewards)`);
+      throw new Error(
+        `value example ${i}: target ${ex.target} is outside the reward range [${range[0]}, ${range[1]}] ` +
+          '(hint: widen the range or check the rewards)',
+      );
     }
   });
 }
@@ -43,9 +64,13 @@ function groupsOf(examples: readonly ValueExample[], idx: readonly number[]): Ma
 }
 
 /** Seeded split of `idx` into train and a held-out share (whole groups; at least one group each). */
-function splitHeldout(examples: readonly ValueExample[], idx: readonly number[], fraction: number, rng: Rng): { train: number[]; heldout: number[] } {
+function splitHeldout(examples: readonly ValueExample[], idx: readonly number[], fraction: number, rng: Rng): {
+  train: number[]; heldout: number[],
+} {
   const groups = groupsOf(examples, idx);
-  if (groups.size < 2) throw new Error(`value head: ${groups.size} group(s) of examples; fitting needs at least 2 (one is held out to choose the epoch)`);
+  if (groups.size < 2) throw new Error(
+    `value head: ${groups.size} group(s) of examples; fitting needs at least 2 (one is held out to choose the epoch)`,
+  );
   const want = Math.max(1, Math.round(fraction * idx.length));
   const order = rng.shuffle([...groups.keys()]);
   const held = new Set<number>();
@@ -66,12 +91,23 @@ const meanTargetOf = (examples: readonly ValueExample[], idx: readonly number[])
   idx.reduce((a, i) => a + examples[i].target, 0) / Math.max(1, idx.length);
 
 /** Fits a head on examples `idx`: train on 90%, choose the epoch on the seeded 10% held out. */
-async function fitOn(runner: ValueRunner, examples: readonly ValueExample[], idx: readonly number[], opts: ValueFitOptions, fold?: number): Promise<ValueFitSummary> {
+async function fitOn(
+  runner: ValueRunner,
+  examples: readonly ValueExample[],
+  idx: readonly number[],
+  opts: ValueFitOptions,
+  fold?: number,
+): Promise<ValueFitSummary> {
   const dropout = opts.dropout ?? DEFAULT_DROPOUT;
   if (!(dropout >= 0 && dropout < 1)) throw new Error(`value head: dropout ${dropout} must be in [0, 1)`);
   if (!Number.isInteger(opts.epochs) || opts.epochs < 1) throw new Error(`value head: epochs ${opts.epochs} must be a positive integer`);
   const seeds = new Rng(opts.seed);
-  const [splitRng, initSeed, shuffleRng, dropoutRng] = [new Rng(seeds.int(2 ** 32)), seeds.int(2 ** 32), new Rng(seeds.int(2 ** 32)), new Rng(seeds.int(2 ** 32))];
+  const [splitRng, initSeed, shuffleRng, dropoutRng] = [
+    new Rng(seeds.int(2 ** 32)),
+    seeds.int(2 ** 32),
+    new Rng(seeds.int(2 ** 32)),
+    new Rng(seeds.int(2 ** 32)),
+  ];
   const { train, heldout } = splitHeldout(examples, idx, opts.heldoutFraction ?? DEFAULT_HELDOUT, splitRng);
   const meanTarget = meanTargetOf(examples, train);
   const meanMse = mse(meanTarget, heldout, examples);
@@ -98,7 +134,9 @@ async function fitOn(runner: ValueRunner, examples: readonly ValueExample[], idx
     const record = { epoch, trainMse: sq / train.length, heldoutMse };
     history.push(record);
     opts.onProgress?.(fold === undefined ? record : { ...record, fold });
-    if (!Number.isFinite(record.trainMse)) throw new Error(`value head: the training loss is not finite at epoch ${epoch} (hint: lower value.lr)`);
+    if (!Number.isFinite(record.trainMse)) throw new Error(
+      `value head: the training loss is not finite at epoch ${epoch} (hint: lower value.lr)`,
+    );
     if (heldoutMse < best.mse) {
       best = { epoch, mse: heldoutMse, params: current };
     }
@@ -164,7 +202,12 @@ export function assignFolds(examples: readonly ValueExample[], folds: number, se
  * epoch-selection hold-out) on the other folds predicts the fold. The mean predictor of a fold is the
  * mean target of the other folds.
  */
-export async function fitOutOfFold(examples: readonly ValueExample[], hiddenSize: number, folds: number, opts: ValueFitOptions): Promise<OutOfFoldFit> {
+export async function fitOutOfFold(
+  examples: readonly ValueExample[],
+  hiddenSize: number,
+  folds: number,
+  opts: ValueFitOptions,
+): Promise<OutOfFoldFit> {
   checkExamples(examples, hiddenSize, opts.range);
   const seeds = new Rng(opts.seed);
   const foldOf = assignFolds(examples, folds, seeds.int(2 ** 32));
@@ -186,11 +229,30 @@ export async function fitOutOfFold(examples: readonly ValueExample[], hiddenSize
       const { epochChosen, heldoutMse, meanMse, history, trainIndices, heldoutIndices } = fit;
       const [oofMse, oofMeanMse] = [mse(pred, inFold, examples), mse(othersMean, inFold, examples)];
       const [predicted, fittedOn] = [Int32Array.from(inFold), Int32Array.from(others)];
-      reports.push({ fold: f, epochChosen, heldoutMse, meanMse, history, trainIndices, heldoutIndices, predicted, fittedOn, oofMse, oofMeanMse });
+      reports.push({
+        fold: f,
+        epochChosen,
+        heldoutMse,
+        meanMse,
+        history,
+        trainIndices,
+        heldoutIndices,
+        predicted,
+        fittedOn,
+        oofMse,
+        oofMeanMse,
+      });
     }
   } finally {
     await runner.dispose();
   }
   const all = [...examples.keys()];
-  return { predictions, meanPredictions, foldOf, oofMse: mse(predictions, all, examples), meanMse: mse(meanPredictions, all, examples), folds: reports };
+  return {
+    predictions,
+    meanPredictions,
+    foldOf,
+    oofMse: mse(predictions, all, examples),
+    meanMse: mse(meanPredictions, all, examples),
+    folds: reports,
+  };
 }

@@ -111,7 +111,10 @@ export function initValueParams(cfg: ValueHeadConfig, seed: number, startValue?:
 export function addValueParams(g: Graph, cfg: ValueHeadConfig): { params: ValueParams; specs: ParamSpec[] } {
   checkValueConfig(cfg);
   const byName = new Map<string, ParamSpec>();
-  for (const info of valueParamInfos(cfg.hiddenSize)) byName.set(info.name, { value: g.floatInput(info.name, info.shape), decay: info.decay });
+  for (const info of valueParamInfos(cfg.hiddenSize)) byName.set(
+    info.name,
+    { value: g.floatInput(info.name, info.shape), decay: info.decay },
+  );
   const params = {} as ValueParams;
   for (const key of Object.keys(VALUE_PARAM) as ValueParamKey[]) params[key] = (byName.get(VALUE_PARAM[key]) as ParamSpec).value;
   return { params, specs: [...byName.values()] };
@@ -152,7 +155,9 @@ export function valueForward(cfg: ValueHeadConfig, p: ValueParams, x: ValueInput
 }
 
 /** sum_b w_b (V_b - target_b)^2: with w_b = 1/n on n real rows and 0 on dummy rows, the batch MSE. */
-export function valueLoss(cfg: ValueHeadConfig, p: ValueParams, x: ValueInputs & { target: Value; exampleWeight: Value }): { loss: Value; value: Value } {
+export function valueLoss(cfg: ValueHeadConfig, p: ValueParams, x: ValueInputs & { target: Value; exampleWeight: Value }): {
+  loss: Value; value: Value,
+} {
   const { value } = valueForward(cfg, p, x);
   const err = o.sub(value, x.target); // [B]
   return { loss: o.sumAll(o.mul(o.mul(err, err), x.exampleWeight)), value };

@@ -51,7 +51,13 @@ export class ValueRunner {
     const [B, T, C] = [this.batch, seqLen, this.cfg.hiddenSize];
     let buf = this.buffers.get(T);
     if (!buf) {
-      buf = { hidden: new Float32Array(B * T * C), mask: new Float32Array(B * T), keep: new Float32Array(B * C), target: new Float32Array(B), weight: new Float32Array(B) };
+      buf = {
+        hidden: new Float32Array(B * T * C),
+        mask: new Float32Array(B * T),
+        keep: new Float32Array(B * C),
+        target: new Float32Array(B),
+        weight: new Float32Array(B),
+      };
       this.buffers.set(T, buf);
     }
     for (let r = 0; r < B; r++) {
@@ -79,11 +85,23 @@ export class ValueRunner {
     const buf = this.pack(examples, idx, T);
     const kept = 1 / (1 - dropout);
     for (let i = 0; i < buf.keep.length; i++) buf.keep[i] = rng.next() < dropout ? 0 : kept;
-    return { rows: this.batch, seqLen: T, hidden: buf.hidden, mask: buf.mask, dropoutKeep: buf.keep, target: buf.target, exampleWeight: buf.weight };
+    return {
+      rows: this.batch,
+      seqLen: T,
+      hidden: buf.hidden,
+      mask: buf.mask,
+      dropoutKeep: buf.keep,
+      target: buf.target,
+      exampleWeight: buf.weight,
+    };
   }
 
   /** V of examples `idx` (aligned with idx), batched by length so that padding stays small. */
-  async predict(params: ReadonlyMap<string, Float32Array>, examples: readonly ValueExample[], idx: readonly number[]): Promise<Float64Array> {
+  async predict(
+    params: ReadonlyMap<string, Float32Array>,
+    examples: readonly ValueExample[],
+    idx: readonly number[],
+  ): Promise<Float64Array> {
     this.check();
     for (const info of this.infos) if (!params.has(info.name)) throw new Error(`value head: parameter ${info.name} is missing`);
     const out = new Float64Array(idx.length);
@@ -109,7 +127,10 @@ export class ValueRunner {
   }
 }
 
-export function runnerFor(hiddenSize: number, opts: Pick<ValueFitOptions, 'heads' | 'range' | 'batchSize' | 'lengthMultiple' | 'compute' | 'threads' | 'provider'>): ValueRunner {
+export function runnerFor(
+  hiddenSize: number,
+  opts: Pick<ValueFitOptions, 'heads' | 'range' | 'batchSize' | 'lengthMultiple' | 'compute' | 'threads' | 'provider'>,
+): ValueRunner {
   const cfg = { hiddenSize, heads: opts.heads, range: opts.range };
   const owned = opts.compute ? null : localBackend(opts);
   return new ValueRunner(cfg, opts.batchSize, opts.lengthMultiple ?? 16, opts.compute ?? (owned as ComputeBackend), owned);

@@ -12,7 +12,14 @@ import { gptParamInfos } from '../../model/params.js';
 import type { SessionPool } from '../../runtime/pool.js';
 import { type OrtTensor, type Session, tensor } from '../../runtime/session.js';
 import { type FloatArray, Stepper } from '../../runtime/stepper.js';
-import { VALUE_ADAMW, type ValueHeadConfig, buildValuePredictGraph, buildValueStepGraph, checkValueConfig, valueParamInfos } from '../../value/head.js';
+import {
+  VALUE_ADAMW,
+  type ValueHeadConfig,
+  buildValuePredictGraph,
+  buildValueStepGraph,
+  checkValueConfig,
+  valueParamInfos,
+} from '../../value/head.js';
 import type {
   ModelWeights,
   PolicyTrainer,
@@ -130,12 +137,19 @@ export class OrtPolicyTrainer implements PolicyTrainer {
   }
 
   private logprobSession(b: number, t: number): Promise<Session> {
-    return this.sessions.get(`gpt_logprobs:${modelKey(this.cfg)}:${b}x${t}`, () => serialize(buildLogprobGraph(this.cfg, { batch: b, seqLen: t })));
+    return this.sessions.get(
+      `gpt_logprobs:${modelKey(this.cfg)}:${b}x${t}`,
+      () => serialize(buildLogprobGraph(this.cfg, { batch: b, seqLen: t })),
+    );
   }
 
   private tokenFeeds(batch: TokenBatch): Record<string, OrtTensor> {
     const dims = [batch.rows, batch.seqLen];
-    return { ids: tensor('int64', batch.ids, dims), targets: tensor('int64', batch.targets, dims), mask: tensor('float32', batch.mask, dims) };
+    return {
+      ids: tensor('int64', batch.ids, dims),
+      targets: tensor('int64', batch.targets, dims),
+      mask: tensor('float32', batch.mask, dims),
+    };
   }
 
   async logprobs(batch: TokenBatch): Promise<{ token: Float32Array; seq: Float32Array }> {
@@ -229,7 +243,10 @@ export class OrtValueHead implements ValueHeadCompute {
 
   trainer(init: ReadonlyMap<string, Float32Array>): Trainer<ValueTrainBatch> {
     const infos = valueParamInfos(this.cfg.hiddenSize);
-    const stepper = new Stepper('float32', infos.map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() })));
+    const stepper = new Stepper(
+      'float32',
+      infos.map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() })),
+    );
     const c = this.cfg.hiddenSize;
     return {
       get step() {
