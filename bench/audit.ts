@@ -9,14 +9,21 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { RunConfigSchema } from '../src/protocol/config.js';
 import { readDataset } from '../src/trainer/data/dataset.js';
-import { gptConfig } from '../src/trainer/model/config.js';
+import { gptConfig } from '../src/trainer/model/gpt-config.js';
 import { initGptParams } from '../src/trainer/model/params.js';
 import { byteLevelTokenizer } from '../src/trainer/model/tokenizer.js';
-import { type Policy, policyHash, promptHidden, referenceLogprobs } from '../src/trainer/alol/reference.js';
-import { tokenizeRows } from '../src/trainer/alol/tokenize.js';
-import { fitOutOfFold } from '../src/trainer/alol/value-fit.js';
+import { localBackend } from '../src/trainer/compute/local.js';
+import { type Policy, policyHash } from '../src/trainer/model/policy.js';
+import { referenceLogprobs } from '../src/trainer/pipeline/reference.js';
+import { promptHidden } from '../src/trainer/pipeline/value.js';
+import { tokenizeRows } from '../src/trainer/data/tokenize.js';
+import { fitOutOfFold } from '../src/trainer/value/fit.js';
 
-const { values: a } = parseArgs({ options: { threads: { type: 'string', default: '2' }, 'max-prompt': { type: 'string', default: '128' }, 'max-response': { type: 'string', default: '64' } } });
+const { values: a } = parseArgs({ options: {
+  threads: { type: 'string', default: '2' },
+  'max-prompt': { type: 'string', default: '128' },
+  'max-response': { type: 'string', default: '64' },
+} });
 const HH = path.resolve(__dirname, '../../../shared/data/hh-harmless-base-test.jsonl.gz');
 
 async function main(): Promise<void> {
@@ -27,18 +34,28 @@ async function main(): Promise<void> {
   const ref: Policy = { config: cfg, params, tokenizer: tok, tokenizerJson: tok.toJSON(), hash: policyHash(cfg, params) };
   const { rows } = await readDataset(HH);
   const train = rows.filter((r) => r.split === 'train');
-  const { rows: tokd } = tokenizeRows(train, tok, { maxPromptTokens: Number(a['max-prompt']), maxResponseTokens: Number(a['max-response']), nPositions: cfg.nPositions });
+  const { rows: tokd } = tokenizeRows(
+    train,
+    tok,
+    { maxPromptTokens: Number(a['max-prompt']), maxResponseTokens: Number(a['max-response']), nPositions: cfg.nPositions },
+  );
   const tokens = tokd.reduce((s, r) => s + r.prompt.length + r.response.length, 0);
-  console.log(`HH train split: ${tokd.length} rows, ${tokens} tokens (prompts <= ${a['max-prompt']}, responses <= ${a['max-response']} + EOS); model 4x256, threads ${threads}`);
+  console.log(
+    `HH train split: ${tokd.length} rows, ${tokens} tokens (prompts <= ${a['max-prompt']}, responses <= ${a['max-response']} + EOS); ` +
+      `model 4x256, threads ${threads}`,
+  );
 
+  const compute = localBackend({ threads });
   let t = performance.now();
-  await referenceLogprobs(ref, tokd, { cacheDir: null, threads, batchSize: 16 });
+  await referenceLogprobs(ref, tokd, { cacheDir: null, compute, batchSize: 16 });
   const s = (performance.now() - t) / 1e3;
-  console.log(`reference log-probs   ${(tokd.length / s).toFixed(0).padStart(6)} rows/s  (${(tokens / s).toFixed(0)} tokens/s, ${s.toFixed(1)} s)`);
+  console.log(
+    `reference log-probs   ${(tokd.length / s).toFixed(0).padStart(6)} rows/s  (${(tokens / s).toFixed(0)} tokens/s, ${s.toFixed(1)} s)`,
+  );
 
   const distinct = [...new Map(tokd.map((r) => [r.prompt.join(','), r.prompt])).values()];
   t = performance.now();
-  const h = await promptHidden(ref, distinct, { cacheDir: null, threads });
+  const h = await promptHidden(compute, ref, distinct, { cacheDir: null });
   const sh = (performance.now() - t) / 1e3;
   const index = new Map(distinct.map((p, i) => [p.join(','), i]));
   const examples = tokd.map((r, i) => {
@@ -47,10 +64,22 @@ async function main(): Promise<void> {
   });
   const value = RunConfigSchema.parse({}).value;
   t = performance.now();
-  const oof = await fitOutOfFold(examples, cfg.nEmbd, value.folds, { heads: value.heads, epochs: value.epochs, lr: value.lr, batchSize: value.batchSize, seed: 0, range: [0, 1], threads });
+  const oof = await fitOutOfFold(
+    examples,
+    cfg.nEmbd,
+    value.folds,
+    { heads: value.heads, epochs: value.epochs, lr: value.lr, batchSize: value.batchSize, seed: 0, range: [0, 1], compute },
+  );
   const sf = (performance.now() - t) / 1e3;
-  console.log(`prompt hidden states  ${(distinct.length / sh).toFixed(0).padStart(6)} prompts/s (${distinct.length} distinct prompts, ${sh.toFixed(1)} s)`);
-  console.log(`value fit (oof 5x10)  ${(tokd.length / sf).toFixed(0).padStart(6)} rows/s  (${sf.toFixed(1)} s; head MSE ${oof.oofMse.toFixed(4)} vs mean ${oof.meanMse.toFixed(4)})`);
+  console.log(
+    `prompt hidden states  ${(distinct.length / sh).toFixed(0).padStart(6)} prompts/s (${distinct.length} distinct prompts, ` +
+      `${sh.toFixed(1)} s)`,
+  );
+  console.log(
+    `value fit (oof 5x10)  ${(tokd.length / sf).toFixed(0).padStart(6)} rows/s  (${sf.toFixed(1)} s; head MSE ${oof.oofMse.toFixed(4)} ` +
+      `vs mean ${oof.meanMse.toFixed(4)})`,
+  );
+  await compute.release();
   console.log(`peak RSS              ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 }
 

@@ -10,9 +10,23 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { StoredEvent } from '../src/protocol/trainer.js';
 
-const { values: a } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seed: { type: 'string', default: '1' }, noise: { type: 'string', default: '0.5' } } });
+const { values: a } = parseArgs({ options: {
+  quick: { type: 'boolean', default: false },
+  seed: { type: 'string', default: '1' },
+  noise: { type: 'string', default: '0.5' },
+} });
 const out = mkdtempSync(path.join(os.tmpdir(), 'alol-bench-demo-'));
-const args = [path.resolve(__dirname, '../../bin/alol.js'), 'demo', '--seed', a.seed as string, '--noise', a.noise as string, '--out', out, ...(a.quick ? ['--quick'] : [])];
+const args = [
+  path.resolve(__dirname, '../../bin/alol.js'),
+  'demo',
+  '--seed',
+  a.seed as string,
+  '--noise',
+  a.noise as string,
+  '--out',
+  out,
+  ...(a.quick ? ['--quick'] : [])
+];
 const t0 = performance.now();
 const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
 const seconds = (performance.now() - t0) / 1e3;
@@ -22,8 +36,14 @@ if (r.status !== 0) {
 }
 const events = readFileSync(path.join(out, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StoredEvent);
 const phases = new Map<string, number>();
-for (const e of events) if (e.type === 'phase/didChange' && e.status === 'finished') phases.set(e.phase, (phases.get(e.phase) ?? 0) + (e.elapsedMs ?? 0) / 1e3);
+for (const e of events) if (e.type === 'phase/didChange' && e.status === 'finished') phases.set(
+  e.phase,
+  (phases.get(e.phase) ?? 0) + (e.elapsedMs ?? 0) / 1e3,
+);
 console.log(r.stdout.split('\n').filter((l) => /held-out results|^\s+(variant|reference|nll|wnll|a_lol)/.test(l)).join('\n'));
 console.log(`\nphases: ${[...phases].map(([p, s]) => `${p} ${s.toFixed(0)} s`).join(', ')}`);
-console.log(`demo ${a.quick ? '--quick ' : ''}--seed ${a.seed} --noise ${a.noise}: ${seconds.toFixed(0)} s wall (${(seconds / 60).toFixed(1)} min; goal < 10 min for the full demo)`);
+console.log(
+  `demo ${a.quick ? '--quick ' : ''}--seed ${a.seed} --noise ${a.noise}: ${seconds.toFixed(0)} s wall (${(seconds / 60).toFixed(1)} ` +
+    `min; goal < 10 min for the full demo)`,
+);
 rmSync(out, { recursive: true, force: true });

@@ -7,7 +7,7 @@
 
 import { parseArgs } from 'node:util';
 import { type DeviceRequest, resolveDevice } from '../src/trainer/runtime/device.js';
-import { gptConfig } from '../src/trainer/model/config.js';
+import { gptConfig } from '../src/trainer/model/gpt-config.js';
 import { Generator } from '../src/trainer/model/generate.js';
 import { LogprobScorer } from '../src/trainer/model/logprobs.js';
 import { initGptParams } from '../src/trainer/model/params.js';
@@ -46,22 +46,34 @@ async function main(): Promise<void> {
   const noEos = { decode: (ids: readonly number[]) => String(ids.length), eosTokenId: null };
   const gen = new Generator(cfg, params, noEos, { provider: device.provider, threads });
 
-  console.log(`device          ${device.provider} (threads ${threads}); model 3.26M params; prompt ${promptLen} tokens, ${newTokens} new tokens, greedy; best of ${repeats}`);
+  console.log(
+    `device          ${device.provider} (threads ${threads}); model 3.26M params; prompt ${promptLen} tokens, ${newTokens} new tokens, ` +
+      `greedy; best of ${repeats}`,
+  );
   for (const batch of [1, 16]) {
     const prompts = Array.from({ length: batch }, prompt);
     for (const useCache of [true, false]) {
       const s = await best(async () => void (await gen.generate(prompts, { maxNewTokens: newTokens, temperature: 0, useCache })), repeats);
-      console.log(`generate        batch ${String(batch).padStart(2)} ${useCache ? 'KV cache   ' : 'no cache   '} ${((batch * newTokens) / s).toFixed(0).padStart(7)} new tokens/s`);
+      console.log(
+        `generate        batch ${String(batch).padStart(2)} ${useCache ? 'KV cache   ' : 'no cache   '} ` +
+          `${((batch * newTokens) / s).toFixed(0).padStart(7)} new tokens/s`,
+      );
     }
   }
   await gen.dispose();
 
   const rows = Array.from({ length: 256 }, () => ({ prompt: prompt(), response: Array.from({ length: 96 }, () => rng.int(256)) }));
   const scorer = new LogprobScorer(cfg, params);
-  const s = await best(async () => void (await scorer.score(rows, { batchSize: 16, addEos: false, eosTokenId: null, provider: device.provider, threads })), repeats);
+  const s = await best(
+    async () => void (await scorer.score(rows, { batchSize: 16, addEos: false, eosTokenId: null, provider: device.provider, threads })),
+    repeats,
+  );
   await scorer.dispose();
   const seqTokens = rows.length * (promptLen + 96 - 1);
-  console.log(`logprobs        ${(seqTokens / s).toFixed(0).padStart(7)} tokens/s forward (${rows.length} rows of ${promptLen}+96 tokens, batch 16); ${((rows.length * 96) / s).toFixed(0)} response tokens/s`);
+  console.log(
+    `logprobs        ${(seqTokens / s).toFixed(0).padStart(7)} tokens/s forward (${rows.length} rows of ${promptLen}+96 tokens, batch ` +
+      `16); ${((rows.length * 96) / s).toFixed(0)} response tokens/s`,
+  );
   console.log(`peak RSS        ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 }
 

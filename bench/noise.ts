@@ -8,10 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runDemo } from '../src/trainer/demo/demo.js';
-import { RunLog } from '../src/trainer/run/events.js';
+import { openDemoContext, runDemo } from '../src/trainer/demo/demo.js';
 
-const { values: a } = parseArgs({ options: { noise: { type: 'string', default: '0.2,0.5,0.8' }, seeds: { type: 'string', default: '1,2,3,4,5' }, full: { type: 'boolean', default: false } } });
+const { values: a } = parseArgs({ options: {
+  noise: { type: 'string', default: '0.2,0.5,0.8' },
+  seeds: { type: 'string', default: '1,2,3,4,5' },
+  full: { type: 'boolean', default: false },
+} });
 const levels = (a.noise as string).split(',').map(Number);
 const seeds = (a.seeds as string).split(',').map(Number);
 const variants = ['nll', 'wnll', 'a_lol'] as const;
@@ -28,13 +31,21 @@ async function main(): Promise<void> {
     const results: Record<string, number[]> = { reference: [], nll: [], wnll: [], a_lol: [], gap: [] };
     for (const seed of seeds) {
       const out = mkdtempSync(path.join(os.tmpdir(), 'alol-noise-'));
-      const s = await runDemo({ out, seed, quick: !a.full, noise, variants }, { log: new RunLog(out), say: () => undefined, progress: () => ({ update: () => undefined, stop: () => undefined }) }, out);
+      const opts = { out, seed, quick: !a.full, noise, variants };
+      const ctx = await openDemoContext(
+        opts,
+        { say: () => undefined, progress: () => ({ update: () => undefined, stop: () => undefined }) },
+      );
+      const s = await runDemo(ctx, opts);
       const r = (k: string) => s.variants[k].heldoutSampled.reward.total;
       for (const k of ['reference', ...variants]) results[k].push(r(k));
       results.gap.push(r('a_lol') - r('nll'));
       rmSync(out, { recursive: true, force: true });
     }
-    console.log(`noise ${noise}: reference ${stat(results.reference)} | nll ${stat(results.nll)} | wnll ${stat(results.wnll)} | a_lol ${stat(results.a_lol)} | a_lol - nll ${stat(results.gap)}`);
+    console.log(
+      `noise ${noise}: reference ${stat(results.reference)} | nll ${stat(results.nll)} | wnll ${stat(results.wnll)} | a_lol ` +
+        `${stat(results.a_lol)} | a_lol - nll ${stat(results.gap)}`,
+    );
   }
   console.log(`(${((performance.now() - t0) / 60e3).toFixed(1)} min)`);
 }

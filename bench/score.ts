@@ -14,12 +14,20 @@ const HH = path.resolve(__dirname, '../../../shared/data/hh-harmless-base-test.j
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'alol-bench-score-'));
-  await writeFile(path.join(dir, 'polite.ts'), "const WORDS = ['please', 'thank', 'sorry', 'glad'];\nexport default (b: { response: string }[]) => b.map((x) => Math.min(1, WORDS.filter((w) => x.response.toLowerCase().includes(w)).length / 2));\n");
+  await writeFile(
+    path.join(dir, 'polite.ts'),
+    "const WORDS = ['please', 'thank', 'sorry', 'glad'];\nexport default (b: { response: string }[]) => b.map((x) => Math.min(1, " +
+      "WORDS.filter((w) => x.response.toLowerCase().includes(w)).length / 2));\n",
+  );
   const t0 = performance.now();
   const { rows } = await readDataset(HH);
   console.log(`read ${rows.length} rows in ${((performance.now() - t0) / 1e3).toFixed(2)} s`);
   const suites = {
-    'builtins (sentiment, toxicity, length, tfidf)': ['sentiment', 'toxicity', 'length', 'tfidf'].map((s) => ({ name: s, kind: 'builtin', scorer: s })),
+    'builtins (sentiment, toxicity, length, tfidf)': ['sentiment', 'toxicity', 'length', 'tfidf'].map((s) => ({
+      name: s,
+      kind: 'builtin',
+      scorer: s,
+    })),
     'one module reward (TypeScript, worker thread)': [{ name: 'polite', kind: 'module', path: 'polite.ts', range: [0, 1] }],
   };
   for (const [label, raw] of Object.entries(suites)) {

@@ -31,7 +31,7 @@ export function nodeMajor(executable: string): number | null {
 export const trainerEntry = (extensionPath: string): string => path.join(extensionPath, 'out', 'src', 'trainer', 'main.js');
 
 /** The `alol` CLI's entry point inside the installed extension (the reward commands run its verbs). */
-export const cliEntry = (extensionPath: string): string => path.join(extensionPath, 'out', 'src', 'trainer', 'run-cli.js');
+export const cliEntry = (extensionPath: string): string => path.join(extensionPath, 'out', 'src', 'trainer', 'cli', 'index.js');
 
 /**
  * Runs an `alol` verb with the runtime's Node in a fresh process; resolves with its stdout (also on exit

@@ -1,10 +1,7 @@
 // What a failed run reports: run/didFail's `code`, `message` and `hint`, from the error that ended it.
 // Errors a user can act on are AlolErrors: each class sets its own `code`, and the hint travels as a
-// field. The message a user reads is unchanged: it still ends with "; hint: ..." when there is one.
-//
-// Issue 16 (in progress): the classes (ConfigError, DataError, RewardError, WatchdogError,
-// ModelFileError) and every `throw new Error('...hint: ...')` become AlolErrors; then failureOf drops
-// the fallback that cuts the hint out of a plain Error's text.
+// field (nothing parses it out of the text). The message a user reads still shows the hint: after
+// "; hint: ", or in parentheses for messages written that way. Any other error is code `error`, no hint.
 
 export interface Failure {
   code: string;
@@ -21,8 +18,10 @@ export class AlolError extends Error {
     readonly code: string,
     message: string,
     hint?: string,
+    /** How the message shows the hint: `message; hint: ...` (default) or `message (hint: ...)`. */
+    shown: 'suffix' | 'parenthesized' = 'suffix',
   ) {
-    super(hint ? `${message}; hint: ${hint}` : message);
+    super(!hint ? message : shown === 'suffix' ? `${message}; hint: ${hint}` : `${message} (hint: ${hint})`);
     if (hint) this.hint = hint;
     this.name = new.target.name;
   }
@@ -31,7 +30,5 @@ export class AlolError extends Error {
 /** run/didFail's fields for `e`. */
 export function failureOf(e: unknown): Failure {
   if (e instanceof AlolError) return { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) };
-  const message = e instanceof Error ? e.message : String(e);
-  const hint = /hint: (.*)$/.exec(message)?.[1]; // fallback, to go (see the header)
-  return { code: e instanceof Error && e.name !== 'Error' ? e.name : 'error', message, ...(hint ? { hint } : {}) };
+  return { code: 'error', message: e instanceof Error ? e.message : String(e) };
 }

@@ -8,15 +8,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { PROTOCOL_VERSION, type TrainerCommand, TrainerCommandSchema } from '../protocol/trainer.js';
-import { runAudit } from './alol/audit.js';
-import { runExperiment } from './alol/experiment.js';
-import { runDemo } from './demo/demo.js';
-import { RunConfigSchema } from '../protocol/config.js';
-import { demoConfig } from './demo/demo.js';
-import { resolveDevice } from './runtime/device.js';
+import { runAudit } from './pipeline/audit.js';
+import { runExperiment } from './pipeline/experiment.js';
+import { openDemoContext, runDemo } from './demo/demo.js';
 import { type RunControl, StopRequested, newControl } from './run/control.js';
-import { RunLog, runName } from './run/events.js';
-import { inRun, openRun } from './run/open.js';
+import { inRun, openRunFromFlags } from './run/context.js';
+import { runName } from './run/events.js';
 
 const VERSION = String((JSON.parse(readFileSync(path.join(__dirname, '../../../package.json'), 'utf8')) as { version?: unknown }).version);
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -26,27 +23,26 @@ let running: Promise<void> | null = null;
 let control: RunControl = newControl();
 
 async function start(cmd: Extract<TrainerCommand, { type: 'run/start' }>): Promise<void> {
-  const hooks = (l: RunLog) => ({ log: l, say: log, progress: quiet, control });
+  const io = { say: log, progress: quiet, control, toStdout: true };
   if (cmd.verb === 'demo') {
     const d = cmd.demo ?? { quick: true, seed: 1, noise: 0.5 };
     const runDir = path.resolve(cmd.outDir ?? path.join('runs', runName(d.quick ? 'demo-quick' : 'demo')));
     const continuing = cmd.outDir !== null && cmd.resume !== null;
-    const l = new RunLog(runDir, true);
     const setting = (k: string) => cmd.set.find((x) => x.startsWith(`${k}=`))?.slice(k.length + 1);
     const requested = (setting('device') ?? 'auto') as 'auto' | 'cpu' | 'cuda' | 'webgpu';
-    const device = await resolveDevice(requested);
     const threads = Number(setting('threads') ?? 2) || 2;
     const opts = { out: runDir, seed: d.seed, quick: d.quick, noise: d.noise, continue: continuing, device: requested, threads };
-    l.emit({ type: 'run/didStart', runId: path.basename(runDir), runDir, verb: 'demo', config: RunConfigSchema.parse(demoConfig(opts, path.join(runDir, 'data', 'demo.jsonl'))), device: { requested: device.requested, provider: device.provider, ...(device.fallback ? { fallback: device.fallback } : {}) } });
-    await inRun(l, runDir, () => runDemo(opts, hooks(l), runDir));
+    const ctx = await openDemoContext(opts, io);
+    await inRun(ctx, () => runDemo(ctx, opts));
     return;
   }
-  const { loaded, runDir, cacheDir, log: l } = await openRun(cmd.verb, { config: cmd.configFile ?? undefined, set: cmd.set, out: cmd.outDir ?? undefined, cache: true }, true);
+  const flags = { config: cmd.configFile ?? undefined, set: cmd.set, out: cmd.outDir ?? undefined, cache: true };
+  const ctx = await openRunFromFlags(cmd.verb, flags, io);
   if (cmd.verb === 'audit') {
-    await inRun(l, runDir, () => runAudit(loaded, runDir, cacheDir, hooks(l)));
+    await inRun(ctx, () => runAudit(ctx));
   } else {
-    const resume = cmd.resume && cmd.resume !== runDir ? cmd.resume : undefined; // a checkpoint, or "this run folder"
-    await inRun(l, runDir, () => runExperiment(loaded, runDir, cacheDir, hooks(l), [loaded.config.train.variant], { resume, continue: cmd.resume === runDir }));
+    const resume = cmd.resume && cmd.resume !== ctx.runDir ? cmd.resume : undefined; // a checkpoint, or "this run folder"
+    await inRun(ctx, () => runExperiment(ctx, [ctx.config.train.variant], { resume, continue: cmd.resume === ctx.runDir }));
   }
 }
 
@@ -61,7 +57,8 @@ function handle(line: string): void {
   }
   const r = TrainerCommandSchema.safeParse(json);
   if (!r.success) {
-    log(`alol trainer: ignored an invalid command (${r.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ')})`);
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ');
+    log(`alol trainer: ignored an invalid command (${issues})`);
     return;
   }
   const cmd = r.data;
@@ -87,7 +84,9 @@ function handle(line: string): void {
   }
 }
 
-process.stdout.write(`${JSON.stringify({ type: 'ready', protocolVersion: PROTOCOL_VERSION, trainer: `alol-studio ${VERSION}`, pid: process.pid })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ type: 'ready', protocolVersion: PROTOCOL_VERSION, trainer: `alol-studio ${VERSION}`, pid: process.pid })}\n`,
+);
 const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
 rl.on('line', handle);
 rl.on('close', () => {

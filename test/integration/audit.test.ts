@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { parseEventLine } from '../../src/protocol/trainer.js';
-import { gptConfig } from '../../src/trainer/model/config.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { saveModelFolder } from '../../src/trainer/model/folder.js';
 import { initGptParams } from '../../src/trainer/model/params.js';
 import { byteLevelTokenizer } from '../../src/trainer/model/tokenizer.js';

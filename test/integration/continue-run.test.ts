@@ -15,10 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StoredEvent, TrainerEvent } from '../../src/protocol/trainer.js';
-import { type Summary, runExperiment } from '../../src/trainer/alol/experiment.js';
+import { type Summary, runExperiment } from '../../src/trainer/pipeline/experiment.js';
 import type { Variant } from '../../src/trainer/alol/rules.js';
-import { type LoadedConfig, validateConfig } from '../../src/trainer/config.js';
+import { type LoadedConfig, validateConfig } from '../../src/trainer/run/load-config.js';
 import { type RunControl, StopRequested, newControl } from '../../src/trainer/run/control.js';
+import { openRunContext } from '../../src/trainer/run/context.js';
 import { RunLog } from '../../src/trainer/run/events.js';
 
 const VARIANTS: readonly Variant[] = ['nll', 'wnll', 'a_lol'];
@@ -55,8 +56,11 @@ const hooks = (log: RunLog, control: RunControl, say: string[] = []) => ({
   control,
 });
 const run = (name: string) => path.join(dir, name);
-const experiment = (name: string, log: RunLog, control: RunControl, say?: string[], continued = false) =>
-  runExperiment(loaded, run(name), path.join(dir, 'cache'), hooks(log, control, say), VARIANTS, { continue: continued });
+/** The run's context as the CLI opens it, with this test's log and control (no run/didStart: phases only). */
+const context = (name: string, h: ReturnType<typeof hooks>) =>
+  openRunContext({ verb: 'train', loaded, runDir: run(name), cacheDir: path.join(dir, 'cache'), announce: false, ...h });
+const experiment = async (name: string, log: RunLog, control: RunControl, say?: string[], continued = false) =>
+  runExperiment(await context(name, hooks(log, control, say)), VARIANTS, { continue: continued });
 const events = (name: string): StoredEvent[] =>
   readFileSync(path.join(run(name), 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StoredEvent);
 const bytes = (...p: string[]) => createHash('sha256').update(readFileSync(path.join(dir, ...p))).digest('hex');
@@ -187,7 +191,7 @@ describe('continuing a stopped run of several variants (Resume)', () => {
     const checkpoint = path.join(run('stopped'), 'wnll', 'checkpoints', 'step-000005');
     const lines: string[] = [];
     const elsewhere = hooks(new RunLog(run('elsewhere')), newControl(), lines);
-    const { summary } = await runExperiment(loaded, run('elsewhere'), path.join(dir, 'cache'), elsewhere, ['wnll'], { resume: checkpoint });
+    const { summary } = await runExperiment(await context('elsewhere', elsewhere), ['wnll'], { resume: checkpoint });
     const said = lines.find((l) => l.includes('the best policy so far (step 2) is not in'));
     assert.match(said ?? lines.join('\n'), /chosen again from step 5$/);
     assert.equal(summary.variants.wnll.evaluatedStep, 6);

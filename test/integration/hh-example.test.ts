@@ -13,8 +13,9 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import type { StoredEvent } from '../../src/protocol/trainer.js';
-import { loadPolicy, scoreTokenized } from '../../src/trainer/alol/reference.js';
-import { tokenizeRows } from '../../src/trainer/alol/tokenize.js';
+import { loadPolicy } from '../../src/trainer/model/policy.js';
+import { scoreTokenized } from '../../src/trainer/pipeline/reference.js';
+import { tokenizeRows } from '../../src/trainer/data/tokenize.js';
 import { readDataset } from '../../src/trainer/data/dataset.js';
 import { sharedPath } from '../helpers/shared.js';
 

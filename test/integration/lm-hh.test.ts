@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { gptConfig } from '../../src/trainer/model/config.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { DEFAULT_LM, type LmEvent, trainLm } from '../../src/trainer/model/lm.js';
 import { initGptParams } from '../../src/trainer/model/params.js';
 import { sharedPath } from '../helpers/shared.js';

@@ -12,7 +12,7 @@ import { serialize } from '../../src/trainer/graph/onnx.js';
 import { Session, tensor } from '../../src/trainer/runtime/session.js';
 import { Stepper } from '../../src/trainer/runtime/stepper.js';
 import { SCORE_WEIGHT, buildClassifierStepGraph, exportClassifierFolder, initScoreWeight } from '../../src/trainer/model/classifier.js';
-import { gptConfig } from '../../src/trainer/model/config.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { gptParamInfos, initGptParams } from '../../src/trainer/model/params.js';
 import { byteLevelTokenizer } from '../../src/trainer/model/tokenizer.js';
 import { OnnxReward } from '../../src/trainer/rewards/onnx-reward.js';

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StoredEvent } from '../../src/protocol/trainer.js';
-import { loadPolicy } from '../../src/trainer/alol/reference.js';
+import { loadPolicy } from '../../src/trainer/model/policy.js';
 import { readDataset } from '../../src/trainer/data/dataset.js';
 import { Generator } from '../../src/trainer/model/generate.js';
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadCheckpoint, saveCheckpoint } from '../../src/trainer/model/checkpoint.js';
-import { gptConfig } from '../../src/trainer/model/config.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { loadModelFolder } from '../../src/trainer/model/folder.js';
 import { DEFAULT_LM, trainLm } from '../../src/trainer/model/lm.js';
 import { initGptParams } from '../../src/trainer/model/params.js';

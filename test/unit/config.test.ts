@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { RunConfigSchema } from '../../src/protocol/config.js';
-import { applySet, loadRunConfig, parseConfigText, validateConfig } from '../../src/trainer/config.js';
+import { applySet, loadRunConfig, parseConfigText, validateConfig } from '../../src/trainer/run/load-config.js';
 import { sharedPath } from '../helpers/shared.js';
 
 describe('run config', () => {

@@ -17,7 +17,7 @@ import { AlolError, type Failure, failureOf } from '../../src/trainer/errors.js'
 import { gradients } from '../../src/trainer/graph/grad.js';
 import { Graph } from '../../src/trainer/graph/ir.js';
 import * as o from '../../src/trainer/graph/ops.js';
-import { gptConfig } from '../../src/trainer/model/config.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { parseGpt2Config } from '../../src/trainer/model/folder.js';
 import { Generator } from '../../src/trainer/model/generate.js';
 import { LogprobScorer } from '../../src/trainer/model/logprobs.js';

@@ -5,9 +5,9 @@ import { describe, it } from 'node:test';
 import { onnx } from 'onnx-proto';
 import { serialize } from '../../src/trainer/graph/onnx.js';
 import { type OrtTensor, Session, tensor } from '../../src/trainer/runtime/session.js';
-import { gptConfig } from '../../src/trainer/model/config.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { exportOnnx } from '../../src/trainer/model/export.js';
-import { buildGenerationGraph } from '../../src/trainer/model/graphs.js';
+import { buildGenerationGraph } from '../../src/trainer/model/gpt-graphs.js';
 import { gptParamInfos, initGptParams } from '../../src/trainer/model/params.js';
 
 const cfg = gptConfig({ vocabSize: 257, nPositions: 32, nEmbd: 32, nLayer: 2, nHead: 4 });

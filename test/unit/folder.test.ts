@@ -6,7 +6,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { gptConfig, type GptConfig } from '../../src/trainer/model/config.js';
+import { gptConfig, type GptConfig } from '../../src/trainer/model/gpt-config.js';
 import { gpt2ConfigJson, loadModelFolder, parseGpt2Config, saveModelFolder } from '../../src/trainer/model/folder.js';
 import { gptParamInfos, initGptParams } from '../../src/trainer/model/params.js';
 import { float32Tensor, readSafetensors, writeSafetensors, type SafeTensor } from '../../src/trainer/model/safetensors.js';

@@ -3,7 +3,7 @@
 // EOS end rows.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { gptConfig } from '../../src/trainer/model/config.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { Generator, pickToken } from '../../src/trainer/model/generate.js';
 import { initGptParams } from '../../src/trainer/model/params.js';
 import { Rng } from '../../src/trainer/util/rng.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { buildLossGraph } from '../../src/trainer/alol/graphs.js';
+import { buildLossGraph } from '../../src/trainer/alol/losses.js';
 import { type LossSettings, coefFor } from '../../src/trainer/alol/losses.js';
 import type { Variant } from '../../src/trainer/alol/rules.js';
 import { serialize } from '../../src/trainer/graph/onnx.js';

@@ -3,7 +3,7 @@
 // means, and the errors for mismatched inputs or a component named `total`.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { corpusMetrics, distinctN, mean, rewardMeans, words } from '../../src/trainer/alol/metrics.js';
+import { corpusMetrics, distinctN, mean, rewardMeans, words } from '../../src/trainer/pipeline/metrics.js';
 
 describe('distinct-n', () => {
   // Words: [the cat sat] [the cat ran] [hi] [] -> 7 unigrams (the, cat, sat, ran, hi unique),

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { getLr } from '../../src/trainer/model/schedule.js';
-import { gptConfig } from '../../src/trainer/model/config.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { DEFAULT_LM, type LmSnapshot, trainLm } from '../../src/trainer/model/lm.js';
 import { initGptParams } from '../../src/trainer/model/params.js';
 

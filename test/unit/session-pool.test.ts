@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { Graph } from '../../src/trainer/graph/ir.js';
 import { serialize } from '../../src/trainer/graph/onnx.js';
 import * as o from '../../src/trainer/graph/ops.js';
-import { gptConfig } from '../../src/trainer/model/config.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { Generator } from '../../src/trainer/model/generate.js';
 import { LogprobScorer } from '../../src/trainer/model/logprobs.js';
 import { initGptParams } from '../../src/trainer/model/params.js';
@@ -157,33 +157,8 @@ function sessionCreators(): string[] {
   return found;
 }
 
-// Issue 16 is done in three branches: the core branch converts its own files (the algorithm, the
-// value head, the pipeline, model/lm.ts, ...). Until it lands, files outside the leaf branch's part of
-// src/trainer are reported by the todo test; after the merge, the lead folds them into the strict one.
-const LEAF = [
-  'src/trainer/runtime/',
-  'src/trainer/graph/',
-  'src/trainer/rewards/',
-  'src/trainer/model/generate.ts',
-  'src/trainer/model/logprobs.ts',
-  'src/trainer/model/classifier.ts',
-  'src/trainer/model/safetensors.ts',
-  'src/trainer/model/folder.ts',
-  'src/trainer/model/tokenizer.ts',
-  'src/trainer/data/jsonl.ts',
-  'src/trainer/data/hh.ts',
-  'src/trainer/cli/model-verbs.ts',
-  'src/trainer/cli/reward-verbs.ts',
-  'src/trainer/cli/score-verb.ts',
-];
-const pendingCore = (where: string): boolean => where.startsWith('src/trainer/') && !LEAF.some((p) => where.startsWith(p));
-
 describe('sessions come from the runtime pool', () => {
-  it('no Session.create outside src/trainer/runtime/ (the extension, protocol, webview and the leaf files)', () => {
-    assert.deepEqual(sessionCreators().filter((w) => !pendingCore(w)), []);
-  });
-
-  it('no Session.create in the rest of src/trainer either', { todo: 'until the core branch lands' }, () => {
-    assert.deepEqual(sessionCreators().filter(pendingCore), []);
+  it('no Session.create outside src/trainer/runtime/ (the trainer, extension, protocol and webview)', () => {
+    assert.deepEqual(sessionCreators(), []);
   });
 });

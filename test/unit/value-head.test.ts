@@ -15,8 +15,8 @@ import {
   initValueParams,
   valueLoss,
   valueParamInfos,
-} from '../../src/trainer/alol/value-head.js';
-import { type ValueExample, type ValueFitOptions, createValuePredictor, fitOutOfFold, fitValueHead } from '../../src/trainer/alol/value-fit.js';
+} from '../../src/trainer/value/head.js';
+import { type ValueExample, type ValueFitOptions, createValuePredictor, fitOutOfFold, fitValueHead } from '../../src/trainer/value/fit.js';
 import { type Feed, gradCheck } from '../helpers/gradcheck.js';
 
 const RANGE: [number, number] = [-1.3, 2.7];

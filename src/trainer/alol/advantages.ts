@@ -2,6 +2,30 @@
 // zero always an edge (so kept and filtered rows never share a bin except for A == 0 exactly, which
 // is filtered and falls in the bin starting at 0).
 
+/** A = R - V per row, which rows A-LoL keeps (A > 0), and their counts overall and per row kind. */
+export interface Advantages {
+  advantages: Float64Array;
+  kept: boolean[];
+  nKept: number;
+  positiveFraction: number;
+  histogram: AdvantageHistogram;
+  byKind: Record<string, { kept: number; filtered: number }>;
+}
+
+export function advantagesOf(rewards: ArrayLike<number>, values: ArrayLike<number>, kinds: readonly string[]): Advantages {
+  const advantages = Float64Array.from({ length: rewards.length }, (_, i) => rewards[i] - values[i]);
+  const kept = Array.from(advantages, (a) => a > 0);
+  const nKept = kept.filter(Boolean).length;
+  const byKind: Record<string, { kept: number; filtered: number }> = {};
+  kinds.forEach((kind, i) => {
+    const k = (byKind[kind] ??= { kept: 0, filtered: 0 });
+    if (kept[i]) k.kept++;
+    else k.filtered++;
+  });
+  const histogram = advantageHistogram(advantages, advantageEdges(advantages));
+  return { advantages, kept, nKept, positiveFraction: nKept / advantages.length, histogram, byKind };
+}
+
 export interface AdvantageHistogram {
   edges: number[];
   kept: number[];

@@ -1,20 +1,17 @@
 // Batches of tokenized rows for the GPT graphs: each row is prompt + response (EOS included),
 // right-padded to a bucketed length T; `mask` marks the response positions (where targets are
-// response tokens), so the prompt and the padding never count.
+// response tokens), so the prompt and the padding never count. An A-LoL batch adds each row's
+// per-token reference log-probs, placed on its response positions, and its factor (coef).
 
-import { type OrtTensor, tensor } from '../runtime/session.js';
-import type { TokenizedRow } from './tokenize.js';
+import type { TokenBatch, TrainBatch } from '../compute/backend.js';
+import type { TokenizedRow } from '../data/tokenize.js';
 
 /** Lengths round up to a multiple of 32 so a few graphs (sessions) serve every batch. */
 export const bucketLength = (n: number, cap: number): number => Math.min(cap, Math.ceil(n / 32) * 32);
 
-export interface RowBatch {
-  ids: OrtTensor;
-  targets: OrtTensor;
-  mask: OrtTensor;
+export interface RowBatch extends TokenBatch {
   /** Number of response tokens per row (EOS included). */
   tokens: number[];
-  seqLen: number;
 }
 
 export function rowBatch(rows: readonly TokenizedRow[], nPositions: number): RowBatch {
@@ -32,11 +29,21 @@ export function rowBatch(rows: readonly TokenizedRow[], nPositions: number): Row
       mask[i * t + j] = j + 1 >= r.prompt.length ? 1 : 0;
     }
   });
-  return {
-    ids: tensor('int64', ids, [b, t]),
-    targets: tensor('int64', targets, [b, t]),
-    mask: tensor('float32', mask, [b, t]),
-    tokens: rows.map((r) => r.response.length),
-    seqLen: t,
-  };
+  return { rows: b, seqLen: t, ids, targets, mask, tokens: rows.map((r) => r.response.length) };
+}
+
+/**
+ * A training batch of an A-LoL variant: the rows, their reference log-probs per response token (at
+ * the positions whose targets are those tokens) and their factors (coefFor: 1, R or A+).
+ */
+export function variantBatch(
+  rows: readonly TokenizedRow[],
+  refTokenLogprobs: readonly Float32Array[],
+  coef: Float32Array,
+  nPositions: number,
+): TrainBatch {
+  const rb = rowBatch(rows, nPositions);
+  const ref = new Float32Array(rb.rows * rb.seqLen);
+  rows.forEach((r, i) => ref.set(refTokenLogprobs[i], i * rb.seqLen + r.prompt.length - 1));
+  return { ...rb, refTokenLogp: ref, coef };
 }

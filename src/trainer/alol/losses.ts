@@ -17,9 +17,21 @@
 // from a no-grad forward of the same inference graph that produced the reference log-probs. ORT
 // optimizes a graph with a backward pass differently (last-bit differences in ~20% of rows), so only
 // this keeps every weight exactly 1 at step 0, at the cost of one forward pass per step.
+//
+// Graphs, for a static batch shape [B, T]: the training step of a variant (the GPT forward, the
+// variant's loss, gradients, AdamW), and the loss alone over given per-token log-probs (what the
+// golden-value tests evaluate: the same loss subgraph the step runs).
+// Step inputs: GPT parameters, ids, targets, mask [B, T], ref_token_logp [B, T], coef [B],
+// policy_token_logp [B, T] (r_lol, a_lol, a_lol_seq: from the inference graph), + optim.ts's.
+// Step outputs: loss, mean_weight, clip_fraction, seq_logprob [B], + optim.ts's (new.*, grad_norm, ...).
 
-import type { Value } from '../graph/ir.js';
+import { type FloatType, Graph, type Value } from '../graph/ir.js';
+import { gradients } from '../graph/grad.js';
 import * as o from '../graph/ops.js';
+import { type AdamWConfig, type StepMode, addTrainStep } from '../graph/optim.js';
+import type { GptConfig } from '../model/gpt-config.js';
+import { gptForward, tokenLogprobs } from '../model/gpt.js';
+import { addParams } from '../model/gpt-graphs.js';
 import type { Variant } from './rules.js';
 
 export interface LossSettings {
@@ -76,7 +88,9 @@ function clipped(logRatio: Value, eps: number, where: Value | null): { w: Value;
 }
 
 function policyLogp(variant: Variant, x: LossInputs): Value {
-  if (!x.policyTokenLogp) throw new Error(`${variant}: importance weights need policyTokenLogp (the policy's log-probs from the inference graph)`);
+  if (!x.policyTokenLogp) throw new Error(
+    `${variant}: importance weights need policyTokenLogp (the policy's log-probs from the inference graph)`,
+  );
   return o.stopGradient(x.policyTokenLogp);
 }
 
@@ -92,7 +106,10 @@ export function variantLoss(variant: Variant, x: LossInputs, s: LossSettings): L
   const one = g.scalar(1);
   const zero = g.scalar(0);
   const rowWeights = (w: Value, atBound: Value) => ({ meanWeight: mean(w), clipFraction: mean(atBound) });
-  const tokenWeights = (w: Value, atBound: Value) => ({ meanWeight: o.div(o.sumAll(o.mul(w, x.mask)), tokens), clipFraction: o.div(o.sumAll(atBound), tokens) });
+  const tokenWeights = (w: Value, atBound: Value) => ({
+    meanWeight: o.div(o.sumAll(o.mul(w, x.mask)), tokens),
+    clipFraction: o.div(o.sumAll(atBound), tokens),
+  });
 
   switch (variant) {
     case 'nll':
@@ -118,7 +135,12 @@ export function variantLoss(variant: Variant, x: LossInputs, s: LossSettings): L
       return { loss: mean(o.mul(x.coef, perRow)), ...tokenWeights(w, floored), seqLogprob };
     }
     case 'a_lol_kl':
-      return { loss: mean(o.add(o.mul(x.coef, o.neg(l)), o.mul(o.sub(l, lRef), s.klBeta))), meanWeight: one, clipFraction: zero, seqLogprob };
+      return {
+        loss: mean(o.add(o.mul(x.coef, o.neg(l)), o.mul(o.sub(l, lRef), s.klBeta))),
+        meanWeight: one,
+        clipFraction: zero,
+        seqLogprob,
+      };
     case 'dpo': {
       if (b % 2 !== 0) throw new Error(`dpo: the batch must be P chosen rows then P rejected rows (got ${b} rows)`);
       const p = b / 2;
@@ -128,4 +150,55 @@ export function variantLoss(variant: Variant, x: LossInputs, s: LossSettings): L
       return { loss, meanWeight: one, clipFraction: zero, seqLogprob };
     }
   }
+}
+
+export interface AlolStepOptions {
+  variant: Variant;
+  settings: LossSettings;
+  mode: StepMode;
+  adamw: AdamWConfig;
+}
+
+function lossInputs(g: Graph, variant: Variant, b: number, t: number) {
+  return {
+    mask: g.floatInput('mask', [b, t]),
+    refTokenLogp: g.floatInput('ref_token_logp', [b, t]),
+    coef: g.floatInput('coef', [b]),
+    ...(needsPolicyLogprobs(variant) ? { policyTokenLogp: g.floatInput('policy_token_logp', [b, t]) } : {}),
+  };
+}
+
+function outputs(g: Graph, out: LossOutputs): void {
+  g.output('mean_weight', out.meanWeight);
+  g.output('clip_fraction', out.clipFraction);
+  g.output('seq_logprob', out.seqLogprob);
+}
+
+export function buildAlolStepGraph(cfg: GptConfig, batch: number, seqLen: number, step: AlolStepOptions): Graph {
+  const g = new Graph({ name: `alol_${step.variant}_step` });
+  const { params, specs } = addParams(g, cfg);
+  const ids = g.input('ids', 'int64', [batch, seqLen]);
+  const targets = g.input('targets', 'int64', [batch, seqLen]);
+  const tokenLogp = tokenLogprobs(gptForward(cfg, params, ids).logits, targets);
+  const out = variantLoss(step.variant, { tokenLogp, ...lossInputs(g, step.variant, batch, seqLen) }, step.settings);
+  outputs(g, out);
+  addTrainStep(out.loss, specs, step.mode, step.adamw);
+  return g;
+}
+
+/** The variant's loss over a `token_logp` input, with its gradient `d_token_logp` (float32 unless asked). */
+export function buildLossGraph(
+  variant: Variant,
+  settings: LossSettings,
+  batch: number,
+  seqLen: number,
+  float: FloatType = 'float32',
+): Graph {
+  const g = new Graph({ name: `alol_${variant}_loss`, float });
+  const tokenLogp = g.floatInput('token_logp', [batch, seqLen]);
+  const out = variantLoss(variant, { tokenLogp, ...lossInputs(g, variant, batch, seqLen) }, settings);
+  g.output('loss', out.loss);
+  outputs(g, out);
+  g.output('d_token_logp', gradients(out.loss, [tokenLogp])[0]);
+  return g;
 }

@@ -30,5 +30,10 @@ export function stepBudget(train: RunConfig['train'], positiveFraction: number):
   const scaled = isAlol(train.variant) && (sampler === 'priority' || sampler === 'uniform_positive');
   if (!scaled) return { steps: train.steps, evalEvery: train.evalEvery, scheduleSteps: train.steps, scaled };
   const steps = Math.max(1, Math.round(train.steps * positiveFraction));
-  return { steps, evalEvery: Math.max(train.evalEvery > 0 ? 1 : 0, Math.round(train.evalEvery * positiveFraction)), scheduleSteps: steps, scaled };
+  return {
+    steps,
+    evalEvery: Math.max(train.evalEvery > 0 ? 1 : 0, Math.round(train.evalEvery * positiveFraction)),
+    scheduleSteps: steps,
+    scaled,
+  };
 }

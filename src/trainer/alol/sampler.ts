@@ -4,7 +4,8 @@
 // walk shuffled epochs. The state (RNG, epoch order, position) is plain JSON for checkpoints.
 
 import { Rng } from '../util/rng.js';
-import type { Sampler } from './rules.js';
+import { type Sampler, type Variant, isAlol } from './rules.js';
+import { AlolError } from '../errors.js';
 
 export interface SamplerState {
   kind: Sampler;
@@ -36,13 +37,17 @@ export class RowSampler {
     let sum = 0;
     weights.forEach((w, i) => {
       if (!Number.isFinite(w)) throw new Error(`sampler: weight of unit ${i} is ${w}`);
-      if (kind === 'priority' && w < 0) throw new Error(`sampler: priority sampling needs weights >= 0, unit ${i} has ${w}; hint: samplers proportional to R need R >= 0 (shift the reward range), or use sampler "all"`);
+      if (kind === 'priority' && w < 0) {
+        const fix = 'samplers proportional to R need R >= 0 (shift the reward range), or use sampler "all"';
+        throw new AlolError('sampler', `sampler: priority sampling needs weights >= 0, unit ${i} has ${w}`, fix);
+      }
       if (w > 0) this.positive.push(i);
       sum += Math.max(w, 0);
       this.cumulative[i] = sum;
     });
     if ((kind === 'priority' || kind === 'uniform_positive') && this.positive.length === 0) {
-      throw new Error('sampler: no row has a positive weight (advantage or reward), so there is nothing to draw; hint: check the rewards and the value head in the audit, or use sampler "all"');
+      const what = 'sampler: no row has a positive weight (advantage or reward), so there is nothing to draw';
+      throw new AlolError('sampler', what, 'check the rewards and the value head in the audit, or use sampler "all"');
     }
     if (weights.length === 0) throw new Error('sampler: no rows to sample from');
   }
@@ -92,11 +97,39 @@ export class RowSampler {
 
   restore(s: SamplerState): void {
     if (s.kind !== this.kind || s.timesSampled.length !== this.timesSampled.length) {
-      throw new Error(`sampler: the checkpoint's sampler (${s.kind}, ${s.timesSampled.length} units) does not match this run (${this.kind}, ${this.timesSampled.length} units); hint: resume with the same data and variant`);
+      const ours = `(${this.kind}, ${this.timesSampled.length} units)`;
+      const what = `sampler: the checkpoint's sampler (${s.kind}, ${s.timesSampled.length} units) does not match this run ${ours}`;
+      throw new AlolError('checkpoint', what, 'resume with the same data and variant');
     }
     this.rng.state = s.rngState;
     this.order = [...s.order];
     this.cursor = s.cursor;
     this.timesSampled.set(s.timesSampled);
   }
+}
+
+/** Units the sampler draws: each row, or for dpo the (chosen, rejected) row pairs. */
+export function samplingUnits(rows: readonly { kind: string; pairId?: string }[], variant: Variant): number[][] {
+  if (variant !== 'dpo') return rows.map((_, i) => [i]);
+  const byPair = new Map<string, number[]>();
+  rows.forEach((row, i) => {
+    if (!row.pairId) return;
+    const p = byPair.get(row.pairId) ?? [];
+    p[row.kind === 'chosen' ? 0 : 1] = i;
+    byPair.set(row.pairId, p);
+  });
+  const pairs = [...byPair.values()].filter((p) => p[0] !== undefined && p[1] !== undefined);
+  if (pairs.length === 0) throw new AlolError(
+    'data',
+    'dpo needs preference pairs (HH records or {prompt, chosen, rejected} rows) in the training split',
+  );
+  return pairs;
+}
+
+/** The sampler's weight of each unit: A+ for A-LoL variants, 1 for dpo and nll, else R (of the unit's first row). */
+export function unitWeights(variant: Variant, units: readonly number[][], advantages: Float64Array, rewards: Float64Array): Float64Array {
+  return Float64Array.from(
+    units,
+    (u) => (isAlol(variant) ? Math.max(advantages[u[0]], 0) : variant === 'dpo' || variant === 'nll' ? 1 : rewards[u[0]]),
+  );
 }

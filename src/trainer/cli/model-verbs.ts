@@ -12,7 +12,7 @@ import type { DeviceRequest } from '../runtime/device.js';
 import { poolKey, withPool } from '../runtime/pool.js';
 import { tensor } from '../runtime/session.js';
 import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
-import { gptConfig, paramCount } from '../model/config.js';
+import { gptConfig, paramCount } from '../model/gpt-config.js';
 import { exportOnnx } from '../model/export.js';
 import { type ModelFolder, loadModelFolder, saveModelFolder } from '../model/folder.js';
 import { Generator } from '../model/generate.js';

@@ -15,7 +15,9 @@ export function int(min = 0): (v: string) => number {
 export function num(min = -Infinity, max = Infinity): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max}]`);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(
+      `expected a number in [${min}, ${max}]`,
+    );
     return n;
   };
 }

@@ -12,7 +12,9 @@ export function progressBar(label: string, total: number, fields: Record<string,
   if (process.stderr.isTTY) {
     const bar = new SingleBar(
       {
-        format: `${label} |{bar}| {value}/{total} {percentage}% | eta {eta_formatted}${Object.keys(fields).map((k) => ` | {${k}}`).join('')}`,
+        format: `${label} |{bar}| {value}/{total} {percentage}% | eta {eta_formatted}${Object.keys(fields).map((k) => ` | {${k}}`).join(
+          '',
+        )}`,
         stream: process.stderr,
         hideCursor: true,
         clearOnComplete: false,
@@ -30,7 +32,10 @@ export function progressBar(label: string, total: number, fields: Record<string,
       if (decile === lastDecile && done < total) return;
       lastDecile = decile;
       const extra = Object.entries({ ...fields, ...info }).map(([k, v]) => ` ${k} ${v}`).join('');
-      process.stderr.write(`${label} ${done}/${total} (${Math.round((100 * done) / Math.max(1, total))}%, ${((Date.now() - started) / 1000).toFixed(1)} s)${extra}\n`);
+      process.stderr.write(
+        `${label} ${done}/${total} (${Math.round((100 * done) / Math.max(1, total))}%, ` +
+          `${((Date.now() - started) / 1000).toFixed(1)} s)${extra}\n`,
+      );
     },
     stop() {},
   };

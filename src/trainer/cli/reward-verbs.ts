@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { RewardComponentConfig } from '../../protocol/config.js';
-import { loadRunConfig } from '../config.js';
+import { loadRunConfig } from '../run/load-config.js';
 import { DEFAULT_SPLIT, buildRecord, readDataset } from '../data/dataset.js';
 import { type Row, classifyRecord } from '../data/rows.js';
 import { AlolError } from '../errors.js';

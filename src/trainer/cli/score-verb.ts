@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { type RunConfig } from '../../protocol/config.js';
-import { loadRunConfig, resolveFromConfig } from '../config.js';
+import { loadRunConfig, resolveFromConfig } from '../run/load-config.js';
 import { describeReport, readDataset } from '../data/dataset.js';
 import type { Row } from '../data/rows.js';
 import { AlolError } from '../errors.js';

@@ -4,15 +4,9 @@
 
 import path from 'node:path';
 import type { Command } from 'commander';
-import { evaluateOnTest, renderSummary, type Summary } from '../alol/experiment.js';
-import { runExperiment } from '../alol/experiment.js';
-import { loadPolicy } from '../alol/reference.js';
-import { generationRewards } from '../alol/evaluate.js';
-import { readDataset } from '../data/dataset.js';
-import { resolveDevice } from '../runtime/device.js';
-import { RewardSet } from '../rewards/registry.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { type RunFlags, inRun, openRun } from '../run/open.js';
+import { type Summary, evaluateModel, renderSummary, runExperiment } from '../pipeline/experiment.js';
+import { generationRewards } from '../pipeline/evaluate.js';
+import { type RunFlags, inRun, openRunFromFlags } from '../run/context.js';
 import { collect } from './options.js';
 import { progressBar } from './progress.js';
 
@@ -22,36 +16,21 @@ function printSummary(summary: Summary, components: readonly string[], runDir: s
   console.log(`\nwrote ${path.join(runDir, 'summary.json')}`);
 }
 
-async function train(o: RunFlags & { resume?: string }): Promise<void> {
-  const { loaded, runDir, cacheDir, log } = await openRun('train', o);
-  console.log(`train: ${loaded.config.train.variant}; run folder ${runDir}`);
-  const { summary } = await inRun(log, runDir, () =>
-    runExperiment(loaded, runDir, cacheDir, { log, say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) }, [loaded.config.train.variant], { resume: o.resume }),
-  );
-  printSummary(summary, generationRewards(loaded.config.rewards).map((r) => r.name), runDir);
+async function train(flags: RunFlags & { resume?: string }): Promise<void> {
+  const ctx = await openRunFromFlags('train', flags, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
+  const { config, runDir } = ctx;
+  console.log(`train: ${config.train.variant}; run folder ${runDir}`);
+  const { summary } = await inRun(ctx, () => runExperiment(ctx, [config.train.variant], { resume: flags.resume }));
+  printSummary(summary, generationRewards(config.rewards).map((r) => r.name), runDir);
 }
 
-async function evaluate(o: RunFlags & { model: string }): Promise<void> {
-  const { loaded, runDir, log } = await openRun('eval', o);
-  const { config } = loaded;
-  await inRun(log, runDir, async () => {
-    const policy = await loadPolicy(path.resolve(o.model));
-    const { rows, pairs } = await readDataset(path.resolve(loaded.baseDir, config.data.path), { format: config.data.format, split: config.data.split });
-    const provider = (await resolveDevice(config.device)).provider;
-    const rewards = await RewardSet.create(generationRewards(config.rewards), { baseDir: loaded.baseDir, cacheDir: null, provider, threads: config.threads });
-    try {
-      rewards.fit(rows.filter((r) => r.split === 'train'));
-      const bar = progressBar('evaluation', 1);
-      const { result, accuracy } = await evaluateOnTest(policy, rows.filter((r) => r.split === 'test'), pairs, rewards, { config, provider, log, step: 0, onProgress: (d) => bar.update(d) });
-      bar.stop();
-      const strip = ({ count: _c, ...m }: typeof result.heldout) => (void _c, accuracy === undefined ? m : { ...m, preferenceAccuracy: accuracy });
-      const name = path.basename(path.resolve(o.model));
-      const summary: Summary = { variants: { [name]: { heldout: strip(result.heldout), heldoutSampled: strip(result.heldoutSampled), filteredFraction: 0, trainSeconds: 0, steps: 0, evaluatedStep: null } }, prompts: result.prompts, seed: config.train.seed };
-      await writeFileAtomic(path.join(runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-      printSummary(summary, rewards.names, runDir);
-    } finally {
-      await rewards.dispose();
-    }
+async function evaluate(flags: RunFlags & { model: string }): Promise<void> {
+  const ctx = await openRunFromFlags('eval', flags, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
+  await inRun(ctx, async () => {
+    const bar = progressBar('evaluation', 1);
+    const { summary, components } = await evaluateModel(ctx, flags.model, (done) => bar.update(done));
+    bar.stop();
+    printSummary(summary, components, ctx.runDir);
   });
 }
 
@@ -64,10 +43,18 @@ const runOptions = (cmd: Command): Command =>
     .option('--no-cache', 'compute everything; read and write no cache');
 
 export function registerTrainVerbs(program: Command): void {
-  runOptions(program.command('train').description('audit, train train.variant from the reference, evaluate both on the test split; writes summary.json'))
+  runOptions(
+    program.command('train').description(
+      'audit, train train.variant from the reference, evaluate both on the test split; writes summary.json',
+    ),
+  )
     .option('--resume <checkpoint>', 'continue the variant from a checkpoint folder of an earlier run (<run>/<variant>/checkpoints/step-N)')
     .action(train);
-  runOptions(program.command('eval').description('evaluate a model folder on the test split of a config, as `alol train` evaluates; writes summary.json'))
+  runOptions(
+    program.command('eval').description(
+      'evaluate a model folder on the test split of a config, as `alol train` evaluates; writes summary.json',
+    ),
+  )
     .requiredOption('--model <dir>', 'model folder to evaluate')
     .action(evaluate);
 }

@@ -6,6 +6,7 @@
 // A file holds one kind of record: {prompt, response} rows, {prompt, chosen, rejected} pairs, or HH
 // {chosen, rejected} transcripts; `format: "auto"` takes the kind of the first good record.
 
+import { AlolError } from '../errors.js';
 import { DataError, readJsonLines } from './jsonl.js';
 import { classifyRecord, KIND_SHAPES, type Pair, type RecordKind, type Row, type Split } from './rows.js';
 import { type DatasetRecord, DEFAULT_SPLIT, parseRecord, type SplitFractions } from '../../protocol/rows.js';
@@ -56,9 +57,11 @@ export const MAX_LISTED = 1000;
 export function checkSplitFractions(f: SplitFractions): SplitFractions {
   const ok = (x: number) => Number.isFinite(x) && x >= 0 && x < 1;
   if (!ok(f.validation) || !ok(f.test) || !(f.validation + f.test < 1) || !Number.isFinite(f.seed)) {
-    throw new Error(
+    throw new AlolError(
+      'config',
       `data.split: validation ${f.validation} and test ${f.test} must each be in [0, 1) with validation + test < 1, ` +
-        `and seed ${f.seed} a finite number; hint: e.g. { "validation": 0.05, "test": 0.05, "seed": 0 }`,
+        `and seed ${f.seed} a finite number`,
+      'e.g. { "validation": 0.05, "test": 0.05, "seed": 0 }',
     );
   }
   return f;
@@ -133,7 +136,7 @@ function decideKind(file: string, line: number, value: unknown, seen: RecordKind
     throw new DataError(file, line, null, `cannot tell the record kind from fields {${fields}}: expected ${shapes}`);
   }
   if (format === 'jsonl' && seen === 'hh') {
-    throw new DataError(file, line, null, `record is ${KIND_SHAPES.hh}, but format is "jsonl"; hint: use format "hh" or "auto"`);
+    throw new DataError(file, line, null, `record is ${KIND_SHAPES.hh}, but format is "jsonl"`, 'use format "hh" or "auto"');
   }
   return seen;
 }

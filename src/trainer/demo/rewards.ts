@@ -12,7 +12,29 @@ export interface Item {
   response: string;
 }
 
-const STOP = new Set(['human', 'assistant', 'about', 'tell', 'what', 'should', 'know', 'have', 'want', 'learn', 'advice', 'you', 'can', 'any', 'tip', 'the', 'me', 'do', 'a', 'i', 'to']);
+const STOP = new Set([
+  'human',
+  'assistant',
+  'about',
+  'tell',
+  'what',
+  'should',
+  'know',
+  'have',
+  'want',
+  'learn',
+  'advice',
+  'you',
+  'can',
+  'any',
+  'tip',
+  'the',
+  'me',
+  'do',
+  'a',
+  'i',
+  'to',
+]);
 const RUDE = new Set(['stupid', 'idiot', 'dumb', 'ugh', 'shut', 'cares', 'away']);
 
 const words = (s: string): string[] => s.toLowerCase().match(/[a-z']+/g) ?? [];

@@ -51,11 +51,26 @@ const TOPICS: readonly [string, string][] = [
   ['candles', 'Candles should never burn without someone in the room.'],
 ];
 
-const PROMPTS = ['Can you tell me about {t}?', 'What should I know about {t}?', 'Do you have a tip about {t}?', 'I want to learn about {t}. Any advice?'];
+const PROMPTS = [
+  'Can you tell me about {t}?',
+  'What should I know about {t}?',
+  'Do you have a tip about {t}?',
+  'I want to learn about {t}. Any advice?',
+];
 const OPENERS = ['Sure!', 'Of course.', 'Happy to help.', 'Good question.'];
 const CLOSERS = ['I hope that helps.', 'Let me know if you have more questions.', 'Have a nice day.', ''];
-const RUDE = ['That is a stupid question.', 'Ugh, figure it out yourself, idiot.', 'Nobody cares about that, go away.', 'What a dumb thing to ask.'];
-const FILLER = ['Also, as I said before, it really depends on many things.', 'There is a lot more to say, and people have many different opinions.', 'Anyway, in general and overall, it is what it is.', 'Some say one thing and others say another thing entirely.'];
+const RUDE = [
+  'That is a stupid question.',
+  'Ugh, figure it out yourself, idiot.',
+  'Nobody cares about that, go away.',
+  'What a dumb thing to ask.',
+];
+const FILLER = [
+  'Also, as I said before, it really depends on many things.',
+  'There is a lot more to say, and people have many different opinions.',
+  'Anyway, in general and overall, it is what it is.',
+  'Some say one thing and others say another thing entirely.',
+];
 
 export const QUALITIES = ['good', 'off_topic', 'rude', 'truncated', 'repetitive', 'too_long'] as const;
 export type Quality = (typeof QUALITIES)[number];
@@ -107,17 +122,17 @@ function badAnswer(rng: Rng, kind: Exclude<Quality, 'good'>, topic: string, fact
 }
 
 /** The demo dataset: prompts x responses, split by prompt (85% / 5% / 10%). */
-export function demoRows(o: DemoTaskOptions): DemoRow[] {
-  if (!(o.noise >= 0 && o.noise <= 1)) throw new Error(`demo: --noise must be in [0, 1] (got ${o.noise})`);
-  const rng = new Rng(o.seed * 7919 + 17);
+export function demoRows(task: DemoTaskOptions): DemoRow[] {
+  if (!(task.noise >= 0 && task.noise <= 1)) throw new Error(`demo: --noise must be in [0, 1] (got ${task.noise})`);
+  const rng = new Rng(task.seed * 7919 + 17);
   const rows: DemoRow[] = [];
-  for (let p = 0; p < o.prompts; p++) {
+  for (let p = 0; p < task.prompts; p++) {
     const [topic, fact] = TOPICS[p % TOPICS.length];
     const prompt = `\n\nHuman: ${pick(rng, PROMPTS).replace('{t}', topic)}\n\nAssistant:`;
     const u = rng.next();
     const split = u < 0.1 ? 'test' : u < 0.15 ? 'validation' : 'train';
-    for (let r = 0; r < o.responsesPerPrompt; r++) {
-      const quality: Quality = rng.next() < o.noise ? (QUALITIES[1 + rng.int(QUALITIES.length - 1)] as Quality) : 'good';
+    for (let r = 0; r < task.responsesPerPrompt; r++) {
+      const quality: Quality = rng.next() < task.noise ? (QUALITIES[1 + rng.int(QUALITIES.length - 1)] as Quality) : 'good';
       const response = quality === 'good' ? goodAnswer(rng, topic, fact) : badAnswer(rng, quality, topic, fact);
       rows.push({ id: `demo-${p}-${r}`, prompt, response, split, quality });
     }

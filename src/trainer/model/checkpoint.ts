@@ -4,9 +4,10 @@
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { GptConfig } from './config.js';
+import type { GptConfig } from './gpt-config.js';
 import { type ModelFolder, loadModelFolder, saveModelFolder } from './folder.js';
 import { float32Tensor, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
+import { AlolError } from '../errors.js';
 
 export const TRAINING_STATE_FILE = 'training_state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -31,7 +32,13 @@ export interface Checkpoint {
 
 export async function saveCheckpoint(
   dir: string,
-  m: { config: GptConfig; params: ReadonlyMap<string, Float32Array>; tokenizerJson: unknown; optimizer: ReadonlyMap<string, Float32Array>; state: TrainingState },
+  m: {
+    config: GptConfig;
+    params: ReadonlyMap<string, Float32Array>;
+    tokenizerJson: unknown;
+    optimizer: ReadonlyMap<string, Float32Array>;
+    state: TrainingState;
+  },
 ): Promise<void> {
   const optimizer = [...m.optimizer].map(([name, data]) => float32Tensor(name, [data.length], data));
   const state = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, savedAt: new Date().toISOString(), ...m.state };
@@ -45,7 +52,8 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const model = await loadModelFolder(dir);
   const stateFile = path.join(dir, TRAINING_STATE_FILE);
   const raw = await readFile(stateFile, 'utf8').catch(() => {
-    throw new Error(`${stateFile} is missing: ${dir} is a model folder but not a training checkpoint; hint: start a new run from it with --model instead of resuming`);
+    const what = `${stateFile} is missing: ${dir} is a model folder but not a training checkpoint`;
+    throw new AlolError('checkpoint', what, 'start a new run from it with --model instead of resuming');
   });
   let parsed: unknown;
   try {
@@ -54,8 +62,12 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
     throw new Error(`${stateFile}: not valid JSON (${(e as Error).message})`);
   }
   const s = parsed as Partial<TrainingState> & { format?: unknown; version?: unknown };
-  if (s.format !== CHECKPOINT_FORMAT) throw new Error(`${stateFile}: format is ${JSON.stringify(s.format)}, expected "${CHECKPOINT_FORMAT}"`);
-  if (s.version !== CHECKPOINT_VERSION) throw new Error(`${stateFile}: version ${JSON.stringify(s.version)} is not supported (this alol reads version ${CHECKPOINT_VERSION})`);
+  if (s.format !== CHECKPOINT_FORMAT) throw new Error(
+    `${stateFile}: format is ${JSON.stringify(s.format)}, expected "${CHECKPOINT_FORMAT}"`,
+  );
+  if (s.version !== CHECKPOINT_VERSION) throw new Error(
+    `${stateFile}: version ${JSON.stringify(s.version)} is not supported (this alol reads version ${CHECKPOINT_VERSION})`,
+  );
   if (!Number.isInteger(s.step) || (s.step as number) < 0) throw new Error(`${stateFile}: field step must be a non-negative integer`);
   if (!Number.isInteger(s.rngState)) throw new Error(`${stateFile}: field rngState must be an integer`);
   const optFile = path.join(dir, OPTIMIZER_FILE);
@@ -65,5 +77,14 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const optimizer = new Map<string, Float32Array>();
   for (const t of readSafetensors(bytes, optFile).tensors) optimizer.set(t.name, toFloat32(t, optFile));
   const extra = typeof s.extra === 'object' && s.extra !== null ? (s.extra as Record<string, unknown>) : undefined;
-  return { model, state: { step: s.step as number, rngState: s.rngState as number, config: (s.config ?? {}) as Record<string, unknown>, ...(extra ? { extra } : {}) }, optimizer };
+  return {
+    model,
+    state: {
+      step: s.step as number,
+      rngState: s.rngState as number,
+      config: (s.config ?? {}) as Record<string, unknown>,
+      ...(extra ? { extra } : {})
+    },
+    optimizer,
+  };
 }

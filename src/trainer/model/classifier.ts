@@ -11,7 +11,7 @@ import { type AdamWConfig, DEFAULT_ADAMW, type ParamSpec, addTrainStep } from '.
 import { serialize } from '../graph/onnx.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
-import type { GptConfig } from './config.js';
+import type { GptConfig } from './gpt-config.js';
 import { gpt2ConfigJson } from './folder.js';
 import { gptForward } from './gpt.js';
 import { gptParamInfos } from './params.js';

@@ -10,9 +10,9 @@
 import { Graph, type Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
 import { serialize } from '../graph/onnx.js';
-import type { GptConfig } from './config.js';
+import type { GptConfig } from './gpt-config.js';
 import { gptForward } from './gpt.js';
-import { presentName } from './graphs.js';
+import { presentName } from './gpt-graphs.js';
 import { gptParamInfos } from './params.js';
 
 export function buildExportGraph(cfg: GptConfig, params: ReadonlyMap<string, Float32Array>): Graph {

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { validateGptConfig, type GptConfig } from './config.js';
+import { validateGptConfig, type GptConfig } from './gpt-config.js';
 import { gptParamInfos } from './params.js';
 import {
   ModelFileError,

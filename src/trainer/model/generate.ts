@@ -8,8 +8,8 @@ import { serialize } from '../graph/onnx.js';
 import { SessionPool, poolKey } from '../runtime/pool.js';
 import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/session.js';
 import { Rng } from '../util/rng.js';
-import type { GptConfig } from './config.js';
-import { buildGenerationGraph, pastName, presentName } from './graphs.js';
+import type { GptConfig } from './gpt-config.js';
+import { buildGenerationGraph, pastName, presentName } from './gpt-graphs.js';
 import { gptParamFeeds } from './params.js';
 
 export interface GenerateOptions {

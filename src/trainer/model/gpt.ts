@@ -6,7 +6,7 @@
 
 import { type Dim, type Value, addDims } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
-import type { GptConfig } from './config.js';
+import type { GptConfig } from './gpt-config.js';
 import { blockPrefix } from './params.js';
 
 export type Params = Readonly<Record<string, Value>>;

@@ -1,22 +1,21 @@
-// A language-modelling loop on token ids: seeded random windows of seqLen + 1 tokens, AdamW with a
-// learning-rate schedule, gradient accumulation over micro-batches, and held-out loss (mean NLL per
-// token on fixed held-out windows) every evalEvery steps. Used to pretrain models from scratch and
-// as the SFT step of the reference policy.
+// Pretraining (`alol pretrain`): language modelling on token ids — seeded random windows of seqLen + 1
+// tokens, AdamW with a learning-rate schedule, gradient accumulation over micro-batches, and held-out
+// loss (mean NLL per token on fixed held-out windows) every evalEvery steps. The updates run in the
+// one training loop (compute/loop.ts). (The reference policy's SFT on rows is pipeline/sft.ts.)
 
+import type { PolicyTrainer, TokenBatch, TrainBatch } from '../compute/backend.js';
+import { type ComputeOptions, withCompute } from '../compute/local.js';
+import { trainLoop } from '../compute/loop.js';
+import { AlolError } from '../errors.js';
 import type { AdamWConfig } from '../graph/optim.js';
 import { DEFAULT_ADAMW } from '../graph/optim.js';
-import { serialize } from '../graph/onnx.js';
-import { type OrtTensor, type Provider, Session, tensor } from '../runtime/session.js';
-import { Stepper } from '../runtime/stepper.js';
 import { Rng } from '../util/rng.js';
-import type { GptConfig } from './config.js';
-import { buildLogprobGraph, buildStepGraph } from './graphs.js';
-import { gptParamInfos } from './params.js';
-import { type ScheduleKind, getLr } from './schedule.js';
+import type { GptConfig } from './gpt-config.js';
+import type { ScheduleKind } from './schedule.js';
 
 export type TokenArray = Uint8Array | Uint16Array | Int32Array;
 
-export interface LmOptions {
+export interface LmOptions extends ComputeOptions {
   steps: number;
   batchSize: number;
   seqLen: number;
@@ -30,8 +29,6 @@ export interface LmOptions {
   evalBatches: number;
   seed: number;
   adamw: AdamWConfig;
-  threads?: number;
-  provider?: Provider;
   /** Calls onCheckpoint every this many steps (0 = never) and after the last step. */
   checkpointEvery?: number;
   onCheckpoint?: (snapshot: LmSnapshot) => Promise<void>;
@@ -74,8 +71,8 @@ export interface LmResult {
   losses: number[];
 }
 
-/** Token windows [B, T] (ids) and their next tokens (targets) starting at the given offsets. */
-function windows(tokens: TokenArray, starts: readonly number[], t: number): { ids: OrtTensor; targets: OrtTensor } {
+/** Token windows [B, T] (ids) and their next tokens (targets) starting at the given offsets; every position counts. */
+function windows(tokens: TokenArray, starts: readonly number[], t: number): TokenBatch {
   const b = starts.length;
   const ids = new BigInt64Array(b * t);
   const targets = new BigInt64Array(b * t);
@@ -85,21 +82,19 @@ function windows(tokens: TokenArray, starts: readonly number[], t: number): { id
       targets[r * t + i] = BigInt(tokens[s + i + 1]);
     }
   });
-  return { ids: tensor('int64', ids, [b, t]), targets: tensor('int64', targets, [b, t]) };
+  return { rows: b, seqLen: t, ids, targets, mask: new Float32Array(b * t).fill(1) };
 }
 
-/** Mean NLL per token of `params` on fixed held-out windows. */
-export async function heldoutLoss(session: Session, stepper: Stepper, tokens: TokenArray, opts: LmOptions): Promise<number> {
+/** Mean NLL per token of the trainer's current weights on fixed held-out windows. */
+export async function heldoutLoss(trainer: PolicyTrainer, tokens: TokenArray, opts: LmOptions): Promise<number> {
   const { batchSize: b, seqLen: t } = opts;
   const n = opts.evalBatches * b;
   const span = tokens.length - t - 1;
   if (span < 0) throw new Error(`held-out text has ${tokens.length} tokens; need more than seqLen + 1 = ${t + 1}`);
-  const mask = tensor('float32', new Float32Array(b * t).fill(1), [b, t]);
   let total = 0;
   for (let k = 0; k < opts.evalBatches; k++) {
     const starts = Array.from({ length: b }, (_, r) => Math.floor(((k * b + r) * span) / Math.max(1, n - 1)));
-    const out = await session.run({ ...stepper.paramFeeds(), ...windows(tokens, starts, t), mask });
-    total -= (out.seq_logprob.data as Float32Array).reduce((a, x) => a + x, 0);
+    total -= (await trainer.logprobs(windows(tokens, starts, t))).seq.reduce((a, x) => a + x, 0);
   }
   return total / (n * t);
 }
@@ -114,78 +109,58 @@ export async function trainLm(
   const { batchSize: b, seqLen: t } = opts;
   if (t > cfg.nPositions) throw new Error(`seqLen ${t} exceeds the model's n_positions ${cfg.nPositions}`);
   if (data.train.length < t + 2) throw new Error(`training text has ${data.train.length} tokens; need at least seqLen + 2 = ${t + 2}`);
-  const shape = { batch: b, seqLen: t };
-  const sessionOpts = { threads: opts.threads, provider: opts.provider };
-  const accumulating = opts.gradAccum > 1;
-  const update = await Session.create(
-    serialize(buildStepGraph(cfg, shape, { mode: accumulating ? 'accumulate-update' : 'update', adamw: opts.adamw })),
-    'lm_step',
-    sessionOpts,
-  );
-  const accumulate = accumulating ? await Session.create(serialize(buildStepGraph(cfg, shape, { mode: 'accumulate', adamw: opts.adamw })), 'lm_accumulate', sessionOpts) : null;
-  const evalSession = await Session.create(serialize(buildLogprobGraph(cfg, shape)), 'lm_logprobs', sessionOpts);
-  const stepper = new Stepper(
-    'float32',
-    gptParamInfos(cfg).map((p) => {
-      const d = init.get(p.name);
-      if (!d) throw new Error(`initial parameters lack ${p.name}`);
-      return { name: p.name, shape: p.shape, data: d.slice() };
-    }),
-  );
-  const rng = new Rng(opts.seed);
-  let start = 0;
-  if (opts.resume) {
-    const r = opts.resume;
-    stepper.loadState([...r.params, ...r.optimizer].map(([name, data]) => ({ name, data })), r.step);
-    rng.state = r.rngState;
-    start = r.step;
-  }
-  const snapshot = (): LmSnapshot => {
-    const params = new Map<string, Float32Array>();
-    const optimizer = new Map<string, Float32Array>();
-    for (const t of stepper.stateTensors()) (t.name.startsWith('adam.') ? optimizer : params).set(t.name, Float32Array.from(t.data));
-    return { step: stepper.step, rngState: rng.state, params, optimizer };
-  };
-  const fixed = {
-    mask: tensor('float32', new Float32Array(b * t).fill(1), [b, t]),
-    example_weight: tensor('float32', new Float32Array(b).fill(1 / t), [b]), // loss = mean NLL per token
-  };
-  const nextBatch = () => ({ ...windows(data.train, Array.from({ length: b }, () => rng.int(data.train.length - t - 1)), t), ...fixed });
-  const schedule = { kind: opts.schedule, lr: opts.lr, warmupSteps: opts.warmupSteps, totalSteps: opts.steps };
-
-  const losses: number[] = [];
-  let lastHeldout = NaN;
-  try {
-    for (let step = start; step < opts.steps; step++) {
-      // learning rate for this update
-      const lr = getLr(schedule, step);
-      // forward, backward, update (micro-batches first when accumulating)
-      const t0 = performance.now();
-      let lossSum = 0;
-      for (let m = 0; m < opts.gradAccum - 1; m++) lossSum += await stepper.accumulate(accumulate as Session, nextBatch());
-      const stats = await stepper.update(update, nextBatch(), lr);
-      const loss = (lossSum + stats.loss) / opts.gradAccum;
-      if (!Number.isFinite(loss)) throw new Error(`loss became ${loss} at step ${step + 1}; hint: lower the learning rate`);
-      losses.push(loss);
-      // timing and logging
-      const elapsedMs = performance.now() - t0;
-      onEvent({ type: 'step', step: step + 1, loss, lr, gradNorm: stats.gradNorm, tokensPerSec: (b * t * opts.gradAccum) / (elapsedMs / 1e3) });
-      // evaluation
-      const last = step + 1 === opts.steps;
-      if (last || (opts.evalEvery > 0 && (step + 1) % opts.evalEvery === 0)) {
-        lastHeldout = await heldoutLoss(evalSession, stepper, data.heldout, opts);
-        onEvent({ type: 'eval', step: step + 1, heldoutLoss: lastHeldout });
+  return withCompute(opts, async (compute) => {
+    const trainer = compute.policyTrainer({ config: cfg, params: init }, { objective: { kind: 'nll' }, rows: b, adamw: opts.adamw });
+    try {
+      const rng = new Rng(opts.seed);
+      if (opts.resume) {
+        const r = opts.resume;
+        trainer.loadState({ params: r.params, optimizer: r.optimizer }, r.step);
+        rng.state = r.rngState;
       }
-      // checkpoint
-      const every = opts.checkpointEvery ?? 0;
-      if (opts.onCheckpoint && (last || (every > 0 && (step + 1) % every === 0))) await opts.onCheckpoint(snapshot());
+      const exampleWeight = new Float32Array(b).fill(1 / t); // loss = mean NLL per token
+      const nextBatch = (): TrainBatch => ({
+        ...windows(data.train, Array.from({ length: b }, () => rng.int(data.train.length - t - 1)), t),
+        exampleWeight,
+      });
+      let lastHeldout = NaN;
+      const losses = await trainLoop(trainer, {
+        from: trainer.step,
+        to: opts.steps,
+        lr: { kind: opts.schedule, lr: opts.lr, warmupSteps: opts.warmupSteps, totalSteps: opts.steps },
+        batches: () => Array.from({ length: opts.gradAccum }, nextBatch),
+        afterStep: async ({ step, lr, stats, elapsedMs }) => {
+          // the loss check
+          if (!Number.isFinite(stats.loss)) throw new AlolError(
+            'training',
+            `loss became ${stats.loss} at step ${step}`,
+            'lower the learning rate',
+          );
+          // logging
+          onEvent({
+            type: 'step',
+            step,
+            loss: stats.loss,
+            lr,
+            gradNorm: stats.gradNorm,
+            tokensPerSec: (b * t * opts.gradAccum) / (elapsedMs / 1e3),
+          });
+          // evaluation
+          const last = step === opts.steps;
+          if (last || (opts.evalEvery > 0 && step % opts.evalEvery === 0)) {
+            lastHeldout = await heldoutLoss(trainer, data.heldout, opts);
+            onEvent({ type: 'eval', step, heldoutLoss: lastHeldout });
+          }
+          // checkpoint
+          const every = opts.checkpointEvery ?? 0;
+          if (opts.onCheckpoint && (last || (every > 0 && step % every === 0))) {
+            await opts.onCheckpoint({ step: trainer.step, rngState: rng.state, ...trainer.state() });
+          }
+        },
+      });
+      return { params: trainer.weights(), heldoutLoss: lastHeldout, losses };
+    } finally {
+      await trainer.dispose();
     }
-    const params = new Map<string, Float32Array>();
-    for (const name of stepper.paramNames) params.set(name, Float32Array.from(stepper.param(name)));
-    return { params, heldoutLoss: lastHeldout, losses };
-  } finally {
-    await update.release();
-    await accumulate?.release();
-    await evalSession.release();
-  }
+  });
 }

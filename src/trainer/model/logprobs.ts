@@ -6,8 +6,8 @@ import { AlolError } from '../errors.js';
 import { serialize } from '../graph/onnx.js';
 import { SessionPool, poolKey } from '../runtime/pool.js';
 import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/session.js';
-import type { GptConfig } from './config.js';
-import { buildLogprobGraph } from './graphs.js';
+import type { GptConfig } from './gpt-config.js';
+import { buildLogprobGraph } from './gpt-graphs.js';
 import { gptParamFeeds } from './params.js';
 
 export interface ScoreRow {

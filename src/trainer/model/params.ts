@@ -3,7 +3,7 @@
 
 import { type OrtTensor, tensor } from '../runtime/session.js';
 import { Rng } from '../util/rng.js';
-import type { GptConfig } from './config.js';
+import type { GptConfig } from './gpt-config.js';
 
 export interface ParamInfo {
   readonly name: string;

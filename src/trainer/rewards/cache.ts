@@ -4,7 +4,7 @@
 // component's weight recomputes nothing.
 
 import { createHash } from 'node:crypto';
-import { KvCache } from '../util/kv-cache.js';
+import { DiskMemo as KvCache } from '../util/disk-memo.js';
 
 export function rowKey(id: string, parts: readonly unknown[]): string {
   return `${id}|${createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16)}`;

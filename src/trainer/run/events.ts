@@ -19,7 +19,9 @@ export class RunLog {
 
   emit(event: TrainerEvent): void {
     const r = TrainerEventSchema.safeParse(event);
-    if (!r.success) throw new Error(`internal: invalid ${event.type} event: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!r.success) throw new Error(
+      `internal: invalid ${event.type} event: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
     const line = JSON.stringify({ ...r.data, t: Date.now() });
     appendFileSync(this.file, `${line}\n`);
     if (this.toStdout) process.stdout.write(`${line}\n`);
@@ -29,5 +31,6 @@ export class RunLog {
 /** A fresh run folder name: <verb>-YYYYMMDD-HHMMSS. */
 export function runName(verb: string, now = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
-  return `${verb}-${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+  const day = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}`;
+  return `${verb}-${day}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
 }

@@ -5,6 +5,7 @@
 // Graphs for a static [B, T]: predict (z, value) and step (weighted MSE -> gradients -> clip -> AdamW).
 // Letters: B batch, T padded prompt length, C hidden size, nh heads, hs = C / nh.
 
+import { AlolError } from '../errors.js';
 import { type FloatType, Graph, type Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
 import { type AdamWConfig, DEFAULT_ADAMW, type ParamSpec, addTrainStep } from '../graph/optim.js';
@@ -49,7 +50,7 @@ export function checkValueConfig(cfg: ValueHeadConfig): void {
   const { hiddenSize: c, heads, range } = cfg;
   if (!Number.isInteger(c) || c < 1) throw new Error(`value head: hidden size ${c} must be a positive integer`);
   if (!Number.isInteger(heads) || heads < 1 || c % heads !== 0) {
-    throw new Error(`value head: hidden size ${c} is not divisible by ${heads} heads (hint: set value.heads to a divisor of ${c})`);
+    throw new AlolError('config', `value head: hidden size ${c} is not divisible by ${heads} heads`, `set value.heads to a divisor of ${c}`, 'parenthesized');
   }
   if (!(range[0] < range[1]) || !Number.isFinite(range[0]) || !Number.isFinite(range[1])) {
     throw new Error(`value head: reward range [${range[0]}, ${range[1]}] must be finite with r_min < r_max`);
@@ -111,7 +112,10 @@ export function initValueParams(cfg: ValueHeadConfig, seed: number, startValue?:
 export function addValueParams(g: Graph, cfg: ValueHeadConfig): { params: ValueParams; specs: ParamSpec[] } {
   checkValueConfig(cfg);
   const byName = new Map<string, ParamSpec>();
-  for (const info of valueParamInfos(cfg.hiddenSize)) byName.set(info.name, { value: g.floatInput(info.name, info.shape), decay: info.decay });
+  for (const info of valueParamInfos(cfg.hiddenSize)) byName.set(
+    info.name,
+    { value: g.floatInput(info.name, info.shape), decay: info.decay },
+  );
   const params = {} as ValueParams;
   for (const key of Object.keys(VALUE_PARAM) as ValueParamKey[]) params[key] = (byName.get(VALUE_PARAM[key]) as ParamSpec).value;
   return { params, specs: [...byName.values()] };
@@ -152,7 +156,9 @@ export function valueForward(cfg: ValueHeadConfig, p: ValueParams, x: ValueInput
 }
 
 /** sum_b w_b (V_b - target_b)^2: with w_b = 1/n on n real rows and 0 on dummy rows, the batch MSE. */
-export function valueLoss(cfg: ValueHeadConfig, p: ValueParams, x: ValueInputs & { target: Value; exampleWeight: Value }): { loss: Value; value: Value } {
+export function valueLoss(cfg: ValueHeadConfig, p: ValueParams, x: ValueInputs & { target: Value; exampleWeight: Value }): {
+  loss: Value; value: Value,
+} {
   const { value } = valueForward(cfg, p, x);
   const err = o.sub(value, x.target); // [B]
   return { loss: o.sumAll(o.mul(o.mul(err, err), x.exampleWeight)), value };

@@ -6,7 +6,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import type { z } from 'zod';
-import { type RunConfig, RunConfigSchema } from '../protocol/config.js';
+import { type RunConfig, RunConfigSchema } from '../../protocol/config.js';
+import { AlolError } from '../errors.js';
 
 export interface LoadedConfig {
   config: RunConfig;
@@ -16,13 +17,19 @@ export interface LoadedConfig {
   baseDir: string;
 }
 
-export class ConfigError extends Error {}
+/** A config that cannot be read or is invalid: run/didFail's code is 'config'. */
+export class ConfigError extends AlolError {
+  constructor(message: string, hint?: string) {
+    super('config', message, hint);
+  }
+}
 
 function describeIssues(where: string, issues: readonly z.core.$ZodIssue[]): string {
   return issues
     .map((i) => {
       const at = i.path.length ? i.path.join('.') : '(top level)';
-      const msg = i.code === 'unrecognized_keys' ? `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message;
+      const unknown = (keys: string[]) => `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}`;
+      const msg = i.code === 'unrecognized_keys' ? unknown(i.keys) : i.message;
       return `${where}: ${at}: ${msg}`;
     })
     .join('; ');
@@ -61,7 +68,9 @@ export function parseConfigText(text: string, where: string): Record<string, unk
     const line = text.slice(0, e.offset).split('\n').length;
     throw new ConfigError(`${where}:${line}: ${printParseErrorCode(e.error)}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${where}: the config must be a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(
+    `${where}: the config must be a JSON object`,
+  );
   return value as Record<string, unknown>;
 }
 

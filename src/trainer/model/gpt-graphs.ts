@@ -9,7 +9,7 @@
 import { type FloatType, Graph, type Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
 import { type AdamWConfig, DEFAULT_ADAMW, type ParamSpec, type StepMode, addTrainStep } from '../graph/optim.js';
-import type { GptConfig } from './config.js';
+import type { GptConfig } from './gpt-config.js';
 import { type Params, gptForward, tokenLogprobs } from './gpt.js';
 import { gptParamInfos } from './params.js';
 

@@ -1,11 +1,12 @@
-// A small persistent key -> value cache: one append-only JSONL file per fingerprint (what was
-// computed and how), loaded into a Map. Used for rewards and reference log-probs. A line cut short by
-// an interrupted run fails to parse and is simply computed again.
+// A disk memo: a small persistent key -> value store of computed results, one append-only JSONL file
+// per fingerprint (what was computed and how), loaded into a Map. Used for rewards, reference
+// log-probs and greedy generations (not an attention key/value cache: that is model/generate.ts's).
+// A line cut short by an interrupted run fails to parse and is simply computed again.
 
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-export class KvCache<V> {
+export class DiskMemo<V> {
   constructor(
     readonly dir: string,
     private readonly prefix: string,

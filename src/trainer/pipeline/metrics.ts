@@ -5,6 +5,8 @@
 // the total. Every mean of an empty corpus is 0, so metrics stay finite (the protocol rejects NaN);
 // `count` says how many generations they cover. Tests: test/unit/metrics.test.ts.
 
+import { AlolError } from '../errors.js';
+
 /** Mean reward per component, plus the weighted total (`total` is reserved: no component may use it). */
 export type RewardMeans = { total: number } & Record<string, number>;
 
@@ -66,7 +68,10 @@ export function distinctN(texts: readonly string[], n: number): number {
 export function rewardMeans(rewards: RewardValues): RewardMeans {
   const out: RewardMeans = { total: mean(rewards.total) };
   for (const [name, values] of rewards.components) {
-    if (name === 'total') throw new Error("a reward component is named 'total', which is the name of the weighted sum in evaluation metrics; hint: rename the component");
+    if (name === 'total') {
+      const what = "a reward component is named 'total', which is the name of the weighted sum in evaluation metrics";
+      throw new AlolError('config', what, 'rename the component');
+    }
     out[name] = mean(values);
   }
   return out;
@@ -74,7 +79,9 @@ export function rewardMeans(rewards: RewardValues): RewardMeans {
 
 /** All metrics of a corpus of generations and their rewards (arrays parallel to `gens`). */
 export function corpusMetrics(gens: readonly GenerationText[], rewards: RewardValues): Metrics {
-  if (rewards.total.length !== gens.length) throw new Error(`metrics: ${rewards.total.length} reward totals for ${gens.length} generations`);
+  if (rewards.total.length !== gens.length) throw new Error(
+    `metrics: ${rewards.total.length} reward totals for ${gens.length} generations`,
+  );
   for (const [name, v] of rewards.components) {
     if (v.length !== gens.length) throw new Error(`metrics: ${v.length} values of reward ${name} for ${gens.length} generations`);
   }

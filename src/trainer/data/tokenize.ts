@@ -3,7 +3,8 @@
 // appended (a response token in every loss), the prompt left-truncated to maxPromptTokens and, if
 // needed, further so that prompt + response fits the model's n_positions. Truncations are counted.
 
-import type { Row } from '../data/rows.js';
+import { AlolError } from '../errors.js';
+import type { Row } from './rows.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 
 export interface TokenizedRow {
@@ -26,7 +27,10 @@ export interface Lengths {
 
 export function tokenizeRows(rows: readonly Row[], tok: TextTokenizer, lengths: Lengths): { rows: TokenizedRow[]; report: TokenizeReport } {
   const eos = tok.eosTokenId;
-  if (eos === null) throw new Error('the tokenizer has no end-of-text token; training responses end with EOS (hint: add <|endoftext|> to tokenizer.json)');
+  if (eos === null) {
+    const why = 'the tokenizer has no end-of-text token; training responses end with EOS';
+    throw new AlolError('model', why, 'add <|endoftext|> to tokenizer.json', 'parenthesized');
+  }
   const report: TokenizeReport = { truncatedPrompts: 0, truncatedResponses: 0 };
   // ids = sequence[:-1] must fit n_positions: at least one prompt token, then the response with EOS.
   const maxResponse = Math.min(lengths.maxResponseTokens, lengths.nPositions - 1);

@@ -1,97 +1,36 @@
-// Fitting and running the A-LoL value head (graphs in value-head.ts): MSE + AdamW on padded batches,
+// Fitting and running the A-LoL value head (graphs in head.ts): MSE + AdamW on padded batches,
 // the epoch chosen on a seeded 10% of the fitting examples held out (kept whole by group), the
 // mean-target predictor reported beside it, and out-of-fold fitting for `value.fitOn: "train"`.
 // Graphs have static shapes: batches are padded to B rows (dummy rows weigh 0) and T rounded up to
-// a multiple of 16; one step and one predict session per T, created once and reused.
-// Tested by test/unit/value-head.test.ts.
+// a multiple of 16, so the backend serves every batch with a few graph shapes. The updates run in the
+// one training loop (compute/loop.ts). Tested by test/unit/value-head.test.ts.
 
-import type { Provider } from '../runtime/session.js';
-import { Stepper } from '../runtime/stepper.js';
+import { AlolError } from '../errors.js';
+import { trainLoop } from '../compute/loop.js';
 import { Rng } from '../util/rng.js';
-import { initValueParams } from './value-head.js';
-import { type ValueRunner, runnerFor } from './value-runner.js';
+import { initValueParams } from './head.js';
+import { type ValueRunner, runnerFor } from './runner.js';
+import type {
+  FittedValueHead,
+  OutOfFoldFit,
+  ValueEpoch,
+  ValueExample,
+  ValueFitOptions,
+  ValueFitSummary,
+  ValueFold,
+  ValuePredictor,
+} from './types.js';
 
-export interface ValueExample {
-  /** Last-layer hidden states of the prompt tokens, [T_i, C] row-major. */
-  hidden: Float32Array;
-  /** T_i >= 1. */
-  length: number;
-  /** The reward to regress on (ignored by predict). */
-  target: number;
-  /** Examples sharing a group (e.g. both halves of a preference pair) are never split apart. */
-  group?: string;
-}
-
-export interface ValueEpoch {
-  /** 1-based. */
-  epoch: number;
-  /** Mean of the epoch's batch losses (with dropout, before each update). */
-  trainMse: number;
-  heldoutMse: number;
-}
-
-export interface ValueFitOptions {
-  heads: number;
-  epochs: number;
-  lr: number;
-  batchSize: number;
-  seed: number;
-  range: readonly [number, number];
-  /** Dropout on the attention output while fitting (default 0.1). */
-  dropout?: number;
-  /** Share of the fitting examples held out to choose the epoch (default 0.1). */
-  heldoutFraction?: number;
-  /** Padded lengths are rounded up to a multiple of this (default 16), so sessions are reused. */
-  lengthMultiple?: number;
-  threads?: number;
-  provider?: Provider;
-  onProgress?: (e: ValueEpoch & { fold?: number }) => void;
-}
-
-export interface ValuePredictor {
-  /** V per example, in [r_min, r_max], in the order given. */
-  predict(examples: readonly ValueExample[]): Promise<Float64Array>;
-  dispose(): Promise<void>;
-}
-
-export interface ValueFitSummary {
-  /** The parameters of the chosen epoch, named as value-head.ts VALUE_PARAM. */
-  params: Map<string, Float32Array>;
-  epochChosen: number;
-  /** MSE of the chosen epoch's head on the held-out examples (the data that chose it). */
-  heldoutMse: number;
-  /** MSE on the same held-out examples of predicting meanTarget. */
-  meanMse: number;
-  /** Mean target of the examples trained on. */
-  meanTarget: number;
-  history: ValueEpoch[];
-  /** Indices (into the examples given) trained on, and held out for the epoch choice. */
-  trainIndices: Int32Array;
-  heldoutIndices: Int32Array;
-}
-
-export type FittedValueHead = ValueFitSummary & ValuePredictor;
-
-export interface ValueFold extends Omit<ValueFitSummary, 'params' | 'meanTarget'> {
-  fold: number;
-  /** Examples this fold's head predicted (its fold). */
-  predicted: Int32Array;
-  /** Every example this fold's head saw while fitting: the other folds (trainIndices + heldoutIndices). */
-  fittedOn: Int32Array;
-  oofMse: number;
-  oofMeanMse: number;
-}
-
-export interface OutOfFoldFit {
-  /** V per example, each from the head of its own fold, which was not fit on it. */
-  predictions: Float64Array;
-  /** The mean target of the other folds, per example. */
-  meanPredictions: Float64Array;
-  foldOf: Int32Array;
-  oofMse: number;
-  meanMse: number;
-  folds: ValueFold[];
-}
+export type {
+  FittedValueHead,
+  OutOfFoldFit,
+  ValueEpoch,
+  ValueExample,
+  ValueFitOptions,
+  ValueFitSummary,
+  ValueFold,
+  ValuePredictor,
+} from './types.js';
 
 const DEFAULT_DROPOUT = 0.1;
 const DEFAULT_HELDOUT = 0.1;
@@ -103,7 +42,8 @@ function checkExamples(examples: readonly ValueExample[], c: number, range: read
       throw new Error(`value example ${i}: ${ex.hidden.length} hidden values for length ${ex.length} x hidden size ${c}`);
     }
     if (range && !(ex.target >= range[0] && ex.target <= range[1])) {
-      throw new Error(`value example ${i}: target ${ex.target} is outside the reward range [${range[0]}, ${range[1]}] (hint: widen the range or check the rewards)`);
+      const why = `value example ${i}: target ${ex.target} is outside the reward range [${range[0]}, ${range[1]}]`;
+      throw new AlolError('data', why, 'widen the range or check the rewards', 'parenthesized');
     }
   });
 }
@@ -123,9 +63,13 @@ function groupsOf(examples: readonly ValueExample[], idx: readonly number[]): Ma
 }
 
 /** Seeded split of `idx` into train and a held-out share (whole groups; at least one group each). */
-function splitHeldout(examples: readonly ValueExample[], idx: readonly number[], fraction: number, rng: Rng): { train: number[]; heldout: number[] } {
+function splitHeldout(examples: readonly ValueExample[], idx: readonly number[], fraction: number, rng: Rng): {
+  train: number[]; heldout: number[],
+} {
   const groups = groupsOf(examples, idx);
-  if (groups.size < 2) throw new Error(`value head: ${groups.size} group(s) of examples; fitting needs at least 2 (one is held out to choose the epoch)`);
+  if (groups.size < 2) throw new Error(
+    `value head: ${groups.size} group(s) of examples; fitting needs at least 2 (one is held out to choose the epoch)`,
+  );
   const want = Math.max(1, Math.round(fraction * idx.length));
   const order = rng.shuffle([...groups.keys()]);
   const held = new Set<number>();
@@ -146,36 +90,54 @@ const meanTargetOf = (examples: readonly ValueExample[], idx: readonly number[])
   idx.reduce((a, i) => a + examples[i].target, 0) / Math.max(1, idx.length);
 
 /** Fits a head on examples `idx`: train on 90%, choose the epoch on the seeded 10% held out. */
-async function fitOn(runner: ValueRunner, examples: readonly ValueExample[], idx: readonly number[], opts: ValueFitOptions, fold?: number): Promise<ValueFitSummary> {
+async function fitOn(
+  runner: ValueRunner,
+  examples: readonly ValueExample[],
+  idx: readonly number[],
+  opts: ValueFitOptions,
+  fold?: number,
+): Promise<ValueFitSummary> {
   const dropout = opts.dropout ?? DEFAULT_DROPOUT;
   if (!(dropout >= 0 && dropout < 1)) throw new Error(`value head: dropout ${dropout} must be in [0, 1)`);
   if (!Number.isInteger(opts.epochs) || opts.epochs < 1) throw new Error(`value head: epochs ${opts.epochs} must be a positive integer`);
   const seeds = new Rng(opts.seed);
-  const [splitRng, initSeed, shuffleRng, dropoutRng] = [new Rng(seeds.int(2 ** 32)), seeds.int(2 ** 32), new Rng(seeds.int(2 ** 32)), new Rng(seeds.int(2 ** 32))];
+  const [splitRng, initSeed, shuffleRng, dropoutRng] = [
+    new Rng(seeds.int(2 ** 32)),
+    seeds.int(2 ** 32),
+    new Rng(seeds.int(2 ** 32)),
+    new Rng(seeds.int(2 ** 32)),
+  ];
   const { train, heldout } = splitHeldout(examples, idx, opts.heldoutFraction ?? DEFAULT_HELDOUT, splitRng);
   const meanTarget = meanTargetOf(examples, train);
   const meanMse = mse(meanTarget, heldout, examples);
 
   const init = initValueParams(runner.cfg, initSeed, meanTarget);
-  const stepper = new Stepper('float32', runner.infos.map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() })));
+  const trainer = runner.trainer(init);
   const history: ValueEpoch[] = [];
   let best = { epoch: 0, mse: Infinity, params: init };
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
-    // forward-backward-update over a seeded shuffle of the training part
+    // forward-backward-update over a seeded shuffle of the training part, at a constant learning rate
     const order = shuffleRng.shuffle(train.slice());
+    const rowsOf = (s: number) => order.slice(s * runner.batch, (s + 1) * runner.batch);
     let sq = 0;
-    for (let s = 0; s < order.length; s += runner.batch) {
-      const rows = order.slice(s, s + runner.batch);
-      sq += rows.length * (await runner.step(stepper, examples, rows, opts.lr, dropoutRng, dropout));
-    }
+    await trainLoop(trainer, {
+      from: 0,
+      to: Math.ceil(order.length / runner.batch),
+      lr: opts.lr,
+      batches: (s) => [runner.trainBatch(examples, rowsOf(s), dropoutRng, dropout)],
+      afterStep: ({ step, stats }) => void (sq += rowsOf(step - 1).length * stats.loss),
+    });
     // evaluate on the held-out part; keep the best epoch's parameters
-    const heldoutMse = mse(await runner.predict(stepper.paramFeeds(), examples, heldout), heldout, examples);
+    const current = trainer.weights();
+    const heldoutMse = mse(await runner.predict(current, examples, heldout), heldout, examples);
     const record = { epoch, trainMse: sq / train.length, heldoutMse };
     history.push(record);
     opts.onProgress?.(fold === undefined ? record : { ...record, fold });
-    if (!Number.isFinite(record.trainMse)) throw new Error(`value head: the training loss is not finite at epoch ${epoch} (hint: lower value.lr)`);
+    if (!Number.isFinite(record.trainMse)) {
+      throw new AlolError('value', `value head: the training loss is not finite at epoch ${epoch}`, 'lower value.lr', 'parenthesized');
+    }
     if (heldoutMse < best.mse) {
-      best = { epoch, mse: heldoutMse, params: new Map(runner.infos.map((p) => [p.name, Float32Array.from(stepper.param(p.name))])) };
+      best = { epoch, mse: heldoutMse, params: current };
     }
   }
   return {
@@ -204,11 +166,10 @@ export async function fitValueHead(examples: readonly ValueExample[], hiddenSize
 }
 
 function predictorOf(runner: ValueRunner, params: ReadonlyMap<string, Float32Array>): ValuePredictor {
-  const feeds = runner.paramFeeds(params);
   return {
     predict: async (examples) => {
       checkExamples(examples, runner.cfg.hiddenSize, null);
-      return runner.predict(feeds, examples, [...examples.keys()]);
+      return runner.predict(params, examples, [...examples.keys()]);
     },
     dispose: () => runner.dispose(),
   };
@@ -218,7 +179,7 @@ function predictorOf(runner: ValueRunner, params: ReadonlyMap<string, Float32Arr
 export function createValuePredictor(
   params: ReadonlyMap<string, Float32Array>,
   hiddenSize: number,
-  opts: Pick<ValueFitOptions, 'heads' | 'range' | 'batchSize' | 'lengthMultiple' | 'threads' | 'provider'>,
+  opts: Pick<ValueFitOptions, 'heads' | 'range' | 'batchSize' | 'lengthMultiple' | 'compute' | 'threads' | 'provider'>,
 ): ValuePredictor {
   return predictorOf(runnerFor(hiddenSize, opts), params);
 }
@@ -227,7 +188,7 @@ export function createValuePredictor(
 export function assignFolds(examples: readonly ValueExample[], folds: number, seed: number): Int32Array {
   const groups = groupsOf(examples, [...examples.keys()]);
   if (!Number.isInteger(folds) || folds < 2) throw new Error(`value head: ${folds} folds; out-of-fold fitting needs at least 2`);
-  if (groups.size < folds) throw new Error(`value head: ${groups.size} groups for ${folds} folds (hint: lower value.folds)`);
+  if (groups.size < folds) throw new AlolError('config', `value head: ${groups.size} groups for ${folds} folds`, 'lower value.folds', 'parenthesized');
   const foldOf = new Int32Array(examples.length);
   new Rng(seed).shuffle([...groups.keys()]).forEach((key, k) => {
     for (const i of groups.get(key) as number[]) foldOf[i] = k % folds;
@@ -240,7 +201,12 @@ export function assignFolds(examples: readonly ValueExample[], folds: number, se
  * epoch-selection hold-out) on the other folds predicts the fold. The mean predictor of a fold is the
  * mean target of the other folds.
  */
-export async function fitOutOfFold(examples: readonly ValueExample[], hiddenSize: number, folds: number, opts: ValueFitOptions): Promise<OutOfFoldFit> {
+export async function fitOutOfFold(
+  examples: readonly ValueExample[],
+  hiddenSize: number,
+  folds: number,
+  opts: ValueFitOptions,
+): Promise<OutOfFoldFit> {
   checkExamples(examples, hiddenSize, opts.range);
   const seeds = new Rng(opts.seed);
   const foldOf = assignFolds(examples, folds, seeds.int(2 ** 32));
@@ -253,7 +219,7 @@ export async function fitOutOfFold(examples: readonly ValueExample[], hiddenSize
       const inFold = [...examples.keys()].filter((i) => foldOf[i] === f);
       const others = [...examples.keys()].filter((i) => foldOf[i] !== f);
       const fit = await fitOn(runner, examples, others, { ...opts, seed: seeds.int(2 ** 32) }, f);
-      const pred = await runner.predict(runner.paramFeeds(fit.params), examples, inFold);
+      const pred = await runner.predict(fit.params, examples, inFold);
       const othersMean = meanTargetOf(examples, others);
       inFold.forEach((i, k) => {
         predictions[i] = pred[k];
@@ -262,11 +228,30 @@ export async function fitOutOfFold(examples: readonly ValueExample[], hiddenSize
       const { epochChosen, heldoutMse, meanMse, history, trainIndices, heldoutIndices } = fit;
       const [oofMse, oofMeanMse] = [mse(pred, inFold, examples), mse(othersMean, inFold, examples)];
       const [predicted, fittedOn] = [Int32Array.from(inFold), Int32Array.from(others)];
-      reports.push({ fold: f, epochChosen, heldoutMse, meanMse, history, trainIndices, heldoutIndices, predicted, fittedOn, oofMse, oofMeanMse });
+      reports.push({
+        fold: f,
+        epochChosen,
+        heldoutMse,
+        meanMse,
+        history,
+        trainIndices,
+        heldoutIndices,
+        predicted,
+        fittedOn,
+        oofMse,
+        oofMeanMse,
+      });
     }
   } finally {
     await runner.dispose();
   }
   const all = [...examples.keys()];
-  return { predictions, meanPredictions, foldOf, oofMse: mse(predictions, all, examples), meanMse: mse(meanPredictions, all, examples), folds: reports };
+  return {
+    predictions,
+    meanPredictions,
+    foldOf,
+    oofMse: mse(predictions, all, examples),
+    meanMse: mse(meanPredictions, all, examples),
+    folds: reports,
+  };
 }

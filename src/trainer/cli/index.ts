@@ -1,21 +1,25 @@
 // The `alol` command line: the trainer's headless face (the extension drives the same code through a
 // subprocess). Run `alol --help`. Every failure prints one line with what went wrong and a hint,
-// never a stack trace (set ALOL_DEBUG=1 to see one).
+// never a stack trace (set ALOL_DEBUG=1 to see one). The one entry of the CLI: bin/alol.js calls
+// main(); run directly (`node out/src/trainer/cli/index.js <verb> ...`) it runs the CLI in this process,
+// as the extension's reward debugging and the debugger do. The verbs live beside it in cli/.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { registerModelVerbs } from './cli/model-verbs.js';
-import { registerScoreVerb } from './cli/score-verb.js';
-import { registerAuditVerb } from './cli/audit-verb.js';
-import { registerTrainVerbs } from './cli/train-verbs.js';
-import { registerDemoVerb } from './cli/demo-verb.js';
-import { registerRewardVerbs } from './cli/reward-verbs.js';
-import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from './runtime/device.js';
-import { listBackends, runtimeVersion } from './runtime/session.js';
+import { registerModelVerbs } from './model-verbs.js';
+import { registerScoreVerb } from './score-verb.js';
+import { registerAuditVerb } from './audit-verb.js';
+import { registerTrainVerbs } from './train-verbs.js';
+import { registerDemoVerb } from './demo-verb.js';
+import { registerRewardVerbs } from './reward-verbs.js';
+import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from '../runtime/device.js';
+import { listBackends, runtimeVersion } from '../runtime/session.js';
 
-// out/src/trainer/cli.js -> the package root.
-const VERSION = String((JSON.parse(readFileSync(path.join(__dirname, '../../../package.json'), 'utf8')) as { version?: unknown }).version);
+// out/src/trainer/cli/index.js -> the package root.
+const VERSION = String(
+  (JSON.parse(readFileSync(path.join(__dirname, '../../../../package.json'), 'utf8')) as { version?: unknown }).version,
+);
 
 function parseDevice(value: string): DeviceRequest {
   if (!(DEVICE_REQUESTS as readonly string[]).includes(value)) {
@@ -24,10 +28,10 @@ function parseDevice(value: string): DeviceRequest {
   return value as DeviceRequest;
 }
 
-async function devices(opts: { device?: DeviceRequest }): Promise<void> {
+async function devices(flags: { device?: DeviceRequest }): Promise<void> {
   console.log(`onnxruntime-node ${runtimeVersion()}`);
   for (const b of listBackends()) console.log(`  provider ${b.name.padEnd(9)} ${b.bundled ? 'bundled' : 'installed separately'}`);
-  const requests = opts.device ? [opts.device] : DEVICE_REQUESTS;
+  const requests = flags.device ? [flags.device] : DEVICE_REQUESTS;
   for (const r of requests) {
     const d = await resolveDevice(r);
     console.log(`--device ${r.padEnd(7)} -> ${d.provider}${d.fallback ? `  (${d.fallback})` : ''}`);
@@ -70,3 +74,5 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
 }
+
+if (require.main === module) void main(process.argv).then((code) => process.exit(code));

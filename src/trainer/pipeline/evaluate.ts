@@ -14,14 +14,17 @@
 // with a seed derived from (opts.seed, k). Changing promptsPerBatch changes which samples come out.
 
 import type { RewardComponentConfig, RunConfig } from '../../protocol/config.js';
+import type { GeneratedText as Generation } from '../compute/backend.js';
+import { type ComputeOptions, withCompute } from '../compute/local.js';
 import { type Pair, type Row, shortHash } from '../data/rows.js';
-import { type Generation, Generator } from '../model/generate.js';
+import { tokenizeRows } from '../data/tokenize.js';
+import { AlolError } from '../errors.js';
+import type { Policy } from '../model/policy.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import type { RewardSet } from '../rewards/registry.js';
-import type { Provider } from '../runtime/session.js';
+import type { RunContext } from '../run/context.js';
 import { type Metrics, type RewardMeans, corpusMetrics } from './metrics.js';
-import { type Policy, scoreTokenized } from './reference.js';
-import { tokenizeRows } from './tokenize.js';
+import { scoreTokenized } from './reference.js';
 
 /** A greedy generation as the dashboard shows it (the `samples` of the protocol's eval/didComplete). */
 export interface Sample {
@@ -44,7 +47,7 @@ export interface EvalResult {
   truncatedPrompts: number;
 }
 
-export interface EvalOptions {
+export interface EvalOptions extends ComputeOptions {
   eval: RunConfig['eval'];
   data: Pick<RunConfig['data'], 'maxPromptTokens'>;
   /** Seed of the sampled generations. */
@@ -53,8 +56,6 @@ export interface EvalOptions {
   promptsPerBatch?: number;
   /** A generation ends at the first of these strings (none by default). */
   stop?: readonly string[];
-  threads?: number;
-  provider?: Provider;
   /** Units: generations produced, then generations scored (total = 2 x prompts x (1 + samplesPerPrompt)). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -77,10 +78,15 @@ export function generationRewards(configs: readonly RewardComponentConfig[]): Re
  * The first `maxPrompts` distinct prompts (by text, dataset order), each left-truncated to
  * min(maxPromptTokens, nPositions - maxNewTokens) tokens so prompt + new tokens fit n_positions.
  */
-export function evalPrompts(rows: readonly Row[], tok: TextTokenizer, limits: { maxPrompts: number; maxPromptTokens: number; maxNewTokens: number; nPositions: number }): EvalPrompt[] {
+export function evalPrompts(
+  rows: readonly Row[],
+  tok: TextTokenizer,
+  limits: { maxPrompts: number; maxPromptTokens: number; maxNewTokens: number; nPositions: number },
+): EvalPrompt[] {
   const budget = Math.min(limits.maxPromptTokens, limits.nPositions - limits.maxNewTokens);
   if (budget < 1) {
-    throw new Error(`evaluation: eval.maxNewTokens ${limits.maxNewTokens} leaves no room for a prompt in the model's n_positions ${limits.nPositions}; hint: lower eval.maxNewTokens`);
+    const room = `eval.maxNewTokens ${limits.maxNewTokens} leaves no room for a prompt in the model's n_positions ${limits.nPositions}`;
+    throw new AlolError('config', `evaluation: ${room}`, 'lower eval.maxNewTokens');
   }
   const seen = new Set<string>();
   const out: EvalPrompt[] = [];
@@ -115,7 +121,16 @@ function generatedRows(items: readonly { prompt: EvalPrompt; gen: Generation }[]
 
 export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewardSet: RewardSet, opts: EvalOptions): Promise<EvalResult> {
   const ev = opts.eval;
-  const prompts = evalPrompts(rows, policy.tokenizer, { maxPrompts: ev.maxPrompts, maxPromptTokens: opts.data.maxPromptTokens, maxNewTokens: ev.maxNewTokens, nPositions: policy.config.nPositions });
+  const prompts = evalPrompts(
+    rows,
+    policy.tokenizer,
+    {
+      maxPrompts: ev.maxPrompts,
+      maxPromptTokens: opts.data.maxPromptTokens,
+      maxNewTokens: ev.maxNewTokens,
+      nPositions: policy.config.nPositions,
+    },
+  );
   const p = prompts.length;
   const s = ev.samplesPerPrompt;
   const perBatch = opts.promptsPerBatch ?? 16;
@@ -130,31 +145,42 @@ export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewar
   const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].ids.length - prompts[b].ids.length || a - b);
   const greedy: Generation[] = new Array(p);
   const sampled: Generation[] = new Array(p * s); // [P, S]: sample j of prompt i at i * s + j
-  const gen = new Generator(policy.config, policy.params, policy.tokenizer, { threads: opts.threads, provider: opts.provider });
-  try {
-    for (let k = 0; k * perBatch < p; k++) {
-      const idx = order.slice(k * perBatch, (k + 1) * perBatch);
-      const out = await gen.generate(idx.map((i) => prompts[i].ids), { maxNewTokens: ev.maxNewTokens, temperature: 0, stop: opts.stop });
-      idx.forEach((i, r) => (greedy[i] = out[r]));
-      tick(idx.length);
+  await withCompute(opts, async (compute) => {
+    const gen = compute.generator(policy, policy.tokenizer);
+    try {
+      for (let k = 0; k * perBatch < p; k++) {
+        const idx = order.slice(k * perBatch, (k + 1) * perBatch);
+        const out = await gen.generate(idx.map((i) => prompts[i].ids), { maxNewTokens: ev.maxNewTokens, temperature: 0, stop: opts.stop });
+        idx.forEach((i, r) => (greedy[i] = out[r]));
+        tick(idx.length);
+      }
+      for (let k = 0; k * perBatch < p; k++) {
+        const idx = order.slice(k * perBatch, (k + 1) * perBatch);
+        const batch = idx.flatMap((i) => Array.from({ length: s }, () => prompts[i].ids));
+        const out = await gen.generate(
+          batch,
+          { maxNewTokens: ev.maxNewTokens, temperature: ev.temperature, topP: ev.topP, seed: batchSeed(opts.seed, k), stop: opts.stop },
+        );
+        idx.forEach((i, r) => {
+          for (let j = 0; j < s; j++) sampled[i * s + j] = out[r * s + j];
+        });
+        tick(batch.length);
+      }
+    } finally {
+      await gen.dispose();
     }
-    for (let k = 0; k * perBatch < p; k++) {
-      const idx = order.slice(k * perBatch, (k + 1) * perBatch);
-      const batch = idx.flatMap((i) => Array.from({ length: s }, () => prompts[i].ids));
-      const out = await gen.generate(batch, { maxNewTokens: ev.maxNewTokens, temperature: ev.temperature, topP: ev.topP, seed: batchSeed(opts.seed, k), stop: opts.stop });
-      idx.forEach((i, r) => {
-        for (let j = 0; j < s; j++) sampled[i * s + j] = out[r * s + j];
-      });
-      tick(batch.length);
-    }
-  } finally {
-    await gen.dispose();
-  }
+  });
 
   // One scoring pass over greedy then sampled generations.
-  const items = [...greedy.map((g, i) => ({ prompt: prompts[i], gen: g })), ...sampled.map((g, k) => ({ prompt: prompts[Math.floor(k / s)], gen: g }))];
+  const items = [
+    ...greedy.map((g, i) => ({ prompt: prompts[i], gen: g })),
+    ...sampled.map((g, k) => ({ prompt: prompts[Math.floor(k / s)], gen: g }))
+  ];
   const base = done;
-  const scored = await rewardSet.score(generatedRows(items), { onProgress: (d, t) => opts.onProgress?.(base + Math.round((d / Math.max(t, 1)) * units), 2 * units) });
+  const scored = await rewardSet.score(
+    generatedRows(items),
+    { onProgress: (d, t) => opts.onProgress?.(base + Math.round((d / Math.max(t, 1)) * units), 2 * units) },
+  );
   const part = (from: number, to: number) => ({
     total: scored.total.subarray(from, to),
     components: new Map([...scored.components].map(([name, v]) => [name, v.subarray(from, to)] as const)),
@@ -171,12 +197,10 @@ export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewar
   return { heldout, heldoutSampled, samples, prompts: p, truncatedPrompts: prompts.filter((q) => q.truncated).length };
 }
 
-export interface PreferenceOptions {
+export interface PreferenceOptions extends ComputeOptions {
   data: Pick<RunConfig['data'], 'maxPromptTokens' | 'maxResponseTokens'>;
   /** Rows (pair halves) per scoring batch (default 16). */
   batchSize?: number;
-  threads?: number;
-  provider?: Provider;
   /** Units: pair halves scored. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -197,7 +221,11 @@ export interface PreferenceResult {
 export async function preferenceAccuracy(policy: Policy, pairs: readonly Pair[], opts: PreferenceOptions): Promise<PreferenceResult> {
   const n = pairs.length;
   if (n === 0) return { accuracy: null, count: 0, ties: 0, margins: new Float64Array(0) };
-  const lengths = { maxPromptTokens: opts.data.maxPromptTokens, maxResponseTokens: opts.data.maxResponseTokens, nPositions: policy.config.nPositions };
+  const lengths = {
+    maxPromptTokens: opts.data.maxPromptTokens,
+    maxResponseTokens: opts.data.maxResponseTokens,
+    nPositions: policy.config.nPositions,
+  };
   const { rows } = tokenizeRows(pairs.flatMap((q) => [q.chosen, q.rejected]), policy.tokenizer, lengths); // [chosen, rejected] per pair
   const scored = await scoreTokenized(policy, rows, opts); // [chosen, rejected] per pair
   const margins = Float64Array.from(pairs, (_, i) => scored[2 * i].logprob - scored[2 * i + 1].logprob);
@@ -208,4 +236,68 @@ export async function preferenceAccuracy(policy: Policy, pairs: readonly Pair[],
     else if (m === 0) ties++;
   }
   return { accuracy: wins / n, count: n, ties, margins };
+}
+
+/** Evaluates a policy on the test split the same way for every variant (and for `alol eval`). */
+export async function evaluateOnTest(
+  policy: Policy,
+  testRows: readonly Row[],
+  pairs: readonly Pair[],
+  rewardSet: RewardSet,
+  ctx: Pick<RunContext, 'config' | 'compute' | 'log'>,
+  at: { variant: string; step: number; onProgress?: (done: number, total: number) => void },
+): Promise<{ result: EvalResult; accuracy: number | null | undefined }> {
+  const { config, compute } = ctx;
+  if (testRows.length === 0) throw new AlolError('data', 'the test split is empty', 'raise data.split.test');
+  const result = await evaluatePolicy(
+    policy,
+    testRows,
+    rewardSet,
+    { eval: config.eval, data: config.data, seed: config.train.seed, compute, onProgress: at.onProgress },
+  );
+  const testPairs = pairs.filter((p) => p.split === 'test');
+  const accuracy = testPairs.length ? (await preferenceAccuracy(policy, testPairs, { data: config.data, compute })).accuracy : undefined;
+  for (const [sampled, m] of [[false, result.heldout], [true, result.heldoutSampled]] as const) {
+    const samples = sampled ? [] : result.samples.map((s) => ({ ...s, rewards: { ...s.rewards } }));
+    const numbers = {
+      rewards: { ...m.reward },
+      distinct: [m.distinct1, m.distinct2, m.distinct3] as [number, number, number],
+      lengthTokens: m.length,
+    };
+    ctx.log.emit({
+      type: 'eval/didComplete', variant: at.variant, phase: 'evaluation', step: at.step, split: 'test', sampled, ...numbers,
+      samples,
+    });
+  }
+  return { result, accuracy };
+}
+
+/** The validation reward of a policy during training (sampled when eval samples, else greedy), logged as eval/didComplete. */
+export async function validationReward(
+  policy: Policy,
+  rows: readonly Row[],
+  rewardSet: RewardSet,
+  ctx: Pick<RunContext, 'config' | 'compute' | 'log'>,
+  at: { variant: string; step: number },
+): Promise<number> {
+  const { config } = ctx;
+  const r = await evaluatePolicy(
+    policy,
+    rows,
+    rewardSet,
+    { eval: config.eval, data: config.data, seed: config.train.seed, compute: ctx.compute },
+  );
+  const sampled = config.eval.samplesPerPrompt > 0;
+  const m = sampled ? r.heldoutSampled : r.heldout;
+  const samples = r.samples.map((s) => ({ ...s, rewards: { ...s.rewards } }));
+  const numbers = {
+    rewards: { ...m.reward },
+    distinct: [m.distinct1, m.distinct2, m.distinct3] as [number, number, number],
+    lengthTokens: m.length,
+  };
+  ctx.log.emit({
+    type: 'eval/didComplete', variant: at.variant, phase: 'training', step: at.step, split: 'validation', sampled, ...numbers,
+    samples,
+  });
+  return m.reward.total;
 }

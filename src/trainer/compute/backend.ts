@@ -1,0 +1,180 @@
+// The compute-backend seam: everything the pipeline asks of a model goes through a ComputeBackend —
+// token log-probs of rows, prompt hidden states, the value head's steps and predictions, training
+// steps of a policy on batches the pipeline assembles, generation, and the weights and optimizer state
+// of what it trains (for checkpoints). Batches go in as plain typed arrays, numbers come out; nothing
+// here is an ONNX Runtime type, so a PyTorch worker, LoRA, other model families and GPU providers can
+// sit behind the same interface. compute/ort/ is the built-in ONNX Runtime implementation.
+// Data, splits, rewards, caches, events and the run folder stay outside: the pipeline owns them.
+//
+// Letters: B rows of a batch, T padded positions, C hidden size.
+
+import type { AdamWConfig } from '../graph/optim.js';
+import type { LossSettings } from '../alol/losses.js';
+import type { Variant } from '../alol/rules.js';
+import type { GptConfig } from '../model/gpt-config.js';
+import type { ValueHeadConfig } from '../value/head.js';
+
+/** A model as the pipeline holds it: its shape and its named parameters (Hugging Face names). */
+export interface ModelWeights {
+  readonly config: GptConfig;
+  readonly params: ReadonlyMap<string, Float32Array>;
+}
+
+/** A row as token ids: the prompt, then the response (what is scored or trained). */
+export interface TokenRow {
+  readonly prompt: readonly number[];
+  readonly response: readonly number[];
+}
+
+/** Log-probs of one row's response tokens (natural log). */
+export interface RowLogprobs {
+  /** Sum over the response tokens. */
+  logprob: number;
+  /** Response tokens scored (EOS included when added). */
+  tokens: number;
+  tokenLogprobs: Float32Array;
+  /** Prompt tokens dropped from the left to fit the model's positions. */
+  truncatedPromptTokens: number;
+}
+
+export interface LogprobRequest {
+  /** Rows per forward pass. */
+  batchSize: number;
+  /** Appends EOS to every response (training responses already end with it). */
+  addEos: boolean;
+  eosTokenId: number | null;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A padded token batch [B, T]: position t reads ids[t] and is scored on targets[t] where mask is 1. */
+export interface TokenBatch {
+  readonly rows: number;
+  readonly seqLen: number;
+  readonly ids: BigInt64Array; // [B, T]
+  readonly targets: BigInt64Array; // [B, T]
+  readonly mask: Float32Array; // [B, T], 1 on response positions
+}
+
+/** A training batch: the token batch and what the objective reads beside it. */
+export interface TrainBatch extends TokenBatch {
+  /** NLL objective: per-row weight [B] (loss = -(1/B) sum_b w_b sum_t mask * log p). */
+  readonly exampleWeight?: Float32Array;
+  /** A-LoL objectives: the reference's per-token log-probs [B, T] and the per-row factor [B]. */
+  readonly refTokenLogp?: Float32Array;
+  readonly coef?: Float32Array;
+}
+
+/** What a policy is trained on: weighted NLL (pretraining, SFT) or the loss of an A-LoL variant. */
+export type Objective = { kind: 'nll' } | { kind: 'variant'; variant: Variant; settings: LossSettings };
+
+export interface PolicyTrainerSpec {
+  objective: Objective;
+  /** Rows of every batch (graphs have static shapes). */
+  rows: number;
+  adamw: AdamWConfig;
+}
+
+/** One optimizer update's numbers. */
+export interface StepStats {
+  /** Mean of the micro-batches' losses (before the update). */
+  loss: number;
+  gradNorm: number;
+  /** Other scalars the objective reports (A-LoL: mean_weight, clip_fraction). */
+  extra: Record<string, number>;
+}
+
+/** Weights and AdamW moments (named adam.m.<param> / adam.v.<param>), as a checkpoint holds them. */
+export interface TrainerState {
+  params: Map<string, Float32Array>;
+  optimizer: Map<string, Float32Array>;
+}
+
+/** A model being trained: it holds the weights and optimizer state between updates. */
+export interface Trainer<B> {
+  /** Optimizer updates applied so far. */
+  readonly step: number;
+  /** One optimizer update over the micro-batches (gradients accumulated when there are several). */
+  update(micro: readonly B[], lr: number): Promise<StepStats>;
+  /** A copy of the current weights. */
+  weights(): Map<string, Float32Array>;
+  /** A copy of the weights and optimizer state. */
+  state(): TrainerState;
+  /** Continues from a state saved by state(), after `step` updates. */
+  loadState(state: TrainerState, step: number): void;
+  /** Frees what the trainer holds (sessions, device memory); it cannot be used after. */
+  dispose(): Promise<void>;
+}
+
+export interface PolicyTrainer extends Trainer<TrainBatch> {
+  /** Per-token [B, T] (0 where mask is 0) and per-row [B] log-probs under the current weights. */
+  logprobs(batch: TokenBatch): Promise<{ token: Float32Array; seq: Float32Array }>;
+}
+
+/** Prompt hidden states padded to [B, T, C] for the value head; mask [B, T] marks real positions. */
+export interface ValueBatch {
+  readonly rows: number;
+  readonly seqLen: number;
+  readonly hidden: Float32Array; // [B, T, C]
+  readonly mask: Float32Array; // [B, T]
+}
+
+export interface ValueTrainBatch extends ValueBatch {
+  readonly dropoutKeep: Float32Array; // [B, C]: 0 or 1/(1-p)
+  readonly target: Float32Array; // [B]
+  readonly exampleWeight: Float32Array; // [B]: 1/n on n real rows, 0 on padding rows
+}
+
+/** The value head of one shape ([B] rows of hidden size C): its training and its predictions. */
+export interface ValueHeadCompute {
+  /** A trainer of the head from these parameters (value/head.ts names, VALUE_ADAMW). */
+  trainer(init: ReadonlyMap<string, Float32Array>): Trainer<ValueTrainBatch>;
+  /** z per row [B] (V = r_min + (r_max - r_min) * sigmoid(z)). */
+  predict(params: ReadonlyMap<string, Float32Array>, batch: ValueBatch): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+export interface GenerationRequest {
+  maxNewTokens: number;
+  /** 0 = greedy. */
+  temperature: number;
+  topP?: number;
+  seed?: number;
+  /** A generation ends at the first of these strings. */
+  stop?: readonly string[];
+}
+
+export interface GeneratedText {
+  /** New tokens (EOS and tokens past a stop string excluded). */
+  tokens: number[];
+  text: string;
+  finishReason: 'eos' | 'stop' | 'length';
+}
+
+/** Turns token ids back into text (the model's tokenizer). */
+export interface Detokenizer {
+  decode(ids: readonly number[]): string;
+  readonly eosTokenId: number | null;
+}
+
+export interface TextGenerator {
+  /** Continues each prompt (token ids; an empty prompt starts from EOS). */
+  generate(prompts: readonly (readonly number[])[], request: GenerationRequest): Promise<GeneratedText[]>;
+  dispose(): Promise<void>;
+}
+
+export interface ComputeBackend {
+  /** For logs, e.g. "onnxruntime (cpu)". */
+  readonly name: string;
+  /** Log-probs of each row's response given its prompt, in row order. */
+  tokenLogprobs(model: ModelWeights, rows: readonly TokenRow[], request: LogprobRequest): Promise<RowLogprobs[]>;
+  /** Last-layer hidden states [T_i, C] of each prompt, batched in the order given. */
+  promptHidden(model: ModelWeights, prompts: readonly (readonly number[])[], batchSize: number): Promise<Float32Array[]>;
+  /** A trainer of `model` (its weights are copied) on the given objective. */
+  policyTrainer(model: ModelWeights, spec: PolicyTrainerSpec): PolicyTrainer;
+  /** The value head of this shape, for fitting and prediction. */
+  valueHead(cfg: ValueHeadConfig, rows: number): ValueHeadCompute;
+  /** A generator of text by `model`. */
+  generator(model: ModelWeights, detokenizer: Detokenizer): TextGenerator;
+  /** Frees everything the backend holds (all its sessions, together). */
+  release(): Promise<void>;
+}

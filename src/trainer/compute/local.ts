@@ -1,0 +1,30 @@
+// The compute backend of a call made outside a run (tests, benchmarks, `alol` verbs that take
+// --threads/--device): the caller's backend when it passes one, else an ONNX Runtime backend of the
+// given provider and threads, released when the call ends. A run passes its context's backend.
+
+import type { Provider } from '../runtime/session.js';
+import type { ComputeBackend } from './backend.js';
+import { OrtBackend } from './ort/backend.js';
+
+export interface ComputeOptions {
+  /** The backend to use (a run's); when absent, a private one is made for the call. */
+  compute?: ComputeBackend;
+  threads?: number;
+  provider?: Provider;
+}
+
+/** The ONNX Runtime backend on a provider: a run's backend (see run/context.ts). */
+export function localBackend(options: { threads?: number; provider?: Provider }): ComputeBackend {
+  return new OrtBackend({ threads: options.threads, provider: options.provider });
+}
+
+/** Runs `f` with opts.compute, or with a backend of its own, released when `f` ends (also on a throw). */
+export async function withCompute<T>(opts: ComputeOptions, f: (compute: ComputeBackend) => Promise<T>): Promise<T> {
+  if (opts.compute) return f(opts.compute);
+  const compute = localBackend(opts);
+  try {
+    return await f(compute);
+  } finally {
+    await compute.release();
+  }
+}

@@ -1,0 +1,90 @@
+// The ONNX Runtime compute backend: the GPT and value-head graphs of this repository run by
+// onnxruntime-node on the run's execution provider. Every session comes from one SessionPool, keyed by
+// graph, model shape and batch shape (so the reference and every trained policy share the scoring and
+// generation sessions of one shape); a trainer or a phase drops what only it uses when it is done, and
+// release() frees the rest together at the end of the run.
+
+import { serialize } from '../../graph/onnx.js';
+import { Generator } from '../../model/generate.js';
+import { buildHiddenGraph } from '../../model/gpt-graphs.js';
+import { LogprobScorer } from '../../model/logprobs.js';
+import { gptParamFeeds } from '../../model/params.js';
+import { type PoolOptions, SessionPool } from '../../runtime/pool.js';
+import { tensor } from '../../runtime/session.js';
+import { bucketLength } from '../../alol/batch.js';
+import type { ValueHeadConfig } from '../../value/head.js';
+import type {
+  ComputeBackend,
+  Detokenizer,
+  LogprobRequest,
+  ModelWeights,
+  PolicyTrainer,
+  PolicyTrainerSpec,
+  RowLogprobs,
+  TextGenerator,
+  TokenRow,
+  ValueHeadCompute,
+} from '../backend.js';
+import { OrtPolicyTrainer, OrtValueHead, modelKey } from './trainers.js';
+
+export class OrtBackend implements ComputeBackend {
+  readonly name: string;
+  readonly pool: SessionPool;
+
+  constructor(readonly options: PoolOptions) {
+    this.pool = new SessionPool(options);
+    this.name = `onnxruntime (${options.provider ?? 'cpu'})`;
+  }
+
+  async tokenLogprobs(model: ModelWeights, rows: readonly TokenRow[], request: LogprobRequest): Promise<RowLogprobs[]> {
+    const scorer = new LogprobScorer(model.config, model.params, { pool: this.pool });
+    try {
+      return await scorer.score(rows, { ...request, ...this.options });
+    } finally {
+      await scorer.dispose();
+    }
+  }
+
+  async promptHidden(model: ModelWeights, prompts: readonly (readonly number[])[], batchSize: number): Promise<Float32Array[]> {
+    const cfg = model.config;
+    const c = cfg.nEmbd;
+    const feeds = gptParamFeeds(cfg, model.params, 'hidden states');
+    const used = new Set<string>();
+    const out: Float32Array[] = [];
+    try {
+      for (let k = 0; k < prompts.length; k += batchSize) {
+        const batch = prompts.slice(k, k + batchSize);
+        const b = batch.length;
+        const t = bucketLength(Math.max(...batch.map((p) => p.length)), cfg.nPositions);
+        const key = `gpt_hidden:${modelKey(cfg)}:${b}x${t}`;
+        used.add(key);
+        const session = await this.pool.get(key, () => serialize(buildHiddenGraph(cfg, { batch: b, seqLen: t })));
+        const ids = new BigInt64Array(b * t);
+        batch.forEach((p, r) => p.forEach((id, j) => (ids[r * t + j] = BigInt(id))));
+        const hidden = (await session.run({ ...feeds, ids: tensor('int64', ids, [b, t]) })).hidden.data as Float32Array; // [B, T, C]
+        // right padding: a prompt's real positions come first
+        batch.forEach((p, r) => out.push(hidden.slice(r * t * c, (r * t + p.length) * c)));
+      }
+    } finally {
+      for (const key of used) await this.pool.drop(key);
+    }
+    return out;
+  }
+
+  policyTrainer(model: ModelWeights, spec: PolicyTrainerSpec): PolicyTrainer {
+    return new OrtPolicyTrainer(this.pool, model, spec);
+  }
+
+  valueHead(cfg: ValueHeadConfig, rows: number): ValueHeadCompute {
+    return new OrtValueHead(this.pool, cfg, rows);
+  }
+
+  generator(model: ModelWeights, detokenizer: Detokenizer): TextGenerator {
+    const gen = new Generator(model.config, model.params, detokenizer, { pool: this.pool });
+    return { generate: (prompts, request) => gen.generate(prompts, request), dispose: () => gen.dispose() };
+  }
+
+  release(): Promise<void> {
+    return this.pool.release();
+  }
+}

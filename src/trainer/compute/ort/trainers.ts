@@ -1,0 +1,283 @@
+// Trainers of the ONNX Runtime backend: a Stepper (runtime/stepper.ts: weights and AdamW state as
+// typed arrays, double-buffered) stepped by step graphs from the pool — one per mode and padded length.
+// The policy trainer runs weighted NLL (pretraining, SFT) or an A-LoL variant's loss (alol/losses.ts);
+// the value head trains and predicts with value/head.ts's graphs.
+
+import { serialize } from '../../graph/onnx.js';
+import type { StepMode } from '../../graph/optim.js';
+import { buildAlolStepGraph, needsPolicyLogprobs } from '../../alol/losses.js';
+import type { GptConfig } from '../../model/gpt-config.js';
+import { buildLogprobGraph, buildStepGraph } from '../../model/gpt-graphs.js';
+import { gptParamInfos } from '../../model/params.js';
+import type { SessionPool } from '../../runtime/pool.js';
+import { type OrtTensor, type Session, tensor } from '../../runtime/session.js';
+import { type FloatArray, Stepper } from '../../runtime/stepper.js';
+import {
+  VALUE_ADAMW,
+  type ValueHeadConfig,
+  buildValuePredictGraph,
+  buildValueStepGraph,
+  checkValueConfig,
+  valueParamInfos,
+} from '../../value/head.js';
+import type {
+  ModelWeights,
+  PolicyTrainer,
+  PolicyTrainerSpec,
+  StepStats,
+  TokenBatch,
+  Trainer,
+  TrainerState,
+  TrainBatch,
+  ValueBatch,
+  ValueHeadCompute,
+  ValueTrainBatch,
+} from '../backend.js';
+
+/** What a GPT graph's shape depends on besides the batch: part of every pool key. */
+export const modelKey = (cfg: GptConfig): string =>
+  `v${cfg.vocabSize}p${cfg.nPositions}e${cfg.nEmbd}l${cfg.nLayer}h${cfg.nHead}i${cfg.nInner}n${cfg.layerNormEpsilon}`;
+
+const copy = (data: FloatArray): Float32Array => Float32Array.from(data);
+
+/** Sessions a trainer asked the pool for: dropped together when it is disposed. */
+class Sessions {
+  private readonly keys = new Set<string>();
+  private disposed = false;
+
+  constructor(
+    private readonly pool: SessionPool,
+    private readonly what: string,
+  ) {}
+
+  get(key: string, build: () => Uint8Array): Promise<Session> {
+    if (this.disposed) throw new Error(`${this.what}: used after dispose()`);
+    this.keys.add(key);
+    return this.pool.get(key, build);
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const key of this.keys) await this.pool.drop(key);
+    this.keys.clear();
+  }
+}
+
+/** Weights and moments of a Stepper as a checkpoint holds them. */
+function stateOf(stepper: Stepper): TrainerState {
+  const params = new Map<string, Float32Array>();
+  const optimizer = new Map<string, Float32Array>();
+  for (const t of stepper.stateTensors()) (t.name.startsWith('adam.') ? optimizer : params).set(t.name, copy(t.data));
+  return { params, optimizer };
+}
+
+function weightsOf(stepper: Stepper): Map<string, Float32Array> {
+  return new Map(stepper.paramNames.map((n) => [n, copy(stepper.param(n))]));
+}
+
+function loadStateInto(stepper: Stepper, state: TrainerState, step: number): void {
+  stepper.loadState([...state.params, ...state.optimizer].map(([name, data]) => ({ name, data })), step);
+}
+
+/** Updates over micro-batches: accumulate all but the last, then update (or update alone). */
+async function accumulateThenUpdate<B>(
+  stepper: Stepper,
+  micro: readonly B[],
+  lr: number,
+  run: (batch: B, mode: StepMode) => Promise<{ session: Session; feeds: Record<string, OrtTensor> }>,
+): Promise<StepStats> {
+  let lossSum = 0;
+  for (let m = 0; m + 1 < micro.length; m++) {
+    const { session, feeds } = await run(micro[m], 'accumulate');
+    lossSum += await stepper.accumulate(session, feeds);
+  }
+  const { session, feeds } = await run(micro[micro.length - 1], micro.length > 1 ? 'accumulate-update' : 'update');
+  const out = await stepper.update(session, feeds, lr);
+  return { loss: (lossSum + out.loss) / micro.length, gradNorm: out.gradNorm, extra: out.extra };
+}
+
+export class OrtPolicyTrainer implements PolicyTrainer {
+  private readonly stepper: Stepper;
+  private readonly sessions: Sessions;
+  private readonly cfg: GptConfig;
+
+  constructor(
+    pool: SessionPool,
+    model: ModelWeights,
+    private readonly spec: PolicyTrainerSpec,
+  ) {
+    this.cfg = model.config;
+    this.sessions = new Sessions(pool, 'trainer');
+    this.stepper = new Stepper(
+      'float32',
+      gptParamInfos(this.cfg).map((p) => {
+        const d = model.params.get(p.name);
+        if (!d) throw new Error(`initial parameters lack ${p.name}`);
+        return { name: p.name, shape: p.shape, data: d.slice() };
+      }),
+    );
+  }
+
+  get step(): number {
+    return this.stepper.step;
+  }
+
+  private stepSession(mode: StepMode, t: number): Promise<Session> {
+    const { objective, rows: b, adamw } = this.spec;
+    const what = objective.kind === 'nll' ? 'gpt_step' : `alol_${objective.variant}_step`;
+    const settings = objective.kind === 'nll' ? '' : `:${JSON.stringify(objective.settings)}`;
+    const key = `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}`;
+    return this.sessions.get(key, () =>
+      serialize(
+        objective.kind === 'nll'
+          ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw })
+          : buildAlolStepGraph(this.cfg, b, t, { variant: objective.variant, settings: objective.settings, mode, adamw }),
+      ),
+    );
+  }
+
+  private logprobSession(b: number, t: number): Promise<Session> {
+    return this.sessions.get(
+      `gpt_logprobs:${modelKey(this.cfg)}:${b}x${t}`,
+      () => serialize(buildLogprobGraph(this.cfg, { batch: b, seqLen: t })),
+    );
+  }
+
+  private tokenFeeds(batch: TokenBatch): Record<string, OrtTensor> {
+    const dims = [batch.rows, batch.seqLen];
+    return {
+      ids: tensor('int64', batch.ids, dims),
+      targets: tensor('int64', batch.targets, dims),
+      mask: tensor('float32', batch.mask, dims),
+    };
+  }
+
+  async logprobs(batch: TokenBatch): Promise<{ token: Float32Array; seq: Float32Array }> {
+    const session = await this.logprobSession(batch.rows, batch.seqLen);
+    const out = await session.run({ ...this.stepper.paramFeeds(), ...this.tokenFeeds(batch) });
+    return { token: out.token_logprob.data as Float32Array, seq: out.seq_logprob.data as Float32Array };
+  }
+
+  /** The feeds of one micro-batch; A-LoL's importance weights read the policy's log-probs from a no-grad pass. */
+  private async feeds(batch: TrainBatch): Promise<Record<string, OrtTensor>> {
+    const [b, t] = [batch.rows, batch.seqLen];
+    const feeds = this.tokenFeeds(batch);
+    const { objective } = this.spec;
+    const need = (x: Float32Array | undefined, name: string): Float32Array => {
+      if (!x) throw new Error(`trainer: the batch lacks ${name}`);
+      return x;
+    };
+    if (objective.kind === 'nll') return { ...feeds, example_weight: tensor('float32', need(batch.exampleWeight, 'exampleWeight'), [b]) };
+    const extra: Record<string, OrtTensor> = {
+      ref_token_logp: tensor('float32', need(batch.refTokenLogp, 'refTokenLogp'), [b, t]),
+      coef: tensor('float32', need(batch.coef, 'coef'), [b]),
+    };
+    if (needsPolicyLogprobs(objective.variant)) {
+      // the inference graph that produced the reference log-probs (see losses.ts): every weight is 1 at step 0
+      const out = await (await this.logprobSession(b, t)).run({ ...this.stepper.paramFeeds(), ...feeds });
+      extra.policy_token_logp = out.token_logprob;
+    }
+    return { ...feeds, ...extra };
+  }
+
+  update(micro: readonly TrainBatch[], lr: number): Promise<StepStats> {
+    return accumulateThenUpdate(this.stepper, micro, lr, async (batch, mode) => ({
+      feeds: await this.feeds(batch),
+      session: await this.stepSession(mode, batch.seqLen),
+    }));
+  }
+
+  weights(): Map<string, Float32Array> {
+    return weightsOf(this.stepper);
+  }
+
+  state(): TrainerState {
+    return stateOf(this.stepper);
+  }
+
+  loadState(state: TrainerState, step: number): void {
+    loadStateInto(this.stepper, state, step);
+  }
+
+  dispose(): Promise<void> {
+    return this.sessions.dispose();
+  }
+}
+
+/** The value head of one shape: trainers (a Stepper each) and predictions, sessions per padded length. */
+export class OrtValueHead implements ValueHeadCompute {
+  private readonly sessions: Sessions;
+  private readonly key: string;
+
+  constructor(
+    pool: SessionPool,
+    private readonly cfg: ValueHeadConfig,
+    private readonly rows: number,
+  ) {
+    checkValueConfig(cfg);
+    this.sessions = new Sessions(pool, 'value head');
+    this.key = `c${cfg.hiddenSize}h${cfg.heads}r${cfg.range.join(',')}:${rows}`;
+  }
+
+  private session(kind: 'step' | 'predict', seqLen: number): Promise<Session> {
+    const shape = { batch: this.rows, seqLen };
+    return this.sessions.get(`value_${kind}:${this.key}x${seqLen}`, () =>
+      serialize(kind === 'step' ? buildValueStepGraph(this.cfg, shape, VALUE_ADAMW) : buildValuePredictGraph(this.cfg, shape)),
+    );
+  }
+
+  private batchFeeds(batch: ValueBatch): Record<string, OrtTensor> {
+    const [b, t, c] = [batch.rows, batch.seqLen, this.cfg.hiddenSize];
+    return { hidden: tensor('float32', batch.hidden, [b, t, c]), mask: tensor('float32', batch.mask, [b, t]) };
+  }
+
+  private paramFeeds(params: ReadonlyMap<string, Float32Array>): Record<string, OrtTensor> {
+    const feeds: Record<string, OrtTensor> = {};
+    for (const info of valueParamInfos(this.cfg.hiddenSize)) {
+      const data = params.get(info.name);
+      if (!data) throw new Error(`value head: parameter ${info.name} is missing`);
+      feeds[info.name] = tensor('float32', data, info.shape);
+    }
+    return feeds;
+  }
+
+  trainer(init: ReadonlyMap<string, Float32Array>): Trainer<ValueTrainBatch> {
+    const infos = valueParamInfos(this.cfg.hiddenSize);
+    const stepper = new Stepper(
+      'float32',
+      infos.map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() })),
+    );
+    const c = this.cfg.hiddenSize;
+    return {
+      get step() {
+        return stepper.step;
+      },
+      update: (micro, lr) =>
+        accumulateThenUpdate(stepper, micro, lr, async (batch, mode) => {
+          if (mode !== 'update') throw new Error('value head: one batch per update');
+          const b = batch.rows;
+          const feeds = {
+            ...this.batchFeeds(batch),
+            dropout_keep: tensor('float32', batch.dropoutKeep, [b, c]),
+            target: tensor('float32', batch.target, [b]),
+            example_weight: tensor('float32', batch.exampleWeight, [b]),
+          };
+          return { feeds, session: await this.session('step', batch.seqLen) };
+        }),
+      weights: () => weightsOf(stepper),
+      state: () => stateOf(stepper),
+      loadState: (state, step) => loadStateInto(stepper, state, step),
+      dispose: async () => undefined, // its sessions belong to the head
+    };
+  }
+
+  async predict(params: ReadonlyMap<string, Float32Array>, batch: ValueBatch): Promise<Float32Array> {
+    const session = await this.session('predict', batch.seqLen);
+    const res = await session.run({ ...this.paramFeeds(params), ...this.batchFeeds(batch) });
+    return res.z.data as Float32Array;
+  }
+
+  dispose(): Promise<void> {
+    return this.sessions.dispose();
+  }
+}

@@ -1,0 +1,67 @@
+// A policy as the pipeline holds it: a GPT config, its weights, its tokenizer, and a hash of config +
+// weights that every cache of the policy is keyed by. Loaded from a model folder, or a new seeded
+// model with a byte-level tokenizer (the `model.init` of a run config).
+
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { RunConfig } from '../../protocol/config.js';
+import { loadModelFolder } from './folder.js';
+import { type GptConfig, gptConfig } from './gpt-config.js';
+import { gptParamInfos, initGptParams } from './params.js';
+import { type TextTokenizer, byteLevelTokenizer, loadTokenizer } from './tokenizer.js';
+
+export interface Policy {
+  config: GptConfig;
+  params: Map<string, Float32Array>;
+  tokenizer: TextTokenizer;
+  tokenizerJson: unknown;
+  /** sha256 of config + weights: what caches of this policy are keyed by. */
+  hash: string;
+}
+
+export function policyHash(cfg: GptConfig, params: ReadonlyMap<string, Float32Array>): string {
+  // Canonical order: a config read back from a folder must hash like the one it was written from.
+  const h = createHash('sha256').update(JSON.stringify([
+    cfg.vocabSize,
+    cfg.nPositions,
+    cfg.nEmbd,
+    cfg.nLayer,
+    cfg.nHead,
+    cfg.nInner,
+    cfg.layerNormEpsilon,
+  ]));
+  for (const info of gptParamInfos(cfg)) {
+    const d = params.get(info.name) as Float32Array;
+    h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** A policy of these weights; `where` names the tokenizer's source in errors. */
+export function policyOf(config: GptConfig, params: Map<string, Float32Array>, tokenizerJson: unknown, where: string): Policy {
+  return { config, params, tokenizerJson, tokenizer: loadTokenizer(tokenizerJson, where), hash: policyHash(config, params) };
+}
+
+/** The same policy with other weights (a trained variant of it). */
+export function withWeights(policy: Policy, params: Map<string, Float32Array>): Policy {
+  return { ...policy, params, hash: policyHash(policy.config, params) };
+}
+
+export async function loadPolicy(dir: string): Promise<Policy> {
+  const m = await loadModelFolder(dir);
+  return policyOf(m.config, m.params, m.tokenizerJson, path.join(dir, 'tokenizer.json'));
+}
+
+/** The starting model of `config.model`: a folder, or a new seeded model with a byte tokenizer. */
+export async function startingModel(model: RunConfig['model'], baseDir: string, seed: number): Promise<Policy> {
+  if ('path' in model) return loadPolicy(path.resolve(baseDir, model.path));
+  const tok = byteLevelTokenizer();
+  const cfg = gptConfig({
+    vocabSize: tok.vocabSize,
+    nPositions: model.init.positions,
+    nEmbd: model.init.embd,
+    nLayer: model.init.layers,
+    nHead: model.init.heads,
+  });
+  return policyOf(cfg, initGptParams(cfg, seed), tok.toJSON(), '(byte-level tokenizer)');
+}

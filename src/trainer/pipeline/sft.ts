@@ -1,0 +1,69 @@
+// Supervised fine-tuning on rows (the paper's reference policy): next-token NLL on response tokens
+// (EOS included), summed over tokens and averaged over the batch, AdamW with a cosine schedule,
+// shuffled epochs over the training rows with a seeded RNG. Updates run in compute/loop.ts.
+
+import { type ComputeOptions, withCompute } from '../compute/local.js';
+import { trainLoop } from '../compute/loop.js';
+import { rowBatch } from '../alol/batch.js';
+import type { TokenizedRow } from '../data/tokenize.js';
+import { AlolError } from '../errors.js';
+import { DEFAULT_ADAMW } from '../graph/optim.js';
+import type { GptConfig } from '../model/gpt-config.js';
+import { StopRequested } from '../run/control.js';
+import { Rng } from '../util/rng.js';
+
+export interface SftOptions extends ComputeOptions {
+  steps: number;
+  lr: number;
+  batchSize: number;
+  seed: number;
+  /** Polled between steps: true stops the fine-tuning (it is redone, or taken from the cache, next time). */
+  shouldStop?: () => boolean;
+  onStep?: (
+    e: { step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number; elapsedMs: number },
+  ) => void;
+}
+
+export async function sftRows(
+  cfg: GptConfig,
+  init: ReadonlyMap<string, Float32Array>,
+  rows: readonly TokenizedRow[],
+  opts: SftOptions,
+): Promise<Map<string, Float32Array>> {
+  if (rows.length === 0) throw new Error('SFT: no training rows');
+  const b = Math.min(opts.batchSize, rows.length);
+  return withCompute(opts, async (compute) => {
+    const trainer = compute.policyTrainer({ config: cfg, params: init }, { objective: { kind: 'nll' }, rows: b, adamw: DEFAULT_ADAMW });
+    const rng = new Rng(opts.seed);
+    const exampleWeight = new Float32Array(b).fill(1);
+    let order: number[] = [];
+    const t0 = performance.now();
+    try {
+      await trainLoop(trainer, {
+        from: 0,
+        to: opts.steps,
+        lr: { kind: 'cosine', lr: opts.lr, warmupSteps: Math.min(100, Math.floor(opts.steps / 10)), totalSteps: opts.steps },
+        beforeStep: () => {
+          if (opts.shouldStop?.()) throw new StopRequested(null);
+        },
+        batches: () => {
+          if (order.length < b) order = [...order, ...rng.shuffle([...rows.keys()])];
+          return [{ ...rowBatch(order.splice(0, b).map((i) => rows[i]), cfg.nPositions), exampleWeight }];
+        },
+        afterStep: ({ step, lr, stats, batches, elapsedMs }) => {
+          if (!Number.isFinite(stats.loss)) throw new AlolError(
+            'training',
+            `SFT: loss became ${stats.loss} at step ${step}`,
+            'lower reference.sft.lr',
+          );
+          const tokens = batches[0].mask.reduce((a, x) => a + x, 0);
+          const e = { step, steps: opts.steps, loss: stats.loss, lr, gradNorm: stats.gradNorm, tokensPerSec: tokens / (elapsedMs / 1e3) };
+          opts.onStep?.({ ...e, elapsedMs: performance.now() - t0 });
+        },
+      });
+      return trainer.weights();
+    } finally {
+      await trainer.dispose();
+    }
+  });
+}

@@ -1,0 +1,237 @@
+// The train phase: one variant trained from the audit's reference policy, its settings read from the
+// run's config. The updates run in the one training loop (compute/loop.ts) on a trainer of the run's
+// compute backend; around them: requests from the extension (checkpoint now, stop), sampling and batch
+// assembly, the watchdog, logging, evaluation (the best checkpoint by validation reward) and
+// checkpoints. Importance weights come from the policy's log-probs inside the backend and the cached
+// per-token reference log-probs, so at step 0 they are exactly 1.
+
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { variantBatch } from '../alol/batch.js';
+import { coefFor } from '../alol/losses.js';
+import { type Variant, isAlol, samplerFor, stepBudget } from '../alol/rules.js';
+import { RowSampler, type SamplerState, samplingUnits, unitWeights } from '../alol/sampler.js';
+import type { PolicyTrainer, TrainBatch } from '../compute/backend.js';
+import { trainLoop } from '../compute/loop.js';
+import { AlolError } from '../errors.js';
+import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
+import { saveModelFolder } from '../model/folder.js';
+import { describeRow } from '../rewards/registry.js';
+import { StopRequested } from '../run/control.js';
+import type { RunContext } from '../run/context.js';
+import type { AuditResult } from './audit.js';
+
+/** A non-finite loss or gradient: the batch is written beside the variant and its rows named. */
+export class WatchdogError extends AlolError {
+  constructor(message: string, hint: string) {
+    super('watchdog', message, hint);
+  }
+}
+
+export interface TrainOptions {
+  variant: Variant;
+  /** The variant's folder in the run: checkpoints/, final/, best/, watchdog files. */
+  dir: string;
+  progress: (total: number) => (done: number) => void;
+  /** Validation reward of the current policy (for the best checkpoint); called every evalEvery steps. */
+  evaluate?: (params: ReadonlyMap<string, Float32Array>, step: number) => Promise<number>;
+  /** Continue from this checkpoint folder (written by an earlier run of the same variant). */
+  resume?: string;
+}
+
+export interface TrainedVariant {
+  variant: Variant;
+  steps: number;
+  trainSeconds: number;
+  params: Map<string, Float32Array>;
+  /** Share of training rows A-LoL never draws (A <= 0) under this variant's sampler; 0 for others. */
+  filteredFraction: number;
+  timesSampled: Int32Array;
+  losses: number[];
+  bestStep: number | null;
+}
+
+/** The best validation reward so far and its step: in checkpoints, and in best/ beside that policy. */
+interface Best {
+  step: number;
+  reward: number;
+}
+const BEST_FILE = 'best.json';
+
+/** The step of the policy in `<dir>/best`, if its best.json says. */
+async function bestStepIn(dir: string): Promise<number | null> {
+  const saved = await readFile(path.join(dir, 'best', BEST_FILE), 'utf8').then((t) => JSON.parse(t) as Partial<Best>, () => null);
+  return typeof saved?.step === 'number' ? saved.step : null;
+}
+
+const stepDir = (dir: string, step: number): string => path.join(dir, 'checkpoints', `step-${String(step).padStart(6, '0')}`);
+
+export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: TrainOptions): Promise<TrainedVariant> {
+  const { variant } = opts;
+  const cfg = audit.reference.config;
+  const train = { ...ctx.config.train, variant };
+  const budget = stepBudget(train, audit.positiveFraction);
+  const units = samplingUnits(audit.train.map((t) => t.row), variant);
+  const sampler = new RowSampler(
+    samplerFor(variant, train.sampler),
+    unitWeights(variant, units, audit.advantages, audit.rewards.total),
+    train.seed,
+  );
+  const unitsPerBatch = variant === 'dpo' ? Math.max(1, Math.floor(train.batchSize / 2)) : train.batchSize;
+  const settings = { clipEps: train.clipEps, klBeta: train.klBeta, dpoBeta: train.dpoBeta };
+  const adamw = {
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: train.weightDecay,
+    gradClip: train.gradClip > 0 ? train.gradClip : null,
+  };
+  const objective = { kind: 'variant' as const, variant, settings };
+  const trainer: PolicyTrainer = ctx.compute.policyTrainer(
+    audit.reference,
+    { objective, rows: variant === 'dpo' ? 2 * unitsPerBatch : unitsPerBatch, adamw },
+  );
+  let best: Best | null = null;
+  /** Rows of each micro-batch drawn, by batch (for the watchdog). */
+  const drawn = new Map<TrainBatch, number[]>();
+  const coefOf = (i: number) => coefFor(variant, audit.rewards.total[i], audit.advantages[i]);
+  // One micro-batch: rows of the drawn units (for dpo: the chosen rows, then their rejected rows).
+  const assemble = (picked: number[]): TrainBatch => {
+    const idx = variant === 'dpo' ? [...picked.map((u) => units[u][0]), ...picked.map((u) => units[u][1])] : picked.map((u) => units[u][0]);
+    const ref = idx.map((i) => audit.refLogprobs.perToken[i]);
+    const batch = variantBatch(idx.map((i) => audit.train[i]), ref, Float32Array.from(idx, coefOf), cfg.nPositions);
+    drawn.set(batch, idx);
+    return batch;
+  };
+  const checkpoint = async (dir: string): Promise<void> => {
+    const { params, optimizer } = trainer.state();
+    const state = { step: trainer.step, rngState: 0, config: { ...ctx.config, train }, extra: { variant, sampler: sampler.state(), best } };
+    await saveCheckpoint(dir, { config: cfg, params, optimizer, tokenizerJson: audit.reference.tokenizerJson, state });
+  };
+  const saved = (step: number, dir: string) => ctx.log.emit({ type: 'checkpoint/didSave', variant, phase: 'training', step, dir });
+
+  try {
+    if (opts.resume) {
+      const ck = await loadCheckpoint(opts.resume);
+      if (ck.state.extra?.variant !== variant) throw new Error(
+        `${opts.resume} is a checkpoint of ${String(ck.state.extra?.variant)}, not ${variant}`,
+      );
+      trainer.loadState({ params: ck.model.params, optimizer: ck.optimizer }, ck.state.step);
+      sampler.restore(ck.state.extra.sampler as SamplerState);
+      ctx.say(`[training] resumed ${variant} from ${opts.resume} at step ${ck.state.step}`);
+      // The best so far carries over when its policy is in this variant's best/ (a Stop, then Resume of the
+      // same run folder); else the best is chosen among the evaluations from here on, as before.
+      const savedBest = (ck.state.extra.best ?? null) as Best | null;
+      if (savedBest && (await bestStepIn(opts.dir)) === savedBest.step) best = savedBest;
+      else if (savedBest) {
+        const from = ck.state.step;
+        ctx.say(
+          `[training] the best policy so far (step ${savedBest.step}) is not in ${path.join(opts.dir, 'best')}: ` +
+            `the best is chosen again from step ${from}`,
+        );
+      }
+    }
+    const bar = opts.progress(budget.steps);
+    const t0 = performance.now();
+    const losses = await trainLoop(trainer, {
+      from: trainer.step,
+      to: budget.steps,
+      lr: { kind: train.schedule, lr: train.lr, warmupSteps: train.warmupSteps, totalSteps: budget.scheduleSteps },
+      // requests from the extension: checkpoint now, or checkpoint and stop
+      beforeStep: async (step) => {
+        if (!ctx.control.checkpointRequested && !ctx.control.stopRequested) return;
+        const dir = stepDir(opts.dir, step);
+        await checkpoint(dir);
+        saved(step, dir);
+        ctx.control.checkpointRequested = false;
+        if (ctx.control.stopRequested) throw new StopRequested(dir);
+      },
+      batches: () => {
+        drawn.clear();
+        return Array.from({ length: train.gradAccum }, () => assemble(sampler.next(unitsPerBatch)));
+      },
+      afterStep: async ({ step, lr, stats, batches, elapsedMs }) => {
+        // watchdog: a non-finite loss or gradient stops the run with the batch written and its rows named
+        if (!Number.isFinite(stats.loss) || !Number.isFinite(stats.gradNorm)) {
+          await watchdog(opts.dir, audit, variant, step, stats, drawn.get(batches[batches.length - 1]) ?? []);
+        }
+        // logging
+        const tokens = batches.reduce((a, b) => a + b.mask.reduce((s, x) => s + x, 0), 0);
+        const { loss, gradNorm } = stats;
+        const weights = { meanImportanceWeight: stats.extra.mean_weight, clipFraction: stats.extra.clip_fraction };
+        const timing = { tokensPerSec: tokens / (elapsedMs / 1e3), elapsedMs: performance.now() - t0 };
+        ctx.log.emit({
+          type: 'step/didComplete', variant, phase: 'training', step, totalSteps: budget.steps, loss, lr, gradNorm, ...weights,
+          ...timing,
+        });
+        bar(step);
+        // evaluation: keep the best policy by validation reward
+        if (opts.evaluate && budget.evalEvery > 0 && step % budget.evalEvery === 0) {
+          const reward = await opts.evaluate(trainer.weights(), step);
+          if (reward > (best?.reward ?? -Infinity)) {
+            best = { step, reward };
+            const policy = { config: cfg, params: trainer.weights(), tokenizerJson: audit.reference.tokenizerJson };
+            await saveModelFolder(path.join(opts.dir, 'best'), policy, { [BEST_FILE]: `${JSON.stringify(best)}\n` });
+          }
+        }
+        // checkpoint
+        if (train.checkpointEvery > 0 && step % train.checkpointEvery === 0 && step < budget.steps) {
+          await checkpoint(stepDir(opts.dir, step));
+          saved(step, stepDir(opts.dir, step));
+        }
+      },
+    });
+    const trainSeconds = (performance.now() - t0) / 1e3;
+    await checkpoint(path.join(opts.dir, 'final'));
+    saved(trainer.step, path.join(opts.dir, 'final'));
+    const filteredFraction = isAlol(variant) && budget.scaled ? 1 - audit.positiveFraction : 0;
+    const timesSampled = Int32Array.from(sampler.timesSampled);
+    return {
+      variant,
+      steps: budget.steps,
+      trainSeconds,
+      params: trainer.weights(),
+      filteredFraction,
+      timesSampled,
+      losses,
+      bestStep: best?.step ?? null,
+    };
+  } finally {
+    await trainer.dispose();
+  }
+}
+
+/** Writes the batch of a non-finite step beside the variant and throws a WatchdogError naming its rows. */
+async function watchdog(
+  dir: string,
+  audit: AuditResult,
+  variant: Variant,
+  step: number,
+  stats: { loss: number; gradNorm: number },
+  idx: readonly number[],
+): Promise<never> {
+  const row = (i: number) => audit.train[i];
+  const coef = (i: number) => coefFor(variant, audit.rewards.total[i], audit.advantages[i]);
+  const file = path.join(dir, `watchdog-step-${step}.json`);
+  await mkdir(dir, { recursive: true });
+  const rows = idx.map((i) => ({
+    rowId: row(i).row.id,
+    file: row(i).row.file,
+    line: row(i).row.line,
+    prompt: row(i).prompt,
+    response: row(i).response,
+    refLogprobs: Array.from(audit.refLogprobs.perToken[i], (x) => (Number.isFinite(x) ? x : String(x))),
+    coef: coef(i),
+  }));
+  await writeFile(file, JSON.stringify({ step, loss: stats.loss, gradNorm: stats.gradNorm, rows }, null, 1));
+  const finite = (
+    i: number,
+  ) => audit.refLogprobs.perToken[i].every(Number.isFinite) && Number.isFinite(audit.advantages[i]) && Number.isFinite(
+    audit.rewards.total[i],
+  );
+  const bad = idx.filter((i) => !finite(i));
+  const named = (bad.length ? bad : idx).slice(0, 5).map((i) => describeRow(row(i).row)).join(', ');
+  const which = bad.length ? 'rows with non-finite inputs' : 'rows in the batch';
+  const what = `${variant} step ${step}: loss ${stats.loss}, gradient norm ${stats.gradNorm}; the batch is in ${file}; ${which}: ${named}`;
+  throw new WatchdogError(what, "check those rows' rewards and reference log-probs, or lower train.lr");
+}

@@ -1,0 +1,144 @@
+// The run context: everything a run's phases share, resolved once when the run starts — the config
+// (loaded once), the run folder and its event log, the device (resolveDevice runs here and nowhere
+// else in a run), the cache folder, stop control, progress and `say`, and the compute backend every
+// model computation of the run goes through (its sessions released together when the run ends).
+// One function builds it
+// (openRunContext); the CLI verbs, the extension's subprocess (main.ts) and the demo all call it, and
+// every phase takes it. `inRun` wraps a run's work so the log ends with run/didFinish or run/didFail.
+
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { RunConfig } from '../../protocol/config.js';
+import type { Phase } from '../../protocol/trainer.js';
+import type { ComputeBackend } from '../compute/backend.js';
+import { localBackend } from '../compute/local.js';
+import { failureOf } from '../errors.js';
+import { type ResolvedDevice, resolveDevice } from '../runtime/device.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { type RunControl, StopRequested, newControl } from './control.js';
+import { RunLog, runName } from './events.js';
+import { type LoadedConfig, loadRunConfig } from './load-config.js';
+
+/** A progress bar of a long phase (the CLI draws one on stderr; the subprocess draws none). */
+export interface ProgressBar {
+  update: (done: number) => void;
+  stop: () => void;
+}
+
+export interface RunContext {
+  /** The verb that started the run (audit, train, eval, demo). */
+  readonly verb: string;
+  readonly config: RunConfig;
+  /** The config file, or null (defaults and --set only, or a config built in code like the demo's). */
+  readonly configFile: string | null;
+  /** Relative paths in the config are relative to this folder. */
+  readonly baseDir: string;
+  readonly runDir: string;
+  /** Caches of rewards, log-probs, hidden states and value estimates; null: caches off. */
+  readonly cacheDir: string | null;
+  readonly log: RunLog;
+  /** The execution provider every session of this run uses (resolved once). */
+  readonly device: ResolvedDevice;
+  /** Stop requests and checkpoint-now requests from the extension. */
+  readonly control: RunControl;
+  /** What computes with models: log-probs, hidden states, training steps, generation. */
+  readonly compute: ComputeBackend;
+  /** A human-readable line (the CLI prints it on stdout, the subprocess on stderr). */
+  say(line: string): void;
+  progress(phase: Phase, total: number): ProgressBar;
+}
+
+export interface RunSpec {
+  verb: string;
+  loaded: LoadedConfig;
+  runDir: string;
+  cacheDir: string | null;
+  say: (line: string) => void;
+  progress: (phase: Phase, total: number) => ProgressBar;
+  control?: RunControl;
+  /** The event log (default: a new one in runDir; `toStdout` for the subprocess). */
+  log?: RunLog;
+  toStdout?: boolean;
+  /** Writes config.json (the resolved config) into the run folder (CLI verbs and the subprocess). */
+  writeConfig?: boolean;
+  /** Emits run/didStart (default true; tests that drive phases directly may leave it out). */
+  announce?: boolean;
+  /** The compute backend (default: ONNX Runtime on the resolved device with config.threads). */
+  compute?: (device: ResolvedDevice) => ComputeBackend;
+}
+
+/** Builds a run's context: the run folder, its event log and the device, resolved once. */
+export async function openRunContext(spec: RunSpec): Promise<RunContext> {
+  const { config } = spec.loaded;
+  const runDir = path.resolve(spec.runDir);
+  await mkdir(runDir, { recursive: true });
+  if (spec.writeConfig) await writeFileAtomic(path.join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  const log = spec.log ?? new RunLog(runDir, spec.toStdout ?? false);
+  const device = await resolveDevice(config.device);
+  if (device.fallback) process.stderr.write(`alol: ${device.fallback}\n`);
+  if (spec.announce ?? true) {
+    const fallback = device.fallback ? { fallback: device.fallback } : {};
+    const resolved = { requested: device.requested, provider: device.provider, ...fallback };
+    log.emit({ type: 'run/didStart', runId: path.basename(runDir), runDir, verb: spec.verb, config, device: resolved });
+  }
+  return {
+    verb: spec.verb,
+    config,
+    configFile: spec.loaded.file,
+    baseDir: spec.loaded.baseDir,
+    runDir,
+    cacheDir: spec.cacheDir,
+    log,
+    device,
+    control: spec.control ?? newControl(),
+    compute: spec.compute ? spec.compute(device) : localBackend({ provider: device.provider, threads: config.threads }),
+    say: spec.say,
+    progress: spec.progress,
+  };
+}
+
+/** What the CLI and the subprocess say about a run: its config file and --set, folders, cache. */
+export interface RunFlags {
+  config?: string;
+  set?: string[];
+  out?: string;
+  cacheDir?: string;
+  cache: boolean;
+}
+
+/**
+ * Loads the config (file + --set), chooses the run folder (default runs/<verb>-<time> beside the config)
+ * and the cache folder, and opens the run's context with config.json written and run/didStart emitted.
+ */
+export async function openRunFromFlags(
+  verb: string,
+  flags: RunFlags,
+  io: Pick<RunSpec, 'say' | 'progress' | 'control' | 'toStdout'>,
+): Promise<RunContext> {
+  const loaded = await loadRunConfig(flags.config ?? null, flags.set ?? []);
+  const runDir = path.resolve(flags.out ?? path.join(loaded.baseDir, 'runs', runName(verb)));
+  const cacheDir = flags.cache ? path.resolve(flags.cacheDir ?? path.join(loaded.baseDir, '.alol', 'cache')) : null;
+  return openRunContext({ verb, loaded, runDir, cacheDir, writeConfig: true, ...io });
+}
+
+/**
+ * Runs `body`, logging run/didFinish or run/didFail (with the message) before rethrowing; the run's
+ * compute backend is released when it ends.
+ */
+export async function inRun<T>(ctx: Pick<RunContext, 'log' | 'runDir' | 'compute'>, body: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  try {
+    const r = await body();
+    ctx.log.emit({ type: 'run/didFinish', runDir: ctx.runDir, elapsedMs: performance.now() - t0 });
+    return r;
+  } catch (e) {
+    if (e instanceof StopRequested) {
+      ctx.log.emit({ type: 'run/didFinish', runDir: ctx.runDir, elapsedMs: performance.now() - t0, stopped: true });
+      throw e;
+    }
+    ctx.log.emit({ type: 'run/didFail', ...failureOf(e) });
+    throw e;
+  } finally {
+    await ctx.compute.release();
+  }
+}
