@@ -22,8 +22,10 @@ const maxLen = { 'max-len': ['error', { code: 140 }] };
 
 export default tseslint.config(
   {
+    // Plain JavaScript is linted only where the project writes it (not users' reward bundles, caches or run folders).
     ignores: [
       'out/**', 'dist/**', 'node_modules/**', 'webview/dist/**', 'test/e2e/artifacts/**', 'test/webview/artifacts/**',
+      '**/*.{js,mjs,cjs}', '!scripts/**/*.{js,mjs}', '!test/**/*.{js,mjs}', '!bin/**/*.js', '!eslint.config.mjs',
     ],
   },
   { files: tsFiles, extends: [...tseslint.configs.recommended] },
