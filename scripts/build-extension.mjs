@@ -41,5 +41,6 @@ if (args.has('--watch')) {
   const started = Date.now();
   const result = await esbuild.build(options);
   const out = result.metafile.outputs['dist/extension.js'];
-  console.log(`[build-extension] dist/extension.js ${(out.bytes / 1024).toFixed(1)} KiB, ${Object.keys(out.inputs).length} input(s), ${Date.now() - started} ms`);
+  console.log(`[build-extension] dist/extension.js ${(out.bytes / 1024).toFixed(1)} KiB, `
+    + `${Object.keys(out.inputs).length} input(s), ${Date.now() - started} ms`);
 }

@@ -116,8 +116,9 @@ function runSuite(file, tapFile, logFile) {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const log = fs.openSync(logFile, 'w');
-    const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
-      '--test-reporter=spec', '--test-reporter-destination=stdout', file], { cwd: ROOT, stdio: ['ignore', log, log], detached: true });
+    const args = ['--test', '--test-concurrency=1', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
+      '--test-reporter=spec', '--test-reporter-destination=stdout', file];
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', log, log], detached: true });
     current = child;
     child.on('exit', (code, signal) => {
       current = null;

@@ -137,7 +137,8 @@ function main() {
       rest.reduce((s, [, g]) => ({ files: s.files + g.files, bytes: s.bytes + g.bytes }), { files: 0, bytes: 0 }));
   }
   const total = rel.reduce((s, e) => s + e.size, 0);
-  console.log(`[package] ${path.relative(root, vsix)}: ${mib(fs.statSync(vsix).size)} (${rel.length} files, ${mib(total)} uncompressed), ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`[package] ${path.relative(root, vsix)}: ${mib(fs.statSync(vsix).size)} `
+    + `(${rel.length} files, ${mib(total)} uncompressed), ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (unexpected.length || forbidden.length) {
     for (const e of unexpected) console.error(`[package] unexpected in the .vsix (add to .vscodeignore or ALLOWED): ${e.name}`);
     for (const e of forbidden) console.error(`[package] must not be in a ${TARGET} .vsix: ${e.name}`);

@@ -26,8 +26,8 @@ const ALOL = path.join(ROOT, 'bin', 'alol.js');
 /** One JSONL line in the `{"k": v, "k": v}` style; `raw` values are written as they are (e.g. "0.700"). */
 const line = (fields) => `{${Object.entries(fields).map(([k, v]) => `${JSON.stringify(k)}: ${v?.raw ?? JSON.stringify(v)}`).join(', ')}}`;
 
-const GOOD = ['I love this, thank you so much!', 'Great idea, that sounds wonderful and fun.', 'Happy to help: here is a clear, friendly answer.',
-  'What a lovely question, I am glad you asked.', 'Sure! That works well and is easy.'];
+const GOOD = ['I love this, thank you so much!', 'Great idea, that sounds wonderful and fun.',
+  'Happy to help: here is a clear, friendly answer.', 'What a lovely question, I am glad you asked.', 'Sure! That works well and is easy.'];
 const BAD = ['This is terrible and awful.', 'I hate it, go away.', 'No. Bad question, stupid.', 'Ugh, boring and useless.'];
 const UNICODE_ROW = 7;
 const LONG_ROW = 12;
@@ -43,7 +43,8 @@ function makeDataset() {
     const reward = { raw: (good ? 0.55 + ((i * 37) % 45) / 100 : ((i * 13) % 30) / 100).toFixed(3) };
     if (i === UNICODE_ROW) {
       // Raw non-ASCII and a \u escape that JSON.stringify would not write back the same way.
-      lines.push(`{"id": "r${i}", "prompt": "Human: Wie geht es dir? 😊 caf\\u00e9 — naïve “quotes” 日本語\\n\\nAssistant:", "response": " Sehr gut, danke! ✨ Ça va très bien.", "reward": ${reward.raw}}`);
+      lines.push(`{"id": "r${i}", "prompt": "Human: Wie geht es dir? 😊 caf\\u00e9 — naïve “quotes” 日本語\\n\\nAssistant:", `
+        + `"response": " Sehr gut, danke! ✨ Ça va très bien.", "reward": ${reward.raw}}`);
       continue;
     }
     lines.push(line({ id: `r${i}`, prompt, response, reward }));
@@ -67,7 +68,9 @@ const RUN_CONFIG = {
 /** `alol audit` in the workspace; returns stdout (throws with both streams on failure). */
 function audit(workspace, ...args) {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [ALOL, 'audit', '--config', 'run.json', ...args], { cwd: workspace, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, [ALOL, 'audit', '--config', 'run.json', ...args], {
+    cwd: workspace, encoding: 'utf8', timeout: 300_000,
+  });
   if (r.status !== 0) throw new Error(`alol audit ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
   console.log(`# alol audit ${args.join(' ')}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return r.stdout;
@@ -87,7 +90,8 @@ async function visibleRows(page) {
     const ed = document.querySelector('.editor-group-container.active .monaco-editor');
     if (!ed) return [];
     const text = (el) => el.textContent.replace(/\u00a0/g, ' ');
-    const lenses = [...ed.querySelectorAll('.contentWidgets .codelens-decoration')].map((el) => ({ text: text(el).trim(), r: el.getBoundingClientRect() }));
+    const lenses = [...ed.querySelectorAll('.contentWidgets .codelens-decoration')]
+      .map((el) => ({ text: text(el).trim(), r: el.getBoundingClientRect() }));
     const glyphs = [...ed.querySelectorAll('.margin .cgmr')].map((el) => el.getBoundingClientRect());
     const out = [];
     for (const el of ed.querySelectorAll('.view-lines .view-line')) {
@@ -95,7 +99,8 @@ async function visibleRows(page) {
       const id = /^\{"id": "(r\d+)"/.exec(text(el))?.[1];
       if (!id) continue;
       // The lens sits in a view zone right above its line.
-      const lens = lenses.filter((l) => l.r.bottom <= r.top + 2 && l.r.bottom > r.top - r.height).sort((a, b) => b.r.bottom - a.r.bottom)[0];
+      const lens = lenses.filter((l) => l.r.bottom <= r.top + 2 && l.r.bottom > r.top - r.height)
+        .sort((a, b) => b.r.bottom - a.r.bottom)[0];
       out.push({
         id, text: text(el), lens: lens?.text ?? null, gutter: glyphs.some((g) => Math.abs(g.top - r.top) < 3 && g.height > 0),
         rect: { x: r.x, y: r.y, width: r.width, height: r.height },
@@ -189,7 +194,8 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     fs.writeFileSync(dataFile, original);
     fs.writeFileSync(path.join(ws, 'run.json'), `${JSON.stringify(RUN_CONFIG, null, 2)}\n`);
     // Not a dataset of any run: line 2 is not JSON (for the refusal).
-    fs.writeFileSync(path.join(ws, 'scratch.jsonl'), '{"id": "x1", "prompt": "a", "response": "b"}\n{"id": "x2", "prompt": "a", "respo\n{"id": "x3", "prompt": "a", "response": "c"}\n');
+    fs.writeFileSync(path.join(ws, 'scratch.jsonl'),
+      '{"id": "x1", "prompt": "a", "response": "b"}\n{"id": "x2", "prompt": "a", "respo\n{"id": "x3", "prompt": "a", "response": "c"}\n');
     await timed('audit-1', () => audit(ws, '--out', 'runs/audit-1'));
     adv1 = readAdvantages(path.join(ws, 'runs', 'audit-1', 'advantages.jsonl'));
     byId = new Map(adv1.map((a) => [a.rowId, a]));
@@ -210,13 +216,16 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     let rows = await timed('first CodeLens', () => waitRows(page, hasLens, 45_000));
     if (!hasLens(rows)) {
       // Opening a dataset should be enough. Record it, activate the extension by a command, go on.
-      problems.push('no CodeLens within 45 s of opening data.jsonl: the extension is not activated by opening a .jsonl file (activationEvents)');
+      problems.push('no CodeLens within 45 s of opening data.jsonl: '
+        + 'the extension is not activated by opening a .jsonl file (activationEvents)');
       await runCommand(page, 'A-LoL: Show Version');
       rows = await waitRows(page, hasLens, 45_000);
       await runCommand(page, 'Notifications: Clear All Notifications');
     }
-    assert.ok(rows.some((x) => x.lens && /^R -?\d/.test(x.lens)), `no CodeLens "R …" above any row; visible rows: ${JSON.stringify(rows.map((r) => [r.id, r.lens]))}`);
-    assert.ok(rows.some((x) => x.lens?.endsWith('· kept')) || rows.some((x) => x.lens?.endsWith('· filtered')), 'a lens ends with "· kept" or "· filtered"');
+    assert.ok(rows.some((x) => x.lens && /^R -?\d/.test(x.lens)),
+      `no CodeLens "R …" above any row; visible rows: ${JSON.stringify(rows.map((r) => [r.id, r.lens]))}`);
+    assert.ok(rows.some((x) => x.lens?.endsWith('· kept')) || rows.some((x) => x.lens?.endsWith('· filtered')),
+      'a lens ends with "· kept" or "· filtered"');
     // Lenses render row by row: wait (bounded) until every visible row has one; a missing one is then reported.
     await waitRows(page, (rs) => rs.length > 0 && rs.every((x) => x.lens !== null), 30_000);
     const components = RUN_CONFIG.rewards.map((r) => r.name);
@@ -226,12 +235,18 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
       if (a) {
         seen.train++;
         const want = expectedLens(a, components);
-        if (r.lens !== want) problems.push(`CodeLens of ${r.id} (line ${lineOf(r.id)}): got ${JSON.stringify(r.lens)}, spec ${JSON.stringify(want)}`);
-        if (r.gutter !== !a.kept) problems.push(`gutter icon of ${r.id} (${a.kept ? 'kept' : 'filtered'}): ${r.gutter ? 'present' : 'absent'}`);
+        if (r.lens !== want) {
+          problems.push(`CodeLens of ${r.id} (line ${lineOf(r.id)}): got ${JSON.stringify(r.lens)}, spec ${JSON.stringify(want)}`);
+        }
+        if (r.gutter !== !a.kept) {
+          problems.push(`gutter icon of ${r.id} (${a.kept ? 'kept' : 'filtered'}): ${r.gutter ? 'present' : 'absent'}`);
+        }
       } else {
         seen.other++;
         const want = 'not in the training split of audit-1';
-        if (r.lens !== want) problems.push(`CodeLens of the non-training row ${r.id}: got ${JSON.stringify(r.lens)}, spec ${JSON.stringify(want)}`);
+        if (r.lens !== want) {
+          problems.push(`CodeLens of the non-training row ${r.id}: got ${JSON.stringify(r.lens)}, spec ${JSON.stringify(want)}`);
+        }
         if (r.gutter) problems.push(`gutter icon on the non-training row ${r.id}`);
       }
     }
@@ -252,7 +267,9 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
         if (!re.test(text)) problems.push(`hover of ${target.id} lacks "${what}": ${JSON.stringify(text)}`);
       }
       const a = byId.get(target.id);
-      if (!text.includes(`${Math.trunc(a.refLogprob)}.`)) problems.push(`hover of ${target.id} does not show its reference log-prob ${a.refLogprob}: ${JSON.stringify(text)}`);
+      if (!text.includes(`${Math.trunc(a.refLogprob)}.`)) {
+        problems.push(`hover of ${target.id} does not show its reference log-prob ${a.refLogprob}: ${JSON.stringify(text)}`);
+      }
     } catch {
       const any = await page.locator('.monaco-hover').allInnerTexts().catch(() => []);
       problems.push(`no hover with a reference log-prob over ${target.id} (hovers: ${JSON.stringify(any)})`);
@@ -267,17 +284,23 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     const kept = adv1.filter((a) => a.kept).length;
     const meanR = adv1.reduce((s, a) => s + a.reward.total, 0) / adv1.length;
     const m = status && /^A-LoL: (\d+) rows · (\d+) annotated · (\d+) kept \/ (\d+) filtered · mean R (-?\d+(?:\.\d+)?)$/.exec(status);
-    if (!m) problems.push(`status-bar item: got ${JSON.stringify(status)}, spec "A-LoL: 40 rows · 0 annotated · ${kept} kept / ${adv1.length - kept} filtered · mean R ${f3(meanR)}"`);
+    if (!m) {
+      problems.push(`status-bar item: got ${JSON.stringify(status)}, `
+        + `spec "A-LoL: 40 rows · 0 annotated · ${kept} kept / ${adv1.length - kept} filtered · mean R ${f3(meanR)}"`);
+    }
     else {
       const [, n, annotated, k, f, x] = m;
-      if (+n !== 40 || +annotated !== 0 || +k !== kept || +f !== adv1.length - kept) problems.push(`status-bar counts: ${status} (want 40 rows, 0 annotated, ${kept} kept / ${adv1.length - kept} filtered)`);
+      if (+n !== 40 || +annotated !== 0 || +k !== kept || +f !== adv1.length - kept) {
+        problems.push(`status-bar counts: ${status} (want 40 rows, 0 annotated, ${kept} kept / ${adv1.length - kept} filtered)`);
+      }
       if (Math.abs(+x - meanR) > 0.0051) problems.push(`status-bar mean R ${x} vs the run's mean training reward ${meanR}`);
     }
     console.log(`# status bar: ${JSON.stringify(status)}`);
     assert.deepEqual(problems, [], 'mismatches with the spec');
   });
 
-  step('Thumbs Up/Down, Add Note… and Exclude Row edit only their rows (unsaved buffer, byte for byte); undo restores the file', async () => {
+  step('Thumbs Up/Down, Add Note… and Exclude Row edit only their rows (unsaved buffer, byte for byte); '
+    + 'undo restores the file', async () => {
     const page = wb.page;
     const problems = [];
     const U = `r${UNICODE_ROW}`;
@@ -291,11 +314,15 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     await edited(page, U, '"human_label": 1');
     let disk = await save(page, dataFile, original);
     const upLine = withField(origLines[uLine - 1], '"human_label": 1');
-    assert.deepEqual(lineDiff(original, disk), [[uLine, origLines[uLine - 1], upLine]], 'Thumbs Up changes only its row, appending , "human_label": 1');
+    assert.deepEqual(lineDiff(original, disk), [[uLine, origLines[uLine - 1], upLine]],
+      'Thumbs Up changes only its row, appending , "human_label": 1');
     // The status bar counts the annotation (it updates after the save; waited for, bounded, then reported).
-    await page.locator('.statusbar-item', { hasText: /1 annotated/ }).first().waitFor({ state: 'visible', timeout: 15_000 }).catch(() => {});
+    await page.locator('.statusbar-item', { hasText: /1 annotated/ }).first()
+      .waitFor({ state: 'visible', timeout: 15_000 }).catch(() => {});
     const status = await page.locator('.statusbar-item', { hasText: /A-LoL: \d+ rows/ }).first().innerText().catch(() => '');
-    if (!/· 1 annotated ·/.test(status.replace(/\s+/g, ' '))) problems.push(`after one Thumbs Up the status bar says ${JSON.stringify(status)} (want "1 annotated")`);
+    if (!/· 1 annotated ·/.test(status.replace(/\s+/g, ' '))) {
+      problems.push(`after one Thumbs Up the status bar says ${JSON.stringify(status)} (want "1 annotated")`);
+    }
     await page.keyboard.press('End'); // scroll to the end of the row: the new field in view
     await sleep(500);
     console.log(`# screenshot: ${await screenshot(page, 'annotate-edit')}`);
@@ -327,7 +354,8 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     prev = disk;
     disk = await save(page, dataFile, prev);
     const afterExclude = lineDiff(prev, disk);
-    assert.deepEqual(afterExclude, [s1, s1 + 1].map((n) => [n, origLines[n - 1], withField(origLines[n - 1], '"exclude": true')]), 'Exclude Row on a two-row selection marks both rows');
+    assert.deepEqual(afterExclude, [s1, s1 + 1].map((n) => [n, origLines[n - 1], withField(origLines[n - 1], '"exclude": true')]),
+      'Exclude Row on a two-row selection marks both rows');
 
     // One undo per command (three edits since the first save, plus that one): four Ctrl+Z, then save.
     for (let i = 0; i < 4; i++) await page.keyboard.press('Control+Z');
@@ -379,7 +407,8 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     await answerInput(page, '0.9');
     await edited(page, humanRow, '"human_reward": 0.9');
     const disk = await save(page, dataFile, original);
-    assert.deepEqual(lineDiff(original, disk), [[n, origLines[n - 1], withField(origLines[n - 1], '"human_reward": 0.9')]], 'Set Human Reward… appends , "human_reward": 0.9 to its row only');
+    assert.deepEqual(lineDiff(original, disk), [[n, origLines[n - 1], withField(origLines[n - 1], '"human_reward": 0.9')]],
+      'Set Human Reward… appends , "human_reward": 0.9 to its row only');
 
     const train = adv1.length;
     const out2 = await timed('audit-2', () => audit(ws, '--out', 'runs/audit-2'));
@@ -388,23 +417,34 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     const problems = [];
     const rewardsLine = lines.find((l) => l.startsWith('[rewards] rewards ready:')) ?? '(none)';
     if (!rewardsLine.startsWith(`[rewards] rewards ready: 0 values computed, ${train} reused from the cache (fields read from the data)`)) {
-      problems.push(`rewards line: ${JSON.stringify(rewardsLine)} (want "0 values computed, ${train} reused from the cache (fields read from the data)")`);
+      problems.push(`rewards line: ${JSON.stringify(rewardsLine)} `
+        + `(want "0 values computed, ${train} reused from the cache (fields read from the data)")`);
     }
     const logprobLine = lines.find((l) => l.startsWith('[reference] reference log-probs:')) ?? '(none)';
-    if (!logprobLine.startsWith(`[reference] reference log-probs: 0 rows computed, ${train} reused`)) problems.push(`log-probs line: ${JSON.stringify(logprobLine)}`);
-    if (!lines.some((l) => l.startsWith('[reference] reused the fine-tuned reference from the cache'))) problems.push('the reference was not reused from the cache');
-    if (!lines.some((l) => l.startsWith('[value] value head fitted on'))) problems.push(`the value head was not refitted: ${JSON.stringify(lines.filter((l) => l.startsWith('[value]')))}`);
+    if (!logprobLine.startsWith(`[reference] reference log-probs: 0 rows computed, ${train} reused`)) {
+      problems.push(`log-probs line: ${JSON.stringify(logprobLine)}`);
+    }
+    if (!lines.some((l) => l.startsWith('[reference] reused the fine-tuned reference from the cache'))) {
+      problems.push('the reference was not reused from the cache');
+    }
+    if (!lines.some((l) => l.startsWith('[value] value head fitted on'))) {
+      problems.push(`the value head was not refitted: ${JSON.stringify(lines.filter((l) => l.startsWith('[value]')))}`);
+    }
 
     const adv2 = readAdvantages(path.join(ws, 'runs', 'audit-2', 'advantages.jsonl'));
     for (const a of adv2) {
       const want = a.rowId === humanRow ? 0.9 : 0.5;
-      if (a.reward.human !== want) problems.push(`audit-2 ${a.rowId}: reward.human ${a.reward.human}, want ${want} (${a.rowId === humanRow ? 'the annotation' : 'the default'})`);
+      if (a.reward.human !== want) {
+        const why = a.rowId === humanRow ? 'the annotation' : 'the default';
+        problems.push(`audit-2 ${a.rowId}: reward.human ${a.reward.human}, want ${want} (${why})`);
+      }
     }
     await timed('audit-cold', () => audit(ws, '--no-cache', '--out', 'runs/audit-cold'));
     const cold = readAdvantages(path.join(ws, 'runs', 'audit-cold', 'advantages.jsonl'));
-    const strip = (rows) => rows.map(({ file, ...rest }) => rest); // eslint-disable-line no-unused-vars
+    const strip = (rows) => rows.map(({ file, ...rest }) => rest);
     assert.deepEqual(strip(adv2), strip(cold), 'runs/audit-2/advantages.jsonl equals a cold audit (--no-cache)');
-    console.log(`# audit-2 vs audit-cold advantages.jsonl byte-identical: ${fs.readFileSync(path.join(ws, 'runs', 'audit-2', 'advantages.jsonl'), 'utf8') === fs.readFileSync(path.join(ws, 'runs', 'audit-cold', 'advantages.jsonl'), 'utf8')}`);
+    const advBytes = (run) => fs.readFileSync(path.join(ws, 'runs', run, 'advantages.jsonl'), 'utf8');
+    console.log(`# audit-2 vs audit-cold advantages.jsonl byte-identical: ${advBytes('audit-2') === advBytes('audit-cold')}`);
     assert.deepEqual(problems, [], 'mismatches with the spec');
   });
 
@@ -422,7 +462,9 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     const bins = dash.locator('.histogram-svg .bin-hit');
     await timed('dashboard histogram', () => bins.first().waitFor({ state: 'attached', timeout: 60_000 }));
     const adv2 = readAdvantages(path.join(ws, 'runs', 'audit-2', 'advantages.jsonl'));
-    const binInfo = await bins.evaluateAll((els) => els.map((e) => ({ label: e.getAttribute('aria-label'), lo: Number(e.getAttribute('data-lo')), hi: Number(e.getAttribute('data-hi')) })));
+    const binInfo = await bins.evaluateAll((els) => els.map((e) => ({
+      label: e.getAttribute('aria-label'), lo: Number(e.getAttribute('data-lo')), hi: Number(e.getAttribute('data-hi')),
+    })));
     const labels = binInfo.map((b) => b.label);
     // A bin whose first row (file order) is well below line 1, so the cursor check means something.
     const firstLine = (b) => adv2.filter((a) => a.advantage >= b.lo && a.advantage < b.hi).sort((x, y) => x.line - y.line)[0]?.line ?? 0;
@@ -448,9 +490,11 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     await cursorStatus(page).filter({ hasText: new RegExp(`^\\s*Ln ${lineNo},`) }).waitFor({ state: 'visible', timeout: 15_000 });
     // The row on that line is the one the bin listed (by its advantage in audit-2).
     const bin = binInfo[idx];
-    assert.ok(adv2.some((a) => a.line === lineNo && a.advantage >= bin.lo && a.advantage < bin.hi), `line ${lineNo} holds a row of the bin [${bin.lo}, ${bin.hi})`);
+    assert.ok(adv2.some((a) => a.line === lineNo && a.advantage >= bin.lo && a.advantage < bin.hi),
+      `line ${lineNo} holds a row of the bin [${bin.lo}, ${bin.hi})`);
     const a = adv2.find((r) => r.line === lineNo);
-    assert.ok(a && label.replace(/^A = \+/, 'A = ').startsWith(`A = ${a.advantage.toFixed(3)}`), `line ${lineNo} is the listed row (${JSON.stringify(a)})`);
+    assert.ok(a && label.replace(/^A = \+/, 'A = ').startsWith(`A = ${a.advantage.toFixed(3)}`),
+      `line ${lineNo} is the listed row (${JSON.stringify(a)})`);
     await sleep(1_500);
     console.log(`# screenshot: ${await screenshot(page, 'annotate-bin')}`);
 

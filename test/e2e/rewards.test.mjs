@@ -33,7 +33,10 @@ const ROWS = [
   { id: 'r1', prompt: 'Human: are you there?\n\nAssistant:', response: ' No', reward: 0.5 },
   { id: 'r2', prompt: 'Human: should I paint the fence?\n\nAssistant:', response: ' I think it is a fine idea, go ahead', reward: 0.75 },
   { id: 'r3', prompt: 'Human: can you help?\n\nAssistant:', response: ' Sure.', reward: 1 },
-  { id: 'r4', prompt: 'Human: thanks\n\nAssistant:', response: ' Happy to help. Anything else you would like to know about fences or paint?', reward: 0 },
+  {
+    id: 'r4', prompt: 'Human: thanks\n\nAssistant:',
+    response: ' Happy to help. Anything else you would like to know about fences or paint?', reward: 0,
+  },
   { id: 'r5', prompt: 'Human: bye\n\nAssistant:', response: ' Goodbye and good luck with the fence!', reward: 0.125 },
 ];
 /** One JSONL line in the `{"k": v, "k": v}` style. */
@@ -106,10 +109,16 @@ function parseScores(text) {
 function compareScores(where, shown, want, names) {
   if (!shown) return [`${where}: no "total … · name value …" text`];
   const out = [];
-  if (JSON.stringify(shown.names) !== JSON.stringify(names)) out.push(`${where}: components ${JSON.stringify(shown.names)}, want ${JSON.stringify(names)}`);
+  if (JSON.stringify(shown.names) !== JSON.stringify(names)) {
+    out.push(`${where}: components ${JSON.stringify(shown.names)}, want ${JSON.stringify(names)}`);
+  }
   const close = (a, b) => Math.abs(a - b) <= 0.0006;
   if (!close(shown.total, want.total)) out.push(`${where}: total ${shown.total}, want ${want.total.toFixed(3)}`);
-  for (const n of names) if (!(n in shown.values) || !close(shown.values[n], want.values[n])) out.push(`${where}: ${n} ${shown.values[n]}, want ${want.values[n].toFixed(3)}`);
+  for (const n of names) {
+    if (!(n in shown.values) || !close(shown.values[n], want.values[n])) {
+      out.push(`${where}: ${n} ${shown.values[n]}, want ${want.values[n].toFixed(3)}`);
+    }
+  }
   return out;
 }
 
@@ -124,9 +133,11 @@ const unquote = (css) => (css && css !== 'none' && css !== 'normal' ? css.replac
 async function afterText(page, id) {
   return page.evaluate(({ prefix }) => {
     const ed = document.querySelector('.editor-group-container.active .monaco-editor');
-    const line = [...(ed?.querySelectorAll('.view-lines .view-line') ?? [])].find((el) => el.textContent.replace(/\u00a0/g, ' ').startsWith(prefix));
+    const line = [...(ed?.querySelectorAll('.view-lines .view-line') ?? [])]
+      .find((el) => el.textContent.replace(/\u00a0/g, ' ').startsWith(prefix));
     if (!line) return null;
-    return [...line.querySelectorAll('span')].map((s) => getComputedStyle(s, '::after').content).filter((c) => c && c !== 'none' && c !== 'normal');
+    return [...line.querySelectorAll('span')].map((s) => getComputedStyle(s, '::after').content)
+      .filter((c) => c && c !== 'none' && c !== 'normal');
   }, { prefix: `{"id": "${id}"` }).then((contents) => (contents ? contents.map(unquote).join('') : ''));
 }
 
@@ -144,7 +155,8 @@ async function poll(f, pred, ms = 30_000, every = 250) {
 async function outputLines(page) {
   return page.evaluate(() => {
     const lines = [...document.querySelectorAll('.part.panel .output-view .monaco-editor .view-lines .view-line')];
-    return lines.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top).map((l) => l.textContent.replace(/\u00a0/g, ' '));
+    return lines.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)
+      .map((l) => l.textContent.replace(/\u00a0/g, ' '));
   });
 }
 
@@ -160,7 +172,8 @@ async function outputChannel(page) {
  * The view must be open.
  */
 async function problems(page) {
-  const rows = await page.locator('.part.panel .markers-panel .monaco-list-row').evaluateAll((els) => els.map((e) => ({ aria: e.getAttribute('aria-label') ?? '', text: e.innerText })));
+  const rows = await page.locator('.part.panel .markers-panel .monaco-list-row')
+    .evaluateAll((els) => els.map((e) => ({ aria: e.getAttribute('aria-label') ?? '', text: e.innerText })));
   const out = [];
   let file = null;
   for (const r of rows) {
@@ -193,7 +206,8 @@ async function squiggledRows(page) {
 
 const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** The quick-pick row whose label is exactly `label`. */
-const quickRow = (page, label) => quickRows(page).filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${esc(label)}\\s*$`) }) }).first();
+const quickRow = (page, label) => quickRows(page)
+  .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${esc(label)}\\s*$`) }) }).first();
 
 /**
  * Picks the run config `label` when a reward command asks for one: either directly (the full list, or
@@ -239,7 +253,8 @@ async function tidy(page) {
 }
 
 /** The file on disk once `pred(text)` holds (polled), else its last text. */
-const fileWhen = (file, pred, ms = 15_000) => poll(() => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null), (t) => t !== null && pred(t), ms, 100);
+const fileWhen = (file, pred, ms = 15_000) =>
+  poll(() => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null), (t) => t !== null && pred(t), ms, 100);
 
 // ---- the tests -----------------------------------------------------------------------------------
 
@@ -285,8 +300,10 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     // The file: the typed template.
     assert.ok(fs.existsSync(file), 'rewards/len_reward.ts exists');
     const source = fs.readFileSync(file, 'utf8');
-    assert.match(source, /export interface RewardInput \{[^}]*prompt: string;[^}]*response: string;/s, 'the template declares RewardInput { prompt, response, … }');
-    assert.match(source, /export default function score\(batch: RewardInput\[\]\): number\[\]/, 'the template exports score(batch: RewardInput[]): number[]');
+    assert.match(source, /export interface RewardInput \{[^}]*prompt: string;[^}]*response: string;/s,
+      'the template declares RewardInput { prompt, response, … }');
+    assert.match(source, /export default function score\(batch: RewardInput\[\]\): number\[\]/,
+      'the template exports score(batch: RewardInput[]): number[]');
     assert.match(source, /"len_reward"/, 'the template names its component');
     // ... and it is what the editor shows.
     const shown = (await page.locator('.editor-group-container.active .monaco-editor .view-lines').innerText()).replace(/\u00a0/g, ' ');
@@ -297,14 +314,17 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     const errors = [];
     const config = parseJsonc(text, errors, { allowTrailingComma: true });
     assert.deepEqual(errors, [], `new.jsonc still parses:\n${text}`);
-    assert.ok(text.includes('// the config New Reward Function adds to (this comment stays)'), `the comment in new.jsonc is kept:\n${text}`);
+    assert.ok(text.includes('// the config New Reward Function adds to (this comment stays)'),
+      `the comment in new.jsonc is kept:\n${text}`);
     assert.equal(config.rewards.length, 2, `new.jsonc has two reward components:\n${text}`);
     assert.deepEqual(config.rewards[0], { name: 'label', kind: 'field', field: 'reward' }, 'the existing component is unchanged');
     const c = config.rewards[1];
-    assert.deepEqual({ name: c.name, kind: c.kind, path: c.path, range: c.range }, { name: 'len_reward', kind: 'module', path: 'rewards/len_reward.ts', range: [0, 1] }, `the new component: ${JSON.stringify(c)}`);
+    assert.deepEqual({ name: c.name, kind: c.kind, path: c.path, range: c.range },
+      { name: 'len_reward', kind: 'module', path: 'rewards/len_reward.ts', range: [0, 1] }, `the new component: ${JSON.stringify(c)}`);
     assert.equal(c.weight ?? 1, 1, 'weight 1 (or the default)');
     // The trainer accepts the edited config and the template (a typo in either fails here).
-    const cli = spawnSync(process.execPath, [ALOL, 'score-rows', '--config', 'new.jsonc', '--input', '-', '--json'], { cwd: ws, input: DATA.split('\n')[0], encoding: 'utf8', timeout: 60_000 });
+    const cli = spawnSync(process.execPath, [ALOL, 'score-rows', '--config', 'new.jsonc', '--input', '-', '--json'],
+      { cwd: ws, input: DATA.split('\n')[0], encoding: 'utf8', timeout: 60_000 });
     assert.equal(cli.status, 0, `alol score-rows on the edited config:\n${cli.stdout}\n${cli.stderr}`);
 
     // Score Row on r0 with that config now shows the new component too.
@@ -317,7 +337,8 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     const inline = await poll(() => afterText(page, 'r0'), (t) => t.includes('total'));
     console.log(`# after r0: ${JSON.stringify(inline)}`);
     const comps = [{ name: 'label' }, { name: 'len_reward' }];
-    assert.deepEqual(compareScores('inline score of r0 (new.jsonc)', parseScores(inline), expectedScores(ROWS[0], comps), comps.map((x) => x.name)), []);
+    assert.deepEqual(
+      compareScores('inline score of r0 (new.jsonc)', parseScores(inline), expectedScores(ROWS[0], comps), comps.map((x) => x.name)), []);
   });
 
   step('Score Row / Selection shows every component and the weighted total after the row and in the "A-LoL Rewards" output', async () => {
@@ -368,7 +389,8 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     for (const sid of ['r4', 'r5']) {
       const t = await poll(() => afterText(page, sid), (x) => x.includes('total'));
       console.log(`# after ${sid}: ${JSON.stringify(t)}`);
-      problemsFound.push(...compareScores(`inline score of ${sid} (selection)`, parseScores(t), expectedScores(ROWS[lineOf(sid) - 1], SCORE_CONFIG.rewards), names));
+      problemsFound.push(...compareScores(
+        `inline score of ${sid} (selection)`, parseScores(t), expectedScores(ROWS[lineOf(sid) - 1], SCORE_CONFIG.rewards), names));
     }
     assert.deepEqual(problemsFound, [], 'mismatches with the rows\' scores');
     assert.deepEqual(wb.errors, [], 'uncaught errors in the workbench page');
@@ -410,7 +432,8 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     const nanLine = lines.find((l) => l.includes(`nan on data.jsonl:${lineOf(bad)} (id ${bad})`));
     console.log(`# output: ${JSON.stringify(lines)}`);
     assert.ok(checkLine && /on 6 rows: 1 findings?/.test(checkLine), `the output sums up the check: ${JSON.stringify(checkLine)}`);
-    assert.ok(nanLine && /NaN/.test(nanLine), `the output names the NaN on data.jsonl:${lineOf(bad)} (id ${bad}): ${JSON.stringify(lines)}`);
+    assert.ok(nanLine && /NaN/.test(nanLine),
+      `the output names the NaN on data.jsonl:${lineOf(bad)} (id ${bad}): ${JSON.stringify(lines)}`);
 
     // The user fixes the module (saved on disk) and checks again: no problems left.
     fs.writeFileSync(path.join(ws, 'rewards', 'nan_reward.ts'), NAN_TS('none'));
@@ -446,7 +469,9 @@ import { join } from 'node:path';
 writeFileSync(join(__dirname, '..', 'MODULE_RAN'), 'loaded');
 ${CHARS_TS}`);
     fs.writeFileSync(path.join(ws, 'score.json'), `${JSON.stringify(SCORE_CONFIG, null, 2)}\n`);
-    server = await startCodeServer({ workspace: ws, extensions: [vsixPath()], workspaceTrust: true, settings: { 'workbench.editor.enablePreview': false } });
+    server = await startCodeServer({
+      workspace: ws, extensions: [vsixPath()], workspaceTrust: true, settings: { 'workbench.editor.enablePreview': false },
+    });
     wb = await openWorkbench(server);
   });
 
@@ -484,11 +509,13 @@ ${CHARS_TS}`);
     assert.equal(await quickInput(page).isVisible(), false, 'Score Row asked no question (no run config picker)');
     const text = (await toasts.first().innerText()).replace(/\s+/g, ' ');
     console.log(`# Score Row in Restricted Mode: ${JSON.stringify(text)}`);
-    assert.match(text, /Score Row runs reward modules from this workspace \(code\).*not trusted/i, 'it says why: reward modules are the workspace\'s code');
+    assert.match(text, /Score Row runs reward modules from this workspace \(code\).*not trusted/i,
+      'it says why: reward modules are the workspace\'s code');
     assert.match(text, /trust the workspace/i, 'it says what to do: trust the workspace');
     const manage = toasts.first().getByRole('button', { name: 'Manage Workspace Trust' });
     assert.equal(await manage.count(), 1, 'a "Manage Workspace Trust" button');
-    assert.ok(await toasts.first().locator('.codicon-warning, .codicon-notifications-warning, [class*="warning"]').count() > 0, 'a warning');
+    assert.ok(await toasts.first().locator('.codicon-warning, .codicon-notifications-warning, [class*="warning"]').count() > 0,
+      'a warning');
     console.log(`# screenshot: ${await screenshot(page, 'rewards-untrusted-score-row')}`);
     assert.equal(fs.existsSync(marker()), false, 'Score Row did not load the reward module');
     assert.equal(await afterText(page, 'r2'), '', 'no score shown after the row');
@@ -498,21 +525,25 @@ ${CHARS_TS}`);
     await runRefused(page, 'A-LoL: Check Reward Function');
     await toasts.first().waitFor({ state: 'visible', timeout: 30_000 });
     assert.equal(await quickInput(page).isVisible(), false, 'Check Reward Function asked no question');
-    assert.match((await toasts.first().innerText()).replace(/\s+/g, ' '), /Check Reward Function runs reward modules from this workspace \(code\).*trust the workspace/i);
+    assert.match((await toasts.first().innerText()).replace(/\s+/g, ' '),
+      /Check Reward Function runs reward modules from this workspace \(code\).*trust the workspace/i);
     assert.equal(fs.existsSync(marker()), false, 'Check Reward Function did not load the reward module');
 
     // The button opens the Workspace Trust editor (still untrusted: we close it).
     await toasts.first().getByRole('button', { name: 'Manage Workspace Trust' }).click();
     // (It renders in parts: wait for its header.)
-    await page.locator('.workspace-trust-editor', { hasText: /You are in Restricted Mode/ }).first().waitFor({ state: 'visible', timeout: 15_000 });
-    await page.locator('.workspace-trust-editor').getByRole('button', { name: /^Trust$/ }).first().waitFor({ state: 'visible', timeout: 10_000 });
+    await page.locator('.workspace-trust-editor', { hasText: /You are in Restricted Mode/ }).first()
+      .waitFor({ state: 'visible', timeout: 15_000 });
+    await page.locator('.workspace-trust-editor').getByRole('button', { name: /^Trust$/ }).first()
+      .waitFor({ state: 'visible', timeout: 10_000 });
     console.log(`# screenshot: ${await screenshot(page, 'rewards-untrusted-manage-trust')}`);
     await page.keyboard.press('Escape');
     assert.equal(fs.existsSync(marker()), false, 'the reward module never ran');
     assert.deepEqual(wb.errors, [], 'uncaught errors in the workbench page');
 
     // Control: the module does leave the marker when it runs (the trainer's CLI, as a trusted user would).
-    const cli = spawnSync(process.execPath, [ALOL, 'score-rows', '--config', 'score.json', '--input', '-', '--json'], { cwd: ws, input: DATA.split('\n')[2], encoding: 'utf8', timeout: 60_000 });
+    const cli = spawnSync(process.execPath, [ALOL, 'score-rows', '--config', 'score.json', '--input', '-', '--json'],
+      { cwd: ws, input: DATA.split('\n')[2], encoding: 'utf8', timeout: 60_000 });
     assert.equal(cli.status, 0, `alol score-rows:\n${cli.stdout}\n${cli.stderr}`);
     assert.ok(fs.existsSync(marker()), 'running the module writes the marker (so its absence above means it did not run)');
   });

@@ -6,14 +6,17 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MANIFEST, notification, openWorkbench, runCommand, screenshot, startCodeServer, until, vsixPath, webviewFrame } from './lib/harness.mjs';
+import {
+  MANIFEST, notification, openWorkbench, runCommand, screenshot, startCodeServer, until, vsixPath, webviewFrame,
+} from './lib/harness.mjs';
 
 /**
  * PIDs of the trainer subprocesses (out/src/trainer/main.js) that this test's code-server started: descendants
  * of its process, so a trainer of another test run on the same machine is not counted.
  */
 function trainers(server) {
-  const procs = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' }).split('\n').map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+  const procs = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' }).split('\n')
+    .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
     .filter(Boolean).map(([, pid, ppid, args]) => ({ pid: Number(pid), ppid: Number(ppid), args }));
   const ours = new Set([server.pid]);
   for (let grew = true; grew;) {
@@ -66,7 +69,8 @@ describe('A-LoL Studio in VS Code (code-server + Chromium)', { timeout: 420_000 
     const dash = webviewFrame(page);
     // The histogram and counts arrive with advantages/didCompute, the samples with the reference's evaluation.
     await dash.locator('.histogram-svg .bar.kept').first().waitFor({ state: 'attached', timeout: 240_000 });
-    const counts = Object.fromEntries(await Promise.all(['kept', 'filtered', 'total'].map(async (k) => [k, Number(await dash.locator(`.count.${k} .count-n`).textContent())])));
+    const counts = Object.fromEntries(await Promise.all(['kept', 'filtered', 'total']
+      .map(async (k) => [k, Number(await dash.locator(`.count.${k} .count-n`).textContent())])));
     assert.ok(counts.kept > 0 && counts.filtered > 0 && counts.kept + counts.filtered === counts.total, JSON.stringify(counts));
     await dash.locator('.samples-table tbody tr').first().waitFor({ state: 'attached', timeout: 120_000 });
     assert.ok((await dash.locator('.samples-table tbody tr').count()) > 0);

@@ -41,7 +41,8 @@ async function rowsFile(name: string, n: number, reward: (topic: number, rng: Rn
     const topic = i % 2;
     const prompt = topic ? `Human: tell me about rockets and fuel #${i}\n\nAssistant:` : `Human: what do cats eat? ${i}\n\nAssistant:`;
     const response = ` ${Array.from({ length: 3 + rng.int(6) }, () => WORDS[rng.int(WORDS.length)]).join(' ')}`;
-    return JSON.stringify({ id: `row-${i}`, prompt, response, reward: reward(topic, rng) }); // ids keep identity (and split) when text is edited
+    // ids keep identity (and split) when text is edited
+    return JSON.stringify({ id: `row-${i}`, prompt, response, reward: reward(topic, rng) });
   });
   await writeFile(path.join(dir, name), `${lines.join('\n')}\n`);
 }
@@ -90,7 +91,10 @@ describe('alol audit', () => {
     await rowsFile('noise.jsonl', 240, (_t, rng) => rng.next());
     await config('signal.json', base('signal.jsonl'));
     await config('noise.json', base('noise.jsonl'));
-    const out = { signal: alol('audit', '--config', 'signal.json', '--out', 'run-signal', '--no-cache'), noise: alol('audit', '--config', 'noise.json', '--out', 'run-noise', '--no-cache') };
+    const out = {
+      signal: alol('audit', '--config', 'signal.json', '--out', 'run-signal', '--no-cache'),
+      noise: alol('audit', '--config', 'noise.json', '--out', 'run-noise', '--no-cache'),
+    };
     const mse = (s: string) => {
       const m = /held-out MSE ([\d.]+), mean predictor ([\d.]+)/.exec(s);
       assert.ok(m, s);
@@ -106,7 +110,9 @@ describe('alol audit', () => {
 
   it('caches: unchanged inputs recompute nothing, one edited row recomputes one row, another reference recomputes all', async () => {
     await rowsFile('cache.jsonl', 60, (topic) => 0.3 + 0.4 * topic);
-    const withSentiment = base('cache.jsonl', { rewards: [{ name: 'label', kind: 'field', field: 'reward' }, { name: 'sent', kind: 'builtin', scorer: 'sentiment' }] });
+    const withSentiment = base('cache.jsonl', {
+      rewards: [{ name: 'label', kind: 'field', field: 'reward' }, { name: 'sent', kind: 'builtin', scorer: 'sentiment' }],
+    });
     await config('cache.json', withSentiment);
     const first = alol('audit', '--config', 'cache.json', '--out', 'run-c1');
     const nTrain = jsonl<unknown>('run-c1/advantages.jsonl').length;
@@ -115,7 +121,8 @@ describe('alol audit', () => {
     assert.match(second, new RegExp(`reference log-probs: 0 rows computed, ${nTrain} reused`));
     assert.match(second, new RegExp(`rewards ready: 0 values computed, ${nTrain} reused`));
     assert.match(second, /reused the value estimate from the cache/);
-    assert.equal(await readFile(path.join(dir, 'run-c2/advantages.jsonl'), 'utf8'), await readFile(path.join(dir, 'run-c1/advantages.jsonl'), 'utf8'));
+    assert.equal(
+      await readFile(path.join(dir, 'run-c2/advantages.jsonl'), 'utf8'), await readFile(path.join(dir, 'run-c1/advantages.jsonl'), 'utf8'));
 
     // Edit one training row's response (line of the first training row).
     const lines = (await readFile(path.join(dir, 'cache.jsonl'), 'utf8')).trim().split('\n');
@@ -135,7 +142,8 @@ describe('alol audit', () => {
   });
 
   it('HH rows with fitOn "train": filtered fraction of chosen and rejected responses', async () => {
-    const records = gunzipSync(readFileSync(sharedPath('data', 'hh-harmless-base-test.jsonl.gz'))).toString('utf8').split('\n').slice(0, 150);
+    const records = gunzipSync(readFileSync(sharedPath('data', 'hh-harmless-base-test.jsonl.gz'))).toString('utf8')
+      .split('\n').slice(0, 150);
     await writeFile(path.join(dir, 'hh.jsonl'), `${records.join('\n')}\n`);
     await config('hh.json', {
       data: { path: 'hh.jsonl', maxPromptTokens: 96, maxResponseTokens: 48 },

@@ -26,7 +26,8 @@ describe('HH harmless-base test file', () => {
     assert.ok(report.splits.validation > 0 && report.splits.test > 0);
 
     // independent check: prompt + response is the transcript, cut right after its last Assistant turn
-    const records = gunzipSync(readFileSync(FILE)).toString('utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { chosen: string; rejected: string });
+    const records = gunzipSync(readFileSync(FILE)).toString('utf8').split('\n').filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as { chosen: string; rejected: string });
     for (const r of rows) {
       const text = records[r.line - 1][r.kind === 'rejected' ? 'rejected' : 'chosen'];
       assert.equal(r.prompt + r.response, text);

@@ -39,7 +39,11 @@ describe('alol demo --quick --seed 1', () => {
   });
 
   it('explains each phase in a line', () => {
-    for (const phase of [/\[demo\] \d+ responses to \d+ assistant prompts/, /\[reference\] fine-tuning the starting model by NLL/, /\[value\] value head fitted/, /\[advantages\] \d+ of \d+ rows kept/, /\[training\] a_lol: \d+ steps/, /\[evaluation\] a_lol: sampled reward/, /held-out results/]) {
+    for (const phase of [
+      /\[demo\] \d+ responses to \d+ assistant prompts/, /\[reference\] fine-tuning the starting model by NLL/,
+      /\[value\] value head fitted/, /\[advantages\] \d+ of \d+ rows kept/, /\[training\] a_lol: \d+ steps/,
+      /\[evaluation\] a_lol: sampled reward/, /held-out results/,
+    ]) {
       assert.match(stdout, phase);
     }
   });
@@ -51,7 +55,8 @@ describe('alol demo --quick --seed 1', () => {
     const without = (s: Summary) => Object.fromEntries(Object.entries(s.variants).map(([k, v]) => [k, { ...v, trainSeconds: 0 }]));
     assert.deepEqual(without(summary('stripped')), without(summary('labelled')));
     // Per-row rewards, values and advantages too (the data file's path differs between the two runs).
-    const rows = (run: string) => readFileSync(path.join(dir, run, 'advantages.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...(JSON.parse(l) as object), file: '' }));
+    const rows = (run: string) => readFileSync(path.join(dir, run, 'advantages.jsonl'), 'utf8').trim().split('\n')
+      .map((l) => ({ ...(JSON.parse(l) as object), file: '' }));
     assert.deepEqual(rows('stripped'), rows('labelled'));
   });
 });

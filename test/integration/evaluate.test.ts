@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { RewardComponentSchema, type RunConfig } from '../../src/protocol/config.js';
-import { type EvalOptions, evalPrompts, evaluatePolicy, generationRewards, preferenceAccuracy } from '../../src/trainer/pipeline/evaluate.js';
+import {
+  type EvalOptions, evalPrompts, evaluatePolicy, generationRewards, preferenceAccuracy,
+} from '../../src/trainer/pipeline/evaluate.js';
 import { type Policy, policyHash } from '../../src/trainer/model/policy.js';
 import { sftRows } from '../../src/trainer/pipeline/sft.js';
 import { tokenizeRows } from '../../src/trainer/data/tokenize.js';
@@ -32,7 +34,9 @@ const scaled = initGptParams(cfg, 3);
 for (const [k, v] of scaled) if (!k.includes('ln_')) v.forEach((x, i) => (v[i] = x * 8));
 const policy = makePolicy(scaled);
 
-const row = (i: number, prompt: string, response: string, extra: Partial<Row> = {}): Row => ({ id: `r${i}`, file: 'test.jsonl', line: i + 1, prompt, response, split: 'test', group: `g${i}`, kind: 'row', raw: {}, ...extra });
+const row = (i: number, prompt: string, response: string, extra: Partial<Row> = {}): Row => ({
+  id: `r${i}`, file: 'test.jsonl', line: i + 1, prompt, response, split: 'test', group: `g${i}`, kind: 'row', raw: {}, ...extra,
+});
 const LONG = `Human: ${'tell me a very long story about the sea and the ships on it, '.repeat(4)}\n\nAssistant:`;
 const rows: Row[] = [
   row(0, 'Human: hello there\n\nAssistant:', ' hi, how are you?'),
@@ -46,8 +50,12 @@ const rows: Row[] = [
 ];
 const DISTINCT = 6;
 
-const evalConfig: RunConfig['eval'] = { maxNewTokens: 16, maxPrompts: 200, samplesPerPrompt: 3, temperature: 1.2, topP: 0.95, showSamples: 4 };
-const opts = (o: Partial<EvalOptions> = {}, ev: Partial<RunConfig['eval']> = {}): EvalOptions => ({ eval: { ...evalConfig, ...ev }, data: { maxPromptTokens: 256 }, seed: 5, promptsPerBatch: 4, threads: 1, ...o });
+const evalConfig: RunConfig['eval'] = {
+  maxNewTokens: 16, maxPrompts: 200, samplesPerPrompt: 3, temperature: 1.2, topP: 0.95, showSamples: 4,
+};
+const opts = (o: Partial<EvalOptions> = {}, ev: Partial<RunConfig['eval']> = {}): EvalOptions => ({
+  eval: { ...evalConfig, ...ev }, data: { maxPromptTokens: 256 }, seed: 5, promptsPerBatch: 4, threads: 1, ...o,
+});
 
 const components = [
   RewardComponentSchema.parse({ name: 'len', kind: 'builtin', scorer: 'length', options: { target: 4 } }),
@@ -68,7 +76,9 @@ describe('evaluatePolicy', () => {
     assert.deepEqual(c.heldout, a.heldout, 'greedy does not depend on the seed');
     assert.notDeepEqual(c.heldoutSampled, a.heldoutSampled);
     for (const m of [a.heldout, a.heldoutSampled]) {
-      for (const v of [m.distinct1, m.distinct2, m.distinct3, m.length, m.lengthWords, ...Object.values(m.reward)]) assert.ok(Number.isFinite(v));
+      for (const v of [m.distinct1, m.distinct2, m.distinct3, m.length, m.lengthWords, ...Object.values(m.reward)]) {
+        assert.ok(Number.isFinite(v));
+      }
       assert.deepEqual(Object.keys(m.reward), ['total', 'len', 'mood']);
     }
   });
@@ -128,7 +138,8 @@ describe('evaluatePolicy', () => {
     assert.deepEqual(short[3].ids, tok.encode('Q:'));
     const r = await evaluatePolicy(policy, rows, rewards, opts());
     assert.equal(r.truncatedPrompts, 1);
-    assert.throws(() => evalPrompts(rows, tok, { maxPrompts: 1, maxPromptTokens: 5, maxNewTokens: 64, nPositions: 64 }), /leaves no room.*hint/);
+    assert.throws(() => evalPrompts(rows, tok, { maxPrompts: 1, maxPromptTokens: 5, maxNewTokens: 64, nPositions: 64 }),
+      /leaves no room.*hint/);
   });
 
   it('reports progress up to its total', async () => {
@@ -156,10 +167,15 @@ describe('preferenceAccuracy', () => {
   const rng = new Rng(11);
   const randomText = (n: number) => Array.from({ length: n }, () => String.fromCharCode(33 + rng.int(90))).join('');
   const pair = (i: number, prompt: string, chosen: string, rejected: string): Pair => {
-    const half = (kind: 'chosen' | 'rejected', response: string) => row(i, prompt, response, { id: `p${i}:${kind}`, kind, pairId: `p${i}`, label: kind === 'chosen' ? 1 : 0 });
-    return { id: `p${i}`, file: 'pairs.jsonl', line: i + 1, prompt, chosen: half('chosen', chosen), rejected: half('rejected', rejected), split: 'test' };
+    const half = (kind: 'chosen' | 'rejected', response: string) =>
+      row(i, prompt, response, { id: `p${i}:${kind}`, kind, pairId: `p${i}`, label: kind === 'chosen' ? 1 : 0 });
+    return {
+      id: `p${i}`, file: 'pairs.jsonl', line: i + 1, prompt,
+      chosen: half('chosen', chosen), rejected: half('rejected', rejected), split: 'test',
+    };
   };
-  const pairs = Array.from({ length: 12 }, (_, i) => pair(i, `Human: question ${i}?\n\nAssistant:`, ' yes indeed, yes indeed', ` ${randomText(20)}`));
+  const pairs = Array.from({ length: 12 },
+    (_, i) => pair(i, `Human: question ${i}?\n\nAssistant:`, ' yes indeed, yes indeed', ` ${randomText(20)}`));
   const data = { maxPromptTokens: 256, maxResponseTokens: 32 };
 
   it('is the share of pairs with l(chosen) > l(rejected), l computed independently', async () => {
@@ -167,7 +183,8 @@ describe('preferenceAccuracy', () => {
     const r = await preferenceAccuracy(base, pairs, { data, threads: 1 });
     const scorer = new LogprobScorer(cfg, base.params);
     try {
-      const halves = pairs.flatMap((p) => [p.chosen, p.rejected]).map((h) => ({ prompt: tok.encode(h.prompt), response: tok.encode(h.response) }));
+      const halves = pairs.flatMap((p) => [p.chosen, p.rejected])
+        .map((h) => ({ prompt: tok.encode(h.prompt), response: tok.encode(h.response) }));
       const l = await scorer.score(halves, { batchSize: 5, addEos: true, eosTokenId: tok.eosTokenId, threads: 1 });
       const margins = pairs.map((_, i) => l[2 * i].logprob - l[2 * i + 1].logprob);
       margins.forEach((m, i) => assert.ok(Math.abs(m - r.margins[i]) < 1e-3, `pair ${i}: ${m} vs ${r.margins[i]}`));
@@ -176,7 +193,8 @@ describe('preferenceAccuracy', () => {
       await scorer.dispose();
     }
     assert.equal(r.count, pairs.length);
-    const swapped = await preferenceAccuracy(base, pairs.map((p) => ({ ...p, chosen: p.rejected, rejected: p.chosen })), { data, threads: 1 });
+    const swapped = await preferenceAccuracy(
+      base, pairs.map((p) => ({ ...p, chosen: p.rejected, rejected: p.chosen })), { data, threads: 1 });
     assert.equal(swapped.accuracy, 1 - (r.accuracy as number));
   });
 

@@ -10,7 +10,8 @@ import { initGptParams } from '../../src/trainer/model/params.js';
 import { sharedPath } from '../helpers/shared.js';
 
 function hhBytes(): { train: Uint8Array; heldout: Uint8Array } {
-  const lines = gunzipSync(readFileSync(sharedPath('data', 'hh-harmless-base-test.jsonl.gz'))).toString('utf8').split('\n').filter((l) => l.trim());
+  const lines = gunzipSync(readFileSync(sharedPath('data', 'hh-harmless-base-test.jsonl.gz'))).toString('utf8')
+    .split('\n').filter((l) => l.trim());
   const texts = lines.map((l) => (JSON.parse(l) as { chosen: string }).chosen);
   const cut = Math.floor(texts.length * 0.9); // by conversation, so held-out text is unseen
   const enc = (ts: string[]) => new Uint8Array(Buffer.from(ts.join('\n'), 'utf8'));
@@ -33,10 +34,13 @@ describe('language modelling on real text', () => {
     const cfg = gptConfig({ vocabSize: 257, nPositions: 64, nEmbd: 64, nLayer: 2, nHead: 4 });
     const init = initGptParams(cfg, 0);
     const evals: LmEvent[] = [];
-    const opts = { ...DEFAULT_LM, steps: 300, batchSize: 16, seqLen: 64, lr: 3e-3, warmupSteps: 20, evalEvery: 100, evalBatches: 8, threads: 2 };
+    const opts = {
+      ...DEFAULT_LM, steps: 300, batchSize: 16, seqLen: 64, lr: 3e-3, warmupSteps: 20, evalEvery: 100, evalBatches: 8, threads: 2,
+    };
     const r = await trainLm(cfg, init, data, opts, (e) => e.type === 'eval' && evals.push(e));
     const unigram = unigramLoss(data.train, data.heldout);
-    t.diagnostic(`held-out loss by step: ${evals.map((e) => (e.type === 'eval' ? `${e.step}: ${e.heldoutLoss.toFixed(3)}` : '')).join(', ')}; unigram ${unigram.toFixed(3)}`);
+    const losses = evals.map((e) => (e.type === 'eval' ? `${e.step}: ${e.heldoutLoss.toFixed(3)}` : '')).join(', ');
+    t.diagnostic(`held-out loss by step: ${losses}; unigram ${unigram.toFixed(3)}`);
     assert.equal(evals.length, 3);
     assert.ok(Number.isFinite(r.heldoutLoss));
     assert.ok(r.heldoutLoss < unigram, `held-out ${r.heldoutLoss} vs unigram ${unigram}`);

@@ -22,8 +22,11 @@ const ok = (...args: string[]) => {
   assert.equal(r.status, 0, `alol ${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 };
-const events = (runDir: string): StoredEvent[] => readFileSync(path.join(dir, runDir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StoredEvent);
-type Summary = { variants: Record<string, { heldout: { reward: { total: number } }; heldoutSampled: { reward: { total: number } }; steps: number }> };
+const events = (runDir: string): StoredEvent[] => readFileSync(path.join(dir, runDir, 'events.jsonl'), 'utf8').trim().split('\n')
+  .map((l) => JSON.parse(l) as StoredEvent);
+type Summary = {
+  variants: Record<string, { heldout: { reward: { total: number } }; heldoutSampled: { reward: { total: number } }; steps: number }>;
+};
 const summary = (runDir: string) => JSON.parse(readFileSync(path.join(dir, runDir, 'summary.json'), 'utf8')) as Summary;
 
 before(async () => {
@@ -37,7 +40,10 @@ before(async () => {
   });
   await writeFile(path.join(dir, 'data.jsonl'), `${rows.join('\n')}\n`);
   // Mentions the prompt's word (0.5) and is one short sentence (0.5).
-  await writeFile(path.join(dir, 'reward.ts'), "export default (b: { prompt: string; response: string }[]) => b.map((x) => {\n  const w = x.prompt.slice(3, -4);\n  return (x.response.includes(w) ? 0.5 : 0) + (x.response.trim().endsWith('.') && x.response.split(' ').length <= 6 ? 0.5 : 0);\n});\n");
+  await writeFile(path.join(dir, 'reward.ts'), 'export default (b: { prompt: string; response: string }[]) => b.map((x) => {\n'
+    + '  const w = x.prompt.slice(3, -4);\n'
+    + "  return (x.response.includes(w) ? 0.5 : 0) + (x.response.trim().endsWith('.') && x.response.split(' ').length <= 6 ? 0.5 : 0);\n"
+    + '});\n');
   await writeFile(
     path.join(dir, 'run.json'),
     JSON.stringify({
@@ -61,7 +67,9 @@ describe('alol train and alol eval', () => {
     const ref = s.variants.reference.heldoutSampled.reward.total;
     const alol = s.variants.a_lol.heldoutSampled.reward.total;
     assert.ok(alol > ref + 0.1, `a_lol ${alol} vs reference ${ref}`);
-    for (const f of ['config.json', 'events.jsonl', 'advantages.jsonl', 'summary.json', 'reference/model.safetensors', 'a_lol/final/model.safetensors']) {
+    for (const f of [
+      'config.json', 'events.jsonl', 'advantages.jsonl', 'summary.json', 'reference/model.safetensors', 'a_lol/final/model.safetensors',
+    ]) {
       assert.ok(readdirSync(path.join(dir, 'run-alol', path.dirname(f))).includes(path.basename(f)), f);
     }
     // The budget is scaled by the positive fraction: fewer steps than train.steps.
@@ -75,7 +83,8 @@ describe('alol train and alol eval', () => {
     assert.equal(a.meanImportanceWeight, 1);
     assert.equal(a.clipFraction, 0);
     for (const variant of ['a_lol_seq', 'r_lol']) {
-      ok('train', '--config', 'run.json', '--set', `train.variant=${variant}`, '--set', 'train.steps=2', '--set', 'eval.maxPrompts=2', '--out', `run-${variant}`);
+      ok('train', '--config', 'run.json', '--set', `train.variant=${variant}`, '--set', 'train.steps=2', '--set', 'eval.maxPrompts=2',
+        '--out', `run-${variant}`);
       const e = first(`run-${variant}`);
       assert.ok(e && e.type === 'step/didComplete');
       assert.equal(e.meanImportanceWeight, 1, variant);
@@ -180,7 +189,10 @@ describe('alol train and alol eval', () => {
     const whole = losses('run-alol').filter(([step]) => step > resumeAt);
     assert.ok(whole.length > 0);
     assert.deepEqual(losses('run-resumed'), whole);
-    assert.deepEqual(await readFile(path.join(dir, 'run-resumed/a_lol/final/model.safetensors')), await readFile(path.join(dir, 'run-alol/a_lol/final/model.safetensors')));
+    assert.deepEqual(
+      await readFile(path.join(dir, 'run-resumed/a_lol/final/model.safetensors')),
+      await readFile(path.join(dir, 'run-alol/a_lol/final/model.safetensors')),
+    );
   });
 
   it('`alol eval` of the saved variant reproduces its numbers in summary.json', () => {
@@ -195,13 +207,17 @@ describe('alol train and alol eval', () => {
     // Corrupt one row's cached reference log-probs (as a damaged cache would be): -Infinity.
     const cacheDir = path.join(dir, '.alol', 'cache');
     const file = readdirSync(cacheDir).find((f) => f.startsWith('reflogprobs-')) as string;
-    const first = JSON.parse((await readFile(path.join(cacheDir, file), 'utf8')).split('\n')[0]) as { k: string; v: { s: number; t: (number | string)[] } };
+    const first = JSON.parse((await readFile(path.join(cacheDir, file), 'utf8')).split('\n')[0]) as {
+      k: string; v: { s: number; t: (number | string)[] };
+    };
     first.v.t[0] = 'PLANT';
     await writeFile(path.join(cacheDir, file), `${JSON.stringify(first).replace('"PLANT"', '-1e999')}\n`, { flag: 'a' });
-    const r = run('train', '--config', 'run.json', '--set', 'train.variant=a_lol_kl', '--set', 'train.sampler=all', '--out', 'run-watchdog');
+    const r = run('train', '--config', 'run.json', '--set', 'train.variant=a_lol_kl', '--set', 'train.sampler=all',
+      '--out', 'run-watchdog');
     assert.equal(r.status, 1);
     const id = first.k.split('|')[0];
-    assert.match(r.stderr, new RegExp(`a_lol_kl step \\d+: loss Infinity.*rows with non-finite inputs: .*data\\.jsonl:\\d+ \\(id ${id}\\)`));
+    assert.match(r.stderr, new RegExp(`a_lol_kl step \\d+: loss Infinity.*`
+      + `rows with non-finite inputs: .*data\\.jsonl:\\d+ \\(id ${id}\\)`));
     const written = readdirSync(path.join(dir, 'run-watchdog', 'a_lol_kl')).find((f) => f.startsWith('watchdog-step-'));
     assert.ok(written);
     const batch = JSON.parse(await readFile(path.join(dir, 'run-watchdog', 'a_lol_kl', written), 'utf8')) as { rows: { rowId: string }[] };

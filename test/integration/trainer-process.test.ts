@@ -36,7 +36,9 @@ const exited = (p: TrainerProcess) => new Promise<TrainerExit>((resolve) => p.on
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'alol-proc-'));
   const rng = new Rng(3);
-  const rows = Array.from({ length: 200 }, (_, i) => JSON.stringify({ id: `r${i}`, prompt: `Q: item ${i % 10}?\nA:`, response: rng.next() < 0.5 ? ` yes, item ${i % 10}.` : ' no', reward: rng.next() }));
+  const rows = Array.from({ length: 200 }, (_, i) => JSON.stringify({
+    id: `r${i}`, prompt: `Q: item ${i % 10}?\nA:`, response: rng.next() < 0.5 ? ` yes, item ${i % 10}.` : ' no', reward: rng.next(),
+  }));
   await writeFile(path.join(dir, 'data.jsonl'), `${rows.join('\n')}\n`);
   await writeFile(
     path.join(dir, 'run.json'),
@@ -125,7 +127,8 @@ process.stdin.on('data', () => { out({ type: 'run/didFinish', runDir: '/x', elap
 
   it('a trainer speaking another protocol version is refused with a hint', async () => {
     const fake = path.join(dir, 'old-trainer.js');
-    await writeFile(fake, `process.stdout.write(JSON.stringify({ type: 'ready', protocolVersion: 99, trainer: 'old', pid: 1 }) + '\\n'); setTimeout(() => {}, 5000);\n`);
+    await writeFile(fake, `process.stdout.write(JSON.stringify({ type: 'ready', protocolVersion: 99, trainer: 'old', pid: 1 }) + '\\n'); `
+      + 'setTimeout(() => {}, 5000);\n');
     const p = new TrainerProcess();
     await assert.rejects(p.launch({ command: [process.execPath, fake], cwd: dir }), /protocol version 99.*hint/);
     p.kill();

@@ -34,9 +34,12 @@ describe('sampler and step-budget rules', () => {
     assert.equal(samplerFor('a_lol', 'all'), 'all');
   });
   it('steps and evalEvery scale by the positive fraction for A-LoL variants under priority / uniform_positive only', () => {
-    assert.deepEqual(stepBudget(train({ variant: 'a_lol', steps: 900, evalEvery: 300 }), 1 / 3), { steps: 300, evalEvery: 100, scheduleSteps: 300, scaled: true });
+    assert.deepEqual(stepBudget(train({ variant: 'a_lol', steps: 900, evalEvery: 300 }), 1 / 3),
+      { steps: 300, evalEvery: 100, scheduleSteps: 300, scaled: true });
     assert.equal(stepBudget(train({ variant: 'a_lol_kl', sampler: 'uniform_positive', steps: 100 }), 0.5).steps, 50);
     assert.equal(stepBudget(train({ variant: 'a_lol', sampler: 'all', steps: 100 }), 0.5).scaled, false);
-    for (const v of ['nll', 'wnll', 'r_gold', 'r_lol', 'dpo']) assert.equal(stepBudget(train({ variant: v, steps: 100 }), 0.5).steps, 100, v);
+    for (const v of ['nll', 'wnll', 'r_gold', 'r_lol', 'dpo']) {
+      assert.equal(stepBudget(train({ variant: v, steps: 100 }), 0.5).steps, 100, v);
+    }
   });
 });

@@ -1,5 +1,6 @@
 // The linter enforces DESIGN.md's import boundaries: each forbidden import is reported, and the
-// allowed ones are not. Runs ESLint's API with the project's own config on snippets.
+// allowed ones are not; and lines of at most 140 characters, in .ts files and in the plain .mjs
+// scripts alike. Runs ESLint's API with the project's own config on snippets.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -43,5 +44,28 @@ describe('import boundaries (eslint)', () => {
       const errors = await boundaryErrors(file, source);
       assert.equal(errors.length > 0, forbidden, errors.join('; '));
     });
+  }
+});
+
+/** `export const s = 'xxx…';` exactly `length` characters long, plus its newline. */
+function lineOf(length: number): string {
+  const head = "export const s = '";
+  const tail = "';";
+  return `${head}${'x'.repeat(length - head.length - tail.length)}${tail}\n`;
+}
+
+describe('line length (eslint max-len 140)', () => {
+  for (const file of ['src/trainer/x.ts', 'scripts/x.mjs']) {
+    for (const [length, reported] of [[140, false], [141, true]] as const) {
+      it(`${file}: a ${length}-character line is ${reported ? 'reported' : 'allowed'}`, async () => {
+        const source = lineOf(length);
+        assert.equal(source.length, length + 1);
+        const [result] = await eslint.lintText(source, { filePath: path.join(root, file) });
+        const tooLong = result.messages.filter((m) => m.ruleId === 'max-len');
+        assert.equal(tooLong.length, reported ? 1 : 0, JSON.stringify(result.messages));
+        if (reported) assert.match(tooLong[0].message, /length of 141\. Maximum allowed is 140/);
+        else assert.deepEqual(result.messages, []);
+      });
+    }
   }
 });

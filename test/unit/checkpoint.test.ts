@@ -37,7 +37,10 @@ describe('checkpoints', () => {
         ...base,
         checkpointEvery: 4,
         onCheckpoint: async (s) => {
-          await saveCheckpoint(dir, { config: cfg, params: s.params, tokenizerJson: tok.toJSON(), optimizer: s.optimizer, state: { step: s.step, rngState: s.rngState, config: { note: 'test' } } });
+          await saveCheckpoint(dir, {
+            config: cfg, params: s.params, tokenizerJson: tok.toJSON(), optimizer: s.optimizer,
+            state: { step: s.step, rngState: s.rngState, config: { note: 'test' } },
+          });
           throw new Error('killed after the checkpoint');
         },
       }, (e) => e.type === 'step' && losses.push(e.loss)),
@@ -46,7 +49,9 @@ describe('checkpoints', () => {
     const ck = await loadCheckpoint(dir);
     assert.equal(ck.state.step, 4);
     assert.deepEqual(ck.state.config, { note: 'test' });
-    const rest = await trainLm(cfg, ck.model.params, { train: text, heldout: text }, { ...base, resume: { step: ck.state.step, rngState: ck.state.rngState, params: ck.model.params, optimizer: ck.optimizer } });
+    const rest = await trainLm(cfg, ck.model.params, { train: text, heldout: text }, {
+      ...base, resume: { step: ck.state.step, rngState: ck.state.rngState, params: ck.model.params, optimizer: ck.optimizer },
+    });
     assert.deepEqual([...losses, ...rest.losses], whole.losses);
     for (const [name, v] of whole.params) assert.deepEqual(rest.params.get(name), v, name);
     // The checkpoint is an ordinary model folder too, and nothing temporary is left beside it.
@@ -57,8 +62,11 @@ describe('checkpoints', () => {
   it('a model folder without training state, or with another version, is a clear error', async () => {
     const dir = path.join(await tmp(), 'c');
     const params = initGptParams(cfg, 1);
-    await saveCheckpoint(dir, { config: cfg, params, tokenizerJson: tok.toJSON(), optimizer: new Map(), state: { step: 1, rngState: 5, config: {} } });
-    await writeFile(path.join(dir, 'training_state.json'), JSON.stringify({ format: 'alol-training-state', version: 99, step: 1, rngState: 5 }));
+    await saveCheckpoint(dir, {
+      config: cfg, params, tokenizerJson: tok.toJSON(), optimizer: new Map(), state: { step: 1, rngState: 5, config: {} },
+    });
+    await writeFile(path.join(dir, 'training_state.json'),
+      JSON.stringify({ format: 'alol-training-state', version: 99, step: 1, rngState: 5 }));
     await assert.rejects(loadCheckpoint(dir), /training_state\.json: version 99 is not supported/);
     await rm(path.join(dir, 'training_state.json'));
     await assert.rejects(loadCheckpoint(dir), /is a model folder but not a training checkpoint; hint: /);

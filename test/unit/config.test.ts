@@ -44,8 +44,11 @@ describe('run config', () => {
         return true;
       },
     );
-    assert.throws(() => validateConfig({ rewards: [{ name: 'a', kind: 'field', field: 'reward' }, { name: 'a', kind: 'builtin', scorer: 'sentiment' }] }, 'r.json'), /r\.json: rewards\.1\.name: duplicate reward name 'a'/);
-    assert.throws(() => validateConfig({ rewards: [{ name: 'm', kind: 'module', path: 'x.ts', range: [1, 0] }] }, 'r.json'), /rewards\.0\.range: range must be \[lo, hi\]/);
+    assert.throws(() => validateConfig({
+      rewards: [{ name: 'a', kind: 'field', field: 'reward' }, { name: 'a', kind: 'builtin', scorer: 'sentiment' }],
+    }, 'r.json'), /r\.json: rewards\.1\.name: duplicate reward name 'a'/);
+    assert.throws(() => validateConfig({ rewards: [{ name: 'm', kind: 'module', path: 'x.ts', range: [1, 0] }] }, 'r.json'),
+      /rewards\.0\.range: range must be \[lo, hi\]/);
   });
 
   it('--set overrides nested keys, parses JSON values, and reaches array entries', () => {

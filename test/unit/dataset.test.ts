@@ -26,7 +26,8 @@ const hh = (prompt: string, response: string) => `${prompt}\n\nAssistant:${respo
 
 describe('JSONL rows', () => {
   it('reads unicode exactly, with a BOM, CRLF line ends and blank lines; numbers lines from 1', async () => {
-    const text = '\uFEFF{"prompt":"café ☕ 日本","response":" naïve “quotes” 🙂","reward":0.5}\r\n\r\n   \r\n{"prompt":"","response":"","id":7,"split":"test","human_label":"good"}\r\n';
+    const text = '\uFEFF{"prompt":"café ☕ 日本","response":" naïve “quotes” 🙂","reward":0.5}\r\n\r\n   \r\n'
+      + '{"prompt":"","response":"","id":7,"split":"test","human_label":"good"}\r\n';
     const { rows, pairs, report } = await readDataset(tmp(text));
     assert.equal(rows.length, 2);
     assert.equal(pairs.length, 0);
@@ -36,7 +37,9 @@ describe('JSONL rows', () => {
     assert.equal(rows[0].reward, 0.5);
     assert.equal(rows[0].kind, 'row');
     assert.equal(rows[0].label, undefined);
-    assert.deepEqual(rows[1], { id: '7', file: rows[1].file, line: 4, prompt: '', response: '', split: 'test', group: '7', kind: 'row', raw: { human_label: 'good' } });
+    assert.deepEqual(rows[1], {
+      id: '7', file: rows[1].file, line: 4, prompt: '', response: '', split: 'test', group: '7', kind: 'row', raw: { human_label: 'good' },
+    });
     assert.equal(report.format, 'rows');
     assert.equal(report.records, 2);
     assert.equal(report.emptyResponses, 1);
@@ -51,7 +54,9 @@ describe('JSONL rows', () => {
   });
 
   it('keeps per-component rewards and unknown fields', async () => {
-    const { rows } = await readDataset(tmp(jsonl([{ prompt: 'p', response: 'r', rewards: { helpful: 1, safe: -0.5 }, human_reward: 3, note: 'x', exclude: true }])));
+    const { rows } = await readDataset(tmp(jsonl([
+      { prompt: 'p', response: 'r', rewards: { helpful: 1, safe: -0.5 }, human_reward: 3, note: 'x', exclude: true },
+    ])));
     assert.deepEqual(rows[0].rewards, { helpful: 1, safe: -0.5 });
     assert.deepEqual(rows[0].raw, { human_reward: 3, note: 'x', exclude: true });
   });
@@ -103,7 +108,8 @@ describe('HH transcripts', () => {
     const t = parseHhTranscript(hh(convo, ' Mix flour and water.'), { file: 'f', line: 1, field: 'chosen' });
     assert.equal(t.prompt, `${convo}\n\nAssistant:`);
     assert.equal(t.response, ' Mix flour and water.');
-    assert.deepEqual(parseHhTranscript(hh(convo, ''), { file: 'f', line: 1, field: 'chosen' }), { prompt: `${convo}\n\nAssistant:`, response: '' });
+    assert.deepEqual(parseHhTranscript(hh(convo, ''), { file: 'f', line: 1, field: 'chosen' }),
+      { prompt: `${convo}\n\nAssistant:`, response: '' });
   });
 
   it('pairs records with equal prompts; keeps records whose prompts differ as two unpaired rows, counted', async () => {
@@ -138,17 +144,48 @@ describe('bad records: each a DataError naming file, line and field', () => {
   const cases: { name: string; first?: unknown; bad: string; field: string | null; message: RegExp; format?: 'jsonl' }[] = [
     { name: 'invalid JSON', bad: '{"prompt": "a", ', field: null, message: /:2: not valid JSON \(/ },
     { name: 'missing prompt', bad: '{"response": "x"}', field: 'prompt', message: /:2: field prompt: missing \(expected string\)$/ },
-    { name: 'non-string response', bad: '{"prompt": "a", "response": 5}', field: 'response', message: /:2: field response: expected string, received number$/ },
-    { name: 'non-number reward', bad: '{"prompt": "a", "response": "b", "reward": "high"}', field: 'reward', message: /:2: field reward: expected number, received string$/ },
-    { name: 'infinite reward (1e999)', bad: '{"prompt": "a", "response": "b", "reward": -1e999}', field: 'reward', message: /:2: field reward: expected a finite number, received -Infinity$/ },
-    { name: 'non-number reward component', bad: '{"prompt": "a", "response": "b", "rewards": {"safe": null}}', field: 'rewards.safe', message: /:2: field rewards\.safe: expected number, received null$/ },
-    { name: 'bad split value', bad: '{"prompt": "a", "response": "b", "split": "dev"}', field: 'split', message: /:2: field split: expected one of "train", "validation", "test"; received "dev"$/ },
-    { name: 'bad id type', bad: '{"prompt": "a", "response": "b", "id": true}', field: 'id', message: /:2: field id: expected string or number, received boolean$/ },
+    {
+      name: 'non-string response', bad: '{"prompt": "a", "response": 5}', field: 'response',
+      message: /:2: field response: expected string, received number$/,
+    },
+    {
+      name: 'non-number reward', bad: '{"prompt": "a", "response": "b", "reward": "high"}', field: 'reward',
+      message: /:2: field reward: expected number, received string$/,
+    },
+    {
+      name: 'infinite reward (1e999)', bad: '{"prompt": "a", "response": "b", "reward": -1e999}', field: 'reward',
+      message: /:2: field reward: expected a finite number, received -Infinity$/,
+    },
+    {
+      name: 'non-number reward component', bad: '{"prompt": "a", "response": "b", "rewards": {"safe": null}}', field: 'rewards.safe',
+      message: /:2: field rewards\.safe: expected number, received null$/,
+    },
+    {
+      name: 'bad split value', bad: '{"prompt": "a", "response": "b", "split": "dev"}', field: 'split',
+      message: /:2: field split: expected one of "train", "validation", "test"; received "dev"$/,
+    },
+    {
+      name: 'bad id type', bad: '{"prompt": "a", "response": "b", "id": true}', field: 'id',
+      message: /:2: field id: expected string or number, received boolean$/,
+    },
     { name: 'a record that is not an object', bad: '[1, 2]', field: null, message: /:2: expected object, received array$/ },
-    { name: 'mixed formats under auto', bad: JSON.stringify(hhRec), field: null, message: /:2: record is HH \{chosen, rejected\}, but line 1 made this file \{prompt, response\}; one file holds one kind of record$/ },
-    { name: 'a pair after rows under auto', bad: JSON.stringify({ prompt: 'a', chosen: 'b', rejected: 'c' }), field: null, message: /:2: record is \{prompt, chosen, rejected\}, but line 1 made this file \{prompt, response\}/ },
-    { name: 'HH transcript without an Assistant turn', first: hhRec, bad: JSON.stringify({ chosen: hhRec.chosen, rejected: '\n\nHuman: q only' }), field: 'rejected', message: /:2: field rejected: transcript has no "\\n\\nAssistant:" turn/ },
-    { name: 'HH records under format jsonl', first: hhRec, bad: '{}', field: null, format: 'jsonl', message: /:1: record is HH \{chosen, rejected\}, but format is "jsonl"; hint: use format "hh" or "auto"$/ },
+    {
+      name: 'mixed formats under auto', bad: JSON.stringify(hhRec), field: null,
+      message: /:2: record is HH \{chosen, rejected\}, but line 1 made this file \{prompt, response\}; one file holds one kind of record$/,
+    },
+    {
+      name: 'a pair after rows under auto', bad: JSON.stringify({ prompt: 'a', chosen: 'b', rejected: 'c' }), field: null,
+      message: /:2: record is \{prompt, chosen, rejected\}, but line 1 made this file \{prompt, response\}/,
+    },
+    {
+      name: 'HH transcript without an Assistant turn', first: hhRec,
+      bad: JSON.stringify({ chosen: hhRec.chosen, rejected: '\n\nHuman: q only' }), field: 'rejected',
+      message: /:2: field rejected: transcript has no "\\n\\nAssistant:" turn/,
+    },
+    {
+      name: 'HH records under format jsonl', first: hhRec, bad: '{}', field: null, format: 'jsonl',
+      message: /:1: record is HH \{chosen, rejected\}, but format is "jsonl"; hint: use format "hh" or "auto"$/,
+    },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -164,7 +201,9 @@ describe('bad records: each a DataError naming file, line and field', () => {
   }
 
   it('a first record of no known kind says which kinds it could be', async () => {
-    await assert.rejects(readDataset(tmp('{"text": "a", "label": 1}\n')), /:1: cannot tell the record kind from fields \{text, label\}: expected \{prompt, response\}, \{prompt, chosen, rejected\}, HH \{chosen, rejected\}$/);
+    const unknownKind = new RegExp(String.raw`:1: cannot tell the record kind from fields \{text, label\}: `
+      + String.raw`expected \{prompt, response\}, \{prompt, chosen, rejected\}, HH \{chosen, rejected\}$`);
+    await assert.rejects(readDataset(tmp('{"text": "a", "label": 1}\n')), unknownKind);
   });
 
   it('skipBadRows skips bad records and lists each line with its reason', async () => {
@@ -208,7 +247,10 @@ describe('row identity', () => {
 
   it('does not change when a row is annotated or given rewards', async () => {
     const before = await readDataset(tmp(jsonl([{ prompt: 'Hi', response: ' there' }])));
-    const annotated = { prompt: 'Hi', response: ' there', reward: 0.7, rewards: { safe: 1 }, human_label: 'good', human_reward: 4, note: 'fine', exclude: false };
+    const annotated = {
+      prompt: 'Hi', response: ' there', reward: 0.7, rewards: { safe: 1 }, human_label: 'good', human_reward: 4, note: 'fine',
+      exclude: false,
+    };
     const after = await readDataset(tmp(jsonl([annotated])));
     assert.equal(after.rows[0].id, before.rows[0].id);
     assert.equal(after.rows[0].split, before.rows[0].split);
@@ -218,7 +260,10 @@ describe('row identity', () => {
   });
 
   it('counts duplicate ids and keeps both rows', async () => {
-    const { rows, report } = await readDataset(tmp(jsonl([{ prompt: 'a', response: 'b' }, { prompt: 'c', response: 'd', id: 'x' }, { prompt: 'a', response: 'b', note: 'again' }, { prompt: 'e', response: 'f', id: 'x' }])));
+    const { rows, report } = await readDataset(tmp(jsonl([
+      { prompt: 'a', response: 'b' }, { prompt: 'c', response: 'd', id: 'x' }, { prompt: 'a', response: 'b', note: 'again' },
+      { prompt: 'e', response: 'f', id: 'x' },
+    ])));
     assert.equal(rows.length, 4);
     assert.equal(report.duplicateIds, 2);
     assert.deepEqual(report.duplicates, [
@@ -229,7 +274,8 @@ describe('row identity', () => {
 });
 
 describe('splits', () => {
-  const synth = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ prompt: `prompt ${from + i}`, response: ` response ${from + i}` }));
+  const synth = (n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => ({ prompt: `prompt ${from + i}`, response: ` response ${from + i}` }));
 
   it('is a deterministic function of seed and key', () => {
     const f = { validation: 0.3, test: 0.3, seed: 1 };
@@ -253,7 +299,9 @@ describe('splits', () => {
     const base = synth(2000);
     const f: SplitFractions = { validation: 0.2, test: 0.2, seed: 7 };
     const a = await readDataset(tmp(jsonl(base)), { split: f });
-    const changed = [...synth(500, 5000), ...base.slice(100).map((r, i) => (i % 10 === 0 ? { ...r, response: `${r.response} edited` } : r))];
+    const changed = [
+      ...synth(500, 5000), ...base.slice(100).map((r, i) => (i % 10 === 0 ? { ...r, response: `${r.response} edited` } : r)),
+    ];
     const b = await readDataset(tmp(jsonl(changed)), { split: f });
     const before = new Map(a.rows.map((r) => [r.id, r.split]));
     let same = 0;
@@ -275,14 +323,18 @@ describe('splits', () => {
   });
 
   it('a `split` field wins over the fractions', async () => {
-    const { rows } = await readDataset(tmp(jsonl(synth(50).map((r) => ({ ...r, split: 'validation' })))), { split: { validation: 0, test: 0, seed: 0 } });
+    const { rows } = await readDataset(tmp(jsonl(synth(50).map((r) => ({ ...r, split: 'validation' })))),
+      { split: { validation: 0, test: 0, seed: 0 } });
     assert.ok(rows.every((r) => r.split === 'validation'));
   });
 
   it('rejects fractions outside [0, 1) or summing to 1 or more', async () => {
     const file = tmp(jsonl(synth(1)));
-    for (const bad of [{ validation: 1, test: 0 }, { validation: -0.1, test: 0 }, { validation: 0.5, test: 0.5 }, { validation: Number.NaN, test: 0 }]) {
-      await assert.rejects(readDataset(file, { split: { ...bad, seed: 0 } }), /data\.split: validation .* must each be in \[0, 1\) with validation \+ test < 1/);
+    for (const bad of [
+      { validation: 1, test: 0 }, { validation: -0.1, test: 0 }, { validation: 0.5, test: 0.5 }, { validation: Number.NaN, test: 0 },
+    ]) {
+      await assert.rejects(readDataset(file, { split: { ...bad, seed: 0 } }),
+        /data\.split: validation .* must each be in \[0, 1\) with validation \+ test < 1/);
     }
     assert.deepEqual(DEFAULT_SPLIT, { validation: 0.05, test: 0.05, seed: 0 });
   });
@@ -296,7 +348,9 @@ describe('streaming', () => {
     const nRows = 100_000;
     for (let i = 0; i < nRows; i += 1000) {
       let chunk = '';
-      for (let j = i; j < i + 1000; j++) chunk += `{"prompt":"prompt ${j}","response":${JSON.stringify(response + j)},"reward":${(j % 7) / 7}}\n`;
+      for (let j = i; j < i + 1000; j++) {
+        chunk += `{"prompt":"prompt ${j}","response":${JSON.stringify(response + j)},"reward":${(j % 7) / 7}}\n`;
+      }
       writeSync(fd, chunk);
     }
     closeSync(fd);
@@ -312,7 +366,8 @@ describe('streaming', () => {
       if (n % 5000 === 0) peak = Math.max(peak, process.memoryUsage().rss);
     }
     const growthMb = (peak - rss0) / 2 ** 20;
-    t.diagnostic(`${n} rows, ~${sizeMb.toFixed(0)} MB in ${((performance.now() - t0) / 1e3).toFixed(1)} s; RSS growth ${growthMb.toFixed(0)} MB`);
+    t.diagnostic(`${n} rows, ~${sizeMb.toFixed(0)} MB in ${((performance.now() - t0) / 1e3).toFixed(1)} s; `
+      + `RSS growth ${growthMb.toFixed(0)} MB`);
     assert.equal(n, nRows);
     assert.ok(growthMb < 150, `RSS grew ${growthMb.toFixed(0)} MB`);
     rmSync(file);

@@ -28,7 +28,8 @@ async function trainerLogits(): Promise<Float32Array> {
     ...feeds,
     ids: i64(seq.flat(), [B, T]),
     positions: i64(seq.flatMap((_, b) => [...Array(T).keys()].map((j) => Math.max(0, j - padLeft[b]))), [B, T]),
-    key_mask: tensor('float32', Float32Array.from(seq.flatMap((_, b) => [...Array(T).keys()].map((j) => (j >= padLeft[b] ? 1 : 0)))), [B, T]),
+    key_mask: tensor('float32',
+      Float32Array.from(seq.flatMap((_, b) => [...Array(T).keys()].map((j) => (j >= padLeft[b] ? 1 : 0)))), [B, T]),
   });
   await s.release();
   return out.logits.data as Float32Array;
@@ -38,8 +39,12 @@ describe('export-onnx', () => {
   it('uses the Hugging Face decoder-with-past input and output names', () => {
     const model = onnx.ModelProto.decode(exportOnnx(cfg, params));
     const inputs = model.graph?.input?.map((i) => i.name);
-    assert.deepEqual(inputs, ['input_ids', 'attention_mask', 'position_ids', 'past_key_values.0.key', 'past_key_values.0.value', 'past_key_values.1.key', 'past_key_values.1.value']);
-    assert.deepEqual(model.graph?.output?.map((x) => x.name), ['logits', 'present.0.key', 'present.0.value', 'present.1.key', 'present.1.value']);
+    assert.deepEqual(inputs, [
+      'input_ids', 'attention_mask', 'position_ids',
+      'past_key_values.0.key', 'past_key_values.0.value', 'past_key_values.1.key', 'past_key_values.1.value',
+    ]);
+    assert.deepEqual(model.graph?.output?.map((x) => x.name),
+      ['logits', 'present.0.key', 'present.0.value', 'present.1.key', 'present.1.value']);
     assert.equal(model.graph?.initializer?.some((t) => t.name === 'transformer.wte.weight'), true);
   });
 
@@ -48,7 +53,9 @@ describe('export-onnx', () => {
     const s = await Session.create(exportOnnx(cfg, params), 'exported', { threads: 1 });
     const emptyPast: Record<string, OrtTensor> = {};
     for (let l = 0; l < cfg.nLayer; l++) {
-      for (const k of ['key', 'value']) emptyPast[`past_key_values.${l}.${k}`] = tensor('float32', new Float32Array(0), [B, cfg.nHead, 0, hs]);
+      for (const k of ['key', 'value']) {
+        emptyPast[`past_key_values.${l}.${k}`] = tensor('float32', new Float32Array(0), [B, cfg.nHead, 0, hs]);
+      }
     }
     const maskRow = (b: number, upto: number) => [...Array(upto).keys()].map((j) => (j >= padLeft[b] ? 1 : 0));
     const posRow = (b: number, from: number, to: number) => [...Array(to - from).keys()].map((j) => Math.max(0, from + j - padLeft[b]));
@@ -62,7 +69,12 @@ describe('export-onnx', () => {
     };
 
     // One pass over all T tokens.
-    const one = await s.run({ input_ids: i64(seq.flat(), [B, T]), attention_mask: i64([0, 1].flatMap((b) => maskRow(b, T)), [B, T]), position_ids: i64([0, 1].flatMap((b) => posRow(b, 0, T)), [B, T]), ...emptyPast });
+    const one = await s.run({
+      input_ids: i64(seq.flat(), [B, T]),
+      attention_mask: i64([0, 1].flatMap((b) => maskRow(b, T)), [B, T]),
+      position_ids: i64([0, 1].flatMap((b) => posRow(b, 0, T)), [B, T]),
+      ...emptyPast,
+    });
     const l1 = one.logits.data as Float32Array;
     assert.ok(worst(l1, (b, t, v) => l1[(b * T + t) * cfg.vocabSize + v], 0, T) < 1e-4);
 
@@ -77,7 +89,12 @@ describe('export-onnx', () => {
     for (let t = first; t < T; t++) {
       const past: Record<string, OrtTensor> = {};
       for (let l = 0; l < cfg.nLayer; l++) for (const k of ['key', 'value']) past[`past_key_values.${l}.${k}`] = res[`present.${l}.${k}`];
-      res = await s.run({ input_ids: i64(seq.map((r) => r[t]), [B, 1]), attention_mask: i64([0, 1].flatMap((b) => maskRow(b, t + 1)), [B, t + 1]), position_ids: i64([0, 1].flatMap((b) => posRow(b, t, t + 1)), [B, 1]), ...past });
+      res = await s.run({
+        input_ids: i64(seq.map((r) => r[t]), [B, 1]),
+        attention_mask: i64([0, 1].flatMap((b) => maskRow(b, t + 1)), [B, t + 1]),
+        position_ids: i64([0, 1].flatMap((b) => posRow(b, t, t + 1)), [B, 1]),
+        ...past,
+      });
       const l = res.logits.data as Float32Array;
       assert.ok(worst(l, (b, _t, v) => l[b * cfg.vocabSize + v], t, t + 1) < 1e-4, `step ${t}`);
     }

@@ -131,7 +131,10 @@ describe('GPT model graphs', () => {
       });
       const p: Record<string, OrtTensor> = {};
       for (const info of gptParamInfos(c)) p[info.name] = tensor('float32', params.get(info.name) as Float32Array, info.shape);
-      return { ...p, ids: tensor('int64', ids, [rs.length, t]), targets: tensor('int64', targets, [rs.length, t]), mask: tensor('float32', mask, [rs.length, t]) };
+      return {
+        ...p, ids: tensor('int64', ids, [rs.length, t]), targets: tensor('int64', targets, [rs.length, t]),
+        mask: tensor('float32', mask, [rs.length, t]),
+      };
     };
     const batched = await Session.create(serialize(buildLogprobGraph(c, { batch: 3, seqLen: Tmax })), 'batched', { threads: 1 });
     const all = await batched.run(feedsFor(rows, Tmax));
@@ -142,7 +145,8 @@ describe('GPT model graphs', () => {
       const tokAlone = one.token_logprob.data as Float32Array;
       const tokBatch = all.token_logprob.data as Float32Array;
       for (let i = 0; i < len - 1; i++) {
-        assert.ok(Math.abs(tokAlone[i] - tokBatch[b * Tmax + i]) < 1e-4, `row ${b} token ${i}: ${tokAlone[i]} vs ${tokBatch[b * Tmax + i]}`);
+        assert.ok(Math.abs(tokAlone[i] - tokBatch[b * Tmax + i]) < 1e-4,
+          `row ${b} token ${i}: ${tokAlone[i]} vs ${tokBatch[b * Tmax + i]}`);
       }
       const seqA = (one.seq_logprob.data as Float32Array)[0];
       const seqB = (all.seq_logprob.data as Float32Array)[b];
@@ -155,11 +159,15 @@ describe('GPT model graphs', () => {
   it('the step graph reports the pre-update log-probs the inference graph computes', async () => {
     const c = gptConfig({ vocabSize: 257, nPositions: 16, nEmbd: 32, nLayer: 2, nHead: 4 });
     const init = initGptParams(c, 2);
-    const stepper = new Stepper('float32', gptParamInfos(c).map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() })));
+    const stepper = new Stepper('float32', gptParamInfos(c)
+      .map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() })));
     const rng = new Rng(5);
     const ids = BigInt64Array.from({ length: 32 }, () => BigInt(rng.int(257)));
     const targets = BigInt64Array.from({ length: 32 }, () => BigInt(rng.int(257)));
-    const batch = { ids: tensor('int64', ids, [2, 16]), targets: tensor('int64', targets, [2, 16]), mask: tensor('float32', new Float32Array(32).fill(1), [2, 16]) };
+    const batch = {
+      ids: tensor('int64', ids, [2, 16]), targets: tensor('int64', targets, [2, 16]),
+      mask: tensor('float32', new Float32Array(32).fill(1), [2, 16]),
+    };
     const lp = await Session.create(serialize(buildLogprobGraph(c, { batch: 2, seqLen: 16 })), 'lp', { threads: 1 });
     const before = (await lp.run({ ...stepper.paramFeeds(), ...batch })).seq_logprob.data as Float32Array;
     const stepG = buildStepGraph(c, { batch: 2, seqLen: 16 });
@@ -170,7 +178,8 @@ describe('GPT model graphs', () => {
       example_weight: tensor('float32', Float32Array.of(1, 1), [2]),
       lr: tensor('float32', Float32Array.of(0.01), []),
       step: tensor('float32', Float32Array.of(1), []),
-      ...Object.fromEntries(stepG.inputs.filter((v) => v.name.startsWith('adam.')).map((v) => [v.name, tensor('float32', new Float32Array((v.shape as number[]).reduce((a, x) => a * x, 1)), v.shape as number[])])),
+      ...Object.fromEntries(stepG.inputs.filter((v) => v.name.startsWith('adam.')).map((v) =>
+        [v.name, tensor('float32', new Float32Array((v.shape as number[]).reduce((a, x) => a * x, 1)), v.shape as number[])])),
     });
     const seq = seqOut.seq_logprob.data as Float32Array;
     for (let b = 0; b < 2; b++) assert.ok(Math.abs(seq[b] - before[b]) < 1e-3, `${seq[b]} vs ${before[b]}`);

@@ -50,7 +50,9 @@ describe('corpus metrics', () => {
     { text: ' c', tokens: 5 },
     { text: '', tokens: 0 },
   ];
-  const rewards = { total: [1, 2, 3], components: new Map<string, ArrayLike<number>>([['len', [0, 0.5, 1]], ['mood', Float64Array.from([0.2, 0.2, 0.8])]]) };
+  const rewards = {
+    total: [1, 2, 3], components: new Map<string, ArrayLike<number>>([['len', [0, 0.5, 1]], ['mood', Float64Array.from([0.2, 0.2, 0.8])]]),
+  };
 
   it('mean lengths in tokens and words, reward means, distinct-n, count', () => {
     const m = corpusMetrics(gens, rewards);

@@ -34,14 +34,19 @@ describe('LM loop', () => {
   const text = new Uint8Array(Buffer.from('the cat sat on the mat. '.repeat(40)));
   it('trains with gradient accumulation and reports every step', async () => {
     const steps: number[] = [];
-    const r = await trainLm(cfg, initGptParams(cfg, 0), { train: text, heldout: text }, { ...DEFAULT_LM, steps: 40, batchSize: 4, seqLen: 16, gradAccum: 2, lr: 1e-2, warmupSteps: 0, evalEvery: 0, threads: 1 }, (e) => {
+    const r = await trainLm(cfg, initGptParams(cfg, 0), { train: text, heldout: text }, {
+      ...DEFAULT_LM, steps: 40, batchSize: 4, seqLen: 16, gradAccum: 2, lr: 1e-2, warmupSteps: 0, evalEvery: 0, threads: 1,
+    }, (e) => {
       if (e.type === 'step') steps.push(e.step);
     });
     assert.deepEqual(steps, [...Array(40).keys()].map((i) => i + 1));
     assert.ok(r.losses[39] < r.losses[0] / 2, `loss ${r.losses[0]} -> ${r.losses[39]}`);
   });
   it('resume from a snapshot gives the same losses and weights as one uninterrupted run', async () => {
-    const base = { ...DEFAULT_LM, steps: 8, batchSize: 4, seqLen: 16, gradAccum: 2, lr: 1e-2, warmupSteps: 2, schedule: 'cosine' as const, evalEvery: 0, threads: 1 };
+    const base = {
+      ...DEFAULT_LM, steps: 8, batchSize: 4, seqLen: 16, gradAccum: 2, lr: 1e-2, warmupSteps: 2,
+      schedule: 'cosine' as const, evalEvery: 0, threads: 1,
+    };
     const init = initGptParams(cfg, 0);
     const whole = await trainLm(cfg, init, { train: text, heldout: text }, base);
     // Interrupted run: the process "dies" right after the checkpoint at step 3 of 8.
@@ -52,7 +57,8 @@ describe('LM loop', () => {
       return Promise.reject(new Error('killed'));
     };
     await assert.rejects(
-      trainLm(cfg, init, { train: text, heldout: text }, { ...base, checkpointEvery: 3, onCheckpoint: crash }, (e) => e.type === 'step' && firstLosses.push(e.loss)),
+      trainLm(cfg, init, { train: text, heldout: text }, { ...base, checkpointEvery: 3, onCheckpoint: crash },
+        (e) => e.type === 'step' && firstLosses.push(e.loss)),
       /killed/,
     );
     assert.ok(snap);
@@ -63,7 +69,9 @@ describe('LM loop', () => {
   });
 
   it('refuses a sequence longer than the model and text shorter than a window', async () => {
-    await assert.rejects(trainLm(cfg, initGptParams(cfg, 0), { train: text, heldout: text }, { ...DEFAULT_LM, seqLen: 32 }), /seqLen 32 exceeds the model's n_positions 16/);
-    await assert.rejects(trainLm(cfg, initGptParams(cfg, 0), { train: text.slice(0, 10), heldout: text }, { ...DEFAULT_LM, seqLen: 16 }), /training text has 10 tokens/);
+    await assert.rejects(trainLm(cfg, initGptParams(cfg, 0), { train: text, heldout: text }, { ...DEFAULT_LM, seqLen: 32 }),
+      /seqLen 32 exceeds the model's n_positions 16/);
+    await assert.rejects(trainLm(cfg, initGptParams(cfg, 0), { train: text.slice(0, 10), heldout: text }, { ...DEFAULT_LM, seqLen: 16 }),
+      /training text has 10 tokens/);
   });
 });

@@ -38,7 +38,9 @@ async function train(toy: Toy, steps: number, lr: number): Promise<{ first: numb
   return { first, last, changed };
 }
 
-function param(g: Graph, name: string, shape: number[], seed: number, scale: number, decay = true): { spec: ParamSpec; init: Float32Array } {
+function param(
+  g: Graph, name: string, shape: number[], seed: number, scale: number, decay = true,
+): { spec: ParamSpec; init: Float32Array } {
   const n = shape.reduce((a, b) => a * b, 1);
   return { spec: { value: g.floatInput(name, shape), decay }, init: Float32Array.from(randn(n, rng(seed), scale)) };
 }
@@ -51,7 +53,9 @@ describe('the engine trains small models', () => {
     const g = new Graph();
     const x = g.floatInput('x', [N, 2]);
     const y = g.floatInput('y', [N, 1]);
-    const params = [param(g, 'w1', [2, 32], 1, 0.5), param(g, 'b1', [32], 2, 0, false), param(g, 'w2', [32, 1], 3, 0.2), param(g, 'b2', [1], 4, 0, false)];
+    const params = [
+      param(g, 'w1', [2, 32], 1, 0.5), param(g, 'b1', [32], 2, 0, false), param(g, 'w2', [32, 1], 3, 0.2), param(g, 'b2', [1], 4, 0, false),
+    ];
     const [w1, b1, w2, b2] = params.map((p) => p.spec.value);
     const pred = o.add(o.matmul(o.tanh(o.add(o.matmul(x, w1), b1)), w2), b2);
     addTrainStep(mse(pred, y), params.map((p) => p.spec), 'update', { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 });

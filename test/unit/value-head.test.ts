@@ -61,7 +61,9 @@ function referenceZ(cfg: ValueHeadConfig, p: Map<string, Float64Array>, h: Float
 }
 
 /** n examples with hidden ~ N(0, 1), lengths in [2, maxLen]; pairs share a group and hidden states. */
-function synth(n: number, c: number, seed: number, target: (h: Float32Array, len: number, rng: Rng) => number, pairs = false): ValueExample[] {
+function synth(
+  n: number, c: number, seed: number, target: (h: Float32Array, len: number, rng: Rng) => number, pairs = false,
+): ValueExample[] {
   const rng = new Rng(seed);
   const out: ValueExample[] = [];
   for (let i = 0; i < n; i++) {
@@ -106,12 +108,17 @@ describe('value head graph', () => {
       target: { data: Float64Array.from([2.1, -0.4, 0.9]), dims: [B] },
       example_weight: { data: Float64Array.from([1 / 3, 1 / 3, 1 / 3]), dims: [B] },
     };
-    for (const [name, data] of randomParams(8, rng, 0.5)) feeds[name] = { data, dims: [...(valueParamInfos(8).find((p) => p.name === name)?.shape ?? [])] };
+    for (const [name, data] of randomParams(8, rng, 0.5)) {
+      feeds[name] = { data, dims: [...(valueParamInfos(8).find((p) => p.name === name)?.shape ?? [])] };
+    }
     const r = await gradCheck(
       (g) => {
         const { params, specs } = addValueParams(g, cfg);
         const hidden = g.floatInput('hidden', [B, T, 8]);
-        const x = { hidden, mask: g.floatInput('mask', [B, T]), dropoutKeep: g.floatInput('dropout_keep', [B, 8]), target: g.floatInput('target', [B]), exampleWeight: g.floatInput('example_weight', [B]) };
+        const x = {
+          hidden, mask: g.floatInput('mask', [B, T]), dropoutKeep: g.floatInput('dropout_keep', [B, 8]),
+          target: g.floatInput('target', [B]), exampleWeight: g.floatInput('example_weight', [B]),
+        };
         return { loss: valueLoss(cfg, params, x).loss, wrt: [...specs.map((s) => s.value), hidden] };
       },
       feeds,
@@ -131,7 +138,8 @@ describe('value head graph', () => {
     const hidden = Float64Array.from({ length: B * T * 8 }, () => rng.normal());
     for (let b = 0; b < B; b++) for (let i = lengths[b] * 8; i < T * 8; i++) hidden[b * T * 8 + i] = 1e3 * rng.normal();
     const s = await Session.create(serialize(buildValuePredictGraph(cfg, { batch: B, seqLen: T }, 'float64')), 'ref', { threads: 1 });
-    const feeds = Object.fromEntries(valueParamInfos(8).map((p) => [p.name, tensor('float64', params.get(p.name) as Float64Array, p.shape)]));
+    const feeds = Object.fromEntries(valueParamInfos(8)
+      .map((p) => [p.name, tensor('float64', params.get(p.name) as Float64Array, p.shape)]));
     const mask = Float64Array.from({ length: B * T }, (_, i) => (i % T < lengths[Math.floor(i / T)] ? 1 : 0));
     const out = await s.run({ ...feeds, hidden: tensor('float64', hidden, [B, T, 8]), mask: tensor('float64', mask, [B, T]) });
     await s.release();
@@ -153,7 +161,8 @@ describe('value head prediction', () => {
 
   it('an example predicts the same alone and in a batch padded to longer examples', async () => {
     const rng = new Rng(8);
-    const mk = (length: number): ValueExample => ({ hidden: Float32Array.from({ length: length * C }, () => rng.normal()), length, target: 0 });
+    const mk = (length: number): ValueExample =>
+      ({ hidden: Float32Array.from({ length: length * C }, () => rng.normal()), length, target: 0 });
     const [short, long1, long2] = [mk(3), mk(40), mk(29)];
     const predictor = createValuePredictor(init, C, { heads: 4, range: RANGE, batchSize: 4 });
     try {
@@ -185,12 +194,14 @@ describe('value head prediction', () => {
 });
 
 describe('value head fitting', () => {
-  it('learns a signal attention can pick up (held-out MSE well below the mean predictor), epoch chosen on the held-out split', async (t) => {
+  it('learns a signal attention can pick up (held-out MSE well below the mean predictor), '
+    + 'epoch chosen on the held-out split', async (t) => {
     const examples = signalData();
     const startMs = Date.now();
     const head = await fitValueHead(examples, C, fitOpts);
     try {
-      t.diagnostic(`600 examples, C ${C}, 10 epochs: ${Date.now() - startMs} ms; held-out MSE ${head.heldoutMse.toFixed(4)} vs mean ${head.meanMse.toFixed(4)} (epoch ${head.epochChosen})`);
+      t.diagnostic(`600 examples, C ${C}, 10 epochs: ${Date.now() - startMs} ms; `
+        + `held-out MSE ${head.heldoutMse.toFixed(4)} vs mean ${head.meanMse.toFixed(4)} (epoch ${head.epochChosen})`);
       assert.ok(head.heldoutMse < 0.5 * head.meanMse, `head ${head.heldoutMse} vs mean ${head.meanMse}`);
       // Epoch selection: one record per epoch, the chosen epoch is the held-out argmin.
       assert.equal(head.history.length, 10);
@@ -215,7 +226,8 @@ describe('value head fitting', () => {
   it('on pure noise the head is no better than the mean predictor', async (t) => {
     const head = await fitValueHead(noiseData(), C, fitOpts);
     await head.dispose();
-    t.diagnostic(`held-out MSE ${head.heldoutMse.toFixed(4)} vs mean ${head.meanMse.toFixed(4)} (ratio ${(head.heldoutMse / head.meanMse).toFixed(3)})`);
+    t.diagnostic(`held-out MSE ${head.heldoutMse.toFixed(4)} vs mean ${head.meanMse.toFixed(4)} `
+      + `(ratio ${(head.heldoutMse / head.meanMse).toFixed(3)})`);
     assert.ok(head.heldoutMse >= 0.9 * head.meanMse, `head ${head.heldoutMse} vs mean ${head.meanMse}`);
   });
 });
@@ -223,7 +235,8 @@ describe('value head fitting', () => {
 describe('value head out-of-fold', () => {
   it('out-of-fold values on a signal beat the mean of the other folds', async (t) => {
     const r = await fitOutOfFold(signalData(), C, 5, fitOpts);
-    t.diagnostic(`out-of-fold MSE ${r.oofMse.toFixed(4)} vs mean ${r.meanMse.toFixed(4)}; per fold ${r.folds.map((f) => `${f.oofMse.toFixed(3)}/${f.oofMeanMse.toFixed(3)}`).join(' ')}`);
+    t.diagnostic(`out-of-fold MSE ${r.oofMse.toFixed(4)} vs mean ${r.meanMse.toFixed(4)}; `
+      + `per fold ${r.folds.map((f) => `${f.oofMse.toFixed(3)}/${f.oofMeanMse.toFixed(3)}`).join(' ')}`);
     assert.ok(r.oofMse < 0.5 * r.meanMse, `head ${r.oofMse} vs mean ${r.meanMse}`);
   });
 

@@ -188,7 +188,9 @@ export function createValuePredictor(
 export function assignFolds(examples: readonly ValueExample[], folds: number, seed: number): Int32Array {
   const groups = groupsOf(examples, [...examples.keys()]);
   if (!Number.isInteger(folds) || folds < 2) throw new Error(`value head: ${folds} folds; out-of-fold fitting needs at least 2`);
-  if (groups.size < folds) throw new AlolError('config', `value head: ${groups.size} groups for ${folds} folds`, 'lower value.folds', 'parenthesized');
+  if (groups.size < folds) {
+    throw new AlolError('config', `value head: ${groups.size} groups for ${folds} folds`, 'lower value.folds', 'parenthesized');
+  }
   const foldOf = new Int32Array(examples.length);
   new Rng(seed).shuffle([...groups.keys()]).forEach((key, k) => {
     for (const i of groups.get(key) as number[]) foldOf[i] = k % folds;

@@ -50,7 +50,9 @@ export function checkValueConfig(cfg: ValueHeadConfig): void {
   const { hiddenSize: c, heads, range } = cfg;
   if (!Number.isInteger(c) || c < 1) throw new Error(`value head: hidden size ${c} must be a positive integer`);
   if (!Number.isInteger(heads) || heads < 1 || c % heads !== 0) {
-    throw new AlolError('config', `value head: hidden size ${c} is not divisible by ${heads} heads`, `set value.heads to a divisor of ${c}`, 'parenthesized');
+    throw new AlolError(
+      'config', `value head: hidden size ${c} is not divisible by ${heads} heads`, `set value.heads to a divisor of ${c}`, 'parenthesized',
+    );
   }
   if (!(range[0] < range[1]) || !Number.isFinite(range[0]) || !Number.isFinite(range[1])) {
     throw new Error(`value head: reward range [${range[0]}, ${range[1]}] must be finite with r_min < r_max`);

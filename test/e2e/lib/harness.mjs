@@ -38,7 +38,8 @@ export const EXTENSION_ID = `${MANIFEST.publisher}.${MANIFEST.name}`;
 
 /** The .vsix `npm run package` writes (ALOL_E2E_VSIX overrides it); fails clearly when it is missing. */
 export function vsixPath() {
-  const file = process.env.ALOL_E2E_VSIX ? path.resolve(process.env.ALOL_E2E_VSIX) : path.join(ROOT, `${MANIFEST.name}-linux-x64-${MANIFEST.version}.vsix`);
+  const file = process.env.ALOL_E2E_VSIX
+    ? path.resolve(process.env.ALOL_E2E_VSIX) : path.join(ROOT, `${MANIFEST.name}-linux-x64-${MANIFEST.version}.vsix`);
   if (!fs.existsSync(file)) throw new Error(`${path.relative(ROOT, file)} is missing: run \`npm run package\``);
   return file;
 }
@@ -195,7 +196,9 @@ export async function startCodeServer(o = {}) {
     ...(o.smokeTestDriver ? ['--vscode-option', 'enable-smoke-test-driver'] : []),
     workspace];
   // ALOL_E2E_USER_DATA: extension-host tests read output channels from the logs under it.
-  const child = spawn(CODE_SERVER, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ALOL_E2E_USER_DATA: userDataDir, ...o.env } });
+  const child = spawn(CODE_SERVER, args, {
+    detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ALOL_E2E_USER_DATA: userDataDir, ...o.env },
+  });
   fs.closeSync(fd);
   groups.add(child.pid);
   let exited = null;
@@ -357,8 +360,12 @@ export async function runCommand(page, title, { timeoutMs = 60_000, opensQuickPi
     if (await rows.and(page.locator('.focused')).count()) await input.press('Enter');
     else await rows.first().click();
     // A command that asks something opens the quick input again (with its own placeholder).
-    if (opensQuickPick) await page.locator('.quick-input-widget .quick-input-box input:not([aria-label*="command"])').waitFor({ state: 'visible', timeout: 10_000 });
-    else await input.waitFor({ state: 'hidden', timeout: 10_000 });
+    if (opensQuickPick) {
+      await page.locator('.quick-input-widget .quick-input-box input:not([aria-label*="command"])')
+        .waitFor({ state: 'visible', timeout: 10_000 });
+    } else {
+      await input.waitFor({ state: 'hidden', timeout: 10_000 });
+    }
     return attempt;
   }
 }
@@ -416,7 +423,8 @@ export async function runExtensionTests({ extensionPath, testsPath, workspace, t
     try {
       results = JSON.parse(fs.readFileSync(resultsFile, 'utf8'));
     } catch (e) {
-      throw new Error(`the suite exited with ${exitCode} but wrote no results to ${resultsFile} (${e.message})\n--- extension host log ---\n${extHostLog(server)}`);
+      throw new Error(`the suite exited with ${exitCode} but wrote no results to ${resultsFile} (${e.message})\n`
+        + `--- extension host log ---\n${extHostLog(server)}`);
     }
     return { exitCode, results, logs: `${extHostLog(server)}\n--- workbench log (warnings, errors, saves) ---\n${workbenchLog(server)}` };
   } finally {
@@ -484,7 +492,9 @@ export async function openFile(page, name, { timeoutMs = 30_000 } = {}) {
       return attempt;
     } catch (e) {
       if (await input.isVisible()) await page.keyboard.press('Escape');
-      if (Date.now() > deadline) throw new Error(`could not open ${name} by quick open within ${timeoutMs / 1000} s (${attempt} attempts): ${e.message}`);
+      if (Date.now() > deadline) {
+        throw new Error(`could not open ${name} by quick open within ${timeoutMs / 1000} s (${attempt} attempts): ${e.message}`);
+      }
       console.log(`# retry: quick open of ${name} (attempt ${attempt}): ${e.message.split('\n')[0]}`);
       await sleep(500);
     }

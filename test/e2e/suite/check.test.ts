@@ -14,7 +14,8 @@ export default function score(batch: { response: string }[]): number[] {
 }
 `;
 
-const ROWS = ['a fine answer', 'the planted one', 'another fine answer', 'last'].map((response, i) => ({ id: `c${i}`, prompt: 'Human: q\n\nAssistant:', response: ` ${response}` }));
+const ROWS = ['a fine answer', 'the planted one', 'another fine answer', 'last']
+  .map((response, i) => ({ id: `c${i}`, prompt: 'Human: q\n\nAssistant:', response: ` ${response}` }));
 
 describe('Check Reward Function', function () {
   this.timeout(90_000);

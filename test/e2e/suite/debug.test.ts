@@ -55,7 +55,11 @@ function waitFor(seen: Seen[], listeners: Set<() => void>, test: (s: Seen) => bo
     };
     const timer = setTimeout(() => {
       listeners.delete(check);
-      const events = seen.filter((s) => s.message.event !== 'loadedSource').map((s) => `${s.session.type}/${s.session.id.slice(0, 4)}:${s.message.type}:${s.message.event ?? s.message.command}${s.message.event === 'output' ? `(${String(s.message.body?.output).trim().slice(0, 400)})` : ''}${/reakpoint/.test(String(s.message.command ?? s.message.event)) ? JSON.stringify(s.message.body ?? (s.message as { arguments?: unknown }).arguments).slice(0, 300) : ''}`);
+      const events = seen.filter((s) => s.message.event !== 'loadedSource').map((s) =>
+        `${s.session.type}/${s.session.id.slice(0, 4)}:${s.message.type}:${s.message.event ?? s.message.command}`
+        + `${s.message.event === 'output' ? `(${String(s.message.body?.output).trim().slice(0, 400)})` : ''}`
+        + `${/reakpoint/.test(String(s.message.command ?? s.message.event))
+          ? JSON.stringify(s.message.body ?? (s.message as { arguments?: unknown }).arguments).slice(0, 300) : ''}`);
       reject(new Error(`no ${what} within ${ms} ms; seen: ${events.join(', ') || 'nothing'}`));
     }, ms);
     if (!check()) listeners.add(check);
@@ -105,15 +109,19 @@ describe('Debug Reward Function', function () {
     // The cursor on the dataset's second row: the run scores that row only.
     const editor = await vscode.window.showTextDocument(vscode.Uri.file(path.join(root, 'dbg-data.jsonl')));
     editor.selection = new vscode.Selection(1, 3, 1, 3);
-    const started = await vscode.commands.executeCommand<boolean>('alolStudio.debugRewardFunction', path.join(root, 'dbg.alol.json'), 'dbg');
+    const started = await vscode.commands.executeCommand<boolean>(
+      'alolStudio.debugRewardFunction', path.join(root, 'dbg.alol.json'), 'dbg');
     assert.equal(started, true, 'vscode.debug.startDebugging did not start a session');
 
-    const stopped = await waitFor(seen, listeners, (s) => s.message.type === 'event' && s.message.event === 'stopped', 90_000, 'stopped event');
+    const stopped = await waitFor(
+      seen, listeners, (s) => s.message.type === 'event' && s.message.event === 'stopped', 90_000, 'stopped event');
     const session = stopped.session;
     const threadId = (stopped.message.body?.threadId as number | undefined) ?? 0;
     assert.equal(stopped.message.body?.reason, 'breakpoint', `stopped for ${String(stopped.message.body?.reason)}, not at the breakpoint`);
 
-    const trace = await session.customRequest('stackTrace', { threadId, startFrame: 0, levels: 5 }) as { stackFrames: { id: number; line: number; source?: { path?: string } }[] };
+    const trace = await session.customRequest('stackTrace', { threadId, startFrame: 0, levels: 5 }) as {
+      stackFrames: { id: number; line: number; source?: { path?: string } }[];
+    };
     const top = trace.stackFrames[0];
     assert.ok(top?.source?.path, 'the top frame has no source');
     // In a remote window (code-server) the debugger names sources by vscode-remote:// URI.
@@ -122,12 +130,18 @@ describe('Debug Reward Function', function () {
     assert.equal(top.line, BREAK_LINE);
 
     // The row is in scope: the callback's `x` is the selected row.
-    const { scopes } = await session.customRequest('scopes', { frameId: top.id }) as { scopes: { name: string; variablesReference: number }[] };
+    const { scopes } = await session.customRequest('scopes', { frameId: top.id }) as {
+      scopes: { name: string; variablesReference: number }[];
+    };
     const local = scopes.find((s) => /local/i.test(s.name)) ?? scopes[0];
-    const { variables } = await session.customRequest('variables', { variablesReference: local.variablesReference }) as { variables: { name: string; value: string; variablesReference: number }[] };
+    const { variables } = await session.customRequest('variables', { variablesReference: local.variablesReference }) as {
+      variables: { name: string; value: string; variablesReference: number }[];
+    };
     const x = variables.find((v) => v.name === 'x');
     assert.ok(x, `no \`x\` in ${local.name} scope (${variables.map((v) => v.name).join(', ')})`);
-    const fields = (await session.customRequest('variables', { variablesReference: x.variablesReference }) as { variables: { name: string; value: string }[] }).variables;
+    const fields = (await session.customRequest('variables', { variablesReference: x.variablesReference }) as {
+      variables: { name: string; value: string }[];
+    }).variables;
     const response = fields.find((f) => f.name === 'response')?.value ?? '';
     assert.ok(response.includes(ROWS[1].response.trim()), `x.response is ${response}, not row b's response`);
 
@@ -135,12 +149,14 @@ describe('Debug Reward Function', function () {
     const total = (ROWS[1].response.length / 100).toFixed(4);
     const result = await waitFor(seen, listeners, (s) => s.message.event === 'output' && s.message.body?.category === 'stdout'
       && /line \d+ \(/.test(String(s.message.body?.output)), 60_000, 'result output');
-    await waitFor(seen, listeners, (s) => s.message.event === 'terminated' && s.session.id === result.session.id, 30_000, 'terminated event');
+    await waitFor(
+      seen, listeners, (s) => s.message.event === 'terminated' && s.session.id === result.session.id, 30_000, 'terminated event');
     const outputs = seen.filter((s) => s.message.event === 'output');
     // The program's own stdout: other categories (telemetry, console, stderr) arrive in between, unterminated.
     const output = outputs.filter((s) => s.session.id === result.session.id && s.message.body?.category === 'stdout')
       .map((s) => String(s.message.body?.output)).join('');
-    const events = outputs.map((s) => `${s.session.id.slice(0, 4)}/${String(s.message.body?.category)}: ${JSON.stringify(s.message.body?.output)}`);
+    const events = outputs.map((s) =>
+      `${s.session.id.slice(0, 4)}/${String(s.message.body?.category)}: ${JSON.stringify(s.message.body?.output)}`);
     assert.deepEqual(output.match(/^line .*$/gm), [`line 2 (b): total ${total}  dbg ${total}`], `output events:\n${events.join('\n')}`);
     assert.equal(seen.filter((s) => s.message.event === 'stopped').length, 1, 'stopped more than once for one row');
     assert.equal(fs.existsSync(path.join(root, 'rewards', 'dbg.ts.alol-debug.js')), false, 'the debug copy of the bundle was left behind');
@@ -148,6 +164,7 @@ describe('Debug Reward Function', function () {
     const header = `debug of dbg on 1 row(s) of ${path.join(root, 'dbg-data.jsonl')} with dbg.alol.json:`;
     const text = await outputChannel('A-LoL Rewards', header, 30_000);
     const shown = text.slice(text.indexOf(header)).split('\n')[1];
-    assert.equal(shown, `  line 2: total ${(ROWS[1].response.length / 100).toFixed(3)} · dbg ${(ROWS[1].response.length / 100).toFixed(3)}`);
+    assert.equal(shown, `  line 2: total ${(ROWS[1].response.length / 100).toFixed(3)} `
+      + `· dbg ${(ROWS[1].response.length / 100).toFixed(3)}`);
   });
 });

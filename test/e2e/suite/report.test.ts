@@ -36,8 +36,10 @@ describe('Reward Report', function () {
     assert.ok(folder, 'the suite needs a workspace folder');
     const root = path.join(folder.uri.fsPath, 'report');
     fs.mkdirSync(path.join(root, 'rewards'), { recursive: true });
-    fs.writeFileSync(path.join(root, 'rewards', 'chars.ts'), 'export default (b: { response: string }[]) => b.map((x) => x.response.length / 100);\n');
-    fs.writeFileSync(path.join(root, 'data.jsonl'), `${RESPONSES.map((response, i) => JSON.stringify({ id: `r${i}`, prompt: 'Q', response, reward: LABELS[i] })).join('\n')}\n`);
+    fs.writeFileSync(path.join(root, 'rewards', 'chars.ts'),
+      'export default (b: { response: string }[]) => b.map((x) => x.response.length / 100);\n');
+    fs.writeFileSync(path.join(root, 'data.jsonl'),
+      `${RESPONSES.map((response, i) => JSON.stringify({ id: `r${i}`, prompt: 'Q', response, reward: LABELS[i] })).join('\n')}\n`);
     config = path.join(root, 'report.alol.json');
     fs.writeFileSync(config, JSON.stringify({
       data: { path: 'data.jsonl' },
@@ -59,9 +61,11 @@ describe('Reward Report', function () {
     const between = pearson(LABELS, CHARS).toFixed(2);
     const mean = (x: number[]) => (x.reduce((s, v) => s + v, 0) / x.length).toFixed(3);
     assert.match(text, /^reward report: 4 rows of data\.jsonl$/m);
-    assert.ok(text.includes(`label (weight 1, range [0, 1]): mean ${mean(LABELS)}, min 0.100, max 0.900; share of the total ${(100 * sum(LABELS, 1) / total).toFixed(1)}%`), text);
+    assert.ok(text.includes(`label (weight 1, range [0, 1]): mean ${mean(LABELS)}, min 0.100, max 0.900; `
+      + `share of the total ${(100 * sum(LABELS, 1) / total).toFixed(1)}%`), text);
     assert.ok(text.includes(`  correlation with length ${pearson(LABELS, WORDS).toFixed(2)}; with chars ${between}`), text);
-    assert.ok(text.includes(`chars (weight 3, range [0, 1]): mean ${mean(CHARS)}, min 0.020, max 0.200; share of the total ${(100 * sum(CHARS, 3) / total).toFixed(1)}%`), text);
+    assert.ok(text.includes(`chars (weight 3, range [0, 1]): mean ${mean(CHARS)}, min 0.020, max 0.200; `
+      + `share of the total ${(100 * sum(CHARS, 3) / total).toFixed(1)}%`), text);
     assert.ok(text.includes(`  correlation with length ${pearson(CHARS, WORDS).toFixed(2)}; with label ${between}`), text);
     assert.match(text, /warning: chars correlates with response length \(r = 0\.9\d\): a policy can raise it by writing longer responses/);
   });

@@ -100,7 +100,8 @@ describe('Score Row / Selection', function () {
     assert.equal(out.length, 1, JSON.stringify(out));
     assert.equal(out[0].selection, 'caf\u00e9 and');
     assert.equal(out[0].line, 1);
-    assert.ok(Math.abs(out[0].rewards.lengths - mod('Human: hi\n\nAssistant:', 'caf\u00e9 and')) < 1e-12, `lengths ${out[0].rewards.lengths}`);
+    assert.ok(Math.abs(out[0].rewards.lengths - mod('Human: hi\n\nAssistant:', 'caf\u00e9 and')) < 1e-12,
+      `lengths ${out[0].rewards.lengths}`);
     assert.equal(out[0].rewards.label, 0.25, 'a selection keeps the fields of its row (label 0.25)');
   });
 
