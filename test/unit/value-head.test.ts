@@ -16,7 +16,8 @@ import {
   valueLoss,
   valueParamInfos,
 } from '../../src/trainer/value/head.js';
-import { type ValueExample, type ValueFitOptions, createValuePredictor, fitOutOfFold, fitValueHead } from '../../src/trainer/value/fit.js';
+import { createValuePredictor, fitOutOfFold, fitValueHead } from '../../src/trainer/value/fit.js';
+import type { ValueExample, ValueFitOptions } from '../../src/trainer/value/types.js';
 import { type Feed, gradCheck } from '../helpers/gradcheck.js';
 
 const RANGE: [number, number] = [-1.3, 2.7];

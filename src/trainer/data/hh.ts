@@ -2,9 +2,8 @@
 // (DESIGN.md "Pairs for DPO"): the prompt is the transcript up to and including the LAST
 // "\n\nAssistant:", the response is the rest, leading space kept (it is part of what the model says).
 
+import { NO_ASSISTANT_TURN, splitHhTranscript } from '../../protocol/rows.js';
 import { DataError } from './jsonl.js';
-
-export const ASSISTANT_TURN = '\n\nAssistant:';
 
 export interface HhWhere {
   file: string;
@@ -15,11 +14,7 @@ export interface HhWhere {
 
 /** Splits one transcript at its last Assistant turn; a transcript without one is a DataError naming `where`. */
 export function parseHhTranscript(text: string, where: HhWhere): { prompt: string; response: string } {
-  const at = text.lastIndexOf(ASSISTANT_TURN);
-  if (at < 0) {
-    const why = `transcript has no ${JSON.stringify(ASSISTANT_TURN)} turn, so there is no response to split off`;
-    throw new DataError(where.file, where.line, where.field, why);
-  }
-  const cut = at + ASSISTANT_TURN.length;
-  return { prompt: text.slice(0, cut), response: text.slice(cut) };
+  const split = splitHhTranscript(text);
+  if (!split) throw new DataError(where.file, where.line, where.field, NO_ASSISTANT_TURN);
+  return split;
 }

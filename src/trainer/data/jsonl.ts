@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { z } from 'zod';
 import { AlolError } from '../errors.js';
+import { describeIssue } from '../../protocol/issues.js';
 
 export interface Located<T> {
   /** 1-based line number in the file. */
@@ -73,9 +74,8 @@ export async function* readJsonLines(file: string): AsyncGenerator<JsonLine> {
 
 /** A DataError for the first issue of a failed zod parse of `input`, in words a user can act on. */
 export function schemaError(file: string, line: number, error: z.ZodError, input: unknown): DataError {
-  const issue = error.issues[0];
-  const path = issue.path.map(String);
-  return new DataError(file, line, path.length ? path.join('.') : null, issueMessage(issue, valueAt(input, path)));
+  const { field, reason } = describeIssue(error, input);
+  return new DataError(file, line, field, reason);
 }
 
 /** Yields each non-blank line parsed by `schema`; throws a DataError on the first bad row. */
@@ -85,40 +85,5 @@ export async function* readJsonl<S extends z.ZodType>(file: string, schema: S): 
     const r = schema.safeParse(l.value);
     if (!r.success) throw schemaError(file, l.line, r.error, l.value);
     yield { line: l.line, value: r.data };
-  }
-}
-
-function valueAt(input: unknown, path: string[]): unknown {
-  let v = input;
-  for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-  return v;
-}
-
-/** What a JSON value is, briefly (never the whole value: a response can be megabytes). */
-function kindOf(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number' && !Number.isFinite(v)) return String(v); // JSON 1e999 parses to Infinity
-  return typeof v;
-}
-
-function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
-  switch (issue.code) {
-    case 'invalid_type': {
-      if (value === undefined) return `missing (expected ${issue.expected})`;
-      const expected = issue.expected === 'number' && typeof value === 'number' ? 'a finite number' : issue.expected;
-      return `expected ${expected}, received ${kindOf(value)}`;
-    }
-    case 'invalid_value': {
-      const shown = JSON.stringify(value) ?? String(value);
-      const expected = issue.values.map((v) => JSON.stringify(v)).join(', ');
-      return `expected one of ${expected}; received ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}`;
-    }
-    case 'invalid_union': {
-      const expected = [...new Set(issue.errors.flatMap((es) => es.map((e) => (e.code === 'invalid_type' ? e.expected : e.message))))];
-      return `expected ${expected.join(' or ')}, received ${kindOf(value)}`;
-    }
-    default:
-      return issue.message;
   }
 }

@@ -1,4 +1,4 @@
-// Serialization of a Graph to an ONNX ModelProto (bytes an InferenceSession loads), through the
+// Serialization of a Graph to an ONNX ModelProto (the bytes a runtime session loads), through the
 // `onnx-proto` package's generated protobuf classes. The only module that knows ONNX protobuf.
 // Nodes that no output needs (e.g. gradients nobody asked for) are pruned here.
 
@@ -131,7 +131,7 @@ export function toModelProto(g: Graph, options: SerializeOptions = {}): onnx.Mod
   });
 }
 
-/** The model as bytes for `InferenceSession.create`. */
+/** The model as bytes, for the runtime's session pool (runtime/pool.ts) to load. */
 export function serialize(g: Graph, options: SerializeOptions = {}): Uint8Array {
   return onnx.ModelProto.encode(toModelProto(g, options)).finish();
 }

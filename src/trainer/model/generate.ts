@@ -3,6 +3,7 @@
 // new tokens, EOS and stop strings. `useCache: false` recomputes the whole sequence every step; it
 // exists to test the cache and to measure what the cache saves.
 
+import type { Detokenizer, GeneratedText as Generation } from '../compute/backend.js';
 import { AlolError } from '../errors.js';
 import { serialize } from '../graph/onnx.js';
 import { SessionPool, poolKey } from '../runtime/pool.js';
@@ -26,17 +27,8 @@ export interface GenerateOptions {
 
 export const DEFAULT_GENERATE: GenerateOptions = { maxNewTokens: 64, temperature: 0, topP: 1, seed: 0 };
 
-export interface Generation {
-  /** New tokens (EOS and tokens past a stop string excluded). */
-  tokens: number[];
-  text: string;
-  finishReason: 'eos' | 'stop' | 'length';
-}
-
-export interface Detokenizer {
-  decode(ids: readonly number[]): string;
-  readonly eosTokenId: number | null;
-}
+/** What one row's generation gave, and the detokenizer: the compute seam's own types. */
+export type { Detokenizer, Generation };
 
 /** Picks the next token from one row of logits. */
 export function pickToken(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {

@@ -14,6 +14,7 @@
 // with a seed derived from (opts.seed, k). Changing promptsPerBatch changes which samples come out.
 
 import type { RewardComponentConfig, RunConfig } from '../../protocol/config.js';
+import type { TrainerEvent } from '../../protocol/trainer.js';
 import type { GeneratedText as Generation } from '../compute/backend.js';
 import { type ComputeOptions, withCompute } from '../compute/local.js';
 import { type Pair, type Row, shortHash } from '../data/rows.js';
@@ -258,18 +259,24 @@ export async function evaluateOnTest(
   const testPairs = pairs.filter((p) => p.split === 'test');
   const accuracy = testPairs.length ? (await preferenceAccuracy(policy, testPairs, { data: config.data, compute })).accuracy : undefined;
   for (const [sampled, m] of [[false, result.heldout], [true, result.heldoutSampled]] as const) {
-    const samples = sampled ? [] : result.samples.map((s) => ({ ...s, rewards: { ...s.rewards } }));
-    const numbers = {
-      rewards: { ...m.reward },
-      distinct: [m.distinct1, m.distinct2, m.distinct3] as [number, number, number],
-      lengthTokens: m.length,
-    };
-    ctx.log.emit({
-      type: 'eval/didComplete', variant: at.variant, phase: 'evaluation', step: at.step, split: 'test', sampled, ...numbers,
-      samples,
-    });
+    ctx.log.emit(evalEvent({ ...at, phase: 'evaluation', split: 'test', sampled }, m, sampled ? [] : result.samples));
   }
   return { result, accuracy };
+}
+
+/** eval/didComplete of one evaluation: where it belongs, its metrics and the samples shown. */
+function evalEvent(
+  at: { variant: string; step: number; phase: 'training' | 'evaluation'; split: 'validation' | 'test'; sampled: boolean },
+  m: Metrics,
+  samples: readonly Sample[],
+): Extract<TrainerEvent, { type: 'eval/didComplete' }> {
+  return {
+    type: 'eval/didComplete', variant: at.variant, phase: at.phase, step: at.step, split: at.split, sampled: at.sampled,
+    rewards: { ...m.reward },
+    distinct: [m.distinct1, m.distinct2, m.distinct3],
+    lengthTokens: m.length,
+    samples: samples.map((x) => ({ ...x, rewards: { ...x.rewards } })),
+  };
 }
 
 /** The validation reward of a policy during training (sampled when eval samples, else greedy), logged as eval/didComplete. */
@@ -289,15 +296,6 @@ export async function validationReward(
   );
   const sampled = config.eval.samplesPerPrompt > 0;
   const m = sampled ? r.heldoutSampled : r.heldout;
-  const samples = r.samples.map((s) => ({ ...s, rewards: { ...s.rewards } }));
-  const numbers = {
-    rewards: { ...m.reward },
-    distinct: [m.distinct1, m.distinct2, m.distinct3] as [number, number, number],
-    lengthTokens: m.length,
-  };
-  ctx.log.emit({
-    type: 'eval/didComplete', variant: at.variant, phase: 'training', step: at.step, split: 'validation', sampled, ...numbers,
-    samples,
-  });
+  ctx.log.emit(evalEvent({ ...at, phase: 'training', split: 'validation', sampled }, m, r.samples));
   return m.reward.total;
 }

@@ -21,17 +21,6 @@ import type {
   ValuePredictor,
 } from './types.js';
 
-export type {
-  FittedValueHead,
-  OutOfFoldFit,
-  ValueEpoch,
-  ValueExample,
-  ValueFitOptions,
-  ValueFitSummary,
-  ValueFold,
-  ValuePredictor,
-} from './types.js';
-
 const DEFAULT_DROPOUT = 0.1;
 const DEFAULT_HELDOUT = 0.1;
 
