@@ -18,7 +18,7 @@ import { gradients } from '../../src/trainer/graph/grad.js';
 import { Graph } from '../../src/trainer/graph/ir.js';
 import * as o from '../../src/trainer/graph/ops.js';
 import { gptConfig } from '../../src/trainer/model/gpt-config.js';
-import { parseGpt2Config } from '../../src/trainer/model/folder.js';
+import { parseModelConfig } from '../../src/trainer/model/folder.js';
 import { Generator } from '../../src/trainer/model/generate.js';
 import { LogprobScorer } from '../../src/trainer/model/logprobs.js';
 import { initGptParams } from '../../src/trainer/model/params.js';
@@ -102,12 +102,12 @@ describe('model file errors: the detailed code', () => {
   });
 
   it('an unsupported model type', async () => {
-    const e = await thrown(() => parseGpt2Config({ model_type: 'llama' }, 'config.json'));
+    const e = await thrown(() => parseModelConfig({ model_type: 'qwen3' }, 'config.json'));
+    const hint = 'this trainer implements GPT-2 and the Llama family (Llama, Qwen2, Mistral)';
     expectFailure(e, {
       code: 'unsupported_config',
-      message:
-        'config.json: model_type "llama" is not supported (supported: "gpt2"); hint: this trainer implements GPT-2 (GPT2LMHeadModel) only',
-      hint: 'this trainer implements GPT-2 (GPT2LMHeadModel) only',
+      message: `config.json: model_type "qwen3" is not supported (supported: "gpt2", "llama", "qwen2", "mistral"); hint: ${hint}`,
+      hint,
     });
   });
 });

@@ -7,8 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gptConfig, type GptConfig } from '../../src/trainer/model/gpt-config.js';
-import { gpt2ConfigJson, loadModelFolder, parseGpt2Config, saveModelFolder } from '../../src/trainer/model/folder.js';
+import { gpt2ConfigJson, loadModelFolder, parseGpt2Config, parseModelConfig, saveModelFolder } from '../../src/trainer/model/folder.js';
 import { gptParamInfos, initGptParams } from '../../src/trainer/model/params.js';
+import { initParams, paramInfos } from '../../src/trainer/model/family.js';
 import { float32Tensor, readSafetensors, writeSafetensors, type SafeTensor } from '../../src/trainer/model/safetensors.js';
 import { sharedPath } from '../helpers/shared.js';
 
@@ -62,9 +63,10 @@ const bf16Bits = (x: number): number => {
 describe('model folder: the independent fixture', () => {
   it('loads with its config, 28 parameters, eos id and tokenizer', async () => {
     const m = await loadModelFolder(FIXTURE);
-    assert.deepEqual(m.config, { vocabSize: 257, nPositions: 64, nEmbd: 64, nLayer: 2, nHead: 4, nInner: 256, layerNormEpsilon: 1e-5 });
+    const want = { arch: 'gpt2', vocabSize: 257, nPositions: 64, nEmbd: 64, nLayer: 2, nHead: 4, nInner: 256, layerNormEpsilon: 1e-5 };
+    assert.deepEqual(m.config, want);
     assert.equal(m.params.size, 28);
-    for (const info of gptParamInfos(m.config)) {
+    for (const info of paramInfos(m.config)) {
       assert.equal(m.params.get(info.name)?.length, info.shape.reduce((a, x) => a * x, 1), info.name);
     }
     assert.equal(m.eosTokenId, 256);
@@ -103,7 +105,7 @@ describe('model folder: the independent fixture', () => {
     assert.deepEqual(back.params, src.params);
     assert.deepEqual(back.tokenizerJson, src.tokenizerJson);
     assert.equal(back.eosTokenId, 256);
-    const other = initGptParams(src.config, 7);
+    const other = initParams(src.config, 7);
     await saveModelFolder(dir, { config: src.config, params: other, tokenizerJson: src.tokenizerJson });
     assert.deepEqual((await loadModelFolder(dir)).params, other);
     assert.deepEqual(readdirSync(parent), ['copy']); // no temporary or moved-aside folder left
@@ -235,7 +237,9 @@ describe('model folder errors name the file and the tensor or key', () => {
     await rejectsCode(loadModelFolder(dir), 'missing_file', /model[/\\]model\.safetensors is missing; hint: .*save_pretrained/);
   });
   it('unsupported config values name their key', () => {
-    throwsKey({ model_type: 'llama' }, /config\.json: model_type "llama" is not supported \(supported: "gpt2"\)/);
+    throwsKey({ model_type: 'llama' }, /config\.json: model_type "llama" is not supported \(supported: "gpt2"\)/); // parseGpt2Config itself
+    assert.throws(() => parseModelConfig({ ...fixtureConfig(), model_type: 'bert' }, 'config.json'),
+      /config\.json: model_type "bert" is not supported \(supported: "gpt2", "llama", "qwen2", "mistral"\)/);
     throwsKey(
       { activation_function: 'gelu' },
       /activation_function "gelu" is not supported \(supported: "gelu_new", "gelu_pytorch_tanh", "gelu_fast"\)/,

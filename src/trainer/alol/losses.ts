@@ -18,10 +18,10 @@
 // optimizes a graph with a backward pass differently (last-bit differences in ~20% of rows), so only
 // this keeps every weight exactly 1 at step 0, at the cost of one forward pass per step.
 //
-// Graphs, for a static batch shape [B, T]: the training step of a variant (the GPT forward, the
+// Graphs, for a static batch shape [B, T]: the training step of a variant (the model forward, the
 // variant's loss, gradients, AdamW), and the loss alone over given per-token log-probs (what the
 // golden-value tests evaluate: the same loss subgraph the step runs).
-// Step inputs: GPT parameters, ids, targets, mask [B, T], ref_token_logp [B, T], coef [B],
+// Step inputs: model parameters, ids, targets, mask [B, T], ref_token_logp [B, T], coef [B],
 // policy_token_logp [B, T] (r_lol, a_lol, a_lol_seq: from the inference graph), + optim.ts's.
 // Step outputs: loss, mean_weight, clip_fraction, seq_logprob [B], + optim.ts's (new.*, grad_norm, ...).
 
@@ -29,8 +29,9 @@ import { type FloatType, Graph, type Value } from '../graph/ir.js';
 import { gradients } from '../graph/grad.js';
 import * as o from '../graph/ops.js';
 import { type AdamWConfig, type StepMode, addTrainStep } from '../graph/optim.js';
-import type { GptConfig } from '../model/gpt-config.js';
-import { gptForward, tokenLogprobs } from '../model/gpt.js';
+import { tokenLogprobs } from '../model/attention.js';
+import type { ModelConfig } from '../model/config.js';
+import { lmForward } from '../model/family.js';
 import { addParams } from '../model/gpt-graphs.js';
 import type { Variant } from './rules.js';
 
@@ -174,12 +175,12 @@ function outputs(g: Graph, out: LossOutputs): void {
   g.output('seq_logprob', out.seqLogprob);
 }
 
-export function buildAlolStepGraph(cfg: GptConfig, batch: number, seqLen: number, step: AlolStepOptions): Graph {
+export function buildAlolStepGraph(cfg: ModelConfig, batch: number, seqLen: number, step: AlolStepOptions): Graph {
   const g = new Graph({ name: `alol_${step.variant}_step` });
   const { params, specs } = addParams(g, cfg);
   const ids = g.input('ids', 'int64', [batch, seqLen]);
   const targets = g.input('targets', 'int64', [batch, seqLen]);
-  const tokenLogp = tokenLogprobs(gptForward(cfg, params, ids).logits, targets);
+  const tokenLogp = tokenLogprobs(lmForward(cfg, params, ids).logits, targets);
   const out = variantLoss(step.variant, { tokenLogp, ...lossInputs(g, step.variant, batch, seqLen) }, step.settings);
   outputs(g, out);
   addTrainStep(out.loss, specs, step.mode, step.adamw);

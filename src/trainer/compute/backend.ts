@@ -11,12 +11,12 @@
 import type { AdamWConfig } from '../graph/optim.js';
 import type { LossSettings } from '../alol/losses.js';
 import type { Variant } from '../alol/rules.js';
-import type { GptConfig } from '../model/gpt-config.js';
+import type { ModelConfig } from '../model/config.js';
 import type { ValueHeadConfig } from '../value/head.js';
 
 /** A model as the pipeline holds it: its shape and its named parameters (Hugging Face names). */
 export interface ModelWeights {
-  readonly config: GptConfig;
+  readonly config: ModelConfig;
   readonly params: ReadonlyMap<string, Float32Array>;
 }
 

@@ -58,6 +58,9 @@ export const reciprocal = (x: Value): Value => unary('Reciprocal', x);
 export const relu = (x: Value): Value => unary('Relu', x);
 export const abs = (x: Value): Value => unary('Abs', x);
 export const identity = (x: Value): Value => unary('Identity', x);
+/** Cos and Sin have no gradient rule: they only turn integer positions into rotary tables (model/llama.ts). */
+export const cos = (x: Value): Value => unary('Cos', x);
+export const sin = (x: Value): Value => unary('Sin', x);
 
 /** Identity in the forward pass, no gradient in the backward pass (serialized as Identity). */
 export const stopGradient = (x: Value): Value => unary('StopGradient', x);

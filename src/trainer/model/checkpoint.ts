@@ -1,10 +1,10 @@
-// Training checkpoints: a complete model folder (loadable by anything that reads GPT-2 folders) plus
+// Training checkpoints: a complete model folder (loadable by anything that reads Hugging Face folders) plus
 // our training state beside it — `training_state.json` (format version, step, RNG state, the resolved
 // config) and `optimizer.safetensors` (AdamW moments) — written together, atomically.
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { GptConfig } from './gpt-config.js';
+import type { ModelConfig } from './config.js';
 import { type ModelFolder, loadModelFolder, saveModelFolder } from './folder.js';
 import { float32Tensor, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
 import { AlolError } from '../errors.js';
@@ -33,16 +33,18 @@ export interface Checkpoint {
 export async function saveCheckpoint(
   dir: string,
   m: {
-    config: GptConfig;
+    config: ModelConfig;
     params: ReadonlyMap<string, Float32Array>;
     tokenizerJson: unknown;
+    /** config.json keys of the model's source folder (token ids, ...), kept. */
+    extraConfig?: Record<string, unknown>;
     optimizer: ReadonlyMap<string, Float32Array>;
     state: TrainingState;
   },
 ): Promise<void> {
   const optimizer = [...m.optimizer].map(([name, data]) => float32Tensor(name, [data.length], data));
   const state = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, savedAt: new Date().toISOString(), ...m.state };
-  await saveModelFolder(dir, { config: m.config, params: new Map(m.params), tokenizerJson: m.tokenizerJson }, {
+  await saveModelFolder(dir, { config: m.config, params: new Map(m.params), tokenizerJson: m.tokenizerJson, extraConfig: m.extraConfig }, {
     [TRAINING_STATE_FILE]: `${JSON.stringify(state, null, 2)}\n`,
     [OPTIMIZER_FILE]: writeSafetensors(optimizer),
   });

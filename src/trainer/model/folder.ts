@@ -1,40 +1,37 @@
-// Hugging Face GPT-2 model folders: config.json + model.safetensors + tokenizer.json, read into a
-// GptConfig and float32 parameters under gptParamInfos' names, and written back so `transformers`
-// (GPT2LMHeadModel.from_pretrained) loads them. Only what our GPT-2 computes is accepted: tanh GELU,
-// scaled attention, tied LM head; anything else is an error naming the key or tensor.
+// Hugging Face model folders — GPT-2 (GPT2LMHeadModel) and the Llama family (LlamaForCausalLM,
+// Qwen2ForCausalLM, MistralForCausalLM): config.json + model.safetensors (or shards with
+// model.safetensors.index.json, weights.ts) + tokenizer.json, read into a ModelConfig and float32
+// parameters under the family's names (family.ts), and written back so `transformers`
+// (AutoModelForCausalLM.from_pretrained) loads them. Only what our models compute is accepted;
+// anything else is an error naming the key or tensor.
 
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { ModelConfig } from './config.js';
+import { paramInfos } from './family.js';
 import { validateGptConfig, type GptConfig } from './gpt-config.js';
-import { gptParamInfos } from './params.js';
-import {
-  ModelFileError,
-  float32Tensor,
-  numel,
-  readSafetensors,
-  toFloat32,
-  writeSafetensors,
-  type SafeTensor,
-} from './safetensors.js';
+import { LLAMA_MODEL_TYPES, type LlamaModelType, llamaConfigJson, parseLlamaConfig, validateLlamaConfig } from './llama-config.js';
+import { ModelFileError, float32Tensor, numel, writeSafetensors } from './safetensors.js';
+import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, paramsFromTensors, readWeightTensors } from './weights.js';
 
 export const CONFIG_FILE = 'config.json';
-export const WEIGHTS_FILE = 'model.safetensors';
+export { WEIGHTS_FILE, WEIGHTS_INDEX_FILE };
 export const TOKENIZER_FILE = 'tokenizer.json';
 
 export interface ModelFolder {
   dir: string;
-  config: GptConfig;
+  config: ModelConfig;
   /** config.json as written, for keys we do not model (bos/eos ids, task_specific_params, ...). */
   hfConfig: Record<string, unknown>;
-  /** float32 parameters, named and shaped as gptParamInfos(config). */
+  /** float32 parameters, named and shaped as paramInfos(config). */
   params: Map<string, Float32Array>;
   tokenizerJson: unknown;
   eosTokenId: number | null;
 }
 
 export interface ModelToSave {
-  config: GptConfig;
+  config: ModelConfig;
   params: Map<string, Float32Array>;
   tokenizerJson: unknown;
   /** Extra config.json keys (e.g. the loaded hfConfig); keys describing the model are ours. */
@@ -46,6 +43,24 @@ const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 // All are the tanh approximation 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), the only GELU our graph has.
 const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'];
+
+const SUPPORTED_TYPES = ['gpt2', ...LLAMA_MODEL_TYPES].map((t) => `"${t}"`).join(', ');
+
+/** Maps a config.json dict onto the ModelConfig of its model_type; unknown keys are tolerated, unsupported values are errors. */
+export function parseModelConfig(json: unknown, file: string): ModelConfig {
+  if (!isRecord(json)) throw new ModelFileError('bad_config', `${file}: expected a JSON object, got ${show(json)}`);
+  const type = json.model_type;
+  if (type === 'gpt2') return parseGpt2Config(json, file);
+  if (LLAMA_MODEL_TYPES.includes(type as LlamaModelType)) return parseLlamaConfig(json, file);
+  if (type === undefined) {
+    throw new ModelFileError('bad_config', `${file}: required key model_type is missing (supported: ${SUPPORTED_TYPES})`);
+  }
+  throw new ModelFileError(
+    'unsupported_config',
+    `${file}: model_type ${show(type)} is not supported (supported: ${SUPPORTED_TYPES})`,
+    'this trainer implements GPT-2 and the Llama family (Llama, Qwen2, Mistral)',
+  );
+}
 
 /** Maps a GPT2Config dict onto GptConfig; unknown keys are tolerated, unsupported values are errors. */
 export function parseGpt2Config(json: unknown, file: string): GptConfig {
@@ -99,6 +114,7 @@ export function parseGpt2Config(json: unknown, file: string): GptConfig {
     throw new ModelFileError('bad_config', `${file}: layer_norm_epsilon must be a positive number, got ${show(eps)}`);
   }
   const cfg: GptConfig = {
+    arch: 'gpt2',
     vocabSize: posInt('vocab_size'),
     nPositions: posInt('n_positions', 'n_ctx'),
     nEmbd,
@@ -116,7 +132,7 @@ export function parseGpt2Config(json: unknown, file: string): GptConfig {
 }
 
 /** eos_token_id as one id (the first when a list), or null when absent. */
-function eosTokenOf(c: Record<string, unknown>, cfg: GptConfig, file: string): number | null {
+function eosTokenOf(c: Record<string, unknown>, cfg: ModelConfig, file: string): number | null {
   const v = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
   if (v === undefined || v === null) return null;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= cfg.vocabSize) {
@@ -144,83 +160,20 @@ function parseJson(buf: Buffer, file: string): unknown {
   }
 }
 
-// HF's GPT2Attention registers the causal mask as buffers; old checkpoints saved them. Not weights.
-const ATTN_BUFFER = /^transformer\.h\.\d+\.attn\.(bias|masked_bias)$/;
-
-function allClose(a: Float32Array, b: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!(Math.abs(a[i] - b[i]) <= 1e-6 + 1e-5 * Math.abs(b[i]))) return false;
-  return true;
-}
-
-/** Float32 parameters from a GPT-2 safetensors file, checked against the config's parameter list. */
-export function gptParamsFromSafetensors(bytes: Uint8Array, cfg: GptConfig, file: string): Map<string, Float32Array> {
-  const byName = new Map<string, SafeTensor>();
-  let lmHead: SafeTensor | null = null;
-  const unexpected: string[] = [];
-  for (const t of readSafetensors(bytes, file).tensors) {
-    if (t.name === 'lm_head.weight') {
-      lmHead = t;
-      continue;
-    }
-    // The original `gpt2` upload stores GPT2Model's names (h.0..., wte.weight) without the prefix.
-    const name = t.name.startsWith('transformer.') ? t.name : `transformer.${t.name}`;
-    if (ATTN_BUFFER.test(name)) continue;
-    if (byName.has(name)) {
-      throw new ModelFileError('unexpected_tensor', `${file}: tensor ${name} is stored twice (with and without the "transformer." prefix)`);
-    }
-    byName.set(name, t);
-  }
-  const params = new Map<string, Float32Array>();
-  const expected = new Set<string>();
-  for (const info of gptParamInfos(cfg)) {
-    expected.add(info.name);
-    const t = byName.get(info.name);
-    if (!t) {
-      throw new ModelFileError(
-        'missing_tensor',
-        `${file}: tensor ${info.name} (shape [${info.shape.join(',')}]) is missing`,
-        `config.json and model.safetensors must describe the same GPT-2 (n_layer ${cfg.nLayer}, n_embd ${cfg.nEmbd})`,
-      );
-    }
-    if (t.shape.length !== info.shape.length || t.shape.some((d, i) => d !== info.shape[i])) {
-      const shapes = `has shape [${t.shape.join(',')}] but config.json implies [${info.shape.join(',')}]`;
-      throw new ModelFileError('wrong_shape', `${file}: tensor ${t.name} ${shapes}`);
-    }
-    params.set(info.name, toFloat32(t, file));
-  }
-  for (const name of byName.keys()) if (!expected.has(name)) unexpected.push(name);
-  if (unexpected.length > 0) {
-    const list = unexpected.slice(0, 5).join(', ') + (unexpected.length > 5 ? `, ... (${unexpected.length} in all)` : '');
-    throw new ModelFileError(
-      'unexpected_tensor',
-      `${file}: unexpected tensor ${list}`,
-      `only GPT2LMHeadModel weights with n_layer ${cfg.nLayer} are supported`,
-    );
-  }
-  if (lmHead) {
-    const wte = params.get('transformer.wte.weight') as Float32Array;
-    const sameShape = lmHead.shape.length === 2 && lmHead.shape[0] === cfg.vocabSize && lmHead.shape[1] === cfg.nEmbd;
-    if (!(sameShape && allClose(toFloat32(lmHead, file), wte))) {
-      const why = 'untied LM heads are not supported (the model ties its output layer to the token embedding)';
-      throw new ModelFileError('unexpected_tensor', `${file}: tensor lm_head.weight differs from transformer.wte.weight: ${why}`);
-    }
-  }
-  return params;
-}
-
-/** Loads and checks a Hugging Face GPT-2 folder; every problem is a ModelFileError naming file and key/tensor. */
+/** Loads and checks a Hugging Face model folder; every problem is a ModelFileError naming file and key/tensor. */
 export async function loadModelFolder(dir: string): Promise<ModelFolder> {
-  const folderHint = `a Hugging Face GPT-2 folder holds ${CONFIG_FILE}, ${WEIGHTS_FILE} and ${TOKENIZER_FILE}`;
+  const weightFiles = `${WEIGHTS_FILE} (or ${WEIGHTS_INDEX_FILE} and its shards)`;
+  const folderHint = `a Hugging Face model folder holds ${CONFIG_FILE}, ${weightFiles} and ${TOKENIZER_FILE}`;
   const configFile = path.join(dir, CONFIG_FILE);
   const hfConfig = parseJson(await readIn(dir, CONFIG_FILE, folderHint), configFile);
-  const config = parseGpt2Config(hfConfig, configFile);
+  const config = parseModelConfig(hfConfig, configFile);
   const hf = hfConfig as Record<string, unknown>;
   const eosTokenId = eosTokenOf(hf, config, configFile);
   const convertBin =
     'a folder with only pytorch_model.bin can be converted by loading it in transformers and calling ' +
     'save_pretrained(dir, safe_serialization=True)';
-  const weights = await readIn(dir, WEIGHTS_FILE, `${folderHint}; ${convertBin}`);
-  const params = gptParamsFromSafetensors(weights, config, path.join(dir, WEIGHTS_FILE));
+  const weights = await readWeightTensors(dir, `${folderHint}; ${convertBin}`);
+  const params = paramsFromTensors(config, weights.tensors, weights.where);
   const tokFile = path.join(dir, TOKENIZER_FILE);
   const makeTokenizer = 'a folder with only vocab.json + merges.txt gets one from AutoTokenizer.from_pretrained(dir).save_pretrained(dir)';
   const tokBytes = await readIn(dir, TOKENIZER_FILE, `${folderHint}; ${makeTokenizer}`);
@@ -233,8 +186,9 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   return { dir, config, hfConfig: hf, params, tokenizerJson, eosTokenId };
 }
 
-/** Tensor order of the files we write: embeddings, final LayerNorm, then each block (as the fixture). */
-export function safetensorsOrder(cfg: GptConfig): string[] {
+/** Tensor order of the files we write: GPT-2's as the fixture (embeddings, final LayerNorm, blocks); Llama's as paramInfos. */
+export function safetensorsOrder(cfg: ModelConfig): string[] {
+  if (cfg.arch === 'llama') return paramInfos(cfg).map((i) => i.name);
   const names = ['transformer.wte.weight', 'transformer.wpe.weight', 'transformer.ln_f.weight', 'transformer.ln_f.bias'];
   for (let i = 0; i < cfg.nLayer; i++) {
     for (const m of ['ln_1', 'ln_2', 'attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj']) {
@@ -284,7 +238,13 @@ export function gpt2ConfigJson(cfg: GptConfig, extra: Record<string, unknown> = 
   return Object.fromEntries(Object.keys(merged).sort().map((k) => [k, merged[k]]));
 }
 
+/** config.json of a model: as transformers writes it for its model_type. */
+export function configJson(cfg: ModelConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return cfg.arch === 'llama' ? llamaConfigJson(cfg, extra) : gpt2ConfigJson(cfg, extra);
+}
+
 async function writeDurably(file: string, data: Uint8Array | string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true }); // an extra file may sit in a subfolder (export's onnx/model.onnx)
   const fh = await open(file, 'w');
   try {
     await fh.writeFile(data);
@@ -307,14 +267,15 @@ export async function saveModelFolder(
   extraFiles: Readonly<Record<string, Uint8Array | string>> = {},
 ): Promise<void> {
   const { config: cfg, params } = m;
-  validateGptConfig(cfg);
+  if (cfg.arch === 'llama') validateLlamaConfig(cfg);
+  else validateGptConfig(cfg);
   if (m.tokenizerJson === undefined) {
     throw new Error(`saveModelFolder: no tokenizer given for ${dir} (a model folder needs ${TOKENIZER_FILE})`);
   }
-  const infos = gptParamInfos(cfg);
+  const infos = paramInfos(cfg);
   const known = new Set(infos.map((i) => i.name));
   for (const name of params.keys()) {
-    if (!known.has(name)) throw new Error(`saveModelFolder: parameter ${name} is not part of GPT-2 (${dir})`);
+    if (!known.has(name)) throw new Error(`saveModelFolder: parameter ${name} is not part of the ${cfg.arch} model (${dir})`);
   }
   const shapes = new Map(infos.map((i) => [i.name, i.shape]));
   const tensors = safetensorsOrder(cfg).map((name) => {
@@ -326,8 +287,8 @@ export async function saveModelFolder(
     }
     return float32Tensor(name, shape, data);
   });
-  const hfConfig = gpt2ConfigJson(cfg, m.extraConfig);
-  parseGpt2Config(hfConfig, path.join(dir, CONFIG_FILE)); // refuse to write what we could not read back
+  const hfConfig = configJson(cfg, m.extraConfig);
+  parseModelConfig(hfConfig, path.join(dir, CONFIG_FILE)); // refuse to write what we could not read back
 
   const target = path.resolve(dir);
   const existed = await stat(target).then(

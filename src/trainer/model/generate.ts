@@ -9,9 +9,9 @@ import { serialize } from '../graph/onnx.js';
 import { SessionPool, poolKey } from '../runtime/pool.js';
 import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/session.js';
 import { Rng } from '../util/rng.js';
-import type { GptConfig } from './gpt-config.js';
+import { type ModelConfig, positionsLimit } from './config.js';
 import { buildGenerationGraph, pastName, presentName } from './gpt-graphs.js';
-import { gptParamFeeds } from './params.js';
+import { paramFeeds } from './family.js';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -100,12 +100,12 @@ export class Generator {
   private ownPool: SessionPool | null = null;
 
   constructor(
-    readonly cfg: GptConfig,
+    readonly cfg: ModelConfig,
     params: ReadonlyMap<string, Float32Array>,
     private readonly detok: Detokenizer,
     private readonly options: GeneratorOptions = {},
   ) {
-    this.paramFeeds = gptParamFeeds(cfg, params, 'generate');
+    this.paramFeeds = paramFeeds(cfg, params, 'generate');
   }
 
   private get pool(): SessionPool {
@@ -131,7 +131,7 @@ export class Generator {
     if (longest + opts.maxNewTokens > this.cfg.nPositions) {
       throw new AlolError(
         'model',
-        `generate: a prompt of ${longest} tokens plus ${opts.maxNewTokens} new tokens exceeds n_positions ${this.cfg.nPositions}`,
+        `generate: a prompt of ${longest} tokens plus ${opts.maxNewTokens} new tokens exceeds ${positionsLimit(this.cfg)}`,
         'shorten the prompt or generate fewer new tokens (--max-new-tokens)',
       );
     }

@@ -1,6 +1,8 @@
 // GPT-2 hyperparameters, named as in Hugging Face's GPT2Config so model folders map one to one.
 
 export interface GptConfig {
+  /** The model family (model/config.ts's union is discriminated by it). */
+  arch: 'gpt2';
   vocabSize: number;
   /** Maximum sequence length (learned position embeddings). */
   nPositions: number;
@@ -12,8 +14,11 @@ export interface GptConfig {
   layerNormEpsilon: number;
 }
 
-export function gptConfig(c: Partial<GptConfig> & Pick<GptConfig, 'vocabSize' | 'nEmbd' | 'nLayer' | 'nHead'>): GptConfig {
+export function gptConfig(
+  c: Partial<Omit<GptConfig, 'arch'>> & Pick<GptConfig, 'vocabSize' | 'nEmbd' | 'nLayer' | 'nHead'>,
+): GptConfig {
   const cfg: GptConfig = {
+    arch: 'gpt2',
     nPositions: 1024,
     nInner: 4 * c.nEmbd,
     layerNormEpsilon: 1e-5,

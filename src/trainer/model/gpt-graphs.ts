@@ -1,17 +1,17 @@
-// The GPT graphs the trainer runs, each for a static batch shape [B, T]:
+// The model graphs the trainer runs (any family: model/family.ts), each for a static batch shape [B, T]:
 //  - step:     loss = -(1/B) sum_b exampleWeight_b sum_t mask_bt * tokenWeight_bt * log p(target_bt),
 //              then gradients and AdamW (graph/optim.ts). Plain next-token NLL is weight 1, full mask.
 //              Also outputs seq_logprob [B] = sum_t mask * log p (before the update).
 //  - logprobs: token_logprob [B, T] (zero where mask is 0) and seq_logprob [B].
-//  - hidden:   last-layer hidden states [B, T, C] (after ln_f).
-// Parameters are graph inputs named as in Hugging Face GPT-2.
+//  - hidden:   last-layer hidden states [B, T, C] (after the final norm).
+// Parameters are graph inputs named as in the family's Hugging Face checkpoints.
 
 import { type FloatType, Graph, type Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
 import { type AdamWConfig, DEFAULT_ADAMW, type ParamSpec, type StepMode, addTrainStep } from '../graph/optim.js';
-import type { GptConfig } from './gpt-config.js';
-import { type Params, gptForward, tokenLogprobs } from './gpt.js';
-import { gptParamInfos } from './params.js';
+import { type Params, tokenLogprobs } from './attention.js';
+import { type ModelConfig, headSize, kvHeads } from './config.js';
+import { lmForward, paramInfos } from './family.js';
 
 export interface BatchShape {
   batch: number;
@@ -30,10 +30,10 @@ export interface StepGraphOptions extends GraphBuildOptions {
   tokenWeights?: boolean;
 }
 
-export function addParams(g: Graph, cfg: GptConfig): { params: Params; specs: ParamSpec[] } {
+export function addParams(g: Graph, cfg: ModelConfig): { params: Params; specs: ParamSpec[] } {
   const params: Record<string, Value> = {};
   const specs: ParamSpec[] = [];
-  for (const info of gptParamInfos(cfg)) {
+  for (const info of paramInfos(cfg)) {
     const v = g.floatInput(info.name, info.shape);
     params[info.name] = v;
     specs.push({ value: v, decay: info.decay });
@@ -54,12 +54,12 @@ export interface WeightedLoss {
 
 /** -(1/B) sum_b exampleWeight_b sum_t mask_bt * tokenWeight_bt * log p(target_bt | ids_b,<=t). */
 export function weightedLogLikelihoodLoss(
-  cfg: GptConfig,
+  cfg: ModelConfig,
   params: Params,
   x: { ids: Value; targets: Value; mask: Value; exampleWeight: Value; tokenWeight?: Value },
 ): WeightedLoss {
   const batch = x.ids.shape[0] as number;
-  const masked = o.mul(tokenLogprobs(gptForward(cfg, params, x.ids).logits, x.targets), x.mask); // [B, T]
+  const masked = o.mul(tokenLogprobs(lmForward(cfg, params, x.ids).logits, x.targets), x.mask); // [B, T]
   const weighted = x.tokenWeight ? o.mul(masked, x.tokenWeight) : masked;
   const perExample = o.reduceSum(weighted, [1]); // [B]
   const loss = o.div(o.neg(o.sumAll(o.mul(perExample, x.exampleWeight))), batch);
@@ -67,7 +67,7 @@ export function weightedLogLikelihoodLoss(
 }
 
 /** The weighted log-likelihood objective and a training step on it. */
-export function buildStepGraph(cfg: GptConfig, shape: BatchShape, opts: StepGraphOptions = {}): Graph {
+export function buildStepGraph(cfg: ModelConfig, shape: BatchShape, opts: StepGraphOptions = {}): Graph {
   const g = new Graph({ float: opts.float, embeddingGrad: opts.embeddingGrad, name: 'gpt_step' });
   const { params, specs } = addParams(g, cfg);
   const { ids, targets, mask } = batchInputs(g, shape);
@@ -80,22 +80,22 @@ export function buildStepGraph(cfg: GptConfig, shape: BatchShape, opts: StepGrap
 }
 
 /** Per-token and per-sequence log-probs of `targets` given `ids` (inference). */
-export function buildLogprobGraph(cfg: GptConfig, shape: BatchShape, opts: GraphBuildOptions = {}): Graph {
+export function buildLogprobGraph(cfg: ModelConfig, shape: BatchShape, opts: GraphBuildOptions = {}): Graph {
   const g = new Graph({ float: opts.float, name: 'gpt_logprobs' });
   const { params } = addParams(g, cfg);
   const { ids, targets, mask } = batchInputs(g, shape);
-  const masked = o.mul(tokenLogprobs(gptForward(cfg, params, ids).logits, targets), mask);
+  const masked = o.mul(tokenLogprobs(lmForward(cfg, params, ids).logits, targets), mask);
   g.output('token_logprob', masked);
   g.output('seq_logprob', o.reduceSum(masked, [1]));
   return g;
 }
 
 /** Last-layer hidden states (after ln_f) of `ids`, [B, T, C]. */
-export function buildHiddenGraph(cfg: GptConfig, shape: BatchShape, opts: GraphBuildOptions = {}): Graph {
+export function buildHiddenGraph(cfg: ModelConfig, shape: BatchShape, opts: GraphBuildOptions = {}): Graph {
   const g = new Graph({ float: opts.float, name: 'gpt_hidden' });
   const { params } = addParams(g, cfg);
   const ids = g.input('ids', 'int64', [shape.batch, shape.seqLen]);
-  g.output('hidden', gptForward(cfg, params, ids).hidden);
+  g.output('hidden', lmForward(cfg, params, ids).hidden);
   return g;
 }
 
@@ -109,22 +109,22 @@ export const presentName = (layer: number, kind: 'key' | 'value'): string => `pr
  * sequence (the reference the cache is tested against). Inputs ids, key_mask [B, P + T] (1 real, 0
  * pad) and positions [B, T] int64.
  */
-export function buildGenerationGraph(cfg: GptConfig, kind: 'prefill' | 'decode' | 'full', batch: number, seqLen: number): Graph {
+export function buildGenerationGraph(cfg: ModelConfig, kind: 'prefill' | 'decode' | 'full', batch: number, seqLen: number): Graph {
   const g = new Graph({ name: `gpt_${kind}` });
   const { params } = addParams(g, cfg);
   const t = kind === 'decode' ? 1 : seqLen;
   const ids = g.input('ids', 'int64', [batch, t]);
   const positions = g.input('positions', 'int64', [batch, t]);
-  const hs = cfg.nEmbd / cfg.nHead;
+  const [hs, nkv] = [headSize(cfg), kvHeads(cfg)];
   const past =
     kind === 'decode'
       ? [...Array(cfg.nLayer).keys()].map((i) => ({
-          key: g.floatInput(pastName(i, 'key'), [batch, cfg.nHead, 'P', hs]),
-          value: g.floatInput(pastName(i, 'value'), [batch, cfg.nHead, 'P', hs]),
+          key: g.floatInput(pastName(i, 'key'), [batch, nkv, 'P', hs]),
+          value: g.floatInput(pastName(i, 'value'), [batch, nkv, 'P', hs]),
         }))
       : undefined;
   const keyMask = g.floatInput('key_mask', [batch, kind === 'decode' ? 'P+1' : t]);
-  const { logits, present } = gptForward(cfg, params, ids, { positions, keyMask, past, returnPresent: kind !== 'full' });
+  const { logits, present } = lmForward(cfg, params, ids, { positions, keyMask, past, returnPresent: kind !== 'full' });
   if (kind === 'full') {
     g.output('logits', logits);
     return g;

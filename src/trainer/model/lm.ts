@@ -10,7 +10,7 @@ import { AlolError } from '../errors.js';
 import type { AdamWConfig } from '../graph/optim.js';
 import { DEFAULT_ADAMW } from '../graph/optim.js';
 import { Rng } from '../util/rng.js';
-import type { GptConfig } from './gpt-config.js';
+import { type ModelConfig, positionsLimit } from './config.js';
 import type { ScheduleKind } from './schedule.js';
 
 export type TokenArray = Uint8Array | Uint16Array | Int32Array;
@@ -100,14 +100,14 @@ export async function heldoutLoss(trainer: PolicyTrainer, tokens: TokenArray, op
 }
 
 export async function trainLm(
-  cfg: GptConfig,
+  cfg: ModelConfig,
   init: ReadonlyMap<string, Float32Array>,
   data: { train: TokenArray; heldout: TokenArray },
   opts: LmOptions,
   onEvent: (e: LmEvent) => void = () => undefined,
 ): Promise<LmResult> {
   const { batchSize: b, seqLen: t } = opts;
-  if (t > cfg.nPositions) throw new Error(`seqLen ${t} exceeds the model's n_positions ${cfg.nPositions}`);
+  if (t > cfg.nPositions) throw new Error(`seqLen ${t} exceeds the model's ${positionsLimit(cfg)}`);
   if (data.train.length < t + 2) throw new Error(`training text has ${data.train.length} tokens; need at least seqLen + 2 = ${t + 2}`);
   return withCompute(opts, async (compute) => {
     const trainer = compute.policyTrainer({ config: cfg, params: init }, { objective: { kind: 'nll' }, rows: b, adamw: opts.adamw });

@@ -6,9 +6,9 @@ import { AlolError } from '../errors.js';
 import { serialize } from '../graph/onnx.js';
 import { SessionPool, poolKey } from '../runtime/pool.js';
 import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/session.js';
-import type { GptConfig } from './gpt-config.js';
+import { type ModelConfig, positionsLimit } from './config.js';
 import { buildLogprobGraph } from './gpt-graphs.js';
-import { gptParamFeeds } from './params.js';
+import { paramFeeds } from './family.js';
 
 export interface ScoreRow {
   prompt: readonly number[];
@@ -51,11 +51,11 @@ export class LogprobScorer {
   private ownPool: SessionPool | null = null;
 
   constructor(
-    readonly cfg: GptConfig,
+    readonly cfg: ModelConfig,
     params: ReadonlyMap<string, Float32Array>,
     private readonly options: LogprobScorerOptions = {},
   ) {
-    this.paramFeeds = gptParamFeeds(cfg, params, 'logprobs');
+    this.paramFeeds = paramFeeds(cfg, params, 'logprobs');
   }
 
   private async session(b: number, t: number, opts: ScoreOptions): Promise<Session> {
@@ -71,7 +71,7 @@ export class LogprobScorer {
       const response = opts.addEos ? [...r.response, this.requireEos(opts)] : [...r.response];
       let prompt = r.prompt.length > 0 ? [...r.prompt] : [this.requireEos(opts)];
       if (response.length + 1 > maxLen) {
-        const limit = `the model's n_positions ${this.cfg.nPositions} fits at most ${maxLen - 1}`;
+        const limit = `the model's ${positionsLimit(this.cfg)} fits at most ${maxLen - 1}`;
         throw new Error(`row ${i + 1}: the response has ${response.length} tokens; ${limit}`);
       }
       const drop = Math.max(0, prompt.length + response.length - maxLen);

@@ -1,5 +1,7 @@
 // GPT-2 parameters under Hugging Face's names and orientation (Conv1D: weight [in, out]), so model
 // folders load both ways. The LM head is tied to transformer.wte.weight and has no tensor of its own.
+// Also what every family's parameter list is made of (ParamInfo) and the seeded init and ORT feeds
+// of any such list (family.ts applies them to the Llama family's).
 
 import { type OrtTensor, tensor } from '../runtime/session.js';
 import { Rng } from '../util/rng.js';
@@ -45,11 +47,11 @@ export function gptParamInfos(cfg: GptConfig): ParamInfo[] {
   return out;
 }
 
-/** Freshly initialised parameters (seeded), in the order of gptParamInfos. */
-export function initGptParams(cfg: GptConfig, seed: number): Map<string, Float32Array> {
+/** Freshly initialised parameters (seeded), in the order of `infos`. */
+export function initFromInfos(infos: readonly ParamInfo[], seed: number): Map<string, Float32Array> {
   const rng = new Rng(seed);
   const params = new Map<string, Float32Array>();
-  for (const info of gptParamInfos(cfg)) {
+  for (const info of infos) {
     const n = info.shape.reduce((a, x) => a * x, 1);
     const data = new Float32Array(n);
     if (info.init.kind === 'ones') data.fill(1);
@@ -59,13 +61,24 @@ export function initGptParams(cfg: GptConfig, seed: number): Map<string, Float32
   return params;
 }
 
-/** Parameters as ORT feeds (no copy) for graphs whose inputs are the GPT parameters. */
-export function gptParamFeeds(cfg: GptConfig, params: ReadonlyMap<string, Float32Array>, who: string): Record<string, OrtTensor> {
+/** Parameters as ORT feeds (no copy), checked against `infos`; `who` names the caller in errors. */
+export function feedsFromInfos(
+  infos: readonly ParamInfo[],
+  params: ReadonlyMap<string, Float32Array>,
+  who: string,
+): Record<string, OrtTensor> {
   const feeds: Record<string, OrtTensor> = {};
-  for (const info of gptParamInfos(cfg)) {
+  for (const info of infos) {
     const data = params.get(info.name);
     if (!data) throw new Error(`${who}: parameters lack ${info.name}`);
     feeds[info.name] = tensor('float32', data, info.shape);
   }
   return feeds;
 }
+
+/** Freshly initialised GPT parameters (seeded), in the order of gptParamInfos. */
+export const initGptParams = (cfg: GptConfig, seed: number): Map<string, Float32Array> => initFromInfos(gptParamInfos(cfg), seed);
+
+/** GPT parameters as ORT feeds (no copy). */
+export const gptParamFeeds = (cfg: GptConfig, params: ReadonlyMap<string, Float32Array>, who: string): Record<string, OrtTensor> =>
+  feedsFromInfos(gptParamInfos(cfg), params, who);

@@ -1,36 +1,36 @@
-// A policy as the pipeline holds it: a GPT config, its weights, its tokenizer, and a hash of config +
-// weights that every cache of the policy is keyed by. Loaded from a model folder, or a new seeded
+// A policy as the pipeline holds it: a model config (any family), its weights, its tokenizer, and a
+// hash of config + weights that every cache of the policy is keyed by. Loaded from a model folder, or a new seeded
 // model with a byte-level tokenizer (the `model.init` of a run config).
 
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { RunConfig } from '../../protocol/config.js';
 import { loadModelFolder } from './folder.js';
-import { type GptConfig, gptConfig } from './gpt-config.js';
-import { gptParamInfos, initGptParams } from './params.js';
+import type { ModelConfig } from './config.js';
+import { initParams, paramInfos } from './family.js';
+import { gptConfig } from './gpt-config.js';
 import { type TextTokenizer, byteLevelTokenizer, loadTokenizer } from './tokenizer.js';
 
 export interface Policy {
-  config: GptConfig;
+  config: ModelConfig;
   params: Map<string, Float32Array>;
   tokenizer: TextTokenizer;
   tokenizerJson: unknown;
   /** sha256 of config + weights: what caches of this policy are keyed by. */
   hash: string;
+  /** config.json of the folder it came from (token ids, keys we do not model), kept in the folders saved from it. */
+  extraConfig?: Record<string, unknown>;
 }
 
-export function policyHash(cfg: GptConfig, params: ReadonlyMap<string, Float32Array>): string {
+export function policyHash(cfg: ModelConfig, params: ReadonlyMap<string, Float32Array>): string {
   // Canonical order: a config read back from a folder must hash like the one it was written from.
-  const h = createHash('sha256').update(JSON.stringify([
-    cfg.vocabSize,
-    cfg.nPositions,
-    cfg.nEmbd,
-    cfg.nLayer,
-    cfg.nHead,
-    cfg.nInner,
-    cfg.layerNormEpsilon,
-  ]));
-  for (const info of gptParamInfos(cfg)) {
+  // GPT-2's list is the one it always had, so caches of GPT-2 policies stay valid.
+  const shape =
+    cfg.arch === 'gpt2'
+      ? [cfg.vocabSize, cfg.nPositions, cfg.nEmbd, cfg.nLayer, cfg.nHead, cfg.nInner, cfg.layerNormEpsilon]
+      : Object.entries(cfg).sort(([a], [b]) => (a < b ? -1 : 1));
+  const h = createHash('sha256').update(JSON.stringify(shape));
+  for (const info of paramInfos(cfg)) {
     const d = params.get(info.name) as Float32Array;
     h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   }
@@ -38,8 +38,15 @@ export function policyHash(cfg: GptConfig, params: ReadonlyMap<string, Float32Ar
 }
 
 /** A policy of these weights; `where` names the tokenizer's source in errors. */
-export function policyOf(config: GptConfig, params: Map<string, Float32Array>, tokenizerJson: unknown, where: string): Policy {
-  return { config, params, tokenizerJson, tokenizer: loadTokenizer(tokenizerJson, where), hash: policyHash(config, params) };
+export function policyOf(
+  config: ModelConfig,
+  params: Map<string, Float32Array>,
+  tokenizerJson: unknown,
+  where: string,
+  extraConfig?: Record<string, unknown>,
+): Policy {
+  const tokenizer = loadTokenizer(tokenizerJson, where);
+  return { config, params, tokenizerJson, tokenizer, hash: policyHash(config, params), ...(extraConfig ? { extraConfig } : {}) };
 }
 
 /** The same policy with other weights (a trained variant of it). */
@@ -49,7 +56,7 @@ export function withWeights(policy: Policy, params: Map<string, Float32Array>): 
 
 export async function loadPolicy(dir: string): Promise<Policy> {
   const m = await loadModelFolder(dir);
-  return policyOf(m.config, m.params, m.tokenizerJson, path.join(dir, 'tokenizer.json'));
+  return policyOf(m.config, m.params, m.tokenizerJson, path.join(dir, 'tokenizer.json'), m.hfConfig);
 }
 
 /** The starting model of `config.model`: a folder, or a new seeded model with a byte tokenizer. */
@@ -63,5 +70,5 @@ export async function startingModel(model: RunConfig['model'], baseDir: string, 
     nLayer: model.init.layers,
     nHead: model.init.heads,
   });
-  return policyOf(cfg, initGptParams(cfg, seed), tok.toJSON(), '(byte-level tokenizer)');
+  return policyOf(cfg, initParams(cfg, seed), tok.toJSON(), '(byte-level tokenizer)');
 }

@@ -8,7 +8,7 @@ import { rowBatch } from '../alol/batch.js';
 import type { TokenizedRow } from '../data/tokenize.js';
 import { AlolError } from '../errors.js';
 import { DEFAULT_ADAMW } from '../graph/optim.js';
-import type { GptConfig } from '../model/gpt-config.js';
+import type { ModelConfig } from '../model/config.js';
 import { StopRequested } from '../run/control.js';
 import { Rng } from '../util/rng.js';
 
@@ -25,7 +25,7 @@ export interface SftOptions extends ComputeOptions {
 }
 
 export async function sftRows(
-  cfg: GptConfig,
+  cfg: ModelConfig,
   init: ReadonlyMap<string, Float32Array>,
   rows: readonly TokenizedRow[],
   opts: SftOptions,

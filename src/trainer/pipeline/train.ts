@@ -106,7 +106,8 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   const checkpoint = async (dir: string): Promise<void> => {
     const { params, optimizer } = trainer.state();
     const state = { step: trainer.step, rngState: 0, config: { ...ctx.config, train }, extra: { variant, sampler: sampler.state(), best } };
-    await saveCheckpoint(dir, { config: cfg, params, optimizer, tokenizerJson: audit.reference.tokenizerJson, state });
+    const { tokenizerJson, extraConfig } = audit.reference;
+    await saveCheckpoint(dir, { config: cfg, params, optimizer, tokenizerJson, extraConfig, state });
   };
   const saved = (step: number, dir: string) => ctx.log.emit({ type: 'checkpoint/didSave', variant, phase: 'training', step, dir });
 

@@ -8,7 +8,7 @@ import { serialize } from '../../graph/onnx.js';
 import { Generator } from '../../model/generate.js';
 import { buildHiddenGraph } from '../../model/gpt-graphs.js';
 import { LogprobScorer } from '../../model/logprobs.js';
-import { gptParamFeeds } from '../../model/params.js';
+import { paramFeeds } from '../../model/family.js';
 import { type PoolOptions, SessionPool } from '../../runtime/pool.js';
 import { tensor } from '../../runtime/session.js';
 import { bucketLength } from '../../alol/batch.js';
@@ -48,7 +48,7 @@ export class OrtBackend implements ComputeBackend {
   async promptHidden(model: ModelWeights, prompts: readonly (readonly number[])[], batchSize: number): Promise<Float32Array[]> {
     const cfg = model.config;
     const c = cfg.nEmbd;
-    const feeds = gptParamFeeds(cfg, model.params, 'hidden states');
+    const feeds = paramFeeds(cfg, model.params, 'hidden states');
     const used = new Set<string>();
     const out: Float32Array[] = [];
     try {

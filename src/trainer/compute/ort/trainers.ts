@@ -6,9 +6,9 @@
 import { serialize } from '../../graph/onnx.js';
 import type { StepMode } from '../../graph/optim.js';
 import { buildAlolStepGraph, needsPolicyLogprobs } from '../../alol/losses.js';
-import type { GptConfig } from '../../model/gpt-config.js';
+import { type ModelConfig, configKey } from '../../model/config.js';
 import { buildLogprobGraph, buildStepGraph } from '../../model/gpt-graphs.js';
-import { gptParamInfos } from '../../model/params.js';
+import { paramInfos } from '../../model/family.js';
 import type { SessionPool } from '../../runtime/pool.js';
 import { type OrtTensor, type Session, tensor } from '../../runtime/session.js';
 import { type FloatArray, Stepper } from '../../runtime/stepper.js';
@@ -34,9 +34,8 @@ import type {
   ValueTrainBatch,
 } from '../backend.js';
 
-/** What a GPT graph's shape depends on besides the batch: part of every pool key. */
-export const modelKey = (cfg: GptConfig): string =>
-  `v${cfg.vocabSize}p${cfg.nPositions}e${cfg.nEmbd}l${cfg.nLayer}h${cfg.nHead}i${cfg.nInner}n${cfg.layerNormEpsilon}`;
+/** What a model graph's shape depends on besides the batch: part of every pool key. */
+export const modelKey = (cfg: ModelConfig): string => configKey(cfg);
 
 const copy = (data: FloatArray): Float32Array => Float32Array.from(data);
 
@@ -99,7 +98,7 @@ async function accumulateThenUpdate<B>(
 export class OrtPolicyTrainer implements PolicyTrainer {
   private readonly stepper: Stepper;
   private readonly sessions: Sessions;
-  private readonly cfg: GptConfig;
+  private readonly cfg: ModelConfig;
 
   constructor(
     pool: SessionPool,
@@ -110,7 +109,7 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     this.sessions = new Sessions(pool, 'trainer');
     this.stepper = new Stepper(
       'float32',
-      gptParamInfos(this.cfg).map((p) => {
+      paramInfos(this.cfg).map((p) => {
         const d = model.params.get(p.name);
         if (!d) throw new Error(`initial parameters lack ${p.name}`);
         return { name: p.name, shape: p.shape, data: d.slice() };
