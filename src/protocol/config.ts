@@ -45,7 +45,9 @@ export const ModelInitSchema = z.strictObject({
 
 export const ModelSchema = z
   .union([
-    z.strictObject({ path: z.string().min(1).describe('a Hugging Face GPT-2 model folder, relative to the config file') }),
+    z.strictObject({
+      path: z.string().min(1).describe('a Hugging Face model folder (GPT-2, Llama, Qwen2 or Mistral), relative to the config file'),
+    }),
     z.strictObject({ init: ModelInitSchema.prefault({}).describe('a new randomly initialised GPT with a byte-level tokenizer') }),
   ])
   .default({ path: 'models/base' })

@@ -64,6 +64,20 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     /** finished: how long the phase took. */
     elapsedMs: Num.optional(),
   }),
+  /** The model a run works on (pi_ref), once loaded or made: its family and shape, for the dashboard. */
+  z.strictObject({
+    type: z.literal('model/didLoad'),
+    role: z.enum(['reference']),
+    /** config.json's model_type: gpt2, llama, qwen2, mistral. */
+    modelType: z.string(),
+    /** One line: layers, hidden size, heads and key/value heads, MLP, positions, head. */
+    summary: z.string(),
+    parameters: z.number().int(),
+    layers: z.number().int(),
+    hidden: z.number().int(),
+    heads: z.number().int(),
+    kvHeads: z.number().int(),
+  }),
   z.strictObject({
     type: z.literal('phase/didProgress'),
     phase: z.enum(PHASES),

@@ -97,3 +97,18 @@ describe('dashboard model: variants by protocol version', () => {
     assert.deepEqual(m.series.map((s) => [s.name, s.steps.length]), [['a_lol_kl', 5]]);
   });
 });
+
+describe('dashboard model: the architecture', () => {
+  it('model/didLoad sets the architecture the header shows; a run without it has none', () => {
+    const run = readRun(FIXTURE);
+    assert.equal(modelOf(run.events).architecture, null);
+    const loaded: TrainerEvent = {
+      type: 'model/didLoad', role: 'reference', modelType: 'qwen2', summary: 'qwen2, 2 layers, hidden 64, 4 heads / 2 kv heads (GQA)',
+      parameters: 123456, layers: 2, hidden: 64, heads: 4, kvHeads: 2,
+    };
+    const m = modelOf([...run.events.slice(0, 2), { t: 1, event: loaded }]);
+    assert.deepEqual(m.architecture, {
+      role: 'reference', modelType: 'qwen2', summary: loaded.summary, parameters: 123456, layers: 2, hidden: 64, heads: 4, kvHeads: 2,
+    });
+  });
+});

@@ -6,7 +6,7 @@ import { badge, button, progressBar, progressRing, type BadgeHandle, type Button
 import { h, replaceChildren, setText } from './dom.js';
 import { basename, duration, int, num, DASH } from './format.js';
 import type { TrainerState } from '../../src/protocol/webview.js';
-import { elapsedMs, etaMs, type RunModel, type RunStart } from './model.js';
+import { elapsedMs, etaMs, type Architecture, type RunModel, type RunStart } from './model.js';
 
 export class RunHeader {
   readonly root: HTMLElement;
@@ -58,7 +58,7 @@ export class RunHeader {
     this.state.el.title = t?.message ?? '';
 
     const summarized = model.summary ? Object.keys(model.summary.variants) : null;
-    const sig = JSON.stringify([model.start?.runId, model.series.map((x) => x.name), summarized]);
+    const sig = JSON.stringify([model.start?.runId, model.series.map((x) => x.name), summarized, model.architecture?.summary]);
     if (sig !== this.configSig) {
       this.configSig = sig;
       this.renderConfig(model);
@@ -119,7 +119,8 @@ export class RunHeader {
     };
     replaceChildren(this.config,
       chip(variants.length > 1 ? 'variants' : 'variant', variants.join(', ')),
-      chip('model', modelText(start)),
+      chip('model', modelText(start), model.architecture?.summary),
+      ...(model.architecture ? [chip('architecture', architectureText(model.architecture), model.architecture.summary)] : []),
       chip('data', basename(start.config.data.path), start.config.data.path),
       chip('device', deviceText(start)),
       chip('verb', start.verb));
@@ -131,6 +132,12 @@ function modelText(start: RunStart): string {
   if ('path' in m) return basename(m.path);
   const { layers, embd, heads } = m.init;
   return `new GPT: ${layers} layers, ${embd} embd, ${heads} heads`;
+}
+
+/** "llama · 2L · 64d · 4/2 heads · 0.1M": the family and shape at a glance (the chip's title has the whole line). */
+function architectureText(a: Architecture): string {
+  const heads = a.kvHeads === a.heads ? `${a.heads} heads` : `${a.heads}/${a.kvHeads} heads`;
+  return `${a.modelType} · ${a.layers}L · ${a.hidden}d · ${heads} · ${(a.parameters / 1e6).toFixed(1)}M`;
 }
 
 function deviceText(start: RunStart): string {

@@ -15,6 +15,7 @@ export type MetricKey = (typeof METRICS)[number];
 
 type Ev<T extends TrainerEvent['type']> = Extract<TrainerEvent, { type: T }>;
 export type RunStart = Omit<Ev<'run/didStart'>, 'type'>;
+export type Architecture = Omit<Ev<'model/didLoad'>, 'type'>;
 export type Advantages = Omit<Ev<'advantages/didCompute'>, 'type'>;
 export type Sample = Ev<'eval/didComplete'>['samples'][number];
 export type Split = Ev<'eval/didComplete'>['split'];
@@ -64,6 +65,8 @@ export interface RunModel {
   v: 2;
   run: { title: string; runDir: string; live: boolean } | null;
   start: RunStart | null;
+  /** The reference model's family and shape (model/didLoad). */
+  architecture: Architecture | null;
   startT: number | null;
   lastT: number | null;
   phase: PhaseState | null;
@@ -93,7 +96,8 @@ const MAX_REJECTED = 20;
 
 export function emptyModel(): RunModel {
   return {
-    v: 2, run: null, start: null, startT: null, lastT: null, phase: null, log: [], trainingVariant: null, evalLabel: null,
+    v: 2, run: null, start: null, architecture: null, startT: null, lastT: null, phase: null, log: [], trainingVariant: null,
+    evalLabel: null,
     names: [], series: [], evals: [], sampleGroups: [], advantages: null, checkpoints: [], failure: null, finished: null,
     trainer: null, summary: null, rejected: [],
     ver: { header: 1, advantages: 1, curves: 1, samples: 1, summary: 1, log: 1 },
@@ -108,6 +112,7 @@ export function restoreModel(state: unknown): RunModel | null {
   const keys: (keyof RunModel)[] = ['names', 'series', 'evals', 'sampleGroups', 'log', 'checkpoints', 'rejected'];
   if (!keys.every((k) => Array.isArray((m as Record<string, unknown>)[k]))) return null;
   const model = m as RunModel;
+  model.architecture ??= null; // a digest saved before model/didLoad existed
   for (const k of Object.keys(model.ver) as (keyof RunModel['ver'])[]) model.ver[k] += 1; // redraw all
   return model;
 }
@@ -179,6 +184,9 @@ export function applyEvent(model: RunModel, te: TimedEvent): void {
     case 'run/didStart':
       model.start = withoutType(e);
       model.startT = t;
+      return;
+    case 'model/didLoad':
+      model.architecture = withoutType(e);
       return;
     case 'phase/didChange': {
       if (e.status === 'started' || model.phase?.phase !== e.phase) {

@@ -12,18 +12,23 @@ import type { DeviceRequest } from '../runtime/device.js';
 import { poolKey, withPool } from '../runtime/pool.js';
 import { tensor } from '../runtime/session.js';
 import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
-import { gptConfig, paramCount } from '../model/gpt-config.js';
+import { type ModelConfig, describeConfig, headSize, kvHeads } from '../model/config.js';
+import { countParams, initParams } from '../model/family.js';
+import { gptConfig } from '../model/gpt-config.js';
+import { llamaConfig } from '../model/llama-config.js';
 import { exportOnnx } from '../model/export.js';
 import { type ModelFolder, loadModelFolder, saveModelFolder } from '../model/folder.js';
 import { Generator } from '../model/generate.js';
 import { DEFAULT_LM, type LmOptions, type LmSnapshot, trainLm } from '../model/lm.js';
 import { LogprobScorer } from '../model/logprobs.js';
-import { initGptParams } from '../model/params.js';
 import type { ScheduleKind } from '../model/schedule.js';
 import { type TextTokenizer, byteLevelTokenizer, loadTokenizer } from '../model/tokenizer.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { collect, device, int, num, oneOf, providerFor } from './options.js';
 import { progressBar } from './progress.js';
+
+/** Where transformers.js looks for a decoder's graph in a model folder. */
+const ONNX_IN_FOLDER = 'onnx/model.onnx';
 
 interface RuntimeFlags {
   device: DeviceRequest;
@@ -43,25 +48,47 @@ async function openModel(dir: string): Promise<{ model: ModelFolder; tokenizer: 
 
 interface InitModelFlags {
   out: string;
+  arch: 'gpt2' | 'llama';
   layers: number;
   embd: number;
   heads: number;
+  kvHeads?: number;
+  inner?: number;
+  ropeTheta: number;
+  tieEmbeddings: boolean;
   positions: number;
   seed: number;
 }
 
+/** The config `init-model` writes: GPT-2, or a Llama-layout model (GQA when --kv-heads < --heads). */
+export function initConfig(flags: Omit<InitModelFlags, 'out' | 'seed'>, vocabSize: number): ModelConfig {
+  const { positions: nPositions, embd: nEmbd, layers: nLayer, heads: nHead } = flags;
+  if (flags.arch === 'gpt2') {
+    const llamaOnly = (['kvHeads', 'inner'] as const).filter((k) => flags[k] !== undefined);
+    if (llamaOnly.length || flags.tieEmbeddings) {
+      throw new AlolError('model', 'init-model: --kv-heads, --inner and --tie-embeddings are Llama options', 'add --arch llama');
+    }
+    return gptConfig({ vocabSize, nPositions, nEmbd, nLayer, nHead });
+  }
+  if (nEmbd % nHead !== 0) throw new AlolError('model', `init-model: --embd ${nEmbd} is not a multiple of --heads ${nHead}`);
+  const nKvHead = flags.kvHeads ?? nHead;
+  if (nHead % nKvHead !== 0) throw new AlolError('model', `init-model: --kv-heads ${nKvHead} must divide --heads ${nHead}`);
+  return llamaConfig({
+    vocabSize, nPositions, nEmbd, nLayer, nHead, nKvHead, ...(flags.inner ? { nInner: flags.inner } : {}),
+    ropeTheta: flags.ropeTheta, tieWordEmbeddings: flags.tieEmbeddings,
+  });
+}
+
 async function initModel(flags: InitModelFlags): Promise<void> {
   const tok = byteLevelTokenizer();
-  const { positions: nPositions, embd: nEmbd, layers: nLayer, heads: nHead } = flags;
-  const cfg = gptConfig({ vocabSize: tok.vocabSize, nPositions, nEmbd, nLayer, nHead });
+  const cfg = initConfig(flags, tok.vocabSize);
   await saveModelFolder(flags.out, {
     config: cfg,
-    params: initGptParams(cfg, flags.seed),
+    params: initParams(cfg, flags.seed),
     tokenizerJson: tok.toJSON(),
     extraConfig: { bos_token_id: tok.eosTokenId, eos_token_id: tok.eosTokenId },
   });
-  const shape = `GPT ${flags.layers} layers, embd ${flags.embd}, ${flags.heads} heads, ${flags.positions} positions`;
-  console.log(`wrote ${flags.out}: ${shape}, ${(paramCount(cfg) / 1e6).toFixed(2)}M parameters, byte-level tokenizer`);
+  console.log(`wrote ${flags.out}: ${describeConfig(cfg)}; ${(countParams(cfg) / 1e6).toFixed(2)}M parameters, byte-level tokenizer`);
 }
 
 interface PretrainFlags extends RuntimeFlags {
@@ -133,6 +160,7 @@ async function pretrain(flags: PretrainFlags): Promise<void> {
       config: model.config,
       params: s.params,
       tokenizerJson: model.tokenizerJson,
+      extraConfig: model.hfConfig,
       optimizer: s.optimizer,
       state: { step: s.step, rngState: s.rngState, config: resolved },
     });
@@ -147,7 +175,8 @@ async function pretrain(flags: PretrainFlags): Promise<void> {
 
   const steps = `${flags.steps} steps of ${flags.batchSize}x${seqLen}${flags.gradAccum > 1 ? `x${flags.gradAccum}` : ''}`;
   const tokens = `${cut} training and ${ids.length - cut} held-out tokens`;
-  console.log(`pretrain: ${(paramCount(model.config) / 1e6).toFixed(2)}M parameters on ${opts.provider}; ${tokens}; ${steps}`);
+  const params = `${describeConfig(model.config)}; ${(countParams(model.config) / 1e6).toFixed(2)}M parameters`;
+  console.log(`pretrain: ${params} on ${opts.provider}; ${tokens}; ${steps}`);
   const bar = progressBar('pretrain', flags.steps, { loss: '-', heldout: '-', 'tok/s': '-' });
   let heldout = '-';
   const result = await trainLm(model.config, model.params, { train: ids.subarray(0, cut), heldout: ids.subarray(cut) }, opts, (e) => {
@@ -221,19 +250,20 @@ async function generate(flags: GenerateFlags): Promise<void> {
   process.stdout.write(`${g.text}\n`);
 }
 
-async function exportModel(flags: { model: string; out: string; opset: number }): Promise<void> {
+async function exportModel(flags: { model: string; out?: string; folder?: string; opset: number }): Promise<void> {
+  if (!flags.out === !flags.folder) throw new AlolError('model', 'export-onnx: give one of --out <file.onnx> and --folder <dir>');
   const { model } = await openModel(flags.model);
   const bytes = exportOnnx(model.config, model.params, flags.opset);
   // Check the file as a user would meet it: a fresh session, logits against the trainer's own graph
   // (both in one pool of their own, released after the check).
   const probe = [...Array(Math.min(8, model.config.nPositions)).keys()].map((i) => (i * 37) % model.config.vocabSize);
-  const hs = model.config.nEmbd / model.config.nHead;
+  const [hs, nkv] = [headSize(model.config), kvHeads(model.config)];
   const feeds: Record<string, ReturnType<typeof tensor>> = {
     input_ids: tensor('int64', BigInt64Array.from(probe.map(BigInt)), [1, probe.length]),
     attention_mask: tensor('int64', new BigInt64Array(probe.length).fill(1n), [1, probe.length]),
     position_ids: tensor('int64', BigInt64Array.from(probe.map((_, i) => BigInt(i))), [1, probe.length]),
   };
-  const noPast = () => tensor('float32', new Float32Array(0), [1, model.config.nHead, 0, hs]);
+  const noPast = () => tensor('float32', new Float32Array(0), [1, nkv, 0, hs]);
   for (let l = 0; l < model.config.nLayer; l++) for (const k of ['key', 'value']) feeds[`past_key_values.${l}.${k}`] = noPast();
   const { logits, ref } = await withPool({}, async (pool) => {
     const key = poolKey('export-check', model.config, { opset: flags.opset, bytes: bytes.length });
@@ -254,19 +284,34 @@ async function exportModel(flags: { model: string; out: string; opset: number })
   if (!(diff < 1e-3)) {
     throw new Error(`the exported graph disagrees with the trainer (log-prob ${fromExport} vs ${ref.logprob}); not written`);
   }
-  await writeFileAtomic(flags.out, bytes);
+  // A folder transformers.js loads as is: the model folder (config, tokenizer files, weights) with onnx/model.onnx.
+  if (flags.folder) {
+    const m = { config: model.config, params: model.params, tokenizerJson: model.tokenizerJson, extraConfig: model.hfConfig };
+    await saveModelFolder(flags.folder, m, { [ONNX_IN_FOLDER]: bytes });
+  } else await writeFileAtomic(flags.out as string, bytes);
   const size = `${(bytes.length / 1e6).toFixed(1)} MB, opset ${flags.opset}`;
-  console.log(`wrote ${flags.out} (${size}); checked in a fresh session: log-prob difference ${diff.toExponential(1)}`);
+  const where = flags.folder ? path.join(flags.folder, ONNX_IN_FOLDER) : flags.out;
+  console.log(`wrote ${where} (${size}); checked in a fresh session: log-prob difference ${diff.toExponential(1)}`);
 }
 
 export function registerModelVerbs(program: Command): void {
   program
     .command('init-model')
-    .description('write a randomly initialised GPT-2 model folder with a byte-level tokenizer')
+    .description('write a randomly initialised model folder (GPT-2, or Llama layout with --arch llama) with a byte-level tokenizer')
     .requiredOption('--out <dir>', 'model folder to write')
+    .option(
+      '--arch <name>',
+      'gpt2 | llama (RMSNorm, rotary positions, SwiGLU, grouped-query attention)',
+      oneOf(['gpt2', 'llama'] as const),
+      'gpt2',
+    )
     .option('--layers <n>', 'transformer blocks', int(1), 4)
-    .option('--embd <n>', 'embedding width', int(1), 256)
+    .option('--embd <n>', 'embedding width (hidden_size)', int(1), 256)
     .option('--heads <n>', 'attention heads (must divide --embd)', int(1), 8)
+    .option('--kv-heads <n>', 'llama: key/value heads (divides --heads; fewer = grouped-query, 1 = multi-query; default --heads)', int(1))
+    .option('--inner <n>', 'llama: SwiGLU width (intermediate_size; default 8/3 embd rounded up to 32)', int(1))
+    .option('--rope-theta <x>', 'llama: rotary base (rope_theta)', num(1), 10000)
+    .option('--tie-embeddings', 'llama: tie the LM head to the token embedding', false)
     .option('--positions <n>', 'maximum sequence length', int(2), 512)
     .option('--seed <n>', 'initialisation seed', int(0), 0)
     .action(initModel);
@@ -324,10 +369,11 @@ export function registerModelVerbs(program: Command): void {
   program
     .command('export-onnx')
     .description(
-      'write the model as one ONNX forward graph with past key/values (the layout ONNX Runtime and transformers.js use for GPT-2)',
+      'write the model as one ONNX forward graph with past key/values (the decoder layout ONNX Runtime and transformers.js use)',
     )
     .requiredOption('--model <dir>', 'model folder')
-    .requiredOption('--out <file>', 'ONNX file to write')
+    .option('--out <file>', 'ONNX file to write')
+    .option('--folder <dir>', `or: a model folder for transformers.js (the model folder's files and ${ONNX_IN_FOLDER})`)
     .option('--opset <n>', 'ONNX opset, 18..26', int(18), 18)
     .action(exportModel);
 }

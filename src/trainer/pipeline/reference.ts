@@ -9,6 +9,8 @@ import type { ComputeBackend, RowLogprobs } from '../compute/backend.js';
 import { type ComputeOptions, withCompute } from '../compute/local.js';
 import type { Row } from '../data/rows.js';
 import { type Lengths, type TokenizedRow, tokenizeRows } from '../data/tokenize.js';
+import { describeConfig, kvHeads, modelTypeOf } from '../model/config.js';
+import { countParams } from '../model/family.js';
 import { saveModelFolder } from '../model/folder.js';
 import { type Policy, loadPolicy, policyOf, startingModel } from '../model/policy.js';
 import type { RunContext } from '../run/context.js';
@@ -62,9 +64,21 @@ export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRo
       clock.finish('reference', `reference ready (${reference.hash})`);
     }
   }
+  const cfg = reference.config;
+  ctx.log.emit({
+    type: 'model/didLoad',
+    role: 'reference',
+    modelType: modelTypeOf(cfg),
+    summary: describeConfig(cfg),
+    parameters: countParams(cfg),
+    layers: cfg.nLayer,
+    hidden: cfg.nEmbd,
+    heads: cfg.nHead,
+    kvHeads: kvHeads(cfg),
+  });
   await saveModelFolder(
     path.join(ctx.runDir, 'reference'),
-    { config: reference.config, params: reference.params, tokenizerJson: reference.tokenizerJson },
+    { config: reference.config, params: reference.params, tokenizerJson: reference.tokenizerJson, extraConfig: reference.extraConfig },
   );
   const tokenized = tokenizeRows(trainRows, reference.tokenizer, lengthsFor(ctx, reference));
   const { truncatedPrompts, truncatedResponses } = tokenized.report;
@@ -86,8 +100,8 @@ export async function sftReference(
   const dir = opts.cacheDir ? path.join(opts.cacheDir, `sft-${key}`) : null;
   if (dir && (await stat(dir).then(() => true, () => false))) return { policy: await loadPolicy(dir), reused: true };
   const params = await sftRows(base.config, base.params, rows, { ...opts, steps: sft.steps, lr: sft.lr });
-  if (dir) await saveModelFolder(dir, { config: base.config, params, tokenizerJson: base.tokenizerJson });
-  return { policy: policyOf(base.config, params, base.tokenizerJson, '(reference)'), reused: false };
+  if (dir) await saveModelFolder(dir, { config: base.config, params, tokenizerJson: base.tokenizerJson, extraConfig: base.extraConfig });
+  return { policy: policyOf(base.config, params, base.tokenizerJson, '(reference)', base.extraConfig), reused: false };
 }
 
 /** Log-probs of tokenized rows (responses already end with EOS) under a policy, in row order. */
