@@ -1,16 +1,19 @@
 // Generation and log-prob benchmark on the training benchmark's model (GPT vocab 257, n_positions
-// 128, n_embd 256, n_layer 4, n_head 8, random weights): greedy new tokens/s with and without the KV
+// 128, n_embd 256, n_layer 4, n_head 8, random weights; --arch llama: the same sizes in the Llama
+// layout with --kv-heads key/value heads): greedy new tokens/s with and without the KV
 // cache at batch 1 and 16, and forward log-prob tokens/s. Session creation is excluded (one warm-up
 // run per configuration); EOS is disabled so every row generates all its tokens.
 //
-//   npm run bench:generate -- [--threads 2] [--device cpu] [--prompt 32] [--new 64] [--repeats 3]
+//   npm run bench:generate -- [--threads 2] [--device cpu] [--prompt 32] [--new 64] [--repeats 3] [--arch gpt2|llama] [--kv-heads 4]
 
 import { parseArgs } from 'node:util';
 import { type DeviceRequest, resolveDevice } from '../src/trainer/runtime/device.js';
+import { type ModelConfig, describeConfig } from '../src/trainer/model/config.js';
+import { countParams, initParams } from '../src/trainer/model/family.js';
 import { gptConfig } from '../src/trainer/model/gpt-config.js';
 import { Generator } from '../src/trainer/model/generate.js';
+import { llamaConfig } from '../src/trainer/model/llama-config.js';
 import { LogprobScorer } from '../src/trainer/model/logprobs.js';
-import { initGptParams } from '../src/trainer/model/params.js';
 import { Rng } from '../src/trainer/util/rng.js';
 
 const { values: a } = parseArgs({
@@ -20,6 +23,8 @@ const { values: a } = parseArgs({
     prompt: { type: 'string', default: '32' },
     new: { type: 'string', default: '64' },
     repeats: { type: 'string', default: '3' },
+    arch: { type: 'string', default: 'gpt2' },
+    'kv-heads': { type: 'string', default: '4' },
   },
 });
 
@@ -38,8 +43,10 @@ async function main(): Promise<void> {
   const threads = Number(a.threads);
   const device = await resolveDevice(a.device as DeviceRequest);
   if (device.fallback) console.log(device.fallback);
-  const cfg = gptConfig({ vocabSize: 257, nPositions: 128, nEmbd: 256, nLayer: 4, nHead: 8 });
-  const params = initGptParams(cfg, 0);
+  const sizes = { vocabSize: 257, nPositions: 128, nEmbd: 256, nLayer: 4, nHead: 8 };
+  if (a.arch !== 'gpt2' && a.arch !== 'llama') throw new Error(`--arch ${a.arch}: use gpt2 or llama`);
+  const cfg: ModelConfig = a.arch === 'llama' ? llamaConfig({ ...sizes, nKvHead: Number(a['kv-heads']) }) : gptConfig(sizes);
+  const params = initParams(cfg, 0);
   const [promptLen, newTokens, repeats] = [Number(a.prompt), Number(a.new), Number(a.repeats)];
   const rng = new Rng(1);
   const prompt = () => Array.from({ length: promptLen }, () => rng.int(256));
@@ -47,7 +54,9 @@ async function main(): Promise<void> {
   const gen = new Generator(cfg, params, noEos, { provider: device.provider, threads });
 
   console.log(
-    `device          ${device.provider} (threads ${threads}); model 3.26M params; prompt ${promptLen} tokens, ${newTokens} new tokens, ` +
+    `device          ${device.provider} (threads ${threads})\n` +
+      `model           ${describeConfig(cfg)}, ${(countParams(cfg) / 1e6).toFixed(2)}M params\n` +
+      `setup           prompt ${promptLen} tokens, ${newTokens} new tokens, ` +
       `greedy; best of ${repeats}`,
   );
   for (const batch of [1, 16]) {

@@ -1,10 +1,13 @@
-// Training-step benchmark: a full optimizer step (forward, backward, clipping, AdamW) of the GPT
-// benchmark model through the ONNX Runtime compute backend's trainer (what SFT, pretraining and A-LoL
+// Training-step benchmark: a full optimizer step (forward, backward, clipping, AdamW) of the
+// benchmark model (GPT-2, or with --arch llama the same sizes in the Llama layout: RMSNorm, rotary
+// positions, SwiGLU of width 8/3 embd, --kv-heads key/value heads) through the ONNX Runtime compute
+// backend's trainer (what SFT, pretraining and A-LoL
 // training run), against a plain 512^3 float32 matmul run through ORT with the same session options
 // in the same process (the practical roofline of this machine).
 //
 //   npm run bench:train -- [--device cpu|cuda|webgpu] [--threads 2] [--steps 20] [--warmup 5]
 //                          [--batch 16] [--seq 128] [--embd 256] [--layers 4] [--heads 8]
+//                          [--arch gpt2|llama] [--kv-heads 4]
 
 import { parseArgs } from 'node:util';
 import { Graph } from '../src/trainer/graph/ir.js';
@@ -15,9 +18,11 @@ import { SessionPool } from '../src/trainer/runtime/pool.js';
 import { tensor } from '../src/trainer/runtime/session.js';
 import { OrtBackend } from '../src/trainer/compute/ort/backend.js';
 import { DEFAULT_ADAMW } from '../src/trainer/graph/optim.js';
-import { gptConfig, paramCount } from '../src/trainer/model/gpt-config.js';
+import { type ModelConfig, describeConfig } from '../src/trainer/model/config.js';
+import { countParams, initParams } from '../src/trainer/model/family.js';
+import { gptConfig } from '../src/trainer/model/gpt-config.js';
 import { buildStepGraph } from '../src/trainer/model/gpt-graphs.js';
-import { initGptParams } from '../src/trainer/model/params.js';
+import { llamaConfig } from '../src/trainer/model/llama-config.js';
 import { Rng } from '../src/trainer/util/rng.js';
 
 const { values: a } = parseArgs({
@@ -31,6 +36,8 @@ const { values: a } = parseArgs({
     embd: { type: 'string', default: '256' },
     layers: { type: 'string', default: '4' },
     heads: { type: 'string', default: '8' },
+    arch: { type: 'string', default: 'gpt2' },
+    'kv-heads': { type: 'string', default: '4' },
   },
 });
 const num = (s: string | undefined): number => Number(s);
@@ -57,8 +64,10 @@ async function main(): Promise<void> {
   if (device.fallback) console.log(device.fallback);
   const opts = { provider: device.provider, threads };
   const [B, T] = [num(a.batch), num(a.seq)];
-  const cfg = gptConfig({ vocabSize: 257, nPositions: T, nEmbd: num(a.embd), nLayer: num(a.layers), nHead: num(a.heads) });
-  const nParams = paramCount(cfg);
+  const sizes = { vocabSize: 257, nPositions: T, nEmbd: num(a.embd), nLayer: num(a.layers), nHead: num(a.heads) };
+  if (a.arch !== 'gpt2' && a.arch !== 'llama') throw new Error(`--arch ${a.arch}: use gpt2 or llama`);
+  const cfg: ModelConfig = a.arch === 'llama' ? llamaConfig({ ...sizes, nKvHead: num(a['kv-heads']) }) : gptConfig(sizes);
+  const nParams = countParams(cfg);
 
   // Roofline: one 512x512x512 float32 matmul with the same session options.
   const mg = new Graph({ name: 'matmul' });
@@ -76,7 +85,7 @@ async function main(): Promise<void> {
   const bytes = serialize(buildStepGraph(cfg, { batch: B, seqLen: T })); // its size (the trainer builds its own)
   const compute = new OrtBackend(opts);
   const trainer = compute.policyTrainer(
-    { config: cfg, params: initGptParams(cfg, 0) },
+    { config: cfg, params: initParams(cfg, 0) },
     { objective: { kind: 'nll' }, rows: B, adamw: DEFAULT_ADAMW },
   );
   const ids = BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(cfg.vocabSize)));
@@ -101,10 +110,7 @@ async function main(): Promise<void> {
   const rssMiB = process.resourceUsage().maxRSS / 1024;
 
   console.log(`device           ${device.provider} (threads ${threads}, graph optimization all)`);
-  console.log(
-    `model            GPT vocab ${cfg.vocabSize}, n_positions ${cfg.nPositions}, n_embd ${cfg.nEmbd}, n_layer ${cfg.nLayer}, n_head ` +
-      `${cfg.nHead}; ${(nParams / 1e6).toFixed(2)}M params`,
-  );
+  console.log(`model            ${describeConfig(cfg)}, vocab ${cfg.vocabSize}; ${(nParams / 1e6).toFixed(2)}M params`);
   console.log(`batch            ${B} x ${T} = ${tokens} tokens, float32`);
   console.log(`graph            ${(bytes.length / 1e6).toFixed(2)} MB ONNX, build + session + first step ${buildMs} ms`);
   console.log(

@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""An independent Llama-family model (Llama, Qwen2, Mistral; Hugging Face's layout and arithmetic)
+written here in plain PyTorch (Debian's python3-torch; not run in CI, which has no torch). Two jobs:
+
+  check: read a model folder (model.safetensors or shards, F32/F16/BF16 parsed by hand), compute response
+         log-probs (float64) and greedy continuations, compare with what `alol logprobs` / `alol generate`
+         printed:
+           python3 scripts/torch_llama.py check MODEL_DIR ROWS.jsonl ALOL_LOGPROBS.jsonl [PROMPT ALOL_TEXT ...]
+  bench: the training step of `npm run bench:train -- --arch llama` (same sizes, random weights, next-token
+         NLL, forward + backward + global-norm clipping + AdamW, float32) and its tokens/s:
+           python3 scripts/torch_llama.py bench [--batch 16 --seq 128 --embd 256 --layers 4 --heads 8
+                                                 --kv-heads 4 --steps 10 --warmup 3 --threads 2]
+scripts/bench-llama-torch.sh runs both benchmarks alternately and prints their ratio.
+"""
+import argparse, json, math, os, struct, sys, time
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# ---- model -------------------------------------------------------------------------------------------------
+
+def rms_norm(x, w, eps):
+    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+def rope_inv_freq(cfg, d):
+    inv = 1.0 / (cfg.get('rope_theta', 10000.0) ** (torch.arange(0, d, 2, dtype=torch.float32) / d))
+    s = cfg.get('rope_scaling') or {}
+    kind = s.get('rope_type', s.get('type', 'default'))
+    if kind == 'linear':
+        inv = inv / s['factor']
+    elif kind == 'llama3':
+        old, lo, hi, f = s['original_max_position_embeddings'], s['low_freq_factor'], s['high_freq_factor'], s['factor']
+        wl = 2 * math.pi / inv
+        smooth = (old / wl - lo) / (hi - lo)
+        mid = (1 - smooth) * inv / f + smooth * inv
+        inv = torch.where(wl > old / lo, inv / f, torch.where(wl < old / hi, inv, mid))
+    elif kind != 'default':
+        raise SystemExit(f'rope_scaling {kind} is not implemented here')
+    return inv
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
+
+class Llama:
+    def __init__(self, cfg, w):
+        self.cfg, self.w = cfg, w
+        self.C = cfg['hidden_size']
+        self.H = cfg['num_attention_heads']
+        self.K = cfg.get('num_key_value_heads') or self.H
+        self.d = cfg.get('head_dim') or self.C // self.H
+        self.eps = cfg.get('rms_norm_eps', 1e-6)
+        self.inv_freq = rope_inv_freq(cfg, self.d)
+        self.tied = cfg.get('tie_word_embeddings', False)
+
+    def lin(self, x, name):
+        y = x @ self.w[name + '.weight'].T
+        b = self.w.get(name + '.bias')
+        return y if b is None else y + b
+
+    def forward(self, ids):  # ids [B, T] -> logits [B, T, V]
+        w, (B, T) = self.w, ids.shape
+        x = w['model.embed_tokens.weight'][ids]
+        dt = x.dtype
+        ang = torch.arange(T, dtype=torch.float32)[:, None] * self.inv_freq[None, :]
+        emb = torch.cat([ang, ang], dim=-1)
+        cos, sin = emb.cos().to(dt), emb.sin().to(dt)  # [T, d]
+        causal = torch.full((T, T), float('-inf'), dtype=dt).triu(1)
+        for i in range(self.cfg['num_hidden_layers']):
+            p = f'model.layers.{i}'
+            h = rms_norm(x, w[p + '.input_layernorm.weight'], self.eps)
+            q = self.lin(h, p + '.self_attn.q_proj').view(B, T, self.H, self.d).transpose(1, 2)
+            k = self.lin(h, p + '.self_attn.k_proj').view(B, T, self.K, self.d).transpose(1, 2)
+            v = self.lin(h, p + '.self_attn.v_proj').view(B, T, self.K, self.d).transpose(1, 2)
+            q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+            k, v = k.repeat_interleave(self.H // self.K, dim=1), v.repeat_interleave(self.H // self.K, dim=1)
+            att = ((q @ k.transpose(-1, -2)) / math.sqrt(self.d) + causal).softmax(-1)
+            y = (att @ v).transpose(1, 2).reshape(B, T, self.H * self.d)
+            x = x + self.lin(y, p + '.self_attn.o_proj')
+            h = rms_norm(x, w[p + '.post_attention_layernorm.weight'], self.eps)
+            x = x + self.lin(F.silu(self.lin(h, p + '.mlp.gate_proj')) * self.lin(h, p + '.mlp.up_proj'), p + '.mlp.down_proj')
+        x = rms_norm(x, w['model.norm.weight'], self.eps)
+        head = w['model.embed_tokens.weight'] if self.tied else w['lm_head.weight']
+        return x @ head.T
+
+# ---- check -------------------------------------------------------------------------------------------------
+
+DTYPES = {'F32': '<f4', 'F16': '<f2', 'F64': '<f8'}
+
+def read_safetensors(path):
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, e in header.items():
+        if name == '__metadata__':
+            continue
+        a, b = e['data_offsets']
+        if e['dtype'] == 'BF16':  # the top half of a float32
+            arr = (np.frombuffer(data[a:b], dtype='<u2').astype(np.uint32) << 16).view(np.float32)
+        else:
+            arr = np.frombuffer(data[a:b], dtype=DTYPES[e['dtype']]).astype(np.float64)
+        out[name] = torch.from_numpy(np.array(arr, dtype=np.float64).reshape(e['shape']))
+    return out
+
+def load_folder(model):
+    cfg = json.load(open(os.path.join(model, 'config.json')))
+    single = os.path.join(model, 'model.safetensors')
+    if os.path.exists(single):
+        w = read_safetensors(single)
+    else:
+        index = json.load(open(os.path.join(model, 'model.safetensors.index.json')))
+        w = {}
+        for shard in sorted(set(index['weight_map'].values())):
+            w.update(read_safetensors(os.path.join(model, shard)))
+    return cfg, w
+
+def check(args):
+    cfg, w = load_folder(args.model)
+    m = Llama(cfg, w)
+    enc = lambda s: list(s.encode('utf-8'))  # byte-level tokenizer: byte b is token b
+    rows = [json.loads(l) for l in open(args.rows, encoding='utf-8') if l.strip()]
+    ours = [json.loads(l) for l in open(args.ours)]
+    worst = 0.0
+    limit = cfg['max_position_embeddings']
+    for r, o in zip(rows, ours):
+        p, resp = enc(r['prompt']), enc(r['response'])
+        seq = (p + resp)[-(limit + 1):]
+        logp = m.forward(torch.tensor([seq[:-1]]))[0].log_softmax(-1)
+        lp = sum(logp[j - 1, seq[j]].item() for j in range(len(seq) - len(resp), len(seq)))
+        worst = max(worst, abs(lp - o['logprob']) / max(1.0, abs(lp)))
+    print(f'logprobs: {len(rows)} rows, worst relative difference {worst:.2e}')
+    for prompt, text in zip(args.gen[0::2], args.gen[1::2]):
+        ids = enc(prompt)
+        for _ in range(len(text.encode('utf-8'))):
+            ids.append(int(m.forward(torch.tensor([ids]))[0, -1].argmax()))
+        ref = bytes(ids[len(enc(prompt)):]).decode('utf-8', errors='replace')
+        print(f'greedy {"match" if ref == text else "DIFFER"}: {prompt!r} -> {ref!r}' + ('' if ref == text else f' (alol {text!r})'))
+    return 0 if worst < 1e-3 else 1
+
+# ---- bench -------------------------------------------------------------------------------------------------
+
+def bench(args):
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    C, L, H, K = args.embd, args.layers, args.heads, args.kv_heads
+    d, V, T, B = C // H, 257, args.seq, args.batch
+    inner = math.ceil(8 * C / 3 / 32) * 32  # as `alol init-model --arch llama` and bench:train choose it
+    cfg = {'hidden_size': C, 'num_attention_heads': H, 'num_key_value_heads': K, 'num_hidden_layers': L, 'rms_norm_eps': 1e-5,
+           'rope_theta': 10000.0, 'tie_word_embeddings': False, 'max_position_embeddings': T}
+    shapes = {'model.embed_tokens.weight': (V, C), 'model.norm.weight': (C,), 'lm_head.weight': (V, C)}
+    for i in range(L):
+        p = f'model.layers.{i}'
+        shapes.update({p + '.input_layernorm.weight': (C,), p + '.post_attention_layernorm.weight': (C,),
+                       p + '.self_attn.q_proj.weight': (H * d, C), p + '.self_attn.k_proj.weight': (K * d, C),
+                       p + '.self_attn.v_proj.weight': (K * d, C), p + '.self_attn.o_proj.weight': (C, H * d),
+                       p + '.mlp.gate_proj.weight': (inner, C), p + '.mlp.up_proj.weight': (inner, C), p + '.mlp.down_proj.weight': (C, inner)})
+    w = {n: (torch.ones(s) if len(s) == 1 else 0.02 * torch.randn(s)).requires_grad_() for n, s in shapes.items()}
+    decay = [t for t in w.values() if t.dim() == 2]
+    rest = [t for t in w.values() if t.dim() == 1]
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': rest, 'weight_decay': 0.0}], lr=3e-4)
+    m = Llama(cfg, w)
+    ids = torch.randint(0, V, (B, T))
+    targets = torch.randint(0, V, (B, T))
+    n_params = sum(t.numel() for t in w.values())
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(m.forward(ids).reshape(-1, V), targets.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(w.values()), 1.0)
+        opt.step()
+        return loss.item()
+
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        loss = step()
+        times.append(time.perf_counter() - t0)
+    ms = sorted(times)[len(times) // 2] * 1e3
+    print(f'model            torch {torch.__version__} Llama layout: {L} layers, hidden {C}, {H} heads / {K} kv heads, MLP {inner}; '
+          f'{n_params / 1e6:.2f}M params')
+    print(f'step             median {ms:.1f} ms over {len(times)}, loss {loss:.3f} (threads {args.threads})')
+    print(f'tokens/s         {B * T / (ms / 1e3):.0f}')
+    return 0
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    c = sub.add_parser('check')
+    c.add_argument('model'); c.add_argument('rows'); c.add_argument('ours'); c.add_argument('gen', nargs='*')
+    b = sub.add_parser('bench')
+    for k, v in {'batch': 16, 'seq': 128, 'embd': 256, 'layers': 4, 'heads': 8, 'kv-heads': 4, 'steps': 10, 'warmup': 3, 'threads': 2}.items():
+        b.add_argument(f'--{k}', type=int, default=v)
+    args = ap.parse_args()
+    if args.cmd == 'check':
+        torch.set_default_dtype(torch.float64)
+        return check(args)
+    return bench(args)
+
+if __name__ == '__main__':
+    sys.exit(main())
