@@ -361,8 +361,9 @@ export async function runCommand(page, title, { timeoutMs = 60_000, opensQuickPi
     else await rows.first().click();
     // A command that asks something opens the quick input again (with its own placeholder). Its first run activates
     // the extension, which on a busy machine took longer than 10 s: wait for the product, bounded, saying so.
+    const question = page.locator('.quick-input-widget .quick-input-box input:not([aria-label*="command"])');
     const answer = opensQuickPick
-      ? page.locator('.quick-input-widget .quick-input-box input:not([aria-label*="command"])').waitFor({ state: 'visible', timeout: 60_000 })
+      ? question.waitFor({ state: 'visible', timeout: 60_000 })
       : input.waitFor({ state: 'hidden', timeout: 60_000 });
     await answer.catch((e) => {
       const what = opensQuickPick ? 'did not ask its question' : 'did not close the palette';
