@@ -146,8 +146,9 @@ describe('malformed tokenizer.json', () => {
     rejects({ ...byteLevelTokenizerJson(), pre_tokenizer: { type: 'Nonsense' } }, /Unknown PreTokenizer type: Nonsense/);
   });
   it('does not modify the caller\'s object', () => {
-    const json = { model: { type: 'BPE', vocab: { a: 0 } } };
+    // An unk_token: without one (and no byte-level pre-tokenizer or byte fallback) characters would be dropped, an error.
+    const json = { model: { type: 'BPE', vocab: { a: 0 }, unk_token: 'a' } };
     loadTokenizer(json, 'x/tokenizer.json');
-    assert.deepEqual(json, { model: { type: 'BPE', vocab: { a: 0 } } });
+    assert.deepEqual(json, { model: { type: 'BPE', vocab: { a: 0 }, unk_token: 'a' } });
   });
 });
