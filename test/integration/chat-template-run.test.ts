@@ -4,7 +4,6 @@
 // responses with the folder's EOS, and the run's reference/ folder is a complete Hugging Face folder
 // carrying the source's tokenizer_config.json, generation_config.json and chat_template.jinja.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,14 +14,10 @@ import { saveModelFolder } from '../../src/trainer/model/folder.js';
 import { NO_TOKENIZER_FILES } from '../../src/trainer/model/hf-files.js';
 import { initGptParams } from '../../src/trainer/model/params.js';
 import { byteLevelTokenizerJson } from '../../src/trainer/model/tokenizer.js';
+import { alolRunner } from '../helpers/cli.js';
 
-const bin = path.resolve(__dirname, '../../../bin/alol.js');
 let dir = '';
-const alol = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8' });
-  assert.equal(r.status, 0, `alol ${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-};
+const alol = alolRunner(() => dir);
 const jsonl = <T>(file: string): T[] => readFileSync(path.join(dir, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as T);
 const readJson = (file: string): Record<string, unknown> =>
   JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Record<string, unknown>;
