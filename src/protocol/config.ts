@@ -33,6 +33,13 @@ export const DataSchema = z
     split: SplitSchema.prefault({}).describe('seeded split fractions'),
     maxPromptTokens: int(1).default(256).describe('prompts are left-truncated to this many tokens'),
     maxResponseTokens: int(1).default(128).describe('responses are right-truncated to this many tokens (EOS appended after)'),
+    chatTemplate: z
+      .boolean()
+      .default(false)
+      .describe(
+        "format prompts with the model's chat template (chat_template.jinja or tokenizer_config.json's chat_template): " +
+          'HH turns become user/assistant messages, any other prompt one user message; false: the prompt text as it is',
+      ),
   })
   .describe('the dataset: which file, how it splits into train / validation / test, and how much of each row the model sees');
 

@@ -1,4 +1,4 @@
-// Hugging Face GPT-2 model folders: config.json + model.safetensors + tokenizer.json, read into a
+// Hugging Face GPT-2 model folders: config.json + model.safetensors + tokenizer.json (+ the tokenizer files of hf-files.ts), read into a
 // GptConfig and float32 parameters under gptParamInfos' names, and written back so `transformers`
 // (GPT2LMHeadModel.from_pretrained) loads them. Only what our GPT-2 computes is accepted: tanh GELU,
 // scaled attention, tied LM head; anything else is an error naming the key or tensor.
@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { validateGptConfig, type GptConfig } from './gpt-config.js';
+import { NO_TOKENIZER_FILES, type TokenizerFiles, readTokenizerFiles, tokenizerFolderFiles } from './hf-files.js';
 import { gptParamInfos } from './params.js';
 import {
   ModelFileError,
@@ -30,6 +31,8 @@ export interface ModelFolder {
   /** float32 parameters, named and shaped as gptParamInfos(config). */
   params: Map<string, Float32Array>;
   tokenizerJson: unknown;
+  /** tokenizer_config.json, generation_config.json, chat_template.jinja (hf-files.ts). */
+  tokenizerFiles: TokenizerFiles;
   eosTokenId: number | null;
 }
 
@@ -37,6 +40,8 @@ export interface ModelToSave {
   config: GptConfig;
   params: Map<string, Float32Array>;
   tokenizerJson: unknown;
+  /** The source folder's tokenizer files, carried into the saved folder (none: built from the tokenizer). */
+  tokenizerFiles?: TokenizerFiles;
   /** Extra config.json keys (e.g. the loaded hfConfig); keys describing the model are ours. */
   extraConfig?: Record<string, unknown>;
 }
@@ -230,7 +235,7 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   } catch (e) {
     throw new ModelFileError('bad_config', `${tokFile}: not valid JSON (${(e as Error).message})`);
   }
-  return { dir, config, hfConfig: hf, params, tokenizerJson, eosTokenId };
+  return { dir, config, hfConfig: hf, params, tokenizerJson, tokenizerFiles: await readTokenizerFiles(dir, hf), eosTokenId };
 }
 
 /** Tensor order of the files we write: embeddings, final LayerNorm, then each block (as the fixture). */
@@ -328,6 +333,9 @@ export async function saveModelFolder(
   });
   const hfConfig = gpt2ConfigJson(cfg, m.extraConfig);
   parseGpt2Config(hfConfig, path.join(dir, CONFIG_FILE)); // refuse to write what we could not read back
+  const tokFile = path.join(dir, TOKENIZER_FILE);
+  const tokenizerFiles = tokenizerFolderFiles(m.tokenizerJson, m.tokenizerFiles ?? NO_TOKENIZER_FILES, hfConfig, tokFile);
+  const files = { ...tokenizerFiles, ...extraFiles }; // tokenizer_config.json, generation_config.json (hf-files.ts)
 
   const target = path.resolve(dir);
   const existed = await stat(target).then(
@@ -347,7 +355,7 @@ export async function saveModelFolder(
     // {"format": "pt"} as save_pretrained writes it: some transformers versions fail on a file without it.
     await writeDurably(path.join(tmp, WEIGHTS_FILE), writeSafetensors(tensors, { format: 'pt' }));
     await writeDurably(path.join(tmp, TOKENIZER_FILE), JSON.stringify(m.tokenizerJson, null, 2));
-    for (const [name, data] of Object.entries(extraFiles)) await writeDurably(path.join(tmp, name), data);
+    for (const [name, data] of Object.entries(files)) await writeDurably(path.join(tmp, name), data);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { RunConfig } from '../../protocol/config.js';
 import { loadModelFolder } from './folder.js';
+import { NO_TOKENIZER_FILES, type TokenizerFiles, tokenizerSettings } from './hf-files.js';
 import { type GptConfig, gptConfig } from './gpt-config.js';
 import { gptParamInfos, initGptParams } from './params.js';
 import { type TextTokenizer, byteLevelTokenizer, loadTokenizer } from './tokenizer.js';
@@ -15,6 +16,8 @@ export interface Policy {
   params: Map<string, Float32Array>;
   tokenizer: TextTokenizer;
   tokenizerJson: unknown;
+  /** The folder's tokenizer_config.json, generation_config.json, chat template: saved with every copy of the policy. */
+  tokenizerFiles?: TokenizerFiles;
   /** sha256 of config + weights: what caches of this policy are keyed by. */
   hash: string;
 }
@@ -38,8 +41,15 @@ export function policyHash(cfg: GptConfig, params: ReadonlyMap<string, Float32Ar
 }
 
 /** A policy of these weights; `where` names the tokenizer's source in errors. */
-export function policyOf(config: GptConfig, params: Map<string, Float32Array>, tokenizerJson: unknown, where: string): Policy {
-  return { config, params, tokenizerJson, tokenizer: loadTokenizer(tokenizerJson, where), hash: policyHash(config, params) };
+export function policyOf(
+  config: GptConfig,
+  params: Map<string, Float32Array>,
+  tokenizerJson: unknown,
+  where: string,
+  tokenizerFiles: TokenizerFiles = NO_TOKENIZER_FILES,
+): Policy {
+  const tokenizer = loadTokenizer(tokenizerJson, where, tokenizerSettings(tokenizerFiles));
+  return { config, params, tokenizerJson, tokenizerFiles, tokenizer, hash: policyHash(config, params) };
 }
 
 /** The same policy with other weights (a trained variant of it). */
@@ -49,7 +59,7 @@ export function withWeights(policy: Policy, params: Map<string, Float32Array>): 
 
 export async function loadPolicy(dir: string): Promise<Policy> {
   const m = await loadModelFolder(dir);
-  return policyOf(m.config, m.params, m.tokenizerJson, path.join(dir, 'tokenizer.json'));
+  return policyOf(m.config, m.params, m.tokenizerJson, path.join(dir, 'tokenizer.json'), m.tokenizerFiles);
 }
 
 /** The starting model of `config.model`: a folder, or a new seeded model with a byte tokenizer. */

@@ -18,7 +18,7 @@ import type { TrainerEvent } from '../../protocol/trainer.js';
 import type { GeneratedText as Generation } from '../compute/backend.js';
 import { type ComputeOptions, withCompute } from '../compute/local.js';
 import { type Pair, type Row, shortHash } from '../data/rows.js';
-import { tokenizeRows } from '../data/tokenize.js';
+import { promptIds, tokenizeRows } from '../data/tokenize.js';
 import { AlolError } from '../errors.js';
 import type { Policy } from '../model/policy.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
@@ -50,7 +50,7 @@ export interface EvalResult {
 
 export interface EvalOptions extends ComputeOptions {
   eval: RunConfig['eval'];
-  data: Pick<RunConfig['data'], 'maxPromptTokens'>;
+  data: Pick<RunConfig['data'], 'maxPromptTokens'> & Partial<Pick<RunConfig['data'], 'chatTemplate'>>;
   /** Seed of the sampled generations. */
   seed: number;
   /** Prompts per generation batch (default 16); the sampled batches hold their samplesPerPrompt copies. */
@@ -82,7 +82,7 @@ export function generationRewards(configs: readonly RewardComponentConfig[]): Re
 export function evalPrompts(
   rows: readonly Row[],
   tok: TextTokenizer,
-  limits: { maxPrompts: number; maxPromptTokens: number; maxNewTokens: number; nPositions: number },
+  limits: { maxPrompts: number; maxPromptTokens: number; maxNewTokens: number; nPositions: number; chatTemplate?: boolean },
 ): EvalPrompt[] {
   const budget = Math.min(limits.maxPromptTokens, limits.nPositions - limits.maxNewTokens);
   if (budget < 1) {
@@ -95,9 +95,9 @@ export function evalPrompts(
     if (out.length >= limits.maxPrompts) break;
     if (seen.has(row.prompt)) continue;
     seen.add(row.prompt);
-    const ids = tok.encode(row.prompt);
+    const { ids, dropped } = promptIds(tok, row.prompt, limits, budget, row);
     // An empty prompt stays empty: the generator starts it from EOS.
-    out.push({ text: row.prompt, row, ids: ids.length > budget ? ids.slice(ids.length - budget) : ids, truncated: ids.length > budget });
+    out.push({ text: row.prompt, row, ids, truncated: dropped > 0 });
   }
   return out;
 }
@@ -130,6 +130,7 @@ export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewar
       maxPromptTokens: opts.data.maxPromptTokens,
       maxNewTokens: ev.maxNewTokens,
       nPositions: policy.config.nPositions,
+      chatTemplate: opts.data.chatTemplate,
     },
   );
   const p = prompts.length;
@@ -199,7 +200,7 @@ export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewar
 }
 
 export interface PreferenceOptions extends ComputeOptions {
-  data: Pick<RunConfig['data'], 'maxPromptTokens' | 'maxResponseTokens'>;
+  data: Pick<RunConfig['data'], 'maxPromptTokens' | 'maxResponseTokens'> & Partial<Pick<RunConfig['data'], 'chatTemplate'>>;
   /** Rows (pair halves) per scoring batch (default 16). */
   batchSize?: number;
   /** Units: pair halves scored. */
@@ -226,6 +227,7 @@ export async function preferenceAccuracy(policy: Policy, pairs: readonly Pair[],
     maxPromptTokens: opts.data.maxPromptTokens,
     maxResponseTokens: opts.data.maxResponseTokens,
     nPositions: policy.config.nPositions,
+    chatTemplate: opts.data.chatTemplate,
   };
   const { rows } = tokenizeRows(pairs.flatMap((q) => [q.chosen, q.rejected]), policy.tokenizer, lengths); // [chosen, rejected] per pair
   const scored = await scoreTokenized(policy, rows, opts); // [chosen, rejected] per pair

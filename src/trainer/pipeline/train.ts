@@ -106,7 +106,8 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   const checkpoint = async (dir: string): Promise<void> => {
     const { params, optimizer } = trainer.state();
     const state = { step: trainer.step, rngState: 0, config: { ...ctx.config, train }, extra: { variant, sampler: sampler.state(), best } };
-    await saveCheckpoint(dir, { config: cfg, params, optimizer, tokenizerJson: audit.reference.tokenizerJson, state });
+    const { tokenizerJson, tokenizerFiles } = audit.reference;
+    await saveCheckpoint(dir, { config: cfg, params, optimizer, tokenizerJson, tokenizerFiles, state });
   };
   const saved = (step: number, dir: string) => ctx.log.emit({ type: 'checkpoint/didSave', variant, phase: 'training', step, dir });
 
@@ -170,7 +171,8 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
           const reward = await opts.evaluate(trainer.weights(), step);
           if (reward > (best?.reward ?? -Infinity)) {
             best = { step, reward };
-            const policy = { config: cfg, params: trainer.weights(), tokenizerJson: audit.reference.tokenizerJson };
+            const { tokenizerJson, tokenizerFiles } = audit.reference;
+            const policy = { config: cfg, params: trainer.weights(), tokenizerJson, tokenizerFiles };
             await saveModelFolder(path.join(opts.dir, 'best'), policy, { [BEST_FILE]: `${JSON.stringify(best)}\n` });
           }
         }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { RunConfig } from '../../protocol/config.js';
 import type { ComputeBackend } from '../compute/backend.js';
 import type { Row } from '../data/rows.js';
-import type { TokenizedRow } from '../data/tokenize.js';
+import { type TokenizedRow, promptIds } from '../data/tokenize.js';
 import { AlolError } from '../errors.js';
 import type { Policy } from '../model/policy.js';
 import type { RewardSet } from '../rewards/registry.js';
@@ -145,7 +145,7 @@ async function validationTargets(ctx: RunContext, clock: PhaseClock, a: ValueInp
     const room = `eval.maxNewTokens ${config.eval.maxNewTokens} leaves no room for prompts in n_positions ${reference.config.nPositions}`;
     throw new AlolError('config', `value.fitOn "validation": ${room}`, 'lower eval.maxNewTokens');
   }
-  const val = distinct(a.validation.map((r) => reference.tokenizer.encode(r.prompt).slice(-maxPromptTokens)));
+  const val = distinct(a.validation.map((r) => promptIds(reference.tokenizer, r.prompt, lengths, maxPromptTokens, r).ids));
   if (val.unique.length < MIN_VALIDATION_PROMPTS) {
     throw new AlolError(
       'data',
@@ -155,11 +155,13 @@ async function validationTargets(ctx: RunContext, clock: PhaseClock, a: ValueInp
     );
   }
   const texts = await greedy(ctx, clock, reference, val.unique);
+  const firstRow: number[] = [];
+  val.index.forEach((u, r) => (firstRow[u] ??= r));
   const genRows: Row[] = val.unique.map((p, i) => ({
     id: `greedy:${sha(p)}`,
     file: '(reference greedy generation)',
     line: i + 1,
-    prompt: reference.tokenizer.decode(p),
+    prompt: a.validation[firstRow[i]].prompt, // the text of the first row with these prompt tokens
     response: texts[i],
     split: 'validation',
     group: `greedy:${i}`,
