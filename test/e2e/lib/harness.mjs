@@ -400,6 +400,38 @@ export async function screenshot(page, name) {
 // ---- extension-host tests ------------------------------------------------------------------------
 
 /**
+ * `done`, followed by what VS Code writes to `logFile` (the extension host's output, mocha's progress among it) rather
+ * than by the clock: on a busy machine the whole suite took longer than 120 s while every test was progressing. Rejects,
+ * saying which, when the log has not grown for `stallMs` (the suite hangs) or after `maxMs` in all.
+ */
+async function whileLogGrows(done, logFile, what, { stallMs, maxMs }) {
+  const start = Date.now();
+  const sizeNow = () => {
+    try {
+      return fs.statSync(logFile).size;
+    } catch {
+      return 0;
+    }
+  };
+  let size = -1;
+  let grew = start;
+  let timer;
+  const watch = new Promise((_, reject) => {
+    timer = setInterval(() => {
+      const now = sizeNow();
+      if (now !== size) [size, grew] = [now, Date.now()];
+      if (Date.now() - grew > stallMs) reject(new Error(`timed out: ${what}: no output from VS Code for ${stallMs / 1000} s`));
+      else if (Date.now() - start > maxMs) reject(new Error(`timed out: ${what}: still running after ${maxMs / 1000} s`));
+    }, 1_000);
+  });
+  try {
+    return await Promise.race([done, watch]);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
  * Runs a mocha suite inside the real extension host (what @vscode/test-electron does), with
  * `extensionPath` as the development extension. The suite module (`testsPath`, without .js) exports
  * run(); it reports to the JSON file named by ALOL_E2E_RESULTS (the host's stdout is not visible).
@@ -418,7 +450,8 @@ export async function runExtensionTests({ extensionPath, testsPath, workspace, t
       consoleLog: path.join(server.tmp, 'workbench-console.log'),
       payload: [['extensionDevelopmentPath', remote(extensionPath)], ['extensionTestsPath', remote(testsPath)]],
     });
-    const exitCode = await withTimeout(exited, timeoutMs, `extension tests ${path.relative(ROOT, testsPath)} (no codeAutomationExit call)`)
+    const what = `extension tests ${path.relative(ROOT, testsPath)} (no codeAutomationExit call)`;
+    const exitCode = await whileLogGrows(exited, server.log, what, { stallMs: timeoutMs, maxMs: 900_000 })
       .catch((e) => {
         throw new Error(`${e.message}\n--- code-server log ---\n${server.logTail(40)}\n--- extension host log ---\n${extHostLog(server)}`);
       });
