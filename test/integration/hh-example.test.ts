@@ -49,7 +49,7 @@ describe('examples/hh-harmless.json', () => {
     dir ||= await mkdtemp(path.join(os.tmpdir(), 'alol-hh-example-'));
     const data = path.join(dir, 'hh-dpo.jsonl');
     await writeFile(data, `${records(60).join('\n')}\n`);
-    const steps = 20;
+    const steps = 30;
     const runDir = path.join(dir, 'run-dpo');
     const r = alol('train', '--config', path.join(root, 'examples/hh-harmless.json'), '--set', `data.path=${data}`,
       '--set', 'train.variant=dpo',
