@@ -118,7 +118,7 @@ const MIN_VALIDATION_PROMPTS = 10;
 
 /**
  * What makes fitOn "validation" impossible whatever the data: a `field` reward reads the dataset, so it
- * cannot score the reference's generations. The audit checks this before its first phase.
+ * cannot score the reference's generations. validate.ts reports it before the first phase; this guard stays.
  */
 export function checkFitOn(config: RunConfig): void {
   if (config.value.fitOn !== 'validation') return;
@@ -191,7 +191,7 @@ export async function valuePhase(ctx: RunContext, clock: PhaseClock, a: ValueInp
     'value',
     fitOn === 'train'
       ? `fitting the value head V(x) on the reference's hidden states of ${trainPrompts.unique.length} training prompts, ` +
-          `out-of-fold (${folds} folds: no row's V comes from a head fitted on it)`
+          `out-of-fold (${folds} folds by prompt group: no row's V comes from a head fitted on its prompt's rows)`
       : `fitting the value head V(x) on validation prompts, with targets = rewards of the reference's own greedy generations`,
   );
 
