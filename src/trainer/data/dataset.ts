@@ -135,7 +135,7 @@ export function describeReport(r: DatasetReport): string {
   const mixed = r.mixedSplitGroups ? `; WARNING: ${r.mixedSplitGroups} groups have rows in several splits (their split fields differ)` : '';
   return [
     `${r.file}: ${r.records} records (${r.format ?? 'none'}) -> ${r.rows} rows, ${r.pairs} pairs`,
-    `${r.groups} groups (prompts), ${r.multiResponseGroups} with several responses to one prompt`,
+    `${r.groups} groups (prompts), ${r.multiResponseGroups} with several response rows (pairs form from their rewards)`,
     `${r.unpaired} unpaired (prompts differ), ${r.emptyResponses} empty responses, ${r.duplicateIds} duplicate ids, ${r.skipped} skipped`,
     `splits: train ${s.train}, validation ${s.validation}, test ${s.test} rows; ` +
       `train ${g.train}, validation ${g.validation}, test ${g.test} groups${mixed}`,
