@@ -37,7 +37,7 @@ async function main(): Promise<void> {
         { say: () => undefined, progress: () => ({ update: () => undefined, stop: () => undefined }) },
       );
       const s = await runDemo(ctx, opts);
-      const r = (k: string) => s.variants[k].heldoutSampled.reward.total;
+      const r = (k: string) => s.variants[k].heldoutSampled.reward.total ?? NaN; // the demo scores generations: never null
       for (const k of ['reference', ...variants]) results[k].push(r(k));
       results.gap.push(r('a_lol') - r('nll'));
       rmSync(out, { recursive: true, force: true });

@@ -16,11 +16,28 @@ export const SplitSchema = z
       .min(0)
       .max(1)
       .default(0.05)
-      .describe('share of rows (or pairs) in the validation split, when rows have no `split` field'),
-    test: z.number().min(0).max(1).default(0.05).describe('share of rows (or pairs) in the test split'),
-    seed: int(0).default(0).describe('seed of the split assignment (a hash of seed and row identity)'),
+      .describe('share of groups (prompts) in the validation split, for rows without a `split` field'),
+    test: z.number().min(0).max(1).default(0.05).describe('share of groups (prompts) in the test split, for rows without a `split` field'),
+    seed: int(0).default(0).describe('seed of the split assignment (a hash of seed and the row\'s group)'),
   })
   .refine((s) => s.validation + s.test < 1, { message: 'validation + test must leave rows for training (sum < 1)' });
+
+export const PairsSchema = z
+  .strictObject({
+    from: z
+      .enum(['best-worst', 'all'])
+      .default('best-worst')
+      .describe('best-worst: one pair per prompt, its highest- vs lowest-reward response; all: every two responses of different reward'),
+    minMargin: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe('a pair needs reward(chosen) - reward(rejected) >= this (and > 0: ties are never pairs)'),
+  })
+  .describe(
+    'preference pairs from several scored responses per prompt (rows sharing a prompt, or {prompt, responses}): for dpo, and for ' +
+      'the held-out preference accuracy; pair and HH records keep the pairs they state',
+  );
 
 export const DataSchema = z
   .strictObject({
@@ -31,8 +48,16 @@ export const DataSchema = z
       .describe('dataset file (.jsonl, HH .jsonl, optionally .gz), relative to the config file'),
     format: z.enum(['auto', 'jsonl', 'hh']).default('auto').describe('jsonl rows / pair rows, HH chosen-rejected transcripts, or detect'),
     split: SplitSchema.prefault({}).describe('seeded split fractions'),
+    pairs: PairsSchema.prefault({}),
     maxPromptTokens: int(1).default(256).describe('prompts are left-truncated to this many tokens'),
     maxResponseTokens: int(1).default(128).describe('responses are right-truncated to this many tokens (EOS appended after)'),
+    chatTemplate: z
+      .boolean()
+      .default(false)
+      .describe(
+        "format prompts with the model's chat template (chat_template.jinja or tokenizer_config.json's chat_template): " +
+          'HH turns become user/assistant messages, any other prompt one user message; false: the prompt text as it is',
+      ),
   })
   .describe('the dataset: which file, how it splits into train / validation / test, and how much of each row the model sees');
 
@@ -145,7 +170,7 @@ export const ValueSchema = z
     batchSize: int(1).default(16).describe('prompts per value-head step'),
     folds: int(2)
       .default(5)
-      .describe('fitOn "train": k folds, so no row\'s V(x) comes from a head fitted on it (both halves of a pair share a fold)'),
+      .describe('fitOn "train": k folds by group, so no row\'s V(x) comes from a head fitted on its prompt\'s rows'),
   })
   .describe('the value head V(x) that estimates the reward from the prompt alone; the advantage is A = R - V(x)');
 
@@ -160,6 +185,12 @@ export const TrainSchema = z
         'the loss: nll, wnll (reward-weighted NLL), r_gold, r_lol (reward x clipped importance weight), a_lol (advantage x clipped ' +
           'sequence weight), a_lol_ref_free (no weight), a_lol_seq (per-token weights), a_lol_kl (plus a KL penalty), dpo (pairs)',
       ),
+    variants: z
+      .array(z.enum(VARIANTS))
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('several variants trained from one audit and one reference evaluation, in this order (null: `variant` alone)'),
     sampler: z
       .enum(['default', 'priority', 'uniform_positive', 'all'])
       .default('default')

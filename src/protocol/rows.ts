@@ -6,6 +6,9 @@
 //
 // Identity: a row is its `id` field, else a hash of (prompt, response); annotation and reward fields are
 // not part of it, so annotating a row never changes which row it is.
+// Groups: a row's group is its `group` field, else its prompt (normalised text); both halves of a pair or
+// HH record share one group. Splits (and the value head's folds, and the samplers' epochs) keep a group
+// whole, so no prompt is trained on and tested at once.
 
 import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
@@ -19,8 +22,11 @@ export const SPLITS: readonly Split[] = ['train', 'validation', 'test'];
 export const ROW_KINDS = ['row', 'chosen', 'rejected'] as const;
 export type RowKind = (typeof ROW_KINDS)[number];
 
-/** What a file holds: {prompt, response} rows, {prompt, chosen, rejected} pairs, or HH {chosen, rejected} transcripts. */
-export type RecordKind = 'rows' | 'pairs' | 'hh';
+/**
+ * What a file holds: {prompt, response} rows, {prompt, responses: [...]} (several responses to one prompt),
+ * {prompt, chosen, rejected} pairs, or HH {chosen, rejected} transcripts.
+ */
+export type RecordKind = 'rows' | 'responses' | 'pairs' | 'hh';
 
 export interface Row {
   /** The record's `id` (as a string; `${id}:chosen` / `${id}:rejected` for pair halves), else rowId's hash. */
@@ -34,7 +40,12 @@ export interface Row {
   rewards?: Record<string, number>;
   /** Resolved: the record's `split` field, else the seeded hash of `group`. */
   split: Split;
-  /** Split group key: rows with the same group always share a split (both halves of a record). */
+  /** True when the record's `split` field set the split (the fractions of data.split did not apply). */
+  fixedSplit?: boolean;
+  /**
+   * Group key: the record's `group` field (as a string), else promptGroup(prompt); both halves of a pair
+   * or HH record share the group. Rows of a group share a split (unless `split` fields say otherwise).
+   */
   group: string;
   kind: RowKind;
   /** Set when the row is half of a usable pair (same prompt on both sides). */
@@ -88,6 +99,16 @@ export function rowId(prompt: string, response: string, id?: string | number): s
   return id !== undefined ? String(id) : shortHash(JSON.stringify([prompt, response]));
 }
 
+/** A prompt's text as groups compare it: Unicode NFC, whitespace runs as one space, trimmed. */
+export function normalizePrompt(prompt: string): string {
+  return prompt.normalize('NFC').replace(/\s+/g, ' ').trim();
+}
+
+/** The group of rows without a `group` field: their normalised prompt, hashed. */
+export function promptGroup(prompt: string): string {
+  return `prompt:${shortHash(normalizePrompt(prompt))}`;
+}
+
 /** A pair's identity: its `id` field, else a hash of (prompt, chosen, rejected). HH and JSONL pairs of the same text agree. */
 export function pairId(prompt: string, chosen: string, rejected: string, id?: string | number): string {
   return id !== undefined ? String(id) : shortHash(JSON.stringify([prompt, chosen, rejected]));
@@ -97,7 +118,7 @@ export function pairId(prompt: string, chosen: string, rejected: string, id?: st
 // Loose: unknown fields pass through and end up in Row.raw.
 const Id = z.union([z.string().min(1), z.number()]);
 const SplitField = z.enum(['train', 'validation', 'test']);
-const Common = { id: Id.optional(), split: SplitField.optional() };
+const Common = { id: Id.optional(), split: SplitField.optional(), group: Id.optional() };
 
 export const RowRecord = z.looseObject({
   prompt: z.string(),
@@ -106,19 +127,30 @@ export const RowRecord = z.looseObject({
   rewards: z.record(z.string(), z.number()).optional(),
   ...Common,
 });
+/** One response of a {prompt, responses} record; its other fields are read like a row's (Row.raw). */
+export const ResponseItem = z.looseObject({
+  response: z.string(),
+  reward: z.number().optional(),
+  rewards: z.record(z.string(), z.number()).optional(),
+  id: Id.optional(),
+});
+export const ResponsesRecord = z.looseObject({ prompt: z.string(), responses: z.array(ResponseItem).min(1), ...Common });
 export const PairRecord = z.looseObject({ prompt: z.string(), chosen: z.string(), rejected: z.string(), ...Common });
 export const HhRecord = z.looseObject({ chosen: z.string(), rejected: z.string(), ...Common });
 
 export type RowRecord = z.infer<typeof RowRecord>;
+export type ResponsesRecord = z.infer<typeof ResponsesRecord>;
 export type PairRecord = z.infer<typeof PairRecord>;
 export type HhRecord = z.infer<typeof HhRecord>;
 
-export const RECORD_SCHEMAS = { rows: RowRecord, pairs: PairRecord, hh: HhRecord } as const;
+export const RECORD_SCHEMAS = { rows: RowRecord, responses: ResponsesRecord, pairs: PairRecord, hh: HhRecord } as const;
 const KNOWN: Record<RecordKind, readonly string[]> = {
-  rows: ['prompt', 'response', 'reward', 'rewards', 'id', 'split'],
-  pairs: ['prompt', 'chosen', 'rejected', 'id', 'split'],
-  hh: ['chosen', 'rejected', 'id', 'split'],
+  rows: ['prompt', 'response', 'reward', 'rewards', 'id', 'split', 'group'],
+  responses: ['prompt', 'responses', 'id', 'split', 'group'],
+  pairs: ['prompt', 'chosen', 'rejected', 'id', 'split', 'group'],
+  hh: ['chosen', 'rejected', 'id', 'split', 'group'],
 };
+const KNOWN_ITEM = ['response', 'reward', 'rewards', 'id'];
 
 /** The record's fields that are not part of its kind's schema (annotations), for Row.raw. */
 export function extraFields(kind: RecordKind, record: Record<string, unknown>): Record<string, unknown> {
@@ -133,6 +165,7 @@ export function classifyRecord(value: unknown): RecordKind | null {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
   const has = (k: string) => k in value;
   if (has('prompt') && has('response')) return 'rows';
+  if (has('prompt') && has('responses')) return 'responses';
   if (has('prompt') && has('chosen') && has('rejected')) return 'pairs';
   if (has('chosen') && has('rejected')) return 'hh';
   return null;
@@ -140,6 +173,7 @@ export function classifyRecord(value: unknown): RecordKind | null {
 
 export const KIND_SHAPES: Record<RecordKind, string> = {
   rows: '{prompt, response}',
+  responses: '{prompt, responses: [{response, reward?}, ...]}',
   pairs: '{prompt, chosen, rejected}',
   hh: 'HH {chosen, rejected}',
 };
@@ -200,6 +234,7 @@ export function parseRecord(kind: RecordKind, value: unknown, file: string, line
   const parsed = RECORD_SCHEMAS[kind].safeParse(value);
   if (!parsed.success) return { ok: false, ...describeIssue(parsed.error, value) };
   if (kind === 'rows') return { ok: true, record: { line, rows: [rowOf(parsed.data as RowRecord, file, line, f)] } };
+  if (kind === 'responses') return { ok: true, record: { line, rows: responseRows(parsed.data as ResponsesRecord, file, line, f) } };
   if (kind === 'pairs') {
     const rec = parsed.data as PairRecord;
     const chosen = { prompt: rec.prompt, response: rec.chosen };
@@ -214,25 +249,53 @@ export function parseRecord(kind: RecordKind, value: unknown, file: string, line
   return { ok: true, record: twoRows(rec, extraFields('hh', rec), file, line, f, chosen, rejected, [rec.chosen, rec.rejected]) };
 }
 
+/** The group of a record: its `group` field as a string, else the group of `prompt`. */
+const groupOf = (rec: { group?: string | number }, prompt: string): string =>
+  rec.group !== undefined ? String(rec.group) : promptGroup(prompt);
+
 function rowOf(rec: RowRecord, file: string, line: number, f: SplitFractions): Row {
   const id = rowId(rec.prompt, rec.response, rec.id);
-  const split = rec.split ?? assignSplit(id, f);
+  const group = groupOf(rec, rec.prompt);
+  const split = rec.split ?? assignSplit(group, f);
   const raw = extraFields('rows', rec);
-  const row: Row = { id, file, line, prompt: rec.prompt, response: rec.response, split, group: id, kind: 'row', raw };
+  const row: Row = { id, file, line, prompt: rec.prompt, response: rec.response, split, group, kind: 'row', raw };
+  if (rec.split !== undefined) row.fixedSplit = true;
   if (rec.reward !== undefined) row.reward = rec.reward;
   if (rec.rewards !== undefined) row.rewards = rec.rewards;
   return row;
+}
+
+/**
+ * The rows of a {prompt, responses} record, one per response, all in the record's group and split. A
+ * response's id: its own `id`, else `${record id}:${k}` (k from 0) when the record has one, else the
+ * hash of (prompt, response), so such a row is the same row as the equal {prompt, response} record.
+ */
+function responseRows(rec: ResponsesRecord, file: string, line: number, f: SplitFractions): Row[] {
+  const group = groupOf(rec, rec.prompt);
+  const split = rec.split ?? assignSplit(group, f);
+  const shared = extraFields('responses', rec);
+  return rec.responses.map((item, k) => {
+    const own: Record<string, unknown> = {};
+    for (const key of Object.keys(item)) if (!KNOWN_ITEM.includes(key)) own[key] = item[key];
+    const id = item.id !== undefined ? String(item.id) : rec.id !== undefined ? `${rec.id}:${k}` : rowId(rec.prompt, item.response);
+    const raw = { ...shared, ...own };
+    const row: Row = { id, file, line, prompt: rec.prompt, response: item.response, split, group, kind: 'row', raw };
+    if (rec.split !== undefined) row.fixedSplit = true;
+    if (item.reward !== undefined) row.reward = item.reward;
+    if (item.rewards !== undefined) row.rewards = item.rewards;
+    return row;
+  });
 }
 
 type Text = { prompt: string; response: string };
 
 /**
  * Both halves of a pair or HH record. Same prompt: a Pair, and both rows carry its id. Prompts differ
- * (HH only): two unpaired rows. Either way both halves share one split group, so a conversation
- * never sits in train and test at once.
+ * (HH only): two unpaired rows. Either way both halves share one group (the record's `group`, else the
+ * chosen half's prompt) and so one split: a conversation never sits in train and test at once.
  */
 function twoRows(
-  rec: { id?: string | number; split?: Split },
+  rec: { id?: string | number; split?: Split; group?: string | number },
   raw: Record<string, unknown>,
   file: string,
   line: number,
@@ -242,19 +305,21 @@ function twoRows(
   transcripts?: [string, string],
 ): DatasetRecord {
   const paired = chosen.prompt === rejected.prompt;
-  const group = paired
+  const pid = paired
     ? pairId(chosen.prompt, chosen.response, rejected.response, rec.id)
     : rec.id !== undefined
       ? String(rec.id)
       : shortHash(JSON.stringify(transcripts ?? [chosen, rejected]));
+  const group = groupOf(rec, chosen.prompt);
   const split = rec.split ?? assignSplit(group, f);
   const half = (t: Text, kind: 'chosen' | 'rejected'): Row => {
     const id = rec.id !== undefined ? `${rec.id}:${kind}` : rowId(t.prompt, t.response);
     const row: Row = { id, file, line, prompt: t.prompt, response: t.response, split, group, kind, label: kind === 'chosen' ? 1 : 0, raw };
-    if (paired) row.pairId = group;
+    if (paired) row.pairId = pid;
+    if (rec.split !== undefined) row.fixedSplit = true;
     return row;
   };
   const rows = [half(chosen, 'chosen'), half(rejected, 'rejected')];
   if (!paired) return { line, rows };
-  return { line, rows, pair: { id: group, file, line, prompt: chosen.prompt, chosen: rows[0], rejected: rows[1], split } };
+  return { line, rows, pair: { id: pid, file, line, prompt: chosen.prompt, chosen: rows[0], rejected: rows[1], split } };
 }

@@ -9,7 +9,8 @@ import { TimedEventSchema } from './trainer.js';
 const Num = z.number().finite();
 
 const MetricsSchema = z.object({
-  reward: z.record(z.string(), Num),
+  /** Mean reward per component and `total`; `{total: null}` when nothing could score generated text (n/a). */
+  reward: z.record(z.string(), Num.nullable()),
   distinct1: Num,
   distinct2: Num,
   distinct3: Num,
@@ -29,6 +30,8 @@ export const SummarySchema = z.object({
       trainSeconds: Num,
       steps: z.number().int(),
       evaluatedStep: z.number().int().nullable().optional(),
+      /** How the evaluated checkpoint was chosen. */
+      selectedBy: z.enum(['validation reward', 'validation preference accuracy', 'final']).optional(),
     }),
   ),
   prompts: z.number().int().optional(),

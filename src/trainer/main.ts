@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { PROTOCOL_VERSION, type TrainerCommand, TrainerCommandSchema } from '../protocol/trainer.js';
 import { runAudit } from './pipeline/audit.js';
 import { runExperiment } from './pipeline/experiment.js';
+import { configVariants } from './pipeline/validate.js';
 import { openDemoContext, runDemo } from './demo/demo.js';
 import { type RunControl, StopRequested, newControl } from './run/control.js';
 import { inRun, openRunFromFlags } from './run/context.js';
@@ -42,7 +43,7 @@ async function start(cmd: Extract<TrainerCommand, { type: 'run/start' }>): Promi
     await inRun(ctx, () => runAudit(ctx));
   } else {
     const resume = cmd.resume && cmd.resume !== ctx.runDir ? cmd.resume : undefined; // a checkpoint, or "this run folder"
-    await inRun(ctx, () => runExperiment(ctx, [ctx.config.train.variant], { resume, continue: cmd.resume === ctx.runDir }));
+    await inRun(ctx, () => runExperiment(ctx, configVariants(ctx.config), { resume, continue: cmd.resume === ctx.runDir }));
   }
 }
 

@@ -11,7 +11,9 @@ import { ROOT, installVsix, runExtensionTests, vsixPath } from './lib/harness.mj
 
 const SUITE = path.join(ROOT, 'out', 'test', 'e2e', 'suite', 'index');
 
-describe('extension-host suite (mocha in the real extension host)', { timeout: 240_000 }, () => {
+// The bound covers the suite on a machine whose cores are busy with other work; runExtensionTests fails early, saying
+// so, when VS Code stops printing (a hang) rather than after a fixed time.
+describe('extension-host suite (mocha in the real extension host)', { timeout: 1_200_000 }, () => {
   let tmp;
   let run;
 

@@ -3,7 +3,6 @@
 // nothing, exactly the edited row, or everything for another reference; HH rows with fitOn "train"
 // report the filtered fraction of chosen and rejected responses; every event is valid protocol.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,14 +16,10 @@ import { initGptParams } from '../../src/trainer/model/params.js';
 import { byteLevelTokenizer } from '../../src/trainer/model/tokenizer.js';
 import { Rng } from '../../src/trainer/util/rng.js';
 import { sharedPath } from '../helpers/shared.js';
+import { alolRunner } from '../helpers/cli.js';
 
-const bin = path.resolve(__dirname, '../../../bin/alol.js');
 let dir = '';
-const alol = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8' });
-  assert.equal(r.status, 0, `alol ${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-};
+const alol = alolRunner(() => dir);
 const jsonl = <T>(file: string): T[] => readFileSync(path.join(dir, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as T);
 const config = async (name: string, c: Record<string, unknown>) => writeFile(path.join(dir, name), JSON.stringify(c));
 

@@ -202,7 +202,10 @@ describe('preferenceAccuracy', () => {
     const same = pairs.slice(0, 3).map((p) => ({ ...p, rejected: p.chosen }));
     const r = await preferenceAccuracy(policy, same, { data, threads: 1 });
     assert.deepEqual({ accuracy: r.accuracy, ties: r.ties }, { accuracy: 0, ties: 3 });
-    assert.deepEqual(await preferenceAccuracy(policy, [], { data }), { accuracy: null, count: 0, ties: 0, margins: new Float64Array(0) });
+    assert.deepEqual(
+      await preferenceAccuracy(policy, [], { data }),
+      { accuracy: null, meanMargin: null, count: 0, ties: 0, margins: new Float64Array(0) },
+    );
   });
 
   it('a model fine-tuned on the chosen responses prefers them on held-out pairs', async () => {

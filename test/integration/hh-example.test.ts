@@ -49,7 +49,7 @@ describe('examples/hh-harmless.json', () => {
     dir ||= await mkdtemp(path.join(os.tmpdir(), 'alol-hh-example-'));
     const data = path.join(dir, 'hh-dpo.jsonl');
     await writeFile(data, `${records(60).join('\n')}\n`);
-    const steps = 20;
+    const steps = 30;
     const runDir = path.join(dir, 'run-dpo');
     const r = alol('train', '--config', path.join(root, 'examples/hh-harmless.json'), '--set', `data.path=${data}`,
       '--set', 'train.variant=dpo',
@@ -62,8 +62,9 @@ describe('examples/hh-harmless.json', () => {
     const losses = events.flatMap((e) => (e.type === 'step/didComplete' ? [e.loss] : []));
     assert.equal(losses.length, steps, 'dpo is not an A-LoL variant: its budget is not scaled');
     assert.ok(Math.abs(losses[0] - Math.LN2) < 1e-5, `first loss ${losses[0]}`);
-    const computed = events.find((e) => e.type === 'advantages/didCompute');
-    assert.equal(computed?.type === 'advantages/didCompute' && computed.budget.sampler, 'uniform_pairs');
+    // dpo uses no advantages: no value head is fitted, no advantages are computed (issue 17)
+    assert.equal(events.find((e) => e.type === 'advantages/didCompute'), undefined);
+    assert.ok(!events.some((e) => e.type === 'phase/didChange' && (e.phase === 'value' || e.phase === 'advantages')));
 
     // The training pairs, as training tokenized them.
     const { rows } = await readDataset(data, { format: 'hh', split: { validation: 0.05, test: 0.1, seed: 0 } });

@@ -35,13 +35,16 @@ before(async () => {
   const words = ['cats', 'dogs', 'rain', 'bread', 'music', 'trees', 'boats', 'snow', 'tea', 'books'];
   const bad = (w: string) => [' no.', ` ${w} ${w} ${w} ${w}`, ' blah blah', ' I like'][rng.int(4)];
   const rows = Array.from({ length: 600 }, (_, i) => {
+    // 200 distinct prompts (a word and a tag): rows are grouped by prompt, so the held-out prompts are new
+    // ones, while their words are all seen in training under other tags.
     const w = words[rng.int(words.length)];
-    return JSON.stringify({ id: `r${i}`, prompt: `Q: ${w}?\nA:`, response: rng.next() < 0.5 ? ` I like ${w}.` : bad(w) });
+    const tag = rng.int(20);
+    return JSON.stringify({ id: `r${i}`, prompt: `Q: ${w}? #${tag}\nA:`, response: rng.next() < 0.5 ? ` I like ${w}.` : bad(w) });
   });
   await writeFile(path.join(dir, 'data.jsonl'), `${rows.join('\n')}\n`);
   // Mentions the prompt's word (0.5) and is one short sentence (0.5).
   await writeFile(path.join(dir, 'reward.ts'), 'export default (b: { prompt: string; response: string }[]) => b.map((x) => {\n'
-    + '  const w = x.prompt.slice(3, -4);\n'
+    + "  const w = /^Q: (\\w+)\\?/.exec(x.prompt)![1];\n"
     + "  return (x.response.includes(w) ? 0.5 : 0) + (x.response.trim().endsWith('.') && x.response.split(' ').length <= 6 ? 0.5 : 0);\n"
     + '});\n');
   await writeFile(
@@ -198,7 +201,9 @@ describe('alol train and alol eval', () => {
   it('`alol eval` of the saved variant reproduces its numbers in summary.json', () => {
     ok('eval', '--config', 'run.json', '--model', path.join('run-alol', 'a_lol', 'final'), '--out', 'run-eval');
     const trained = summary('run-alol').variants.a_lol;
-    const evaluated = summary('run-eval').variants.final;
+    // named after the run's variant folder (a_lol/final -> a_lol), not the checkpoint's folder
+    assert.deepEqual(Object.keys(summary('run-eval').variants), ['a_lol']);
+    const evaluated = summary('run-eval').variants.a_lol;
     assert.deepEqual(evaluated.heldout, trained.heldout);
     assert.deepEqual(evaluated.heldoutSampled, trained.heldoutSampled);
   });

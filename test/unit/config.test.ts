@@ -62,6 +62,9 @@ describe('run config', () => {
     assert.equal(c.train.lr, 0.001);
     assert.equal(c.rewards[0].weight, 0.5);
     assert.equal(c.data.path, 'some/file.jsonl');
+    assert.equal(c.data.chatTemplate, false, 'prompts as they are unless asked');
+    applySet(raw, 'data.chatTemplate=true');
+    assert.equal(validateConfig(raw, '--set').data.chatTemplate, true);
     assert.throws(() => applySet({}, 'novalue'), /expected key\.path=value/);
   });
 

@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { assignSplit, DEFAULT_SPLIT, iterateDataset, readDataset, type SplitFractions } from '../../src/trainer/data/dataset.js';
 import { parseHhTranscript } from '../../src/trainer/data/hh.js';
 import { DataError } from '../../src/trainer/data/jsonl.js';
-import { pairId, type Row, rowId } from '../../src/trainer/data/rows.js';
+import { pairId, promptGroup, type Row, rowId } from '../../src/trainer/data/rows.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'alol-dataset-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,7 +38,8 @@ describe('JSONL rows', () => {
     assert.equal(rows[0].kind, 'row');
     assert.equal(rows[0].label, undefined);
     assert.deepEqual(rows[1], {
-      id: '7', file: rows[1].file, line: 4, prompt: '', response: '', split: 'test', group: '7', kind: 'row', raw: { human_label: 'good' },
+      id: '7', file: rows[1].file, line: 4, prompt: '', response: '', split: 'test', fixedSplit: true, group: promptGroup(''), kind: 'row',
+      raw: { human_label: 'good' },
     });
     assert.equal(report.format, 'rows');
     assert.equal(report.records, 2);
@@ -202,7 +203,8 @@ describe('bad records: each a DataError naming file, line and field', () => {
 
   it('a first record of no known kind says which kinds it could be', async () => {
     const unknownKind = new RegExp(String.raw`:1: cannot tell the record kind from fields \{text, label\}: `
-      + String.raw`expected \{prompt, response\}, \{prompt, chosen, rejected\}, HH \{chosen, rejected\}$`);
+      + String.raw`expected \{prompt, response\}, \{prompt, responses: \[\{response, reward\?\}, \.\.\.\]\}, `
+      + String.raw`\{prompt, chosen, rejected\}, HH \{chosen, rejected\}$`);
     await assert.rejects(readDataset(tmp('{"text": "a", "label": 1}\n')), unknownKind);
   });
 

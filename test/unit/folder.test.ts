@@ -11,6 +11,7 @@ import { gpt2ConfigJson, loadModelFolder, parseGpt2Config, parseModelConfig, sav
 import { gptParamInfos, initGptParams } from '../../src/trainer/model/params.js';
 import { initParams, paramInfos } from '../../src/trainer/model/family.js';
 import { float32Tensor, readSafetensors, writeSafetensors, type SafeTensor } from '../../src/trainer/model/safetensors.js';
+import { byteLevelTokenizerJson } from '../../src/trainer/model/tokenizer.js';
 import { sharedPath } from '../helpers/shared.js';
 
 const FIXTURE = sharedPath('fixtures', 'gpt2-tiny-independent', 'model');
@@ -83,7 +84,7 @@ describe('model folder: the independent fixture', () => {
   it('a folder we write for its config has exactly its tensor names, shapes, dtypes and order', async () => {
     const cfg = parseGpt2Config(fixtureConfig(), 'config.json');
     const dir = path.join(tmpDir(), 'out');
-    await saveModelFolder(dir, { config: cfg, params: initGptParams(cfg, 1), tokenizerJson: {} });
+    await saveModelFolder(dir, { config: cfg, params: initGptParams(cfg, 1), tokenizerJson: byteLevelTokenizerJson() });
     const ours = readSafetensors(new Uint8Array(readFileSync(path.join(dir, 'model.safetensors'))), 'ours');
     const layout = (ts: SafeTensor[]) => ts.map((t) => `${t.name} ${t.dtype} [${t.shape.join(',')}]`);
     assert.deepEqual(layout(ours.tensors), layout(fixtureTensors()));

@@ -1,6 +1,6 @@
 // Generation: the KV cache gives exactly the tokens of generation without it (batched, prompts of
 // different lengths), seeded sampling reproduces, top-p and temperature behave, stop strings and
-// EOS end rows.
+// EOS (any of several ids) end rows, text is decoded as a continuation.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { gptConfig } from '../../src/trainer/model/gpt-config.js';
@@ -51,6 +51,35 @@ describe('generation', () => {
     const [stopped] = await gen.generate([prompts[0]], { maxNewTokens: 12, stop: [stop] });
     assert.equal(stopped.finishReason, 'stop');
     assert.equal(stopped.text, free.text.slice(0, free.text.indexOf(stop)));
+  });
+
+  it('ends a row at any of the EOS ids (generation_config.json may list several), the token excluded', async () => {
+    const [free] = await gen.generate([prompts[0]], { maxNewTokens: 12 });
+    // A step whose token did not come before: with it as a second EOS, generation stops right there.
+    const k = free.tokens.findIndex((t, i) => i >= 2 && !free.tokens.slice(0, i).includes(t));
+    assert.ok(k >= 2 && free.finishReason === 'length', JSON.stringify(free));
+    const several = new Generator(cfg, params, { ...bytes, eosTokenIds: [256, free.tokens[k]] }, { threads: 1 });
+    try {
+      const [stopped] = await several.generate([prompts[0]], { maxNewTokens: 12 });
+      assert.equal(stopped.finishReason, 'eos');
+      assert.deepEqual(stopped.tokens, free.tokens.slice(0, k));
+      assert.equal(stopped.text, bytes.decode(free.tokens.slice(0, k)));
+    } finally {
+      await several.dispose();
+    }
+  });
+
+  it('decodes generated tokens as a continuation of the prompt when the tokenizer can', async () => {
+    const detok = { ...bytes, decodeContinuation: (ids: readonly number[]) => `+${bytes.decode(ids)}` };
+    const cont = new Generator(cfg, params, detok, { threads: 1 });
+    try {
+      const [a] = await cont.generate([prompts[1]], { maxNewTokens: 5 });
+      const [b] = await gen.generate([prompts[1]], { maxNewTokens: 5 });
+      assert.deepEqual(a.tokens, b.tokens);
+      assert.equal(a.text, `+${b.text}`);
+    } finally {
+      await cont.dispose();
+    }
   });
 
   it('a prompt too long for n_positions is a clear error', async () => {

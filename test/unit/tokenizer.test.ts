@@ -118,6 +118,42 @@ describe('byte-level BPE with merges', () => {
   });
 });
 
+// Llama 3 and Qwen2 split text with a regex before the byte-level step (Split + ByteLevel with
+// use_regex false); Llama 3's pattern keeps at most 3 digits together, GPT-2's keeps a space with the digits.
+const LLAMA3_SPLIT = String.raw`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|` +
+  String.raw` ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`;
+
+describe('byte-level BPE with a Split pre-tokenizer (Llama 3, Qwen2)', () => {
+  const merges = ['3 4', '1 2', '12 3', 'Ġ t', 'h e', 'Ġt he'];
+  const base = bpeJson(merges) as { model: { vocab: Record<string, number> } };
+  const json = {
+    ...base,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: LLAMA3_SPLIT }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    model: { ...base.model, vocab: { ...base.model.vocab, 12: 260, 123: 261, 34: 262 } },
+  };
+  const llama3 = loadTokenizer(json, 'llama3/tokenizer.json');
+  const gpt2Pre = (byteLevelTokenizerJson() as { pre_tokenizer: object }).pre_tokenizer;
+  const gpt2 = loadTokenizer({ ...json, pre_tokenizer: gpt2Pre }, 'gpt2/tokenizer.json');
+  it('splits as the pattern says, then merges within each piece', () => {
+    // Pieces "the", " ", "123", "45": t+he, the lone space, 1+2 then 12+3, 4, 5 (3+4 never meet).
+    assert.deepEqual(llama3.encode('the 12345'), [116, 258, 32, 261, 52, 53]);
+    // GPT-2's pattern: "the", " 12345" (space and digits together): 3+4 first, then 1+2: Ġ, 12, 34, 5.
+    assert.deepEqual(gpt2.encode('the 12345'), [116, 258, 32, 260, 262, 53]);
+    assert.deepEqual(llama3.encode(' the'), [259], 'a leading space stays with its word');
+    assert.deepEqual(llama3.encode("it's"), [105, 116, 39, 115]);
+    for (const text of ['the 12345', 'Hello, wörld!\n\n  spaced  out\t123456789', "don't 42"]) {
+      assert.equal(llama3.decode(llama3.encode(text)), text);
+      assert.deepEqual(llama3.encodeContinuation(text), llama3.encode(text), 'no dummy prefix in byte-level BPE');
+    }
+  });
+});
+
 describe('malformed tokenizer.json', () => {
   const rejects = (json: unknown, pattern: RegExp) =>
     assert.throws(() => loadTokenizer(json, '/models/m/tokenizer.json'), (e: Error) => {
@@ -146,8 +182,9 @@ describe('malformed tokenizer.json', () => {
     rejects({ ...byteLevelTokenizerJson(), pre_tokenizer: { type: 'Nonsense' } }, /Unknown PreTokenizer type: Nonsense/);
   });
   it('does not modify the caller\'s object', () => {
-    const json = { model: { type: 'BPE', vocab: { a: 0 } } };
+    // An unk_token: without one (and no byte-level pre-tokenizer or byte fallback) characters would be dropped, an error.
+    const json = { model: { type: 'BPE', vocab: { a: 0 }, unk_token: 'a' } };
     loadTokenizer(json, 'x/tokenizer.json');
-    assert.deepEqual(json, { model: { type: 'BPE', vocab: { a: 0 } } });
+    assert.deepEqual(json, { model: { type: 'BPE', vocab: { a: 0 }, unk_token: 'a' } });
   });
 });

@@ -198,6 +198,31 @@ describe('dashboard webview', () => {
     assert.equal(await banner.locator('b').count(), 0);
   });
 
+  it('shows rewards nothing could score (null in summary.json) as "–", never bold; the preference accuracy beside them', async () => {
+    const na = structuredClone(fixture.summary);
+    const names = Object.keys(na.variants);
+    names.forEach((name, i) => {
+      for (const m of [na.variants[name].heldout, na.variants[name].heldoutSampled]) {
+        m.reward = { total: null };
+        m.preferenceAccuracy = i === 1 ? 0.75 : 0.5;
+      }
+    });
+    await send(page, [{ type: 'summary/didLoad', summary: na }]);
+    const table = page.locator('.comparison-table');
+    const heads = (await table.locator('thead th').allTextContents()).map((t) => t.trim());
+    const column = (head) => table.locator('tbody tr').evaluateAll(
+      (trs, c) => trs.map((tr) => ({ text: tr.cells[c].textContent, best: tr.cells[c].classList.contains('best') })),
+      heads.indexOf(head),
+    );
+    for (const head of ['reward (sampled)', 'reward (greedy)']) {
+      assert.ok(heads.includes(head), heads.join(' | '));
+      assert.deepEqual(await column(head), names.map(() => ({ text: '–', best: false })), head);
+    }
+    const acc = await column('pref. accuracy');
+    assert.deepEqual(acc.map((c) => [c.text, c.best]), names.map((_, i) => (i === 1 ? ['0.750', true] : ['0.500', false])));
+    await send(page, [{ type: 'summary/didLoad', summary: fixture.summary }]);
+  });
+
   it('renders at most one frame per ~250 ms however many messages arrive', async () => {
     const steps = fixture.events.filter((e) => e.event.type === 'step/didComplete').slice(0, 200);
     const t0 = Date.now();

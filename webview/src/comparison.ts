@@ -1,7 +1,9 @@
 // The comparison table of a multi-variant run, from its summary.json: one row per variant, with the
 // sampled and greedy total reward, each reward component, distinct-1/2/3, response length and
 // preference accuracy (for the decoding chosen in the select), filtered fraction, steps and training
-// seconds. The best value of each reward and diversity column is marked.
+// seconds. The best value of each reward and diversity column is marked; a reward nothing could score
+// (rewards read from data fields cannot score generated text) is null in summary.json, shown as '–' and
+// never marked best.
 
 import { select, table, type SelectHandle } from './components.js';
 import { h, replaceChildren, section } from './dom.js';
@@ -101,11 +103,15 @@ export class ComparisonPanel {
           return h('td', `n${bests[i] !== null && x === bests[i] ? ' best' : ''}`, c.fmt(x));
         }));
       tr.dataset.variant = name;
+      if (v.evaluatedStep !== undefined && v.evaluatedStep !== null) {
+        const how = v.selectedBy ? ` (${v.selectedBy === 'final' ? 'final' : `best ${v.selectedBy}`})` : '';
+        nameCell.title = `evaluated: step ${v.evaluatedStep}${how}`;
+      }
       t.body.append(tr);
     }
     const prompts = summary.prompts !== undefined ? ` on ${summary.prompts} test prompts` : '';
     const seed = summary.seed !== undefined ? `, seed ${summary.seed}` : '';
-    const foot = h('p', 'muted small', `${entries.length} variants${prompts}${seed}; the best value per column is bold.`);
+    const foot = h('p', 'muted small', `${entries.length} variants${prompts}${seed}; the best value per column is bold; – = n/a.`);
     replaceChildren(this.holder, t.el, foot);
   }
 }

@@ -71,7 +71,11 @@ export class CurvesPanel {
     for (const e of model.evals) for (const k of Object.keys(e.rewards)) if (!components.includes(k)) components.push(k);
     components.sort((a, b) => (a === 'total' ? -1 : b === 'total' ? 1 : 0));
     if (components.length === 0 && this.evalCharts.size === 0) {
-      replaceChildren(this.evalGrid, h('p', 'muted', 'No evaluation yet: eval/didComplete events add the reward per component here.'));
+      const text = model.evals.length
+        ? `${model.evals.length} evaluations, no rewards: no reward component can score generated text (rewards from data fields), so ` +
+          'generation rewards are n/a; summary.json has the preference accuracy.'
+        : 'No evaluation yet: eval/didComplete events add the reward per component here.';
+      replaceChildren(this.evalGrid, h('p', 'muted', text));
       return;
     }
     for (const comp of components) {

@@ -1,11 +1,15 @@
 // Training-row samplers (DESIGN.md "Sampling"): `priority` draws with replacement with p proportional
 // to a weight (A+ for A-LoL variants, so rows with A <= 0 are never drawn; R for wnll / r_gold /
 // r_lol), `uniform_positive` draws uniformly among rows with positive weight, `all` and `uniform_pairs`
-// walk shuffled epochs. The state (RNG, epoch order, position) is plain JSON for checkpoints.
+// walk shuffled epochs. Given each unit's group (a prompt's rows), an epoch keeps a group together: the
+// groups in a shuffled order, each group's units shuffled among themselves, so a prompt's responses (or
+// pairs) are seen side by side and every group once per epoch. The state (RNG, epoch order, position) is
+// plain JSON for checkpoints.
 
 import { Rng } from '../util/rng.js';
 import { type Sampler, type Variant, isAlol } from './rules.js';
 import { AlolError } from '../errors.js';
+import type { IndexPair } from '../data/pairs.js';
 
 export interface SamplerState {
   kind: Sampler;
@@ -23,13 +27,21 @@ export class RowSampler {
   private cursor = 0;
   /** How often each unit (row, or pair for uniform_pairs) has been drawn. */
   readonly timesSampled: Int32Array;
+  /** Units per group, groups in first-appearance order (epoch samplers given groups only). */
+  private readonly groupUnits: number[][] | null;
 
-  /** `weights` per unit: A+ or R for priority, > 0 marks the rows for uniform_positive, unused otherwise. */
+  /**
+   * `weights` per unit: A+ or R for priority, > 0 marks the rows for uniform_positive, unused otherwise.
+   * `groups` per unit (optional): epochs of `all` / `uniform_pairs` keep each group's units together.
+   */
   constructor(
     readonly kind: Sampler,
     readonly weights: Float64Array,
     seed: number,
+    groups?: readonly string[],
   ) {
+    if (groups && groups.length !== weights.length) throw new Error(`sampler: ${groups.length} groups for ${weights.length} units`);
+    this.groupUnits = groups && (kind === 'all' || kind === 'uniform_pairs') ? unitsByGroup(groups) : null;
     this.rng = new Rng(seed);
     this.timesSampled = new Int32Array(weights.length);
     this.cumulative = new Float64Array(weights.length);
@@ -78,7 +90,9 @@ export class RowSampler {
       case 'all':
       case 'uniform_pairs':
         if (this.cursor >= this.order.length) {
-          this.order = this.rng.shuffle([...this.weights.keys()]);
+          this.order = this.groupUnits
+            ? this.rng.shuffle([...this.groupUnits]).flatMap((units) => this.rng.shuffle([...units]))
+            : this.rng.shuffle([...this.weights.keys()]);
           this.cursor = 0;
         }
         return this.order[this.cursor++];
@@ -108,23 +122,33 @@ export class RowSampler {
   }
 }
 
-/** Units the sampler draws: each row, or for dpo the (chosen, rejected) row pairs. */
-export function samplingUnits(rows: readonly { kind: string; pairId?: string }[], variant: Variant): number[][] {
-  if (variant !== 'dpo') return rows.map((_, i) => [i]);
-  const byPair = new Map<string, number[]>();
-  rows.forEach((row, i) => {
-    if (!row.pairId) return;
-    const p = byPair.get(row.pairId) ?? [];
-    p[row.kind === 'chosen' ? 0 : 1] = i;
-    byPair.set(row.pairId, p);
+/** Unit indices per distinct group, groups in first-appearance order. */
+function unitsByGroup(groups: readonly string[]): number[][] {
+  const by = new Map<string, number[]>();
+  groups.forEach((g, i) => {
+    const list = by.get(g);
+    if (list) list.push(i);
+    else by.set(g, [i]);
   });
-  const pairs = [...byPair.values()].filter((p) => p[0] !== undefined && p[1] !== undefined);
-  if (pairs.length === 0) throw new AlolError(
-    'data',
-    'dpo needs preference pairs (HH records or {prompt, chosen, rejected} rows) in the training split',
-  );
-  return pairs;
+  return [...by.values()];
 }
+
+/** Units the sampler draws: each row, or for dpo the training pairs (chosen row, rejected row). */
+export function samplingUnits(rows: readonly unknown[], variant: Variant, pairs: readonly IndexPair[]): number[][] {
+  if (variant !== 'dpo') return rows.map((_, i) => [i]);
+  if (pairs.length === 0) {
+    throw new AlolError(
+      'data',
+      'dpo needs preference pairs in the training split: pair or HH records, or two or more scored responses to one prompt ' +
+        'whose rewards differ',
+      'check data.pairs.minMargin, or that responses to a prompt share its exact text',
+    );
+  }
+  return pairs.map((p) => [p.chosen, p.rejected]);
+}
+
+/** The group of each unit (its first row's). */
+export const unitGroups = (units: readonly number[][], rows: readonly { group: string }[]): string[] => units.map((u) => rows[u[0]].group);
 
 /** The sampler's weight of each unit: A+ for A-LoL variants, 1 for dpo and nll, else R (of the unit's first row). */
 export function unitWeights(variant: Variant, units: readonly number[][], advantages: Float64Array, rewards: Float64Array): Float64Array {

@@ -13,6 +13,7 @@ import { registerAuditVerb } from './audit-verb.js';
 import { registerTrainVerbs } from './train-verbs.js';
 import { registerDemoVerb } from './demo-verb.js';
 import { registerRewardVerbs } from './reward-verbs.js';
+import { registerDataVerbs } from './data-verbs.js';
 import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from '../runtime/device.js';
 import { listBackends, runtimeVersion } from '../runtime/session.js';
 
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   registerTrainVerbs(program);
   registerDemoVerb(program);
   registerRewardVerbs(program);
+  registerDataVerbs(program);
   return program;
 }
 

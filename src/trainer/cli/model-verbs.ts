@@ -22,7 +22,9 @@ import { Generator } from '../model/generate.js';
 import { DEFAULT_LM, type LmOptions, type LmSnapshot, trainLm } from '../model/lm.js';
 import { LogprobScorer } from '../model/logprobs.js';
 import type { ScheduleKind } from '../model/schedule.js';
-import { type TextTokenizer, byteLevelTokenizer, loadTokenizer } from '../model/tokenizer.js';
+import { folderTokenizer } from '../model/hf-files.js';
+import { type TextTokenizer, byteLevelTokenizer } from '../model/tokenizer.js';
+import { promptIds, responseIds } from '../data/tokenize.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { collect, device, int, num, oneOf, providerFor } from './options.js';
 import { progressBar } from './progress.js';
@@ -43,7 +45,7 @@ function withRuntime(cmd: Command): Command {
 
 async function openModel(dir: string): Promise<{ model: ModelFolder; tokenizer: TextTokenizer }> {
   const model = await loadModelFolder(dir);
-  return { model, tokenizer: loadTokenizer(model.tokenizerJson, path.join(dir, 'tokenizer.json')) };
+  return { model, tokenizer: folderTokenizer(model) };
 }
 
 interface InitModelFlags {
@@ -115,7 +117,7 @@ async function pretrain(flags: PretrainFlags): Promise<void> {
   }
   const resumed = flags.resume ? await loadCheckpoint(flags.resume) : null;
   const { model, tokenizer } = resumed
-    ? { model: resumed.model, tokenizer: loadTokenizer(resumed.model.tokenizerJson, flags.resume as string) }
+    ? { model: resumed.model, tokenizer: folderTokenizer(resumed.model) }
     : await openModel(flags.model as string);
   const text = await readFile(flags.text, 'utf8').catch((e: NodeJS.ErrnoException) => {
     throw new Error(`cannot read ${flags.text}: ${e.code ?? e.message}`);
@@ -161,6 +163,7 @@ async function pretrain(flags: PretrainFlags): Promise<void> {
       params: s.params,
       tokenizerJson: model.tokenizerJson,
       extraConfig: model.hfConfig,
+      tokenizerFiles: model.tokenizerFiles,
       optimizer: s.optimizer,
       state: { step: s.step, rngState: s.rngState, config: resolved },
     });
@@ -195,13 +198,19 @@ interface LogprobsFlags extends RuntimeFlags {
   out: string;
   addEos: boolean;
   batchSize: number;
+  chatTemplate: boolean;
 }
 
 async function logprobs(flags: LogprobsFlags): Promise<void> {
   const { model, tokenizer } = await openModel(flags.model);
-  const rows: { line: number; id?: string | number; prompt: number[]; response: number[] }[] = [];
+  const rows: { line: number; id?: string | number; prompt: number[]; response: number[]; dropped: number }[] = [];
+  const format = { chatTemplate: flags.chatTemplate };
   for await (const r of readJsonl(flags.data, LogprobRow)) {
-    rows.push({ line: r.line, id: r.value.id, prompt: tokenizer.encode(r.value.prompt), response: tokenizer.encode(r.value.response) });
+    const response = responseIds(tokenizer, r.value.response, format);
+    // Left-truncated here (keeping a BOS) rather than by the scorer, which cuts from the very first token.
+    const budget = model.config.nPositions + 1 - response.length - (flags.addEos ? 1 : 0);
+    const prompt = promptIds(tokenizer, r.value.prompt, format, Math.max(1, budget), { file: flags.data, line: r.line });
+    rows.push({ line: r.line, id: r.value.id, prompt: prompt.ids, response, dropped: prompt.dropped });
   }
   const scorer = new LogprobScorer(model.config, model.params);
   const provider = await providerFor(flags.device);
@@ -220,12 +229,12 @@ async function logprobs(flags: LogprobsFlags): Promise<void> {
       ...(rows[i].id !== undefined ? { id: rows[i].id } : {}),
       logprob: s.logprob,
       tokens: s.tokens,
-      ...(s.truncatedPromptTokens ? { truncatedPromptTokens: s.truncatedPromptTokens } : {}),
+      ...(s.truncatedPromptTokens + rows[i].dropped ? { truncatedPromptTokens: s.truncatedPromptTokens + rows[i].dropped } : {}),
     }),
   );
   await writeFileAtomic(flags.out, lines.length ? `${lines.join('\n')}\n` : '');
   const tokens = scored.reduce((a, s) => a + s.tokens, 0);
-  const truncated = scored.filter((s) => s.truncatedPromptTokens > 0).length;
+  const truncated = scored.filter((s, i) => s.truncatedPromptTokens + rows[i].dropped > 0).length;
   const cut = truncated ? `; ${truncated} prompts left-truncated to fit n_positions ${model.config.nPositions}` : '';
   const counted = `${tokens} response tokens${flags.addEos ? ', EOS included' : ''}`;
   console.log(`scored ${rows.length} rows (${counted}) in ${seconds.toFixed(1)} s; wrote ${flags.out}${cut}`);
@@ -239,13 +248,15 @@ interface GenerateFlags extends RuntimeFlags {
   topP: number;
   seed: number;
   stop?: string[];
+  chatTemplate: boolean;
 }
 
 async function generate(flags: GenerateFlags): Promise<void> {
   const { model, tokenizer } = await openModel(flags.model);
   const gen = new Generator(model.config, model.params, tokenizer, { provider: await providerFor(flags.device), threads: flags.threads });
   const { maxNewTokens, temperature, topP, seed, stop } = flags;
-  const [g] = await gen.generate([tokenizer.encode(flags.prompt)], { maxNewTokens, temperature, topP, seed, stop });
+  const prompt = promptIds(tokenizer, flags.prompt, { chatTemplate: flags.chatTemplate }, Infinity).ids;
+  const [g] = await gen.generate([prompt], { maxNewTokens, temperature, topP, seed, stop });
   await gen.dispose();
   process.stdout.write(`${g.text}\n`);
 }
@@ -350,6 +361,7 @@ export function registerModelVerbs(program: Command): void {
       .requiredOption('--data <file>', 'JSONL (or .jsonl.gz) with prompt and response strings')
       .requiredOption('--out <file>', 'JSONL to write: {line, id?, logprob, tokens}')
       .option('--add-eos', 'append the end-of-text token to every response (as training does)', false)
+      .option('--chat-template', "format prompts with the model's chat template (as data.chatTemplate in a run config)", false)
       .option('--batch-size <n>', 'rows per batch', int(1), 16),
   ).action(logprobs);
 
@@ -363,7 +375,8 @@ export function registerModelVerbs(program: Command): void {
       .option('--temperature <t>', '0 = greedy; > 0 samples', num(0), 0)
       .option('--top-p <p>', 'nucleus sampling mass', num(0, 1), 1)
       .option('--seed <n>', 'sampling seed', int(0), 0)
-      .option('--stop <text>', 'stop at this string (repeatable)', collect),
+      .option('--stop <text>', 'stop at this string (repeatable)', collect)
+      .option('--chat-template', "format the prompt with the model's chat template (as data.chatTemplate in a run config)", false),
   ).action(generate);
 
   program

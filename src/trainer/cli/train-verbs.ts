@@ -1,34 +1,60 @@
-// `alol train` (audit, then one variant from the reference, then the reference and the variant
-// evaluated on the test split) and `alol eval` (any model folder evaluated the same way). Both write
-// a run folder with summary.json and events.jsonl.
+// `alol train` (audit, then the config's variant(s) — `--variants a_lol,nll,dpo` or `train.variants` —
+// trained from one reference, then the reference and each variant evaluated on the test split) and
+// `alol eval` (any model folder evaluated the same way). Both write a run folder with summary.json and
+// events.jsonl.
 
 import path from 'node:path';
 import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { VARIANTS } from '../../protocol/config.js';
 import { type Summary, evaluateModel, renderSummary, runExperiment } from '../pipeline/experiment.js';
 import { generationRewards } from '../pipeline/evaluate.js';
+import { configVariants } from '../pipeline/validate.js';
+import { AlolError } from '../errors.js';
 import { type RunFlags, inRun, openRunFromFlags } from '../run/context.js';
 import { collect } from './options.js';
 import { progressBar } from './progress.js';
 
 function printSummary(summary: Summary, components: readonly string[], runDir: string): void {
-  console.log('\nheld-out results (test split; "sampled" = mean total reward of sampled generations, "greedy" of greedy ones):');
+  console.log('\nheld-out results (test split; "sampled" = mean total reward of sampled generations, "greedy" of greedy ones;');
+  console.log('"-" = n/a: no reward component scores generated text; pref.acc = share of test pairs the policy orders like the reward):');
   for (const l of renderSummary(summary, components)) console.log(`  ${l}`);
   console.log(`\nwrote ${path.join(runDir, 'summary.json')}`);
 }
 
-async function train(flags: RunFlags & { resume?: string }): Promise<void> {
-  const ctx = await openRunFromFlags('train', flags, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
+/** --variants a,b,c: each one of VARIANTS, no repeats. */
+function variantList(v: string): string[] {
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = list.filter((x) => !(VARIANTS as readonly string[]).includes(x));
+  if (!list.length || bad.length) throw new InvalidArgumentError(`${bad.join(', ') || '(none)'}: use variants from ${VARIANTS.join(', ')}`);
+  if (new Set(list).size !== list.length) throw new InvalidArgumentError('a variant is listed twice');
+  return list;
+}
+
+async function train(flags: RunFlags & { resume?: string; variants?: string[] }): Promise<void> {
+  const set = [...(flags.set ?? []), ...(flags.variants ? [`train.variants=${JSON.stringify(flags.variants)}`] : [])];
+  const ctx = await openRunFromFlags('train', { ...flags, set }, {
+    say: (l) => console.log(l),
+    progress: (phase, total) => progressBar(phase, total),
+  });
   const { config, runDir } = ctx;
-  console.log(`train: ${config.train.variant}; run folder ${runDir}`);
-  const { summary } = await inRun(ctx, () => runExperiment(ctx, [config.train.variant], { resume: flags.resume }));
+  const variants = configVariants(config);
+  console.log(`train: ${variants.join(', ')}; run folder ${runDir}`);
+  const { summary } = await inRun(ctx, async () => {
+    if (flags.resume && variants.length > 1) {
+      throw new AlolError('config', `--resume continues one variant; this run trains ${variants.join(', ')}`,
+        'pass --variants with the checkpoint\'s variant alone');
+    }
+    return runExperiment(ctx, variants, { resume: flags.resume });
+  });
   printSummary(summary, generationRewards(config.rewards).map((r) => r.name), runDir);
 }
 
-async function evaluate(flags: RunFlags & { model: string }): Promise<void> {
+async function evaluate(flags: RunFlags & { model: string; name?: string }): Promise<void> {
   const ctx = await openRunFromFlags('eval', flags, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
   await inRun(ctx, async () => {
     const bar = progressBar('evaluation', 1);
-    const { summary, components } = await evaluateModel(ctx, flags.model, (done) => bar.update(done));
+    const { summary, components } = await evaluateModel(ctx, flags.model, (done) => bar.update(done), flags.name);
     bar.stop();
     printSummary(summary, components, ctx.runDir);
   });
@@ -45,9 +71,12 @@ const runOptions = (cmd: Command): Command =>
 export function registerTrainVerbs(program: Command): void {
   runOptions(
     program.command('train').description(
-      'audit, train train.variant from the reference, evaluate both on the test split; writes summary.json',
+      'audit, train train.variant (or --variants / train.variants) from one reference, evaluate the reference and each on the test ' +
+        'split; writes summary.json',
     ),
   )
+    .option('--variants <list>', 'variants to train from one audit, comma-separated (sets train.variants), e.g. a_lol,a_lol_seq,nll,dpo',
+      variantList)
     .option('--resume <checkpoint>', 'continue the variant from a checkpoint folder of an earlier run (<run>/<variant>/checkpoints/step-N)')
     .action(train);
   runOptions(
@@ -56,5 +85,6 @@ export function registerTrainVerbs(program: Command): void {
     ),
   )
     .requiredOption('--model <dir>', 'model folder to evaluate')
+    .option('--name <name>', 'the variant name in summary.json (default: the run\'s variant folder, e.g. a_lol for runs/x/a_lol/final)')
     .action(evaluate);
 }

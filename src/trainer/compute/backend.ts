@@ -153,7 +153,12 @@ export interface GeneratedText {
 /** Turns token ids back into text (the model's tokenizer). */
 export interface Detokenizer {
   decode(ids: readonly number[]): string;
+  /** The text ids add after a prompt (a SentencePiece-style tokenizer keeps the leading space); decode when absent. */
+  decodeContinuation?(ids: readonly number[]): string;
+  /** An empty prompt starts from it; a generation ends at it. */
   readonly eosTokenId: number | null;
+  /** Every id that ends a generation (generation_config.json's eos_token_id list); [eosTokenId] when absent. */
+  readonly eosTokenIds?: readonly number[];
 }
 
 export interface TextGenerator {

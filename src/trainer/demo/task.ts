@@ -121,16 +121,19 @@ function badAnswer(rng: Rng, kind: Exclude<Quality, 'good'>, topic: string, fact
   }
 }
 
-/** The demo dataset: prompts x responses, split by prompt (85% / 5% / 10%). */
+/** The demo dataset: prompts x responses, split by prompt text (85% / 5% / 10% of the draws). */
 export function demoRows(task: DemoTaskOptions): DemoRow[] {
   if (!(task.noise >= 0 && task.noise <= 1)) throw new Error(`demo: --noise must be in [0, 1] (got ${task.noise})`);
   const rng = new Rng(task.seed * 7919 + 17);
   const rows: DemoRow[] = [];
+  const splitOf = new Map<string, DemoRow['split']>();
   for (let p = 0; p < task.prompts; p++) {
     const [topic, fact] = TOPICS[p % TOPICS.length];
     const prompt = `\n\nHuman: ${pick(rng, PROMPTS).replace('{t}', topic)}\n\nAssistant:`;
     const u = rng.next();
-    const split = u < 0.1 ? 'test' : u < 0.15 ? 'validation' : 'train';
+    // Topics and phrasings repeat across prompts: a repeated text keeps the split of its first draw.
+    const split = splitOf.get(prompt) ?? (u < 0.1 ? 'test' : u < 0.15 ? 'validation' : 'train');
+    splitOf.set(prompt, split);
     for (let r = 0; r < task.responsesPerPrompt; r++) {
       const quality: Quality = rng.next() < task.noise ? (QUALITIES[1 + rng.int(QUALITIES.length - 1)] as Quality) : 'good';
       const response = quality === 'good' ? goodAnswer(rng, topic, fact) : badAnswer(rng, quality, topic, fact);

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ModelConfig } from './config.js';
 import { type ModelFolder, loadModelFolder, saveModelFolder } from './folder.js';
+import type { TokenizerFiles } from './hf-files.js';
 import { float32Tensor, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
 import { AlolError } from '../errors.js';
 
@@ -38,13 +39,15 @@ export async function saveCheckpoint(
     tokenizerJson: unknown;
     /** config.json keys of the model's source folder (token ids, ...), kept. */
     extraConfig?: Record<string, unknown>;
+    tokenizerFiles?: TokenizerFiles;
     optimizer: ReadonlyMap<string, Float32Array>;
     state: TrainingState;
   },
 ): Promise<void> {
   const optimizer = [...m.optimizer].map(([name, data]) => float32Tensor(name, [data.length], data));
   const state = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, savedAt: new Date().toISOString(), ...m.state };
-  await saveModelFolder(dir, { config: m.config, params: new Map(m.params), tokenizerJson: m.tokenizerJson, extraConfig: m.extraConfig }, {
+  const { tokenizerJson, tokenizerFiles, extraConfig } = m;
+  await saveModelFolder(dir, { config: m.config, params: new Map(m.params), tokenizerJson, tokenizerFiles, extraConfig }, {
     [TRAINING_STATE_FILE]: `${JSON.stringify(state, null, 2)}\n`,
     [OPTIMIZER_FILE]: writeSafetensors(optimizer),
   });

@@ -1,7 +1,7 @@
 // Hugging Face model folders — GPT-2 (GPT2LMHeadModel) and the Llama family (LlamaForCausalLM,
 // Qwen2ForCausalLM, MistralForCausalLM): config.json + model.safetensors (or shards with
-// model.safetensors.index.json, weights.ts) + tokenizer.json, read into a ModelConfig and float32
-// parameters under the family's names (family.ts), and written back so `transformers`
+// model.safetensors.index.json, weights.ts) + tokenizer.json (+ the tokenizer files of hf-files.ts), read
+// into a ModelConfig and float32 parameters under the family's names (family.ts), and written back so `transformers`
 // (AutoModelForCausalLM.from_pretrained) loads them. Only what our models compute is accepted;
 // anything else is an error naming the key or tensor.
 
@@ -14,6 +14,7 @@ import { validateGptConfig, type GptConfig } from './gpt-config.js';
 import { LLAMA_MODEL_TYPES, type LlamaModelType, llamaConfigJson, parseLlamaConfig, validateLlamaConfig } from './llama-config.js';
 import { ModelFileError, float32Tensor, numel, writeSafetensors } from './safetensors.js';
 import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, paramsFromTensors, readWeightTensors } from './weights.js';
+import { NO_TOKENIZER_FILES, type TokenizerFiles, readTokenizerFiles, tokenizerFolderFiles } from './hf-files.js';
 
 export const CONFIG_FILE = 'config.json';
 export { WEIGHTS_FILE, WEIGHTS_INDEX_FILE };
@@ -27,6 +28,8 @@ export interface ModelFolder {
   /** float32 parameters, named and shaped as paramInfos(config). */
   params: Map<string, Float32Array>;
   tokenizerJson: unknown;
+  /** tokenizer_config.json, generation_config.json, chat_template.jinja (hf-files.ts). */
+  tokenizerFiles: TokenizerFiles;
   eosTokenId: number | null;
 }
 
@@ -34,6 +37,8 @@ export interface ModelToSave {
   config: ModelConfig;
   params: Map<string, Float32Array>;
   tokenizerJson: unknown;
+  /** The source folder's tokenizer files, carried into the saved folder (none: built from the tokenizer). */
+  tokenizerFiles?: TokenizerFiles;
   /** Extra config.json keys (e.g. the loaded hfConfig); keys describing the model are ours. */
   extraConfig?: Record<string, unknown>;
 }
@@ -183,7 +188,7 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   } catch (e) {
     throw new ModelFileError('bad_config', `${tokFile}: not valid JSON (${(e as Error).message})`);
   }
-  return { dir, config, hfConfig: hf, params, tokenizerJson, eosTokenId };
+  return { dir, config, hfConfig: hf, params, tokenizerJson, tokenizerFiles: await readTokenizerFiles(dir, hf), eosTokenId };
 }
 
 /** Tensor order of the files we write: GPT-2's as the fixture (embeddings, final LayerNorm, blocks); Llama's as paramInfos. */
@@ -289,6 +294,9 @@ export async function saveModelFolder(
   });
   const hfConfig = configJson(cfg, m.extraConfig);
   parseModelConfig(hfConfig, path.join(dir, CONFIG_FILE)); // refuse to write what we could not read back
+  const tokFile = path.join(dir, TOKENIZER_FILE);
+  const tokenizerFiles = tokenizerFolderFiles(m.tokenizerJson, m.tokenizerFiles ?? NO_TOKENIZER_FILES, hfConfig, tokFile);
+  const files = { ...tokenizerFiles, ...extraFiles }; // tokenizer_config.json, generation_config.json (hf-files.ts)
 
   const target = path.resolve(dir);
   const existed = await stat(target).then(
@@ -308,7 +316,7 @@ export async function saveModelFolder(
     // {"format": "pt"} as save_pretrained writes it: some transformers versions fail on a file without it.
     await writeDurably(path.join(tmp, WEIGHTS_FILE), writeSafetensors(tensors, { format: 'pt' }));
     await writeDurably(path.join(tmp, TOKENIZER_FILE), JSON.stringify(m.tokenizerJson, null, 2));
-    for (const [name, data] of Object.entries(extraFiles)) await writeDurably(path.join(tmp, name), data);
+    for (const [name, data] of Object.entries(files)) await writeDurably(path.join(tmp, name), data);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;

@@ -1,7 +1,8 @@
 // Batched text generation: greedy (temperature 0) or temperature / top-p sampling with a seeded RNG,
 // a KV cache (one prefill run over the left-padded prompts, then one decode run per new token), max
-// new tokens, EOS and stop strings. `useCache: false` recomputes the whole sequence every step; it
-// exists to test the cache and to measure what the cache saves.
+// new tokens, EOS (any of the model's EOS ids: generation_config.json may list several) and stop
+// strings. Generated text is decoded as a continuation of the prompt. `useCache: false` recomputes the
+// whole sequence every step; it exists to test the cache and to measure what the cache saves.
 
 import type { Detokenizer, GeneratedText as Generation } from '../compute/backend.js';
 import { AlolError } from '../errors.js';
@@ -124,6 +125,7 @@ export class Generator {
   async generate(prompts: readonly (readonly number[])[], options: Partial<GenerateOptions> = {}): Promise<Generation[]> {
     const opts = { ...DEFAULT_GENERATE, ...options };
     const eos = this.detok.eosTokenId;
+    const stopIds = new Set(this.detok.eosTokenIds ?? (eos === null ? [] : [eos]));
     const rows = prompts.map((p) => (p.length > 0 ? [...p] : [eos ?? 0]));
     const b = rows.length;
     if (b === 0) return [];
@@ -146,14 +148,14 @@ export class Generator {
         const row = out[r];
         if (row.done) continue;
         const tok = pickToken(logits.subarray(r * v, (r + 1) * v), opts.temperature, opts.topP, rng);
-        if (tok === eos) {
+        if (stopIds.has(tok)) {
           row.done = true;
           row.finishReason = 'eos';
           continue;
         }
         row.tokens.push(tok);
         if (opts.stop?.length) {
-          const text = this.detok.decode(row.tokens);
+          const text = this.decode(row.tokens);
           const at = Math.min(...opts.stop.map((s) => text.indexOf(s)).filter((i) => i >= 0));
           if (Number.isFinite(at)) {
             row.done = true;
@@ -167,8 +169,12 @@ export class Generator {
     return out.map((r) => ({
       tokens: r.tokens,
       finishReason: r.finishReason,
-      text: r.finishReason === 'stop' ? r.text : this.detok.decode(r.tokens),
+      text: r.finishReason === 'stop' ? r.text : this.decode(r.tokens),
     }));
+  }
+
+  private decode(ids: readonly number[]): string {
+    return this.detok.decodeContinuation ? this.detok.decodeContinuation(ids) : this.detok.decode(ids);
   }
 
   /** KV cache: prefill over left-padded prompts, then one decode run per token. */

@@ -9,6 +9,7 @@ import { loadModelFolder } from './folder.js';
 import type { ModelConfig } from './config.js';
 import { initParams, paramInfos } from './family.js';
 import { gptConfig } from './gpt-config.js';
+import { NO_TOKENIZER_FILES, type TokenizerFiles, tokenizerSettings } from './hf-files.js';
 import { type TextTokenizer, byteLevelTokenizer, loadTokenizer } from './tokenizer.js';
 
 export interface Policy {
@@ -16,6 +17,8 @@ export interface Policy {
   params: Map<string, Float32Array>;
   tokenizer: TextTokenizer;
   tokenizerJson: unknown;
+  /** The folder's tokenizer_config.json, generation_config.json, chat template: saved with every copy of the policy. */
+  tokenizerFiles?: TokenizerFiles;
   /** sha256 of config + weights: what caches of this policy are keyed by. */
   hash: string;
   /** config.json of the folder it came from (token ids, keys we do not model), kept in the folders saved from it. */
@@ -43,10 +46,12 @@ export function policyOf(
   params: Map<string, Float32Array>,
   tokenizerJson: unknown,
   where: string,
+  tokenizerFiles: TokenizerFiles = NO_TOKENIZER_FILES,
   extraConfig?: Record<string, unknown>,
 ): Policy {
-  const tokenizer = loadTokenizer(tokenizerJson, where);
-  return { config, params, tokenizerJson, tokenizer, hash: policyHash(config, params), ...(extraConfig ? { extraConfig } : {}) };
+  const tokenizer = loadTokenizer(tokenizerJson, where, tokenizerSettings(tokenizerFiles));
+  const hash = policyHash(config, params);
+  return { config, params, tokenizerJson, tokenizerFiles, tokenizer, hash, ...(extraConfig ? { extraConfig } : {}) };
 }
 
 /** The same policy with other weights (a trained variant of it). */
@@ -56,7 +61,7 @@ export function withWeights(policy: Policy, params: Map<string, Float32Array>): 
 
 export async function loadPolicy(dir: string): Promise<Policy> {
   const m = await loadModelFolder(dir);
-  return policyOf(m.config, m.params, m.tokenizerJson, path.join(dir, 'tokenizer.json'), m.hfConfig);
+  return policyOf(m.config, m.params, m.tokenizerJson, path.join(dir, 'tokenizer.json'), m.tokenizerFiles, m.hfConfig);
 }
 
 /** The starting model of `config.model`: a folder, or a new seeded model with a byte tokenizer. */

@@ -1,27 +1,105 @@
-// Text <-> token ids, loaded from Hugging Face tokenizer.json files (GPT-2 style byte-level BPE).
+// Text <-> token ids, loaded from Hugging Face tokenizer.json files: byte-level BPE (GPT-2, Llama 3,
+// Qwen2) and SentencePiece-style BPE with byte fallback (Llama 2, Mistral, TinyLlama: a "▁" for
+// each space, a dummy prefix "▁" before the text, <0x..> byte tokens for what the vocabulary lacks).
 // The BPE itself is @huggingface/tokenizers (the pure-JS tokenizer behind transformers.js): a
-// pretrained GPT-2 and a model trained here from scratch (256 byte tokens + <|endoftext|>, no
-// merges, see byteLevelTokenizerJson) are both read from their tokenizer.json by the same code, so
-// every model folder is self-describing. This file checks the JSON, loads it, and pins the
-// library's options that would otherwise change text (no special tokens added, no space cleanup).
+// pretrained model and a model trained here from scratch (256 byte tokens + <|endoftext|>, no merges,
+// see byteLevelTokenizerJson) are read from their tokenizer.json by the same code, so every model
+// folder is self-describing. This file checks the JSON, loads it, and pins the library's options that
+// would otherwise change text: it never adds special tokens itself (no BOS, no post-processor, no
+// space cleanup); what a prompt starts with is `bosPrefix`, decided from the folder's files
+// (TokenizerSettings, read by hf-files.ts) and added by data/tokenize.ts.
+//
+// Prompt and response are tokenized separately (DESIGN.md "Tokens and lengths"), so a response is
+// encoded as a continuation: without the dummy prefix a SentencePiece-style tokenizer puts before a
+// whole text, and decoded without dropping its leading space (encodeContinuation, decodeContinuation).
 
 import { AlolError } from '../errors.js';
+import { ModelFileError } from './safetensors.js';
+import {
+  BYTE_SYMBOLS,
+  type CheckedTokenizer,
+  checkNothingDropped,
+  checkTokenizerJson,
+  cloneJson,
+  continuationJson,
+  isId,
+  isRecord,
+} from './tokenizer-json.js';
 
 /** A tokenizer that maps text to ids exactly and back. */
 export interface TextTokenizer {
-  /** Ids of the exact text, no special tokens added (a special token written in the text is one id). */
+  /** Ids of the text as a whole text, no special tokens added (a special token written in the text is one id). */
   encode(text: string): number[];
-  /** Text of the ids, special tokens included as their text; [] -> ''. Unknown ids throw. */
+  /**
+   * Ids of text that continues earlier text (a response after its prompt): as encode, but without the
+   * dummy prefix a SentencePiece-style tokenizer adds before a whole text. Byte-level BPE: encode.
+   */
+  encodeContinuation(text: string): number[];
+  /** Text of the ids as a whole text (a SentencePiece dummy-prefix space dropped), special tokens as their text; [] -> ''. */
   decode(ids: readonly number[]): string;
+  /** Text the ids add after earlier text (leading space kept): decodeContinuation(encodeContinuation(t)) === t. */
+  decodeContinuation(ids: readonly number[]): string;
   /** Embedding rows needed: largest id + 1, added tokens included. */
   readonly vocabSize: number;
-  /** `<|endoftext|>`, else a conventional EOS spelling among the special added tokens; null if none. */
+  /**
+   * The EOS appended to training responses: tokenizer_config.json's eos_token, else generation_config's
+   * (first) eos_token_id, else `<|endoftext|>` or a conventional EOS spelling among the special added tokens; null if none.
+   */
   readonly eosTokenId: number | null;
+  /** Every id that ends a generation: eosTokenId first, then generation_config.json's eos_token_id (one or a list). */
+  readonly eosTokenIds: readonly number[];
+  /** The BOS token the folder names (tokenizer_config.json's bos_token, else the post-processor's), or null. */
+  readonly bosTokenId: number | null;
+  /**
+   * Ids every prompt starts with: [BOS] when the folder says so (tokenizer_config.json's add_bos_token; when
+   * that is absent, the special tokens tokenizer.json's TemplateProcessing post-processor puts before the text), else [].
+   */
+  readonly bosPrefix: readonly number[];
+  /** The model's chat template (chat_template.jinja, or tokenizer_config.json's chat_template), or null. */
+  readonly chatTemplate: ChatTemplateSource | null;
   /** Id of a vocabulary symbol (byte-level symbols spell a space as 'Ġ'), or null. */
   tokenToId(token: string): number | null;
+  /** The symbol of an id, or null. */
+  idToToken(id: number): string | null;
   /** The tokenizer.json object, to save beside the model. */
   toJSON(): unknown;
+  /** Where it was read from (errors name it). */
+  readonly source: string;
 }
+
+/** A chat template's Jinja text and the file it came from (errors name it). */
+export interface ChatTemplateSource {
+  text: string;
+  file: string;
+}
+
+/**
+ * What the files beside tokenizer.json say about special tokens (hf-files.ts reads them). Absent
+ * files leave every field at its "unsaid" value, and the tokenizer then behaves as tokenizer.json alone.
+ */
+export interface TokenizerSettings {
+  /** tokenizer_config.json's add_bos_token; null when it does not say (the post-processor decides). */
+  addBos: boolean | null;
+  /** tokenizer_config.json's bos_token / eos_token (their text), or null. */
+  bosToken: string | null;
+  eosToken: string | null;
+  /** generation_config.json's eos_token_id as a list (config.json's when there is no generation_config.json). */
+  generationEos: readonly number[];
+  chatTemplate: ChatTemplateSource | null;
+  /** Where each setting was read, for errors: the tokenizer_config.json and generation_config.json paths. */
+  tokenizerConfigFile: string;
+  generationConfigFile: string;
+}
+
+export const NO_SETTINGS: TokenizerSettings = {
+  addBos: null,
+  bosToken: null,
+  eosToken: null,
+  generationEos: [],
+  chatTemplate: null,
+  tokenizerConfigFile: 'tokenizer_config.json',
+  generationConfigFile: 'generation_config.json',
+};
 
 /** The subset of the library's Tokenizer used here. */
 interface HfTokenizer {
@@ -49,41 +127,130 @@ function hfTokenizerClass(): HfTokenizerClass {
 }
 
 export const END_OF_TEXT = '<|endoftext|>';
-/** EOS spellings recognised among special added tokens when there is no `<|endoftext|>` (tokenizer.json
- * does not say which token is EOS; tokenizer_config.json does, and is not read here). */
+/** EOS spellings recognised among special added tokens when there is no `<|endoftext|>` and the folder names
+ * none (tokenizer.json does not say which token is EOS; tokenizer_config.json does, when there is one). */
 const EOS_SPELLINGS = ['<|end_of_text|>', '</s>', '<eos>'];
 
-export function loadTokenizer(json: unknown, source: string): TextTokenizer {
+/**
+ * The tokenizer of a tokenizer.json object; `settings` (from the folder's other files, hf-files.ts)
+ * decide BOS, EOS and the chat template. Every problem is an error naming `source` or the settings' file.
+ */
+export function loadTokenizer(json: unknown, source: string, settings: TokenizerSettings = NO_SETTINGS): TextTokenizer {
   const fail = (what: string): never => {
     throw new Error(`${source}: invalid or unsupported tokenizer.json: ${what}`);
   };
   const checked = checkTokenizerJson(cloneJson(json, fail), fail);
-  let hf: HfTokenizer;
-  try {
-    // The second argument is tokenizer_config.json; the options it could set are pinned per call below.
-    hf = new (hfTokenizerClass())(structuredClone(checked.json), {});
-  } catch (e) {
-    return fail(e instanceof Error ? e.message : String(e));
-  }
+  const make = (j: Record<string, unknown>): HfTokenizer => {
+    try {
+      // The second argument is tokenizer_config.json; the options it could set are pinned per call below.
+      // No post-processor: the special tokens a prompt starts with are bosPrefix, added by the caller.
+      return new (hfTokenizerClass())({ ...structuredClone(j), post_processor: null }, {});
+    } catch (e) {
+      return fail(e instanceof Error ? e.message : String(e));
+    }
+  };
+  const hf = make(checked.json);
+  checkNothingDropped(checked.json, fail);
+  // The same tokenizer without its dummy prefix, for continuations (the same object when it has none).
+  const cont = continuationJson(checked.json);
+  const hfCont = cont.changed ? make(cont.json) : hf;
   const { vocabSize } = checked;
-  const eosTokenId = hf.token_to_id(END_OF_TEXT) ?? eosAddedToken(checked.addedTokens);
+  const special = resolveSpecialTokens(hf, checked, settings, source);
+  const checkIds = (ids: readonly number[]): void => {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || hf.id_to_token(id) === undefined) {
+        throw new RangeError(`token id ${id} is not in the vocabulary of ${source} (size ${vocabSize})`);
+      }
+    }
+  };
+  // clean_up_tokenization_spaces defaults to true in the library and would turn " ," into ",".
+  const options = { skip_special_tokens: false, clean_up_tokenization_spaces: false };
   return {
+    source,
     vocabSize,
-    eosTokenId,
+    ...special,
+    chatTemplate: settings.chatTemplate,
     encode: (text) => hf.encode(text, { add_special_tokens: false }).ids,
+    encodeContinuation: (text) => hfCont.encode(text, { add_special_tokens: false }).ids,
     decode(ids) {
       if (ids.length === 0) return ''; // the library throws on []
-      for (const id of ids) {
-        if (!Number.isInteger(id) || hf.id_to_token(id) === undefined) {
-          throw new RangeError(`token id ${id} is not in the vocabulary of ${source} (size ${vocabSize})`);
-        }
-      }
-      // clean_up_tokenization_spaces defaults to true in the library and would turn " ," into ",".
-      return hf.decode([...ids], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+      checkIds(ids);
+      return hf.decode([...ids], options);
+    },
+    decodeContinuation(ids) {
+      if (ids.length === 0) return '';
+      checkIds(ids);
+      return hfCont.decode([...ids], options);
     },
     tokenToId: (token) => hf.token_to_id(token) ?? null,
+    idToToken: (id) => hf.id_to_token(id) ?? null,
     toJSON: () => checked.json,
   };
+}
+
+type SpecialIds = Pick<TextTokenizer, 'eosTokenId' | 'eosTokenIds' | 'bosTokenId' | 'bosPrefix'>;
+
+/** BOS and EOS as the settings and tokenizer.json say (TextTokenizer's fields say which wins). */
+function resolveSpecialTokens(hf: HfTokenizer, checked: CheckedTokenizer, settings: TokenizerSettings, source: string): SpecialIds {
+  const idOf = (token: string, key: string): number => {
+    const id = hf.token_to_id(token);
+    if (id === undefined) {
+      const why = `${key} ${JSON.stringify(token)} is not a token of ${source}`;
+      throw new ModelFileError('bad_config', `${settings.tokenizerConfigFile}: ${why}`);
+    }
+    return id;
+  };
+  for (const id of settings.generationEos) {
+    if (hf.id_to_token(id) === undefined) {
+      const file = settings.generationConfigFile;
+      const why = `eos_token_id ${id} is not in the vocabulary of ${source} (size ${checked.vocabSize})`;
+      throw new ModelFileError('bad_config', `${file}: ${why}`);
+    }
+  }
+  const template = templatePrefix(checked.json.post_processor, hf, source);
+  const bosTokenId = settings.bosToken !== null ? idOf(settings.bosToken, 'bos_token') : template.length === 1 ? template[0] : null;
+  let bosPrefix: number[];
+  if (settings.addBos === true) {
+    if (bosTokenId === null) {
+      throw new ModelFileError('bad_config', `${settings.tokenizerConfigFile}: add_bos_token is true but no bos_token is named`);
+    }
+    bosPrefix = [bosTokenId];
+  } else {
+    bosPrefix = settings.addBos === false ? [] : template;
+  }
+  const eosTokenId = settings.eosToken !== null
+    ? idOf(settings.eosToken, 'eos_token')
+    : settings.generationEos[0] ?? hf.token_to_id(END_OF_TEXT) ?? eosAddedToken(checked.addedTokens);
+  const eosTokenIds = [...new Set([...(eosTokenId === null ? [] : [eosTokenId]), ...settings.generationEos])];
+  return { eosTokenId, eosTokenIds, bosTokenId, bosPrefix };
+}
+
+/**
+ * The ids a TemplateProcessing post-processor (alone or in a Sequence) puts before a single text
+ * (`$A`): Llama 2's and Llama 3's BOS. Special tokens after the text are not read (a prompt never ends with them).
+ */
+function templatePrefix(post: unknown, hf: HfTokenizer, source: string): number[] {
+  if (!isRecord(post)) return [];
+  if (post.type === 'Sequence' && Array.isArray(post.processors)) {
+    const found = post.processors.map((p) => templatePrefix(p, hf, source)).filter((p) => p.length > 0);
+    return found[0] ?? [];
+  }
+  if (post.type !== 'TemplateProcessing' || !Array.isArray(post.single)) return [];
+  const prefix: number[] = [];
+  for (const item of post.single as unknown[]) {
+    if (!isRecord(item) || !isRecord(item.SpecialToken)) break;
+    const name = item.SpecialToken.id;
+    const table = isRecord(post.special_tokens) ? post.special_tokens : {};
+    const entry = typeof name === 'string' ? table[name] : undefined;
+    const byName = typeof name === 'string' ? hf.token_to_id(name) : undefined;
+    const ids: unknown[] = isRecord(entry) && Array.isArray(entry.ids) ? entry.ids : [byName];
+    const known = ids.filter(isId);
+    if (known.length === 0 || known.length !== ids.length) {
+      throw new Error(`${source}: post_processor names special token ${JSON.stringify(name)}, which has no id in the vocabulary`);
+    }
+    prefix.push(...known);
+  }
+  return prefix;
 }
 
 /** tokenizer.json of a byte-level tokenizer: byte b is id b, `<|endoftext|>` is 256, no merges. */
@@ -118,97 +285,6 @@ export function byteLevelTokenizerJson(): object {
 
 export function byteLevelTokenizer(): TextTokenizer {
   return loadTokenizer(byteLevelTokenizerJson(), '<built-in byte-level tokenizer>');
-}
-
-// GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the other 68 bytes are
-// shifted to U+0100.. in byte order (so space 0x20 is 'Ġ' U+0120 and newline 0x0A is 'Ċ').
-const BYTE_SYMBOLS: readonly string[] = (() => {
-  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  let shifted = 0;
-  return Array.from({ length: 256 }, (_, b) => String.fromCharCode(printable(b) ? b : 256 + shifted++));
-})();
-
-// --- checking tokenizer.json ------------------------------------------------------------------
-
-interface CheckedTokenizer {
-  json: Record<string, unknown>;
-  vocabSize: number;
-  addedTokens: { id: number; content: string; special: boolean }[];
-}
-
-function cloneJson(json: unknown, fail: (what: string) => never): unknown {
-  try {
-    return structuredClone(json);
-  } catch {
-    return fail('not plain JSON data');
-  }
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
-
-/** The component of `type` in `c` or in a Sequence of components, if any. */
-function hasComponent(c: unknown, type: string): boolean {
-  if (!isRecord(c)) return false;
-  if (c.type === type) return true;
-  const parts = c.pretokenizers ?? c.decoders;
-  return c.type === 'Sequence' && Array.isArray(parts) && parts.some((p) => hasComponent(p, type));
-}
-
-// Checks what the library would otherwise crash on obscurely (missing keys, merges) or get
-// silently wrong: with a ByteLevel pre-tokenizer, a byte missing from the vocabulary would be
-// dropped from encodings (no unk_token in GPT-2), and without a ByteLevel decoder the symbols
-// would come back as 'Ġ' instead of spaces.
-function checkTokenizerJson(json: unknown, fail: (what: string) => never): CheckedTokenizer {
-  if (!isRecord(json)) return fail(`expected a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`);
-  for (const key of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) {
-    if (json[key] !== undefined && json[key] !== null && !isRecord(json[key])) fail(`"${key}" must be an object or null`);
-  }
-  const model = json.model;
-  if (!isRecord(model)) return fail('"model" must be an object');
-  if (model.type !== 'BPE') {
-    return fail(`model.type ${JSON.stringify(model.type)} is not supported: expected "BPE" (GPT-2 style byte-level BPE)`);
-  }
-  const vocab = model.vocab;
-  if (!isRecord(vocab)) return fail('model.vocab must be an object of token -> id');
-  let maxId = -1;
-  for (const [token, id] of Object.entries(vocab)) {
-    if (!isId(id)) return fail(`model.vocab[${JSON.stringify(token)}] must be a non-negative integer, got ${JSON.stringify(id)}`);
-    maxId = Math.max(maxId, id);
-  }
-  const merges: unknown = model.merges ?? [];
-  const isMerge = (m: unknown) =>
-    typeof m === 'string' ? m.split(' ').length === 2 : Array.isArray(m) && m.length === 2 && m.every((s) => typeof s === 'string');
-  if (!Array.isArray(merges)) return fail('model.merges must be an array');
-  const badMerge = merges.findIndex((m) => !isMerge(m));
-  if (badMerge >= 0) return fail(`model.merges[${badMerge}] must be "a b" or ["a", "b"], got ${JSON.stringify(merges[badMerge])}`);
-
-  const added: unknown = json.added_tokens ?? [];
-  if (!Array.isArray(added)) return fail('"added_tokens" must be an array');
-  const addedTokens = added.map((t: unknown, i) => {
-    if (!isRecord(t) || !isId(t.id) || typeof t.content !== 'string' || t.content === '') {
-      return fail(`added_tokens[${i}] must have an integer "id" and a non-empty "content"`);
-    }
-    maxId = Math.max(maxId, t.id);
-    return { id: t.id, content: t.content, special: t.special === true };
-  });
-  if (maxId < 0) fail('the vocabulary is empty');
-
-  if (hasComponent(json.pre_tokenizer, 'ByteLevel')) {
-    const missing = BYTE_SYMBOLS.findIndex((s) => !isId(vocab[s]));
-    if (missing >= 0) {
-      fail(`ByteLevel pre-tokenizer, but byte ${missing} (symbol ${JSON.stringify(BYTE_SYMBOLS[missing])}) is not in model.vocab`);
-    }
-    if (!hasComponent(json.decoder, 'ByteLevel')) fail('ByteLevel pre-tokenizer needs a ByteLevel decoder');
-  }
-  // The library requires these keys (a null component is the same as none); `json` is our copy.
-  for (const key of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) json[key] ??= null;
-  json.added_tokens = added;
-  model.merges = merges;
-  return { json, vocabSize: maxId + 1, addedTokens };
 }
 
 function eosAddedToken(addedTokens: CheckedTokenizer['addedTokens']): number | null {

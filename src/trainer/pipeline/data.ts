@@ -1,16 +1,15 @@
 // The run's data: the dataset of the config read and split, and the training rows A-LoL learns from
-// (rows annotated `"exclude": true` in the editor take no part). Checks what no later phase could fix.
+// (rows annotated `"exclude": true` in the editor take no part). What could stop the run is checked
+// next, by validate.ts, before the first phase.
 
 import path from 'node:path';
 import { type DatasetReport, describeReport, readDataset } from '../data/dataset.js';
 import type { Pair, Row } from '../data/rows.js';
-import { AlolError } from '../errors.js';
 import type { RunContext } from '../run/context.js';
-import { checkFitOn } from './value.js';
 
 export interface RunData {
   report: DatasetReport;
-  /** Every row and pair of the dataset, all splits. */
+  /** Every row of the dataset, all splits, and the pairs that pair and HH records state. */
   allRows: Row[];
   pairs: Pair[];
   /** Training rows, in dataset order. */
@@ -25,14 +24,5 @@ export async function readRunData(ctx: Pick<RunContext, 'config' | 'baseDir' | '
   const excluded = rows.filter((r) => r.split === 'train' && r.raw.exclude === true).length;
   const trainRows = rows.filter((r) => r.split === 'train' && r.raw.exclude !== true);
   if (excluded) ctx.say(`[data] ${excluded} training rows are marked "exclude": true and left out`);
-  if (trainRows.length === 0) {
-    throw new AlolError('data', `${dataFile}: no rows in the training split`, 'lower data.split.validation / data.split.test');
-  }
-  if (config.rewards.length === 0) throw new AlolError(
-    'config',
-    'the config has no reward components',
-    'add at least one to "rewards" (see README)',
-  );
-  checkFitOn(config);
   return { report, allRows: rows, pairs, trainRows };
 }

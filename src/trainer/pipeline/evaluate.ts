@@ -2,11 +2,14 @@
 // distinct prompts of a split greedily (`heldout`) and with `eval.samplesPerPrompt` seeded samples at
 // the eval temperature / top-p (`heldoutSampled`), scores every generation with the reward set and
 // returns the metrics of metrics.ts plus the first `eval.showSamples` greedy samples for the
-// dashboard. `preferenceAccuracy` is the share of test pairs with l(chosen) > l(rejected).
+// dashboard. `preferenceAccuracy` is the share of test pairs with l(chosen) > l(rejected): pairs that
+// records state, and pairs formed from several scored responses to a test prompt (data/pairs.ts).
 //
 // Generated text has no dataset fields, so it is scored only by builtin, module and onnx components:
 // the caller builds the RewardSet from `generationRewards(config.rewards)` and the generations'
-// `reward.total` is the weighted sum of those components alone (a `field` component would throw).
+// `reward.total` is the weighted sum of those components alone (a `field` component would throw). With
+// none (rewards from fields only) generations cannot be scored: `scored` is false, and the summary says
+// n/a (null) instead of a mean of nothing.
 //
 // Determinism: the same policy, prompts and options give the same numbers. Prompts are laid out in a
 // fixed order (by token length, ties in dataset order, so a batch wastes little left padding), each
@@ -18,7 +21,7 @@ import type { TrainerEvent } from '../../protocol/trainer.js';
 import type { GeneratedText as Generation } from '../compute/backend.js';
 import { type ComputeOptions, withCompute } from '../compute/local.js';
 import { type Pair, type Row, shortHash } from '../data/rows.js';
-import { tokenizeRows } from '../data/tokenize.js';
+import { promptIds, tokenizeRows } from '../data/tokenize.js';
 import { AlolError } from '../errors.js';
 import type { Policy } from '../model/policy.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
@@ -46,11 +49,13 @@ export interface EvalResult {
   /** Distinct prompts evaluated, and how many of them were left-truncated. */
   prompts: number;
   truncatedPrompts: number;
+  /** Whether any component scored the generations; false: every reward in the metrics is meaningless (n/a). */
+  scored: boolean;
 }
 
 export interface EvalOptions extends ComputeOptions {
   eval: RunConfig['eval'];
-  data: Pick<RunConfig['data'], 'maxPromptTokens'>;
+  data: Pick<RunConfig['data'], 'maxPromptTokens'> & Partial<Pick<RunConfig['data'], 'chatTemplate'>>;
   /** Seed of the sampled generations. */
   seed: number;
   /** Prompts per generation batch (default 16); the sampled batches hold their samplesPerPrompt copies. */
@@ -82,7 +87,7 @@ export function generationRewards(configs: readonly RewardComponentConfig[]): Re
 export function evalPrompts(
   rows: readonly Row[],
   tok: TextTokenizer,
-  limits: { maxPrompts: number; maxPromptTokens: number; maxNewTokens: number; nPositions: number },
+  limits: { maxPrompts: number; maxPromptTokens: number; maxNewTokens: number; nPositions: number; chatTemplate?: boolean },
 ): EvalPrompt[] {
   const budget = Math.min(limits.maxPromptTokens, limits.nPositions - limits.maxNewTokens);
   if (budget < 1) {
@@ -95,9 +100,9 @@ export function evalPrompts(
     if (out.length >= limits.maxPrompts) break;
     if (seen.has(row.prompt)) continue;
     seen.add(row.prompt);
-    const ids = tok.encode(row.prompt);
+    const { ids, dropped } = promptIds(tok, row.prompt, limits, budget, row);
     // An empty prompt stays empty: the generator starts it from EOS.
-    out.push({ text: row.prompt, row, ids: ids.length > budget ? ids.slice(ids.length - budget) : ids, truncated: ids.length > budget });
+    out.push({ text: row.prompt, row, ids, truncated: dropped > 0 });
   }
   return out;
 }
@@ -130,6 +135,7 @@ export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewar
       maxPromptTokens: opts.data.maxPromptTokens,
       maxNewTokens: ev.maxNewTokens,
       nPositions: policy.config.nPositions,
+      chatTemplate: opts.data.chatTemplate,
     },
   );
   const p = prompts.length;
@@ -190,16 +196,18 @@ export async function evaluatePolicy(policy: Policy, rows: readonly Row[], rewar
   const heldout = corpusMetrics(greedy.map(asText), part(0, p));
   const heldoutSampled = corpusMetrics(sampled.map(asText), part(p, p + p * s));
 
+  const canScore = rewardSet.names.length > 0;
   const samples: Sample[] = prompts.slice(0, ev.showSamples).map((q, i) => {
-    const rewards: RewardMeans = { total: scored.total[i] };
+    const rewards = { total: scored.total[i] } as RewardMeans;
     for (const [name, v] of scored.components) rewards[name] = v[i];
-    return { prompt: q.text, reference: q.row.response, response: greedy[i].text, rewards };
+    return { prompt: q.text, reference: q.row.response, response: greedy[i].text, rewards: canScore ? rewards : ({} as RewardMeans) };
   });
-  return { heldout, heldoutSampled, samples, prompts: p, truncatedPrompts: prompts.filter((q) => q.truncated).length };
+  const truncatedPrompts = prompts.filter((q) => q.truncated).length;
+  return { heldout, heldoutSampled, samples, prompts: p, truncatedPrompts, scored: canScore };
 }
 
 export interface PreferenceOptions extends ComputeOptions {
-  data: Pick<RunConfig['data'], 'maxPromptTokens' | 'maxResponseTokens'>;
+  data: Pick<RunConfig['data'], 'maxPromptTokens' | 'maxResponseTokens'> & Partial<Pick<RunConfig['data'], 'chatTemplate'>>;
   /** Rows (pair halves) per scoring batch (default 16). */
   batchSize?: number;
   /** Units: pair halves scored. */
@@ -209,6 +217,8 @@ export interface PreferenceOptions extends ComputeOptions {
 export interface PreferenceResult {
   /** Share of pairs with l(chosen) > l(rejected) (ties count as not greater); null without pairs. */
   accuracy: number | null;
+  /** Mean of l(chosen) - l(rejected); null without pairs. */
+  meanMargin: number | null;
   count: number;
   ties: number;
   /** l(chosen) - l(rejected) per pair, in the pairs' order. */
@@ -221,11 +231,12 @@ export interface PreferenceResult {
  */
 export async function preferenceAccuracy(policy: Policy, pairs: readonly Pair[], opts: PreferenceOptions): Promise<PreferenceResult> {
   const n = pairs.length;
-  if (n === 0) return { accuracy: null, count: 0, ties: 0, margins: new Float64Array(0) };
+  if (n === 0) return { accuracy: null, meanMargin: null, count: 0, ties: 0, margins: new Float64Array(0) };
   const lengths = {
     maxPromptTokens: opts.data.maxPromptTokens,
     maxResponseTokens: opts.data.maxResponseTokens,
     nPositions: policy.config.nPositions,
+    chatTemplate: opts.data.chatTemplate,
   };
   const { rows } = tokenizeRows(pairs.flatMap((q) => [q.chosen, q.rejected]), policy.tokenizer, lengths); // [chosen, rejected] per pair
   const scored = await scoreTokenized(policy, rows, opts); // [chosen, rejected] per pair
@@ -236,30 +247,29 @@ export async function preferenceAccuracy(policy: Policy, pairs: readonly Pair[],
     if (m > 0) wins++;
     else if (m === 0) ties++;
   }
-  return { accuracy: wins / n, count: n, ties, margins };
+  return { accuracy: wins / n, meanMargin: margins.reduce((a, m) => a + m, 0) / n, count: n, ties, margins };
 }
 
-/** Evaluates a policy on the test split the same way for every variant (and for `alol eval`). */
+/** Evaluates a policy on the test split the same way for every variant (and for `alol eval`); `testPairs` give the preference accuracy. */
 export async function evaluateOnTest(
   policy: Policy,
   testRows: readonly Row[],
-  pairs: readonly Pair[],
+  testPairs: readonly Pair[],
   rewardSet: RewardSet,
   ctx: Pick<RunContext, 'config' | 'compute' | 'log'>,
   at: { variant: string; step: number; onProgress?: (done: number, total: number) => void },
 ): Promise<{ result: EvalResult; accuracy: number | null | undefined }> {
   const { config, compute } = ctx;
-  if (testRows.length === 0) throw new AlolError('data', 'the test split is empty', 'raise data.split.test');
+  if (testRows.length === 0) throw new AlolError('data', 'the test split is empty', 'see `alol audit --dry-run` for why');
   const result = await evaluatePolicy(
     policy,
     testRows,
     rewardSet,
     { eval: config.eval, data: config.data, seed: config.train.seed, compute, onProgress: at.onProgress },
   );
-  const testPairs = pairs.filter((p) => p.split === 'test');
   const accuracy = testPairs.length ? (await preferenceAccuracy(policy, testPairs, { data: config.data, compute })).accuracy : undefined;
   for (const [sampled, m] of [[false, result.heldout], [true, result.heldoutSampled]] as const) {
-    ctx.log.emit(evalEvent({ ...at, phase: 'evaluation', split: 'test', sampled }, m, sampled ? [] : result.samples));
+    ctx.log.emit(evalEvent({ ...at, phase: 'evaluation', split: 'test', sampled }, m, sampled ? [] : result.samples, result.scored));
   }
   return { result, accuracy };
 }
@@ -269,10 +279,11 @@ function evalEvent(
   at: { variant: string; step: number; phase: 'training' | 'evaluation'; split: 'validation' | 'test'; sampled: boolean },
   m: Metrics,
   samples: readonly Sample[],
+  scored: boolean,
 ): Extract<TrainerEvent, { type: 'eval/didComplete' }> {
   return {
     type: 'eval/didComplete', variant: at.variant, phase: at.phase, step: at.step, split: at.split, sampled: at.sampled,
-    rewards: { ...m.reward },
+    rewards: scored ? { ...m.reward } : {}, // nothing scored the generations: no reward at all, not a 0
     distinct: [m.distinct1, m.distinct2, m.distinct3],
     lengthTokens: m.length,
     samples: samples.map((x) => ({ ...x, rewards: { ...x.rewards } })),
@@ -296,6 +307,23 @@ export async function validationReward(
   );
   const sampled = config.eval.samplesPerPrompt > 0;
   const m = sampled ? r.heldoutSampled : r.heldout;
-  ctx.log.emit(evalEvent({ ...at, phase: 'training', split: 'validation', sampled }, m, r.samples));
+  ctx.log.emit(evalEvent({ ...at, phase: 'training', split: 'validation', sampled }, m, r.samples, r.scored));
   return m.reward.total;
+}
+
+/**
+ * The validation preference accuracy of a policy during training (for the best checkpoint when nothing
+ * can score generations): ties broken by the mean log-prob margin, then by the later step.
+ */
+export async function validationAccuracy(
+  policy: Policy,
+  pairs: readonly Pair[],
+  ctx: Pick<RunContext, 'config' | 'compute' | 'say'>,
+  at: { variant: string; step: number },
+): Promise<{ value: number; tiebreak: number; laterWinsTies: true }> {
+  const r = await preferenceAccuracy(policy, pairs, { data: ctx.config.data, compute: ctx.compute });
+  const [value, tiebreak] = [r.accuracy ?? 0, r.meanMargin ?? 0];
+  ctx.say(`[training] ${at.variant} step ${at.step}: validation preference accuracy ${value.toFixed(3)} on ${r.count} pairs ` +
+    `(mean margin ${tiebreak.toFixed(3)})`);
+  return { value, tiebreak, laterWinsTies: true };
 }

@@ -1,25 +1,36 @@
 // An experiment: the audit, then each requested variant trained from the same reference, then the
-// reference and every variant evaluated the same way on the test split (greedy and sampled), with
-// preference accuracy for pair data; summary.json in the run folder and a table for the terminal.
-// `alol train` runs one variant; the demo runs several.
+// reference and every variant evaluated the same way on the test split (greedy and sampled), with the
+// preference accuracy on the test pairs (stated by pair records, or formed from several scored responses
+// to a test prompt); summary.json in the run folder and a table for the terminal. `alol train` runs the
+// config's variant(s); the demo runs several. When no reward component can score generated text,
+// generation rewards are n/a (null) and the best checkpoint is chosen by the validation preference
+// accuracy, or is the final one; each variant's summary says which (`selectedBy`).
 
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Variant } from '../alol/rules.js';
 import { readDataset } from '../data/dataset.js';
-import type { Row } from '../data/rows.js';
+import { formPairs, pairsOf, responseSets } from '../data/pairs.js';
+import type { Pair, Row } from '../data/rows.js';
 import { loadModelFolder } from '../model/folder.js';
 import { type Policy, loadPolicy, withWeights } from '../model/policy.js';
 import { RewardSet } from '../rewards/registry.js';
 import type { RunContext } from '../run/context.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { type AuditResult, runAudit } from './audit.js';
-import { evaluateOnTest, generationRewards, validationReward } from './evaluate.js';
+import { evaluateOnTest, generationRewards, validationAccuracy, validationReward } from './evaluate.js';
 import type { Metrics } from './metrics.js';
 import { type OnProgress, progressBarOf } from './phase.js';
-import { trainVariant } from './train.js';
+import { trainVariant, type ValidationScore } from './train.js';
+import { experimentPlan } from './validate.js';
 
-export type MetricsSummary = Omit<Metrics, 'count'> & { preferenceAccuracy?: number | null };
+/** Mean reward per component and total; `{total: null}` when nothing could score the generations (n/a). */
+export type RewardSummary = { total: number | null } & Record<string, number | null>;
+
+export type MetricsSummary = Omit<Metrics, 'count' | 'reward'> & { reward: RewardSummary; preferenceAccuracy?: number | null };
+
+/** How a variant's evaluated checkpoint was chosen. */
+export type SelectedBy = 'validation reward' | 'validation preference accuracy' | 'final';
 
 export interface VariantSummary {
   heldout: MetricsSummary;
@@ -27,8 +38,9 @@ export interface VariantSummary {
   filteredFraction: number;
   trainSeconds: number;
   steps: number;
-  /** The checkpoint evaluated: the best by validation reward, else the final one. */
+  /** The checkpoint evaluated: the best by `selectedBy`, else the final one. */
   evaluatedStep: number | null;
+  selectedBy?: SelectedBy;
 }
 
 export interface Summary {
@@ -43,6 +55,7 @@ interface VariantRecord {
   trainSeconds: number;
   filteredFraction: number;
   bestStep: number | null;
+  selectedBy?: SelectedBy;
 }
 
 /** The latest checkpoint folder of a variant, if any (names sort by step). */
@@ -53,10 +66,12 @@ export function latestCheckpoint(variantDir: string): string | null {
   return steps.length ? path.join(dir, steps[steps.length - 1]) : null;
 }
 
-export function metricsOf(m: Metrics, accuracy?: number | null): MetricsSummary {
-  const { count: _count, ...rest } = m;
+/** A summary's metrics: rewards n/a (`{total: null}`) unless `scored`; the preference accuracy when there were pairs. */
+export function metricsOf(m: Metrics, accuracy?: number | null, scored = true): MetricsSummary {
+  const { count: _count, reward, ...rest } = m;
   void _count;
-  return accuracy === undefined ? rest : { ...rest, preferenceAccuracy: accuracy };
+  const out: MetricsSummary = { reward: scored ? reward : { total: null }, ...rest };
+  return accuracy === undefined ? out : { ...out, preferenceAccuracy: accuracy };
 }
 
 /** What the experiment shares between its phases after the audit. */
@@ -65,7 +80,55 @@ interface Bench {
   genRewards: RewardSet;
   testRows: Row[];
   validationRows: Row[];
+  testPairs: Pair[];
+  validationPairs: Pair[];
+  /** How the best checkpoint is chosen (when evaluations happen): 'final' when no validation score exists. */
+  selection: SelectedBy;
   summary: Summary;
+}
+
+/**
+ * The preference pairs of the test and validation splits: those the records state, and those formed
+ * from prompts with several responses, scored by the run's reward components (cached per row).
+ * Validation pairs are formed only when `validation` (they choose the best checkpoint when nothing can
+ * score generations).
+ */
+export async function heldoutPairs(
+  ctx: Pick<RunContext, 'config' | 'baseDir' | 'cacheDir' | 'device' | 'say'>,
+  allRows: readonly Row[],
+  stated: readonly Pair[],
+  trainRows: readonly Row[],
+  validation = true,
+): Promise<{ test: Pair[]; validation: Pair[] }> {
+  const { config } = ctx;
+  const inSets = (split: 'test' | 'validation') => {
+    const rows = allRows.filter((r) => r.split === split);
+    return responseSets(rows).flatMap((set) => set.map((i) => rows[i]));
+  };
+  const [test, val] = [inSets('test'), validation ? inSets('validation') : []];
+  const formed = { test: [] as Pair[], validation: [] as Pair[] };
+  if (test.length + val.length > 0) {
+    const opts = { baseDir: ctx.baseDir, cacheDir: ctx.cacheDir, provider: ctx.device.provider, threads: config.threads };
+    const rewards = await RewardSet.create(config.rewards, opts);
+    try {
+      rewards.fit(trainRows);
+      const totals = (await rewards.score([...test, ...val])).total;
+      formed.test = pairsOf(test, formPairs(test, totals.subarray(0, test.length), config.data.pairs));
+      formed.validation = pairsOf(val, formPairs(val, totals.subarray(test.length), config.data.pairs));
+    } finally {
+      await rewards.dispose();
+    }
+  }
+  const of = (split: 'test' | 'validation') => [...stated.filter((p) => p.split === split), ...formed[split]];
+  const out = { test: of('test'), validation: of('validation') };
+  if (formed.test.length + formed.validation.length > 0) {
+    ctx.say(
+      `[evaluation] preference pairs formed from scored responses (data.pairs: ${config.data.pairs.from}): ` +
+        `${formed.test.length} test, ${formed.validation.length} validation; with stated pairs ${out.test.length} test, ` +
+        `${out.validation.length} validation`,
+    );
+  }
+  return out;
 }
 
 /** The evaluate phase of one policy: the test split, the summary's entry, a line and the phase events. */
@@ -81,15 +144,17 @@ async function evaluateVariant(
   log.emit({ type: 'phase/didChange', phase: 'evaluation', variant: label, status: 'started', message });
   const t0 = performance.now();
   const at = { variant: label, step: extra.steps, onProgress: progressBarOf(ctx, 'evaluation') };
-  const { result, accuracy } = await evaluateOnTest(policy, bench.testRows, bench.audit.pairs, bench.genRewards, ctx, at);
+  const { result, accuracy } = await evaluateOnTest(policy, bench.testRows, bench.testPairs, bench.genRewards, ctx, at);
   bench.summary.prompts = result.prompts;
   bench.summary.variants[label] = {
-    heldout: metricsOf(result.heldout, accuracy),
-    heldoutSampled: metricsOf(result.heldoutSampled, accuracy),
+    heldout: metricsOf(result.heldout, accuracy, result.scored),
+    heldoutSampled: metricsOf(result.heldoutSampled, accuracy, result.scored),
     ...extra
   };
   const pref = accuracy !== undefined && accuracy !== null ? `, preference accuracy ${accuracy.toFixed(3)}` : '';
-  const rewards = `sampled reward ${result.heldoutSampled.reward.total.toFixed(3)}, greedy ${result.heldout.reward.total.toFixed(3)}`;
+  const rewards = result.scored
+    ? `sampled reward ${result.heldoutSampled.reward.total.toFixed(3)}, greedy ${result.heldout.reward.total.toFixed(3)}`
+    : 'generation rewards n/a (no component scores generated text)';
   const msg = `${label}: ${rewards}${pref}`;
   ctx.say(`[evaluation] ${msg} (${((performance.now() - t0) / 1e3).toFixed(1)} s)`);
   log.emit({
@@ -116,19 +181,23 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
   });
   ctx.say(`[training] ${variant}: starting from the reference policy${resume ? `, resuming from ${resume}` : ''}`);
   const trainBar = progressBarOf(ctx, 'training');
-  const evaluate = async (params: ReadonlyMap<string, Float32Array>, step: number) =>
-    validationReward(withWeights(audit.reference, new Map(params)), validationRows, bench.genRewards, ctx, { variant, step });
+  const policyOf = (params: ReadonlyMap<string, Float32Array>) => withWeights(audit.reference, new Map(params));
+  const evaluate = async (params: ReadonlyMap<string, Float32Array>, step: number): Promise<ValidationScore> =>
+    bench.selection === 'validation reward'
+      ? { value: await validationReward(policyOf(params), validationRows, bench.genRewards, ctx, { variant, step }) }
+      : validationAccuracy(policyOf(params), bench.validationPairs, ctx, { variant, step });
   const trained = await trainVariant(ctx, audit, {
     variant,
     dir,
     resume,
     progress: (total) => (done) => trainBar(done, total),
-    evaluate: validationRows.length ? evaluate : undefined,
+    evaluate: bench.selection === 'final' ? undefined : evaluate,
   });
   const { steps, trainSeconds, filteredFraction, bestStep } = trained;
-  const record: VariantRecord = { steps, trainSeconds, filteredFraction, bestStep };
+  const selectedBy: SelectedBy = bestStep ? bench.selection : 'final';
+  const record: VariantRecord = { steps, trainSeconds, filteredFraction, bestStep, selectedBy };
   await writeFileAtomic(path.join(dir, 'result.json'), `${JSON.stringify(record)}\n`);
-  const best = bestStep ? `, best validation reward at step ${bestStep}` : '';
+  const best = bestStep ? `, best ${bench.selection} at step ${bestStep}` : '';
   const msg = `${variant}: ${steps} steps in ${trainSeconds.toFixed(1)} s, final loss ${trained.losses.at(-1)?.toFixed(4) ?? '-'}${best}`;
   ctx.say(`[training] ${msg}`);
   ctx.log.emit({ type: 'phase/didChange', phase: 'training', variant, status: 'finished', message: msg, elapsedMs: trainSeconds * 1e3 });
@@ -138,7 +207,7 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
     bench,
     variant,
     withWeights(audit.reference, params),
-    { filteredFraction, trainSeconds, steps, evaluatedStep: bestStep ?? steps },
+    { filteredFraction, trainSeconds, steps, evaluatedStep: bestStep ?? steps, selectedBy },
   );
 }
 
@@ -153,17 +222,33 @@ export async function runExperiment(
   variants: readonly Variant[],
   opts: { resume?: string; continue?: boolean } = {},
 ): Promise<{ audit: AuditResult; summary: Summary }> {
-  const audit = await runAudit(ctx);
+  const audit = await runAudit(ctx, experimentPlan(variants));
   const { config, runDir } = ctx;
+  const scoresGenerations = generationRewards(config.rewards).length > 0;
+  const held = await heldoutPairs(ctx, audit.allRows, audit.pairs, audit.rowsByIndex, !scoresGenerations);
   const rewardOptions = { baseDir: ctx.baseDir, cacheDir: null, provider: ctx.device.provider, threads: config.threads };
   const genRewards = await RewardSet.create(generationRewards(config.rewards), rewardOptions);
-  if (genRewards.names.length === 0) ctx.say(
-    '[evaluation] no reward component can score generated text (fields only): generation rewards are reported as 0',
-  );
-  genRewards.fit(audit.rowsByIndex);
   const testRows = audit.allRows.filter((r) => r.split === 'test');
   const validationRows = audit.allRows.filter((r) => r.split === 'validation');
-  const bench: Bench = { audit, genRewards, testRows, validationRows, summary: { variants: {}, prompts: 0, seed: config.train.seed } };
+  const selection: SelectedBy = scoresGenerations
+    ? (validationRows.length ? 'validation reward' : 'final')
+    : held.validation.length ? 'validation preference accuracy' : 'final';
+  if (!scoresGenerations) {
+    const best = selection === 'final' ? 'the final checkpoint is evaluated (no validation pairs to choose by)' :
+      `the best checkpoint is chosen by the validation preference accuracy on ${held.validation.length} pairs`;
+    ctx.say(`[evaluation] no reward component can score generated text (fields only): generation rewards are n/a; ${best}`);
+  }
+  genRewards.fit(audit.rowsByIndex);
+  const bench: Bench = {
+    audit,
+    genRewards,
+    testRows,
+    validationRows,
+    testPairs: held.test,
+    validationPairs: held.validation,
+    selection,
+    summary: { variants: {}, prompts: 0, seed: config.train.seed },
+  };
   try {
     await evaluateVariant(
       ctx,
@@ -179,11 +264,12 @@ export async function runExperiment(
         const rec = JSON.parse(readFileSync(recordFile, 'utf8')) as VariantRecord;
         ctx.say(`[training] ${variant}: already trained in this run folder (${rec.steps} steps); evaluating it`);
         const params = (await loadModelFolder(path.join(dir, rec.bestStep ? 'best' : 'final'))).params;
-        const extra = {
+        const extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'> = {
           filteredFraction: rec.filteredFraction,
           trainSeconds: rec.trainSeconds,
           steps: rec.steps,
           evaluatedStep: rec.bestStep ?? rec.steps,
+          selectedBy: rec.selectedBy ?? (rec.bestStep ? 'validation reward' : 'final'),
         };
         await evaluateVariant(ctx, bench, variant, withWeights(audit.reference, params), extra);
         continue;
@@ -198,10 +284,23 @@ export async function runExperiment(
 }
 
 /**
- * `alol eval`: a model folder evaluated on the test split of the run's data as an experiment evaluates
- * its variants (the entry is named after the folder); writes summary.json.
+ * The name `alol eval` gives a model folder by default: its variant's folder for a run's `final`, `best`
+ * or `checkpoints/step-N` (runs/x/a_lol/final -> a_lol), else the folder's own name.
  */
-export async function evaluateModel(ctx: RunContext, modelDir: string, onProgress: OnProgress): Promise<{
+export function variantNameOf(modelDir: string): string {
+  const abs = path.resolve(modelDir);
+  const base = path.basename(abs);
+  const parent = path.basename(path.dirname(abs));
+  if (base === 'final' || base === 'best') return parent;
+  if (/^step-\d+$/.test(base) && parent === 'checkpoints') return path.basename(path.dirname(path.dirname(abs)));
+  return base;
+}
+
+/**
+ * `alol eval`: a model folder evaluated on the test split of the run's data as an experiment evaluates
+ * its variants (named `name`, by default variantNameOf(modelDir)); writes summary.json.
+ */
+export async function evaluateModel(ctx: RunContext, modelDir: string, onProgress: OnProgress, name?: string): Promise<{
   summary: Summary; components: string[],
 }> {
   const { config } = ctx;
@@ -210,16 +309,22 @@ export async function evaluateModel(ctx: RunContext, modelDir: string, onProgres
     path.resolve(ctx.baseDir, config.data.path),
     { format: config.data.format, split: config.data.split },
   );
+  const trainRows = rows.filter((r) => r.split === 'train');
+  const held = await heldoutPairs(ctx, rows, pairs, trainRows, false);
   const rewardOptions = { baseDir: ctx.baseDir, cacheDir: null, provider: ctx.device.provider, threads: config.threads };
   const rewards = await RewardSet.create(generationRewards(config.rewards), rewardOptions);
   try {
-    rewards.fit(rows.filter((r) => r.split === 'train'));
-    const name = path.basename(path.resolve(modelDir));
+    rewards.fit(trainRows);
+    const label = name ?? variantNameOf(modelDir);
     const testRows = rows.filter((r) => r.split === 'test');
-    const { result, accuracy } = await evaluateOnTest(policy, testRows, pairs, rewards, ctx, { variant: name, step: 0, onProgress });
-    const entry = { heldout: metricsOf(result.heldout, accuracy), heldoutSampled: metricsOf(result.heldoutSampled, accuracy) };
+    const at = { variant: label, step: 0, onProgress };
+    const { result, accuracy } = await evaluateOnTest(policy, testRows, held.test, rewards, ctx, at);
+    const entry = {
+      heldout: metricsOf(result.heldout, accuracy, result.scored),
+      heldoutSampled: metricsOf(result.heldoutSampled, accuracy, result.scored),
+    };
     const extra = { filteredFraction: 0, trainSeconds: 0, steps: 0, evaluatedStep: null };
-    const summary: Summary = { variants: { [name]: { ...entry, ...extra } }, prompts: result.prompts, seed: config.train.seed };
+    const summary: Summary = { variants: { [label]: { ...entry, ...extra } }, prompts: result.prompts, seed: config.train.seed };
     await writeFileAtomic(path.join(ctx.runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     return { summary, components: rewards.names };
   } finally {

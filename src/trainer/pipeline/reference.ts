@@ -24,6 +24,7 @@ export const lengthsFor = (ctx: Pick<RunContext, 'config'>, p: Policy): Lengths 
   maxPromptTokens: ctx.config.data.maxPromptTokens,
   maxResponseTokens: ctx.config.data.maxResponseTokens,
   nPositions: p.config.nPositions,
+  chatTemplate: ctx.config.data.chatTemplate,
 });
 
 /** Chooses or makes pi_ref, saves it as <run>/reference, and tokenizes the training rows for it. */
@@ -76,10 +77,9 @@ export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRo
     heads: cfg.nHead,
     kvHeads: kvHeads(cfg),
   });
-  await saveModelFolder(
-    path.join(ctx.runDir, 'reference'),
-    { config: reference.config, params: reference.params, tokenizerJson: reference.tokenizerJson, extraConfig: reference.extraConfig },
-  );
+  const { tokenizerJson, tokenizerFiles, extraConfig } = reference;
+  const saved = { config: reference.config, params: reference.params, tokenizerJson, tokenizerFiles, extraConfig };
+  await saveModelFolder(path.join(ctx.runDir, 'reference'), saved);
   const tokenized = tokenizeRows(trainRows, reference.tokenizer, lengthsFor(ctx, reference));
   const { truncatedPrompts, truncatedResponses } = tokenized.report;
   if (truncatedPrompts || truncatedResponses) {
@@ -100,8 +100,9 @@ export async function sftReference(
   const dir = opts.cacheDir ? path.join(opts.cacheDir, `sft-${key}`) : null;
   if (dir && (await stat(dir).then(() => true, () => false))) return { policy: await loadPolicy(dir), reused: true };
   const params = await sftRows(base.config, base.params, rows, { ...opts, steps: sft.steps, lr: sft.lr });
-  if (dir) await saveModelFolder(dir, { config: base.config, params, tokenizerJson: base.tokenizerJson, extraConfig: base.extraConfig });
-  return { policy: policyOf(base.config, params, base.tokenizerJson, '(reference)', base.extraConfig), reused: false };
+  const { tokenizerJson, tokenizerFiles, extraConfig } = base;
+  if (dir) await saveModelFolder(dir, { config: base.config, params, tokenizerJson, tokenizerFiles, extraConfig });
+  return { policy: policyOf(base.config, params, tokenizerJson, '(reference)', tokenizerFiles, extraConfig), reused: false };
 }
 
 /** Log-probs of tokenized rows (responses already end with EOS) under a policy, in row order. */

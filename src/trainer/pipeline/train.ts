@@ -1,16 +1,17 @@
 // The train phase: one variant trained from the audit's reference policy, its settings read from the
 // run's config. The updates run in the one training loop (compute/loop.ts) on a trainer of the run's
 // compute backend; around them: requests from the extension (checkpoint now, stop), sampling and batch
-// assembly, the watchdog, logging, evaluation (the best checkpoint by validation reward) and
-// checkpoints. Importance weights come from the policy's log-probs inside the backend and the cached
-// per-token reference log-probs, so at step 0 they are exactly 1.
+// assembly, the watchdog, logging, evaluation (the best checkpoint by a validation score: the reward of
+// generations, or the preference accuracy when nothing can score generations) and checkpoints.
+// Importance weights come from the policy's log-probs inside the backend and the cached per-token
+// reference log-probs, so at step 0 they are exactly 1.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { variantBatch } from '../alol/batch.js';
 import { coefFor } from '../alol/losses.js';
 import { type Variant, isAlol, samplerFor, stepBudget } from '../alol/rules.js';
-import { RowSampler, type SamplerState, samplingUnits, unitWeights } from '../alol/sampler.js';
+import { RowSampler, type SamplerState, samplingUnits, unitGroups, unitWeights } from '../alol/sampler.js';
 import type { PolicyTrainer, TrainBatch } from '../compute/backend.js';
 import { trainLoop } from '../compute/loop.js';
 import { AlolError } from '../errors.js';
@@ -33,8 +34,8 @@ export interface TrainOptions {
   /** The variant's folder in the run: checkpoints/, final/, best/, watchdog files. */
   dir: string;
   progress: (total: number) => (done: number) => void;
-  /** Validation reward of the current policy (for the best checkpoint); called every evalEvery steps. */
-  evaluate?: (params: ReadonlyMap<string, Float32Array>, step: number) => Promise<number>;
+  /** Validation score of the current policy (for the best checkpoint); called every evalEvery steps. */
+  evaluate?: (params: ReadonlyMap<string, Float32Array>, step: number) => Promise<ValidationScore>;
   /** Continue from this checkpoint folder (written by an earlier run of the same variant). */
   resume?: string;
 }
@@ -51,10 +52,36 @@ export interface TrainedVariant {
   bestStep: number | null;
 }
 
-/** The best validation reward so far and its step: in checkpoints, and in best/ beside that policy. */
+/** A validation evaluation: higher is better; `tiebreak` decides equal values, then `laterWinsTies`. */
+export interface ValidationScore {
+  value: number;
+  tiebreak?: number;
+  /** Equal value and tiebreak: the later checkpoint (a metric that cannot tell two apart is no reason to stop early). */
+  laterWinsTies?: boolean;
+}
+
+/** The best validation score so far and its step: in checkpoints, and in best/ beside that policy. */
 interface Best {
   step: number;
-  reward: number;
+  value: number;
+  tiebreak: number | null;
+}
+
+/** Whether `s` beats the best so far. */
+function beats(s: ValidationScore, best: Best | null): boolean {
+  if (!best) return true;
+  if (s.value !== best.value) return s.value > best.value;
+  const [t, bt] = [s.tiebreak ?? -Infinity, best.tiebreak ?? -Infinity];
+  return t !== bt ? t > bt : s.laterWinsTies === true;
+}
+
+/** A checkpoint's best, also as written before scores had a tiebreak (`{step, reward}`). */
+function bestOf(saved: unknown): Best | null {
+  if (!saved || typeof saved !== 'object') return null;
+  const b = saved as { step?: unknown; value?: unknown; reward?: unknown; tiebreak?: unknown };
+  const value = typeof b.value === 'number' ? b.value : b.reward;
+  if (typeof b.step !== 'number' || typeof value !== 'number') return null;
+  return { step: b.step, value, tiebreak: typeof b.tiebreak === 'number' ? b.tiebreak : null };
 }
 const BEST_FILE = 'best.json';
 
@@ -70,12 +97,18 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   const { variant } = opts;
   const cfg = audit.reference.config;
   const train = { ...ctx.config.train, variant };
-  const budget = stepBudget(train, audit.positiveFraction);
-  const units = samplingUnits(audit.train.map((t) => t.row), variant);
+  const adv = audit.adv;
+  if (isAlol(variant) && !adv) throw new Error(`${variant} needs advantages, and this run's audit skipped the value head`);
+  const positiveFraction = adv?.positiveFraction ?? 1;
+  const advantages = adv?.advantages ?? new Float64Array(audit.train.length); // unused by variants without advantages
+  const budget = stepBudget(train, positiveFraction);
+  const rows = audit.train.map((t) => t.row);
+  const units = samplingUnits(rows, variant, audit.trainPairs);
   const sampler = new RowSampler(
     samplerFor(variant, train.sampler),
-    unitWeights(variant, units, audit.advantages, audit.rewards.total),
+    unitWeights(variant, units, advantages, audit.rewards.total),
     train.seed,
+    unitGroups(units, rows),
   );
   const unitsPerBatch = variant === 'dpo' ? Math.max(1, Math.floor(train.batchSize / 2)) : train.batchSize;
   const settings = { clipEps: train.clipEps, klBeta: train.klBeta, dpoBeta: train.dpoBeta };
@@ -94,7 +127,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   let best: Best | null = null;
   /** Rows of each micro-batch drawn, by batch (for the watchdog). */
   const drawn = new Map<TrainBatch, number[]>();
-  const coefOf = (i: number) => coefFor(variant, audit.rewards.total[i], audit.advantages[i]);
+  const coefOf = (i: number) => coefFor(variant, audit.rewards.total[i], advantages[i]);
   // One micro-batch: rows of the drawn units (for dpo: the chosen rows, then their rejected rows).
   const assemble = (picked: number[]): TrainBatch => {
     const idx = variant === 'dpo' ? [...picked.map((u) => units[u][0]), ...picked.map((u) => units[u][1])] : picked.map((u) => units[u][0]);
@@ -106,8 +139,8 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   const checkpoint = async (dir: string): Promise<void> => {
     const { params, optimizer } = trainer.state();
     const state = { step: trainer.step, rngState: 0, config: { ...ctx.config, train }, extra: { variant, sampler: sampler.state(), best } };
-    const { tokenizerJson, extraConfig } = audit.reference;
-    await saveCheckpoint(dir, { config: cfg, params, optimizer, tokenizerJson, extraConfig, state });
+    const { tokenizerJson, tokenizerFiles, extraConfig } = audit.reference;
+    await saveCheckpoint(dir, { config: cfg, params, optimizer, tokenizerJson, tokenizerFiles, extraConfig, state });
   };
   const saved = (step: number, dir: string) => ctx.log.emit({ type: 'checkpoint/didSave', variant, phase: 'training', step, dir });
 
@@ -122,7 +155,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
       ctx.say(`[training] resumed ${variant} from ${opts.resume} at step ${ck.state.step}`);
       // The best so far carries over when its policy is in this variant's best/ (a Stop, then Resume of the
       // same run folder); else the best is chosen among the evaluations from here on, as before.
-      const savedBest = (ck.state.extra.best ?? null) as Best | null;
+      const savedBest = bestOf(ck.state.extra.best);
       if (savedBest && (await bestStepIn(opts.dir)) === savedBest.step) best = savedBest;
       else if (savedBest) {
         const from = ck.state.step;
@@ -154,7 +187,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
       afterStep: async ({ step, lr, stats, batches, elapsedMs }) => {
         // watchdog: a non-finite loss or gradient stops the run with the batch written and its rows named
         if (!Number.isFinite(stats.loss) || !Number.isFinite(stats.gradNorm)) {
-          await watchdog(opts.dir, audit, variant, step, stats, drawn.get(batches[batches.length - 1]) ?? []);
+          await watchdog(opts.dir, audit, advantages, variant, step, stats, drawn.get(batches[batches.length - 1]) ?? []);
         }
         // logging
         const tokens = batches.reduce((a, b) => a + b.mask.reduce((s, x) => s + x, 0), 0);
@@ -166,12 +199,13 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
           ...timing,
         });
         bar(step);
-        // evaluation: keep the best policy by validation reward
+        // evaluation: keep the best policy by its validation score
         if (opts.evaluate && budget.evalEvery > 0 && step % budget.evalEvery === 0) {
-          const reward = await opts.evaluate(trainer.weights(), step);
-          if (reward > (best?.reward ?? -Infinity)) {
-            best = { step, reward };
-            const policy = { config: cfg, params: trainer.weights(), tokenizerJson: audit.reference.tokenizerJson };
+          const score = await opts.evaluate(trainer.weights(), step);
+          if (beats(score, best)) {
+            best = { step, value: score.value, tiebreak: score.tiebreak ?? null };
+            const { tokenizerJson, tokenizerFiles } = audit.reference;
+            const policy = { config: cfg, params: trainer.weights(), tokenizerJson, tokenizerFiles };
             await saveModelFolder(path.join(opts.dir, 'best'), policy, { [BEST_FILE]: `${JSON.stringify(best)}\n` });
           }
         }
@@ -185,7 +219,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
     const trainSeconds = (performance.now() - t0) / 1e3;
     await checkpoint(path.join(opts.dir, 'final'));
     saved(trainer.step, path.join(opts.dir, 'final'));
-    const filteredFraction = isAlol(variant) && budget.scaled ? 1 - audit.positiveFraction : 0;
+    const filteredFraction = isAlol(variant) && budget.scaled ? 1 - positiveFraction : 0;
     const timesSampled = Int32Array.from(sampler.timesSampled);
     return {
       variant,
@@ -206,13 +240,14 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
 async function watchdog(
   dir: string,
   audit: AuditResult,
+  advantages: Float64Array,
   variant: Variant,
   step: number,
   stats: { loss: number; gradNorm: number },
   idx: readonly number[],
 ): Promise<never> {
   const row = (i: number) => audit.train[i];
-  const coef = (i: number) => coefFor(variant, audit.rewards.total[i], audit.advantages[i]);
+  const coef = (i: number) => coefFor(variant, audit.rewards.total[i], advantages[i]);
   const file = path.join(dir, `watchdog-step-${step}.json`);
   await mkdir(dir, { recursive: true });
   const rows = idx.map((i) => ({
@@ -227,7 +262,7 @@ async function watchdog(
   await writeFile(file, JSON.stringify({ step, loss: stats.loss, gradNorm: stats.gradNorm, rows }, null, 1));
   const finite = (
     i: number,
-  ) => audit.refLogprobs.perToken[i].every(Number.isFinite) && Number.isFinite(audit.advantages[i]) && Number.isFinite(
+  ) => audit.refLogprobs.perToken[i].every(Number.isFinite) && Number.isFinite(advantages[i]) && Number.isFinite(
     audit.rewards.total[i],
   );
   const bad = idx.filter((i) => !finite(i));

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { RunConfig } from '../../protocol/config.js';
 import type { ComputeBackend } from '../compute/backend.js';
 import type { Row } from '../data/rows.js';
-import type { TokenizedRow } from '../data/tokenize.js';
+import { type TokenizedRow, promptIds } from '../data/tokenize.js';
 import { AlolError } from '../errors.js';
 import type { Policy } from '../model/policy.js';
 import type { RewardSet } from '../rewards/registry.js';
@@ -118,7 +118,7 @@ const MIN_VALIDATION_PROMPTS = 10;
 
 /**
  * What makes fitOn "validation" impossible whatever the data: a `field` reward reads the dataset, so it
- * cannot score the reference's generations. The audit checks this before its first phase.
+ * cannot score the reference's generations. validate.ts reports it before the first phase; this guard stays.
  */
 export function checkFitOn(config: RunConfig): void {
   if (config.value.fitOn !== 'validation') return;
@@ -145,7 +145,7 @@ async function validationTargets(ctx: RunContext, clock: PhaseClock, a: ValueInp
     const room = `eval.maxNewTokens ${config.eval.maxNewTokens} leaves no room for prompts in n_positions ${reference.config.nPositions}`;
     throw new AlolError('config', `value.fitOn "validation": ${room}`, 'lower eval.maxNewTokens');
   }
-  const val = distinct(a.validation.map((r) => reference.tokenizer.encode(r.prompt).slice(-maxPromptTokens)));
+  const val = distinct(a.validation.map((r) => promptIds(reference.tokenizer, r.prompt, lengths, maxPromptTokens, r).ids));
   if (val.unique.length < MIN_VALIDATION_PROMPTS) {
     throw new AlolError(
       'data',
@@ -155,11 +155,13 @@ async function validationTargets(ctx: RunContext, clock: PhaseClock, a: ValueInp
     );
   }
   const texts = await greedy(ctx, clock, reference, val.unique);
+  const firstRow: number[] = [];
+  val.index.forEach((u, r) => (firstRow[u] ??= r));
   const genRows: Row[] = val.unique.map((p, i) => ({
     id: `greedy:${sha(p)}`,
     file: '(reference greedy generation)',
     line: i + 1,
-    prompt: reference.tokenizer.decode(p),
+    prompt: a.validation[firstRow[i]].prompt, // the text of the first row with these prompt tokens
     response: texts[i],
     split: 'validation',
     group: `greedy:${i}`,
@@ -189,7 +191,7 @@ export async function valuePhase(ctx: RunContext, clock: PhaseClock, a: ValueInp
     'value',
     fitOn === 'train'
       ? `fitting the value head V(x) on the reference's hidden states of ${trainPrompts.unique.length} training prompts, ` +
-          `out-of-fold (${folds} folds: no row's V comes from a head fitted on it)`
+          `out-of-fold (${folds} folds by prompt group: no row's V comes from a head fitted on its prompt's rows)`
       : `fitting the value head V(x) on validation prompts, with targets = rewards of the reference's own greedy generations`,
   );
 

@@ -359,13 +359,16 @@ export async function runCommand(page, title, { timeoutMs = 60_000, opensQuickPi
     // Enter runs the focused row; click ours instead if another one has the focus.
     if (await rows.and(page.locator('.focused')).count()) await input.press('Enter');
     else await rows.first().click();
-    // A command that asks something opens the quick input again (with its own placeholder).
-    if (opensQuickPick) {
-      await page.locator('.quick-input-widget .quick-input-box input:not([aria-label*="command"])')
-        .waitFor({ state: 'visible', timeout: 10_000 });
-    } else {
-      await input.waitFor({ state: 'hidden', timeout: 10_000 });
-    }
+    // A command that asks something opens the quick input again (with its own placeholder). Its first run activates
+    // the extension, which on a busy machine took longer than 10 s: wait for the product, bounded, saying so.
+    const question = page.locator('.quick-input-widget .quick-input-box input:not([aria-label*="command"])');
+    const answer = opensQuickPick
+      ? question.waitFor({ state: 'visible', timeout: 60_000 })
+      : input.waitFor({ state: 'hidden', timeout: 60_000 });
+    await answer.catch((e) => {
+      const what = opensQuickPick ? 'did not ask its question' : 'did not close the palette';
+      throw new Error(`ran "${title}", but it ${what} within 60 s (extension activation or the command itself is slow): ${e.message}`);
+    });
     return attempt;
   }
 }
@@ -397,6 +400,38 @@ export async function screenshot(page, name) {
 // ---- extension-host tests ------------------------------------------------------------------------
 
 /**
+ * `done`, followed by what VS Code writes to `logFile` (the extension host's output, mocha's progress among it) rather
+ * than by the clock: on a busy machine the whole suite took longer than 120 s while every test was progressing. Rejects,
+ * saying which, when the log has not grown for `stallMs` (the suite hangs) or after `maxMs` in all.
+ */
+async function whileLogGrows(done, logFile, what, { stallMs, maxMs }) {
+  const start = Date.now();
+  const sizeNow = () => {
+    try {
+      return fs.statSync(logFile).size;
+    } catch {
+      return 0;
+    }
+  };
+  let size = -1;
+  let grew = start;
+  let timer;
+  const watch = new Promise((_, reject) => {
+    timer = setInterval(() => {
+      const now = sizeNow();
+      if (now !== size) [size, grew] = [now, Date.now()];
+      if (Date.now() - grew > stallMs) reject(new Error(`timed out: ${what}: no output from VS Code for ${stallMs / 1000} s`));
+      else if (Date.now() - start > maxMs) reject(new Error(`timed out: ${what}: still running after ${maxMs / 1000} s`));
+    }, 1_000);
+  });
+  try {
+    return await Promise.race([done, watch]);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
  * Runs a mocha suite inside the real extension host (what @vscode/test-electron does), with
  * `extensionPath` as the development extension. The suite module (`testsPath`, without .js) exports
  * run(); it reports to the JSON file named by ALOL_E2E_RESULTS (the host's stdout is not visible).
@@ -415,7 +450,8 @@ export async function runExtensionTests({ extensionPath, testsPath, workspace, t
       consoleLog: path.join(server.tmp, 'workbench-console.log'),
       payload: [['extensionDevelopmentPath', remote(extensionPath)], ['extensionTestsPath', remote(testsPath)]],
     });
-    const exitCode = await withTimeout(exited, timeoutMs, `extension tests ${path.relative(ROOT, testsPath)} (no codeAutomationExit call)`)
+    const what = `extension tests ${path.relative(ROOT, testsPath)} (no codeAutomationExit call)`;
+    const exitCode = await whileLogGrows(exited, server.log, what, { stallMs: timeoutMs, maxMs: 900_000 })
       .catch((e) => {
         throw new Error(`${e.message}\n--- code-server log ---\n${server.logTail(40)}\n--- extension host log ---\n${extHostLog(server)}`);
       });
@@ -468,16 +504,26 @@ export function extHostLog(server, lines = 60) {
 export const quickInput = (page) => page.locator('.quick-input-widget .quick-input-box input');
 
 /**
- * Opens a workspace file by quick open (Ctrl+P, its name, click the row whose name is exactly
- * `name`) and waits for its tab to be the active one. The list re-renders when file-search results
- * arrive after the recently-opened ones, so it waits for it to settle and retries if another file
- * opened.
+ * Opens a file at the workspace's root and waits for its tab to be the active one. The Explorer lists the root straight
+ * from disk, so the file is clicked there (Ctrl+Shift+E shows the Explorer); quick open (Ctrl+P) needs VS Code's file
+ * search, which on a busy machine listed the file only after tens of seconds, so it is the way for a file the Explorer
+ * does not show. Quick open's list re-renders when file-search results arrive after the recently-opened ones, so it
+ * waits for it to settle and retries if another file opened.
  */
 export async function openFile(page, name, { timeoutMs = 30_000 } = {}) {
-  const input = quickInput(page);
   const exact = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
-  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row')
-    .filter({ has: page.locator('.label-name', { hasText: exact }) });
+  const named = page.locator('.label-name', { hasText: exact });
+  await page.keyboard.press('Control+Shift+E');
+  const inExplorer = page.locator('div[id="workbench.view.explorer"] .monaco-list-row').filter({ has: named }).first();
+  if (await inExplorer.waitFor({ state: 'visible', timeout: 15_000 }).then(() => true, () => false)) {
+    await inExplorer.click();
+    await activeTab(page, name).waitFor({ state: 'visible', timeout: timeoutMs })
+      .catch((e) => { throw new Error(`clicked ${name} in the Explorer, but its editor did not become active: ${e.message}`); });
+    return 1;
+  }
+  console.log(`# the Explorer does not list ${name}: opening it by quick open`);
+  const input = quickInput(page);
+  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ has: named });
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 1; ; attempt++) {
     await page.keyboard.press('Control+P');
