@@ -39,7 +39,10 @@ describe('alol score on HH-RLHF (harmless-base test)', () => {
     );
     const r = run();
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /2312 records \(hh\) -> 4624 rows, 2307 pairs; 2310 groups \(prompts\), 0 with several response rows [^;]*; 5 unpaired/);
+    assert.match(
+      r.stdout,
+      /2312 records \(hh\) -> 4624 rows, 2307 pairs; 2310 groups \(prompts\), 0 with several response rows [^;]*; 5 unpaired/,
+    );
     const rows = (await readFile(path.join(dir, 'scores.jsonl'), 'utf8')).trim().split('\n').map(
       (l) => JSON.parse(l) as { kind: string; total: number; rewards: Record<string, number> },
     );
