@@ -184,7 +184,7 @@ describe('alol audit --dry-run and alol train --variants (CLI)', () => {
     await writeFile(path.join(dir, 'dry.json'), JSON.stringify({ ...baseConfig('rows.jsonl'), train: { variants: ['a_lol', 'dpo'] } }));
     const r = cli('audit', '--config', 'dry.json', '--dry-run');
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /60 groups \(prompts\), 60 with several responses/);
+    assert.match(r.stdout, /60 groups \(prompts\), 60 with several response rows/);
     assert.match(r.stdout, /dry run: no problems found for the audit and for `alol train` of a_lol, dpo/);
     assert.match(r.stdout, /no component scores generated text: generation rewards n\/a/);
     assert.ok(!existsSync(path.join(dir, 'runs')), 'no run folder');

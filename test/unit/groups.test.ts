@@ -49,7 +49,7 @@ describe('groups', () => {
     assert.equal(report.multiResponseGroups, 400);
     assert.equal(report.mixedSplitGroups, 0);
     assert.equal(report.groupSplits.train + report.groupSplits.validation + report.groupSplits.test, 400);
-    assert.match(describeReport(report), /400 groups \(prompts\), 400 with several responses/);
+    assert.match(describeReport(report), /400 groups \(prompts\), 400 with several response rows/);
   });
 
   it('out-of-fold fitting (on the rows\' groups, as the value phase passes them) never splits a prompt\'s rows across folds', async () => {
