@@ -29,12 +29,15 @@ before(async () => {
   const words = ['cats', 'dogs', 'rain', 'bread', 'music', 'trees', 'boats', 'snow', 'tea', 'books'];
   const bad = (w: string) => [' no.', ` ${w} ${w} ${w} ${w}`, ' blah blah', ' I like'][rng.int(4)];
   const rows = Array.from({ length: 600 }, (_, i) => {
+    // 200 distinct prompts (a word and a tag): rows are grouped by prompt, so the held-out prompts are new
+    // ones, while their words are all seen in training under other tags.
     const w = words[rng.int(words.length)];
-    return JSON.stringify({ id: `r${i}`, prompt: `Q: ${w}?\nA:`, response: rng.next() < 0.5 ? ` I like ${w}.` : bad(w) });
+    const tag = rng.int(20);
+    return JSON.stringify({ id: `r${i}`, prompt: `Q: ${w}? #${tag}\nA:`, response: rng.next() < 0.5 ? ` I like ${w}.` : bad(w) });
   });
   await writeFile(path.join(dir, 'data.jsonl'), `${rows.join('\n')}\n`);
   await writeFile(path.join(dir, 'reward.ts'), 'export default (b: { prompt: string; response: string }[]) => b.map((x) => {\n'
-    + '  const w = x.prompt.slice(3, -4);\n'
+    + "  const w = /^Q: (\\w+)\\?/.exec(x.prompt)![1];\n"
     + "  return (x.response.includes(w) ? 0.5 : 0) + (x.response.trim().endsWith('.') && x.response.split(' ').length <= 6 ? 0.5 : 0);\n"
     + '});\n');
   await writeFile(path.join(dir, 'corpus.txt'), 'the cat sat on the mat. '.repeat(200));
@@ -104,7 +107,7 @@ describe('alol verbs on a Llama-layout model', () => {
     assert.deepEqual([loaded.modelType, loaded.layers, loaded.hidden, loaded.heads, loaded.kvHeads], ['llama', 2, 64, 4, 2]);
     assert.equal(json('run/a_lol/final/config.json').model_type, 'llama');
     ok('eval', '--config', 'run.json', '--model', path.join('run', 'a_lol', 'final'), '--out', 'run-eval');
-    const evaluated = (json('run-eval/summary.json') as unknown as Summary).variants.final;
+    const evaluated = (json('run-eval/summary.json') as unknown as Summary).variants.a_lol;
     assert.deepEqual(evaluated.heldoutSampled, s.variants.a_lol.heldoutSampled);
   });
 });

@@ -14,6 +14,7 @@ import { initParams } from '../../src/trainer/model/family.js';
 import { llamaConfig } from '../../src/trainer/model/llama-config.js';
 import { LogprobScorer } from '../../src/trainer/model/logprobs.js';
 import { readSafetensors, writeSafetensors } from '../../src/trainer/model/safetensors.js';
+import { byteLevelTokenizer } from '../../src/trainer/model/tokenizer.js';
 import { sharedPath } from '../helpers/shared.js';
 
 const LLAMA = sharedPath('fixtures', 'llama-tiny-independent', 'model');
@@ -182,10 +183,11 @@ describe('Llama-family folders: save and load', () => {
   }
 
   it('a tied lm_head stored anyway is accepted when equal to the embedding, refused otherwise', async () => {
-    const cfg = llamaConfig({ vocabSize: 8, nPositions: 8, nEmbd: 4, nLayer: 1, nHead: 2, tieWordEmbeddings: true });
+    const tok = byteLevelTokenizer(); // saved folders are complete: their tokenizer files come from a real tokenizer
+    const cfg = llamaConfig({ vocabSize: tok.vocabSize, nPositions: 8, nEmbd: 4, nLayer: 1, nHead: 2, tieWordEmbeddings: true });
     const params = initParams(cfg, 0);
     const dir = path.join(tmpDir(), 'tied');
-    await saveModelFolder(dir, { config: cfg, params, tokenizerJson: {} });
+    await saveModelFolder(dir, { config: cfg, params, tokenizerJson: tok.toJSON() });
     const file = readSafetensors(new Uint8Array(readFileSync(path.join(dir, 'model.safetensors'))), 'x');
     const embed = file.tensors.find((t) => t.name === 'model.embed_tokens.weight');
     assert.ok(embed);
