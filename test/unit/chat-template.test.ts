@@ -6,6 +6,7 @@
 // The expected renderings are what Python's Jinja2 gives under transformers' settings
 // (scripts/check-chat-templates.py renders these templates with it and compares).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import type { Row } from '../../src/trainer/data/rows.js';
 import { promptIds, tokenizeRows } from '../../src/trainer/data/tokenize.js';
@@ -130,6 +131,26 @@ describe('rendering real-shaped templates', () => {
     const badDate = { text: '{{ strftime_now("%Q") }}', file: '/m/y/chat_template.jinja' };
     assert.throws(() => renderChat(badDate, [], { ...plain, context: 'the prompt of d.jsonl:3' }),
       /\/m\/y\/chat_template\.jinja: the chat template failed to render \(rendering the prompt of d\.jsonl:3\): .*%Q is not supported/);
+  });
+
+  it('a missing @huggingface/jinja is an install error saying so, not a template that does not parse', () => {
+    // A fresh node in which resolving the package fails as it does when node_modules lacks it.
+    const script = `
+      const Module = require('node:module');
+      const resolve = Module._resolveFilename;
+      Module._resolveFilename = function (request, ...rest) {
+        if (request === '@huggingface/jinja') throw Object.assign(new Error("Cannot find module '@huggingface/jinja'"), { code: 'MODULE_NOT_FOUND' });
+        return resolve.call(this, request, ...rest);
+      };
+      const { renderChat } = require(${JSON.stringify(require.resolve('../../src/trainer/model/chat-template.js'))});
+      try {
+        renderChat({ text: '{{ 1 }}', file: 'chat_template.jinja' }, [], { bosToken: '', eosToken: '', addGenerationPrompt: true });
+      } catch (e) {
+        console.log(JSON.stringify({ code: e.code, message: e.message }));
+      }`;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { code: string; message: string };
+    assert.equal(out.code, 'install');
+    assert.match(out.message, /^chat templates need the package @huggingface\/jinja, which did not load: Cannot find module/);
   });
 });
 

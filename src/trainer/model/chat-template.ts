@@ -29,7 +29,14 @@ interface Jinja {
 // module Node16 refuses `import` of it from this CommonJS project (TS1479), as for @huggingface/tokenizers.
 function jinja(): Jinja {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require('@huggingface/jinja') as Partial<Jinja> | null;
+  let mod: Partial<Jinja> | null;
+  try {
+    mod = require('@huggingface/jinja') as Partial<Jinja> | null;
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new AlolError('install', `chat templates need the package @huggingface/jinja, which did not load: ${why}`,
+      'reinstall dependencies (npm ci)');
+  }
   if (typeof mod?.Template !== 'function' || typeof mod.Environment !== 'function' || typeof mod.Interpreter !== 'function') {
     throw new AlolError('install', '@huggingface/jinja lacks Template, Environment or Interpreter', 'reinstall dependencies (npm ci)');
   }
@@ -92,8 +99,9 @@ export function renderChat(template: ChatTemplateSource, messages: readonly Chat
   };
   let t = compiled.get(template.text);
   if (!t) {
+    const { Template } = jinja(); // a missing library is an install error, not a template that does not parse
     try {
-      t = new (jinja().Template)(template.text);
+      t = new Template(template.text);
     } catch (e) {
       return fail('does not parse', e);
     }
@@ -116,8 +124,8 @@ export function renderChat(template: ChatTemplateSource, messages: readonly Chat
     ...(opts.bosToken !== null ? { bos_token: opts.bosToken } : {}),
     ...(opts.eosToken !== null ? { eos_token: opts.eosToken } : {}),
   };
+  const { Environment, Interpreter } = jinja();
   try {
-    const { Environment, Interpreter } = jinja();
     const env = new Environment();
     for (const [name, value] of Object.entries(variables)) env.set(name, value);
     const out = new Interpreter(env).run(t.parsed).value;
