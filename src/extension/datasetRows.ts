@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { type Node, type ParseError, parseTree } from 'jsonc-parser';
-import { classifyRecord, DEFAULT_SPLIT, parseRecord, type Row, useSha256Hex } from '../protocol/rows.js';
+import { classifyRecord, DEFAULT_SPLIT, KIND_SHAPES, parseRecord, type Row, useSha256Hex } from '../protocol/rows.js';
 
 // Every row of an open dataset is hashed on each edit: node:crypto's sha256 (the same ids, faster).
 useSha256Hex((text) => createHash('sha256').update(text).digest('hex'));
@@ -52,7 +52,7 @@ export function mapRows(text: string, file: string): LineRows[] {
     }
     const kind = classifyRecord(json);
     if (!kind) {
-      const error = 'not a dataset row: expected {prompt, response}, {prompt, chosen, rejected} or HH {chosen, rejected}';
+      const error = `not a dataset row: expected ${Object.values(KIND_SHAPES).join(', ')}`;
       out.push({ ...l, rows: [], error });
       continue;
     }

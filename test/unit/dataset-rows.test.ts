@@ -34,6 +34,17 @@ describe('dataset rows in the editor', () => {
     });
   }
 
+  it('a {prompt, responses} record is one line of several rows; an unknown record names every shape the trainer reads', () => {
+    const text = ['{"prompt": "p", "responses": [{"response": " a", "reward": 1}, {"response": " b", "reward": 0}]}', '{"text": "x"}']
+      .join('\n');
+    const [multi, unknown] = mapRows(text, '/w/data.jsonl');
+    assert.equal(multi.error, undefined);
+    assert.deepEqual(multi.rows.map((r) => r.response), [' a', ' b']);
+    assert.equal(unknown.rows.length, 0);
+    const shapes = /^not a dataset row: expected \{prompt, response\}, \{prompt, responses: \[\{response, reward\?\}, \.\.\.\]\}, /;
+    assert.match(unknown.error ?? '', shapes);
+  });
+
   it('sets a field by appending it or replacing its value; nothing else in the line changes', () => {
     const line = lines[4];
     const added = setField(line, 'human_label', 1);
