@@ -139,7 +139,9 @@ describe('rendering real-shaped templates', () => {
       const Module = require('node:module');
       const resolve = Module._resolveFilename;
       Module._resolveFilename = function (request, ...rest) {
-        if (request === '@huggingface/jinja') throw Object.assign(new Error("Cannot find module '@huggingface/jinja'"), { code: 'MODULE_NOT_FOUND' });
+        if (request === '@huggingface/jinja') {
+          throw Object.assign(new Error("Cannot find module '@huggingface/jinja'"), { code: 'MODULE_NOT_FOUND' });
+        }
         return resolve.call(this, request, ...rest);
       };
       const { renderChat } = require(${JSON.stringify(require.resolve('../../src/trainer/model/chat-template.js'))});

@@ -28,9 +28,9 @@ interface Jinja {
 // The package is ESM ("type": "module") with a CommonJS build under its "require" export; tsc under
 // module Node16 refuses `import` of it from this CommonJS project (TS1479), as for @huggingface/tokenizers.
 function jinja(): Jinja {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   let mod: Partial<Jinja> | null;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     mod = require('@huggingface/jinja') as Partial<Jinja> | null;
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
