@@ -129,7 +129,9 @@ export class RewardDebugger implements vscode.Disposable {
       if (!(await vscode.workspace.applyEdit(edit))) {
         void vscode.window.showWarningMessage(
           `A-LoL: VS Code refused the edit of ${path.basename(config)}; add "${name}" to its rewards by hand.`);
-      } else if (!(await doc.save())) {
+      } else if (!(await doc.save()) && doc.isDirty) {
+        // save() is also false when an auto-save of the file was already under way (VS Code for the Web's
+        // default files.autoSave is afterDelay); only a buffer still unsaved afterwards is worth a warning.
         void vscode.window.showWarningMessage(
           `A-LoL: "${name}" was added to ${path.basename(config)} in the editor, but VS Code did not save it; `
           + 'save the file before running the reward.');
