@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StoredEvent } from '../../src/protocol/trainer.js';
-import { Rng } from '../../src/trainer/util/rng.js';
+import { writeWordTask } from '../helpers/word-task.js';
 
 const bin = path.resolve(__dirname, '../../../bin/alol.js');
 let dir = '';
@@ -25,21 +25,7 @@ type Summary = { variants: Record<string, { heldout: unknown; heldoutSampled: { 
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'alol-llama-'));
-  const rng = new Rng(7);
-  const words = ['cats', 'dogs', 'rain', 'bread', 'music', 'trees', 'boats', 'snow', 'tea', 'books'];
-  const bad = (w: string) => [' no.', ` ${w} ${w} ${w} ${w}`, ' blah blah', ' I like'][rng.int(4)];
-  const rows = Array.from({ length: 600 }, (_, i) => {
-    // 200 distinct prompts (a word and a tag): rows are grouped by prompt, so the held-out prompts are new
-    // ones, while their words are all seen in training under other tags.
-    const w = words[rng.int(words.length)];
-    const tag = rng.int(20);
-    return JSON.stringify({ id: `r${i}`, prompt: `Q: ${w}? #${tag}\nA:`, response: rng.next() < 0.5 ? ` I like ${w}.` : bad(w) });
-  });
-  await writeFile(path.join(dir, 'data.jsonl'), `${rows.join('\n')}\n`);
-  await writeFile(path.join(dir, 'reward.ts'), 'export default (b: { prompt: string; response: string }[]) => b.map((x) => {\n'
-    + "  const w = /^Q: (\\w+)\\?/.exec(x.prompt)![1];\n"
-    + "  return (x.response.includes(w) ? 0.5 : 0) + (x.response.trim().endsWith('.') && x.response.split(' ').length <= 6 ? 0.5 : 0);\n"
-    + '});\n');
+  await writeWordTask(dir);
   await writeFile(path.join(dir, 'corpus.txt'), 'the cat sat on the mat. '.repeat(200));
   await writeFile(path.join(dir, 'rows.jsonl'), `${JSON.stringify({ prompt: 'Q: tea?\nA:', response: ' I like tea.' })}\n`);
 });
