@@ -32,7 +32,8 @@ import { type AdamWConfig, type StepMode, addTrainStep } from '../graph/optim.js
 import { tokenLogprobs } from '../model/attention.js';
 import type { ModelConfig } from '../model/config.js';
 import { lmForward } from '../model/family.js';
-import { addParams } from '../model/gpt-graphs.js';
+import { addParams, loraForward } from '../model/gpt-graphs.js';
+import type { LoraSpec } from '../model/lora.js';
 import type { Variant } from './rules.js';
 
 export interface LossSettings {
@@ -158,6 +159,8 @@ export interface AlolStepOptions {
   settings: LossSettings;
   mode: StepMode;
   adamw: AdamWConfig;
+  /** Trains LoRA adapters on the frozen base instead of every weight. */
+  lora?: LoraSpec;
 }
 
 function lossInputs(g: Graph, variant: Variant, b: number, t: number) {
@@ -177,10 +180,10 @@ function outputs(g: Graph, out: LossOutputs): void {
 
 export function buildAlolStepGraph(cfg: ModelConfig, batch: number, seqLen: number, step: AlolStepOptions): Graph {
   const g = new Graph({ name: `alol_${step.variant}_step` });
-  const { params, specs } = addParams(g, cfg);
+  const { params, specs } = addParams(g, cfg, step.lora);
   const ids = g.input('ids', 'int64', [batch, seqLen]);
   const targets = g.input('targets', 'int64', [batch, seqLen]);
-  const tokenLogp = tokenLogprobs(lmForward(cfg, params, ids).logits, targets);
+  const tokenLogp = tokenLogprobs(lmForward(cfg, params, ids, { lora: loraForward(g, step.lora, true) }).logits, targets);
   const out = variantLoss(step.variant, { tokenLogp, ...lossInputs(g, step.variant, batch, seqLen) }, step.settings);
   outputs(g, out);
   addTrainStep(out.loss, specs, step.mode, step.adamw);

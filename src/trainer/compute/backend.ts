@@ -12,6 +12,7 @@ import type { AdamWConfig } from '../graph/optim.js';
 import type { LossSettings } from '../alol/losses.js';
 import type { Variant } from '../alol/rules.js';
 import type { ModelConfig } from '../model/config.js';
+import type { LoraSpec } from '../model/lora.js';
 import type { ValueHeadConfig } from '../value/head.js';
 
 /** A model as the pipeline holds it: its shape and its named parameters (Hugging Face names). */
@@ -67,11 +68,25 @@ export interface TrainBatch extends TokenBatch {
 /** What a policy is trained on: weighted NLL (pretraining, SFT) or the loss of an A-LoL variant. */
 export type Objective = { kind: 'nll' } | { kind: 'variant'; variant: Variant; settings: LossSettings };
 
+/** LoRA training: adapters on a frozen base. */
+export interface LoraTraining {
+  spec: LoraSpec;
+  /** The adapters' starting A and B (model/lora.ts names). */
+  init: ReadonlyMap<string, Float32Array>;
+  /** Seeds the dropout masks (each update and micro-batch draws its own, reproducibly). */
+  seed: number;
+}
+
 export interface PolicyTrainerSpec {
   objective: Objective;
   /** Rows of every batch (graphs have static shapes). */
   rows: number;
   adamw: AdamWConfig;
+  /**
+   * Train LoRA adapters instead of every weight: the model's weights are then read as they are (never
+   * copied nor changed) and the trainer's weights(), state() and loadState() hold the adapters only.
+   */
+  lora?: LoraTraining;
 }
 
 /** One optimizer update's numbers. */
@@ -174,7 +189,7 @@ export interface ComputeBackend {
   tokenLogprobs(model: ModelWeights, rows: readonly TokenRow[], request: LogprobRequest): Promise<RowLogprobs[]>;
   /** Last-layer hidden states [T_i, C] of each prompt, batched in the order given. */
   promptHidden(model: ModelWeights, prompts: readonly (readonly number[])[], batchSize: number): Promise<Float32Array[]>;
-  /** A trainer of `model` (its weights are copied) on the given objective. */
+  /** A trainer of `model` (its weights are copied, or with LoRA shared and frozen) on the given objective. */
   policyTrainer(model: ModelWeights, spec: PolicyTrainerSpec): PolicyTrainer;
   /** The value head of this shape, for fitting and prediction. */
   valueHead(cfg: ValueHeadConfig, rows: number): ValueHeadCompute;

@@ -47,6 +47,8 @@ export const div = (a: Operand, b: Operand): Value => binary('Div', a, b);
 export const pow = (x: Value, exponent: Operand): Value => binary('Pow', x, exponent);
 export const max = (a: Operand, b: Operand): Value => binary('Max', a, b);
 export const min = (a: Operand, b: Operand): Value => binary('Min', a, b);
+/** Integer remainder (fmod 0: the sign of the divisor); no gradient. */
+export const mod = (a: Operand, b: Operand): Value => binary('Mod', a, b);
 
 export const neg = (x: Value): Value => unary('Neg', x);
 export const exp = (x: Value): Value => unary('Exp', x);

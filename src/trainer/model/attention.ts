@@ -24,6 +24,16 @@ export interface ForwardOptions {
   past?: readonly KV[];
   /** Return each layer's keys/values (past + new) for the next decoding step. */
   returnPresent?: boolean;
+  /** LoRA's scale and dropout, for params that hold adapters (model/lora-graph.ts). */
+  lora?: LoraForward;
+}
+
+/** How a forward applies LoRA (model/lora-graph.ts): the scale, and in training graphs dropout from a per-step seed. */
+export interface LoraForward {
+  scale: number;
+  dropout: number;
+  /** int64 scalar input; dropout applies only when it is given and dropout > 0. */
+  seed?: Value;
 }
 
 export interface ForwardResult {

@@ -9,9 +9,10 @@
 import { type FloatType, Graph, type Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
 import { type AdamWConfig, DEFAULT_ADAMW, type ParamSpec, type StepMode, addTrainStep } from '../graph/optim.js';
-import { type Params, tokenLogprobs } from './attention.js';
+import { type LoraForward, type Params, tokenLogprobs } from './attention.js';
 import { type ModelConfig, headSize, kvHeads } from './config.js';
 import { lmForward, paramInfos } from './family.js';
+import { type LoraSpec, loraParamInfos, loraScale } from './lora.js';
 
 export interface BatchShape {
   batch: number;
@@ -21,6 +22,8 @@ export interface BatchShape {
 export interface GraphBuildOptions {
   float?: FloatType;
   embeddingGrad?: 'scatter' | 'onehot';
+  /** LoRA adapters on the base: their A and B are inputs beside the base weights (model/lora.ts). */
+  lora?: LoraSpec;
 }
 
 export interface StepGraphOptions extends GraphBuildOptions {
@@ -30,16 +33,34 @@ export interface StepGraphOptions extends GraphBuildOptions {
   tokenWeights?: boolean;
 }
 
-export function addParams(g: Graph, cfg: ModelConfig): { params: Params; specs: ParamSpec[] } {
+/**
+ * The model's parameters as graph inputs, and those a training step updates: all of them, or with LoRA
+ * only the adapters' A and B (the base weights are inputs without gradient: frozen, no optimizer state).
+ */
+export function addParams(g: Graph, cfg: ModelConfig, lora?: LoraSpec): { params: Params; specs: ParamSpec[] } {
   const params: Record<string, Value> = {};
   const specs: ParamSpec[] = [];
   for (const info of paramInfos(cfg)) {
+    const v = g.floatInput(info.name, info.shape);
+    params[info.name] = v;
+    if (!lora) specs.push({ value: v, decay: info.decay });
+  }
+  for (const info of lora ? loraParamInfos(cfg, lora) : []) {
     const v = g.floatInput(info.name, info.shape);
     params[info.name] = v;
     specs.push({ value: v, decay: info.decay });
   }
   return { params, specs };
 }
+
+/** The LoRA options of a forward; a training graph with dropout gets the per-step `lora_seed` input (int64 scalar). */
+export function loraForward(g: Graph, lora: LoraSpec | undefined, training: boolean): LoraForward | undefined {
+  if (!lora) return undefined;
+  const seed = training && lora.dropout > 0 ? g.input(LORA_SEED, 'int64', []) : undefined;
+  return { scale: loraScale(lora), dropout: lora.dropout, seed };
+}
+
+export const LORA_SEED = 'lora_seed';
 
 function batchInputs(g: Graph, shape: BatchShape): { ids: Value; targets: Value; mask: Value } {
   const dims = [shape.batch, shape.seqLen];
@@ -56,10 +77,10 @@ export interface WeightedLoss {
 export function weightedLogLikelihoodLoss(
   cfg: ModelConfig,
   params: Params,
-  x: { ids: Value; targets: Value; mask: Value; exampleWeight: Value; tokenWeight?: Value },
+  x: { ids: Value; targets: Value; mask: Value; exampleWeight: Value; tokenWeight?: Value; lora?: LoraForward },
 ): WeightedLoss {
   const batch = x.ids.shape[0] as number;
-  const masked = o.mul(tokenLogprobs(lmForward(cfg, params, x.ids).logits, x.targets), x.mask); // [B, T]
+  const masked = o.mul(tokenLogprobs(lmForward(cfg, params, x.ids, { lora: x.lora }).logits, x.targets), x.mask); // [B, T]
   const weighted = x.tokenWeight ? o.mul(masked, x.tokenWeight) : masked;
   const perExample = o.reduceSum(weighted, [1]); // [B]
   const loss = o.div(o.neg(o.sumAll(o.mul(perExample, x.exampleWeight))), batch);
@@ -69,11 +90,12 @@ export function weightedLogLikelihoodLoss(
 /** The weighted log-likelihood objective and a training step on it. */
 export function buildStepGraph(cfg: ModelConfig, shape: BatchShape, opts: StepGraphOptions = {}): Graph {
   const g = new Graph({ float: opts.float, embeddingGrad: opts.embeddingGrad, name: 'gpt_step' });
-  const { params, specs } = addParams(g, cfg);
+  const { params, specs } = addParams(g, cfg, opts.lora);
   const { ids, targets, mask } = batchInputs(g, shape);
   const exampleWeight = g.floatInput('example_weight', [shape.batch]);
   const tokenWeight = opts.tokenWeights ? g.floatInput('token_weight', [shape.batch, shape.seqLen]) : undefined;
-  const { loss, seqLogprob } = weightedLogLikelihoodLoss(cfg, params, { ids, targets, mask, exampleWeight, tokenWeight });
+  const lora = loraForward(g, opts.lora, true);
+  const { loss, seqLogprob } = weightedLogLikelihoodLoss(cfg, params, { ids, targets, mask, exampleWeight, tokenWeight, lora });
   g.output('seq_logprob', seqLogprob);
   addTrainStep(loss, specs, opts.mode ?? 'update', opts.adamw ?? DEFAULT_ADAMW);
   return g;
@@ -82,9 +104,9 @@ export function buildStepGraph(cfg: ModelConfig, shape: BatchShape, opts: StepGr
 /** Per-token and per-sequence log-probs of `targets` given `ids` (inference). */
 export function buildLogprobGraph(cfg: ModelConfig, shape: BatchShape, opts: GraphBuildOptions = {}): Graph {
   const g = new Graph({ float: opts.float, name: 'gpt_logprobs' });
-  const { params } = addParams(g, cfg);
+  const { params } = addParams(g, cfg, opts.lora);
   const { ids, targets, mask } = batchInputs(g, shape);
-  const masked = o.mul(tokenLogprobs(lmForward(cfg, params, ids).logits, targets), mask);
+  const masked = o.mul(tokenLogprobs(lmForward(cfg, params, ids, { lora: loraForward(g, opts.lora, false) }).logits, targets), mask);
   g.output('token_logprob', masked);
   g.output('seq_logprob', o.reduceSum(masked, [1]));
   return g;

@@ -8,11 +8,12 @@ import type { Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
 import { type ForwardOptions, type ForwardResult, type KV, type Params, forwardSetup, param as named } from './attention.js';
 import type { GptConfig } from './gpt-config.js';
+import { withLora } from './lora-graph.js';
 import { blockPrefix } from './params.js';
 
 const param = (p: Params, name: string): Value => named(p, name, 'GPT');
 
-function linear(x: Value, p: Params, name: string): Value {
+function dense(x: Value, p: Params, name: string): Value {
   return o.add(o.matmul(x, param(p, `${name}.weight`)), param(p, `${name}.bias`));
 }
 
@@ -35,11 +36,13 @@ export function gptForward(cfg: GptConfig, p: Params, ids: Value, opts: ForwardO
 
   const present: KV[] = [];
   const cache = Boolean(opts.past || opts.returnPresent);
+  let modules = 0; // a projection's index, for LoRA dropout
+  const linear = (z: Value, name: string): Value => withLora(dense(z, p, name), z, p, name, opts.lora, modules++);
   const heads = (z: Value, perm: number[]): Value => o.transpose(o.reshape(z, [0, 0, nh, hs]), perm);
   for (let i = 0; i < cfg.nLayer; i++) {
     const h = blockPrefix(i);
     // attention
-    const [q, k, v] = o.split(linear(layerNorm(x, p, `${h}.ln_1`, eps), p, `${h}.attn.c_attn`), [c, c, c], 2); // 3 x [B, T, C]
+    const [q, k, v] = o.split(linear(layerNorm(x, p, `${h}.ln_1`, eps), `${h}.attn.c_attn`), [c, c, c], 2); // 3 x [B, T, C]
     const qh = heads(o.mul(q, 1 / Math.sqrt(hs)), [0, 2, 1, 3]); // (B, H, T, hs), pre-scaled: cheaper than scaling scores
     let kt: Value; // (B, H, hs, P + T)
     let vh = heads(v, [0, 2, 1, 3]); // (B, H, P + T, hs)
@@ -56,9 +59,9 @@ export function gptForward(cfg: GptConfig, p: Params, ids: Value, opts: ForwardO
     }
     const att = o.softmax(o.add(o.matmul(qh, kt), bias), -1); // (B, H, T, P + T)
     const y = o.reshape(o.transpose(o.matmul(att, vh), [0, 2, 1, 3]), [0, 0, c]); // [B, T, C]
-    x = o.add(x, linear(y, p, `${h}.attn.c_proj`));
+    x = o.add(x, linear(y, `${h}.attn.c_proj`));
     // MLP
-    x = o.add(x, linear(gelu(linear(layerNorm(x, p, `${h}.ln_2`, eps), p, `${h}.mlp.c_fc`)), p, `${h}.mlp.c_proj`));
+    x = o.add(x, linear(gelu(linear(layerNorm(x, p, `${h}.ln_2`, eps), `${h}.mlp.c_fc`)), `${h}.mlp.c_proj`));
   }
   const hidden = layerNorm(x, p, 'transformer.ln_f', eps); // [B, T, C]
   const logits = o.matmul(hidden, o.transposeLast2(wte)); // [B, T, V], LM head tied to wte

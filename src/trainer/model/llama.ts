@@ -15,11 +15,12 @@ import * as o from '../graph/ops.js';
 import { type ForwardOptions, type ForwardResult, type KV, type Params, forwardSetup, param as named } from './attention.js';
 import { type LlamaConfig, ropeInvFreq } from './llama-config.js';
 import { EMBED, LM_HEAD, llamaLayerPrefix } from './llama-params.js';
+import { withLora } from './lora-graph.js';
 
 const param = (p: Params, name: string): Value => named(p, name, 'Llama');
 
 /** x @ W^T (+ b): nn.Linear's orientation, W [out, in] (ORT fuses the transpose into the MatMul). */
-function linear(x: Value, p: Params, name: string, bias: boolean): Value {
+function dense(x: Value, p: Params, name: string, bias: boolean): Value {
   const y = o.matmul(x, o.transposeLast2(param(p, `${name}.weight`)));
   return bias ? o.add(y, param(p, `${name}.bias`)) : y;
 }
@@ -65,13 +66,15 @@ export function llamaForward(cfg: LlamaConfig, p: Params, ids: Value, opts: Forw
 
   const present: KV[] = [];
   const cache = Boolean(opts.past || opts.returnPresent);
+  let modules = 0; // a projection's index, for LoRA dropout
+  const linear = (z: Value, name: string, b: boolean): Value => withLora(dense(z, p, name, b), z, p, name, opts.lora, modules++);
   for (let i = 0; i < cfg.nLayer; i++) {
     const h = llamaLayerPrefix(i);
     // attention
     const xn = rmsNorm(x, param(p, `${h}.input_layernorm.weight`), eps);
-    const q = applyRotary(o.reshape(linear(xn, p, `${h}.self_attn.q_proj`, cfg.qkvBias), [0, 0, nh, d]), cos, sin); // [B, T, H, d]
-    const k = applyRotary(o.reshape(linear(xn, p, `${h}.self_attn.k_proj`, cfg.qkvBias), [0, 0, nkv, d]), cos, sin); // [B, T, K, d]
-    const v = o.reshape(linear(xn, p, `${h}.self_attn.v_proj`, cfg.qkvBias), [0, 0, nkv, d]); // [B, T, K, d]
+    const q = applyRotary(o.reshape(linear(xn, `${h}.self_attn.q_proj`, cfg.qkvBias), [0, 0, nh, d]), cos, sin); // [B, T, H, d]
+    const k = applyRotary(o.reshape(linear(xn, `${h}.self_attn.k_proj`, cfg.qkvBias), [0, 0, nkv, d]), cos, sin); // [B, T, K, d]
+    const v = o.reshape(linear(xn, `${h}.self_attn.v_proj`, cfg.qkvBias), [0, 0, nkv, d]); // [B, T, K, d]
     // (B, K, R, T, d), pre-scaled: cheaper than scaling the scores
     const qg = o.transpose(o.reshape(o.mul(q, 1 / Math.sqrt(d)), [0, 0, nkv, r, d]), [0, 2, 3, 1, 4]);
     let kt: Value; // (B, K, 1, d, P + T)
@@ -89,11 +92,11 @@ export function llamaForward(cfg: LlamaConfig, p: Params, ids: Value, opts: Forw
     }
     const att = o.softmax(o.add(o.matmul(qg, kt), bias), -1); // (B, K, R, T, P + T)
     const y = o.reshape(o.transpose(o.matmul(att, o.unsqueeze(vh, [2])), [0, 3, 1, 2, 4]), [0, 0, nh * d]); // [B, T, H d]
-    x = o.add(x, linear(y, p, `${h}.self_attn.o_proj`, cfg.oBias));
+    x = o.add(x, linear(y, `${h}.self_attn.o_proj`, cfg.oBias));
     // SwiGLU MLP: down(silu(gate(x)) * up(x))
     const xm = rmsNorm(x, param(p, `${h}.post_attention_layernorm.weight`), eps);
-    const gated = o.mul(silu(linear(xm, p, `${h}.mlp.gate_proj`, cfg.mlpBias)), linear(xm, p, `${h}.mlp.up_proj`, cfg.mlpBias));
-    x = o.add(x, linear(gated, p, `${h}.mlp.down_proj`, cfg.mlpBias));
+    const gated = o.mul(silu(linear(xm, `${h}.mlp.gate_proj`, cfg.mlpBias)), linear(xm, `${h}.mlp.up_proj`, cfg.mlpBias));
+    x = o.add(x, linear(gated, `${h}.mlp.down_proj`, cfg.mlpBias));
   }
   const hidden = rmsNorm(x, param(p, 'model.norm.weight'), eps); // [B, T, C]
   const head = cfg.tieWordEmbeddings ? embed : param(p, LM_HEAD);

@@ -7,8 +7,9 @@ import { serialize } from '../../graph/onnx.js';
 import type { StepMode } from '../../graph/optim.js';
 import { buildAlolStepGraph, needsPolicyLogprobs } from '../../alol/losses.js';
 import { type ModelConfig, configKey } from '../../model/config.js';
-import { buildLogprobGraph, buildStepGraph } from '../../model/gpt-graphs.js';
-import { paramInfos } from '../../model/family.js';
+import { LORA_SEED, buildLogprobGraph, buildStepGraph } from '../../model/gpt-graphs.js';
+import { paramFeeds, paramInfos } from '../../model/family.js';
+import { loraParamInfos } from '../../model/lora.js';
 import type { SessionPool } from '../../runtime/pool.js';
 import { type OrtTensor, type Session, tensor } from '../../runtime/session.js';
 import { type FloatArray, Stepper } from '../../runtime/stepper.js';
@@ -95,10 +96,17 @@ async function accumulateThenUpdate<B>(
   return { loss: (lossSum + out.loss) / micro.length, gradNorm: out.gradNorm, extra: out.extra };
 }
 
+/** The dropout seed of one micro-batch: a function of the run's seed, the update and the micro-batch. */
+const dropoutSeed = (seed: number, step: number, micro: number): bigint =>
+  BigInt(seed) * 1000003n + BigInt(step) * 1024n + BigInt(micro);
+
 export class OrtPolicyTrainer implements PolicyTrainer {
   private readonly stepper: Stepper;
   private readonly sessions: Sessions;
   private readonly cfg: ModelConfig;
+  /** With LoRA: the base weights, fed to every graph as they are (frozen, not copied). */
+  private readonly frozen: Record<string, OrtTensor>;
+  private micro = 0;
 
   constructor(
     pool: SessionPool,
@@ -107,14 +115,24 @@ export class OrtPolicyTrainer implements PolicyTrainer {
   ) {
     this.cfg = model.config;
     this.sessions = new Sessions(pool, 'trainer');
+    const lora = spec.lora;
+    const infos = lora ? loraParamInfos(this.cfg, lora.spec) : paramInfos(this.cfg);
+    const from = lora ? lora.init : model.params;
+    this.frozen = lora ? paramFeeds(this.cfg, model.params, 'LoRA base') : {};
     this.stepper = new Stepper(
       'float32',
-      paramInfos(this.cfg).map((p) => {
-        const d = model.params.get(p.name);
-        if (!d) throw new Error(`initial parameters lack ${p.name}`);
+      infos.map((p) => {
+        const d = from.get(p.name);
+        if (!d) throw new Error(`initial ${lora ? 'adapter ' : ''}parameters lack ${p.name}`);
         return { name: p.name, shape: p.shape, data: d.slice() };
       }),
     );
+  }
+
+  /** Part of every graph key: what the trainer trains (all weights, or which adapters). */
+  private get loraKey(): string {
+    const l = this.spec.lora?.spec;
+    return l ? `:lora${l.r},${l.alpha},${l.dropout}:${l.modules.join(',')}` : '';
   }
 
   get step(): number {
@@ -125,21 +143,27 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     const { objective, rows: b, adamw } = this.spec;
     const what = objective.kind === 'nll' ? 'gpt_step' : `alol_${objective.variant}_step`;
     const settings = objective.kind === 'nll' ? '' : `:${JSON.stringify(objective.settings)}`;
-    const key = `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}`;
+    const key = `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}`;
+    const lora = this.spec.lora?.spec;
     return this.sessions.get(key, () =>
       serialize(
         objective.kind === 'nll'
-          ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw })
-          : buildAlolStepGraph(this.cfg, b, t, { variant: objective.variant, settings: objective.settings, mode, adamw }),
+          ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora })
+          : buildAlolStepGraph(this.cfg, b, t, { variant: objective.variant, settings: objective.settings, mode, adamw, lora }),
       ),
     );
   }
 
   private logprobSession(b: number, t: number): Promise<Session> {
     return this.sessions.get(
-      `gpt_logprobs:${modelKey(this.cfg)}:${b}x${t}`,
-      () => serialize(buildLogprobGraph(this.cfg, { batch: b, seqLen: t })),
+      `gpt_logprobs:${modelKey(this.cfg)}:${b}x${t}${this.loraKey}`,
+      () => serialize(buildLogprobGraph(this.cfg, { batch: b, seqLen: t }, { lora: this.spec.lora?.spec })),
     );
+  }
+
+  /** The weights every graph reads: the trained parameters, and with LoRA the frozen base beside them. */
+  private weightFeeds(): Record<string, OrtTensor> {
+    return { ...this.frozen, ...this.stepper.paramFeeds() };
   }
 
   private tokenFeeds(batch: TokenBatch): Record<string, OrtTensor> {
@@ -153,15 +177,18 @@ export class OrtPolicyTrainer implements PolicyTrainer {
 
   async logprobs(batch: TokenBatch): Promise<{ token: Float32Array; seq: Float32Array }> {
     const session = await this.logprobSession(batch.rows, batch.seqLen);
-    const out = await session.run({ ...this.stepper.paramFeeds(), ...this.tokenFeeds(batch) });
+    const out = await session.run({ ...this.weightFeeds(), ...this.tokenFeeds(batch) });
     return { token: out.token_logprob.data as Float32Array, seq: out.seq_logprob.data as Float32Array };
   }
 
   /** The feeds of one micro-batch; A-LoL's importance weights read the policy's log-probs from a no-grad pass. */
   private async feeds(batch: TrainBatch): Promise<Record<string, OrtTensor>> {
     const [b, t] = [batch.rows, batch.seqLen];
-    const feeds = this.tokenFeeds(batch);
-    const { objective } = this.spec;
+    const feeds: Record<string, OrtTensor> = { ...this.frozen, ...this.tokenFeeds(batch) };
+    const { objective, lora } = this.spec;
+    if (lora && lora.spec.dropout > 0) {
+      feeds[LORA_SEED] = tensor('int64', BigInt64Array.of(dropoutSeed(lora.seed, this.stepper.step, this.micro++)), []);
+    }
     const need = (x: Float32Array | undefined, name: string): Float32Array => {
       if (!x) throw new Error(`trainer: the batch lacks ${name}`);
       return x;
@@ -173,13 +200,14 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     };
     if (needsPolicyLogprobs(objective.variant)) {
       // the inference graph that produced the reference log-probs (see losses.ts): every weight is 1 at step 0
-      const out = await (await this.logprobSession(b, t)).run({ ...this.stepper.paramFeeds(), ...feeds });
+      const out = await (await this.logprobSession(b, t)).run({ ...this.weightFeeds(), ...this.tokenFeeds(batch) });
       extra.policy_token_logp = out.token_logprob;
     }
     return { ...feeds, ...extra };
   }
 
   update(micro: readonly TrainBatch[], lr: number): Promise<StepStats> {
+    this.micro = 0;
     return accumulateThenUpdate(this.stepper, micro, lr, async (batch, mode) => ({
       feeds: await this.feeds(batch),
       session: await this.stepSession(mode, batch.seqLen),
