@@ -34,7 +34,9 @@ import { Rng } from '../../src/trainer/util/rng.js';
 import { type Feed, gradCheck } from '../helpers/gradcheck.js';
 
 const [B, T] = [2, 5];
-const llama = llamaConfig({ vocabSize: 13, nPositions: 8, nEmbd: 8, nLayer: 2, nHead: 4, nKvHead: 2, nInner: 12, modelType: 'qwen2', qkvBias: true });
+const llama = llamaConfig({
+  vocabSize: 13, nPositions: 8, nEmbd: 8, nLayer: 2, nHead: 4, nKvHead: 2, nInner: 12, modelType: 'qwen2', qkvBias: true,
+});
 const gpt2 = gptConfig({ vocabSize: 13, nPositions: 8, nEmbd: 8, nLayer: 2, nHead: 2 });
 const MODELS = [['Llama (GQA)', llama], ['GPT-2 (Conv1D)', gpt2]] as const;
 
@@ -88,7 +90,7 @@ function batchOf(cfg: ModelConfig, rows: number, t: number, seed: number): Train
 const randomB = (cfg: ModelConfig, lora: LoraSpec, seed: number): Map<string, Float32Array> => {
   const rng = new Rng(seed);
   const adapter = initLoraParams(cfg, lora, seed);
-  for (const name of adapter.keys()) if (name.endsWith('lora_B.weight')) adapter.get(name)?.forEach((_, i, a) => (a[i] = 0.3 * rng.normal()));
+  for (const [name, data] of adapter) if (name.endsWith('lora_B.weight')) data.forEach((_, i, a) => (a[i] = 0.3 * rng.normal()));
   return adapter;
 };
 
@@ -222,7 +224,8 @@ describe('LoRA', () => {
     const session = await Session.create(serialize(g), 'mask', { threads: 1 });
     try {
       const run = async (s: bigint) => {
-        const out = await session.run({ x: tensor('float32', new Float32Array(4 * 64 * 32), [4, 64, 32]), seed: tensor('int64', BigInt64Array.of(s), []) });
+        const x0 = tensor('float32', new Float32Array(4 * 64 * 32), [4, 64, 32]);
+        const out = await session.run({ x: x0, seed: tensor('int64', BigInt64Array.of(s), []) });
         return { a: out.a.data as Float32Array, b: out.b.data as Float32Array };
       };
       const [m1, m1again, m2] = [await run(7n), await run(7n), await run(8n)];

@@ -87,7 +87,8 @@ export function resolveLora(cfg: ModelConfig, settings: LoraSettings, where = 't
     );
   }
   const modules = linearModules(cfg).filter((m) => targets.includes(m.name)).map((m) => m.path);
-  return { r: settings.r, alpha: settings.alpha, dropout: settings.dropout, modules, targetNames: known.filter((t) => targets.includes(t)) };
+  const targetNames = known.filter((t) => targets.includes(t));
+  return { r: settings.r, alpha: settings.alpha, dropout: settings.dropout, modules, targetNames };
 }
 
 /** The adapter's parameters: per module A [r, in] then B [out, r]. Weight decay applies to both, as PEFT's trainers do. */
