@@ -174,6 +174,21 @@ export const ValueSchema = z
   })
   .describe('the value head V(x) that estimates the reward from the prompt alone; the advantage is A = R - V(x)');
 
+export const LoraSchema = z
+  .strictObject({
+    r: int(1).default(16).describe('rank of the adapters: A is [r, in], B is [out, r]'),
+    alpha: z.number().positive().default(32).describe('the adapters\' output is scaled by alpha / r'),
+    dropout: z.number().min(0).lt(1).default(0.05).describe('dropout on each adapted projection\'s input, in the adapter branch only'),
+    targets: z
+      .union([z.literal('all-linear'), z.array(z.string().min(1)).min(1)])
+      .default('all-linear')
+      .describe(
+        'projections to adapt: Llama family q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; GPT-2 c_attn, c_proj, ' +
+          'c_fc; "all-linear": every projection but the LM head',
+      ),
+  })
+  .describe('LoRA: train low-rank adapters on the frozen model (PEFT layout); pi_ref is the same weights with the adapters off');
+
 export const VARIANTS = ['nll', 'wnll', 'r_gold', 'r_lol', 'a_lol', 'a_lol_ref_free', 'a_lol_seq', 'a_lol_kl', 'dpo'] as const;
 
 export const TrainSchema = z
@@ -229,6 +244,9 @@ export const TrainSchema = z
       ),
     checkpointEvery: int(0).default(200).describe('steps between resumable checkpoints (0: only the final one)'),
     seed: int(0).default(0).describe('seed of the sampler, new weights, the reference fine-tuning, the value head and sampled evaluation'),
+    lora: LoraSchema.nullable()
+      .default(null)
+      .describe('train LoRA adapters on pi_ref instead of every weight (null: full fine-tuning); checkpoints then hold the adapters'),
   })
   .describe('training a policy from a copy of pi_ref');
 

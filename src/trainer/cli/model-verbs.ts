@@ -17,7 +17,8 @@ import { countParams, initParams } from '../model/family.js';
 import { gptConfig } from '../model/gpt-config.js';
 import { llamaConfig } from '../model/llama-config.js';
 import { exportOnnx } from '../model/export.js';
-import { type ModelFolder, loadModelFolder, saveModelFolder } from '../model/folder.js';
+import { type AdapterFolder, loadModelWithAdapter } from '../model/adapter.js';
+import { type ModelFolder, saveModelFolder } from '../model/folder.js';
 import { Generator } from '../model/generate.js';
 import { DEFAULT_LM, type LmOptions, type LmSnapshot, trainLm } from '../model/lm.js';
 import { LogprobScorer } from '../model/logprobs.js';
@@ -43,8 +44,9 @@ function withRuntime(cmd: Command): Command {
     .option('--threads <n>', 'CPU threads for ONNX Runtime', int(1), 2);
 }
 
-async function openModel(dir: string): Promise<{ model: ModelFolder; tokenizer: TextTokenizer }> {
-  const model = await loadModelFolder(dir);
+/** A model folder, or a base with a LoRA adapter merged in (--adapter, or an adapter folder as --model). */
+async function openModel(dir: string, adapterDir?: string): Promise<{ model: ModelFolder; tokenizer: TextTokenizer }> {
+  const { model } = await loadModelWithAdapter(dir, adapterDir);
   return { model, tokenizer: folderTokenizer(model) };
 }
 
@@ -194,6 +196,7 @@ const LogprobRow = z.object({ prompt: z.string(), response: z.string(), id: z.un
 
 interface LogprobsFlags extends RuntimeFlags {
   model: string;
+  adapter?: string;
   data: string;
   out: string;
   addEos: boolean;
@@ -202,7 +205,7 @@ interface LogprobsFlags extends RuntimeFlags {
 }
 
 async function logprobs(flags: LogprobsFlags): Promise<void> {
-  const { model, tokenizer } = await openModel(flags.model);
+  const { model, tokenizer } = await openModel(flags.model, flags.adapter);
   const rows: { line: number; id?: string | number; prompt: number[]; response: number[]; dropped: number }[] = [];
   const format = { chatTemplate: flags.chatTemplate };
   for await (const r of readJsonl(flags.data, LogprobRow)) {
@@ -242,6 +245,7 @@ async function logprobs(flags: LogprobsFlags): Promise<void> {
 
 interface GenerateFlags extends RuntimeFlags {
   model: string;
+  adapter?: string;
   prompt: string;
   maxNewTokens: number;
   temperature: number;
@@ -252,7 +256,7 @@ interface GenerateFlags extends RuntimeFlags {
 }
 
 async function generate(flags: GenerateFlags): Promise<void> {
-  const { model, tokenizer } = await openModel(flags.model);
+  const { model, tokenizer } = await openModel(flags.model, flags.adapter);
   const gen = new Generator(model.config, model.params, tokenizer, { provider: await providerFor(flags.device), threads: flags.threads });
   const { maxNewTokens, temperature, topP, seed, stop } = flags;
   const prompt = promptIds(tokenizer, flags.prompt, { chatTemplate: flags.chatTemplate }, Infinity).ids;
@@ -261,9 +265,9 @@ async function generate(flags: GenerateFlags): Promise<void> {
   process.stdout.write(`${g.text}\n`);
 }
 
-async function exportModel(flags: { model: string; out?: string; folder?: string; opset: number }): Promise<void> {
+async function exportModel(flags: { model: string; adapter?: string; out?: string; folder?: string; opset: number }): Promise<void> {
   if (!flags.out === !flags.folder) throw new AlolError('model', 'export-onnx: give one of --out <file.onnx> and --folder <dir>');
-  const { model } = await openModel(flags.model);
+  const { model } = await openModel(flags.model, flags.adapter);
   const bytes = exportOnnx(model.config, model.params, flags.opset);
   // Check the file as a user would meet it: a fresh session, logits against the trainer's own graph
   // (both in one pool of their own, released after the check).
@@ -304,6 +308,17 @@ async function exportModel(flags: { model: string; out?: string; folder?: string
   const where = flags.folder ? path.join(flags.folder, ONNX_IN_FOLDER) : flags.out;
   console.log(`wrote ${where} (${size}); checked in a fresh session: log-prob difference ${diff.toExponential(1)}`);
 }
+
+async function mergeAdapter(flags: { model: string; adapter: string; out: string }): Promise<void> {
+  const { model, adapter } = await loadModelWithAdapter(flags.model, flags.adapter);
+  const { spec } = adapter as AdapterFolder;
+  const m = { config: model.config, params: model.params, tokenizerJson: model.tokenizerJson, tokenizerFiles: model.tokenizerFiles };
+  await saveModelFolder(flags.out, { ...m, extraConfig: model.hfConfig });
+  const what = `r ${spec.r}, alpha ${spec.alpha}, ${spec.modules.length} projections (${spec.targetNames.join(', ')})`;
+  console.log(`wrote ${flags.out}: ${flags.model} with the adapter ${flags.adapter} merged in (${what})`);
+}
+
+const ADAPTER_HELP = 'a LoRA adapter folder (PEFT layout) merged into --model first';
 
 export function registerModelVerbs(program: Command): void {
   program
@@ -358,6 +373,7 @@ export function registerModelVerbs(program: Command): void {
         'for each JSONL row {prompt, response}: the summed log-prob of the response tokens given the prompt (exact text; natural log)',
       )
       .requiredOption('--model <dir>', 'model folder')
+      .option('--adapter <dir>', ADAPTER_HELP)
       .requiredOption('--data <file>', 'JSONL (or .jsonl.gz) with prompt and response strings')
       .requiredOption('--out <file>', 'JSONL to write: {line, id?, logprob, tokens}')
       .option('--add-eos', 'append the end-of-text token to every response (as training does)', false)
@@ -370,6 +386,7 @@ export function registerModelVerbs(program: Command): void {
       .command('generate')
       .description('print a continuation of --prompt')
       .requiredOption('--model <dir>', 'model folder')
+      .option('--adapter <dir>', ADAPTER_HELP)
       .requiredOption('--prompt <text>', 'the text to continue')
       .option('--max-new-tokens <n>', 'tokens to generate at most', int(1), 64)
       .option('--temperature <t>', '0 = greedy; > 0 samples', num(0), 0)
@@ -385,8 +402,17 @@ export function registerModelVerbs(program: Command): void {
       'write the model as one ONNX forward graph with past key/values (the decoder layout ONNX Runtime and transformers.js use)',
     )
     .requiredOption('--model <dir>', 'model folder')
+    .option('--adapter <dir>', ADAPTER_HELP)
     .option('--out <file>', 'ONNX file to write')
     .option('--folder <dir>', `or: a model folder for transformers.js (the model folder's files and ${ONNX_IN_FOLDER})`)
     .option('--opset <n>', 'ONNX opset, 18..26', int(18), 18)
     .action(exportModel);
+
+  program
+    .command('merge-adapter')
+    .description('write a full model folder: --model with the LoRA adapter merged into its weights (W + alpha/r * B A)')
+    .requiredOption('--model <dir>', 'the base model folder the adapter was trained on')
+    .requiredOption('--adapter <dir>', 'LoRA adapter folder (PEFT layout: adapter_config.json, adapter_model.safetensors)')
+    .requiredOption('--out <dir>', 'model folder to write')
+    .action(mergeAdapter);
 }

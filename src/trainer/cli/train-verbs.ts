@@ -50,11 +50,11 @@ async function train(flags: RunFlags & { resume?: string; variants?: string[] })
   printSummary(summary, generationRewards(config.rewards).map((r) => r.name), runDir);
 }
 
-async function evaluate(flags: RunFlags & { model: string; name?: string }): Promise<void> {
+async function evaluate(flags: RunFlags & { model: string; adapter?: string; name?: string }): Promise<void> {
   const ctx = await openRunFromFlags('eval', flags, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
   await inRun(ctx, async () => {
     const bar = progressBar('evaluation', 1);
-    const { summary, components } = await evaluateModel(ctx, flags.model, (done) => bar.update(done), flags.name);
+    const { summary, components } = await evaluateModel(ctx, flags.model, (done) => bar.update(done), flags.name, flags.adapter);
     bar.stop();
     printSummary(summary, components, ctx.runDir);
   });
@@ -84,7 +84,8 @@ export function registerTrainVerbs(program: Command): void {
       'evaluate a model folder on the test split of a config, as `alol train` evaluates; writes summary.json',
     ),
   )
-    .requiredOption('--model <dir>', 'model folder to evaluate')
+    .requiredOption('--model <dir>', 'model folder to evaluate (or a LoRA adapter folder of a run, whose base it names)')
+    .option('--adapter <dir>', 'a LoRA adapter folder (PEFT layout) applied to --model')
     .option('--name <name>', 'the variant name in summary.json (default: the run\'s variant folder, e.g. a_lol for runs/x/a_lol/final)')
     .action(evaluate);
 }

@@ -1,6 +1,7 @@
 // Training checkpoints: a complete model folder (loadable by anything that reads Hugging Face folders) plus
 // our training state beside it — `training_state.json` (format version, step, RNG state, the resolved
-// config) and `optimizer.safetensors` (AdamW moments) — written together, atomically.
+// config) and `optimizer.safetensors` (AdamW moments) — written together, atomically. A LoRA run's
+// checkpoint is the adapter folder (model/adapter.ts) with the same two files beside it.
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +10,8 @@ import { type ModelFolder, loadModelFolder, saveModelFolder } from './folder.js'
 import type { TokenizerFiles } from './hf-files.js';
 import { float32Tensor, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
 import { AlolError } from '../errors.js';
+import { type AdapterFolder, loadAdapterFolder, saveAdapterFolder } from './adapter.js';
+import type { LoraSpec } from './lora.js';
 
 export const TRAINING_STATE_FILE = 'training_state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -44,17 +47,51 @@ export async function saveCheckpoint(
     state: TrainingState;
   },
 ): Promise<void> {
-  const optimizer = [...m.optimizer].map(([name, data]) => float32Tensor(name, [data.length], data));
-  const state = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, savedAt: new Date().toISOString(), ...m.state };
   const { tokenizerJson, tokenizerFiles, extraConfig } = m;
-  await saveModelFolder(dir, { config: m.config, params: new Map(m.params), tokenizerJson, tokenizerFiles, extraConfig }, {
-    [TRAINING_STATE_FILE]: `${JSON.stringify(state, null, 2)}\n`,
-    [OPTIMIZER_FILE]: writeSafetensors(optimizer),
-  });
+  const model = { config: m.config, params: new Map(m.params), tokenizerJson, tokenizerFiles, extraConfig };
+  await saveModelFolder(dir, model, stateFiles(m.state, m.optimizer));
+}
+
+/** A LoRA run's checkpoint: the adapter folder (PEFT layout, model/adapter.ts) and the training state beside it. */
+export interface AdapterCheckpoint {
+  adapter: AdapterFolder;
+  state: TrainingState;
+  optimizer: Map<string, Float32Array>;
+}
+
+function stateFiles(state: TrainingState, optimizer: ReadonlyMap<string, Float32Array>): Record<string, string | Uint8Array> {
+  const tensors = [...optimizer].map(([name, data]) => float32Tensor(name, [data.length], data));
+  const full = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, savedAt: new Date().toISOString(), ...state };
+  return { [TRAINING_STATE_FILE]: `${JSON.stringify(full, null, 2)}\n`, [OPTIMIZER_FILE]: writeSafetensors(tensors) };
+}
+
+/** Writes a LoRA checkpoint: the adapter folder plus training state and the adapters' AdamW moments, atomically. */
+export async function saveAdapterCheckpoint(
+  dir: string,
+  a: {
+    config: ModelConfig;
+    spec: LoraSpec;
+    params: ReadonlyMap<string, Float32Array>;
+    basePath: string | null;
+    optimizer: ReadonlyMap<string, Float32Array>;
+    state: TrainingState;
+  },
+): Promise<void> {
+  await saveAdapterFolder(dir, a, stateFiles(a.state, a.optimizer));
+}
+
+/** Reads a LoRA checkpoint onto its base (checked as loadAdapterFolder does). */
+export async function loadAdapterCheckpoint(dir: string, base: ModelConfig): Promise<AdapterCheckpoint> {
+  const adapter = await loadAdapterFolder(dir, base);
+  return { adapter, ...(await readTrainingState(dir)) };
 }
 
 export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const model = await loadModelFolder(dir);
+  return { model, ...(await readTrainingState(dir)) };
+}
+
+async function readTrainingState(dir: string): Promise<{ state: TrainingState; optimizer: Map<string, Float32Array> }> {
   const stateFile = path.join(dir, TRAINING_STATE_FILE);
   const raw = await readFile(stateFile, 'utf8').catch(() => {
     const what = `${stateFile} is missing: ${dir} is a model folder but not a training checkpoint`;
@@ -83,7 +120,6 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   for (const t of readSafetensors(bytes, optFile).tensors) optimizer.set(t.name, toFloat32(t, optFile));
   const extra = typeof s.extra === 'object' && s.extra !== null ? (s.extra as Record<string, unknown>) : undefined;
   return {
-    model,
     state: {
       step: s.step as number,
       rngState: s.rngState as number,

@@ -260,11 +260,8 @@ async function writeDurably(file: string, data: Uint8Array | string): Promise<vo
 }
 
 /**
- * Writes the folder atomically: everything goes into a temporary sibling, which then replaces `dir`
- * (an existing `dir` is moved aside first and deleted last), so a crash leaves either the old folder
- * or the new one, never a mix. The only window is between the two renames: the old one is kept aside.
- * `extraFiles` (e.g. a checkpoint's training state) go into the same temporary folder, so they appear
- * together with the model or not at all.
+ * Writes the model folder atomically (writeFolderAtomically). `extraFiles` (e.g. a checkpoint's training
+ * state) go into the same temporary folder, so they appear together with the model or not at all.
  */
 export async function saveModelFolder(
   dir: string,
@@ -298,10 +295,25 @@ export async function saveModelFolder(
   const tokenizerFiles = tokenizerFolderFiles(m.tokenizerJson, m.tokenizerFiles ?? NO_TOKENIZER_FILES, hfConfig, tokFile);
   const files = { ...tokenizerFiles, ...extraFiles }; // tokenizer_config.json, generation_config.json (hf-files.ts)
 
+  await writeFolderAtomically(dir, {
+    [CONFIG_FILE]: `${JSON.stringify(hfConfig, null, 2)}\n`,
+    // {"format": "pt"} as save_pretrained writes it: some transformers versions fail on a file without it.
+    [WEIGHTS_FILE]: writeSafetensors(tensors, { format: 'pt' }),
+    [TOKENIZER_FILE]: JSON.stringify(m.tokenizerJson, null, 2),
+    ...files,
+  });
+}
+
+/**
+ * Writes the files into `dir` atomically: everything goes into a temporary sibling, which then replaces
+ * `dir` (an existing `dir` is moved aside first and deleted last), so a crash leaves either the old folder
+ * or the new one, never a mix. The only window is between the two renames: the old one is kept aside.
+ */
+export async function writeFolderAtomically(dir: string, files: Readonly<Record<string, Uint8Array | string>>): Promise<void> {
   const target = path.resolve(dir);
   const existed = await stat(target).then(
     (s) => {
-      if (!s.isDirectory()) throw new Error(`saveModelFolder: ${target} exists and is not a folder`);
+      if (!s.isDirectory()) throw new Error(`${target} exists and is not a folder`);
       return true;
     },
     () => false,
@@ -312,10 +324,6 @@ export async function saveModelFolder(
   await mkdir(path.dirname(target), { recursive: true });
   await mkdir(tmp);
   try {
-    await writeDurably(path.join(tmp, CONFIG_FILE), `${JSON.stringify(hfConfig, null, 2)}\n`);
-    // {"format": "pt"} as save_pretrained writes it: some transformers versions fail on a file without it.
-    await writeDurably(path.join(tmp, WEIGHTS_FILE), writeSafetensors(tensors, { format: 'pt' }));
-    await writeDurably(path.join(tmp, TOKENIZER_FILE), JSON.stringify(m.tokenizerJson, null, 2));
     for (const [name, data] of Object.entries(files)) await writeDurably(path.join(tmp, name), data);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { RunConfig } from '../../protocol/config.js';
-import { loadModelFolder } from './folder.js';
+import { loadModelWithAdapter } from './adapter.js';
 import type { ModelConfig } from './config.js';
 import { initParams, paramInfos } from './family.js';
 import { gptConfig } from './gpt-config.js';
@@ -59,9 +59,10 @@ export function withWeights(policy: Policy, params: Map<string, Float32Array>): 
   return { ...policy, params, hash: policyHash(policy.config, params) };
 }
 
-export async function loadPolicy(dir: string): Promise<Policy> {
-  const m = await loadModelFolder(dir);
-  return policyOf(m.config, m.params, m.tokenizerJson, path.join(dir, 'tokenizer.json'), m.tokenizerFiles, m.hfConfig);
+/** The policy of a model folder, or of a base with a LoRA adapter merged in (adapter.ts loadModelWithAdapter). */
+export async function loadPolicy(dir: string, adapterDir?: string): Promise<Policy> {
+  const { model: m } = await loadModelWithAdapter(dir, adapterDir);
+  return policyOf(m.config, m.params, m.tokenizerJson, path.join(m.dir, 'tokenizer.json'), m.tokenizerFiles, m.hfConfig);
 }
 
 /** The starting model of `config.model`: a folder, or a new seeded model with a byte tokenizer. */

@@ -12,7 +12,7 @@ import type { Variant } from '../alol/rules.js';
 import { readDataset } from '../data/dataset.js';
 import { formPairs, pairsOf, responseSets } from '../data/pairs.js';
 import type { Pair, Row } from '../data/rows.js';
-import { loadModelFolder } from '../model/folder.js';
+import { loadPolicyWeights } from '../model/adapter.js';
 import { type Policy, loadPolicy, withWeights } from '../model/policy.js';
 import { RewardSet } from '../rewards/registry.js';
 import type { RunContext } from '../run/context.js';
@@ -201,7 +201,7 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
   const msg = `${variant}: ${steps} steps in ${trainSeconds.toFixed(1)} s, final loss ${trained.losses.at(-1)?.toFixed(4) ?? '-'}${best}`;
   ctx.say(`[training] ${msg}`);
   ctx.log.emit({ type: 'phase/didChange', phase: 'training', variant, status: 'finished', message: msg, elapsedMs: trainSeconds * 1e3 });
-  const params = bestStep ? (await loadModelFolder(path.join(dir, 'best'))).params : trained.params;
+  const params = bestStep ? await loadPolicyWeights(path.join(dir, 'best'), audit.reference) : trained.params;
   await evaluateVariant(
     ctx,
     bench,
@@ -263,7 +263,7 @@ export async function runExperiment(
       if (opts.continue && existsSync(recordFile)) {
         const rec = JSON.parse(readFileSync(recordFile, 'utf8')) as VariantRecord;
         ctx.say(`[training] ${variant}: already trained in this run folder (${rec.steps} steps); evaluating it`);
-        const params = (await loadModelFolder(path.join(dir, rec.bestStep ? 'best' : 'final'))).params;
+        const params = await loadPolicyWeights(path.join(dir, rec.bestStep ? 'best' : 'final'), audit.reference);
         const extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'> = {
           filteredFraction: rec.filteredFraction,
           trainSeconds: rec.trainSeconds,
@@ -298,13 +298,17 @@ export function variantNameOf(modelDir: string): string {
 
 /**
  * `alol eval`: a model folder evaluated on the test split of the run's data as an experiment evaluates
- * its variants (named `name`, by default variantNameOf(modelDir)); writes summary.json.
+ * its variants (named `name`, by default variantNameOf(modelDir), or of the adapter's folder); writes summary.json.
  */
-export async function evaluateModel(ctx: RunContext, modelDir: string, onProgress: OnProgress, name?: string): Promise<{
-  summary: Summary; components: string[],
-}> {
+export async function evaluateModel(
+  ctx: RunContext,
+  modelDir: string,
+  onProgress: OnProgress,
+  name?: string,
+  adapterDir?: string,
+): Promise<{ summary: Summary; components: string[] }> {
   const { config } = ctx;
-  const policy = await loadPolicy(path.resolve(modelDir));
+  const policy = await loadPolicy(path.resolve(modelDir), adapterDir && path.resolve(adapterDir));
   const { rows, pairs } = await readDataset(
     path.resolve(ctx.baseDir, config.data.path),
     { format: config.data.format, split: config.data.split },
@@ -315,7 +319,7 @@ export async function evaluateModel(ctx: RunContext, modelDir: string, onProgres
   const rewards = await RewardSet.create(generationRewards(config.rewards), rewardOptions);
   try {
     rewards.fit(trainRows);
-    const label = name ?? variantNameOf(modelDir);
+    const label = name ?? variantNameOf(adapterDir ?? modelDir);
     const testRows = rows.filter((r) => r.split === 'test');
     const at = { variant: label, step: 0, onProgress };
     const { result, accuracy } = await evaluateOnTest(policy, testRows, held.test, rewards, ctx, at);

@@ -15,8 +15,17 @@ import { RowSampler, type SamplerState, samplingUnits, unitGroups, unitWeights }
 import type { PolicyTrainer, TrainBatch } from '../compute/backend.js';
 import { trainLoop } from '../compute/loop.js';
 import { AlolError } from '../errors.js';
-import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
+import { isAdapterFolder, saveAdapterFolder } from '../model/adapter.js';
+import {
+  type TrainingState,
+  loadAdapterCheckpoint,
+  loadCheckpoint,
+  saveAdapterCheckpoint,
+  saveCheckpoint,
+} from '../model/checkpoint.js';
+import type { ModelConfig } from '../model/config.js';
 import { saveModelFolder } from '../model/folder.js';
+import { type LoraSpec, initLoraParams, mergeLora, resolveLora } from '../model/lora.js';
 import { describeRow } from '../rewards/registry.js';
 import { StopRequested } from '../run/control.js';
 import type { RunContext } from '../run/context.js';
@@ -120,10 +129,17 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
     gradClip: train.gradClip > 0 ? train.gradClip : null,
   };
   const objective = { kind: 'variant' as const, variant, settings };
+  // LoRA: adapters on pi_ref's weights, which stay frozen and shared (the reference is the same weights, adapters off)
+  const lora = train.lora ? resolveLora(cfg, train.lora) : null;
+  const loraTraining = lora ? { spec: lora, init: initLoraParams(cfg, lora, train.seed), seed: train.seed } : undefined;
   const trainer: PolicyTrainer = ctx.compute.policyTrainer(
     audit.reference,
-    { objective, rows: variant === 'dpo' ? 2 * unitsPerBatch : unitsPerBatch, adamw },
+    { objective, rows: variant === 'dpo' ? 2 * unitsPerBatch : unitsPerBatch, adamw, lora: loraTraining },
   );
+  /** The policy's full weights: the trainer's, or the base with the adapters merged in. */
+  const policyWeights = (): Map<string, Float32Array> =>
+    lora ? mergeLora(cfg, audit.reference.params, lora, trainer.weights()) : trainer.weights();
+  const basePath = path.resolve(ctx.runDir, 'reference'); // adapters name their base (the run's pi_ref)
   let best: Best | null = null;
   /** Rows of each micro-batch drawn, by batch (for the watchdog). */
   const drawn = new Map<TrainBatch, number[]>();
@@ -139,6 +155,10 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   const checkpoint = async (dir: string): Promise<void> => {
     const { params, optimizer } = trainer.state();
     const state = { step: trainer.step, rngState: 0, config: { ...ctx.config, train }, extra: { variant, sampler: sampler.state(), best } };
+    if (lora) {
+      await saveAdapterCheckpoint(dir, { config: cfg, spec: lora, params, basePath, optimizer, state });
+      return;
+    }
     const { tokenizerJson, tokenizerFiles, extraConfig } = audit.reference;
     await saveCheckpoint(dir, { config: cfg, params, optimizer, tokenizerJson, tokenizerFiles, extraConfig, state });
   };
@@ -146,11 +166,11 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
 
   try {
     if (opts.resume) {
-      const ck = await loadCheckpoint(opts.resume);
+      const ck = await loadTrainedCheckpoint(opts.resume, cfg, lora);
       if (ck.state.extra?.variant !== variant) throw new Error(
         `${opts.resume} is a checkpoint of ${String(ck.state.extra?.variant)}, not ${variant}`,
       );
-      trainer.loadState({ params: ck.model.params, optimizer: ck.optimizer }, ck.state.step);
+      trainer.loadState({ params: ck.params, optimizer: ck.optimizer }, ck.state.step);
       sampler.restore(ck.state.extra.sampler as SamplerState);
       ctx.say(`[training] resumed ${variant} from ${opts.resume} at step ${ck.state.step}`);
       // The best so far carries over when its policy is in this variant's best/ (a Stop, then Resume of the
@@ -201,12 +221,16 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
         bar(step);
         // evaluation: keep the best policy by its validation score
         if (opts.evaluate && budget.evalEvery > 0 && step % budget.evalEvery === 0) {
-          const score = await opts.evaluate(trainer.weights(), step);
+          const score = await opts.evaluate(policyWeights(), step);
           if (beats(score, best)) {
             best = { step, value: score.value, tiebreak: score.tiebreak ?? null };
-            const { tokenizerJson, tokenizerFiles } = audit.reference;
-            const policy = { config: cfg, params: trainer.weights(), tokenizerJson, tokenizerFiles };
-            await saveModelFolder(path.join(opts.dir, 'best'), policy, { [BEST_FILE]: `${JSON.stringify(best)}\n` });
+            const bestFile = { [BEST_FILE]: `${JSON.stringify(best)}\n` };
+            const bestDir = path.join(opts.dir, 'best');
+            if (lora) await saveAdapterFolder(bestDir, { config: cfg, spec: lora, params: trainer.weights(), basePath }, bestFile);
+            else {
+              const { tokenizerJson, tokenizerFiles } = audit.reference;
+              await saveModelFolder(bestDir, { config: cfg, params: trainer.weights(), tokenizerJson, tokenizerFiles }, bestFile);
+            }
           }
         }
         // checkpoint
@@ -225,7 +249,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
       variant,
       steps: budget.steps,
       trainSeconds,
-      params: trainer.weights(),
+      params: policyWeights(),
       filteredFraction,
       timesSampled,
       losses,
@@ -234,6 +258,33 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   } finally {
     await trainer.dispose();
   }
+}
+
+/**
+ * A checkpoint's trained parameters and state: a model folder for full fine-tuning, an adapter folder on
+ * `cfg` for LoRA (the run's config and the checkpoint must agree on which, and on the adapters' shape).
+ */
+async function loadTrainedCheckpoint(
+  dir: string,
+  cfg: ModelConfig,
+  lora: LoraSpec | null,
+): Promise<{ params: Map<string, Float32Array>; optimizer: Map<string, Float32Array>; state: TrainingState }> {
+  const isAdapter = await isAdapterFolder(dir);
+  if (isAdapter !== Boolean(lora)) {
+    const what = isAdapter ? 'a LoRA adapter checkpoint, but train.lora is null' : 'a full model checkpoint, but train.lora is set';
+    throw new AlolError('checkpoint', `${dir} is ${what}`, 'resume with the config the run was started with');
+  }
+  if (!lora) {
+    const ck = await loadCheckpoint(dir);
+    return { params: ck.model.params, optimizer: ck.optimizer, state: ck.state };
+  }
+  const ck = await loadAdapterCheckpoint(dir, cfg);
+  const got = ck.adapter.spec;
+  if (got.r !== lora.r || got.alpha !== lora.alpha || got.modules.join() !== lora.modules.join()) {
+    const shape = (s: LoraSpec) => `r ${s.r}, alpha ${s.alpha}, ${s.modules.length} modules (${s.targetNames.join(', ')})`;
+    throw new AlolError('checkpoint', `${dir} holds adapters with ${shape(got)}; train.lora asks for ${shape(lora)}`);
+  }
+  return { params: ck.adapter.params, optimizer: ck.optimizer, state: ck.state };
 }
 
 /** Writes the batch of a non-finite step beside the variant and throws a WatchdogError naming its rows. */
