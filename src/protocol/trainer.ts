@@ -73,6 +73,19 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     /** One line: layers, hidden size, heads and key/value heads, MLP, positions, head. */
     summary: z.string(),
     parameters: z.number().int(),
+    /** Parameters the policy trains: all of them, or with LoRA the adapters' (absent in runs before LoRA). */
+    trainable: z.number().int().optional(),
+    /** The LoRA adapters trained (train.lora resolved against the model), null for full fine-tuning. */
+    lora: z
+      .strictObject({
+        r: z.number().int(),
+        alpha: z.number(),
+        dropout: z.number(),
+        modules: z.number().int(),
+        targets: z.array(z.string()),
+      })
+      .nullable()
+      .optional(),
     layers: z.number().int(),
     hidden: z.number().int(),
     heads: z.number().int(),

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -95,5 +95,126 @@ describe('alol verbs on a Llama-layout model', () => {
     ok('eval', '--config', 'run.json', '--model', path.join('run', 'a_lol', 'final'), '--out', 'run-eval');
     const evaluated = (json('run-eval/summary.json') as unknown as Summary).variants.a_lol;
     assert.deepEqual(evaluated.heldoutSampled, s.variants.a_lol.heldoutSampled);
+  });
+});
+
+// LoRA on the same model and task (the reference fine-tuning and the audit come from the cache of the run above).
+describe('LoRA on a Llama-layout model', () => {
+  const lora = { r: 8, alpha: 16, dropout: 0.05, targets: 'all-linear' };
+  const adapterKeys = (file: string): Record<string, { shape: number[] }> => {
+    const bytes = readFileSync(path.join(dir, file));
+    const n = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { shape: number[] }>;
+    delete header.__metadata__;
+    return header;
+  };
+
+  it('train a_lol with train.lora: beats the reference; final/ is a PEFT adapter naming its base, with the training state', async (t) => {
+    const config = JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8')) as { train: Record<string, unknown> };
+    config.train = { ...config.train, lr: 3e-3, checkpointEvery: 40, lora };
+    await writeFile(path.join(dir, 'run-lora.json'), JSON.stringify(config));
+    const out = ok('train', '--config', 'run-lora.json', '--out', 'run-lora');
+    const names = 'q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj';
+    assert.ok(out.includes(`LoRA: the policy trains adapters of rank 8 (alpha 16) on 14 projections (${names})`), out);
+    const s = json('run-lora/summary.json') as unknown as Summary;
+    const ref = s.variants.reference.heldoutSampled.reward.total;
+    const alol = s.variants.a_lol.heldoutSampled.reward.total;
+    t.diagnostic(`held-out sampled reward: a_lol with LoRA ${alol.toFixed(3)}, reference ${ref.toFixed(3)}`);
+    assert.ok(alol > ref + 0.1, `a_lol (LoRA) ${alol} vs reference ${ref}`);
+
+    const files = readdirSync(path.join(dir, 'run-lora', 'a_lol', 'final')).sort();
+    assert.deepEqual(files, ['adapter_config.json', 'adapter_model.safetensors', 'alol-adapter.json', 'optimizer.safetensors',
+      'training_state.json']);
+    const ac = json('run-lora/a_lol/final/adapter_config.json');
+    assert.equal(ac.peft_type, 'LORA');
+    assert.equal(ac.task_type, 'CAUSAL_LM');
+    assert.equal(ac.bias, 'none');
+    assert.equal(ac.fan_in_fan_out, false);
+    assert.deepEqual([ac.r, ac.lora_alpha, ac.lora_dropout], [8, 16, 0.05]);
+    assert.deepEqual(ac.target_modules, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
+    assert.equal(ac.base_model_name_or_path, path.join(dir, 'run-lora', 'reference'));
+    const keys = adapterKeys('run-lora/a_lol/final/adapter_model.safetensors');
+    assert.equal(Object.keys(keys).length, 2 * 7 * 2);
+    assert.deepEqual(keys['base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight'].shape, [8, 64]);
+    assert.deepEqual(keys['base_model.model.model.layers.1.mlp.down_proj.lora_B.weight'].shape, [64, 8]);
+    const loaded = readFileSync(path.join(dir, 'run-lora', 'events.jsonl'), 'utf8').trim().split('\n')
+      .map((l) => JSON.parse(l) as StoredEvent).find((e) => e.type === 'model/didLoad');
+    assert.ok(loaded && loaded.type === 'model/didLoad' && loaded.lora);
+    // per layer, r (in + out): q, o 64 -> 64; k, v 64 -> 32; gate, up, down 64 <-> 192 (intermediate_size)
+    const perLayer = 8 * (64 + 64) * 2 + 8 * (64 + 32) * 2 + 8 * (64 + 192) * 3;
+    assert.equal(loaded.trainable, 2 * perLayer);
+  });
+
+  it('eval of the adapter folder (its base found from adapter_config.json) reproduces summary.json; --adapter says the same', () => {
+    const s = json('run-lora/summary.json') as unknown as Summary;
+    ok('eval', '--config', 'run-lora.json', '--model', path.join('run-lora', 'a_lol', 'final'), '--out', 'run-lora-eval');
+    assert.deepEqual((json('run-lora-eval/summary.json') as unknown as Summary).variants.a_lol.heldoutSampled,
+      s.variants.a_lol.heldoutSampled);
+    const adapter = path.join('run-lora', 'a_lol', 'final');
+    ok('eval', '--config', 'run-lora.json', '--model', path.join('run-lora', 'reference'), '--adapter', adapter, '--out', 'run-lora-eval2');
+    assert.deepEqual((json('run-lora-eval2/summary.json') as unknown as Summary).variants.a_lol.heldoutSampled,
+      s.variants.a_lol.heldoutSampled);
+  });
+
+  it('merge-adapter writes a full model that generates what base + adapter generates', () => {
+    const adapter = path.join('run-lora', 'a_lol', 'final');
+    const out = ok('merge-adapter', '--model', path.join('run-lora', 'reference'), '--adapter', adapter, '--out', 'merged');
+    assert.match(out, /merged in \(r 8, alpha 16, 14 projections/);
+    const gen = (...model: string[]) => ok('generate', ...model, '--prompt', 'Q: tea? #3\nA:', '--max-new-tokens', '12');
+    const viaAdapter = gen('--model', path.join('run-lora', 'reference'), '--adapter', adapter);
+    assert.equal(gen('--model', 'merged'), viaAdapter);
+    assert.equal(gen('--model', adapter), viaAdapter);
+    // log-probs: the adapter moved them, and the merged model has the adapter's
+    const lp = (name: string, ...model: string[]) => {
+      ok('logprobs', ...model, '--data', 'rows.jsonl', '--out', `${name}.jsonl`);
+      return (JSON.parse(readFileSync(path.join(dir, `${name}.jsonl`), 'utf8')) as { logprob: number }).logprob;
+    };
+    const [base, on, merged] = [lp('lp-base', '--model', path.join('run-lora', 'reference')),
+      lp('lp-on', '--model', path.join('run-lora', 'reference'), '--adapter', adapter), lp('lp-merged', '--model', 'merged')];
+    assert.ok(Math.abs(on - base) > 1e-3, `adapter on ${on}, base ${base}`);
+    assert.ok(Math.abs(on - merged) <= 1e-5 * Math.abs(on), `adapter on ${on}, merged ${merged}`);
+  });
+
+  it('resume from a mid-run LoRA checkpoint gives the same losses and adapter bytes as the uninterrupted run', async () => {
+    const ckpts = readdirSync(path.join(dir, 'run-lora', 'a_lol', 'checkpoints')).sort();
+    assert.ok(ckpts.length >= 2, `checkpoints: ${ckpts.join(', ')}`);
+    const at = Number(ckpts[0].slice('step-'.length));
+    assert.ok(readdirSync(path.join(dir, 'run-lora', 'a_lol', 'checkpoints', ckpts[0])).includes('adapter_model.safetensors'));
+    const from = path.join('run-lora', 'a_lol', 'checkpoints', ckpts[0]);
+    ok('train', '--config', 'run-lora.json', '--resume', from, '--out', 'run-lora-resumed');
+    const losses = (runDir: string) => readFileSync(path.join(dir, runDir, 'events.jsonl'), 'utf8').trim().split('\n')
+      .map((l) => JSON.parse(l) as StoredEvent).flatMap((e) => (e.type === 'step/didComplete' ? [[e.step, e.loss]] : []));
+    const whole = losses('run-lora').filter(([step]) => step > at);
+    assert.ok(whole.length > 0);
+    assert.deepEqual(losses('run-lora-resumed'), whole);
+    const bytes = (runDir: string) => readFileSync(path.join(dir, runDir, 'a_lol', 'final', 'adapter_model.safetensors'));
+    assert.deepEqual(bytes('run-lora-resumed'), bytes('run-lora'));
+  });
+
+  it('adapters that do not fit are clear errors naming the file and key; an unknown target lists the model\'s names', async () => {
+    const fail = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8' });
+      assert.equal(r.status, 1, r.stdout);
+      return r.stderr;
+    };
+    const adapter = path.join(dir, 'run-lora', 'a_lol', 'final');
+    // another base: a wider model
+    ok('init-model', '--arch', 'llama', '--out', 'wide', '--layers', '2', '--embd', '96', '--heads', '4', '--positions', '64');
+    assert.match(fail('generate', '--model', 'wide', '--adapter', adapter, '--prompt', 'x'),
+      /alol-adapter\.json: fingerprint \w+ is of another base \(llama, 2 layers, hidden 64.*this base is llama, 2 layers, hidden 96/);
+    // a rank that disagrees with adapter_config.json
+    const bad = path.join(dir, 'bad-rank');
+    await cp(adapter, bad, { recursive: true });
+    const cfg = JSON.parse(readFileSync(path.join(bad, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(path.join(bad, 'adapter_config.json'), JSON.stringify({ ...cfg, r: 4 }));
+    assert.match(fail('generate', '--model', path.join('run-lora', 'reference'), '--adapter', bad, '--prompt', 'x'),
+      new RegExp('adapter_model\\.safetensors: key base_model\\.model\\.model\\.layers\\.0\\.self_attn\\.q_proj\\.lora_A\\.weight ' +
+        'has shape \\[8, 64\\]: rank 8, but adapter_config\\.json says r = 4'));
+    // an unknown target, before any training
+    const config = JSON.parse(readFileSync(path.join(dir, 'run-lora.json'), 'utf8')) as { train: Record<string, unknown> };
+    config.train = { ...config.train, lora: { ...lora, targets: ['q_proj', 'c_attn'] } };
+    await writeFile(path.join(dir, 'run-bad.json'), JSON.stringify(config));
+    assert.match(fail('train', '--config', 'run-bad.json', '--out', 'run-bad'),
+      /train\.lora\.targets: 'c_attn' is not a module of this model.*q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj/);
   });
 });

@@ -121,6 +121,7 @@ export class RunHeader {
       chip(variants.length > 1 ? 'variants' : 'variant', variants.join(', ')),
       chip('model', modelText(start), model.architecture?.summary),
       ...(model.architecture ? [chip('architecture', architectureText(model.architecture), model.architecture.summary)] : []),
+      ...(model.architecture?.trainable !== undefined ? [chip('trains', ...trainingText(model.architecture))] : []),
       chip('data', basename(start.config.data.path), start.config.data.path),
       chip('device', deviceText(start)),
       chip('verb', start.verb));
@@ -138,6 +139,18 @@ function modelText(start: RunStart): string {
 function architectureText(a: Architecture): string {
   const heads = a.kvHeads === a.heads ? `${a.heads} heads` : `${a.heads}/${a.kvHeads} heads`;
   return `${a.modelType} · ${a.layers}L · ${a.hidden}d · ${heads} · ${(a.parameters / 1e6).toFixed(1)}M`;
+}
+
+/** "LoRA r16 · 1.2M (3.1%)" or "all 0.1M": what the policy trains, and its title the whole story. */
+function trainingText(a: Architecture): [string, string] {
+  const count = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n));
+  const trainable = a.trainable ?? a.parameters;
+  if (!a.lora) return [`all ${count(trainable)}`, `full fine-tuning: every one of the ${trainable} parameters is trained`];
+  const share = `${((100 * trainable) / a.parameters).toFixed(1)}%`;
+  const { r, alpha, dropout, modules, targets } = a.lora;
+  const title = `LoRA: rank ${r}, alpha ${alpha}, dropout ${dropout} on ${modules} projections (${targets.join(', ')}); ` +
+    `${trainable} of ${a.parameters} parameters trained; pi_ref is the base with the adapters off`;
+  return [`LoRA r${r} · ${count(trainable)} (${share})`, title];
 }
 
 function deviceText(start: RunStart): string {

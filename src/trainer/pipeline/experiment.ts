@@ -20,7 +20,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { type AuditResult, runAudit } from './audit.js';
 import { evaluateOnTest, generationRewards, validationAccuracy, validationReward } from './evaluate.js';
 import type { Metrics } from './metrics.js';
-import { type OnProgress, progressBarOf } from './phase.js';
+import { type OnProgress, memoryNow, progressBarOf } from './phase.js';
 import { trainVariant, type ValidationScore } from './train.js';
 import { experimentPlan } from './validate.js';
 
@@ -156,7 +156,7 @@ async function evaluateVariant(
     ? `sampled reward ${result.heldoutSampled.reward.total.toFixed(3)}, greedy ${result.heldout.reward.total.toFixed(3)}`
     : 'generation rewards n/a (no component scores generated text)';
   const msg = `${label}: ${rewards}${pref}`;
-  ctx.say(`[evaluation] ${msg} (${((performance.now() - t0) / 1e3).toFixed(1)} s)`);
+  ctx.say(`[evaluation] ${msg} (${((performance.now() - t0) / 1e3).toFixed(1)} s; ${memoryNow()})`);
   log.emit({
     type: 'phase/didChange',
     phase: 'evaluation',
@@ -199,7 +199,7 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
   await writeFileAtomic(path.join(dir, 'result.json'), `${JSON.stringify(record)}\n`);
   const best = bestStep ? `, best ${bench.selection} at step ${bestStep}` : '';
   const msg = `${variant}: ${steps} steps in ${trainSeconds.toFixed(1)} s, final loss ${trained.losses.at(-1)?.toFixed(4) ?? '-'}${best}`;
-  ctx.say(`[training] ${msg}`);
+  ctx.say(`[training] ${msg} (${memoryNow()})`);
   ctx.log.emit({ type: 'phase/didChange', phase: 'training', variant, status: 'finished', message: msg, elapsedMs: trainSeconds * 1e3 });
   const params = bestStep ? await loadPolicyWeights(path.join(dir, 'best'), audit.reference) : trained.params;
   await evaluateVariant(

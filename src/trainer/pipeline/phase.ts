@@ -1,12 +1,19 @@
 // How a phase tells the user and the dashboard what it does: a line and a phase/didChange event when it
-// starts and when it finishes (with its time, summed per phase in `seconds`), progress as a bar and
-// throttled phase/didProgress events, and a stop check between phases.
+// starts and when it finishes (with its time, summed per phase in `seconds`, and the process's memory),
+// progress as a bar and throttled phase/didProgress events, and a stop check between phases.
 
 import type { Phase } from '../../protocol/trainer.js';
 import { StopRequested } from '../run/control.js';
 import type { ProgressBar, RunContext } from '../run/context.js';
 
 export type OnProgress = (done: number, total: number) => void;
+
+const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+/** The process's memory now and at its peak so far: what each phase reports as it finishes. */
+export function memoryNow(): string {
+  return `RSS ${gib(process.memoryUsage.rss())}, peak ${gib(process.resourceUsage().maxRSS * 1024)}`;
+}
 
 export class PhaseClock {
   /** Seconds per phase (a phase that runs twice, like the reference, sums both). */
@@ -25,7 +32,7 @@ export class PhaseClock {
     if (this.ctx.control.stopRequested) throw new StopRequested(null);
     const ms = performance.now() - this.startedAt;
     this.seconds[phase] = (this.seconds[phase] ?? 0) + ms / 1e3;
-    this.ctx.say(`[${phase}] ${message} (${(ms / 1e3).toFixed(1)} s)`);
+    this.ctx.say(`[${phase}] ${message} (${(ms / 1e3).toFixed(1)} s; ${memoryNow()})`);
     this.ctx.log.emit({ type: 'phase/didChange', phase, status: 'finished', message, elapsedMs: ms });
   }
 

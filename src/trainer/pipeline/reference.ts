@@ -11,6 +11,7 @@ import type { Row } from '../data/rows.js';
 import { type Lengths, type TokenizedRow, tokenizeRows } from '../data/tokenize.js';
 import { describeConfig, kvHeads, modelTypeOf } from '../model/config.js';
 import { countParams } from '../model/family.js';
+import { countLoraParams, resolveLora } from '../model/lora.js';
 import { saveModelFolder } from '../model/folder.js';
 import { type Policy, loadPolicy, policyOf, startingModel } from '../model/policy.js';
 import type { RunContext } from '../run/context.js';
@@ -39,6 +40,7 @@ export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRo
     clock.finish('reference', `reference loaded (${reference.hash})`);
   } else {
     const base = await startingModel(config.model, ctx.baseDir, config.train.seed);
+    if (config.train.lora) resolveLora(base.config, config.train.lora); // unknown targets: refused before the fine-tuning
     const sft = config.reference.sft;
     if (sft && sft.steps > 0) {
       const tok = tokenizeRows(trainRows, base.tokenizer, lengthsFor(ctx, base));
@@ -66,12 +68,25 @@ export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRo
     }
   }
   const cfg = reference.config;
+  const lora = config.train.lora ? resolveLora(cfg, config.train.lora) : null;
+  const parameters = countParams(cfg);
+  const trainable = lora ? countLoraParams(cfg, lora) : parameters;
+  if (lora) {
+    const share = `${((100 * trainable) / parameters).toFixed(2)}% of ${parameters}`;
+    ctx.say(
+      `[reference] LoRA: the policy trains adapters of rank ${lora.r} (alpha ${lora.alpha}) on ${lora.modules.length} projections ` +
+        `(${lora.targetNames.join(', ')}): ${trainable} trainable parameters, ${share}; pi_ref is the same weights with the ` +
+        'adapters off, so the reference, its log-probs and the value head\'s hidden states share the one copy in memory',
+    );
+  }
   ctx.log.emit({
     type: 'model/didLoad',
     role: 'reference',
     modelType: modelTypeOf(cfg),
     summary: describeConfig(cfg),
-    parameters: countParams(cfg),
+    parameters,
+    trainable,
+    lora: lora && { r: lora.r, alpha: lora.alpha, dropout: lora.dropout, modules: lora.modules.length, targets: [...lora.targetNames] },
     layers: cfg.nLayer,
     hidden: cfg.nEmbd,
     heads: cfg.nHead,
