@@ -6,6 +6,9 @@ written here in plain PyTorch (Debian's python3-torch; not run in CI, which has 
          log-probs (float64) and greedy continuations, compare with what `alol logprobs` / `alol generate`
          printed:
            python3 scripts/torch_llama.py check MODEL_DIR ROWS.jsonl ALOL_LOGPROBS.jsonl [PROMPT ALOL_TEXT ...]
+         With --adapter DIR, a LoRA adapter in PEFT's layout (adapter_config.json, adapter_model.safetensors)
+         applies as PEFT's LoRA Linear does, y = W x + b + (lora_alpha / r) * B (A x), not merged (compare with
+         `alol logprobs --model MODEL_DIR --adapter DIR`).
   bench: the training step of `npm run bench:train -- --arch llama` (same sizes, random weights, next-token
          NLL, forward + backward + global-norm clipping + AdamW, float32) and its tokens/s:
            python3 scripts/torch_llama.py bench [--batch 16 --seq 128 --embd 256 --layers 4 --heads 8
@@ -43,8 +46,9 @@ def rotate_half(x):
     return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
 
 class Llama:
-    def __init__(self, cfg, w):
+    def __init__(self, cfg, w, lora=None):
         self.cfg, self.w = cfg, w
+        self.lora = lora  # (scale, {module: (A, B)}) or None
         self.C = cfg['hidden_size']
         self.H = cfg['num_attention_heads']
         self.K = cfg.get('num_key_value_heads') or self.H
@@ -56,7 +60,11 @@ class Llama:
     def lin(self, x, name):
         y = x @ self.w[name + '.weight'].T
         b = self.w.get(name + '.bias')
-        return y if b is None else y + b
+        y = y if b is None else y + b
+        if self.lora and name in self.lora[1]:
+            A, B = self.lora[1][name]
+            y = y + self.lora[0] * ((x @ A.T) @ B.T)
+        return y
 
     def forward(self, ids):  # ids [B, T] -> logits [B, T, V]
         w, (B, T) = self.w, ids.shape
@@ -116,9 +124,22 @@ def load_folder(model):
             w.update(read_safetensors(os.path.join(model, shard)))
     return cfg, w
 
+def load_adapter(folder):
+    ac = json.load(open(os.path.join(folder, 'adapter_config.json')))
+    assert ac['peft_type'] == 'LORA' and not ac.get('use_rslora'), ac
+    t = read_safetensors(os.path.join(folder, 'adapter_model.safetensors'))
+    mods = {}
+    for k, v in t.items():
+        name, which = k.removeprefix('base_model.model.').replace('.default', '').rsplit('.lora_', 1)
+        mods.setdefault(name, {})[which[0]] = v
+    return ac['lora_alpha'] / ac['r'], {n: (ab['A'], ab['B']) for n, ab in mods.items()}
+
 def check(args):
     cfg, w = load_folder(args.model)
-    m = Llama(cfg, w)
+    lora = load_adapter(args.adapter) if args.adapter else None
+    if lora:
+        print(f'adapter: {len(lora[1])} modules, scale {lora[0]}')
+    m = Llama(cfg, w, lora)
     enc = lambda s: list(s.encode('utf-8'))  # byte-level tokenizer: byte b is token b
     rows = [json.loads(l) for l in open(args.rows, encoding='utf-8') if l.strip()]
     ours = [json.loads(l) for l in open(args.ours)]
@@ -192,6 +213,7 @@ def main():
     sub = ap.add_subparsers(dest='cmd', required=True)
     c = sub.add_parser('check')
     c.add_argument('model'); c.add_argument('rows'); c.add_argument('ours'); c.add_argument('gen', nargs='*')
+    c.add_argument('--adapter', default=None)
     b = sub.add_parser('bench')
     for k, v in {'batch': 16, 'seq': 128, 'embd': 256, 'layers': 4, 'heads': 8, 'kv-heads': 4, 'steps': 10, 'warmup': 3, 'threads': 2}.items():
         b.add_argument(f'--{k}', type=int, default=v)

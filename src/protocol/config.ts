@@ -78,6 +78,21 @@ export const ModelSchema = z
   .default({ path: 'models/base' })
   .describe('the starting model: {path} of a model folder, or {init} for a new one; pi_ref is made from it (see `reference`)');
 
+export const LoraSchema = z
+  .strictObject({
+    r: int(1).default(16).describe('rank of the adapters: A is [r, in], B is [out, r]'),
+    alpha: z.number().positive().default(32).describe('the adapters\' output is scaled by alpha / r'),
+    dropout: z.number().min(0).lt(1).default(0.05).describe('dropout on each adapted projection\'s input, in the adapter branch only'),
+    targets: z
+      .union([z.literal('all-linear'), z.array(z.string().min(1)).min(1)])
+      .default('all-linear')
+      .describe(
+        'projections to adapt: Llama family q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; GPT-2 c_attn, c_proj, ' +
+          'c_fc; "all-linear": every projection but the LM head',
+      ),
+  })
+  .describe('LoRA: train low-rank adapters on the frozen model (PEFT layout); pi_ref is the same weights with the adapters off');
+
 export const ReferenceSchema = z
   .strictObject({
     path: z.string().min(1).nullable().default(null).describe('an existing SFT model folder used as pi_ref; then `model` is not used'),
@@ -85,6 +100,9 @@ export const ReferenceSchema = z
       .strictObject({
         steps: int(0).default(2000).describe('NLL fine-tuning steps of `model` on the training split'),
         lr: z.number().positive().default(3e-4).describe('peak learning rate of the fine-tuning (AdamW, cosine schedule, short warmup)'),
+        lora: LoraSchema.nullable()
+          .default(null)
+          .describe('fine-tune LoRA adapters and merge them into the model (null: every weight)'),
       })
       .nullable()
       .prefault({})
@@ -173,21 +191,6 @@ export const ValueSchema = z
       .describe('fitOn "train": k folds by group, so no row\'s V(x) comes from a head fitted on its prompt\'s rows'),
   })
   .describe('the value head V(x) that estimates the reward from the prompt alone; the advantage is A = R - V(x)');
-
-export const LoraSchema = z
-  .strictObject({
-    r: int(1).default(16).describe('rank of the adapters: A is [r, in], B is [out, r]'),
-    alpha: z.number().positive().default(32).describe('the adapters\' output is scaled by alpha / r'),
-    dropout: z.number().min(0).lt(1).default(0.05).describe('dropout on each adapted projection\'s input, in the adapter branch only'),
-    targets: z
-      .union([z.literal('all-linear'), z.array(z.string().min(1)).min(1)])
-      .default('all-linear')
-      .describe(
-        'projections to adapt: Llama family q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; GPT-2 c_attn, c_proj, ' +
-          'c_fc; "all-linear": every projection but the LM head',
-      ),
-  })
-  .describe('LoRA: train low-rank adapters on the frozen model (PEFT layout); pi_ref is the same weights with the adapters off');
 
 export const VARIANTS = ['nll', 'wnll', 'r_gold', 'r_lol', 'a_lol', 'a_lol_ref_free', 'a_lol_seq', 'a_lol_kl', 'dpo'] as const;
 

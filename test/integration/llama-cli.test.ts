@@ -173,6 +173,9 @@ describe('LoRA on a Llama-layout model', () => {
       lp('lp-on', '--model', path.join('run-lora', 'reference'), '--adapter', adapter), lp('lp-merged', '--model', 'merged')];
     assert.ok(Math.abs(on - base) > 1e-3, `adapter on ${on}, base ${base}`);
     assert.ok(Math.abs(on - merged) <= 1e-5 * Math.abs(on), `adapter on ${on}, merged ${merged}`);
+    // export-onnx merges it too (and checks the graph against the trainer's on the merged weights before writing)
+    assert.match(ok('export-onnx', '--model', path.join('run-lora', 'reference'), '--adapter', adapter, '--out', 'lora.onnx'),
+      /checked in a fresh session/);
   });
 
   it('resume from a mid-run LoRA checkpoint gives the same losses and adapter bytes as the uninterrupted run', async () => {

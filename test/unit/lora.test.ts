@@ -31,6 +31,8 @@ import {
   resolveLora,
 } from '../../src/trainer/model/lora.js';
 import { Rng } from '../../src/trainer/util/rng.js';
+import type { TokenizedRow } from '../../src/trainer/data/tokenize.js';
+import { sftRows } from '../../src/trainer/pipeline/sft.js';
 import { type Feed, gradCheck } from '../helpers/gradcheck.js';
 
 const [B, T] = [2, 5];
@@ -214,6 +216,24 @@ describe('LoRA', () => {
       }
     });
   }
+
+  it('SFT with LoRA (reference.sft.lora): only the targeted projections change, by a rank-r update; the rest is the base', async () => {
+    const cfg = gpt2;
+    const base = initParams(cfg, 3);
+    const lora = resolveLora(cfg, { r: 2, alpha: 4, dropout: 0, targets: ['c_fc'] });
+    const rng = new Rng(4);
+    const rows = Array.from({ length: 6 }, () => ({
+      row: {} as TokenizedRow['row'],
+      prompt: [1, 2, 3].map(() => rng.int(cfg.vocabSize)),
+      response: [1, 2].map(() => rng.int(cfg.vocabSize)),
+    }));
+    const tuned = await sftRows(cfg, base, rows, { steps: 3, lr: 1e-2, batchSize: 2, seed: 1, threads: 1, lora });
+    for (const [name, w] of base) {
+      const after = tuned.get(name) as Float32Array;
+      if (/mlp\.c_fc\.weight$/.test(name)) assert.notDeepEqual(after, w, `${name} should have changed`);
+      else assert.deepEqual(after, w, `${name} changed`);
+    }
+  });
 
   it('dropout masks: the rate asked for, values 0 or 1/(1-p), the same for a seed and module, new otherwise', async () => {
     const g = new Graph({ name: 'mask' });

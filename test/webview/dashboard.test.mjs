@@ -145,6 +145,21 @@ describe('dashboard webview', () => {
     assert.deepEqual(rows, Object.keys(fixture.summary.variants));
   });
 
+  it('the header says what the policy trains: LoRA rank and trainable parameters from model/didLoad', async () => {
+    const chip = () => page.locator('.chip', { hasText: 'trains' }).first();
+    assert.equal(await page.locator('.chip', { hasText: 'trains' }).count(), 0, 'no model/didLoad in the fixture: no chip');
+    const t = fixture.events.at(-1).t;
+    const loaded = {
+      type: 'model/didLoad', role: 'reference', modelType: 'qwen2', summary: 'qwen2, 24 layers, hidden 896', parameters: 400_000_000,
+      trainable: 8_798_208, lora: { r: 16, alpha: 32, dropout: 0.05, modules: 168, targets: ['q_proj', 'k_proj'] },
+      layers: 24, hidden: 896, heads: 14, kvHeads: 2,
+    };
+    await send(page, [{ type: 'events/didAppend', events: [{ t, event: loaded }] }]);
+    assert.equal((await chip().locator('.v').innerText()).trim(), 'LoRA r16 · 8.8M (2.2%)');
+    const title = /^LoRA: rank 16, alpha 32, dropout 0\.05 on 168 projections \(q_proj, k_proj\); 8798208 of 400000000/;
+    assert.match(await chip().getAttribute('title'), title);
+  });
+
   it('shows generated text as text: no element, no script from it', async () => {
     const cell = page.locator('.samples-table td.response', { hasText: XSS });
     assert.equal(await cell.count(), 1);

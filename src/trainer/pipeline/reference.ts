@@ -42,12 +42,15 @@ export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRo
     const base = await startingModel(config.model, ctx.baseDir, config.train.seed);
     if (config.train.lora) resolveLora(base.config, config.train.lora); // unknown targets: refused before the fine-tuning
     const sft = config.reference.sft;
+    const sftLora = sft?.lora ? resolveLora(base.config, sft.lora, 'reference.sft.lora') : null;
     if (sft && sft.steps > 0) {
       const tok = tokenizeRows(trainRows, base.tokenizer, lengthsFor(ctx, base));
-      const what = `fine-tuning the starting model by NLL on ${trainRows.length} training rows for ${sft.steps} steps`;
+      const how = sftLora ? ` with LoRA adapters (rank ${sftLora.r}, merged in after)` : '';
+      const what = `fine-tuning the starting model by NLL${how} on ${trainRows.length} training rows for ${sft.steps} steps`;
       clock.start('reference', `${what}: this is pi_ref, the policy A-LoL improves on`);
       const bar = clock.progress('reference');
-      const r = await sftReference(base, tok.rows, sft, {
+      const r = await sftReference(base, tok.rows, { steps: sft.steps, lr: sft.lr }, {
+        lora: sftLora,
         batchSize: config.train.batchSize,
         seed: config.train.seed,
         cacheDir: ctx.cacheDir,
@@ -111,7 +114,9 @@ export async function sftReference(
   sft: { steps: number; lr: number },
   opts: Omit<SftOptions, 'steps' | 'lr'> & { cacheDir: string | null },
 ): Promise<{ policy: Policy; reused: boolean }> {
-  const key = sha('sft-v1', base.hash, sft, opts.batchSize, opts.seed, rows.map((r) => [r.prompt, r.response]));
+  // LoRA joins the key only when set, so caches of full fine-tunings made before it stay valid
+  const how = opts.lora ? { ...sft, lora: opts.lora } : sft;
+  const key = sha('sft-v1', base.hash, how, opts.batchSize, opts.seed, rows.map((r) => [r.prompt, r.response]));
   const dir = opts.cacheDir ? path.join(opts.cacheDir, `sft-${key}`) : null;
   if (dir && (await stat(dir).then(() => true, () => false))) return { policy: await loadPolicy(dir), reused: true };
   const params = await sftRows(base.config, base.params, rows, { ...opts, steps: sft.steps, lr: sft.lr });

@@ -1,6 +1,7 @@
 // Supervised fine-tuning on rows (the paper's reference policy): next-token NLL on response tokens
 // (EOS included), summed over tokens and averaged over the batch, AdamW with a cosine schedule,
-// shuffled epochs over the training rows with a seeded RNG. Updates run in compute/loop.ts.
+// shuffled epochs over the training rows with a seeded RNG. Updates run in compute/loop.ts. With LoRA
+// (reference.sft.lora) only adapters train, and the result is the model with them merged in.
 
 import { type ComputeOptions, withCompute } from '../compute/local.js';
 import { trainLoop } from '../compute/loop.js';
@@ -9,6 +10,7 @@ import type { TokenizedRow } from '../data/tokenize.js';
 import { AlolError } from '../errors.js';
 import { DEFAULT_ADAMW } from '../graph/optim.js';
 import type { ModelConfig } from '../model/config.js';
+import { type LoraSpec, initLoraParams, mergeLora } from '../model/lora.js';
 import { StopRequested } from '../run/control.js';
 import { Rng } from '../util/rng.js';
 
@@ -17,6 +19,8 @@ export interface SftOptions extends ComputeOptions {
   lr: number;
   batchSize: number;
   seed: number;
+  /** Fine-tune LoRA adapters on the frozen model and return it with them merged in (null/absent: every weight). */
+  lora?: LoraSpec | null;
   /** Polled between steps: true stops the fine-tuning (it is redone, or taken from the cache, next time). */
   shouldStop?: () => boolean;
   onStep?: (
@@ -33,7 +37,9 @@ export async function sftRows(
   if (rows.length === 0) throw new Error('SFT: no training rows');
   const b = Math.min(opts.batchSize, rows.length);
   return withCompute(opts, async (compute) => {
-    const trainer = compute.policyTrainer({ config: cfg, params: init }, { objective: { kind: 'nll' }, rows: b, adamw: DEFAULT_ADAMW });
+    const lora = opts.lora ? { spec: opts.lora, init: initLoraParams(cfg, opts.lora, opts.seed), seed: opts.seed } : undefined;
+    const spec = { objective: { kind: 'nll' as const }, rows: b, adamw: DEFAULT_ADAMW, lora };
+    const trainer = compute.policyTrainer({ config: cfg, params: init }, spec);
     const rng = new Rng(opts.seed);
     const exampleWeight = new Float32Array(b).fill(1);
     let order: number[] = [];
@@ -61,7 +67,7 @@ export async function sftRows(
           opts.onStep?.({ ...e, elapsedMs: performance.now() - t0 });
         },
       });
-      return trainer.weights();
+      return lora ? mergeLora(cfg, init, lora.spec, trainer.weights()) : trainer.weights();
     } finally {
       await trainer.dispose();
     }
