@@ -27,8 +27,11 @@ describe('run config', () => {
     assert.equal(c.data.path, 'data/train.jsonl');
     assert.deepEqual(c.data.split, { validation: 0.05, test: 0.05, seed: 0 });
     assert.deepEqual(c.model, { path: 'models/base' });
-    assert.deepEqual(c.reference, { path: null, sft: { steps: 2000, lr: 3e-4 } });
+    assert.deepEqual(c.reference, { path: null, sft: { steps: 2000, lr: 3e-4, lora: null } });
     assert.equal(c.train.steps, 2000);
+    assert.equal(c.train.lora, null, 'full fine-tuning unless train.lora is set');
+    const lora = RunConfigSchema.parse({ train: { lora: {} } }).train.lora;
+    assert.deepEqual(lora, { r: 16, alpha: 32, dropout: 0.05, targets: 'all-linear' });
     assert.equal(c.eval.samplesPerPrompt, 4);
     assert.equal(c.device, 'auto');
     assert.equal(c.threads, 2);
