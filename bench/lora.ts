@@ -98,10 +98,15 @@ async function measure(mode: 'full' | 'lora', b: number): Promise<Measured> {
   return { mode, batch: b, stepMs, firstStepMs, peakRssBytes: process.resourceUsage().maxRSS * 1024, loss };
 }
 
-function runChild(mode: 'full' | 'lora', b: number): Measured {
+/** One measurement in a process of its own; null when the system killed it (out of memory). */
+function runChild(mode: 'full' | 'lora', b: number): Measured | null {
   const args = process.argv.slice(2).filter((x, i, all) => x !== '--child' && all[i - 1] !== '--child');
   const r = spawnSync(process.execPath, [__filename, ...args, '--child', `${mode}:${b}`], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`${mode} batch ${b} failed (exit ${r.status}):\n${r.stderr}`);
+  if (r.signal === 'SIGKILL') {
+    console.log(`${`${b} x ${a.seq}`.padEnd(13)} ${mode.padEnd(5)} killed (SIGKILL: out of memory on this machine)`);
+    return null;
+  }
+  if (r.status !== 0) throw new Error(`${mode} batch ${b} failed (exit ${r.status ?? r.signal}):\n${r.stderr}`);
   const line = r.stdout.trim().split('\n').at(-1) as string;
   return JSON.parse(line) as Measured;
 }
@@ -128,15 +133,16 @@ async function main(): Promise<void> {
   console.log('batch x seq   mode   step ms   tokens/s   peak RSS   first step ms   loss');
   const rows: [Measured, Measured][] = [];
   for (const b of a.batches.split(',').map(Number)) {
-    const pair: [Measured, Measured] = [runChild('full', b), runChild('lora', b)];
-    for (const m of pair) {
+    const [full, lo] = [runChild('full', b), runChild('lora', b)];
+    for (const m of [full, lo]) {
+      if (!m) continue;
       const ms = median(m.stepMs);
       console.log(
         `${`${b} x ${t}`.padEnd(13)} ${m.mode.padEnd(5)} ${ms.toFixed(0).padStart(8)} ${((b * t) / (ms / 1e3)).toFixed(0).padStart(10)} ` +
           `${gib(m.peakRssBytes).padStart(10)} ${m.firstStepMs.toFixed(0).padStart(15)}   ${m.loss.toFixed(3)}`,
       );
     }
-    rows.push(pair);
+    if (full && lo) rows.push([full, lo]);
   }
   console.log('');
   for (const [full, lo] of rows) {

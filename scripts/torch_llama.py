@@ -6,9 +6,9 @@ written here in plain PyTorch (Debian's python3-torch; not run in CI, which has 
          log-probs (float64) and greedy continuations, compare with what `alol logprobs` / `alol generate`
          printed:
            python3 scripts/torch_llama.py check MODEL_DIR ROWS.jsonl ALOL_LOGPROBS.jsonl [PROMPT ALOL_TEXT ...]
-         With --adapter DIR, a LoRA adapter in PEFT's layout (adapter_config.json, adapter_model.safetensors)
-         applies as PEFT's LoRA Linear does, y = W x + b + (lora_alpha / r) * B (A x), not merged (compare with
-         `alol logprobs --model MODEL_DIR --adapter DIR`).
+         With --adapter DIR (before MODEL_DIR), a LoRA adapter in PEFT's layout (adapter_config.json,
+         adapter_model.safetensors) applies as PEFT's LoRA Linear does, y = W x + b + (lora_alpha / r) * B (A x),
+         not merged (compare with `alol logprobs --model MODEL_DIR --adapter DIR`, without --add-eos).
   bench: the training step of `npm run bench:train -- --arch llama` (same sizes, random weights, next-token
          NLL, forward + backward + global-norm clipping + AdamW, float32) and its tokens/s:
            python3 scripts/torch_llama.py bench [--batch 16 --seq 128 --embd 256 --layers 4 --heads 8
