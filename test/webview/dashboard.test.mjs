@@ -158,6 +158,7 @@ describe('dashboard webview', () => {
     assert.equal((await chip().locator('.v').innerText()).trim(), 'LoRA r16 · 8.8M (2.2%)');
     const title = /^LoRA: rank 16, alpha 32, dropout 0\.05 on 168 projections \(q_proj, k_proj\); 8798208 of 400000000/;
     assert.match(await chip().getAttribute('title'), title);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'header-lora.png'), clip: { x: 0, y: 0, width: 1280, height: 90 } });
   });
 
   it('shows generated text as text: no element, no script from it', async () => {
