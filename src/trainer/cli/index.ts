@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { registerExportVerbs } from './export-verbs.js';
 import { registerModelVerbs } from './model-verbs.js';
 import { registerScoreVerb } from './score-verb.js';
 import { registerAuditVerb } from './audit-verb.js';
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
     .option('--device <name>', `only this request (${DEVICE_REQUESTS.join('|')})`, parseDevice)
     .action(devices);
   registerModelVerbs(program);
+  registerExportVerbs(program);
   registerScoreVerb(program);
   registerAuditVerb(program);
   registerTrainVerbs(program);
