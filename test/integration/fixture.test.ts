@@ -34,19 +34,23 @@ describe('cross-check with an independent GPT-2 implementation (shared fixture)'
     assert.ok(worstToken <= 1e-3);
   });
 
-  it('greedy continuations match token for token, with and without the KV cache', async () => {
+  it('greedy continuations match token for token: fused graphs, plain KV cache, no cache', async () => {
     const model = await loadModelFolder(sharedPath(...FIX, 'model'));
     const tok = loadTokenizer(model.tokenizerJson, 'fixture tokenizer.json');
     type Expected = { prompt: string; max_new_tokens: number; text: string };
     const expected = JSON.parse(readFileSync(sharedPath(...FIX, 'expected.json'), 'utf8')) as Expected[];
     const gen = new Generator(model.config, model.params, tok, { threads: 1 });
-    for (const useCache of [true, false]) {
+    const modes = [{ kernels: 'fused' }, { kernels: 'plain' }, { useCache: false }] as const;
+    const tokens: number[][][] = [];
+    for (const mode of modes) {
       const out = await gen.generate(
         expected.map((e) => tok.encode(e.prompt)),
-        { maxNewTokens: expected[0].max_new_tokens, temperature: 0, useCache },
+        { maxNewTokens: expected[0].max_new_tokens, temperature: 0, ...mode },
       );
-      assert.deepEqual(out.map((g) => g.text), expected.map((e) => e.text), `useCache ${useCache}`);
+      assert.deepEqual(out.map((g) => g.text), expected.map((e) => e.text), JSON.stringify(mode));
+      tokens.push(out.map((g) => g.tokens));
     }
+    assert.deepEqual(tokens[0], tokens[1], 'fused and plain graphs: the same greedy tokens');
     await gen.dispose();
   });
 });

@@ -54,18 +54,22 @@ for (const fixture of ['llama-tiny-independent', 'qwen2-tiny-independent']) {
       assert.ok(worstToken <= 1e-3);
     });
 
-    it('greedy continuations match token for token, with and without the KV cache', async () => {
+    it('greedy continuations match token for token: fused graphs, plain KV cache, no cache', async () => {
       const model = await loadModelFolder(dir);
       const tok = loadTokenizer(model.tokenizerJson, `${fixture} tokenizer.json`);
       const expected = JSON.parse(readFileSync(sharedPath('fixtures', fixture, 'expected.json'), 'utf8')) as ExpectedGreedy;
       const gen = new Generator(model.config, model.params, tok, { threads: 1 });
-      for (const useCache of [true, false]) {
+      const modes = [{ kernels: 'fused' }, { kernels: 'plain' }, { useCache: false }] as const;
+      const tokens: number[][][] = [];
+      for (const mode of modes) {
         const out = await gen.generate(
           expected.map((e) => tok.encode(e.prompt)),
-          { maxNewTokens: expected[0].max_new_tokens, temperature: 0, useCache },
+          { maxNewTokens: expected[0].max_new_tokens, temperature: 0, ...mode },
         );
-        assert.deepEqual(out.map((g) => g.text), expected.map((e) => e.text), `useCache ${useCache}`);
+        assert.deepEqual(out.map((g) => g.text), expected.map((e) => e.text), JSON.stringify(mode));
+        tokens.push(out.map((g) => g.tokens));
       }
+      assert.deepEqual(tokens[0], tokens[1], 'fused and plain graphs: the same greedy tokens');
       await gen.dispose();
     });
   });

@@ -98,18 +98,33 @@ describe('session users and a given pool', () => {
     await pool.release();
   });
 
-  it('a generator on the pool reuses its graphs across calls and other generators', async () => {
+  it('a generator on the pool reuses its graphs across calls; with fed weights, other generators share them', async () => {
     await withPool({ threads: 1 }, async (pool) => {
       const before = sessionsCreated();
-      const g1 = new Generator(cfg, params, detok, { pool });
+      const g1 = new Generator(cfg, params, detok, { pool, weights: 'fed' });
       const out1 = await g1.generate([[1, 2, 3]], { maxNewTokens: 4 });
       const made = sessionsCreated() - before;
       assert.equal(made, 2, 'prefill and decode');
-      const g2 = new Generator(cfg, params, detok, { pool });
+      await g1.generate([[4, 5], [6]], { maxNewTokens: 3 });
+      assert.equal(sessionsCreated() - before, made, 'any batch and prompt width: the fused graphs have symbolic shapes');
+      const g2 = new Generator(cfg, params, detok, { pool, weights: 'fed' });
       assert.deepEqual(await g2.generate([[1, 2, 3]], { maxNewTokens: 4 }), out1);
       assert.equal(sessionsCreated() - before, made);
       await g1.dispose();
       assert.equal(pool.size, made);
+    });
+  });
+
+  it('a generator with its weights built in owns its sessions and drops them from the pool in dispose()', async () => {
+    await withPool({ threads: 1 }, async (pool) => {
+      const fed = await new Generator(cfg, params, detok, { pool, weights: 'fed' }).generate([[1, 2, 3]], { maxNewTokens: 4 });
+      const held = pool.size;
+      const g = new Generator(cfg, params, detok, { pool, weights: 'embedded' });
+      assert.deepEqual(await g.generate([[1, 2, 3]], { maxNewTokens: 4 }), fed, 'the same tokens either way');
+      await g.generate([[1, 2, 3]], { maxNewTokens: 4 });
+      assert.equal(pool.size, held + 2, 'its own prefill and decode, made once');
+      await g.dispose();
+      assert.equal(pool.size, held);
     });
   });
 

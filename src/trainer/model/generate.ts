@@ -10,9 +10,10 @@ import { serialize } from '../graph/onnx.js';
 import { SessionPool, poolKey } from '../runtime/pool.js';
 import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/session.js';
 import { Rng } from '../util/rng.js';
-import { type ModelConfig, positionsLimit } from './config.js';
+import { type ModelConfig, headSize, kvHeads, positionsLimit } from './config.js';
 import { buildGenerationGraph, pastName, presentName } from './gpt-graphs.js';
-import { paramFeeds } from './family.js';
+import { countParams, paramFeeds } from './family.js';
+import { buildFusedGenerationGraph, newKvName } from './fused.js';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -24,6 +25,9 @@ export interface GenerateOptions {
   /** Generation of a row ends at the first of these strings (excluded from the text). */
   stop?: readonly string[];
   useCache?: boolean;
+  /** The KV-cache graphs: 'fused' (model/fused.ts: contrib kernels, a cache updated in place; the default)
+   * or 'plain' (the training graphs' primitives, a cache grown by concatenation). */
+  kernels?: 'fused' | 'plain';
 }
 
 export const DEFAULT_GENERATE: GenerateOptions = { maxNewTokens: 64, temperature: 0, topP: 1, seed: 0 };
@@ -93,20 +97,47 @@ export interface GeneratorOptions {
   /** For a pool of its own (a given pool has its own provider and threads). */
   provider?: Provider;
   threads?: number;
+  /** The fused graphs' weights: built into this generator's own sessions ('embedded'), or fed to shared
+   * sessions ('fed'). Default: embedded up to EMBED_LIMIT_BYTES. */
+  weights?: 'embedded' | 'fed';
 }
+
+/** Models up to this size get the fused graphs with their weights built in (ONNX's protobuf limit is 2 GiB). */
+export const EMBED_LIMIT_BYTES = 1 << 30;
+/** Decode steps under this many FLOPs (2 x params x rows) run on one thread; see decodeSession(). */
+export const SMALL_STEP_FLOPS = 64e6;
+
+/** A session and the feeds it needs besides the step's own (the weights, unless they are built in). */
+interface FusedSession {
+  session: Session;
+  feeds: Record<string, OrtTensor>;
+}
+let nextGeneratorId = 0;
 
 export class Generator {
   private readonly paramFeeds: Record<string, OrtTensor>;
+  /** Whether the fused graphs carry the weights (model/fused.ts); see fusedSession(). */
+  private readonly embedWeights: boolean;
+  /** Pool keys of sessions that hold this generator's weights, dropped in dispose(). */
+  private readonly owned = new Set<string>();
+  private readonly id = nextGeneratorId++;
+  private readonly nParams: number;
+  /** KV-cache allocations of the fused path: one per call, plus one per batch shrink (tests count them). */
+  cacheAllocations = 0;
   /** The pool this generator made (and releases in dispose()); null while it has none or uses a given one. */
   private ownPool: SessionPool | null = null;
 
   constructor(
     readonly cfg: ModelConfig,
-    params: ReadonlyMap<string, Float32Array>,
+    private readonly params: ReadonlyMap<string, Float32Array>,
     private readonly detok: Detokenizer,
     private readonly options: GeneratorOptions = {},
   ) {
     this.paramFeeds = paramFeeds(cfg, params, 'generate');
+    this.embedWeights = (options.weights ?? 'auto') === 'auto'
+      ? [...params.values()].reduce((a, w) => a + w.byteLength, 0) <= EMBED_LIMIT_BYTES
+      : options.weights === 'embedded';
+    this.nParams = countParams(cfg);
   }
 
   private get pool(): SessionPool {
@@ -119,6 +150,36 @@ export class Generator {
     const t = kind === 'decode' ? 1 : seqLen; // a decode graph takes one new token; its past length is dynamic
     const key = poolKey(`gpt_${kind}`, this.cfg, { batch, seqLen: t });
     return this.pool.get(key, () => serialize(buildGenerationGraph(this.cfg, kind, batch, seqLen)));
+  }
+
+  /**
+   * The fused graphs' two sessions (any batch; the prompt's any width, or one token). Weights up to
+   * EMBED_LIMIT_BYTES are built into them as initializers: ORT prepacks them and nothing is fed per token
+   * (the runtime copies every fed tensor on each run). Those sessions hold this generator's weights, so
+   * they are dropped in dispose(); larger models feed the weights and share pooled sessions.
+   */
+  private async fusedSession(kind: 'prefill' | 'decode' | 'decode1'): Promise<FusedSession> {
+    const seqLen = kind === 'prefill' ? 'S' : 1;
+    const extra = kind === 'decode1' ? { threads: 1 } : {};
+    const shape = { batch: 'B', seqLen, ...extra };
+    if (!this.embedWeights) {
+      const key = poolKey('gpt_fused', this.cfg, shape);
+      const session = await this.pool.get(key, () => serialize(buildFusedGenerationGraph(this.cfg, 'B', seqLen)), extra);
+      return { session, feeds: this.paramFeeds };
+    }
+    const key = `${poolKey('gpt_fused_weights', this.cfg, shape)}#${this.id}`;
+    this.owned.add(key);
+    const session = await this.pool.get(key, () => serialize(buildFusedGenerationGraph(this.cfg, 'B', seqLen, this.params)), extra);
+    return { session, feeds: {} };
+  }
+
+  /**
+   * The decode session for a step over `rows` rows: one intra-op thread when the step is small (under
+   * SMALL_STEP_FLOPS), where handing each kernel to a second thread costs more than it saves (measured:
+   * batch 1 of the bench model ran at half the speed with two threads), else the pool's threads.
+   */
+  private async decodeSession(rows: number): Promise<FusedSession> {
+    return this.fusedSession(2 * this.nParams * rows < SMALL_STEP_FLOPS ? 'decode1' : 'decode');
   }
 
   /** Continues each prompt (token ids; an empty prompt starts from EOS). */
@@ -139,7 +200,12 @@ export class Generator {
     }
     const rng = new Rng(opts.seed);
     const out = rows.map(() => ({ tokens: [] as number[], done: false, finishReason: 'length' as Generation['finishReason'], text: '' }));
-    const step = opts.useCache === false ? await this.uncached(rows, opts.maxNewTokens) : await this.cached(rows);
+    const step =
+      opts.useCache === false
+        ? await this.uncached(rows, opts.maxNewTokens)
+        : opts.kernels === 'plain'
+          ? await this.cached(rows)
+          : await this.fused(rows, opts.maxNewTokens, () => out.map((r) => r.done));
 
     for (let n = 0; n < opts.maxNewTokens; n++) {
       const logits = await step.next(out.map((r) => r.tokens[r.tokens.length - 1] ?? -1));
@@ -230,6 +296,83 @@ export class Generator {
     };
   }
 
+  /**
+   * The fused graphs (model/fused.ts) with right-padded rows. The cache is this generator's: one buffer per
+   * layer and kind of [B, K, M, d], allocated once per call for a capacity of M tokens and fed to every run
+   * (the runtime reads a fed tensor in place); each run returns only its new tokens' keys and values, which
+   * are written into the buffers at each row's length. When half the rows or more have finished, the live
+   * ones move into a batch half the size (or less), so finished rows stop costing work.
+   */
+  private async fused(
+    rows: number[][],
+    maxNew: number,
+    finished: () => boolean[],
+  ): Promise<{ next: (last: number[]) => Promise<Float32Array> }> {
+    const n = rows.length;
+    const [layers, v, kv, d] = [this.cfg.nLayer, this.cfg.vocabSize, kvHeads(this.cfg), headSize(this.cfg)];
+    const s = bucket(Math.max(...rows.map((r) => r.length)));
+    const capacity = bucket(Math.max(...rows.map((r) => r.length)) + maxNew);
+    const lens = rows.map((r) => r.length); // tokens of each row in the cache after the next run
+    let slots = rows.map((_, i) => i); // slot -> row
+    let buf = kvBuffers({ layers, batch: n, kv, capacity, d, vocab: v, newTokens: s });
+    this.cacheAllocations++;
+    const logits = new Float32Array(n * v); // by row, what next() returns
+    const run = async (graph: FusedSession, feeds: Record<string, OrtTensor>): Promise<void> => {
+      await graph.session.run({ ...graph.feeds, ...feeds, ...buf.feeds }, buf.fetches);
+      slots.forEach((row, slot) => logits.set(buf.logits.subarray(slot * v, (slot + 1) * v), row * v));
+    };
+    const prefill = await this.fusedSession('prefill');
+    let first = true;
+    return {
+      next: async (last) => {
+        if (first) {
+          first = false;
+          const ids = new BigInt64Array(n * s);
+          const positions = new BigInt64Array(n * s);
+          rows.forEach((r, i) => r.forEach((t, j) => ((ids[i * s + j] = BigInt(t)), (positions[i * s + j] = BigInt(j)))));
+          await run(prefill, {
+            ids: tensor('int64', ids, [n, s]),
+            positions: tensor('int64', positions, [n, s]),
+            seqlens_k: tensor('int32', Int32Array.from(lens, (l) => l - 1), [n]),
+            total_sequence_length: tensor('int32', Int32Array.of(s), []),
+            last_index: tensor('int64', BigInt64Array.from(lens, (l, i) => BigInt(i * s + l - 1)), [n]),
+          });
+          writeNewKv(buf, new Array<number>(n).fill(0));
+          buf = withDecodeOutputs(buf); // the prompt-width outputs are not needed again
+                return logits;
+        }
+        const done = finished();
+        const live = slots.filter((row) => !done[row]);
+        if (live.length > 0 && live.length <= slots.length / 2) {
+          // Move the live rows into a smaller batch: a power of two that holds them.
+          const smaller = 2 ** Math.ceil(Math.log2(live.length));
+          const next = kvBuffers({ layers, batch: smaller, kv, capacity, d, vocab: v, newTokens: 1 });
+          this.cacheAllocations++;
+          const rowSize = kv * capacity * d;
+          // slot k of the smaller batch takes live row k; spare slots repeat the last live row
+          const from = Array.from({ length: smaller }, (_, k) => slots.indexOf(live[Math.min(k, live.length - 1)]));
+          for (const [name, t] of Object.entries(buf.caches)) {
+            from.forEach((f, k) => next.caches[name].set(t.subarray(f * rowSize, (f + 1) * rowSize), k * rowSize));
+          }
+          slots = from.map((f) => slots[f]);
+          buf = next;
+              }
+        const m = slots.length;
+        const pos = slots.map((row) => lens[row]);
+        await run(await this.decodeSession(m), {
+          ids: tensor('int64', BigInt64Array.from(slots, (row) => BigInt(Math.max(last[row], 0))), [m, 1]),
+          positions: tensor('int64', BigInt64Array.from(pos, (p) => BigInt(p)), [m, 1]),
+          seqlens_k: tensor('int32', Int32Array.from(pos), [m]),
+          total_sequence_length: tensor('int32', Int32Array.of(Math.max(...pos) + 1), []),
+          last_index: tensor('int64', BigInt64Array.from(pos, (_, k) => BigInt(k)), [m]),
+        });
+        writeNewKv(buf, pos);
+        for (const row of new Set(slots)) lens[row]++;
+        return logits;
+      },
+    };
+  }
+
   /** No cache: the whole left-padded sequence, padded on the right to its final length, every step. */
   private async uncached(rows: number[][], maxNew: number): Promise<{ next: (last: number[]) => Promise<Float32Array> }> {
     const b = rows.length;
@@ -264,8 +407,90 @@ export class Generator {
 
   /** Releases the sessions of a pool of its own (a given pool is its owner's to release); usable again after. */
   async dispose(): Promise<void> {
+    const pool = this.options.pool;
+    if (pool) for (const key of this.owned) await pool.drop(key);
+    this.owned.clear();
     const own = this.ownPool;
     this.ownPool = null;
     await own?.release();
+  }
+}
+
+/**
+ * The buffers of one fused generation batch, allocated once and reused every token: each layer's key and
+ * value cache [B, K, M, d] (fed to every run), the logits [B, V], and the run's new keys and values
+ * [B, S, K d] (fetched into preallocated tensors, then written into the cache).
+ */
+export interface KvBuffers {
+  batch: number;
+  kv: number;
+  capacity: number;
+  d: number;
+  /** Cache buffers by input name (past_key_values.<layer>.<kind>). */
+  caches: Record<string, Float32Array>;
+  logits: Float32Array;
+  /** New keys/values by output name (new.<layer>.<kind>), with the cache input each goes to. */
+  fresh: { output: string; cache: string; data: Float32Array; tokens: number }[];
+  feeds: Record<string, OrtTensor>;
+  fetches: Record<string, OrtTensor>;
+}
+
+interface KvShape {
+  layers: number;
+  batch: number;
+  kv: number;
+  capacity: number;
+  d: number;
+  vocab: number;
+  /** New tokens per row in a run: the prompt width, or 1. */
+  newTokens: number;
+}
+
+function kvBuffers(x: KvShape): KvBuffers {
+  const caches: Record<string, Float32Array> = {};
+  const feeds: Record<string, OrtTensor> = {};
+  for (let l = 0; l < x.layers; l++) {
+    for (const kind of ['key', 'value'] as const) {
+      const data = new Float32Array(x.batch * x.kv * x.capacity * x.d);
+      caches[pastName(l, kind)] = data;
+      feeds[pastName(l, kind)] = tensor('float32', data, [x.batch, x.kv, x.capacity, x.d]);
+    }
+  }
+  const logits = new Float32Array(x.batch * x.vocab);
+  const buf: KvBuffers = { ...x, caches, logits, fresh: [], feeds, fetches: { logits: tensor('float32', logits, [x.batch, x.vocab]) } };
+  return withNewKvOutputs(buf, x.layers, x.newTokens);
+}
+
+/** The same cache and logits with new-key/value outputs for `tokens` new tokens per row. */
+function withNewKvOutputs(buf: KvBuffers, layers: number, tokens: number): KvBuffers {
+  const fresh: KvBuffers['fresh'] = [];
+  const fetches: Record<string, OrtTensor> = { logits: buf.fetches.logits };
+  for (let l = 0; l < layers; l++) {
+    for (const kind of ['key', 'value'] as const) {
+      const data = new Float32Array(buf.batch * tokens * buf.kv * buf.d);
+      const output = newKvName(l, kind);
+      fresh.push({ output, cache: pastName(l, kind), data, tokens });
+      fetches[output] = tensor('float32', data, [buf.batch, tokens, buf.kv * buf.d]);
+    }
+  }
+  return { ...buf, fresh, fetches };
+}
+
+const withDecodeOutputs = (buf: KvBuffers): KvBuffers => withNewKvOutputs(buf, buf.fresh.length / 2, 1);
+
+/** Writes each run's new keys/values ([B, S, K d]) into the cache ([B, K, M, d]) from position start[b] of row b. */
+function writeNewKv(buf: KvBuffers, start: readonly number[]): void {
+  const { kv, capacity, d } = buf;
+  for (const f of buf.fresh) {
+    const cache = buf.caches[f.cache];
+    for (let b = 0; b < buf.batch; b++) {
+      for (let t = 0; t < f.tokens; t++) {
+        for (let h = 0; h < kv; h++) {
+          const src = ((b * f.tokens + t) * kv + h) * d;
+          const dst = ((b * kv + h) * capacity + start[b] + t) * d;
+          for (let j = 0; j < d; j++) cache[dst + j] = f.data[src + j]; // a loop: d is small, subarray() would allocate
+        }
+      }
+    }
   }
 }

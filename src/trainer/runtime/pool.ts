@@ -39,14 +39,16 @@ export class SessionPool {
   /**
    * The session for `key`, made from `build()` the first time. `key` must name the graph and every
    * shape it was built for (two graphs with one key would share a session). `extra` adds options for
-   * this session (e.g. a quiet log for a device probe); they are part of what the key must name.
+   * this session (e.g. a quiet log for a device probe, fewer threads); they are part of what the key must name.
    */
-  async get(key: string, build: () => Uint8Array, extra: Omit<SessionOptions, 'provider' | 'threads'> = {}): Promise<Session> {
+  async get(key: string, build: () => Uint8Array, extra: Omit<SessionOptions, 'provider'> = {}): Promise<Session> {
     if (this.released) throw new Error(`session pool: asked for '${key}' after the pool was released`);
     let s = this.sessions.get(key);
     if (!s) {
       created++;
-      s = Session.create(build(), key, { ...extra, ...this.options });
+      // `extra.threads` may lower the pool's thread count for one session (a graph too small to share out)
+      const fewer = extra.threads !== undefined ? { threads: Math.min(extra.threads, this.options.threads ?? Infinity) } : {};
+      s = Session.create(build(), key, { ...extra, ...this.options, ...fewer });
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key)); // a failed load is not kept: the next ask tries again
     }
