@@ -5,6 +5,8 @@
 // run per configuration); EOS is disabled so every row generates all its tokens.
 //
 //   npm run bench:generate -- [--threads 2] [--device cpu] [--prompt 32] [--new 64] [--repeats 3] [--arch gpt2|llama] [--kv-heads 4]
+//                             [--kernels fused|plain] [--json]
+// --json prints one line of figures (tokens/s) instead of the table (bench/compare.ts reads it).
 
 import { parseArgs } from 'node:util';
 import { type DeviceRequest, resolveDevice } from '../src/trainer/runtime/device.js';
@@ -25,6 +27,8 @@ const { values: a } = parseArgs({
     repeats: { type: 'string', default: '3' },
     arch: { type: 'string', default: 'gpt2' },
     'kv-heads': { type: 'string', default: '4' },
+    kernels: { type: 'string', default: 'fused' },
+    json: { type: 'boolean', default: false },
   },
 });
 
@@ -53,17 +57,23 @@ async function main(): Promise<void> {
   const noEos = { decode: (ids: readonly number[]) => String(ids.length), eosTokenId: null };
   const gen = new Generator(cfg, params, noEos, { provider: device.provider, threads });
 
-  console.log(
+  if (a.kernels !== 'fused' && a.kernels !== 'plain') throw new Error(`--kernels ${a.kernels}: use fused or plain`);
+  const kernels: 'fused' | 'plain' = a.kernels;
+  const figures: Record<string, number> = {};
+  const log = (line: string): void => void (a.json || console.log(line));
+  log(
     `device          ${device.provider} (threads ${threads})\n` +
       `model           ${describeConfig(cfg)}, ${(countParams(cfg) / 1e6).toFixed(2)}M params\n` +
       `setup           prompt ${promptLen} tokens, ${newTokens} new tokens, ` +
-      `greedy; best of ${repeats}`,
+      `greedy; best of ${repeats}; ${kernels} KV-cache graphs`,
   );
   for (const batch of [1, 16]) {
     const prompts = Array.from({ length: batch }, prompt);
     for (const useCache of [true, false]) {
-      const s = await best(async () => void (await gen.generate(prompts, { maxNewTokens: newTokens, temperature: 0, useCache })), repeats);
-      console.log(
+      const request = { maxNewTokens: newTokens, temperature: 0, useCache, kernels };
+      const s = await best(async () => void (await gen.generate(prompts, request)), repeats);
+      if (useCache) figures[`generate_b${batch}_tokens_per_s`] = (batch * newTokens) / s;
+      log(
         `generate        batch ${String(batch).padStart(2)} ${useCache ? 'KV cache   ' : 'no cache   '} ` +
           `${((batch * newTokens) / s).toFixed(0).padStart(7)} new tokens/s`,
       );
@@ -79,11 +89,13 @@ async function main(): Promise<void> {
   );
   await scorer.dispose();
   const seqTokens = rows.length * (promptLen + 96 - 1);
-  console.log(
+  figures.logprobs_tokens_per_s = seqTokens / s;
+  log(
     `logprobs        ${(seqTokens / s).toFixed(0).padStart(7)} tokens/s forward (${rows.length} rows of ${promptLen}+96 tokens, batch ` +
       `16); ${((rows.length * 96) / s).toFixed(0)} response tokens/s`,
   );
-  console.log(`peak RSS        ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  log(`peak RSS        ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  if (a.json) console.log(JSON.stringify(figures));
 }
 
 main().catch((err) => {

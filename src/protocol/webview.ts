@@ -32,10 +32,16 @@ export const SummarySchema = z.object({
       evaluatedStep: z.number().int().nullable().optional(),
       /** How the evaluated checkpoint was chosen. */
       selectedBy: z.enum(['validation reward', 'validation preference accuracy', 'final']).optional(),
+      validationSeconds: Num.optional(),
+      evalSeconds: Num.optional(),
     }),
   ),
   prompts: z.number().int().optional(),
   seed: z.number().int().optional(),
+  /** Seconds by phase (runs from before it have none). */
+  timing: z
+    .object({ auditSeconds: Num, trainSeconds: Num, validationSeconds: Num, evalSeconds: Num, totalSeconds: Num })
+    .optional(),
 });
 export type RunSummary = z.infer<typeof SummarySchema>;
 

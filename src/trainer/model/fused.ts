@@ -1,18 +1,23 @@
 // Fused inference graphs for KV-cache generation (model/generate.ts), built from ONNX Runtime's contrib
-// operators (graph/contrib.ts) instead of the training graphs' primitives: GroupQueryAttention with a
-// preallocated cache that ORT updates in place, SkipLayerNormalization / SkipSimplifiedLayerNormalization
-// (residual add + norm in one kernel), FastGelu. Same weights, same inputs names as the plain graphs
-// (gpt-graphs.ts), same math up to float rounding: tests check that greedy tokens match the plain graph.
+// operators (graph/contrib.ts) where they pay here: GroupQueryAttention for the prompt run,
+// SkipLayerNormalization / SkipSimplifiedLayerNormalization (residual add + norm in one kernel), FastGelu.
+// Same weights and input names as the plain graphs (gpt-graphs.ts), same math up to float rounding: tests
+// check that greedy and sampled tokens match the plain graphs. The weights can be built in as initializers
+// (ORT prepacks them for its GEMMs) or fed.
 //
-// Layout: rows are right-padded. The cache of layer l is past_key_values.l.key / .value, [B, K, M, d] for a
-// capacity of M tokens; the generator feeds the same buffer as present.l.key / .value, so GroupQueryAttention
-// writes each new token's keys and values at its row's length and copies nothing else. Inputs:
+// The cache is the generator's: per layer past_key_values.l.key / .value, [B, K, M, d] for a capacity of M
+// tokens, fed to every run (onnxruntime-node reads a fed tensor in place, but copies every output back, so
+// the cache never leaves as an output). A run returns its new tokens' keys and values (new.l.key / .value,
+// [B, S, K d]) and the generator writes them at each row's length. Decoding attends with composed ops
+// (two matmuls over the past, the new token's own score beside them): GroupQueryAttention would copy the
+// whole past into its present output on every token. Rows are right-padded. Inputs:
 //   ids, positions [B, S] int64        S new tokens per row (the padded prompt, or 1 when decoding)
 //   seqlens_k [B] int32                each row's length after this run, minus 1
 //   total_sequence_length [] int32     S for the prompt; the longest row's length after this run when decoding
 //   last_index [B] int64               flat index b * S + i of the token whose next-token logits are wanted
-// Output: logits [B, V] at last_index, and the cache. LoRA runs generate from merged weights, so these
-// graphs take the base parameters only. Letters: B batch, S new tokens, C hidden, H heads, K kv heads, d head size.
+// Outputs: logits [B, V] at last_index; the new keys and values. LoRA runs generate from merged weights, so
+// these graphs take the base parameters only. Letters: B batch, S new tokens, C hidden, H heads, K kv heads,
+// R = H / K, d head size, M cache capacity.
 
 import * as c from '../graph/contrib.js';
 import { type Dim, Graph, type Value } from '../graph/ir.js';
@@ -113,9 +118,7 @@ export function buildFusedGenerationGraph(
   const lastIndex = g.input('last_index', 'int64', [batch]);
   const [d, nkv] = [headSize(cfg), kvHeads(cfg)];
   const heads = { numHeads: cfg.nHead, kvNumHeads: nkv, headSize: d };
-  // Decoding reads the cache with composed attention: GroupQueryAttention would copy the whole past into
-  // its present output on every token (the cache cannot be shared in place through onnxruntime-node), while
-  // two matmuls over the past plus the new token's own score copy nothing. The prompt run uses the kernel.
+  // Decoding reads the cache with composed attention (see the header); the prompt run uses the kernel.
   const composed = seqLen === 1 && opts.decodeAttention !== 'gqa';
   let pastBias: Value | null = null; // [B, 1, 1, M]: 0 before each row's length, NEG after
   const attend: Attend = (i, query, key, value) => {

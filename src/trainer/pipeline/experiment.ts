@@ -41,12 +41,27 @@ export interface VariantSummary {
   /** The checkpoint evaluated: the best by `selectedBy`, else the final one. */
   evaluatedStep: number | null;
   selectedBy?: SelectedBy;
+  /** Wall time of the validation evaluations inside trainSeconds (best-checkpoint selection). */
+  validationSeconds?: number;
+  /** Wall time of the test evaluation. */
+  evalSeconds?: number;
+}
+
+/** Where a run's wall time went, by phase (seconds): the audit (reference, rewards, value head, advantages),
+ * training (validation included), evaluation on the test split, and the run as a whole. */
+export interface Timing {
+  auditSeconds: number;
+  trainSeconds: number;
+  validationSeconds: number;
+  evalSeconds: number;
+  totalSeconds: number;
 }
 
 export interface Summary {
   variants: Record<string, VariantSummary>;
   prompts: number;
   seed: number;
+  timing?: Timing;
 }
 
 /** What a variant's training left in its folder, so a continued run can skip or resume it. */
@@ -149,7 +164,8 @@ async function evaluateVariant(
   bench.summary.variants[label] = {
     heldout: metricsOf(result.heldout, accuracy, result.scored),
     heldoutSampled: metricsOf(result.heldoutSampled, accuracy, result.scored),
-    ...extra
+    ...extra,
+    evalSeconds: (performance.now() - t0) / 1e3,
   };
   const pref = accuracy !== undefined && accuracy !== null ? `, preference accuracy ${accuracy.toFixed(3)}` : '';
   const rewards = result.scored
@@ -182,10 +198,17 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
   ctx.say(`[training] ${variant}: starting from the reference policy${resume ? `, resuming from ${resume}` : ''}`);
   const trainBar = progressBarOf(ctx, 'training');
   const policyOf = (params: ReadonlyMap<string, Float32Array>) => withWeights(audit.reference, new Map(params));
-  const evaluate = async (params: ReadonlyMap<string, Float32Array>, step: number): Promise<ValidationScore> =>
-    bench.selection === 'validation reward'
-      ? { value: await validationReward(policyOf(params), validationRows, bench.genRewards, ctx, { variant, step }) }
-      : validationAccuracy(policyOf(params), bench.validationPairs, ctx, { variant, step });
+  let validationMs = 0;
+  const evaluate = async (params: ReadonlyMap<string, Float32Array>, step: number): Promise<ValidationScore> => {
+    const t0 = performance.now();
+    try {
+      return bench.selection === 'validation reward'
+        ? { value: await validationReward(policyOf(params), validationRows, bench.genRewards, ctx, { variant, step }) }
+        : await validationAccuracy(policyOf(params), bench.validationPairs, ctx, { variant, step });
+    } finally {
+      validationMs += performance.now() - t0;
+    }
+  };
   const trained = await trainVariant(ctx, audit, {
     variant,
     dir,
@@ -207,7 +230,7 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
     bench,
     variant,
     withWeights(audit.reference, params),
-    { filteredFraction, trainSeconds, steps, evaluatedStep: bestStep ?? steps, selectedBy },
+    { filteredFraction, trainSeconds, steps, evaluatedStep: bestStep ?? steps, selectedBy, validationSeconds: validationMs / 1e3 },
   );
 }
 
@@ -222,7 +245,9 @@ export async function runExperiment(
   variants: readonly Variant[],
   opts: { resume?: string; continue?: boolean } = {},
 ): Promise<{ audit: AuditResult; summary: Summary }> {
+  const t0 = performance.now();
   const audit = await runAudit(ctx, experimentPlan(variants));
+  const auditSeconds = (performance.now() - t0) / 1e3;
   const { config, runDir } = ctx;
   const scoresGenerations = generationRewards(config.rewards).length > 0;
   const held = await heldoutPairs(ctx, audit.allRows, audit.pairs, audit.rowsByIndex, !scoresGenerations);
@@ -279,6 +304,8 @@ export async function runExperiment(
   } finally {
     await genRewards.dispose();
   }
+  bench.summary.timing = timingOf(bench.summary, auditSeconds, (performance.now() - t0) / 1e3);
+  ctx.say(`[timing] ${renderTiming(bench.summary.timing)}`);
   await writeFileAtomic(path.join(runDir, 'summary.json'), `${JSON.stringify(bench.summary, null, 2)}\n`);
   return { audit, summary: bench.summary };
 }
@@ -337,6 +364,27 @@ export async function evaluateModel(
 }
 
 /** The summary as a table: one row per variant. */
+function timingOf(summary: Summary, auditSeconds: number, totalSeconds: number): Timing {
+  const sum = (f: (v: VariantSummary) => number | undefined) => Object.values(summary.variants).reduce((a, v) => a + (f(v) ?? 0), 0);
+  return {
+    auditSeconds,
+    trainSeconds: sum((v) => v.trainSeconds),
+    validationSeconds: sum((v) => v.validationSeconds),
+    evalSeconds: sum((v) => v.evalSeconds),
+    totalSeconds,
+  };
+}
+
+/** One line: each phase's seconds and share of the run. */
+export function renderTiming(t: Timing): string {
+  const part = (name: string, s: number) => `${name} ${s.toFixed(1)} s (${((100 * s) / Math.max(t.totalSeconds, 1e-9)).toFixed(0)}%)`;
+  const validation = t.validationSeconds > 0 ? `, of which validation ${t.validationSeconds.toFixed(1)} s` : '';
+  return (
+    `${t.totalSeconds.toFixed(1)} s in all: ${part('audit (reference, rewards, value head)', t.auditSeconds)}, ` +
+    `${part('training', t.trainSeconds)}${validation}, ${part('evaluation', t.evalSeconds)}`
+  );
+}
+
 export function renderSummary(summary: Summary, components: readonly string[]): string[] {
   const cols = [
     'variant',
@@ -351,6 +399,7 @@ export function renderSummary(summary: Summary, components: readonly string[]): 
     'filtered',
     'steps',
     'train s',
+    'eval s',
   ];
   const widths = cols.map((c) => Math.max(8, c.length));
   const f = (x: number | null | undefined, d = 3) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(d));
@@ -370,6 +419,7 @@ export function renderSummary(summary: Summary, components: readonly string[]): 
       f(v.filteredFraction, 2),
       String(v.steps),
       f(v.trainSeconds, 1),
+      f(v.evalSeconds, 1),
     ];
     lines.push(cells.map((c, i) => c.padStart(widths[i])).join(' '));
   }
