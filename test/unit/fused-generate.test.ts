@@ -44,7 +44,7 @@ for (const [name, cfg] of models) {
       });
     }
 
-    it('allocate the KV cache once per call, whatever the number of new tokens', async () => {
+    it('allocate the KV cache once, not per token, and reuse it in the next call of the same shape', async () => {
       const gen = new Generator(cfg, params, { decode: (ids) => ids.join(','), eosTokenId: null }, { threads: 1 });
       for (const maxNewTokens of [4, 60]) {
         const before = gen.cacheAllocations;
@@ -52,12 +52,16 @@ for (const [name, cfg] of models) {
         assert.equal(out.tokens.length, maxNewTokens);
         assert.equal(gen.cacheAllocations - before, 1, `${maxNewTokens} new tokens`);
       }
-      // a batch whose rows end early shrinks at most log2(13) + 1 times: halving, never per token
+      const reused = gen.cacheAllocations;
+      const [again] = await gen.generate([prompts[4]], { maxNewTokens: 60 });
+      assert.equal(gen.cacheAllocations, reused, 'a call of the same shape takes the spare buffers');
+      const fresh = new Generator(cfg, params, { decode: (ids) => ids.join(','), eosTokenId: null }, { threads: 1 });
+      assert.deepEqual(again.tokens, (await fresh.generate([prompts[4]], { maxNewTokens: 60 }))[0].tokens, 'stale values change nothing');
+      // a batch whose rows end early shrinks at most ceil(log2(13)) times: halving, never per token
       const g2 = new Generator(cfg, params, detok(1), { threads: 1 });
       await g2.generate(prompts, { maxNewTokens: 60, temperature: 1, seed: 1 });
       assert.ok(g2.cacheAllocations >= 2 && g2.cacheAllocations <= 1 + Math.ceil(Math.log2(13)), `${g2.cacheAllocations} allocations`);
-      await gen.dispose();
-      await g2.dispose();
+      for (const g of [gen, fresh, g2]) await g.dispose();
     });
   });
 }

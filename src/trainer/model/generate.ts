@@ -104,7 +104,11 @@ export interface GeneratorOptions {
 
 /** Models up to this size get the fused graphs with their weights built in (ONNX's protobuf limit is 2 GiB). */
 export const EMBED_LIMIT_BYTES = 1 << 30;
-/** Decode steps under this many FLOPs (2 x params x rows) run on one thread; see decodeSession(). */
+/**
+ * Decode steps under this many FLOPs (2 x params x rows) run on one intra-op thread: handing each small kernel
+ * to a second thread costs more than it saves (measured: batch 1 of the bench model ran at half the speed
+ * with two threads).
+ */
 export const SMALL_STEP_FLOPS = 64e6;
 
 /** A session and the feeds it needs besides the step's own (the weights, unless they are built in). */
@@ -122,8 +126,12 @@ export class Generator {
   private readonly owned = new Set<string>();
   private readonly id = nextGeneratorId++;
   private readonly nParams: number;
-  /** KV-cache allocations of the fused path: one per call, plus one per batch shrink (tests count them). */
-  cacheAllocations = 0;
+  /** KV-cache buffers of finished calls and shrunk batches, reused by the next call of the same shape. */
+  private readonly spare = new CachePool();
+  /** KV-cache allocations of the fused path: at most one per call and batch shrink, none when a spare fits. */
+  get cacheAllocations(): number {
+    return this.spare.allocations;
+  }
   /** The pool this generator made (and releases in dispose()); null while it has none or uses a given one. */
   private ownPool: SessionPool | null = null;
 
@@ -173,15 +181,6 @@ export class Generator {
     return { session, feeds: {} };
   }
 
-  /**
-   * The decode session for a step over `rows` rows: one intra-op thread when the step is small (under
-   * SMALL_STEP_FLOPS), where handing each kernel to a second thread costs more than it saves (measured:
-   * batch 1 of the bench model ran at half the speed with two threads), else the pool's threads.
-   */
-  private async decodeSession(rows: number): Promise<FusedSession> {
-    return this.fusedSession(2 * this.nParams * rows < SMALL_STEP_FLOPS ? 'decode1' : 'decode');
-  }
-
   /** Continues each prompt (token ids; an empty prompt starts from EOS). */
   async generate(prompts: readonly (readonly number[])[], options: Partial<GenerateOptions> = {}): Promise<Generation[]> {
     const opts = { ...DEFAULT_GENERATE, ...options };
@@ -200,7 +199,7 @@ export class Generator {
     }
     const rng = new Rng(opts.seed);
     const out = rows.map(() => ({ tokens: [] as number[], done: false, finishReason: 'length' as Generation['finishReason'], text: '' }));
-    const step =
+    const step: { next: (last: number[]) => Promise<Float32Array>; release?: () => void } =
       opts.useCache === false
         ? await this.uncached(rows, opts.maxNewTokens)
         : opts.kernels === 'plain'
@@ -232,6 +231,7 @@ export class Generator {
       }
       if (out.every((r) => r.done)) break;
     }
+    step.release?.(); // the fused path's cache buffers go back for the next call
     return out.map((r) => ({
       tokens: r.tokens,
       finishReason: r.finishReason,
@@ -307,23 +307,31 @@ export class Generator {
     rows: number[][],
     maxNew: number,
     finished: () => boolean[],
-  ): Promise<{ next: (last: number[]) => Promise<Float32Array> }> {
+  ): Promise<{ next: (last: number[]) => Promise<Float32Array>; release?: () => void }> {
     const n = rows.length;
     const [layers, v, kv, d] = [this.cfg.nLayer, this.cfg.vocabSize, kvHeads(this.cfg), headSize(this.cfg)];
     const s = bucket(Math.max(...rows.map((r) => r.length)));
     const capacity = bucket(Math.max(...rows.map((r) => r.length)) + maxNew);
     const lens = rows.map((r) => r.length); // tokens of each row in the cache after the next run
     let slots = rows.map((_, i) => i); // slot -> row
-    let buf = kvBuffers({ layers, batch: n, kv, capacity, d, vocab: v, newTokens: s });
-    this.cacheAllocations++;
+    let buf = kvBuffers({ layers, batch: n, kv, capacity, d, vocab: v, newTokens: s }, this.spare);
     const logits = new Float32Array(n * v); // by row, what next() returns
     const run = async (graph: FusedSession, feeds: Record<string, OrtTensor>): Promise<void> => {
       await graph.session.run({ ...graph.feeds, ...feeds, ...buf.feeds }, buf.fetches);
       slots.forEach((row, slot) => logits.set(buf.logits.subarray(slot * v, (slot + 1) * v), row * v));
     };
     const prefill = await this.fusedSession('prefill');
+    const decoders = new Map<'decode1' | 'decode', FusedSession>(); // made when first needed
+    const decoder = async (kind: 'decode1' | 'decode'): Promise<FusedSession> => {
+      let d = decoders.get(kind);
+      if (!d) decoders.set(kind, (d = await this.fusedSession(kind)));
+      return d;
+    };
+    // a decode step's inputs, made once per batch size and refilled in place each token
+    const stepInputs = new Map<number, ReturnType<typeof decodeInputs>>();
     let first = true;
     return {
+      release: () => this.spare.give(buf),
       next: async (last) => {
         if (first) {
           first = false;
@@ -346,8 +354,7 @@ export class Generator {
         if (live.length > 0 && live.length <= slots.length / 2) {
           // Move the live rows into a smaller batch: a power of two that holds them.
           const smaller = 2 ** Math.ceil(Math.log2(live.length));
-          const next = kvBuffers({ layers, batch: smaller, kv, capacity, d, vocab: v, newTokens: 1 });
-          this.cacheAllocations++;
+          const next = kvBuffers({ layers, batch: smaller, kv, capacity, d, vocab: v, newTokens: 1 }, this.spare);
           const rowSize = kv * capacity * d;
           // slot k of the smaller batch takes live row k; spare slots repeat the last live row
           const from = Array.from({ length: smaller }, (_, k) => slots.indexOf(live[Math.min(k, live.length - 1)]));
@@ -355,17 +362,20 @@ export class Generator {
             from.forEach((f, k) => next.caches[name].set(t.subarray(f * rowSize, (f + 1) * rowSize), k * rowSize));
           }
           slots = from.map((f) => slots[f]);
+          this.spare.give(buf);
           buf = next;
               }
         const m = slots.length;
         const pos = slots.map((row) => lens[row]);
-        await run(await this.decodeSession(m), {
-          ids: tensor('int64', BigInt64Array.from(slots, (row) => BigInt(Math.max(last[row], 0))), [m, 1]),
-          positions: tensor('int64', BigInt64Array.from(pos, (p) => BigInt(p)), [m, 1]),
-          seqlens_k: tensor('int32', Int32Array.from(pos), [m]),
-          total_sequence_length: tensor('int32', Int32Array.of(Math.max(...pos) + 1), []),
-          last_index: tensor('int64', BigInt64Array.from(pos, (_, k) => BigInt(k)), [m]),
+        let x = stepInputs.get(m);
+        if (!x) stepInputs.set(m, (x = decodeInputs(m)));
+        slots.forEach((row, k) => {
+          x.ids[k] = BigInt(Math.max(last[row], 0));
+          x.positions[k] = BigInt(pos[k]);
+          x.seqlens[k] = pos[k];
         });
+        x.total[0] = Math.max(...pos) + 1;
+        await run(await decoder(2 * this.nParams * m < SMALL_STEP_FLOPS ? 'decode1' : 'decode'), x.feeds);
         writeNewKv(buf, pos);
         for (const row of new Set(slots)) lens[row]++;
         return logits;
@@ -407,6 +417,7 @@ export class Generator {
 
   /** Releases the sessions of a pool of its own (a given pool is its owner's to release); usable again after. */
   async dispose(): Promise<void> {
+    this.spare.clear();
     const pool = this.options.pool;
     if (pool) for (const key of this.owned) await pool.drop(key);
     this.owned.clear();
@@ -446,12 +457,13 @@ interface KvShape {
   newTokens: number;
 }
 
-function kvBuffers(x: KvShape): KvBuffers {
+function kvBuffers(x: KvShape, spare: CachePool): KvBuffers {
   const caches: Record<string, Float32Array> = {};
   const feeds: Record<string, OrtTensor> = {};
+  const arrays = spare.take(x);
   for (let l = 0; l < x.layers; l++) {
     for (const kind of ['key', 'value'] as const) {
-      const data = new Float32Array(x.batch * x.kv * x.capacity * x.d);
+      const data = arrays[2 * l + (kind === 'key' ? 0 : 1)];
       caches[pastName(l, kind)] = data;
       feeds[pastName(l, kind)] = tensor('float32', data, [x.batch, x.kv, x.capacity, x.d]);
     }
@@ -480,17 +492,73 @@ const withDecodeOutputs = (buf: KvBuffers): KvBuffers => withNewKvOutputs(buf, b
 
 /** Writes each run's new keys/values ([B, S, K d]) into the cache ([B, K, M, d]) from position start[b] of row b. */
 function writeNewKv(buf: KvBuffers, start: readonly number[]): void {
-  const { kv, capacity, d } = buf;
-  for (const f of buf.fresh) {
-    const cache = buf.caches[f.cache];
-    for (let b = 0; b < buf.batch; b++) {
-      for (let t = 0; t < f.tokens; t++) {
-        for (let h = 0; h < kv; h++) {
-          const src = ((b * f.tokens + t) * kv + h) * d;
-          const dst = ((b * kv + h) * capacity + start[b] + t) * d;
-          for (let j = 0; j < d; j++) cache[dst + j] = f.data[src + j]; // a loop: d is small, subarray() would allocate
-        }
+  for (const f of buf.fresh) copyRows(f.data, buf.caches[f.cache], f.tokens, buf, start);
+}
+
+/** The copy loop of writeNewKv, on plain locals so that V8 compiles it to a tight loop. */
+function copyRows(src: Float32Array, dst: Float32Array, tokens: number, shape: KvBuffers, start: readonly number[]): void {
+  const { batch, kv, capacity, d } = shape;
+  for (let b = 0; b < batch; b++) {
+    const s0 = start[b];
+    for (let t = 0; t < tokens; t++) {
+      for (let h = 0; h < kv; h++) {
+        let i = ((b * tokens + t) * kv + h) * d;
+        let o = ((b * kv + h) * capacity + s0 + t) * d;
+        for (const end = i + d; i < end; i++, o++) dst[o] = src[i];
       }
     }
   }
 }
+
+/** The inputs of a decode step over `m` rows: typed arrays the generator refills, wrapped in tensors once. */
+function decodeInputs(m: number) {
+  const ids = new BigInt64Array(m);
+  const positions = new BigInt64Array(m);
+  const seqlens = new Int32Array(m);
+  const total = new Int32Array(1);
+  const feeds: Record<string, OrtTensor> = {
+    ids: tensor('int64', ids, [m, 1]),
+    positions: tensor('int64', positions, [m, 1]),
+    seqlens_k: tensor('int32', seqlens, [m]),
+    total_sequence_length: tensor('int32', total, []),
+    last_index: tensor('int64', BigInt64Array.from({ length: m }, (_, k) => BigInt(k)), [m]),
+  };
+  return { ids, positions, seqlens, total, feeds };
+}
+
+/**
+ * Spare KV-cache arrays by shape: a call takes its buffers here and gives them back when it ends, so calls of
+ * one shape (every batch of an evaluation, mostly) reuse the same memory instead of mapping fresh pages.
+ * Holds one set per shape, at most MAX_SPARE shapes.
+ */
+class CachePool {
+  private readonly sets = new Map<string, Float32Array[]>();
+  allocations = 0;
+
+  private static key = (x: { batch: number; kv: number; capacity: number; d: number }, layers: number): string =>
+    `${layers}:${x.batch}x${x.kv}x${x.capacity}x${x.d}`;
+
+  take(x: KvShape): Float32Array[] {
+    const key = CachePool.key(x, x.layers);
+    const set = this.sets.get(key);
+    if (set) {
+      this.sets.delete(key);
+      return set; // stale values past each row's length are masked (composed attention) or never read (the prompt run)
+    }
+    this.allocations++;
+    return Array.from({ length: 2 * x.layers }, () => new Float32Array(x.batch * x.kv * x.capacity * x.d));
+  }
+
+  give(buf: KvBuffers): void {
+    const arrays = Object.values(buf.caches);
+    this.sets.delete(CachePool.key(buf, arrays.length / 2));
+    this.sets.set(CachePool.key(buf, arrays.length / 2), arrays);
+    while (this.sets.size > MAX_SPARE) this.sets.delete(this.sets.keys().next().value as string);
+  }
+
+  clear(): void {
+    this.sets.clear();
+  }
+}
+
+const MAX_SPARE = 4;
