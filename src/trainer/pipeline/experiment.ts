@@ -68,6 +68,7 @@ export interface Summary {
 interface VariantRecord {
   steps: number;
   trainSeconds: number;
+  validationSeconds?: number;
   filteredFraction: number;
   bestStep: number | null;
   selectedBy?: SelectedBy;
@@ -218,7 +219,7 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
   });
   const { steps, trainSeconds, filteredFraction, bestStep } = trained;
   const selectedBy: SelectedBy = bestStep ? bench.selection : 'final';
-  const record: VariantRecord = { steps, trainSeconds, filteredFraction, bestStep, selectedBy };
+  const record: VariantRecord = { steps, trainSeconds, validationSeconds: validationMs / 1e3, filteredFraction, bestStep, selectedBy };
   await writeFileAtomic(path.join(dir, 'result.json'), `${JSON.stringify(record)}\n`);
   const best = bestStep ? `, best ${bench.selection} at step ${bestStep}` : '';
   const msg = `${variant}: ${steps} steps in ${trainSeconds.toFixed(1)} s, final loss ${trained.losses.at(-1)?.toFixed(4) ?? '-'}${best}`;
@@ -292,6 +293,7 @@ export async function runExperiment(
         const extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'> = {
           filteredFraction: rec.filteredFraction,
           trainSeconds: rec.trainSeconds,
+          ...(rec.validationSeconds === undefined ? {} : { validationSeconds: rec.validationSeconds }),
           steps: rec.steps,
           evaluatedStep: rec.bestStep ?? rec.steps,
           selectedBy: rec.selectedBy ?? (rec.bestStep ? 'validation reward' : 'final'),
