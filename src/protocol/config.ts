@@ -219,7 +219,7 @@ export const TrainSchema = z
       .describe(
         'which rows a batch draws: priority (with replacement, p proportional to A+ for A-LoL variants, to R for wnll / r_gold / ' +
           'r_lol), uniform_positive (rows with A > 0), all (shuffled epochs); default: all for nll, priority otherwise; ' +
-          'dpo always draws pairs',
+          'dpo always draws pairs; the baselines (filtered_bc, rwr, awr, kto, qrpo, pro) always draw shuffled epochs of their units',
       ),
     clipEps: z.number().min(0).max(1).default(0.9).describe('importance weights are clipped to [1 - eps, 1 + eps]'),
     klBeta: z.number().min(0).default(0.1).describe('a_lol_kl: weight of the KL penalty (l_theta - l_ref) added to the loss'),

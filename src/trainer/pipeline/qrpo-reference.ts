@@ -36,6 +36,7 @@ export async function sampledReferenceRewards(
     `[training] qrpo: reference rewards from ${k} samples of pi_ref per training prompt: ${todo.length} prompts to sample, ` +
       `${first.size - todo.length} reused from the cache`,
   );
+  const t0 = performance.now();
   if (todo.length) {
     const room = Math.max(1, reference.config.nPositions - ev.maxNewTokens);
     const gen = ctx.compute.generator(reference, reference.tokenizer);
@@ -64,6 +65,8 @@ export async function sampledReferenceRewards(
       await rewards.dispose();
       await gen.dispose();
     }
+    const seconds = ((performance.now() - t0) / 1e3).toFixed(1);
+    ctx.say(`[training] qrpo: ${todo.length * k} samples of pi_ref generated and scored in ${seconds} s`);
   }
   return keys.map((key) => known.get(key) as number[]);
 }
