@@ -3,6 +3,7 @@
 // (the superRefine at the bottom). Pure: imports only zod. DESIGN.md "One run config" is the source.
 
 import { z } from 'zod';
+import { BASELINE_VARIANTS, BaselineSettingsSchema } from './baselines.js';
 
 const int = (min: number) => z.number().int().min(min);
 const range = z
@@ -192,7 +193,9 @@ export const ValueSchema = z
   })
   .describe('the value head V(x) that estimates the reward from the prompt alone; the advantage is A = R - V(x)');
 
-export const VARIANTS = ['nll', 'wnll', 'r_gold', 'r_lol', 'a_lol', 'a_lol_ref_free', 'a_lol_seq', 'a_lol_kl', 'dpo'] as const;
+export const VARIANTS = [
+  'nll', 'wnll', 'r_gold', 'r_lol', 'a_lol', 'a_lol_ref_free', 'a_lol_seq', 'a_lol_kl', 'dpo', ...BASELINE_VARIANTS,
+] as const;
 
 export const TrainSchema = z
   .strictObject({
@@ -201,7 +204,8 @@ export const TrainSchema = z
       .default('a_lol')
       .describe(
         'the loss: nll, wnll (reward-weighted NLL), r_gold, r_lol (reward x clipped importance weight), a_lol (advantage x clipped ' +
-          'sequence weight), a_lol_ref_free (no weight), a_lol_seq (per-token weights), a_lol_kl (plus a KL penalty), dpo (pairs)',
+          'sequence weight), a_lol_ref_free (no weight), a_lol_seq (per-token weights), a_lol_kl (plus a KL penalty), dpo (pairs); ' +
+          'baselines: filtered_bc, rwr, awr, kto, qrpo, pro (settings in train.<name>)',
       ),
     variants: z
       .array(z.enum(VARIANTS))
@@ -215,7 +219,7 @@ export const TrainSchema = z
       .describe(
         'which rows a batch draws: priority (with replacement, p proportional to A+ for A-LoL variants, to R for wnll / r_gold / ' +
           'r_lol), uniform_positive (rows with A > 0), all (shuffled epochs); default: all for nll, priority otherwise; ' +
-          'dpo always draws pairs',
+          'dpo always draws pairs; the baselines (filtered_bc, rwr, awr, kto, qrpo, pro) always draw shuffled epochs of their units',
       ),
     clipEps: z.number().min(0).max(1).default(0.9).describe('importance weights are clipped to [1 - eps, 1 + eps]'),
     klBeta: z.number().min(0).default(0.1).describe('a_lol_kl: weight of the KL penalty (l_theta - l_ref) added to the loss'),
@@ -247,6 +251,7 @@ export const TrainSchema = z
       ),
     checkpointEvery: int(0).default(200).describe('steps between resumable checkpoints (0: only the final one)'),
     seed: int(0).default(0).describe('seed of the sampler, new weights, the reference fine-tuning, the value head and sampled evaluation'),
+    ...BaselineSettingsSchema,
     lora: LoraSchema.nullable()
       .default(null)
       .describe('train LoRA adapters on pi_ref instead of every weight (null: full fine-tuning); checkpoints then hold the adapters'),

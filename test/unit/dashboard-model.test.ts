@@ -91,6 +91,20 @@ describe('dashboard model: variants by protocol version', () => {
     assert.ok(!v2.names.includes('decoy'));
   });
 
+  it('the baselines of issue 25 show under their own names: curves, evaluations and samples', () => {
+    const rename: Record<string, string> = { nll: 'filtered_bc', wnll: 'rwr', a_lol: 'kto', a_lol_seq: 'qrpo', a_lol_ref_free: 'pro' };
+    const renamed = asVersion2(run.events, (e) => `${e.phase} ${e.status}`).map(({ t, event }) => {
+      const to = 'variant' in event && event.variant ? rename[event.variant] : undefined;
+      return to ? { t, event: { ...event, variant: to } } : { t, event };
+    });
+    const m = modelOf(renamed as TimedEvent[]);
+    const baselines = DEMO_VARIANTS.map((v) => rename[v]);
+    assert.deepEqual(m.names, ['reference', ...baselines]);
+    assert.deepEqual(m.series.map((x) => x.name), baselines);
+    assert.deepEqual(digest(m).series.map((x) => x.steps), digest(v1).series.map((x) => x.steps));
+    assert.deepEqual([...new Set(m.evals.map((e) => e.variant))], ['reference', ...baselines]);
+  });
+
   it('a version-2 step names its variant even with no phase event before it', () => {
     const steps = run.events.filter((e) => e.event.type === 'step/didComplete').slice(0, 5);
     const m = modelOf(steps.map(({ t, event }) => ({ t, event: { ...event, variant: 'a_lol_kl' } as TrainerEvent })));

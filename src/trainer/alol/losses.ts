@@ -34,12 +34,15 @@ import type { ModelConfig } from '../model/config.js';
 import { lmForward } from '../model/family.js';
 import { addParams, loraForward } from '../model/gpt-graphs.js';
 import type { LoraSpec } from '../model/lora.js';
-import type { Variant } from './rules.js';
+import { type BaselineLossSettings, type BaselineVariant, baselineInputs, baselineLoss } from './baselines.js';
+import { type Variant, isBaseline } from './rules.js';
 
 export interface LossSettings {
   clipEps: number;
   klBeta: number;
   dpoBeta: number;
+  /** The settings of a baseline variant (baselines.ts); absent for the others. */
+  baseline?: BaselineLossSettings;
 }
 
 export interface LossInputs {
@@ -53,6 +56,8 @@ export interface LossInputs {
   coef: Value;
   /** The policy's log-probs from the inference graph, [B, T], no gradient (r_lol, a_lol, a_lol_seq). */
   policyTokenLogp?: Value;
+  /** A baseline's extra inputs (baselines.ts: kl_logp, kl_ref_logp for kto; pro_after, pro_temp for pro). */
+  extra?: Record<string, Value>;
 }
 
 /** Variants whose importance weights need the policy's log-probs from an inference pass. */
@@ -68,10 +73,15 @@ export interface LossOutputs {
   seqLogprob: Value;
 }
 
-/** The per-row factor of a variant: 1, the reward, or the positive part of the advantage. */
+/**
+ * The per-row factor of a variant: 1, the reward, or the positive part of the advantage; rwr R, awr A.
+ * The other baselines' factors come from their data (alol/baseline-data.ts), not from one row.
+ */
 export function coefFor(variant: Variant, reward: number, advantage: number): number {
   if (variant === 'nll' || variant === 'dpo') return 1;
-  if (variant === 'wnll' || variant === 'r_gold' || variant === 'r_lol') return reward;
+  if (variant === 'wnll' || variant === 'r_gold' || variant === 'r_lol' || variant === 'rwr') return reward;
+  if (variant === 'awr') return advantage;
+  if (isBaseline(variant)) throw new Error(`coefFor: the factor of ${variant} comes from its batch data (baseline-data.ts)`);
   return Math.max(advantage, 0);
 }
 
@@ -113,6 +123,11 @@ export function variantLoss(variant: Variant, x: LossInputs, s: LossSettings): L
     clipFraction: o.div(o.sumAll(atBound), tokens),
   });
 
+  if (isBaseline(variant)) {
+    if (!s.baseline) throw new Error(`${variant}: the loss settings lack the baseline's settings`);
+    const terms = { l, lRef, mask: x.mask, coef: x.coef, extra: x.extra ?? {} };
+    return { ...baselineLoss(variant as BaselineVariant, terms, s.baseline), seqLogprob };
+  }
   switch (variant) {
     case 'nll':
     case 'wnll':
@@ -151,6 +166,8 @@ export function variantLoss(variant: Variant, x: LossInputs, s: LossSettings): L
       const loss = o.div(o.sumAll(softplus(o.mul(margin, -s.dpoBeta))), p); // -log sigmoid(z) = softplus(-z)
       return { loss, meanWeight: one, clipFraction: zero, seqLogprob };
     }
+    default:
+      throw new Error(`no loss for variant ${variant}`);
   }
 }
 
@@ -169,6 +186,7 @@ function lossInputs(g: Graph, variant: Variant, b: number, t: number) {
     refTokenLogp: g.floatInput('ref_token_logp', [b, t]),
     coef: g.floatInput('coef', [b]),
     ...(needsPolicyLogprobs(variant) ? { policyTokenLogp: g.floatInput('policy_token_logp', [b, t]) } : {}),
+    extra: baselineInputs(g, variant, b),
   };
 }
 

@@ -1,5 +1,6 @@
 // The sampler and step-budget rules of DESIGN.md "Sampling", in one place for the audit and training.
 
+import { BASELINE_VARIANTS } from '../../protocol/baselines.js';
 import type { RunConfig } from '../../protocol/config.js';
 
 export type Variant = RunConfig['train']['variant'];
@@ -9,9 +10,16 @@ export const ALOL_VARIANTS: readonly Variant[] = ['a_lol', 'a_lol_ref_free', 'a_
 
 export const isAlol = (v: Variant): boolean => ALOL_VARIANTS.includes(v);
 
+/** The baselines of issue 25 (alol/baselines.ts). */
+export const isBaseline = (v: Variant): boolean => (BASELINE_VARIANTS as readonly string[]).includes(v);
+
+/** Variants whose loss reads A = R - V, so the run fits the value head: the A-LoL variants and awr. */
+export const usesAdvantages = (v: Variant): boolean => isAlol(v) || v === 'awr';
+
 /** The sampler a variant uses: `default` resolves per variant. */
 export function samplerFor(variant: Variant, configured: RunConfig['train']['sampler']): Sampler {
   if (variant === 'dpo') return 'uniform_pairs';
+  if (isBaseline(variant)) return 'all'; // shuffled epochs over the baseline's units (rows, kept rows or prompts)
   if (configured !== 'default') return configured;
   return variant === 'nll' ? 'all' : 'priority'; // A-LoL variants: priority on A+; wnll, r_gold, r_lol: on R
 }

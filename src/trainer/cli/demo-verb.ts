@@ -8,6 +8,8 @@ import { type DeviceRequest } from '../runtime/device.js';
 import { inRun } from '../run/context.js';
 import { device, int, num } from './options.js';
 import { progressBar } from './progress.js';
+import { variantList } from './train-verbs.js';
+import type { Variant } from '../alol/rules.js';
 
 interface DemoFlags {
   out?: string;
@@ -17,6 +19,7 @@ interface DemoFlags {
   threads: number;
   device: DeviceRequest;
   stripLabels: boolean;
+  variants?: Variant[];
 }
 
 async function demo(flags: DemoFlags): Promise<void> {
@@ -29,6 +32,7 @@ async function demo(flags: DemoFlags): Promise<void> {
     threads: flags.threads,
     device: flags.device,
     stripLabels: flags.stripLabels,
+    variants: flags.variants,
   };
   const ctx = await openDemoContext(opts, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
   const t0 = performance.now();
@@ -50,5 +54,6 @@ export function registerDemoVerb(program: Command): void {
     .option('--threads <n>', 'CPU threads for ONNX Runtime', int(1), 2)
     .option('--device <name>', 'auto | cpu | cuda | webgpu', device, 'auto')
     .option('--strip-labels', "write the data without the generator's quality labels (they must change nothing)", false)
+    .option('--variants <list>', `variants to train and compare, comma-separated (default ${DEMO_VARIANTS.join(',')})`, variantList)
     .action(demo);
 }

@@ -23,7 +23,7 @@ function printSummary(summary: Summary, components: readonly string[], runDir: s
 }
 
 /** --variants a,b,c: each one of VARIANTS, no repeats. */
-function variantList(v: string): string[] {
+export function variantList(v: string): string[] {
   const list = v.split(',').map((x) => x.trim()).filter(Boolean);
   const bad = list.filter((x) => !(VARIANTS as readonly string[]).includes(x));
   if (!list.length || bad.length) throw new InvalidArgumentError(`${bad.join(', ') || '(none)'}: use variants from ${VARIANTS.join(', ')}`);

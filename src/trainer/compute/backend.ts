@@ -63,6 +63,11 @@ export interface TrainBatch extends TokenBatch {
   /** A-LoL objectives: the reference's per-token log-probs [B, T] and the per-row factor [B]. */
   readonly refTokenLogp?: Float32Array;
   readonly coef?: Float32Array;
+  /** kto: the mismatched rows (each prompt with another row's response) and their reference log-probs [B]. */
+  readonly klBatch?: TokenBatch;
+  readonly klRefLogp?: Float32Array;
+  /** Other float inputs of a baseline's loss by graph input name (pro: pro_after, pro_temp [B, B]). */
+  readonly extraFeeds?: Readonly<Record<string, { data: Float32Array; dims: number[] }>>;
 }
 
 /** What a policy is trained on: weighted NLL (pretraining, SFT) or the loss of an A-LoL variant. */

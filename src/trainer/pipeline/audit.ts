@@ -2,7 +2,7 @@
 // reference policy, rewards, the reference's log-probs, the value head and the advantages — each
 // reusing the caches of earlier runs where its inputs are unchanged and saying how much it reused.
 // Before the first phase, validate.ts checks everything the config and data show (nothing is computed
-// when something is wrong). A run whose variants use no advantages (nll, wnll, r_gold, r_lol, dpo) skips
+// when something is wrong). A run whose variants use no advantages (all but the A-LoL variants and awr) skips
 // the value head and the advantages. Writes the run folder's reference/ and advantages.jsonl
 // (config.json and events.jsonl come with the run context).
 
@@ -19,6 +19,7 @@ import { readRunData } from './data.js';
 import { PhaseClock } from './phase.js';
 import { type RefLogprobs, referenceLogprobsPhase, referencePhase } from './reference.js';
 import { type Rewards, rewardsPhase } from './rewards.js';
+import { checkBaselineRewards } from './validate-baselines.js';
 import { configVariants, type RunPlan, type Validated, validateRun } from './validate.js';
 import { type ValueEstimate, valuePhase } from './value.js';
 
@@ -67,6 +68,7 @@ export async function runAudit(ctx: RunContext, plan: RunPlan = auditPlan(ctx)):
   const { reference, train } = await referencePhase(ctx, clock, trainRows);
   const { rewardSet, rewards } = await rewardsPhase(ctx, clock, trainRows);
   try {
+    checkBaselineRewards(ctx.config, rewards.total, plan.variants); // rewards that score text: known only now
     const trainPairs = trainingPairs(ctx, trainRows, rewards.total);
     const refLogprobs = await referenceLogprobsPhase(ctx, clock, reference, train);
     let adv: AuditAdvantages | null = null;

@@ -10,7 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { variantBatch } from '../alol/batch.js';
 import { coefFor } from '../alol/losses.js';
-import { type Variant, isAlol, samplerFor, stepBudget } from '../alol/rules.js';
+import { type Variant, isAlol, isBaseline, samplerFor, stepBudget, usesAdvantages } from '../alol/rules.js';
 import { RowSampler, type SamplerState, samplingUnits, unitGroups, unitWeights } from '../alol/sampler.js';
 import type { PolicyTrainer, TrainBatch } from '../compute/backend.js';
 import { trainLoop } from '../compute/loop.js';
@@ -30,6 +30,7 @@ import { describeRow } from '../rewards/registry.js';
 import { StopRequested } from '../run/control.js';
 import type { RunContext } from '../run/context.js';
 import type { AuditResult } from './audit.js';
+import { baselinePlan } from './baseline-train.js';
 
 /** A non-finite loss or gradient: the batch is written beside the variant and its rows named. */
 export class WatchdogError extends AlolError {
@@ -107,20 +108,27 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   const cfg = audit.reference.config;
   const train = { ...ctx.config.train, variant };
   const adv = audit.adv;
-  if (isAlol(variant) && !adv) throw new Error(`${variant} needs advantages, and this run's audit skipped the value head`);
+  if (usesAdvantages(variant) && !adv) throw new Error(`${variant} needs advantages, and this run's audit skipped the value head`);
   const positiveFraction = adv?.positiveFraction ?? 1;
   const advantages = adv?.advantages ?? new Float64Array(audit.train.length); // unused by variants without advantages
   const budget = stepBudget(train, positiveFraction);
   const rows = audit.train.map((t) => t.row);
-  const units = samplingUnits(rows, variant, audit.trainPairs);
+  const baseline = isBaseline(variant) ? await baselinePlan(ctx, audit, variant, advantages) : null;
+  const units = baseline?.units ?? samplingUnits(rows, variant, audit.trainPairs);
   const sampler = new RowSampler(
     samplerFor(variant, train.sampler),
     unitWeights(variant, units, advantages, audit.rewards.total),
     train.seed,
     unitGroups(units, rows),
   );
-  const unitsPerBatch = variant === 'dpo' ? Math.max(1, Math.floor(train.batchSize / 2)) : train.batchSize;
-  const settings = { clipEps: train.clipEps, klBeta: train.klBeta, dpoBeta: train.dpoBeta };
+  const unitsPerBatch = baseline?.unitsPerBatch ?? (variant === 'dpo' ? Math.max(1, Math.floor(train.batchSize / 2)) : train.batchSize);
+  const batchRows = baseline?.rows ?? (variant === 'dpo' ? 2 * unitsPerBatch : unitsPerBatch);
+  const settings = {
+    clipEps: train.clipEps,
+    klBeta: train.klBeta,
+    dpoBeta: train.dpoBeta,
+    ...(baseline ? { baseline: baseline.settings } : {}),
+  };
   const adamw = {
     beta1: 0.9,
     beta2: 0.999,
@@ -134,7 +142,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   const loraTraining = lora ? { spec: lora, init: initLoraParams(cfg, lora, train.seed), seed: train.seed } : undefined;
   const trainer: PolicyTrainer = ctx.compute.policyTrainer(
     audit.reference,
-    { objective, rows: variant === 'dpo' ? 2 * unitsPerBatch : unitsPerBatch, adamw, lora: loraTraining },
+    { objective, rows: batchRows, adamw, lora: loraTraining },
   );
   /** The policy's full weights: the trainer's, or the base with the adapters merged in. */
   const policyWeights = (): Map<string, Float32Array> =>
@@ -143,9 +151,14 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   let best: Best | null = null;
   /** Rows of each micro-batch drawn, by batch (for the watchdog). */
   const drawn = new Map<TrainBatch, number[]>();
-  const coefOf = (i: number) => coefFor(variant, audit.rewards.total[i], advantages[i]);
-  // One micro-batch: rows of the drawn units (for dpo: the chosen rows, then their rejected rows).
-  const assemble = (picked: number[]): TrainBatch => {
+  const coefOf = (i: number) => (baseline ? baseline.coef[i] : coefFor(variant, audit.rewards.total[i], advantages[i]));
+  // One micro-batch: rows of the drawn units (for dpo: the chosen rows, then their rejected rows; a baseline's own).
+  const assemble = async (picked: number[]): Promise<TrainBatch> => {
+    if (baseline) {
+      const { batch, rows: idx } = await baseline.assemble(picked);
+      drawn.set(batch, idx);
+      return batch;
+    }
     const idx = variant === 'dpo' ? [...picked.map((u) => units[u][0]), ...picked.map((u) => units[u][1])] : picked.map((u) => units[u][0]);
     const ref = idx.map((i) => audit.refLogprobs.perToken[i]);
     const batch = variantBatch(idx.map((i) => audit.train[i]), ref, Float32Array.from(idx, coefOf), cfg.nPositions);
@@ -200,14 +213,16 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
         ctx.control.checkpointRequested = false;
         if (ctx.control.stopRequested) throw new StopRequested(dir);
       },
-      batches: () => {
+      batches: async () => {
         drawn.clear();
-        return Array.from({ length: train.gradAccum }, () => assemble(sampler.next(unitsPerBatch)));
+        const out: TrainBatch[] = [];
+        for (let m = 0; m < train.gradAccum; m++) out.push(await assemble(sampler.next(unitsPerBatch)));
+        return out;
       },
       afterStep: async ({ step, lr, stats, batches, elapsedMs }) => {
         // watchdog: a non-finite loss or gradient stops the run with the batch written and its rows named
         if (!Number.isFinite(stats.loss) || !Number.isFinite(stats.gradNorm)) {
-          await watchdog(opts.dir, audit, advantages, variant, step, stats, drawn.get(batches[batches.length - 1]) ?? []);
+          await watchdog(opts.dir, audit, advantages, coefOf, variant, step, stats, drawn.get(batches[batches.length - 1]) ?? []);
         }
         // logging
         const tokens = batches.reduce((a, b) => a + b.mask.reduce((s, x) => s + x, 0), 0);
@@ -243,7 +258,9 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
     const trainSeconds = (performance.now() - t0) / 1e3;
     await checkpoint(path.join(opts.dir, 'final'));
     saved(trainer.step, path.join(opts.dir, 'final'));
-    const filteredFraction = isAlol(variant) && budget.scaled ? 1 - positiveFraction : 0;
+    // filtered_bc: the share of rows its filter leaves out
+    const filteredFraction = isAlol(variant) && budget.scaled ? 1 - positiveFraction
+      : variant === 'filtered_bc' ? 1 - units.length / rows.length : 0;
     const timesSampled = Int32Array.from(sampler.timesSampled);
     return {
       variant,
@@ -292,13 +309,13 @@ async function watchdog(
   dir: string,
   audit: AuditResult,
   advantages: Float64Array,
+  coef: (i: number) => number,
   variant: Variant,
   step: number,
   stats: { loss: number; gradNorm: number },
   idx: readonly number[],
 ): Promise<never> {
   const row = (i: number) => audit.train[i];
-  const coef = (i: number) => coefFor(variant, audit.rewards.total[i], advantages[i]);
   const file = path.join(dir, `watchdog-step-${step}.json`);
   await mkdir(dir, { recursive: true });
   const rows = idx.map((i) => ({

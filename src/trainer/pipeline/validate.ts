@@ -5,18 +5,20 @@
 // module and ONNX files there); the training split (and, when evaluating, the test split) is not empty,
 // with a hint that fits how rows were split; the value head can be fitted (fitOn "validation" needs
 // rewards that score generated text and 10 validation prompts; fitOn "train" one group per fold); dpo
-// has pairs to learn from; the model leaves room for evaluation's new tokens.
+// has pairs to learn from; the baselines' data requirements (validate-baselines.ts); the model leaves room for
+// evaluation's new tokens.
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { RunConfig } from '../../protocol/config.js';
-import { isAlol, type Variant } from '../alol/rules.js';
+import { type Variant, usesAdvantages } from '../alol/rules.js';
 import { responseSets, statedPairs } from '../data/pairs.js';
 import type { Row, Split } from '../data/rows.js';
 import { AlolError, type Failure } from '../errors.js';
 import { fieldValue } from '../rewards/components.js';
 import type { RunData } from './data.js';
 import { generationRewards } from './evaluate.js';
+import { baselineDataProblems, baselineRewardProblems, fieldTotals } from './validate-baselines.js';
 
 /** What a run will do, so that only what it needs is checked (and computed). */
 export interface RunPlan {
@@ -32,7 +34,11 @@ export interface RunPlan {
 export const configVariants = (config: RunConfig): Variant[] => [...(config.train.variants ?? [config.train.variant])];
 
 /** An experiment's plan: the value head only when a variant uses advantages. */
-export const experimentPlan = (variants: readonly Variant[]): RunPlan => ({ variants, value: variants.some(isAlol), evaluate: true });
+export const experimentPlan = (variants: readonly Variant[]): RunPlan => ({
+  variants,
+  value: variants.some(usesAdvantages),
+  evaluate: true,
+});
 
 /** What the checks found out, for `alol audit --dry-run`. */
 export interface Validated {
@@ -205,6 +211,11 @@ export function validateRun(config: RunConfig, baseDir: string, data: RunData, p
       hint: 'add responses to the same prompt (rows sharing the prompt, or {prompt, responses: [...]}), or pair records',
     });
   }
+
+  // the baselines' data requirements (validate-baselines.ts); rewards that score text are checked after the rewards phase
+  problems.push(...baselineDataProblems(config, trainRows, plan.variants));
+  const totals = fieldTotals(config, trainRows);
+  if (totals) problems.push(...baselineRewardProblems(config, totals, plan.variants));
 
   // evaluation needs room for new tokens
   const init = 'init' in config.model && !config.reference.path ? config.model.init : null;

@@ -203,6 +203,15 @@ export class OrtPolicyTrainer implements PolicyTrainer {
       const out = await (await this.logprobSession(b, t)).run({ ...this.weightFeeds(), ...this.tokenFeeds(batch) });
       extra.policy_token_logp = out.token_logprob;
     }
+    if (objective.variant === 'kto') {
+      // z0's mismatched rows under the current policy, no gradient (their reference log-probs come with the batch)
+      const kl = batch.klBatch;
+      if (!kl) throw new Error('trainer: the kto batch lacks klBatch');
+      const out = await (await this.logprobSession(kl.rows, kl.seqLen)).run({ ...this.weightFeeds(), ...this.tokenFeeds(kl) });
+      extra.kl_logp = out.seq_logprob;
+      extra.kl_ref_logp = tensor('float32', need(batch.klRefLogp, 'klRefLogp'), [b]);
+    }
+    for (const [name, x] of Object.entries(batch.extraFeeds ?? {})) extra[name] = tensor('float32', x.data, x.dims);
     return { ...feeds, ...extra };
   }
 
