@@ -262,6 +262,13 @@ export const EvalSchema = z
   .strictObject({
     maxNewTokens: int(1).default(64).describe('tokens generated per prompt at most (generation also stops at EOS)'),
     maxPrompts: int(1).default(200).describe('distinct prompts of the split evaluated at most (the first ones, in dataset order)'),
+    validationPrompts: int(1)
+      .nullable()
+      .default(null)
+      .describe(
+        'distinct validation prompts (or validation pairs) of each evaluation during training (train.evalEvery), at most ' +
+          '(the first ones); null: maxPrompts. Lower it to bound the share of a run that validation takes',
+      ),
     samplesPerPrompt: int(1)
       .default(4)
       .describe('sampled generations per prompt, beside the greedy one; their mean reward is heldoutSampled in summary.json'),

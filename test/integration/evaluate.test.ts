@@ -9,7 +9,7 @@ import os from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { RewardComponentSchema, type RunConfig } from '../../src/protocol/config.js';
 import {
-  type EvalOptions, evalPrompts, evaluatePolicy, generationRewards, preferenceAccuracy,
+  type EvalOptions, evalPrompts, evaluatePolicy, generationRewards, preferenceAccuracy, validationReward,
 } from '../../src/trainer/pipeline/evaluate.js';
 import { type Policy, policyHash } from '../../src/trainer/model/policy.js';
 import { sftRows } from '../../src/trainer/pipeline/sft.js';
@@ -51,7 +51,7 @@ const rows: Row[] = [
 const DISTINCT = 6;
 
 const evalConfig: RunConfig['eval'] = {
-  maxNewTokens: 16, maxPrompts: 200, samplesPerPrompt: 3, temperature: 1.2, topP: 0.95, showSamples: 4,
+  maxNewTokens: 16, maxPrompts: 200, validationPrompts: null, samplesPerPrompt: 3, temperature: 1.2, topP: 0.95, showSamples: 4,
 };
 const opts = (o: Partial<EvalOptions> = {}, ev: Partial<RunConfig['eval']> = {}): EvalOptions => ({
   eval: { ...evalConfig, ...ev }, data: { maxPromptTokens: 256 }, seed: 5, promptsPerBatch: 4, threads: 1, ...o,
@@ -91,6 +91,25 @@ describe('evaluatePolicy', () => {
     assert.ok(r.heldout.length > 0, 'the model should generate tokens');
     const pick = (m: typeof r.heldout) => [m.distinct1, m.distinct2, m.length, m.reward.total];
     assert.notDeepEqual(pick(r.heldoutSampled), pick(r.heldout));
+  });
+
+  it('validation during training reads eval.validationPrompts prompts at most (null: maxPrompts)', async () => {
+    const validation = rows.map((r) => ({ ...r, split: 'validation' as const }));
+    const ctx = (validationPrompts: number | null) => {
+      const events: { type: string; samples?: unknown[] }[] = [];
+      const config = { eval: { ...evalConfig, validationPrompts }, data: { maxPromptTokens: 256 }, train: { seed: 5 } };
+      const log = { emit: (e: { type: string }) => events.push(e) };
+      return { events, ctx: { config, log } as unknown as Parameters<typeof validationReward>[3] };
+    };
+    const at = { variant: 'v', step: 1 };
+    const two = ctx(2);
+    const bounded = await validationReward(policy, validation, rewards, two.ctx, at);
+    const direct = await evaluatePolicy(policy, validation, rewards, opts({ promptsPerBatch: 16 }, { maxPrompts: 2 }));
+    assert.equal(bounded, direct.heldoutSampled.reward.total, 'the first 2 prompts, as maxPrompts 2 would give');
+    assert.equal(two.events[0].samples?.length, 2);
+    const all = await validationReward(policy, validation, rewards, ctx(null).ctx, at);
+    assert.equal(all, (await evaluatePolicy(policy, validation, rewards, opts({ promptsPerBatch: 16 }))).heldoutSampled.reward.total);
+    assert.notEqual(all, bounded);
   });
 
   it('respects maxPrompts (distinct prompts, dataset order) and showSamples', async () => {

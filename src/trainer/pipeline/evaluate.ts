@@ -299,12 +299,8 @@ export async function validationReward(
   at: { variant: string; step: number },
 ): Promise<number> {
   const { config } = ctx;
-  const r = await evaluatePolicy(
-    policy,
-    rows,
-    rewardSet,
-    { eval: config.eval, data: config.data, seed: config.train.seed, compute: ctx.compute },
-  );
+  const ev = { ...config.eval, maxPrompts: config.eval.validationPrompts ?? config.eval.maxPrompts };
+  const r = await evaluatePolicy(policy, rows, rewardSet, { eval: ev, data: config.data, seed: config.train.seed, compute: ctx.compute });
   const sampled = config.eval.samplesPerPrompt > 0;
   const m = sampled ? r.heldoutSampled : r.heldout;
   ctx.log.emit(evalEvent({ ...at, phase: 'training', split: 'validation', sampled }, m, r.samples, r.scored));
@@ -321,7 +317,9 @@ export async function validationAccuracy(
   ctx: Pick<RunContext, 'config' | 'compute' | 'say'>,
   at: { variant: string; step: number },
 ): Promise<{ value: number; tiebreak: number; laterWinsTies: true }> {
-  const r = await preferenceAccuracy(policy, pairs, { data: ctx.config.data, compute: ctx.compute });
+  const bound = ctx.config.eval.validationPrompts;
+  const judged = bound === null ? pairs : pairs.slice(0, bound);
+  const r = await preferenceAccuracy(policy, judged, { data: ctx.config.data, compute: ctx.compute });
   const [value, tiebreak] = [r.accuracy ?? 0, r.meanMargin ?? 0];
   ctx.say(`[training] ${at.variant} step ${at.step}: validation preference accuracy ${value.toFixed(3)} on ${r.count} pairs ` +
     `(mean margin ${tiebreak.toFixed(3)})`);
