@@ -23,6 +23,7 @@ import type { Metrics } from './metrics.js';
 import { type OnProgress, memoryNow, progressBarOf } from './phase.js';
 import { trainVariant, type ValidationScore } from './train.js';
 import { experimentPlan } from './validate.js';
+import { type Timing, renderTiming, timingOf } from './timing.js';
 
 /** Mean reward per component and total; `{total: null}` when nothing could score the generations (n/a). */
 export type RewardSummary = { total: number | null } & Record<string, number | null>;
@@ -45,16 +46,6 @@ export interface VariantSummary {
   validationSeconds?: number;
   /** Wall time of the test evaluation. */
   evalSeconds?: number;
-}
-
-/** Where a run's wall time went, by phase (seconds): the audit (reference, rewards, value head, advantages),
- * training (validation included), evaluation on the test split, and the run as a whole. */
-export interface Timing {
-  auditSeconds: number;
-  trainSeconds: number;
-  validationSeconds: number;
-  evalSeconds: number;
-  totalSeconds: number;
 }
 
 export interface Summary {
@@ -366,27 +357,6 @@ export async function evaluateModel(
 }
 
 /** The summary as a table: one row per variant. */
-function timingOf(summary: Summary, auditSeconds: number, totalSeconds: number): Timing {
-  const sum = (f: (v: VariantSummary) => number | undefined) => Object.values(summary.variants).reduce((a, v) => a + (f(v) ?? 0), 0);
-  return {
-    auditSeconds,
-    trainSeconds: sum((v) => v.trainSeconds),
-    validationSeconds: sum((v) => v.validationSeconds),
-    evalSeconds: sum((v) => v.evalSeconds),
-    totalSeconds,
-  };
-}
-
-/** One line: each phase's seconds and share of the run. */
-export function renderTiming(t: Timing): string {
-  const part = (name: string, s: number) => `${name} ${s.toFixed(1)} s (${((100 * s) / Math.max(t.totalSeconds, 1e-9)).toFixed(0)}%)`;
-  const validation = t.validationSeconds > 0 ? `, of which validation ${t.validationSeconds.toFixed(1)} s` : '';
-  return (
-    `${t.totalSeconds.toFixed(1)} s in all: ${part('audit (reference, rewards, value head)', t.auditSeconds)}, ` +
-    `${part('training', t.trainSeconds)}${validation}, ${part('evaluation', t.evalSeconds)}`
-  );
-}
-
 export function renderSummary(summary: Summary, components: readonly string[]): string[] {
   const cols = [
     'variant',
