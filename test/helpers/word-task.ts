@@ -22,3 +22,15 @@ export async function writeWordTask(dir: string): Promise<void> {
     + "  return (x.response.includes(w) ? 0.5 : 0) + (x.response.trim().endsWith('.') && x.response.split(' ').length <= 6 ? 0.5 : 0);\n"
     + '});\n');
 }
+
+/** The run config both tests train the word task with; `train` is merged over its train section. */
+export const wordTaskConfig = (train: object = {}) => ({
+  data: { path: 'data.jsonl', maxPromptTokens: 32, maxResponseTokens: 24, split: { validation: 0.1, test: 0.1, seed: 0 } },
+  model: { init: { layers: 2, embd: 64, heads: 4, positions: 64 } },
+  reference: { sft: { steps: 300, lr: 3e-3 } },
+  rewards: [{ name: 'task', kind: 'module', path: 'reward.ts', range: [0, 1] }],
+  value: { fitOn: 'train', folds: 3, epochs: 4 },
+  train: { variant: 'a_lol', steps: 300, lr: 1e-3, batchSize: 16, evalEvery: 0, checkpointEvery: 40, ...train },
+  eval: { maxNewTokens: 16, maxPrompts: 30, samplesPerPrompt: 4 },
+  threads: 2,
+});

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StoredEvent } from '../../src/protocol/trainer.js';
-import { writeWordTask } from '../helpers/word-task.js';
+import { wordTaskConfig, writeWordTask } from '../helpers/word-task.js';
 
 const bin = path.resolve(__dirname, '../../../bin/alol.js');
 const VARIANTS = ['filtered_bc', 'rwr', 'awr', 'kto', 'qrpo', 'pro'] as const;
@@ -23,16 +23,7 @@ before(async () => {
   await writeWordTask(dir);
   await writeFile(
     path.join(dir, 'run.json'),
-    JSON.stringify({
-      data: { path: 'data.jsonl', maxPromptTokens: 32, maxResponseTokens: 24, split: { validation: 0.1, test: 0.1, seed: 0 } },
-      model: { init: { layers: 2, embd: 64, heads: 4, positions: 64 } },
-      reference: { sft: { steps: 300, lr: 3e-3 } },
-      rewards: [{ name: 'task', kind: 'module', path: 'reward.ts', range: [0, 1] }],
-      value: { fitOn: 'train', folds: 3, epochs: 4 },
-      train: { variant: 'a_lol', steps: STEPS, lr: 1e-3, batchSize: 16, evalEvery: 0, checkpointEvery: 0, qrpo: { samples: 4 } },
-      eval: { maxNewTokens: 16, maxPrompts: 30, samplesPerPrompt: 4 },
-      threads: 2,
-    }),
+    JSON.stringify(wordTaskConfig({ steps: STEPS, checkpointEvery: 0, qrpo: { samples: 4 } })),
   );
 });
 after(() => rm(dir, { recursive: true, force: true }));

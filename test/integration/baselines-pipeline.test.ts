@@ -5,18 +5,13 @@
 // responses, awr A from the value head), and a run whose data cannot serve a baseline is refused before
 // any phase and any compute call, naming what is missing.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseEventLine, type TrainerEvent } from '../../src/protocol/trainer.js';
 import type { Variant } from '../../src/trainer/alol/rules.js';
 import type { TrainBatch } from '../../src/trainer/compute/backend.js';
-import { runExperiment } from '../../src/trainer/pipeline/experiment.js';
-import { inRun, openRunContext } from '../../src/trainer/run/context.js';
-import { loadRunConfig } from '../../src/trainer/run/load-config.js';
-import { FakeCompute } from '../helpers/fake-compute.js';
+import { fakeExperiment, writeData as helperWriteData } from '../helpers/fake-experiment.js';
 
 let dir = '';
 const WORDS = ['sure', 'here', 'is', 'a', 'short', 'answer', 'about', 'that'];
@@ -41,26 +36,8 @@ const baseConfig = (data: string, train: Record<string, unknown> = {}) => ({
   threads: 1,
 });
 
-async function writeData(name: string, records: object[]): Promise<string> {
-  await writeFile(path.join(dir, name), `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
-  return name;
-}
-
-async function experiment(config: object, variants: Variant[], name: string) {
-  const file = path.join(dir, `${name}.json`);
-  await writeFile(file, JSON.stringify(config));
-  const fake = new FakeCompute();
-  const said: string[] = [];
-  const runDir = path.join(dir, name);
-  const quiet = { say: (l: string) => void said.push(l), progress: () => ({ update: () => undefined, stop: () => undefined }) };
-  const loaded = await loadRunConfig(file);
-  const ctx = await openRunContext({ verb: 'train', loaded, runDir, cacheDir: null, compute: () => fake, ...quiet });
-  const events = () => readFileSync(path.join(runDir, 'events.jsonl'), 'utf8').trim().split('\n').map(parseEventLine)
-    .flatMap((l) => (l.ok ? [l.event as TrainerEvent] : []));
-  const result = inRun(ctx, () => runExperiment(ctx, variants));
-  result.catch(() => undefined);
-  return { result, said, events, fake, runDir };
-}
+const writeData = (name: string, records: object[]) => helperWriteData(dir, name, records);
+const experiment = (config: object, variants: Variant[], name: string) => fakeExperiment(dir, config, variants, name);
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'alol-baselines-'));
