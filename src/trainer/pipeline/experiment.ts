@@ -297,7 +297,7 @@ export async function runExperiment(
   } finally {
     await genRewards.dispose();
   }
-  bench.summary.timing = timingOf(bench.summary, auditSeconds, (performance.now() - t0) / 1e3);
+  bench.summary.timing = timingOf(Object.values(bench.summary.variants), auditSeconds, (performance.now() - t0) / 1e3);
   ctx.say(`[timing] ${renderTiming(bench.summary.timing)}`);
   await writeFileAtomic(path.join(runDir, 'summary.json'), `${JSON.stringify(bench.summary, null, 2)}\n`);
   return { audit, summary: bench.summary };

@@ -1,6 +1,11 @@
 // Where a run's wall time went, by phase: summary.json's `timing` and the run's last `[timing]` line.
 
-import type { Summary, VariantSummary } from './experiment.js';
+/** A variant's wall times, as summary.json holds them. */
+interface VariantTimes {
+  trainSeconds: number;
+  validationSeconds?: number;
+  evalSeconds?: number;
+}
 
 /** Where a run's wall time went, by phase (seconds): the audit (reference, rewards, value head, advantages),
  * training (validation included), evaluation on the test split, and the run as a whole. */
@@ -12,8 +17,8 @@ export interface Timing {
   totalSeconds: number;
 }
 
-export function timingOf(summary: Summary, auditSeconds: number, totalSeconds: number): Timing {
-  const sum = (f: (v: VariantSummary) => number | undefined) => Object.values(summary.variants).reduce((a, v) => a + (f(v) ?? 0), 0);
+export function timingOf(variants: readonly VariantTimes[], auditSeconds: number, totalSeconds: number): Timing {
+  const sum = (f: (v: VariantTimes) => number | undefined) => variants.reduce((a, v) => a + (f(v) ?? 0), 0);
   return {
     auditSeconds,
     trainSeconds: sum((v) => v.trainSeconds),
