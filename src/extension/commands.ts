@@ -87,6 +87,30 @@ async function pickRun(c: TrainerController, title: string, needCheckpoint: bool
   return picked?.[0]?.fsPath;
 }
 
+/** Run folders from a command's argument: a path, an array of paths, or items (of the Runs view) with a `runDir`. */
+function runDirsOf(v: unknown): string[] {
+  const one = (x: unknown): string[] =>
+    typeof x === 'string' ? [x] : x && typeof x === 'object' && typeof (x as { runDir?: unknown }).runDir === 'string'
+      ? [(x as { runDir: string }).runDir] : [];
+  return Array.isArray(v) ? v.flatMap(one) : one(v);
+}
+
+async function pickRuns(c: TrainerController): Promise<string[] | undefined> {
+  const runs = listRuns(c.runsDir());
+  if (runs.length < 2) {
+    void vscode.window.showInformationMessage(`A-LoL: comparing needs two runs; ${c.runsDir()} has ${runs.length}.`);
+    return undefined;
+  }
+  const items = runs.map((r) => ({ label: path.basename(r), description: r, dir: r }));
+  const picked = await vscode.window.showQuickPick(items, { title: 'A-LoL: Compare Runs (pick two or more)', canPickMany: true });
+  if (!picked) return undefined;
+  if (picked.length < 2) {
+    void vscode.window.showInformationMessage('A-LoL: pick at least two runs to compare.');
+    return undefined;
+  }
+  return picked.map((p) => p.dir);
+}
+
 export function registerCommands(
   c: TrainerController,
   version: string,
@@ -129,6 +153,17 @@ export function registerCommands(
     cmd(COMMANDS.openRun, async () => {
       const dir = await pickRun(c, 'A-LoL: Open Run', false);
       if (dir) c.openRun(dir);
+    }),
+    // From the Runs view (the clicked item and the selection), from code (run folders), or from the palette (pick).
+    cmd(COMMANDS.compareRuns, async (first?: unknown, selection?: unknown) => {
+      const given = runDirsOf(selection).length ? runDirsOf(selection) : runDirsOf(first);
+      const dirs = given.length >= 2 ? given : await pickRuns(c);
+      if (!dirs) return;
+      try {
+        c.compareRuns(dirs);
+      } catch (e) {
+        void vscode.window.showErrorMessage(`A-LoL: cannot compare: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }),
     cmd(COMMANDS.showTrainerLog, () => c.output.show()),
     // Returns the text it shows (the message's promise settles only when it is dismissed).

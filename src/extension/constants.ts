@@ -9,6 +9,7 @@ export const COMMANDS = {
   resume: 'alolStudio.resume',
   openDashboard: 'alolStudio.openDashboard',
   openRun: 'alolStudio.openRun',
+  compareRuns: 'alolStudio.compareRuns',
   showTrainerLog: 'alolStudio.showTrainerLog',
   showVersion: 'alolStudio.showVersion',
   thumbsUp: 'alolStudio.annotate.thumbsUp',

@@ -3,15 +3,18 @@
 // crash with the last error and a Resume action, and stops or resumes runs. Never runs training work
 // itself: the extension host only waits on a child process.
 
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { type TrainerCommand, type TrainerEvent, variantOfPhase } from '../protocol/trainer.js';
-import type { TrainerState, WebviewToHost } from '../protocol/webview.js';
+import { keptSetDiff } from '../protocol/compare.js';
+import {
+  type KeptDiff, type SentinelSettings, SentinelSettingsSchema, type TrainerState, type WebviewToHost,
+} from '../protocol/webview.js';
 import { COMMANDS, CONFIG_SECTION, type Settings } from './constants.js';
 import { DashboardPanel } from './dashboard.js';
 import { resolveRuntime } from './nodeRuntime.js';
-import { hasCheckpoint, readRun } from './runs.js';
+import { hasCheckpoint, readAdvantages, readRun } from './runs.js';
 import { TrainerProcess } from './trainerProcess.js';
 
 type StartCommand = Extract<TrainerCommand, { type: 'run/start' }>;
@@ -66,7 +69,90 @@ export class TrainerController implements vscode.Disposable {
     else if (m.type === 'histogram/openBin' && this.shownRunDir) {
       await vscode.commands.executeCommand(COMMANDS.openAdvantageBin, this.shownRunDir, m.lo, m.hi);
     }
-    else if (m.type === 'webview/ready') this.postState(this.proc?.state ?? 'idle');
+    else if (m.type === 'row/open') await this.openRow(m.file, m.line);
+    else if (m.type === 'docs/open') {
+      const readme = vscode.Uri.joinPath(this.context.extensionUri, 'README.md').with({ fragment: m.anchor });
+      await vscode.commands.executeCommand('markdown.showPreview', readme);
+    } else if (m.type === 'webview/ready') {
+      this.postState(this.proc?.state ?? 'idle');
+      this.postSentinels();
+    }
+  }
+
+  /** The warning thresholds (settings alolStudio.sentinels.*), sent to the dashboard on load and on change. */
+  sentinelSettings(): SentinelSettings {
+    const c = vscode.workspace.getConfiguration(`${CONFIG_SECTION}.sentinels`);
+    const raw = {
+      clipFraction: c.get<number>('clipFraction'),
+      clipSteps: c.get<number>('clipSteps'),
+      valueMseRatio: c.get<number>('valueMseRatio'),
+      lengthCorrelation: c.get<number>('lengthCorrelation'),
+    };
+    const r = SentinelSettingsSchema.safeParse(raw);
+    if (r.success) return r.data;
+    const i = r.error.issues[0];
+    const key = `${CONFIG_SECTION}.sentinels.${i.path.join('.')}`;
+    void vscode.window.showWarningMessage(`A-LoL: setting ${key}: ${i.message}; using the defaults`);
+    return SentinelSettingsSchema.parse({});
+  }
+
+  postSentinels(): void {
+    DashboardPanel.current?.post({ type: 'settings/didChange', sentinels: this.sentinelSettings() });
+  }
+
+  /** Opens a dataset row in a text editor (never in the dashboard's own editor group). */
+  private async openRow(file: string, line: number): Promise<void> {
+    try {
+      const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+      const pos = new vscode.Position(Math.max(0, Math.min(line - 1, doc.lineCount - 1)), 0);
+      const dashColumn = DashboardPanel.current?.viewColumn;
+      const viewColumn = dashColumn === vscode.ViewColumn.One ? vscode.ViewColumn.Two : vscode.ViewColumn.One;
+      await vscode.window.showTextDocument(doc, { viewColumn, selection: new vscode.Range(pos, pos), preview: false });
+    } catch (e) {
+      void vscode.window.showErrorMessage(`A-LoL: could not open ${file}:${line}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /**
+   * Shows several run folders in one dashboard: curves overlaid, one comparison table, the config
+   * difference, and the kept-set difference of the first two audits (rows kept by one, filtered by the other).
+   */
+  compareRuns(runDirs: readonly string[]): void {
+    const labels = runDirs.map((_, i) => `${String.fromCharCode(65 + (i % 26))}${i >= 26 ? Math.floor(i / 26) : ''}`);
+    const runs = runDirs.map((d, i) => ({ dir: d, label: labels[i], run: readRun(d) }));
+    let keptDiff: KeptDiff | null = null;
+    let note: string | undefined;
+    const audits = runs.filter((r) => existsSync(path.join(r.dir, 'advantages.jsonl')));
+    if (audits.length >= 2) {
+      const [a, b] = audits;
+      const ra = readAdvantages(path.join(a.dir, 'advantages.jsonl'));
+      const rb = readAdvantages(path.join(b.dir, 'advantages.jsonl'));
+      keptDiff = keptSetDiff({ label: a.label, rows: ra.rows }, { label: b.label, rows: rb.rows });
+      const bad = [...ra.rejected, ...rb.rejected];
+      if (bad.length) {
+        this.output.appendLine(`compare: ${bad.length} invalid advantages.jsonl lines skipped: ${bad.slice(0, 5).join('; ')}`);
+        note = `${bad.length} invalid advantages.jsonl lines were skipped (see the trainer log).`;
+      }
+    } else {
+      note = `The kept-set difference needs two runs with an audit (advantages.jsonl); ${audits.length} of these have one.`;
+    }
+    const dash = this.dashboard();
+    this.shownRunDir = null;
+    const title = `Compare: ${runs.map((r) => `${r.label} ${path.basename(r.dir)}`).join(' · ')}`;
+    dash.post({
+      type: 'compare/didOpen',
+      title,
+      runs: runs.map((r) => ({ label: r.label, runDir: r.dir, title: `${r.run.verb ?? 'run'} — ${path.basename(r.dir)}` })),
+      keptDiff,
+      ...(note ? { keptDiffNote: note } : {}),
+    });
+    runs.forEach((r, i) => {
+      dash.post({ type: 'events/didAppend', events: r.run.events, run: i });
+      if (r.run.summary) dash.post({ type: 'summary/didLoad', summary: r.run.summary, run: i });
+    });
+    this.postSentinels();
+    const rejected = runs.reduce((a, r) => a + r.run.rejected.length, 0);
+    if (rejected) void vscode.window.showWarningMessage(`A-LoL: ${rejected} invalid lines of the compared runs were skipped.`);
   }
 
   private postState(state: TrainerState, message?: string): void {
@@ -145,7 +231,7 @@ export class TrainerController implements vscode.Disposable {
       if (variant) this.variant = variant;
       this.setStatus(`$(sync~spin) A-LoL: ${e.phase}`, e.message);
     } else if (e.type === 'step/didComplete') {
-      const variant = e.variant ?? (this.variant || 'training');
+      const variant = e.phase === 'reference' ? 'reference SFT' : (e.variant ?? (this.variant || 'training'));
       const tooltip = `loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(0)} tokens/s`;
       this.setStatus(`$(sync~spin) A-LoL: ${variant} ${e.step}/${e.totalSteps}`, tooltip);
     } else if (e.type === 'run/didFail') {

@@ -72,6 +72,11 @@ export class DashboardPanel {
     this.post({ type: 'run/didOpen', runDir, title, live });
   }
 
+  /** The editor column the panel is in (undefined while it is not shown). */
+  get viewColumn(): vscode.ViewColumn | undefined {
+    return this.panel.viewColumn;
+  }
+
   appendEvents(events: readonly TimedEvent[]): void {
     this.pending.push(...events);
     this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
@@ -86,7 +91,12 @@ export class DashboardPanel {
   }
 
   post(m: HostToWebview): void {
-    if (m.type !== 'events/didAppend') this.flush();
+    if (m.type === 'compare/didOpen') {
+      // a new view: nothing of the previous one is re-sent after a reload
+      this.pending = [];
+      this.replay = [];
+    }
+    if (m.type !== 'events/didAppend' || m.run !== undefined) this.flush();
     this.replay.push(m);
     if (this.ready) void this.panel.webview.postMessage(m);
   }

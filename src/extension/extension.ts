@@ -28,6 +28,9 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.languages.registerCodeLensProvider(datasets, annotations),
     vscode.languages.registerHoverProvider(datasets, annotations),
     ...registerCommands(c, version, annotations, rewards),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('alolStudio.sentinels')) c.postSentinels();
+    }),
   );
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(VIEW_DASHBOARD, {

@@ -105,7 +105,14 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     /** Kept/filtered per row kind (chosen/rejected for preference data). */
     byKind: z.record(z.string(), z.strictObject({ kept: z.number().int(), filtered: z.number().int() })),
     value: z.strictObject({ fitOn: z.enum(['validation', 'train']), headMse: Num, meanMse: Num, betterThanMean: z.boolean() }),
-    reward: z.strictObject({ mean: Num, min: Num, max: Num, range: z.tuple([Num, Num]) }),
+    reward: z.strictObject({
+      mean: Num,
+      min: Num,
+      max: Num,
+      range: z.tuple([Num, Num]),
+      /** Pearson correlation of the total reward with the response length in tokens (null: either is constant; absent in older runs). */
+      lengthCorrelation: Num.nullable().optional(),
+    }),
     /** The training budget A-LoL would get under the configured variant and sampler. */
     budget: z.strictObject({
       variant: z.string(),
@@ -120,7 +127,8 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('step/didComplete'),
     variant: Variant,
-    /** The phase the step belongs to: 'training' (absent before protocol 2, where only training had steps). */
+    /** The phase the step belongs to: 'training', or 'reference' for the fine-tuning that makes pi_ref (absent before
+     *  protocol 2, where only training had steps). */
     phase: z.enum(PHASES).optional(),
     step: z.number().int(),
     totalSteps: z.number().int(),

@@ -107,7 +107,7 @@ describe('the compute-backend seam', () => {
     const events = lines.flatMap((l) => (l.ok ? [l.event as TrainerEvent] : []));
     assert.equal(events[0].type, 'run/didStart');
     assert.equal(events[events.length - 1].type, 'run/didFinish');
-    const stepEvents = events.flatMap((e) => (e.type === 'step/didComplete' ? [e] : []));
+    const stepEvents = events.flatMap((e) => (e.type === 'step/didComplete' && e.phase === 'training' ? [e] : []));
     assert.deepEqual(stepEvents.map((e) => e.step), Array.from({ length: steps }, (_, i) => i + 1));
     assert.deepEqual(stepEvents.map((e) => e.loss), stepEvents.map((e) => fakeLoss(e.step)));
     assert.ok(stepEvents.every((e) => e.variant === 'a_lol' && e.meanImportanceWeight === 1 && e.clipFraction === 0));

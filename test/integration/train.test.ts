@@ -57,7 +57,7 @@ describe('alol train and alol eval', () => {
   });
 
   it('at step 0 every importance weight is exactly 1 and the clip fraction 0 (a_lol, a_lol_seq, r_lol)', () => {
-    const first = (runDir: string) => events(runDir).find((e) => e.type === 'step/didComplete');
+    const first = (runDir: string) => events(runDir).find((e) => e.type === 'step/didComplete' && e.phase === 'training');
     const a = first('run-alol');
     assert.ok(a && a.type === 'step/didComplete');
     assert.equal(a.meanImportanceWeight, 1);

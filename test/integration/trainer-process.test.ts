@@ -64,7 +64,7 @@ describe('trainer process manager (real trainer)', () => {
     const runDir = path.join(dir, 'run-stop');
     p.send({ type: 'run/start', verb: 'train', configFile: 'run.json', set: [], outDir: runDir, resume: null });
     await waitFor(p, (e) => (e.type === 'advantages/didCompute' ? e : undefined));
-    await waitFor(p, (e) => (e.type === 'step/didComplete' && e.step >= 3 ? e : undefined));
+    await waitFor(p, (e) => (e.type === 'step/didComplete' && e.phase === 'training' && e.step >= 3 ? e : undefined));
     const saved = waitFor(p, (e) => (e.type === 'checkpoint/didSave' ? e : undefined));
     const finish = waitFor(p, (e) => (e.type === 'run/didFinish' ? e : undefined));
     const exit = exited(p);
@@ -78,7 +78,7 @@ describe('trainer process manager (real trainer)', () => {
     const q = new TrainerProcess();
     await q.launch(launch());
     q.send({ type: 'run/start', verb: 'train', configFile: 'run.json', set: [], outDir: runDir, resume: runDir });
-    const first = await waitFor(q, (e) => (e.type === 'step/didComplete' ? e : undefined));
+    const first = await waitFor(q, (e) => (e.type === 'step/didComplete' && e.phase === 'training' ? e : undefined));
     assert.equal(first.step, ck.step + 1, 'the first step after resuming follows the checkpoint');
     const qExit = exited(q);
     await q.stop(60_000);
@@ -90,7 +90,7 @@ describe('trainer process manager (real trainer)', () => {
     const p = new TrainerProcess();
     await p.launch(launch());
     p.send({ type: 'run/start', verb: 'train', configFile: 'run.json', set: [], outDir: path.join(dir, 'run-kill'), resume: null });
-    await waitFor(p, (e) => (e.type === 'step/didComplete' ? e : undefined));
+    await waitFor(p, (e) => (e.type === 'step/didComplete' && e.phase === 'training' ? e : undefined));
     const exit = exited(p);
     p.kill();
     const x = await exit;

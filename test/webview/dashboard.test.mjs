@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { ARTIFACTS, hostMessages, launch, loadFixture, send, startServer } from './harness.mjs';
+import { ARTIFACTS, chartData, hostMessages, launch, loadFixture, send, startServer, stepsByVariant } from './harness.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
 
@@ -55,7 +55,7 @@ describe('dashboard webview', () => {
     await pg.waitForFunction(
       () =>
         document.querySelectorAll('.comparison-table tbody tr').length > 0 &&
-        document.querySelectorAll('.samples-table tbody tr').length > 0,
+        document.querySelectorAll('.sample-card').length > 0,
     );
   }
 
@@ -103,25 +103,26 @@ describe('dashboard webview', () => {
 
   it('draws a loss curve per trained variant, and eval rewards per component', async () => {
     assert.ok(trained.length > 1);
-    const loss = page.locator('figure.chart', { has: page.locator('figcaption', { hasText: /^loss/ }) });
-    const ds = await loss.locator('path.line').evaluateAll((ps) => ps.map((p) => p.getAttribute('d') ?? ''));
-    assert.equal(ds.length, trained.length);
-    assert.ok(ds.every((d) => /^M[\d.]+ [\d.]+(L[\d.]+ [\d.]+){10,}/.test(d)), 'every loss path has points');
+    const stepsOf = stepsByVariant(fixture);
+    const loss = await chartData(page, 'loss');
+    assert.equal(loss.series, trained.length);
+    assert.deepEqual(loss.points, trained.map((v) => stepsOf.get(v).length), 'every step of every variant is drawn');
+    for (const [colour, ink] of Object.entries(loss.inkByColour)) assert.ok(ink > 50, `series colour ${colour} painted: ${ink} px`);
     const legend = await page.locator('.legend .legend-item').allTextContents();
     for (const v of trained) assert.ok(legend.includes(v), `legend lists ${v}`);
     for (const key of ['learning rate', 'gradient norm', 'mean importance weight', 'clip fraction']) {
-      const n = await page.locator('figure.chart', { has: page.locator('figcaption', { hasText: key }) }).locator('path.line').count();
-      assert.equal(n, trained.length, key);
+      assert.equal((await chartData(page, key)).series, trained.length, key);
     }
     const components = Object.keys(evalWithSamples[0].event.rewards);
+    const evals = fixture.events.filter((e) => e.event.type === 'eval/didComplete');
     for (const c of components) {
-      const chart = page.locator('figure.chart', { has: page.locator('figcaption', { hasText: `reward: ${c}` }) });
-      const marks = await chart.locator('circle.mark').count();
-      assert.ok(marks >= evalWithSamples.length, `reward: ${c} has a mark per evaluation`);
+      const chart = await chartData(page, `reward: ${c}`);
+      assert.equal(chart.points.reduce((a, b) => a + b, 0), evals.length, `reward: ${c} has a point per evaluation`);
     }
   });
 
   it('keeps every evaluation\'s samples and filters them by step', async () => {
+    await page.selectOption('select[data-filter="mode"]', 'table');
     const steps = await page.locator('.samples-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.step));
     const expectedRows = evalWithSamples.reduce((n, e) => n + e.event.samples.length, 0);
     assert.equal(steps.length, expectedRows);
@@ -138,6 +139,35 @@ describe('dashboard webview', () => {
     const alol = await page.locator('.samples-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.variant));
     assert.ok(alol.length > 0 && alol.every((v) => v === 'a_lol'));
     await page.selectOption('select[data-filter="variant"]', '*');
+  });
+
+  it('by prompt: one test prompt, every variant\'s response side by side with its rewards; next steps through prompts', async () => {
+    await page.selectOption('select[data-filter="mode"]', 'prompt');
+    await page.selectOption('select[data-filter="evaluation"]', 'test|greedy');
+    // The oracle: each variant's last test evaluation with samples, from the events.
+    const tests = new Map();
+    let evaluating = null;
+    for (const { event: e } of poisoned.events) { // what the page was fed
+      if (e.type === 'phase/didChange' && e.phase === 'evaluation' && e.status === 'started') evaluating = /^evaluating (\S+)/.exec(e.message)?.[1];
+      if (e.type === 'eval/didComplete' && e.split === 'test' && !e.sampled && e.samples.length) tests.set(evaluating, e);
+    }
+    assert.ok(tests.size > 1);
+    const prompts = [...new Set([...tests.values()].flatMap((e) => e.samples.map((x) => x.prompt)))];
+    for (const k of [0, 1]) {
+      const shown = await page.locator('.samples .card-text.prompt').textContent();
+      assert.equal(shown, prompts[k].trim());
+      assert.equal(await page.locator('.prompt-position').textContent(), `prompt ${k + 1} of ${prompts.length}`);
+      const cards = await page.locator('.sample-card[data-variant]').evaluateAll((cs) =>
+        cs.map((c) => ({ variant: c.dataset.variant, text: c.querySelector('.card-text.response').textContent,
+          total: c.querySelector('.chip.total .v')?.textContent })));
+      const expected = [...tests].flatMap(([v, e]) => e.samples.filter((x) => x.prompt === prompts[k])
+        .map((x) => ({ variant: v, text: x.response.trim(), total: x.rewards.total.toFixed(3) })));
+      assert.deepEqual(cards, expected);
+      const dataset = [...tests.values()][0].samples.find((x) => x.prompt === prompts[k]).reference;
+      assert.equal(await page.locator('.dataset-card .card-text').textContent(), dataset.trim(), 'the dataset response, named as such');
+      await page.locator('[data-nav="next"]').click();
+    }
+    assert.equal(await page.locator('.sample-card[data-variant="reference"] strong').textContent(), 'π_ref');
   });
 
   it('lists every variant of summary.json in the comparison table', async () => {
@@ -162,11 +192,13 @@ describe('dashboard webview', () => {
   });
 
   it('shows generated text as text: no element, no script from it', async () => {
+    await page.selectOption('select[data-filter="mode"]', 'table');
     const cell = page.locator('.samples-table td.response', { hasText: XSS });
     assert.equal(await cell.count(), 1);
     assert.ok((await cell.textContent()).includes(XSS));
     assert.equal(await page.locator('img').count(), 0);
     assert.deepEqual(dialogs, []);
+    await page.selectOption('select[data-filter="mode"]', 'prompt');
   });
 
   it('clicking a histogram bin posts histogram/openBin with its edges', async () => {
@@ -263,13 +295,12 @@ describe('dashboard webview', () => {
     assert.deepEqual(await posted(), [{ type: 'webview/ready' }]);
     const lastLog = await page.locator('.log-text').last().textContent();
     assert.match(lastLog, new RegExp(marker), 'the restored activity log ends with the last message');
-    const lossChart = () => page.locator('figure.chart', { has: page.locator('figcaption', { hasText: /^loss/ }) });
-    assert.equal(await lossChart().locator('path.line').count(), trained.length);
-    assert.ok((await page.locator('.samples-table tbody tr').count()) > 0);
+    assert.equal((await chartData(page, 'loss')).series, trained.length);
+    assert.ok((await page.locator('.sample-card').count()) > 0);
     assert.ok((await page.locator('.comparison-table tbody tr').count()) > 0);
     await feed(page, poisoned); // the host re-sends after webview/ready
     assert.equal(Number((await page.locator('.count.kept .count-n').textContent()).replace(/,/g, '')), adv.counts.kept);
-    assert.equal(await lossChart().locator('path.line').count(), trained.length);
+    assert.equal((await chartData(page, 'loss')).series, trained.length);
   });
 
   it('saves dark and light screenshots', async () => {

@@ -132,16 +132,17 @@ export async function launch() {
   };
 }
 
-/** The recorded run: events.jsonl lines ({...event, t}) as TimedEvents ({t, event}), and summary.json. */
-export function loadFixture() {
-  const events = readFileSync(path.join(FIXTURE, 'events.jsonl'), 'utf8')
+/** A recorded run (default: the quick demo): events.jsonl lines ({...event, t}) as TimedEvents ({t, event}), and summary.json. */
+export function loadFixture(dir = FIXTURE) {
+  const events = readFileSync(path.join(dir, 'events.jsonl'), 'utf8')
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => {
       const { t, ...event } = JSON.parse(l);
       return { t, event };
     });
-  const summary = JSON.parse(readFileSync(path.join(FIXTURE, 'summary.json'), 'utf8'));
+  const file = path.join(dir, 'summary.json');
+  const summary = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : null;
   return { events, summary };
 }
 
@@ -152,7 +153,7 @@ export function hostMessages({ events, summary }, { batch = 100, state = 'runnin
     { type: 'trainer/didChangeState', state, canResume: false },
   ];
   for (let i = 0; i < events.length; i += batch) msgs.push({ type: 'events/didAppend', events: events.slice(i, i + batch) });
-  msgs.push({ type: 'summary/didLoad', summary });
+  if (summary) msgs.push({ type: 'summary/didLoad', summary });
   return msgs;
 }
 
@@ -183,4 +184,80 @@ export async function send(pg, msgs, { gapMs = 0 } = {}) {
   }, { list: msgs, gap: gapMs });
   await pg.waitForFunction((n) => Number(document.body.dataset.renders ?? 0) > n, delivered);
   return (await pg.evaluate(() => Number(document.body.dataset.renders ?? 0))) - before;
+}
+
+/** Training step events of a recorded run by variant (`variant`, or in protocol 1 the training phase under way). */
+export function stepsByVariant({ events }) {
+  const out = new Map();
+  let current = null;
+  for (const { event: e } of events) {
+    if (e.type === 'phase/didChange' && e.phase === 'training' && e.status === 'started') {
+      current = e.variant ?? /^training (\S+)/.exec(e.message)?.[1] ?? null;
+    }
+    if (e.type !== 'step/didComplete' || (e.phase ?? 'training') !== 'training') continue;
+    const v = e.variant ?? current;
+    if (!out.has(v)) out.set(v, []);
+    out.get(v).push(e);
+  }
+  return out;
+}
+
+/**
+ * What a chart (figure[data-chart=title]) draws: its series count, the values per series it was given,
+ * whether its y axis is logarithmic, and how many canvas pixels carry each series' theme colour (within
+ * a small tolerance): the proof that a line was painted, not only that data arrived.
+ */
+export async function chartData(pg, title) {
+  return pg.evaluate((t) => {
+    const fig = document.querySelector(`figure.chart[data-chart="${t}"]`);
+    if (!fig) throw new Error(`no chart ${t}`);
+    const points = (fig.dataset.points ?? '').split(',').filter(Boolean).map(Number);
+    const canvas = fig.querySelector('canvas');
+    const colours = (fig.dataset.colours ?? '').split(',').filter(Boolean);
+    const rgb = (cls) => {
+      const probe = document.createElement('span');
+      probe.style.color = getComputedStyle(fig).getPropertyValue(`--${cls}`).trim();
+      document.body.append(probe);
+      const m = /rgba?\((\d+), (\d+), (\d+)/.exec(getComputedStyle(probe).color);
+      probe.remove();
+      return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null;
+    };
+    const inkByColour = {};
+    let inked = 0;
+    if (canvas) {
+      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      const targets = colours.map((c) => [c, rgb(c)]);
+      for (const [c] of targets) inkByColour[c] = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        if (data[i + 3] < 200) continue;
+        for (const [c, v] of targets) {
+          if (v && Math.abs(data[i] - v[0]) < 24 && Math.abs(data[i + 1] - v[1]) < 24 && Math.abs(data[i + 2] - v[2]) < 24) {
+            inkByColour[c]++;
+            inked++;
+            break;
+          }
+        }
+      }
+    }
+    return { series: Number(fig.dataset.series ?? 0), points, log: fig.dataset.log === 'true', colours, inkByColour, inked };
+  }, title);
+}
+
+/**
+ * Hovers a chart at a fraction of its plot width and returns the crosshair's readout: the step and each
+ * series' value ({key, value}). Moves the mouse off the chart first, so the readout read is this hover's.
+ */
+export async function hover(pg, title, fraction) {
+  const over = pg.locator(`figure.chart[data-chart="${title}"] .u-over`);
+  await over.scrollIntoViewIfNeeded();
+  const box = await over.boundingBox();
+  await pg.mouse.move(1, 1); // off every chart (charts share the crosshair in groups, so not just off this one)
+  await pg.waitForFunction((t) => document.querySelector(`figure.chart[data-chart="${t}"] .plot-tip`)?.classList.contains('hidden'), title);
+  await pg.mouse.move(box.x + box.width * fraction, box.y + box.height / 2);
+  await pg.waitForFunction((t) => !document.querySelector(`figure.chart[data-chart="${t}"] .plot-tip`)?.classList.contains('hidden'), title);
+  return pg.evaluate((t) => {
+    const tip = document.querySelector(`figure.chart[data-chart="${t}"] .plot-tip`);
+    const rows = [...tip.querySelectorAll('.tip-row')].map((r) => ({ key: r.dataset.key, value: Number(r.dataset.value) }));
+    return { x: Number(tip.querySelector('.tip-head').dataset.x), rows };
+  }, title);
 }

@@ -8,7 +8,7 @@
 import { select, table, type SelectHandle } from './components.js';
 import { h, replaceChildren, section } from './dom.js';
 import { fixed, int, pct, DASH } from './format.js';
-import { colourOf, type RunModel } from './model.js';
+import { colourOf, displayName, type RunModel } from './model.js';
 import type { RunSummary } from '../../src/protocol/webview.js';
 
 type Metrics = RunSummary['variants'][string]['heldout'];
@@ -96,8 +96,8 @@ export class ComparisonPanel {
       return vals.length ? (c.best === 'max' ? Math.max(...vals) : Math.min(...vals)) : null;
     });
     for (const [name, v] of entries) {
-      const nameCell = h('td', 'nowrap', h('span', `dot-swatch ${colourOf(model, name)}`), name);
-      const tr = h('tr', name === 'reference' ? 'reference-row' : '', nameCell,
+      const nameCell = h('td', 'nowrap sticky-0', h('span', `dot-swatch ${colourOf(model, name)}`), displayName(name));
+      const tr = h('tr', /(^|\/)reference$/.test(name) ? 'reference-row' : '', nameCell,
         ...cols.map((c, i) => {
           const x = c.value(v);
           return h('td', `n${bests[i] !== null && x === bests[i] ? ' best' : ''}`, c.fmt(x));

@@ -6,7 +6,7 @@ import { badge, button, progressBar, progressRing, type BadgeHandle, type Button
 import { h, replaceChildren, setText } from './dom.js';
 import { basename, duration, int, num, DASH } from './format.js';
 import type { TrainerState } from '../../src/protocol/webview.js';
-import { elapsedMs, etaMs, type Architecture, type RunModel, type RunStart } from './model.js';
+import { displayName, elapsedMs, etaMs, type Architecture, type PhaseState, type RunModel, type RunStart } from './model.js';
 
 export class RunHeader {
   readonly root: HTMLElement;
@@ -22,7 +22,9 @@ export class RunHeader {
   private readonly progressText = h('span', 'progress-text');
   private readonly stats = h('div', 'stats');
   private readonly banner = h('div', 'banner hidden');
+  private readonly phaseRow: HTMLElement;
   private configSig = '';
+  private readonly eta = new EtaSmoother();
 
   constructor(actions: { stop: () => void; resume: () => void }) {
     this.stop = button('Stop', 'secondary', actions.stop);
@@ -34,7 +36,7 @@ export class RunHeader {
     this.root = h('header', 'run-header',
       h('div', 'title-row', this.title, this.state.el, h('span', 'spacer'), this.stop.el, this.resume.el),
       this.config,
-      h('div', 'phase-row', this.phaseName, this.ring, this.progress.el, this.progressText, this.phaseMsg),
+      (this.phaseRow = h('div', 'phase-row', this.phaseName, this.ring, this.progress.el, this.progressText, this.phaseMsg)),
       this.stats,
       this.banner);
   }
@@ -57,6 +59,23 @@ export class RunHeader {
     this.state.set(t ? t.state : model.run?.live === false ? 'recorded' : 'waiting', tone);
     this.state.el.title = t?.message ?? '';
 
+    const compare = model.compare;
+    this.phaseRow.classList.toggle('hidden', compare !== null);
+    this.stats.classList.toggle('hidden', compare !== null);
+    if (compare) {
+      this.banner.classList.add('hidden');
+      const sig = JSON.stringify(compare.runs.map((r) => [r.label, r.title]));
+      if (sig !== this.configSig) {
+        this.configSig = sig;
+        replaceChildren(this.config, h('span', 'muted', `comparing ${compare.runs.length} runs:`),
+          ...compare.runs.map((r) => {
+            const c = h('span', 'chip', h('span', 'k', r.label), h('span', 'v', r.title));
+            c.title = r.runDir;
+            return c;
+          }));
+      }
+      return;
+    }
     const summarized = model.summary ? Object.keys(model.summary.variants) : null;
     const sig = JSON.stringify([model.start?.runId, model.series.map((x) => x.name), summarized, model.architecture?.summary]);
     if (sig !== this.configSig) {
@@ -65,7 +84,9 @@ export class RunHeader {
     }
 
     const p = model.phase;
-    setText(this.phaseName, p ? `${p.phase}${p.status === 'finished' ? ' ✓' : ''}` : 'no phase yet');
+    const ended = model.failure ? ' (failed)' : model.finished?.stopped ? ' (stopped)' : null;
+    const mark = ended ?? (p?.status === 'finished' ? ' ✓' : '');
+    setText(this.phaseName, p ? `${p.phase === 'reference' ? 'reference (π_ref)' : p.phase}${mark}` : 'no phase yet');
     setText(this.phaseMsg, p?.message ?? '');
     this.phaseMsg.title = p?.message ?? '';
     const running = !!p && p.status === 'started' && !model.finished && !model.failure;
@@ -74,15 +95,16 @@ export class RunHeader {
     if (p && p.total > 0) this.progress.set(p.status === 'finished' ? p.total : p.done, p.total);
     setText(this.progressText, p && p.total > 0 ? `${int(p.done)} / ${int(p.total)}` : '');
 
-    const s = model.series.find((x) => x.name === model.trainingVariant) ?? model.series.at(-1);
+    const sft = p?.phase === 'reference' ? model.fits.find((x) => x.name === 'π_ref SFT') : undefined;
+    const s = sft ?? model.series.find((x) => x.name === model.trainingVariant) ?? model.series.at(-1);
     const step = s?.steps.at(-1);
     const stat = (k: string, v: string) => h('span', 'stat', h('span', 'k', k), h('span', 'v', v));
     replaceChildren(this.stats,
-      stat('variant', s?.name ?? DASH),
+      stat('variant', s ? displayName(s.name) : DASH),
       stat('step', step !== undefined && s ? `${int(step)} / ${int(s.totalSteps)}` : DASH),
       stat('tokens/s', num(s?.tokensPerSec ?? null, 3)),
       stat('elapsed', duration(elapsedMs(model, now))),
-      stat('ETA (phase)', running ? duration(etaMs(model)) : DASH),
+      stat('ETA (phase)', running ? this.eta.text(p, etaMs(model), now) : DASH),
       stat('checkpoints', String(model.checkpoints.length)));
 
     const f = model.failure;
@@ -156,4 +178,34 @@ function trainingText(a: Architecture): [string, string] {
 function deviceText(start: RunStart): string {
   const d = start.device;
   return `${d.provider}${d.requested !== d.provider ? ` (asked ${d.requested})` : ''}${d.fallback ? ` — ${d.fallback}` : ''}`;
+}
+
+/**
+ * The ETA as shown: "estimating…" until the phase has run 5 s and 3 units of work, then an exponential
+ * average of the raw estimates, each first moved on by the time since the last one (so it counts down
+ * between updates rather than jumping with every batch).
+ */
+export class EtaSmoother {
+  private key = '';
+  private value: number | null = null;
+  private at = 0;
+
+  smooth(phase: PhaseState, raw: number | null, now: number): number | null {
+    const key = `${phase.phase}|${phase.startT}|${phase.total}`;
+    if (key !== this.key) {
+      this.key = key;
+      this.value = null;
+    }
+    if (raw === null || phase.done < 3 || now - phase.startT < 5000) return null;
+    const carried = this.value === null ? raw : Math.max(0, this.value - (now - this.at));
+    this.value = this.value === null ? raw : 0.8 * carried + 0.2 * raw;
+    this.at = now;
+    return this.value;
+  }
+
+  text(phase: PhaseState | null, raw: number | null, now: number): string {
+    if (!phase) return DASH;
+    const v = this.smooth(phase, raw, now);
+    return v === null ? (raw === null ? DASH : 'estimating…') : duration(v);
+  }
 }

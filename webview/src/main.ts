@@ -14,7 +14,9 @@ import { h, replaceChildren, section } from './dom.js';
 import { duration } from './format.js';
 import { RunHeader } from './header.js';
 import { AdvantagesPanel } from './advantages.js';
-import { applyEvent, applyHostMessage, emptyModel, reject, restoreModel, type RunModel } from './model.js';
+import { applyEvent, applyHostMessage, emptyModel, reject, restoreModel, viewOf, type RunModel } from './model.js';
+import { ComparePanel } from './compare.js';
+import { SentinelStrip } from './sentinels.js';
 import { SamplesPanel } from './samples.js';
 import './dashboard.css';
 
@@ -55,12 +57,15 @@ registerComponents();
 const header = new RunHeader({ stop: () => post({ type: 'run/stop' }), resume: () => post({ type: 'run/resume' }) });
 const notices = h('div', 'notices hidden');
 notices.setAttribute('role', 'status');
+const sentinels = new SentinelStrip((anchor) => post({ type: 'docs/open', anchor }));
+const compare = new ComparePanel((file, line) => post({ type: 'row/open', file, line }));
 const advantages = new AdvantagesPanel((lo, hi) => post({ type: 'histogram/openBin', lo, hi }));
 const curves = new CurvesPanel();
 const samples = new SamplesPanel();
 const comparison = new ComparisonPanel();
 const activity = section('Activity', 'activity');
-const root = h('main', 'dashboard', header.root, notices, advantages.root, curves.root, samples.root, comparison.root, activity.root);
+const root = h('main', 'dashboard', header.root, notices, sentinels.root, compare.root, advantages.root, curves.root, comparison.root,
+  samples.root, activity.root);
 (document.getElementById('app') ?? document.body).append(root); // the host's page has <div id="app">
 
 // --- render loop: at most one frame per FRAME_MS, on an animation frame ---------------------------
@@ -81,11 +86,15 @@ function render(): void {
   lastRenderAt = performance.now();
   renders++;
   document.body.dataset.renders = String(renders);
-  header.render(model, Date.now());
-  advantages.render(model);
-  curves.render(model);
-  samples.render(model);
-  comparison.render(model);
+  const view = viewOf(model);
+  header.render(view, Date.now());
+  sentinels.render(view);
+  compare.render(view);
+  advantages.root.classList.toggle('hidden', view.compare !== null);
+  if (!view.compare) advantages.render(view);
+  curves.render(view);
+  samples.render(view);
+  comparison.render(view);
   renderActivity();
   persistSoon();
 }

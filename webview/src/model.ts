@@ -7,7 +7,9 @@
 // evaluations and checkpoints name their variant (protocol 2); in a version-1 run they belong to the
 // variant of the training or evaluation phase under way, which variantOfPhase reads from the phase event.
 
-import type { HostToWebview, RunSummary, TimedEvent, TrainerState } from '../../src/protocol/webview.js';
+import {
+  DEFAULT_SENTINELS, type HostToWebview, type KeptDiff, type RunSummary, type SentinelSettings, type TimedEvent, type TrainerState,
+} from '../../src/protocol/webview.js';
 import { type Phase, type TrainerEvent, variantOfPhase } from '../../src/protocol/trainer.js';
 
 export const METRICS = ['loss', 'lr', 'gradNorm', 'meanImportanceWeight', 'clipFraction'] as const;
@@ -60,9 +62,16 @@ export interface PhaseState {
   total: number;
 }
 
+/** Several runs shown together: each run's own model; the panels draw their merge (viewOf). */
+export interface CompareState {
+  runs: { label: string; runDir: string; title: string; model: RunModel }[];
+  keptDiff: KeptDiff | null;
+  keptDiffNote: string | null;
+}
+
 export interface RunModel {
   /** The digest's layout; a saved digest of another layout is dropped (the host re-sends the run). */
-  v: 2;
+  v: 3;
   run: { title: string; runDir: string; live: boolean } | null;
   start: RunStart | null;
   /** The reference model's family and shape (model/didLoad). */
@@ -77,6 +86,8 @@ export interface RunModel {
   /** Every variant name seen (training or evaluation), in order: its index picks its colour. */
   names: string[];
   series: VariantSeries[];
+  /** Steps of phases before training (the reference's SFT: 'π_ref SFT'), one series each. */
+  fits: VariantSeries[];
   evals: EvalRecord[];
   sampleGroups: SampleGroup[];
   advantages: Advantages | null;
@@ -86,6 +97,8 @@ export interface RunModel {
   trainer: { state: TrainerState; message?: string; canResume: boolean } | null;
   summary: RunSummary | null;
   rejected: { at: number; reason: string }[];
+  compare: CompareState | null;
+  sentinels: SentinelSettings;
   /** Bumped per panel on change; a renderer redraws only when its version moved. */
   ver: { header: number; advantages: number; curves: number; samples: number; summary: number; log: number };
 }
@@ -96,10 +109,10 @@ const MAX_REJECTED = 20;
 
 export function emptyModel(): RunModel {
   return {
-    v: 2, run: null, start: null, architecture: null, startT: null, lastT: null, phase: null, log: [], trainingVariant: null,
+    v: 3, run: null, start: null, architecture: null, startT: null, lastT: null, phase: null, log: [], trainingVariant: null,
     evalLabel: null,
-    names: [], series: [], evals: [], sampleGroups: [], advantages: null, checkpoints: [], failure: null, finished: null,
-    trainer: null, summary: null, rejected: [],
+    names: [], series: [], fits: [], evals: [], sampleGroups: [], advantages: null, checkpoints: [], failure: null, finished: null,
+    trainer: null, summary: null, rejected: [], compare: null, sentinels: { ...DEFAULT_SENTINELS },
     ver: { header: 1, advantages: 1, curves: 1, samples: 1, summary: 1, log: 1 },
   };
 }
@@ -108,8 +121,8 @@ export function emptyModel(): RunModel {
 export function restoreModel(state: unknown): RunModel | null {
   if (typeof state !== 'object' || state === null) return null;
   const m = (state as { model?: unknown }).model;
-  if (typeof m !== 'object' || m === null || (m as { v?: unknown }).v !== 2) return null;
-  const keys: (keyof RunModel)[] = ['names', 'series', 'evals', 'sampleGroups', 'log', 'checkpoints', 'rejected'];
+  if (typeof m !== 'object' || m === null || (m as { v?: unknown }).v !== 3) return null;
+  const keys: (keyof RunModel)[] = ['names', 'series', 'fits', 'evals', 'sampleGroups', 'log', 'checkpoints', 'rejected'];
   if (!keys.every((k) => Array.isArray((m as Record<string, unknown>)[k]))) return null;
   const model = m as RunModel;
   model.architecture ??= null; // a digest saved before model/didLoad existed
@@ -121,24 +134,60 @@ export function restoreModel(state: unknown): RunModel | null {
 export function applyHostMessage(model: RunModel, msg: HostToWebview): RunModel {
   switch (msg.type) {
     case 'run/didOpen': {
-      const fresh = emptyModel();
+      const fresh = freshFrom(model);
       fresh.run = { title: msg.title, runDir: msg.runDir, live: msg.live };
-      fresh.rejected = model.rejected;
-      for (const k of Object.keys(fresh.ver) as (keyof RunModel['ver'])[]) fresh.ver[k] = model.ver[k] + 1;
       return fresh;
     }
-    case 'events/didAppend':
-      for (const e of msg.events) applyEvent(model, e);
+    case 'compare/didOpen': {
+      const fresh = freshFrom(model);
+      fresh.run = { title: msg.title, runDir: '', live: false };
+      const runs = msg.runs.map((r) => ({ ...r, model: emptyModel() }));
+      fresh.compare = { runs, keptDiff: msg.keptDiff, keptDiffNote: msg.keptDiffNote ?? null };
+      return fresh;
+    }
+    case 'events/didAppend': {
+      const target = targetOf(model, msg.run);
+      if (!target) return model;
+      for (const e of msg.events) applyEvent(target, e);
+      if (target !== model) bumpAll(model);
       return model;
-    case 'summary/didLoad':
-      model.summary = msg.summary;
-      model.ver.summary++;
+    }
+    case 'summary/didLoad': {
+      const target = targetOf(model, msg.run);
+      if (!target) return model;
+      target.summary = msg.summary;
+      target.ver.summary++;
+      if (target !== model) bumpAll(model);
+      return model;
+    }
+    case 'settings/didChange':
+      model.sentinels = msg.sentinels;
+      bumpAll(model);
       return model;
     case 'trainer/didChangeState':
       model.trainer = { state: msg.state, message: msg.message, canResume: msg.canResume };
       model.ver.header++;
       return model;
   }
+}
+
+/** An empty model for a new view, keeping what belongs to the page (rejections, settings); every panel redraws. */
+function freshFrom(model: RunModel): RunModel {
+  const fresh = emptyModel();
+  fresh.rejected = model.rejected;
+  fresh.sentinels = model.sentinels;
+  for (const k of Object.keys(fresh.ver) as (keyof RunModel['ver'])[]) fresh.ver[k] = model.ver[k] + 1;
+  return fresh;
+}
+
+function bumpAll(model: RunModel): void {
+  for (const k of Object.keys(model.ver) as (keyof RunModel['ver'])[]) model.ver[k]++;
+}
+
+/** Where a message's events go: the run shown, or run `i` of a comparison (null: no such run, dropped). */
+function targetOf(model: RunModel, i: number | undefined): RunModel | null {
+  if (i === undefined) return model.compare ? null : model;
+  return model.compare?.runs[i]?.model ?? null;
 }
 
 export function reject(model: RunModel, reason: string): void {
@@ -149,7 +198,7 @@ export function reject(model: RunModel, reason: string): void {
 
 /** The CSS colour class of a variant: the reference is neutral, the others take turns on the palette. */
 export function colourOf(model: RunModel, name: string): string {
-  if (name === 'reference') return 'cref';
+  if (name === 'reference' || name === 'π_ref SFT') return 'cref';
   const i = model.names.filter((n) => n !== 'reference').indexOf(name);
   return `c${Math.max(0, i) % 6}`;
 }
@@ -258,8 +307,20 @@ function withoutType<T extends { type: string }>(e: T): Omit<T, 'type'> {
   return copy as Omit<T, 'type'>;
 }
 
+/** The series of a phase before training (steps with a phase other than 'training'). */
+function fitOf(model: RunModel, phase: Phase): VariantSeries {
+  const name = phase === 'reference' ? 'π_ref SFT' : `${phase} fit`;
+  let s = model.fits.find((x) => x.name === name);
+  if (!s) {
+    const m = { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [] };
+    s = { name, totalSteps: 0, steps: [], m, tokensPerSec: null, elapsedMs: 0, version: 0 };
+    model.fits.push(s);
+  }
+  return s;
+}
+
 function applyStep(model: RunModel, e: Ev<'step/didComplete'>): void {
-  const s = seriesOf(model, e.variant ?? currentTrainingVariant(model));
+  const s = e.phase && e.phase !== 'training' ? fitOf(model, e.phase) : seriesOf(model, e.variant ?? currentTrainingVariant(model));
   // A resumed (or re-sent) variant rewinds: drop the points at or after this step.
   let n = s.steps.length;
   while (n > 0 && s.steps[n - 1] >= e.step) n--;
@@ -307,4 +368,46 @@ export function etaMs(model: RunModel): number | null {
   }
   if (model.lastT === null) return null;
   return ((model.lastT - p.startT) / p.done) * (p.total - p.done);
+}
+
+/** A variant's name as the dashboard shows it: the reference policy is π_ref (the dataset's responses are "dataset response"). */
+export function displayName(name: string): string {
+  return name.replace(/(^|\/)reference$/, '$1π_ref');
+}
+
+let merged: { key: string; view: RunModel } | null = null;
+
+/**
+ * What the panels draw: the model itself, or for a comparison the merge of its runs' models, each variant
+ * named `<run label>/<variant>` (curves overlaid, one comparison table, samples side by side). Cached
+ * until a run's model changes.
+ */
+export function viewOf(model: RunModel): RunModel {
+  const c = model.compare;
+  if (!c) return model;
+  const vers = (m: RunModel) => Object.values(m.ver).join('.');
+  const key = `${vers(model)}|${c.runs.map((r) => vers(r.model)).join('|')}`;
+  if (merged?.key === key) return merged.view;
+  const view = emptyModel();
+  const pre = (label: string, name: string) => `${label}/${name}`;
+  for (const { label, model: m } of c.runs) {
+    view.names.push(...m.names.map((n) => pre(label, n)));
+    view.series.push(...m.series.map((s) => ({ ...s, name: pre(label, s.name) })));
+    view.fits.push(...m.fits.map((s) => ({ ...s, name: pre(label, s.name) })));
+    view.evals.push(...m.evals.map((e) => ({ ...e, variant: pre(label, e.variant) })));
+    view.sampleGroups.push(...m.sampleGroups.map((g) => ({ ...g, variant: pre(label, g.variant) })));
+    if (m.summary) {
+      const variants = Object.fromEntries(Object.entries(m.summary.variants).map(([k, v]) => [pre(label, k), v]));
+      view.summary = { variants: { ...(view.summary?.variants ?? {}), ...variants } };
+    }
+  }
+  view.run = model.run;
+  view.compare = c;
+  view.sentinels = model.sentinels;
+  view.rejected = model.rejected;
+  view.log = model.log;
+  const all = [model, ...c.runs.map((r) => r.model)];
+  for (const k of Object.keys(view.ver) as (keyof RunModel['ver'])[]) view.ver[k] = all.reduce((a, m) => a + m.ver[k], 0);
+  merged = { key, view };
+  return view;
 }

@@ -7,6 +7,7 @@ import { type Advantages, advantagesOf } from '../alol/advantages.js';
 import { type Budget, samplerFor, stepBudget } from '../alol/rules.js';
 import type { TokenizedRow } from '../data/tokenize.js';
 import { describeRow } from '../rewards/registry.js';
+import { pearson } from '../rewards/report.js';
 import type { RunContext } from '../run/context.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { PhaseClock } from './phase.js';
@@ -66,7 +67,13 @@ export async function advantagesPhase(ctx: RunContext, clock: PhaseClock, a: Adv
       meanMse: value.meanMse,
       betterThanMean: value.headMse < 0.95 * value.meanMse,
     },
-    reward: { mean: rsum / rewards.total.length, min: rmin, max: rmax, range: rewards.range },
+    reward: {
+      mean: rsum / rewards.total.length,
+      min: rmin,
+      max: rmax,
+      range: rewards.range,
+      lengthCorrelation: pearson(rewards.total, train.map((t) => t.response.length)),
+    },
     budget: { variant, sampler: samplerFor(variant, sampler), steps: budget.steps, evalEvery: budget.evalEvery, scaled: budget.scaled },
     file: 'advantages.jsonl',
   });

@@ -55,7 +55,12 @@ export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRo
         seed: config.train.seed,
         cacheDir: ctx.cacheDir,
         compute: ctx.compute,
-        onStep: (e) => bar(e.step, sft.steps),
+        onStep: (e) => {
+          bar(e.step, sft.steps);
+          const { step, loss, lr, gradNorm, tokensPerSec, elapsedMs } = e;
+          const totalSteps = sft.steps;
+          ctx.log.emit({ type: 'step/didComplete', phase: 'reference', step, totalSteps, loss, lr, gradNorm, tokensPerSec, elapsedMs });
+        },
         shouldStop: () => ctx.control.stopRequested,
       });
       if (r.reused) bar(sft.steps, sft.steps);
