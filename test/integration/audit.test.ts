@@ -154,5 +154,24 @@ describe('alol audit', () => {
     const rejected = /rejected: (\d+) of (\d+) filtered/.exec(out);
     assert.ok(chosen && rejected, out);
     assert.ok(Number(chosen[1]) < Number(rejected[1]), 'label rewards filter rejected responses more often than chosen ones');
+
+    // The dashboard's inputs: the reference fine-tuning's steps, and the reward's correlation with response length.
+    const events = (await readFile(path.join(dir, 'run-hh', 'events.jsonl'), 'utf8')).trim().split('\n').map(parseEventLine)
+      .flatMap((l) => (l.ok ? [l.event] : []));
+    const sft = events.flatMap((e) => (e.type === 'step/didComplete' && e.phase === 'reference' ? [e] : []));
+    assert.deepEqual(sft.map((e) => e.step), Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.ok(sft.every((e) => e.totalSteps === 20 && Number.isFinite(e.loss) && e.loss > 0 && e.variant === undefined));
+    const adv = events.find((e) => e.type === 'advantages/didCompute');
+    assert.ok(adv && adv.type === 'advantages/didCompute');
+    const rows = jsonl<{ reward: { total: number }; refTokens: number }>('run-hh/advantages.jsonl');
+    const x = rows.map((r) => r.reward.total);
+    const y = rows.map((r) => r.refTokens);
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const [mx, my] = [mean(x), mean(y)];
+    const cov = x.reduce((a, xi, i) => a + (xi - mx) * (y[i] - my), 0);
+    const sx = Math.sqrt(x.reduce((a, xi) => a + (xi - mx) ** 2, 0));
+    const sy = Math.sqrt(y.reduce((a, yi) => a + (yi - my) ** 2, 0));
+    const r = cov / (sx * sy);
+    assert.ok(Math.abs((adv.reward.lengthCorrelation ?? NaN) - r) < 1e-9, `lengthCorrelation ${adv.reward.lengthCorrelation} vs ${r}`);
   });
 });

@@ -148,7 +148,9 @@ describe('dashboard webview', () => {
     const tests = new Map();
     let evaluating = null;
     for (const { event: e } of poisoned.events) { // what the page was fed
-      if (e.type === 'phase/didChange' && e.phase === 'evaluation' && e.status === 'started') evaluating = /^evaluating (\S+)/.exec(e.message)?.[1];
+      if (e.type === 'phase/didChange' && e.phase === 'evaluation' && e.status === 'started') {
+        evaluating = /^evaluating (\S+)/.exec(e.message)?.[1];
+      }
       if (e.type === 'eval/didComplete' && e.split === 'test' && !e.sampled && e.samples.length) tests.set(evaluating, e);
     }
     assert.ok(tests.size > 1);

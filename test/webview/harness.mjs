@@ -254,7 +254,8 @@ export async function hover(pg, title, fraction) {
   await pg.mouse.move(1, 1); // off every chart (charts share the crosshair in groups, so not just off this one)
   await pg.waitForFunction((t) => document.querySelector(`figure.chart[data-chart="${t}"] .plot-tip`)?.classList.contains('hidden'), title);
   await pg.mouse.move(box.x + box.width * fraction, box.y + box.height / 2);
-  await pg.waitForFunction((t) => !document.querySelector(`figure.chart[data-chart="${t}"] .plot-tip`)?.classList.contains('hidden'), title);
+  const tipShown = (t) => !document.querySelector(`figure.chart[data-chart="${t}"] .plot-tip`)?.classList.contains('hidden');
+  await pg.waitForFunction(tipShown, title);
   return pg.evaluate((t) => {
     const tip = document.querySelector(`figure.chart[data-chart="${t}"] .plot-tip`);
     const rows = [...tip.querySelectorAll('.tip-row')].map((r) => ({ key: r.dataset.key, value: Number(r.dataset.value) }));

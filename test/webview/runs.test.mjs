@@ -172,12 +172,14 @@ describe('dashboard webview: recorded runs, compare, warnings, chart interaction
       ...batches(seq, 0), { type: 'summary/didLoad', summary: seq.summary, run: 0 },
       ...batches(audit, 1),
     ]);
-    const shown = await page.locator('.kept-diff tbody tr').evaluateAll((trs) => trs.map((r) => ({ rowId: r.dataset.rowId, keptIn: r.dataset.keptIn })));
+    const shown = await page.locator('.kept-diff tbody tr')
+      .evaluateAll((trs) => trs.map((r) => ({ rowId: r.dataset.rowId, keptIn: r.dataset.keptIn })));
     const byId = (x, y) => (x.rowId < y.rowId ? -1 : 1);
     assert.deepEqual([...shown].sort(byId), [...expected].sort(byId));
     const summary = await page.locator('.kept-summary').textContent();
     const onlyA = expected.filter((r) => r.keptIn === 'a').length;
-    assert.match(summary, new RegExp(`${a.length} rows in both audits: ${onlyA} kept by A only, ${expected.length - onlyA} kept by B only`));
+    const onlyB = expected.length - onlyA;
+    assert.match(summary, new RegExp(`${a.length} rows in both audits: ${onlyA} kept by A only, ${onlyB} kept by B only`));
     const legend = await page.locator('.legend .legend-toggle').evaluateAll((bs) => bs.map((x) => x.dataset.variant));
     assert.ok(legend.every((v) => /^[AB]\//.test(v)) && legend.some((v) => v.startsWith('A/')), legend.join(', '));
     assert.equal((await chartData(page, 'π_ref SFT loss')).series, 2, 'both runs\' reference fine-tuning, overlaid');

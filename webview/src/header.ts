@@ -62,6 +62,8 @@ export class RunHeader {
     const compare = model.compare;
     this.phaseRow.classList.toggle('hidden', compare !== null);
     this.stats.classList.toggle('hidden', compare !== null);
+    this.stop.el.classList.toggle('hidden', compare !== null);
+    this.resume.el.classList.toggle('hidden', compare !== null);
     if (compare) {
       this.banner.classList.add('hidden');
       const sig = JSON.stringify(compare.runs.map((r) => [r.label, r.title]));
