@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { DatasetAnnotations } from './annotations.js';
 import { pickConfig, registerCommands } from './commands.js';
 import { RewardDebugger } from './rewardDebug.js';
-import { VIEW_DASHBOARD } from './constants.js';
+import { CONFIG_SECTION, VIEW_DASHBOARD } from './constants.js';
 import { TrainerController } from './controller.js';
 import { DashboardPanel } from './dashboard.js';
 
@@ -29,7 +29,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.languages.registerHoverProvider(datasets, annotations),
     ...registerCommands(c, version, annotations, rewards),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('alolStudio.sentinels')) c.postSentinels();
+      if (e.affectsConfiguration(`${CONFIG_SECTION}.sentinels`)) c.postSentinels();
     }),
   );
   context.subscriptions.push(

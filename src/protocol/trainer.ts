@@ -127,12 +127,14 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('step/didComplete'),
     variant: Variant,
-    /** The phase the step belongs to: 'training', or 'reference' for the fine-tuning that makes pi_ref (absent before
-     *  protocol 2, where only training had steps). */
+    /** The phase the step belongs to: 'training'; 'reference' for the fine-tuning that makes pi_ref; 'value' for an epoch
+     *  of the value head's fit (out-of-fold: fold after fold). Absent before protocol 2, where only training had steps. */
     phase: z.enum(PHASES).optional(),
     step: z.number().int(),
     totalSteps: z.number().int(),
     loss: Num,
+    /** The phase's held-out loss at this step where it measures one (the value head's fit: held-out MSE per epoch). */
+    heldoutLoss: Num.optional(),
     lr: Num,
     gradNorm: Num,
     meanImportanceWeight: Num.optional(),

@@ -161,6 +161,10 @@ describe('alol audit', () => {
     const sft = events.flatMap((e) => (e.type === 'step/didComplete' && e.phase === 'reference' ? [e] : []));
     assert.deepEqual(sft.map((e) => e.step), Array.from({ length: 20 }, (_, i) => i + 1));
     assert.ok(sft.every((e) => e.totalSteps === 20 && Number.isFinite(e.loss) && e.loss > 0 && e.variant === undefined));
+    // the value head's fit: 3 folds x 4 epochs, each with its training and held-out MSE
+    const fit = events.flatMap((e) => (e.type === 'step/didComplete' && e.phase === 'value' ? [e] : []));
+    assert.deepEqual(fit.map((e) => [e.step, e.totalSteps]), Array.from({ length: 12 }, (_, i) => [i + 1, 12]));
+    assert.ok(fit.every((e) => Number.isFinite(e.loss) && e.heldoutLoss !== undefined && e.heldoutLoss >= 0 && e.lr === 1e-3));
     const adv = events.find((e) => e.type === 'advantages/didCompute');
     assert.ok(adv && adv.type === 'advantages/didCompute');
     const rows = jsonl<{ reward: { total: number }; refTokens: number }>('run-hh/advantages.jsonl');

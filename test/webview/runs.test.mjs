@@ -183,6 +183,15 @@ describe('dashboard webview: recorded runs, compare, warnings, chart interaction
     const legend = await page.locator('.legend .legend-toggle').evaluateAll((bs) => bs.map((x) => x.dataset.variant));
     assert.ok(legend.every((v) => /^[AB]\//.test(v)) && legend.some((v) => v.startsWith('A/')), legend.join(', '));
     assert.equal((await chartData(page, 'π_ref SFT loss')).series, 2, 'both runs\' reference fine-tuning, overlaid');
+    // B's value head fit, epoch by epoch: training and held-out MSE, as logged
+    const fit = audit.events.filter((e) => e.event.type === 'step/didComplete' && e.event.phase === 'value').map((e) => e.event);
+    assert.ok(fit.length > 1);
+    const mse = await chartData(page, 'value head MSE');
+    assert.deepEqual(mse.points, [fit.length, fit.length]);
+    const r = await hover(page, 'value head MSE', 0.5);
+    const at = fit.find((e) => e.step === r.x);
+    const readout = [{ key: 'B/value head fit|train', value: at.loss }, { key: 'B/value head fit|heldout', value: at.heldoutLoss }];
+    assert.deepEqual(r.rows, readout);
     const diff = await page.locator('.config-diff tbody tr td.path').allTextContents();
     assert.ok(diff.includes('value.folds'), `config difference lists value.folds: ${diff.join(', ')}`);
     assert.equal(await page.locator('section.advantages').isHidden(), true);

@@ -61,7 +61,7 @@ export class ComparePanel {
     replaceChildren(this.body,
       runs.el,
       h('h3', 'sub-title', 'Config difference'),
-      h('p', 'muted small', cfgNote, missing.length ? ` No run/didStart (no config) in ${missing.join(', ')}.` : ''),
+      h('p', 'muted small', cfgNote, missing.length ? ` No recorded config (the run has no start event) in ${missing.join(', ')}.` : ''),
       diff.length ? h('div', 'table-scroll', cfg.el) : null,
       h('h3', 'sub-title', 'Kept-set difference'),
       this.keptDiff(model));

@@ -48,6 +48,12 @@ export class CurvesPanel {
   private readonly slider: HTMLInputElement;
   private readonly sliderValue = h('span', 'slider-value', '0');
   private readonly sftBlock: HTMLElement;
+  private readonly valueBlock: HTMLElement;
+  private readonly valuePlot = new Plot('value head MSE', {
+    yLabel: 'MSE', xLabel: 'epoch', logY: true, syncKey: 'value',
+    hint: 'the value head\'s fit, epoch by epoch (fold after fold when fitted out-of-fold): training MSE (solid, with dropout) and ' +
+      'held-out MSE (dashed); the epoch with the lowest held-out MSE is kept',
+  });
   private readonly trainGrid: HTMLElement;
   private readonly trainEmpty = h('p', 'muted', 'No training steps yet: the curves start with the first training step.');
   private readonly evalGrid: HTMLElement;
@@ -87,15 +93,16 @@ export class CurvesPanel {
       sftGrid.append(p.root);
     }
     this.sftBlock = h('div', 'sft-block hidden', title('Reference fine-tuning (π_ref SFT)'), sftGrid);
+    this.valueBlock = h('div', 'value-block hidden', title('Value head fit'), h('div', 'chart-grid', this.valuePlot.root));
     for (const c of TRAIN_CHARTS) {
       const p = new Plot(c.title, { yLabel: c.yLabel, logY: c.logY, hint: c.hint, syncKey: 'train' });
       this.train.set(c.key, p);
       this.trainGrid.append(p.root);
     }
-    sec.body.append(this.legend, controls, this.sftBlock, title('Training'), this.trainEmpty, this.trainGrid,
+    sec.body.append(this.legend, controls, this.sftBlock, this.valueBlock, title('Training'), this.trainEmpty, this.trainGrid,
       title('Evaluation reward'), this.evalGrid);
     onThemeChange(() => {
-      for (const p of [...this.sft.values(), ...this.train.values(), ...this.evalCharts.values()]) p.retheme();
+      for (const p of [...this.sft.values(), this.valuePlot, ...this.train.values(), ...this.evalCharts.values()]) p.retheme();
     });
   }
 
@@ -122,10 +129,21 @@ export class CurvesPanel {
       list.map((v, i) => ({
         key: v.name, label: displayName(v.name), group: v.name, colour: col(v.name, i), xs: v.steps, ys: v.m[key],
       }));
-    const hasFits = model.fits.some((f) => f.steps.length > 0);
-    this.sftBlock.classList.toggle('hidden', !hasFits);
+    const sfts = model.fits.filter((f) => f.name.endsWith('π_ref SFT') && f.steps.length > 0);
+    this.sftBlock.classList.toggle('hidden', sfts.length === 0);
     const fitColour = (_: string, i: number) => (model.compare ? `c${i % 6}` : 'cref');
-    for (const c of SFT_CHARTS) this.sft.get(c.key)?.update(lines(model.fits, c.key, fitColour), `${model.ver.curves}`, view);
+    for (const c of SFT_CHARTS) this.sft.get(c.key)?.update(lines(sfts, c.key, fitColour), `${model.ver.curves}`, view);
+    const values = model.fits.filter((f) => f.name.endsWith('value head fit') && f.steps.length > 0);
+    this.valueBlock.classList.toggle('hidden', values.length === 0);
+    const mse = values.flatMap((v, i): PlotSeries[] => {
+      const colour = fitColour(v.name, i);
+      const run = v.name.includes('/') ? `${v.name.split('/')[0]}/` : '';
+      return [
+        { key: `${v.name}|train`, label: `${run}training MSE`, group: v.name, colour, xs: v.steps, ys: v.m.loss },
+        { key: `${v.name}|heldout`, label: `${run}held-out MSE`, group: v.name, colour, xs: v.steps, ys: v.m.heldoutLoss, dashed: true },
+      ];
+    });
+    this.valuePlot.update(mse, `${model.ver.curves}`, view);
     const hasSteps = model.series.some((v) => v.steps.length > 0);
     this.trainGrid.classList.toggle('hidden', !hasSteps);
     this.trainEmpty.classList.toggle('hidden', hasSteps);

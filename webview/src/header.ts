@@ -130,7 +130,7 @@ export class RunHeader {
   private renderConfig(model: RunModel): void {
     const start = model.start;
     if (!start) {
-      replaceChildren(this.config, h('span', 'muted', 'Waiting for run/didStart.'));
+      replaceChildren(this.config, h('span', 'muted', 'Waiting for the run to start…'));
       return;
     }
     const trained = model.series.map((x) => x.name);

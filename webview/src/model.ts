@@ -12,7 +12,7 @@ import {
 } from '../../src/protocol/webview.js';
 import { type Phase, type TrainerEvent, variantOfPhase } from '../../src/protocol/trainer.js';
 
-export const METRICS = ['loss', 'lr', 'gradNorm', 'meanImportanceWeight', 'clipFraction'] as const;
+export const METRICS = ['loss', 'lr', 'gradNorm', 'meanImportanceWeight', 'clipFraction', 'heldoutLoss'] as const;
 export type MetricKey = (typeof METRICS)[number];
 
 type Ev<T extends TrainerEvent['type']> = Extract<TrainerEvent, { type: T }>;
@@ -198,7 +198,7 @@ export function reject(model: RunModel, reason: string): void {
 
 /** The CSS colour class of a variant: the reference is neutral, the others take turns on the palette. */
 export function colourOf(model: RunModel, name: string): string {
-  if (name === 'reference' || name === 'π_ref SFT') return 'cref';
+  if (name === 'reference' || name === 'π_ref SFT' || name === 'value head fit') return 'cref';
   const i = model.names.filter((n) => n !== 'reference').indexOf(name);
   return `c${Math.max(0, i) % 6}`;
 }
@@ -211,7 +211,7 @@ function seriesOf(model: RunModel, name: string): VariantSeries {
   let s = model.series.find((x) => x.name === name);
   if (!s) {
     nameIndex(model, name);
-    const m = { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [] };
+    const m = { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [], heldoutLoss: [] };
     s = { name, totalSteps: 0, steps: [], m, tokensPerSec: null, elapsedMs: 0, version: 0 };
     model.series.push(s);
   }
@@ -309,10 +309,10 @@ function withoutType<T extends { type: string }>(e: T): Omit<T, 'type'> {
 
 /** The series of a phase before training (steps with a phase other than 'training'). */
 function fitOf(model: RunModel, phase: Phase): VariantSeries {
-  const name = phase === 'reference' ? 'π_ref SFT' : `${phase} fit`;
+  const name = phase === 'reference' ? 'π_ref SFT' : phase === 'value' ? 'value head fit' : `${phase} fit`;
   let s = model.fits.find((x) => x.name === name);
   if (!s) {
-    const m = { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [] };
+    const m = { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [], heldoutLoss: [] };
     s = { name, totalSteps: 0, steps: [], m, tokensPerSec: null, elapsedMs: 0, version: 0 };
     model.fits.push(s);
   }
@@ -334,6 +334,7 @@ function applyStep(model: RunModel, e: Ev<'step/didComplete'>): void {
   s.m.gradNorm.push(e.gradNorm);
   s.m.meanImportanceWeight.push(e.meanImportanceWeight ?? null);
   s.m.clipFraction.push(e.clipFraction ?? null);
+  s.m.heldoutLoss.push(e.heldoutLoss ?? null);
   s.totalSteps = e.totalSteps;
   s.elapsedMs = e.elapsedMs;
   s.tokensPerSec = s.tokensPerSec === null || n === 0 ? e.tokensPerSec : 0.8 * s.tokensPerSec + 0.2 * e.tokensPerSec;

@@ -17,7 +17,9 @@ import type { RunContext } from '../run/context.js';
 import { DiskMemo } from '../util/disk-memo.js';
 import { sha } from '../util/hash.js';
 import { outOfFoldValues, validationValues } from '../value/estimate.js';
-import type { ValueExample } from '../value/types.js';
+import type { ValueExample, ValueFitOptions } from '../value/types.js';
+
+type FitEpoch = Parameters<NonNullable<ValueFitOptions['onProgress']>>[0];
 import type { PhaseClock } from './phase.js';
 import { lengthsFor } from './reference.js';
 import type { Rewards } from './rewards.js';
@@ -233,6 +235,16 @@ export async function valuePhase(ctx: RunContext, clock: PhaseClock, a: ValueInp
   const prompts = fitOn === 'train' ? trainPrompts.unique : [...fitPrompts, ...trainPrompts.unique];
   const hiddenOf = (await promptHidden(ctx.compute, reference, prompts, { cacheDir: ctx.cacheDir })).hidden;
   const bar = clock.progress('value');
+  // Each epoch of the head's fit (fold by fold when out-of-fold) as a step of the value phase: the dashboard's fit curves.
+  let fitMs = 0;
+  const fitStep = (step: number, totalSteps: number, e: FitEpoch) => {
+    fitMs += e.elapsedMs;
+    const tokensPerSec = e.tokens / Math.max(e.elapsedMs / 1e3, 1e-9);
+    ctx.log.emit({
+      type: 'step/didComplete', phase: 'value', step, totalSteps, loss: e.trainMse, heldoutLoss: e.heldoutMse, lr: config.value.lr,
+      gradNorm: e.gradNorm, tokensPerSec, elapsedMs: fitMs,
+    });
+  };
   const example = (h: Float32Array, target: number, group?: string): ValueExample => ({
     hidden: h,
     length: h.length / c,
@@ -244,7 +256,10 @@ export async function valuePhase(ctx: RunContext, clock: PhaseClock, a: ValueInp
       ? await (() => {
           let done = 0;
           const examples = a.train.map((t, i) => example(hiddenOf[trainPrompts.index[i]], targets[i], t.row.group));
-          const onProgress = () => bar(++done, folds * config.value.epochs);
+          const onProgress = (e: FitEpoch) => {
+            bar(++done, folds * config.value.epochs);
+            fitStep(done, folds * config.value.epochs, e);
+          };
           return outOfFoldValues(examples, c, folds, { ...fitOpts, compute: ctx.compute, onProgress });
         })()
       : await validationValues(
@@ -252,7 +267,14 @@ export async function valuePhase(ctx: RunContext, clock: PhaseClock, a: ValueInp
           trainPrompts.unique.map((_, u) => hiddenOf[fitPrompts.length + u]),
           trainPrompts.index,
           c,
-          { ...fitOpts, compute: ctx.compute, onProgress: (e) => bar(e.epoch, config.value.epochs) },
+          {
+            ...fitOpts,
+            compute: ctx.compute,
+            onProgress: (e) => {
+              bar(e.epoch, config.value.epochs);
+              fitStep(e.epoch, config.value.epochs, e);
+            },
+          },
         );
   const { values, headMse, meanMse } = fit;
   if (cacheFile) {

@@ -109,19 +109,28 @@ async function fitOn(
     const order = shuffleRng.shuffle(train.slice());
     const rowsOf = (s: number) => order.slice(s * runner.batch, (s + 1) * runner.batch);
     let sq = 0;
+    let gradSum = 0;
+    const steps = Math.ceil(order.length / runner.batch);
+    const t0 = performance.now();
     await trainLoop(trainer, {
       from: 0,
-      to: Math.ceil(order.length / runner.batch),
+      to: steps,
       lr: opts.lr,
       batches: (s) => [runner.trainBatch(examples, rowsOf(s), dropoutRng, dropout)],
-      afterStep: ({ step, stats }) => void (sq += rowsOf(step - 1).length * stats.loss),
+      afterStep: ({ step, stats }) => {
+        sq += rowsOf(step - 1).length * stats.loss;
+        gradSum += stats.gradNorm;
+      },
     });
+    const elapsedMs = performance.now() - t0;
+    const tokens = order.reduce((a, i) => a + examples[i].length, 0);
     // evaluate on the held-out part; keep the best epoch's parameters
     const current = trainer.weights();
     const heldoutMse = mse(await runner.predict(current, examples, heldout), heldout, examples);
     const record = { epoch, trainMse: sq / train.length, heldoutMse };
     history.push(record);
-    opts.onProgress?.(fold === undefined ? record : { ...record, fold });
+    const extra = { gradNorm: gradSum / steps, tokens, elapsedMs };
+    opts.onProgress?.(fold === undefined ? { ...record, ...extra } : { ...record, fold, ...extra });
     if (!Number.isFinite(record.trainMse)) {
       throw new AlolError('value', `value head: the training loss is not finite at epoch ${epoch}`, 'lower value.lr', 'parenthesized');
     }

@@ -39,7 +39,8 @@ export interface ValueFitOptions {
   compute?: ComputeOptions['compute'];
   threads?: ComputeOptions['threads'];
   provider?: ComputeOptions['provider'];
-  onProgress?: (e: ValueEpoch & { fold?: number }) => void;
+  /** After each epoch; also its mean gradient norm, the prompt tokens it trained on and its wall time (for the dashboard). */
+  onProgress?: (e: ValueEpoch & { fold?: number; gradNorm: number; tokens: number; elapsedMs: number }) => void;
 }
 
 export interface ValuePredictor {
