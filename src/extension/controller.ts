@@ -231,7 +231,8 @@ export class TrainerController implements vscode.Disposable {
       if (variant) this.variant = variant;
       this.setStatus(`$(sync~spin) A-LoL: ${e.phase}`, e.message);
     } else if (e.type === 'step/didComplete') {
-      const variant = e.phase === 'reference' ? 'reference SFT' : (e.variant ?? (this.variant || 'training'));
+      const fits: Partial<Record<string, string>> = { reference: 'reference SFT', value: 'value head fit' };
+      const variant = (e.phase && fits[e.phase]) ?? e.variant ?? (this.variant || 'training');
       const tooltip = `loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(0)} tokens/s`;
       this.setStatus(`$(sync~spin) A-LoL: ${variant} ${e.step}/${e.totalSteps}`, tooltip);
     } else if (e.type === 'run/didFail') {

@@ -97,8 +97,9 @@ export class RunHeader {
     if (p && p.total > 0) this.progress.set(p.status === 'finished' ? p.total : p.done, p.total);
     setText(this.progressText, p && p.total > 0 ? `${int(p.done)} / ${int(p.total)}` : '');
 
-    const sft = p?.phase === 'reference' ? model.fits.find((x) => x.name === 'π_ref SFT') : undefined;
-    const s = sft ?? model.series.find((x) => x.name === model.trainingVariant) ?? model.series.at(-1);
+    const fitName = p?.phase === 'reference' ? 'π_ref SFT' : p?.phase === 'value' ? 'value head fit' : null;
+    const fit = fitName ? model.fits.find((x) => x.name === fitName) : undefined;
+    const s = fit ?? model.series.find((x) => x.name === model.trainingVariant) ?? model.series.at(-1);
     const step = s?.steps.at(-1);
     const stat = (k: string, v: string) => h('span', 'stat', h('span', 'k', k), h('span', 'v', v));
     replaceChildren(this.stats,
