@@ -202,6 +202,37 @@ describe('dashboard webview: recorded runs, compare, warnings, chart interaction
     await page.screenshot({ path: path.join(ARTIFACTS, 'compare-dark.png'), fullPage: true });
   });
 
+  it('the ETA says "estimating…" at first, then moves smoothly from one estimate towards the next', async () => {
+    const pg = await browser.context.newPage();
+    pg.on('pageerror', (e) => consoleErrors.push(`eta: page error: ${e.message}`));
+    // The page's clock stands still (the ETA counts down with it between estimates): the figures are exact.
+    const now = Date.now();
+    await pg.addInitScript((t) => void (Date.now = () => t), now);
+    await pg.goto(`${server.origin}/?theme=dark`);
+    const at = (t, event) => ({ t, event });
+    const progress = (done) => ({ type: 'phase/didProgress', phase: 'rewards', done, total: 100 });
+    const eta = async () => (await pg.locator('.stat', { hasText: 'ETA (phase)' }).locator('.v').textContent()).trim();
+    const seconds = (text) => {
+      const m = /^(\d+)m (\d+)s$/.exec(text);
+      assert.ok(m, `an ETA in minutes: ${text}`);
+      return Number(m[1]) * 60 + Number(m[2]);
+    };
+    await send(pg, [
+      { type: 'run/didOpen', runDir: '/runs/live', title: 'live', live: true },
+      { type: 'trainer/didChangeState', state: 'running', canResume: false },
+      { type: 'events/didAppend', events: [at(now - 60_000, { type: 'phase/didChange', phase: 'rewards', status: 'started', message: 'x' }),
+        at(now - 59_000, progress(1))] },
+    ]);
+    assert.equal(await eta(), 'estimating…', 'one unit of work done: no estimate yet');
+    // 10 of 100 after 30 s: 270 s left
+    await send(pg, [{ type: 'events/didAppend', events: [at(now - 30_000, progress(10))] }]);
+    assert.equal(seconds(await eta()), 270, 'the first estimate as it is');
+    // 20 of 100 after 60 s: the raw estimate drops to 240 s; the shown one moves a fifth of the way: 0.8 * 270 + 0.2 * 240
+    await send(pg, [{ type: 'events/didAppend', events: [at(now, progress(20))] }]);
+    assert.equal(seconds(await eta()), 264);
+    await pg.close();
+  });
+
   it('compare in the light theme (screenshot), and no CSP violation or console error anywhere', async () => {
     const light = await browser.context.newPage();
     light.on('pageerror', (e) => consoleErrors.push(`light: page error: ${e.message}`));

@@ -184,13 +184,15 @@ function deviceText(start: RunStart): string {
 }
 
 /**
- * The ETA as shown: "estimating…" until the phase has run 5 s and 3 units of work, then an exponential
- * average of the raw estimates, each first moved on by the time since the last one (so it counts down
- * between updates rather than jumping with every batch).
+ * The ETA as shown: "estimating…" until the phase has run 5 s and 3 units of work; then, at each new raw
+ * estimate (a progress event), an exponential average of it and the shown value moved on by the time
+ * since; between events the shown value counts down with the clock. So it neither jumps with every
+ * batch nor stands still.
  */
 export class EtaSmoother {
   private key = '';
   private value: number | null = null;
+  private raw: number | null = null;
   private at = 0;
 
   smooth(phase: PhaseState, raw: number | null, now: number): number | null {
@@ -198,10 +200,13 @@ export class EtaSmoother {
     if (key !== this.key) {
       this.key = key;
       this.value = null;
+      this.raw = null;
     }
     if (raw === null || phase.done < 3 || now - phase.startT < 5000) return null;
+    if (this.value !== null && raw === this.raw) return Math.max(0, this.value - (now - this.at));
     const carried = this.value === null ? raw : Math.max(0, this.value - (now - this.at));
     this.value = this.value === null ? raw : 0.8 * carried + 0.2 * raw;
+    this.raw = raw;
     this.at = now;
     return this.value;
   }
