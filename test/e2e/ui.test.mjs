@@ -113,9 +113,9 @@ describe('A-LoL Studio in VS Code (code-server + Chromium)', { timeout: 1_500_00
       .map(async (k) => [k, Number(await dash.locator(`.count.${k} .count-n`).textContent())])));
     assert.ok(counts.kept > 0 && counts.filtered > 0 && counts.kept + counts.filtered === counts.total, JSON.stringify(counts));
     await followRun(runsDir, "eval/didComplete (the reference's samples)", has('eval/didComplete'));
-    await dash.locator('.samples-table tbody tr').first().waitFor({ state: 'attached', timeout: 60_000 })
+    await dash.locator('.sample-card[data-variant]').first().waitFor({ state: 'attached', timeout: 60_000 })
       .catch((e) => { throw new Error(`the trainer evaluated the reference, but the dashboard shows no sample: ${e.message}`); });
-    assert.ok((await dash.locator('.samples-table tbody tr').count()) > 0);
+    assert.ok((await dash.locator('.sample-card[data-variant]').count()) > 0);
     await dash.locator('.histogram-svg .bar.filtered').first().waitFor({ state: 'attached' });
     // Mid-run, once a variant has taken a training step: a screenshot for the record, then Stop.
     const training = await followRun(runsDir, 'a training step of a variant (step/didComplete after "training … started")', (ev) => {

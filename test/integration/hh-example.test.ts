@@ -59,7 +59,7 @@ describe('examples/hh-harmless.json', () => {
     const events = readFileSync(path.join(runDir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StoredEvent);
 
     // Policy == reference at step 0: every pair's margin is 0 and -log sigmoid(0) = log 2.
-    const losses = events.flatMap((e) => (e.type === 'step/didComplete' ? [e.loss] : []));
+    const losses = events.flatMap((e) => (e.type === 'step/didComplete' && e.phase === 'training' ? [e.loss] : []));
     assert.equal(losses.length, steps, 'dpo is not an A-LoL variant: its budget is not scaled');
     assert.ok(Math.abs(losses[0] - Math.LN2) < 1e-5, `first loss ${losses[0]}`);
     // dpo uses no advantages: no value head is fitted, no advantages are computed (issue 17)

@@ -186,7 +186,8 @@ describe('LoRA on a Llama-layout model', () => {
     const from = path.join('run-lora', 'a_lol', 'checkpoints', ckpts[0]);
     ok('train', '--config', 'run-lora.json', '--resume', from, '--out', 'run-lora-resumed');
     const losses = (runDir: string) => readFileSync(path.join(dir, runDir, 'events.jsonl'), 'utf8').trim().split('\n')
-      .map((l) => JSON.parse(l) as StoredEvent).flatMap((e) => (e.type === 'step/didComplete' ? [[e.step, e.loss]] : []));
+      .map((l) => JSON.parse(l) as StoredEvent)
+      .flatMap((e) => (e.type === 'step/didComplete' && e.phase === 'training' ? [[e.step, e.loss]] : []));
     const whole = losses('run-lora').filter(([step]) => step > at);
     assert.ok(whole.length > 0);
     assert.deepEqual(losses('run-lora-resumed'), whole);

@@ -46,11 +46,11 @@ describe('the run context', () => {
     assert.ok(summary.variants.a_lol && summary.variants.reference);
 
     const events = readFileSync(path.join(dir, 'run', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StoredEvent);
-    const steps = events.filter((e) => e.type === 'step/didComplete');
+    const steps = events.filter((e) => e.type === 'step/didComplete' && e.phase === 'training');
     assert.ok(steps.length > 0);
     for (const e of events) {
       const perVariant =
-        e.type === 'step/didComplete' || e.type === 'eval/didComplete' || e.type === 'checkpoint/didSave' ||
+        (e.type === 'step/didComplete' && e.phase === 'training') || e.type === 'eval/didComplete' || e.type === 'checkpoint/didSave' ||
         (e.type === 'phase/didChange' && (e.phase === 'training' || e.phase === 'evaluation'));
       if (!perVariant) continue;
       assert.ok('variant' in e && (e.variant === 'a_lol' || e.variant === 'reference'), JSON.stringify(e));

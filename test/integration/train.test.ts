@@ -123,7 +123,7 @@ describe('alol train and alol eval', () => {
       inside += w.filter((x) => !atBound(x)).length;
       const meanWeight = w.reduce((a, x) => a + x, 0) / w.length;
       const clipFraction = w.filter(atBound).length / w.length;
-      const step = ev.find((e) => e.type === 'step/didComplete' && e.step === k + 1);
+      const step = ev.find((e) => e.type === 'step/didComplete' && e.phase === 'training' && e.step === k + 1);
       assert.ok(step && step.type === 'step/didComplete', `no step ${k + 1}`);
       const reported = { meanWeight: step.meanImportanceWeight as number, clipFraction: step.clipFraction as number };
       t.diagnostic(`policy after step ${k}: mean weight ${meanWeight.toFixed(6)} (step ${k + 1} reported ${reported.meanWeight}), ` +
@@ -165,7 +165,8 @@ describe('alol train and alol eval', () => {
     assert.ok(ckpts.length >= 2, `checkpoints: ${ckpts.join(', ')}`);
     const resumeAt = Number(ckpts[1].slice('step-'.length)); // a mid-run one
     ok('train', '--config', 'run.json', '--resume', path.join('run-alol', 'a_lol', 'checkpoints', ckpts[1]), '--out', 'run-resumed');
-    const losses = (runDir: string) => events(runDir).flatMap((e) => (e.type === 'step/didComplete' ? [[e.step, e.loss]] : []));
+    const losses = (runDir: string) =>
+      events(runDir).flatMap((e) => (e.type === 'step/didComplete' && e.phase === 'training' ? [[e.step, e.loss]] : []));
     const whole = losses('run-alol').filter(([step]) => step > resumeAt);
     assert.ok(whole.length > 0);
     assert.deepEqual(losses('run-resumed'), whole);
