@@ -65,6 +65,7 @@ describe('Compare Runs in VS Code (code-server + Chromium)', { timeout: 900_000 
     await dash.locator('section.compare').scrollIntoViewIfNeeded();
     await screenshot(page, 'compare-vscode-dark');
 
+
     // The light theme: the page's colours (and the charts' canvas colours) follow VS Code's.
     await runCommand(page, 'Preferences: Color Theme', { opensQuickPick: true });
     await page.locator('.quick-input-widget .quick-input-box input').fill('Light Modern');
@@ -73,5 +74,9 @@ describe('Compare Runs in VS Code (code-server + Chromium)', { timeout: 900_000 
     await dash.locator('body.vscode-light').waitFor({ state: 'attached', timeout: 60_000 });
     await dash.locator('section.curves').scrollIntoViewIfNeeded();
     await screenshot(page, 'compare-vscode-light');
+
+    // A warning's "why?" opens the README's section about it in the Markdown preview (last: the preview is a webview too).
+    await dash.locator('.sentinel[data-sentinel="value-head"] .link-button').click();
+    await page.locator('.tabs-container .tab', { hasText: 'Preview README.md' }).waitFor({ state: 'visible', timeout: 60_000 });
   });
 });
