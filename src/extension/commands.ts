@@ -87,12 +87,14 @@ async function pickRun(c: TrainerController, title: string, needCheckpoint: bool
   return picked?.[0]?.fsPath;
 }
 
-/** Run folders from a command's argument: a path, an array of paths, or items (of the Runs view) with a `runDir`. */
+/** Run folders from a command's argument: a path, an array of paths, or nodes of the Runs view (`{ run: { dir } }`). */
 function runDirsOf(v: unknown): string[] {
-  const one = (x: unknown): string[] =>
-    typeof x === 'string' ? [x] : x && typeof x === 'object' && typeof (x as { runDir?: unknown }).runDir === 'string'
-      ? [(x as { runDir: string }).runDir] : [];
-  return Array.isArray(v) ? v.flatMap(one) : one(v);
+  const one = (x: unknown): string[] => {
+    if (typeof x === 'string') return [x];
+    const dir = (x as { run?: { dir?: unknown } } | null)?.run?.dir;
+    return typeof dir === 'string' ? [dir] : [];
+  };
+  return [...new Set(Array.isArray(v) ? v.flatMap(one) : one(v))];
 }
 
 async function pickRuns(c: TrainerController): Promise<string[] | undefined> {
