@@ -4,6 +4,7 @@
 // message from the page is validated before the host acts on it.
 
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import * as vscode from 'vscode';
 import { type HostToWebview, type TimedEvent, type WebviewToHost, WebviewToHostSchema } from '../protocol/webview.js';
 import { VIEW_DASHBOARD } from './constants.js';
@@ -18,6 +19,9 @@ export class DashboardPanel {
   /** Everything sent for the current run, re-sent when the page (re)loads. */
   private replay: HostToWebview[] = [];
   private ready = false;
+  private shown: string | null = null;
+  /** The text tabs of the dashboard's group at the last look (keepGroup). */
+  private seen: { column: vscode.ViewColumn | undefined; uris: Set<string> } = { column: undefined, uris: new Set() };
 
   private constructor(
     private readonly panel: vscode.WebviewPanel,
@@ -28,6 +32,41 @@ export class DashboardPanel {
     panel.webview.html = this.html();
     panel.onDidDispose(() => this.dispose(), null, this.disposables);
     panel.webview.onDidReceiveMessage((raw: unknown) => this.receive(raw), null, this.disposables);
+    vscode.window.tabGroups.onDidChangeTabs(() => this.keepGroup(), null, this.disposables);
+  }
+
+  /**
+   * The "vanishing dashboard": a command run while the dashboard's group is the active one (a histogram bin's row,
+   * New Reward Function's template, a report) opens its document with showTextDocument's default column, the active
+   * group, so the document's tab (a preview tab, often) covers the dashboard. A webview cannot refuse tabs, so a text
+   * tab that appears in the dashboard's group (opened, or a preview tab replaced) is moved to another group (a new one
+   * beside if there is none), keeping its selection and preview state, and the dashboard stays in view. Tabs already
+   * in a group when the dashboard arrives there stay.
+   */
+  private keepGroup(): void {
+    const group = vscode.window.tabGroups.all.find((g) => g.tabs.some(isDashboardTab));
+    const texts = group ? group.tabs.filter((t) => t.input instanceof vscode.TabInputText) : [];
+    const key = (t: vscode.Tab) => (t.input instanceof vscode.TabInputText ? t.input.uri.toString() : '');
+    const fresh = group && group.viewColumn === this.seen.column ? texts.filter((t) => !this.seen.uris.has(key(t)) && !t.isDirty) : [];
+    this.seen = { column: group?.viewColumn, uris: new Set(texts.map(key)) };
+    for (const tab of fresh) {
+      const uri = (tab.input as vscode.TabInputText).uri;
+      const warn = (e: unknown) => console.warn(`A-LoL: could not move ${uri.fsPath} off the dashboard: ${String(e)}`);
+      void this.moveAside(tab, uri, group!).catch(warn);
+    }
+  }
+
+  private async moveAside(tab: vscode.Tab, uri: vscode.Uri, group: vscode.TabGroup): Promise<void> {
+    const column = group.viewColumn;
+    const other = vscode.window.tabGroups.all.find((g) => g.viewColumn !== column);
+    const editor = vscode.window.visibleTextEditors.find((x) => x.viewColumn === column && x.document.uri.toString() === uri.toString());
+    const viewColumn = other?.viewColumn ?? vscode.ViewColumn.Beside;
+    await vscode.window.showTextDocument(uri, { viewColumn, preview: tab.isPreview, ...(editor ? { selection: editor.selection } : {}) });
+    // Closed after the document is shown elsewhere: it stays open, so nothing is asked or lost.
+    const still = group.tabs.find((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === uri.toString());
+    if (still) await vscode.window.tabGroups.close(still, true);
+    const home = vscode.window.tabGroups.all.find((g) => g.tabs.some(isDashboardTab));
+    if (home) this.panel.reveal(home.viewColumn, true);
   }
 
   static webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
@@ -35,9 +74,14 @@ export class DashboardPanel {
     return { enableScripts: true, localResourceRoots };
   }
 
+  /**
+   * The open panel, revealed where it is (its own column: a new run or a reopen never moves it to yet another
+   * column), or a new one beside the active editor.
+   */
   static createOrShow(extensionUri: vscode.Uri, onMessage: (m: WebviewToHost) => void): DashboardPanel {
     if (DashboardPanel.current) {
-      DashboardPanel.current.panel.reveal(vscode.ViewColumn.Beside, true);
+      const { panel } = DashboardPanel.current;
+      panel.reveal(panel.viewColumn, true);
       return DashboardPanel.current;
     }
     const show = { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true };
@@ -65,10 +109,19 @@ export class DashboardPanel {
     this.onMessage(r.data);
   }
 
-  /** Starts showing a run: clears the page, then everything after belongs to it. */
+  /** The run folder shown (null until one is: a panel revived after a reload, or no run anywhere yet). */
+  get runDir(): string | null {
+    return this.shown;
+  }
+
+  /** Starts showing a run: clears the page, then everything after belongs to it (nothing of the previous run is queued or replayed). */
   openRun(runDir: string, title: string, live: boolean): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.pending = [];
     this.replay = [];
+    this.shown = runDir;
+    this.panel.title = `A-LoL Dashboard — ${path.basename(runDir)}`;
     this.post({ type: 'run/didOpen', runDir, title, live });
   }
 
@@ -112,4 +165,8 @@ export class DashboardPanel {
     this.panel.dispose();
     for (const d of this.disposables.splice(0)) d.dispose();
   }
+}
+
+function isDashboardTab(t: vscode.Tab): boolean {
+  return t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith(VIEW_DASHBOARD);
 }
