@@ -38,35 +38,31 @@ export class DashboardPanel {
   /**
    * The "vanishing dashboard": a command run while the dashboard's group is the active one (a histogram bin's row,
    * New Reward Function's template, a report) opens its document with showTextDocument's default column, the active
-   * group, so the document's tab (a preview tab, often) covers the dashboard. A webview cannot refuse tabs, so a text
-   * tab that appears in the dashboard's group (opened, or a preview tab replaced) is moved to another group (a new one
-   * beside if there is none), keeping its selection and preview state, and the dashboard stays in view. Tabs already
-   * in a group when the dashboard arrives there stay.
+   * group, so the document's tab (a preview tab, often) covers the dashboard. A webview cannot refuse tabs, so when a
+   * text tab appears in front of the dashboard in its group (opened, or a preview tab replaced), the dashboard moves
+   * to an empty group, or a new one beside when its group is the only one: the document keeps its place, focus and
+   * selection, the dashboard stays in view. (Moving the document instead lost its focus to the dashboard's webview,
+   * which takes back the focus it had when it comes to the front of its group again.) Tabs already in a group when the
+   * dashboard arrives there stay. Not handled: other groups, all holding editors (the dashboard stays covered).
    */
   private keepGroup(): void {
     const group = vscode.window.tabGroups.all.find((g) => g.tabs.some(isDashboardTab));
-    const texts = group ? group.tabs.filter((t) => t.input instanceof vscode.TabInputText) : [];
-    const key = (t: vscode.Tab) => (t.input instanceof vscode.TabInputText ? t.input.uri.toString() : '');
-    const fresh = group && group.viewColumn === this.seen.column ? texts.filter((t) => !this.seen.uris.has(key(t)) && !t.isDirty) : [];
-    this.seen = { column: group?.viewColumn, uris: new Set(texts.map(key)) };
-    for (const tab of fresh) {
-      const uri = (tab.input as vscode.TabInputText).uri;
-      const warn = (e: unknown) => console.warn(`A-LoL: could not move ${uri.fsPath} off the dashboard: ${String(e)}`);
-      void this.moveAside(tab, uri, group!).catch(warn);
+    const key = (t: vscode.Tab | undefined) => (t?.input instanceof vscode.TabInputText ? t.input.uri.toString() : '');
+    const texts = new Set(group ? group.tabs.map(key).filter((k) => k !== '') : []);
+    if (!group || group.viewColumn !== this.seen.column) {
+      this.seen = { column: group?.viewColumn, uris: texts };
+      return;
     }
-  }
-
-  private async moveAside(tab: vscode.Tab, uri: vscode.Uri, group: vscode.TabGroup): Promise<void> {
-    const column = group.viewColumn;
-    const other = vscode.window.tabGroups.all.find((g) => g.viewColumn !== column);
-    const editor = vscode.window.visibleTextEditors.find((x) => x.viewColumn === column && x.document.uri.toString() === uri.toString());
-    const viewColumn = other?.viewColumn ?? vscode.ViewColumn.Beside;
-    await vscode.window.showTextDocument(uri, { viewColumn, preview: tab.isPreview, ...(editor ? { selection: editor.selection } : {}) });
-    // Closed after the document is shown elsewhere: it stays open, so nothing is asked or lost.
-    const still = group.tabs.find((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === uri.toString());
-    if (still) await vscode.window.tabGroups.close(still, true);
-    const home = vscode.window.tabGroups.all.find((g) => g.tabs.some(isDashboardTab));
-    if (home) this.panel.reveal(home.viewColumn, true);
+    // A tab closed and opened again counts as new.
+    this.seen.uris = new Set([...this.seen.uris].filter((k) => texts.has(k)));
+    const front = key(group.activeTab);
+    if (front === '' || this.seen.uris.has(front)) return;
+    // To an empty group, or a new one beside when the dashboard's is the only group. Not into a group holding editors:
+    // in code-server, revealing the panel there (or Beside) while another group existed lost it from every group.
+    const others = vscode.window.tabGroups.all.filter((g) => g.viewColumn !== group.viewColumn);
+    const empty = others.find((g) => g.tabs.length === 0);
+    if (empty) this.panel.reveal(empty.viewColumn, true);
+    else if (others.length === 0) this.panel.reveal(vscode.ViewColumn.Beside, true);
   }
 
   static webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
@@ -170,3 +166,4 @@ export class DashboardPanel {
 function isDashboardTab(t: vscode.Tab): boolean {
   return t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith(VIEW_DASHBOARD);
 }
+
