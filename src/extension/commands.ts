@@ -9,6 +9,7 @@ import { COMMANDS } from './constants.js';
 import type { DatasetAnnotations } from './annotations.js';
 import type { RewardDebugger } from './rewardDebug.js';
 import type { TrainerController } from './controller.js';
+import type { RunsNode, RunsView } from './runsView.js';
 import { hasCheckpoint, listRuns } from './runs.js';
 
 const TEMPLATE = `{
@@ -118,6 +119,7 @@ export function registerCommands(
   version: string,
   annotations: DatasetAnnotations,
   rewards: RewardDebugger,
+  runs: RunsView,
 ): vscode.Disposable[] {
   const cmd = (id: string, f: (...a: never[]) => unknown) => vscode.commands.registerCommand(id, f);
   // Arguments given by other code (keybindings, tests); menus pass a Uri, which means "ask".
@@ -149,9 +151,7 @@ export function registerCommands(
       const dir = await pickRun(c, 'A-LoL: Resume a run from its last checkpoint', true);
       if (dir) await c.resume(dir);
     }),
-    cmd(COMMANDS.openDashboard, () => {
-      c.dashboard();
-    }),
+    cmd(COMMANDS.openDashboard, () => c.showDashboard()),
     cmd(COMMANDS.openRun, async () => {
       const dir = await pickRun(c, 'A-LoL: Open Run', false);
       if (dir) c.openRun(dir);
@@ -202,6 +202,13 @@ export function registerCommands(
       });
       if (v !== undefined) await annotations.annotate('note', v);
     }),
+    // The Runs view's item actions: (clicked node, selected nodes).
+    cmd(COMMANDS.runsOpen, (n?: RunsNode) => runs.open(n)),
+    cmd(COMMANDS.runsResume, (n?: RunsNode) => trusted('Resume') && runs.resume(n)),
+    cmd(COMMANDS.runsStop, (n?: RunsNode) => runs.stop(n)),
+    cmd(COMMANDS.runsReveal, (n?: RunsNode) => runs.reveal(n)),
+    cmd(COMMANDS.runsDelete, (n?: RunsNode, selected?: RunsNode[]) => runs.delete(n, selected)),
+    cmd(COMMANDS.runsRefresh, () => runs.refresh()),
     // The dashboard's histogram: list the rows of one bin [lo, hi) and open the chosen one in its dataset.
     cmd(COMMANDS.openAdvantageBin, async (runDir: string, lo: number, hi: number) => {
       const file = path.join(runDir, 'advantages.jsonl');

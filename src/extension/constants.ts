@@ -24,9 +24,20 @@ export const COMMANDS = {
   rewardReport: 'alolStudio.rewardReport',
   /** Internal (not in the palette): the dashboard's histogram bin -> a quick pick of its rows. */
   openAdvantageBin: 'alolStudio.openAdvantageBin',
+  // The Runs view's item actions (hidden from the palette: they act on the run they are invoked on).
+  runsOpen: 'alolStudio.runs.openDashboard',
+  runsResume: 'alolStudio.runs.resume',
+  runsStop: 'alolStudio.runs.stop',
+  runsReveal: 'alolStudio.runs.revealFolder',
+  runsDelete: 'alolStudio.runs.delete',
+  runsRefresh: 'alolStudio.runs.refresh',
 } as const;
 
 export const VIEW_DASHBOARD = 'alolStudio.dashboard';
+/** The Runs tree view in the "A-LoL" activity-bar container. */
+export const VIEW_RUNS = 'alolStudio.runs';
+/** workspaceState key: the run folder the dashboard showed last (reopened by Open Dashboard). */
+export const STATE_LAST_RUN = 'alolStudio.lastRun';
 export const CONFIG_SECTION = 'alolStudio';
 
 export interface Settings {

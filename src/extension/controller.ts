@@ -9,12 +9,13 @@ import * as vscode from 'vscode';
 import { type TrainerCommand, type TrainerEvent, variantOfPhase } from '../protocol/trainer.js';
 import { keptSetDiff } from '../protocol/compare.js';
 import {
-  type KeptDiff, type SentinelSettings, SentinelSettingsSchema, type TrainerState, type WebviewToHost,
+  type KeptDiff, type SentinelSettings, SentinelSettingsSchema, type TimedEvent, type TrainerState, type WebviewToHost,
 } from '../protocol/webview.js';
-import { COMMANDS, CONFIG_SECTION, type Settings } from './constants.js';
+import { COMMANDS, CONFIG_SECTION, STATE_LAST_RUN, type Settings } from './constants.js';
 import { DashboardPanel } from './dashboard.js';
 import { resolveRuntime } from './nodeRuntime.js';
-import { hasCheckpoint, readAdvantages, readRun } from './runs.js';
+import { hasCheckpoint, listRuns, readAdvantages, readRun } from './runs.js';
+import { isRunFolder } from './runStatus.js';
 import { TrainerProcess } from './trainerProcess.js';
 
 type StartCommand = Extract<TrainerCommand, { type: 'run/start' }>;
@@ -23,6 +24,12 @@ export class TrainerController implements vscode.Disposable {
   private proc: TrainerProcess | null = null;
   private last: { cmd: StartCommand; runDir: string } | null = null;
   private shownRunDir: string | null = null;
+  /** The live run's events so far, and its dashboard title: a dashboard closed and reopened mid-run shows it all again. */
+  private liveEvents: TimedEvent[] = [];
+  private liveTitle = '';
+  private readonly changed = new vscode.EventEmitter<void>();
+  /** Fires when the live run starts, changes state or ends (the Runs view refreshes on it). */
+  readonly onDidChange = this.changed.event;
   private readonly status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   readonly output = vscode.window.createOutputChannel('A-LoL Trainer');
   private variant = '';
@@ -48,6 +55,11 @@ export class TrainerController implements vscode.Disposable {
     return this.proc !== null && ['starting', 'running', 'stopping'].includes(this.proc.state);
   }
 
+  /** The run folder of the run in progress, if any. */
+  get liveRunDir(): string | null {
+    return this.running ? (this.last?.runDir ?? null) : null;
+  }
+
   /** The folder runs go to: the setting, relative to the first workspace folder. */
   runsDir(): string {
     const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? this.context.globalStorageUri.fsPath;
@@ -63,19 +75,64 @@ export class TrainerController implements vscode.Disposable {
     return DashboardPanel.createOrShow(this.context.extensionUri, (m) => void this.onWebview(m));
   }
 
+  /**
+   * "Open Dashboard": the dashboard is a view of a run folder, always. An open one is revealed as it is; else it
+   * shows the live run (all its events so far), else the run it showed last in this workspace, else the newest run
+   * in the runs folder, rebuilt from its events.jsonl; an empty dashboard only when there is no run at all.
+   */
+  showDashboard(): void {
+    const open = DashboardPanel.current;
+    if (open?.runDir) {
+      this.dashboard();
+      return;
+    }
+    this.restore();
+  }
+
+  /** Fills the dashboard (opened if needed) with the run it should show; see showDashboard. */
+  private restore(): void {
+    const live = this.liveRunDir;
+    if (live) {
+      this.shownRunDir = live;
+      const dash = this.dashboard();
+      dash.openRun(live, this.liveTitle, true);
+      dash.appendEvents(this.liveEvents);
+      this.postState(this.proc?.state ?? 'idle');
+      return;
+    }
+    const remembered = this.context.workspaceState.get<string>(STATE_LAST_RUN);
+    const dir = remembered && isRunFolder(remembered) ? remembered : this.newestRun();
+    if (dir) this.openRun(dir);
+    else this.dashboard();
+  }
+
+  private newestRun(): string | null {
+    try {
+      return listRuns(this.runsDir())[0] ?? null;
+    } catch {
+      return null; // a folder vanished while listing: no run to fall back on
+    }
+  }
+
+  private remember(runDir: string): void {
+    this.shownRunDir = runDir;
+    void this.context.workspaceState.update(STATE_LAST_RUN, runDir);
+  }
+
   async onWebview(m: WebviewToHost): Promise<void> {
     if (m.type === 'run/stop') await this.stop();
-    else if (m.type === 'run/resume') await this.resume();
+    else if (m.type === 'run/resume') await this.resume(this.shownRunDir ?? undefined);
     else if (m.type === 'histogram/openBin' && this.shownRunDir) {
       await vscode.commands.executeCommand(COMMANDS.openAdvantageBin, this.shownRunDir, m.lo, m.hi);
-    }
-    else if (m.type === 'row/open') await this.openRow(m.file, m.line);
+    } else if (m.type === 'row/open') await this.openRow(m.file, m.line);
     else if (m.type === 'docs/open') {
       const readme = vscode.Uri.joinPath(this.context.extensionUri, 'README.md').with({ fragment: m.anchor });
       await vscode.commands.executeCommand('markdown.showPreview', readme);
     } else if (m.type === 'webview/ready') {
-      this.postState(this.proc?.state ?? 'idle');
       this.postSentinels();
+      // A panel VS Code revived after a reload has no run yet: give it the one it showed.
+      if (DashboardPanel.current && !DashboardPanel.current.runDir) this.restore();
+      else this.postState(this.proc?.state ?? 'idle');
     }
   }
 
@@ -139,7 +196,7 @@ export class TrainerController implements vscode.Disposable {
     const dash = this.dashboard();
     this.shownRunDir = null;
     const title = `Compare: ${runs.map((r) => `${r.label} ${path.basename(r.dir)}`).join(' · ')}`;
-    dash.post({
+    dash.openCompare({
       type: 'compare/didOpen',
       title,
       runs: runs.map((r) => ({ label: r.label, runDir: r.dir, title: `${r.run.verb ?? 'run'} — ${path.basename(r.dir)}` })),
@@ -155,7 +212,9 @@ export class TrainerController implements vscode.Disposable {
     if (rejected) void vscode.window.showWarningMessage(`A-LoL: ${rejected} invalid lines of the compared runs were skipped.`);
   }
 
+  /** The trainer's state, for the dashboard: only when it shows the trainer's run (another run's page keeps its own state). */
   private postState(state: TrainerState, message?: string): void {
+    if (!this.last || this.shownRunDir !== this.last.runDir) return;
     const ended = state === 'crashed' || state === 'stopped';
     const fromCheckpoint = !this.running && this.last !== null && ended && hasCheckpoint(this.last.runDir);
     const canResume = fromCheckpoint || (state === 'crashed' && this.last !== null);
@@ -186,7 +245,9 @@ export class TrainerController implements vscode.Disposable {
     this.proc = proc;
     this.variant = '';
     this.last = { cmd: full, runDir };
-    this.shownRunDir = runDir;
+    this.liveEvents = [];
+    this.liveTitle = title;
+    this.remember(runDir);
     const dash = this.dashboard();
     dash.openRun(runDir, title, true);
     proc.on('event', (e) => this.onEvent(e));
@@ -195,7 +256,10 @@ export class TrainerController implements vscode.Disposable {
       this.output.appendLine(`[malformed trainer output, ignored] ${err}: ${line.slice(0, 300)}`);
       void vscode.window.showWarningMessage(`A-LoL: the trainer wrote a malformed line (ignored; see the trainer log): ${err}`);
     });
-    proc.on('state', (st) => this.postState(st));
+    proc.on('state', (st) => {
+      this.postState(st);
+      this.changed.fire();
+    });
     proc.on('exit', (x) => {
       this.output.appendLine(`[trainer exited: ${x.state}, code ${x.code}${x.signal ? `, signal ${x.signal}` : ''}]`);
       if (x.state === 'crashed') {
@@ -209,6 +273,7 @@ export class TrainerController implements vscode.Disposable {
         this.setStatus(x.state === 'stopped' ? '$(debug-pause) A-LoL: stopped' : '$(check) A-LoL: finished', `run folder ${runDir}`);
       }
       this.postState(x.state, x.lastError ?? undefined);
+      this.changed.fire();
     });
     this.setStatus('$(sync~spin) A-LoL: starting', runDir);
     try {
@@ -225,7 +290,9 @@ export class TrainerController implements vscode.Disposable {
   }
 
   private onEvent(e: TrainerEvent): void {
-    DashboardPanel.current?.appendEvents([{ t: Date.now(), event: e }]);
+    const timed = { t: Date.now(), event: e };
+    this.liveEvents.push(timed);
+    if (DashboardPanel.current && DashboardPanel.current.runDir === this.last?.runDir) DashboardPanel.current.appendEvents([timed]);
     if (e.type === 'phase/didChange') {
       const variant = e.phase === 'training' && e.status === 'started' ? variantOfPhase(e) : null;
       if (variant) this.variant = variant;
@@ -239,7 +306,8 @@ export class TrainerController implements vscode.Disposable {
       this.output.appendLine(`run failed: ${e.message}`);
     } else if (e.type === 'run/didFinish' && !e.stopped) {
       const summary = readRun(e.runDir).summary;
-      if (summary) DashboardPanel.current?.post({ type: 'summary/didLoad', summary });
+      const dash = DashboardPanel.current;
+      if (summary && dash && dash.runDir === this.last?.runDir) dash.post({ type: 'summary/didLoad', summary });
     }
   }
 
@@ -278,9 +346,19 @@ export class TrainerController implements vscode.Disposable {
 
   /** Shows a finished or CLI-made run from its folder. */
   openRun(runDir: string): void {
-    const run = readRun(runDir);
+    if (runDir === this.liveRunDir) {
+      this.restore();
+      return;
+    }
+    let run: ReturnType<typeof readRun>;
+    try {
+      run = readRun(runDir);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`A-LoL: cannot open the run ${runDir}: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
     const dash = this.dashboard();
-    this.shownRunDir = runDir;
+    this.remember(runDir);
     dash.openRun(runDir, `${run.verb ?? 'run'} — ${path.basename(runDir)}`, false);
     dash.appendEvents(run.events);
     if (run.summary) dash.post({ type: 'summary/didLoad', summary: run.summary });
@@ -293,6 +371,7 @@ export class TrainerController implements vscode.Disposable {
 
   dispose(): void {
     this.proc?.kill();
+    this.changed.dispose();
     this.status.dispose();
     this.output.dispose();
   }

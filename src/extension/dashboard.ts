@@ -4,6 +4,7 @@
 // message from the page is validated before the host acts on it.
 
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import * as vscode from 'vscode';
 import { type HostToWebview, type TimedEvent, type WebviewToHost, WebviewToHostSchema } from '../protocol/webview.js';
 import { VIEW_DASHBOARD } from './constants.js';
@@ -18,6 +19,9 @@ export class DashboardPanel {
   /** Everything sent for the current run, re-sent when the page (re)loads. */
   private replay: HostToWebview[] = [];
   private ready = false;
+  private shown: string | null = null;
+  /** The text tabs of the dashboard's group at the last look (keepGroup). */
+  private seen: { column: vscode.ViewColumn | undefined; uris: Set<string> } = { column: undefined, uris: new Set() };
 
   private constructor(
     private readonly panel: vscode.WebviewPanel,
@@ -28,6 +32,37 @@ export class DashboardPanel {
     panel.webview.html = this.html();
     panel.onDidDispose(() => this.dispose(), null, this.disposables);
     panel.webview.onDidReceiveMessage((raw: unknown) => this.receive(raw), null, this.disposables);
+    vscode.window.tabGroups.onDidChangeTabs(() => this.keepGroup(), null, this.disposables);
+  }
+
+  /**
+   * The "vanishing dashboard": a command run while the dashboard's group is the active one (a histogram bin's row,
+   * New Reward Function's template, a report) opens its document with showTextDocument's default column, the active
+   * group, so the document's tab (a preview tab, often) covers the dashboard. A webview cannot refuse tabs, so when a
+   * text tab appears in front of the dashboard in its group (opened, or a preview tab replaced), the dashboard moves
+   * to an empty group, or a new one beside when its group is the only one: the document keeps its place, focus and
+   * selection, the dashboard stays in view. (Moving the document instead lost its focus to the dashboard's webview,
+   * which takes back the focus it had when it comes to the front of its group again.) Tabs already in a group when the
+   * dashboard arrives there stay. Not handled: other groups, all holding editors (the dashboard stays covered).
+   */
+  private keepGroup(): void {
+    const group = vscode.window.tabGroups.all.find((g) => g.tabs.some(isDashboardTab));
+    const key = (t: vscode.Tab | undefined) => (t?.input instanceof vscode.TabInputText ? t.input.uri.toString() : '');
+    const texts = new Set(group ? group.tabs.map(key).filter((k) => k !== '') : []);
+    if (!group || group.viewColumn !== this.seen.column) {
+      this.seen = { column: group?.viewColumn, uris: texts };
+      return;
+    }
+    // A tab closed and opened again counts as new.
+    this.seen.uris = new Set([...this.seen.uris].filter((k) => texts.has(k)));
+    const front = key(group.activeTab);
+    if (front === '' || this.seen.uris.has(front)) return;
+    // To an empty group, or a new one beside when the dashboard's is the only group. Not into a group holding editors:
+    // in code-server, revealing the panel there (or Beside) while another group existed lost it from every group.
+    const others = vscode.window.tabGroups.all.filter((g) => g.viewColumn !== group.viewColumn);
+    const empty = others.find((g) => g.tabs.length === 0);
+    if (empty) this.panel.reveal(empty.viewColumn, true);
+    else if (others.length === 0) this.panel.reveal(vscode.ViewColumn.Beside, true);
   }
 
   static webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
@@ -35,9 +70,14 @@ export class DashboardPanel {
     return { enableScripts: true, localResourceRoots };
   }
 
+  /**
+   * The open panel, revealed where it is (its own column: a new run or a reopen never moves it to yet another
+   * column), or a new one beside the active editor.
+   */
   static createOrShow(extensionUri: vscode.Uri, onMessage: (m: WebviewToHost) => void): DashboardPanel {
     if (DashboardPanel.current) {
-      DashboardPanel.current.panel.reveal(vscode.ViewColumn.Beside, true);
+      const { panel } = DashboardPanel.current;
+      panel.reveal(panel.viewColumn, true);
       return DashboardPanel.current;
     }
     const show = { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true };
@@ -65,10 +105,19 @@ export class DashboardPanel {
     this.onMessage(r.data);
   }
 
-  /** Starts showing a run: clears the page, then everything after belongs to it. */
+  /** The run folder shown (null until one is: a panel revived after a reload, or no run anywhere yet). */
+  get runDir(): string | null {
+    return this.shown;
+  }
+
+  /** Starts showing a run: clears the page, then everything after belongs to it (nothing of the previous run is queued or replayed). */
   openRun(runDir: string, title: string, live: boolean): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.pending = [];
     this.replay = [];
+    this.shown = runDir;
+    this.panel.title = `A-LoL Dashboard — ${path.basename(runDir)}`;
     this.post({ type: 'run/didOpen', runDir, title, live });
   }
 
@@ -90,12 +139,18 @@ export class DashboardPanel {
     this.post({ type: 'events/didAppend', events: batch });
   }
 
+  /** Starts showing several runs (compare): clears the page like openRun; `run` of the messages after it indexes m.runs. */
+  openCompare(m: Extract<HostToWebview, { type: 'compare/didOpen' }>): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending = [];
+    this.replay = [];
+    this.shown = m.runs[0].runDir;
+    this.panel.title = `A-LoL Dashboard — compare ${m.runs.map((r) => path.basename(r.runDir)).join(', ')}`;
+    this.post(m);
+  }
+
   post(m: HostToWebview): void {
-    if (m.type === 'compare/didOpen') {
-      // a new view: nothing of the previous one is re-sent after a reload
-      this.pending = [];
-      this.replay = [];
-    }
     if (m.type !== 'events/didAppend' || m.run !== undefined) this.flush();
     this.replay.push(m);
     if (this.ready) void this.panel.webview.postMessage(m);
@@ -123,3 +178,8 @@ export class DashboardPanel {
     for (const d of this.disposables.splice(0)) d.dispose();
   }
 }
+
+function isDashboardTab(t: vscode.Tab): boolean {
+  return t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith(VIEW_DASHBOARD);
+}
+

@@ -1,5 +1,5 @@
 // The extension's entry point. `activate` only registers: commands, the dataset annotations (CodeLens,
-// hover), the reward debugger, the dashboard's serializer (so it survives a reload), the status bar and
+// hover), the reward debugger, the Runs view, the dashboard's serializer (so it survives a reload), the status bar and
 // the trainer log. Training runs in a separate process (the trainer's main.js), never in the extension host.
 
 import * as vscode from 'vscode';
@@ -9,6 +9,7 @@ import { RewardDebugger } from './rewardDebug.js';
 import { CONFIG_SECTION, VIEW_DASHBOARD } from './constants.js';
 import { TrainerController } from './controller.js';
 import { DashboardPanel } from './dashboard.js';
+import { RunsView } from './runsView.js';
 
 export { COMMANDS } from './constants.js';
 
@@ -20,14 +21,16 @@ export function activate(context: vscode.ExtensionContext): void {
   controller = c;
   const annotations = new DatasetAnnotations(() => c.runsDir(), context.extensionUri, (line) => c.output.appendLine(line));
   const rewards = new RewardDebugger(c, context.extensionPath, pickConfig);
+  const runs = new RunsView(c);
   const datasets: vscode.DocumentSelector = { scheme: 'file', pattern: '**/*.jsonl' };
   context.subscriptions.push(
     c,
     annotations,
     rewards,
+    runs,
     vscode.languages.registerCodeLensProvider(datasets, annotations),
     vscode.languages.registerHoverProvider(datasets, annotations),
-    ...registerCommands(c, version, annotations, rewards),
+    ...registerCommands(c, version, annotations, rewards, runs),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration(`${CONFIG_SECTION}.sentinels`)) c.postSentinels();
     }),

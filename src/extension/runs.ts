@@ -31,9 +31,16 @@ export function readRun(runDir: string): RunFolder {
   let summary: RunSummary | null = null;
   const sFile = path.join(runDir, 'summary.json');
   if (existsSync(sFile)) {
-    const s = SummarySchema.safeParse(JSON.parse(readFileSync(sFile, 'utf8')));
-    if (s.success) summary = s.data;
-    else rejected.push(`summary.json: ${s.error.issues[0].message}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(sFile, 'utf8'));
+    } catch (e) {
+      json = undefined;
+      rejected.push(`summary.json: not JSON: ${(e as Error).message}`);
+    }
+    const s = json === undefined ? null : SummarySchema.safeParse(json);
+    if (s?.success) summary = s.data;
+    else if (s) rejected.push(`summary.json: ${s.error.issues[0].path.join('.') || '(file)'}: ${s.error.issues[0].message}`);
   }
   const start = events.find((e) => e.event.type === 'run/didStart')?.event;
   return { events, rejected, summary, verb: start && start.type === 'run/didStart' ? start.verb : null };
