@@ -21,11 +21,14 @@ export const COMMANDS = {
   checkReward: 'alolStudio.checkRewardFunction',
   debugReward: 'alolStudio.debugRewardFunction',
   rewardReport: 'alolStudio.rewardReport',
+  chooseRunConfig: 'alolStudio.chooseRunConfig',
   /** Internal (not in the palette): the dashboard's histogram bin -> a quick pick of its rows. */
   openAdvantageBin: 'alolStudio.openAdvantageBin',
 } as const;
 
 export const VIEW_DASHBOARD = 'alolStudio.dashboard';
+/** Keys of what the extension remembers: the workspace's run config (workspaceState), the demo's measured time (globalState). */
+export const STATE_KEYS = { runConfig: 'alolStudio.runConfig', demoDurationMs: 'alolStudio.demoDurationMs' } as const;
 export const CONFIG_SECTION = 'alolStudio';
 
 export interface Settings {

@@ -4,8 +4,9 @@
 
 import * as vscode from 'vscode';
 import { DatasetAnnotations } from './annotations.js';
-import { pickConfig, registerCommands } from './commands.js';
+import { registerCommands } from './commands.js';
 import { RewardDebugger } from './rewardDebug.js';
+import { RunConfigChoice } from './runConfig.js';
 import { VIEW_DASHBOARD } from './constants.js';
 import { TrainerController } from './controller.js';
 import { DashboardPanel } from './dashboard.js';
@@ -19,15 +20,17 @@ export function activate(context: vscode.ExtensionContext): void {
   const c = new TrainerController(context);
   controller = c;
   const annotations = new DatasetAnnotations(() => c.runsDir(), context.extensionUri, (line) => c.output.appendLine(line));
-  const rewards = new RewardDebugger(c, context.extensionPath, pickConfig);
+  const configs = new RunConfigChoice(context.workspaceState);
+  const rewards = new RewardDebugger(c, context.extensionPath, configs);
   const datasets: vscode.DocumentSelector = { scheme: 'file', pattern: '**/*.jsonl' };
   context.subscriptions.push(
     c,
     annotations,
     rewards,
+    configs,
     vscode.languages.registerCodeLensProvider(datasets, annotations),
     vscode.languages.registerHoverProvider(datasets, annotations),
-    ...registerCommands(c, version, annotations, rewards),
+    ...registerCommands(c, version, annotations, rewards, configs),
   );
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(VIEW_DASHBOARD, {

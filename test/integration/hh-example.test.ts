@@ -34,7 +34,8 @@ describe('examples/hh-harmless.alol.json', () => {
   it('audits a few hundred HH rows and reports filtered fractions for chosen and rejected', async () => {
     dir ||= await mkdtemp(path.join(os.tmpdir(), 'alol-hh-example-'));
     await writeFile(path.join(dir, 'hh.jsonl'), `${records(200).join('\n')}\n`);
-    const r = alol('audit', '--config', path.join(root, 'examples/hh-harmless.alol.json'), '--set', `data.path=${path.join(dir, 'hh.jsonl')}`,
+    const config = path.join(root, 'examples/hh-harmless.alol.json');
+    const r = alol('audit', '--config', config, '--set', `data.path=${path.join(dir, 'hh.jsonl')}`,
       // a smaller budget than the example's for CI; the example's own settings are the documented run
       '--set', 'reference.sft.steps=40', '--set', 'model.init.embd=64', '--set', 'value.epochs=3',
       '--out', path.join(dir, 'run'), '--no-cache');
