@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { TrainerCommand } from '../protocol/trainer.js';
+import { binItems } from './binRows.js';
 import { COMMANDS } from './constants.js';
 import type { DatasetAnnotations } from './annotations.js';
 import type { RewardDebugger } from './rewardDebug.js';
@@ -64,8 +65,8 @@ export function registerCommands(
   return [
     cmd(COMMANDS.runDemo, async () => {
       const choices = [
-        { label: 'Quick demo', description: 'about a minute', quick: true },
-        { label: 'Full demo', description: 'several minutes on 2 cores', quick: false },
+        { label: 'Quick demo', description: c.notices.demoDescription(true), quick: true },
+        { label: 'Full demo', description: c.notices.demoDescription(false), quick: false },
       ];
       const pick = await vscode.window.showQuickPick(choices, { title: 'A-LoL: Run Demo' });
       if (!pick) return;
@@ -140,16 +141,9 @@ export function registerCommands(
     cmd(COMMANDS.openAdvantageBin, async (runDir: string, lo: number, hi: number) => {
       const file = path.join(runDir, 'advantages.jsonl');
       if (!existsSync(file)) return void vscode.window.showWarningMessage(`A-LoL: ${file} is missing`);
-      const rows = annotations.advantagesOf(file).rows.filter((r) => r.advantage >= lo && r.advantage < hi);
-      const pick = await vscode.window.showQuickPick(
-        rows.map((r) => ({
-          label: `A = ${r.advantage.toFixed(3)}  R = ${r.reward.total.toFixed(3)}  ${r.kept ? 'kept' : 'filtered'}`,
-          description: `${path.basename(r.file)}:${r.line}`,
-          detail: r.rowId,
-          row: r,
-        })),
-        { title: `${rows.length} rows with advantage in [${lo.toFixed(3)}, ${hi.toFixed(3)})`, matchOnDescription: true },
-      );
+      const items = binItems(annotations.advantagesOf(file).rows, lo, hi, (f) => annotations.rowsOfFile(f), (f) => path.basename(f));
+      const title = `${items.length} rows with advantage in [${lo.toFixed(3)}, ${hi.toFixed(3)}), highest first`;
+      const pick = await vscode.window.showQuickPick(items, { title, matchOnDescription: true, matchOnDetail: true });
       if (!pick) return;
       const { file: dataFile, rowId, line } = pick.row;
       if (dataFile.endsWith('.gz')) {

@@ -10,6 +10,7 @@ import { type TrainerCommand, type TrainerEvent, variantOfPhase } from '../proto
 import type { TrainerState, WebviewToHost } from '../protocol/webview.js';
 import { COMMANDS, CONFIG_SECTION, type Settings } from './constants.js';
 import { DashboardPanel } from './dashboard.js';
+import { FinishNotices } from './finish.js';
 import { resolveRuntime } from './nodeRuntime.js';
 import { hasCheckpoint, readRun } from './runs.js';
 import { TrainerProcess } from './trainerProcess.js';
@@ -23,8 +24,11 @@ export class TrainerController implements vscode.Disposable {
   private readonly status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   readonly output = vscode.window.createOutputChannel('A-LoL Trainer');
   private variant = '';
+  /** The finish notification and the demo's measured time (finish.ts). */
+  readonly notices: FinishNotices;
 
   constructor(private readonly context: vscode.ExtensionContext) {
+    this.notices = new FinishNotices(context.globalState);
     this.status.command = COMMANDS.openDashboard;
     this.setStatus('$(beaker) A-LoL', 'A-LoL Studio: no run yet');
     this.status.show();
@@ -153,6 +157,7 @@ export class TrainerController implements vscode.Disposable {
     } else if (e.type === 'run/didFinish' && !e.stopped) {
       const summary = readRun(e.runDir).summary;
       if (summary) DashboardPanel.current?.post({ type: 'summary/didLoad', summary });
+      void this.notices.finished(this.last?.cmd, e.elapsedMs, summary ?? null);
     }
   }
 
