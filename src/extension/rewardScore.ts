@@ -26,9 +26,9 @@ export function touchedLines(s: vscode.Selection): number[] {
   return Array.from({ length: last - s.start.line + 1 }, (_, k) => s.start.line + k);
 }
 
-/** `score-rows` failed on the whole input: the line its message names ("line 2: not valid JSON"), 0-based. */
+/** `score-rows` failed on the whole input: the line its message names ("data.jsonl:2: not valid JSON", "line 2: …"), 0-based. */
 const lineOfError = (message: string): number | undefined => {
-  const m = /\bline (\d+)\b/.exec(message);
+  const m = /(?:\bline |\.jsonl:)(\d+)\b/.exec(message);
   return m ? Number(m[1]) - 1 : undefined;
 };
 
