@@ -500,7 +500,8 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     // A row: label and description, then the detail (an excerpt of the row's prompt and response) in a second label.
     const label = (await rowsInPick.first().locator('.label-name').first().innerText()).replace(/\u00a0/g, ' ').trim();
     const description = (await rowsInPick.first().locator('.label-description').first().innerText()).trim();
-    const detail = (await rowsInPick.first().innerText()).replace(/\u00a0/g, ' ').replace(/\s+/g, ' ').trim(); // label, description and detail
+    // The whole row: label, description and detail.
+    const detail = (await rowsInPick.first().innerText()).replace(/\u00a0/g, ' ').replace(/\s+/g, ' ').trim();
     console.log(`# first row of the bin: ${JSON.stringify(label)} ${JSON.stringify(description)} ${JSON.stringify(detail)}`);
     // Highest advantage first (the rows the quick pick shows, in its order).
     const shownA = (await rowsInPick.locator('.label-name').allInnerTexts()).map((t) => Number(/^A ([-+]?\d+\.\d+)/.exec(t.trim())?.[1]));
