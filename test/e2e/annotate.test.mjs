@@ -504,7 +504,9 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     const detail = (await rowsInPick.first().innerText()).replace(/\u00a0/g, ' ').replace(/\s+/g, ' ').trim();
     console.log(`# first row of the bin: ${JSON.stringify(label)} ${JSON.stringify(description)} ${JSON.stringify(detail)}`);
     // Highest advantage first (the rows the quick pick shows, in its order).
-    const shownA = (await rowsInPick.locator('.label-name').allInnerTexts()).map((t) => Number(/^A ([-+]?\d+\.\d+)/.exec(t.trim())?.[1]));
+    // (each row has two .label-name: the label, and the detail's)
+    const labelTexts = (await rowsInPick.locator('.label-name').allInnerTexts()).map((t) => t.replace(/\u00a0/g, ' ').trim());
+    const shownA = labelTexts.filter((t) => /^A [-+]\d/.test(t)).map((t) => Number(/^A ([-+]?\d+\.\d+)/.exec(t)?.[1]));
     assert.ok(shownA.length > 0 && shownA.every((x, i) => Number.isFinite(x) && (i === 0 || shownA[i - 1] >= x)),
       `the bin's rows are sorted by advantage, highest first: ${JSON.stringify(shownA)}`);
     await sleep(500); // the quick input's fade-in
