@@ -10,6 +10,7 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { AdvantageRow } from '../protocol/advantages.js';
 import { type AnnotationField, type LineRows, annotationText, isAnnotated, mapRows, setField } from './datasetRows.js';
+import { COLORS } from './constants.js';
 import { listRuns, readAdvantages } from './runs.js';
 
 interface RunAdvantages {
@@ -54,9 +55,9 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
       isWholeLine: true,
     });
     this.marks = {
-      filtered: mark('filtered.svg', 'alolStudio.filteredRow'),
-      annotated: mark('annotated.svg', 'alolStudio.annotatedRow'),
-      both: mark('filtered-annotated.svg', 'alolStudio.filteredRow'),
+      filtered: mark('filtered.svg', COLORS.filteredRow),
+      annotated: mark('annotated.svg', COLORS.annotatedRow),
+      both: mark('filtered-annotated.svg', COLORS.filteredRow),
     };
     const watcher = vscode.workspace.createFileSystemWatcher('**/advantages.jsonl');
     this.disposables.push(

@@ -27,6 +27,8 @@ export const COMMANDS = {
 } as const;
 
 export const VIEW_DASHBOARD = 'alolStudio.dashboard';
+/** Theme colours the extension contributes (package.json "colors"): the dataset rows' overview-ruler marks. */
+export const COLORS = { filteredRow: 'alolStudio.filteredRow', annotatedRow: 'alolStudio.annotatedRow' } as const;
 /** Keys of what the extension remembers: the workspace's run config (workspaceState), the demo's measured time (globalState). */
 export const STATE_KEYS = { runConfig: 'alolStudio.runConfig', demoDurationMs: 'alolStudio.demoDurationMs' } as const;
 export const CONFIG_SECTION = 'alolStudio';

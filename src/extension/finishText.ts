@@ -15,11 +15,11 @@ export function formatDuration(ms: number): string {
 
 /**
  * Before a first run, cautious: the quick demo measured 1-1.5 min on an idle 2-core machine and several
- * times that on a busy one (another process on the cores), the full demo 20-45 min.
+ * times that on a busy one (another process on the cores); the full demo aims at 10 min idle (bench:demo).
  */
 export const DEMO_ESTIMATE = {
   quick: 'up to 5 min on 2 cores (an estimate until it has run here)',
-  full: '20-45 min on 2 cores (an estimate until it has run here)',
+  full: '10-30 min on 2 cores (an estimate until it has run here)',
 };
 
 /** The picker's description of a demo: the last measured time here, else the estimate. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { COMMANDS } from '../../src/extension/constants.js';
+import { COLORS, COMMANDS } from '../../src/extension/constants.js';
 
 const root = path.resolve(__dirname, '../../..');
 interface Step {
@@ -27,6 +27,7 @@ const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'
     keybindings?: { command: string; key: string; mac?: string; when?: string }[];
     walkthroughs?: { id: string; title: string; description: string; steps: Step[] }[];
     jsonValidation?: { fileMatch: string[]; url: string }[];
+    colors?: { id: string; defaults: Record<string, string> }[];
   };
 };
 
@@ -109,6 +110,16 @@ describe('extension manifest: the first ten minutes', () => {
     assert.match(svg, /currentColor/);
     const colours = svg.match(/#[0-9a-f]{3,6}\b/gi) ?? [];
     assert.deepEqual(colours, [], 'the activity-bar icon must be monochrome (currentColor only)');
+  });
+
+  it('contributes the theme colours of the dataset rows\' marks, for every theme kind', () => {
+    const contributed = new Map((manifest.contributes.colors ?? []).map((c) => [c.id, c.defaults]));
+    for (const id of Object.values(COLORS)) {
+      assert.deepEqual(Object.keys(contributed.get(id) ?? {}).sort(), ['dark', 'highContrast', 'highContrastLight', 'light'], id);
+    }
+    for (const icon of ['filtered.svg', 'annotated.svg', 'filtered-annotated.svg']) {
+      assert.ok(existsSync(path.join(root, 'media', icon)), icon);
+    }
   });
 
   it('gives VS Code the run config schema for *.alol.json(c) files', () => {
