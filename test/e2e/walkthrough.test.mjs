@@ -36,11 +36,13 @@ describe('The Get Started walkthrough in VS Code (code-server + Chromium)', { ti
 
   after(() => closeUiSuite({ wb, server, ws, timings }));
 
+  // A step's checkbox: role checkbox, aria-checked true once the step is done.
+  const DONE = '[role="checkbox"][aria-checked="true"]';
   /** The walkthrough's step buttons: [{ title, complete }]. */
-  const steps = (page) => page.locator('.gettingStartedContainer .getting-started-step').evaluateAll((els) => els.map((e) => ({
+  const steps = (page) => page.locator('.gettingStartedContainer .getting-started-step').evaluateAll((els, done) => els.map((e) => ({
     title: (e.querySelector('.step-title')?.textContent ?? '').trim(),
-    complete: e.classList.contains('complete'),
-  })));
+    complete: e.querySelector(done) !== null,
+  })), DONE);
 
   step('opens with its five steps; running Audit Advantages completes the dataset step only', async () => {
     const page = wb.page;
@@ -62,7 +64,7 @@ describe('The Get Started walkthrough in VS Code (code-server + Chromium)', { ti
     await runCommand(page, 'A-LoL: Audit Advantages', { opensQuickPick: true });
     await page.keyboard.press('Escape');
     await quickInput(page).waitFor({ state: 'hidden', timeout: 10_000 });
-    const done = page.locator('.gettingStartedContainer .getting-started-step.complete .step-title', { hasText: STEPS[1] });
+    const done = page.locator('.gettingStartedContainer .getting-started-step', { hasText: STEPS[1] }).filter({ has: page.locator(DONE) });
     await done.first().waitFor({ state: 'attached', timeout: 30_000 });
     const later = await steps(page);
     console.log(`# steps after Audit Advantages: ${JSON.stringify(later)}`);
