@@ -78,6 +78,7 @@ function main() {
 
   if (opts.build) {
     run('npm', ['run', 'build']);
+    run(process.execPath, ['scripts/write-config-schema.mjs']);
     run(process.execPath, ['scripts/build-extension.mjs']);
     if (manifest.scripts?.['build:webview']) run('npm', ['run', 'build:webview']);
   }

@@ -1,14 +1,16 @@
 // Dataset files in the editor: each row's reward (total and components), value, advantage and
 // kept/filtered from the latest run in the workspace that used the file — matched by row identity, so
-// edits elsewhere never move values onto the wrong rows — as a CodeLens above the row, a gutter marker
-// on filtered rows, a hover with the details, and a status-bar summary. Annotation commands set
+// edits elsewhere never move values onto the wrong rows — as a CodeLens above the row, gutter markers
+// (a grey funnel on filtered rows, a blue tag on annotated ones, both when both; in the overview ruler in
+// theme colours, with a tooltip on the line), a hover with the details, and a status-bar summary. Annotation commands set
 // human_label / human_reward / note / exclude on the rows under the cursor through a WorkspaceEdit.
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { AdvantageRow } from '../protocol/advantages.js';
-import { type AnnotationField, type LineRows, isAnnotated, mapRows, setField } from './datasetRows.js';
+import { type AnnotationField, type LineRows, annotationText, isAnnotated, mapRows, setField } from './datasetRows.js';
+import { COLORS } from './constants.js';
 import { listRuns, readAdvantages } from './runs.js';
 
 interface RunAdvantages {
@@ -35,7 +37,8 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
   private readonly cache = new Map<string, { mtimeMs: number; values: RunAdvantages }>();
   private readonly rowsCache = new Map<string, { version: number; rows: LineRows[] }>();
   private readonly status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
-  private readonly filteredDecoration: vscode.TextEditorDecorationType;
+  /** Gutter markers: filtered, annotated, both (a line shows one gutter icon, so "both" has its own). */
+  private readonly marks: Record<'filtered' | 'annotated' | 'both', vscode.TextEditorDecorationType>;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -44,10 +47,18 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
     /** Where bad lines of an advantages.jsonl are reported (the trainer log). */
     private readonly log: (line: string) => void,
   ) {
-    this.filteredDecoration = vscode.window.createTextEditorDecorationType({
-      gutterIconPath: vscode.Uri.joinPath(extensionUri, 'media', 'filtered.svg'),
+    const mark = (icon: string, ruler: string) => vscode.window.createTextEditorDecorationType({
+      gutterIconPath: vscode.Uri.joinPath(extensionUri, 'media', icon),
       gutterIconSize: 'contain',
+      overviewRulerColor: new vscode.ThemeColor(ruler),
+      overviewRulerLane: vscode.OverviewRulerLane.Left,
+      isWholeLine: true,
     });
+    this.marks = {
+      filtered: mark('filtered.svg', COLORS.filteredRow),
+      annotated: mark('annotated.svg', COLORS.annotatedRow),
+      both: mark('filtered-annotated.svg', COLORS.filteredRow),
+    };
     const watcher = vscode.workspace.createFileSystemWatcher('**/advantages.jsonl');
     this.disposables.push(
       watcher,
@@ -58,7 +69,7 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
       }),
       vscode.window.onDidChangeActiveTextEditor(() => this.refresh()),
       this.status,
-      this.filteredDecoration,
+      ...Object.values(this.marks),
       this.changed,
     );
     this.refresh();
@@ -76,6 +87,18 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
     const rows = mapRows(doc.getText(), doc.uri.fsPath);
     this.rowsCache.set(doc.uri.toString(), { version: doc.version, rows });
     return rows;
+  }
+
+  /** The rows of a dataset file: its open document's (unsaved edits included), else the file's; null for .gz or unreadable. */
+  rowsOfFile(file: string): LineRows[] | null {
+    const open = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'file' && path.resolve(d.uri.fsPath) === path.resolve(file));
+    if (open) return this.rows(open);
+    if (/\.gz$/i.test(file)) return null;
+    try {
+      return mapRows(readFileSync(file, 'utf8'), file);
+    } catch {
+      return null;
+    }
   }
 
   /** Values of the newest run whose advantages.jsonl used this file. */
@@ -161,7 +184,7 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
     const doc = editor.document;
     const rows = this.rows(doc);
     const values = this.values(doc.uri.fsPath);
-    const filtered: vscode.Range[] = [];
+    const marked: Record<keyof typeof this.marks, vscode.DecorationOptions[]> = { filtered: [], annotated: [], both: [] };
     let kept = 0;
     let dropped = 0;
     let sum = 0;
@@ -176,9 +199,16 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
         else dropped++;
       }
       const anyFiltered = l.rows.some((r) => this.lookup(values, doc.uri.fsPath, r.id)?.kept === false);
-      if (anyFiltered) filtered.push(new vscode.Range(l.index, 0, l.index, 0));
+      const annotatedRow = l.rows.find(isAnnotated);
+      const kind = anyFiltered && annotatedRow ? 'both' : anyFiltered ? 'filtered' : annotatedRow ? 'annotated' : null;
+      if (!kind) continue;
+      const why: string[] = [];
+      if (anyFiltered && values) why.push(`filtered: advantage ≤ 0 in ${path.basename(values.runDir)}; A-LoL does not train on it`);
+      if (annotatedRow) why.push(`annotated: ${annotationText(annotatedRow)}`);
+      const hoverMessage = new vscode.MarkdownString().appendText(`A-LoL — ${why.join('; ')}`);
+      marked[kind].push({ range: doc.lineAt(l.index).range, hoverMessage });
     }
-    editor.setDecorations(this.filteredDecoration, filtered);
+    for (const k of Object.keys(this.marks) as (keyof typeof this.marks)[]) editor.setDecorations(this.marks[k], marked[k]);
     const all = rows.flatMap((l) => l.rows);
     const annotated = all.filter(isAnnotated).length;
     const run = values ? ` · ${kept} kept / ${dropped} filtered · mean R ${n ? (sum / n).toFixed(3) : '-'}` : '';

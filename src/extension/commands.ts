@@ -1,53 +1,18 @@
 // The palette commands (category "A-LoL"). Each is a thin step from a user choice to the controller, the
 // dataset annotations or the reward debugger.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { TrainerCommand } from '../protocol/trainer.js';
+import { binItems } from './binRows.js';
 import { COMMANDS } from './constants.js';
 import type { DatasetAnnotations } from './annotations.js';
 import type { RewardDebugger } from './rewardDebug.js';
 import type { TrainerController } from './controller.js';
 import type { RunsNode, RunsView } from './runsView.js';
 import { hasCheckpoint, listRuns } from './runs.js';
-
-const TEMPLATE = `{
-  // An A-LoL run config (every field has a default; see the A-LoL Studio README).
-  "data": { "path": "data/train.jsonl", "format": "auto" },
-  "model": { "init": { "layers": 2, "embd": 128, "heads": 4, "positions": 256 } },
-  "reference": { "path": null, "sft": { "steps": 600, "lr": 2e-3 } },
-  "rewards": [
-    { "name": "sentiment", "kind": "builtin", "scorer": "sentiment", "weight": 1 }
-  ],
-  "value": { "fitOn": "train" },
-  "train": { "variant": "a_lol", "steps": 400, "lr": 5e-4 },
-  "eval": { "maxNewTokens": 64, "maxPrompts": 50, "samplesPerPrompt": 4 }
-}
-`;
-
-/** Workspace JSON files that look like run configs (a `rewards` or `train` key). */
-export async function pickConfig(purpose: string): Promise<string | undefined> {
-  const files = await vscode.workspace.findFiles('**/*.{json,jsonc}', '{**/node_modules/**,**/runs/**,**/.alol/**}', 500);
-  const configs = files.filter((f) => /"(rewards|train)"\s*:/.test(readFileSync(f.fsPath, 'utf8').slice(0, 20000)));
-  const items: (vscode.QuickPickItem & { file?: string })[] = configs.map((f) => ({
-    label: vscode.workspace.asRelativePath(f),
-    file: f.fsPath,
-  }));
-  items.push({ label: '$(new-file) New run config from a template…' });
-  const choice = await vscode.window.showQuickPick(items, { title: `A-LoL: ${purpose}`, placeHolder: 'Choose a run config' });
-  if (!choice) return undefined;
-  if (choice.file) return choice.file;
-  const ws = vscode.workspace.workspaceFolders?.[0];
-  if (!ws) return void vscode.window.showErrorMessage('A-LoL: open a folder first: a run config lives in the workspace.');
-  let file = path.join(ws.uri.fsPath, 'alol.run.jsonc');
-  for (let i = 2; existsSync(file); i++) file = path.join(ws.uri.fsPath, `alol.run-${i}.jsonc`);
-  writeFileSync(file, TEMPLATE);
-  await vscode.window.showTextDocument(vscode.Uri.file(file));
-  const next = 'set data.path and the rewards, then run the command again.';
-  void vscode.window.showInformationMessage(`A-LoL: wrote ${path.basename(file)}; ${next}`);
-  return undefined;
-}
+import type { RunConfigChoice } from './runConfig.js';
 
 /**
  * Reward modules are the workspace's code: `action` (e.g. "Score Row") runs only in a trusted workspace.
@@ -120,6 +85,7 @@ export function registerCommands(
   annotations: DatasetAnnotations,
   rewards: RewardDebugger,
   runs: RunsView,
+  configs: RunConfigChoice,
 ): vscode.Disposable[] {
   const cmd = (id: string, f: (...a: never[]) => unknown) => vscode.commands.registerCommand(id, f);
   // Arguments given by other code (keybindings, tests); menus pass a Uri, which means "ask".
@@ -127,8 +93,8 @@ export function registerCommands(
   return [
     cmd(COMMANDS.runDemo, async () => {
       const choices = [
-        { label: 'Quick demo', description: 'about a minute', quick: true },
-        { label: 'Full demo', description: 'several minutes on 2 cores', quick: false },
+        { label: 'Quick demo', description: c.notices.demoDescription(true), quick: true },
+        { label: 'Full demo', description: c.notices.demoDescription(false), quick: false },
       ];
       const pick = await vscode.window.showQuickPick(choices, { title: 'A-LoL: Run Demo' });
       if (!pick) return;
@@ -137,12 +103,12 @@ export function registerCommands(
     }),
     cmd(COMMANDS.startTraining, async () => {
       if (!trusted('Start Training')) return;
-      const file = await pickConfig('Start Training');
+      const file = await configs.choose('Start Training');
       if (file) await c.start(startCommand('train', file), `train — ${path.basename(file)}`);
     }),
     cmd(COMMANDS.auditAdvantages, async () => {
       if (!trusted('Audit Advantages')) return;
-      const file = await pickConfig('Audit Advantages');
+      const file = await configs.choose('Audit Advantages');
       if (file) await c.start(startCommand('audit', file), `audit — ${path.basename(file)}`);
     }),
     cmd(COMMANDS.stop, () => c.stop()),
@@ -184,6 +150,12 @@ export function registerCommands(
       return trusted('Debug Reward Function') && rewards.debug(str(config), str(component));
     }),
     cmd(COMMANDS.rewardReport, (config?: unknown) => trusted('Reward Report') && rewards.report(str(config))),
+    // A file argument (tests, keybindings) is remembered as is; none asks.
+    cmd(COMMANDS.chooseRunConfig, async (config?: unknown) => {
+      const file = str(config);
+      if (file) await configs.remember(file);
+      return file ?? configs.choose();
+    }),
     cmd(COMMANDS.thumbsUp, () => annotations.annotate('human_label', 1)),
     cmd(COMMANDS.thumbsDown, () => annotations.annotate('human_label', 0)),
     cmd(COMMANDS.exclude, () => annotations.annotate('exclude', true)),
@@ -213,16 +185,9 @@ export function registerCommands(
     cmd(COMMANDS.openAdvantageBin, async (runDir: string, lo: number, hi: number) => {
       const file = path.join(runDir, 'advantages.jsonl');
       if (!existsSync(file)) return void vscode.window.showWarningMessage(`A-LoL: ${file} is missing`);
-      const rows = annotations.advantagesOf(file).rows.filter((r) => r.advantage >= lo && r.advantage < hi);
-      const pick = await vscode.window.showQuickPick(
-        rows.map((r) => ({
-          label: `A = ${r.advantage.toFixed(3)}  R = ${r.reward.total.toFixed(3)}  ${r.kept ? 'kept' : 'filtered'}`,
-          description: `${path.basename(r.file)}:${r.line}`,
-          detail: r.rowId,
-          row: r,
-        })),
-        { title: `${rows.length} rows with advantage in [${lo.toFixed(3)}, ${hi.toFixed(3)})`, matchOnDescription: true },
-      );
+      const items = binItems(annotations.advantagesOf(file).rows, lo, hi, (f) => annotations.rowsOfFile(f), (f) => path.basename(f));
+      const title = `${items.length} rows with advantage in [${lo.toFixed(3)}, ${hi.toFixed(3)}), highest first`;
+      const pick = await vscode.window.showQuickPick(items, { title, matchOnDescription: true, matchOnDetail: true });
       if (!pick) return;
       const { file: dataFile, rowId, line } = pick.row;
       if (dataFile.endsWith('.gz')) {

@@ -22,6 +22,7 @@ export const COMMANDS = {
   checkReward: 'alolStudio.checkRewardFunction',
   debugReward: 'alolStudio.debugRewardFunction',
   rewardReport: 'alolStudio.rewardReport',
+  chooseRunConfig: 'alolStudio.chooseRunConfig',
   /** Internal (not in the palette): the dashboard's histogram bin -> a quick pick of its rows. */
   openAdvantageBin: 'alolStudio.openAdvantageBin',
   // The Runs view's item actions (hidden from the palette: they act on the run they are invoked on).
@@ -38,6 +39,10 @@ export const VIEW_DASHBOARD = 'alolStudio.dashboard';
 export const VIEW_RUNS = 'alolStudio.runs';
 /** workspaceState key: the run folder the dashboard showed last (reopened by Open Dashboard). */
 export const STATE_LAST_RUN = 'alolStudio.lastRun';
+/** Theme colours the extension contributes (package.json "colors"): the dataset rows' overview-ruler marks. */
+export const COLORS = { filteredRow: 'alolStudio.filteredRow', annotatedRow: 'alolStudio.annotatedRow' } as const;
+/** Keys of what the extension remembers: the workspace's run config (workspaceState), the demo's measured time (globalState). */
+export const STATE_KEYS = { runConfig: 'alolStudio.runConfig', demoDurationMs: 'alolStudio.demoDurationMs' } as const;
 export const CONFIG_SECTION = 'alolStudio';
 
 export interface Settings {

@@ -13,6 +13,7 @@ import {
 } from '../protocol/webview.js';
 import { COMMANDS, CONFIG_SECTION, STATE_LAST_RUN, type Settings } from './constants.js';
 import { DashboardPanel } from './dashboard.js';
+import { FinishNotices } from './finish.js';
 import { resolveRuntime } from './nodeRuntime.js';
 import { hasCheckpoint, listRuns, readAdvantages, readRun } from './runs.js';
 import { isRunFolder } from './runStatus.js';
@@ -33,8 +34,11 @@ export class TrainerController implements vscode.Disposable {
   private readonly status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   readonly output = vscode.window.createOutputChannel('A-LoL Trainer');
   private variant = '';
+  /** The finish notification and the demo's measured time (finish.ts). */
+  readonly notices: FinishNotices;
 
   constructor(private readonly context: vscode.ExtensionContext) {
+    this.notices = new FinishNotices(context.globalState);
     this.status.command = COMMANDS.openDashboard;
     this.setStatus('$(beaker) A-LoL', 'A-LoL Studio: no run yet');
     this.status.show();
@@ -308,6 +312,7 @@ export class TrainerController implements vscode.Disposable {
       const summary = readRun(e.runDir).summary;
       const dash = DashboardPanel.current;
       if (summary && dash && dash.runDir === this.last?.runDir) dash.post({ type: 'summary/didLoad', summary });
+      void this.notices.finished(this.last?.cmd, e.elapsedMs, summary ?? null);
     }
   }
 

@@ -96,3 +96,7 @@ export function setField(lineText: string, field: AnnotationField, value: string
 
 /** Whether a row carries any annotation field. */
 export const isAnnotated = (r: Row): boolean => ANNOTATION_FIELDS.some((f) => r.raw[f] !== undefined);
+
+/** A row's annotations as the marker's tooltip says them: `human_label 1, note "check the tone"`. */
+export const annotationText = (r: Row): string =>
+  ANNOTATION_FIELDS.filter((f) => r.raw[f] !== undefined).map((f) => `${f} ${JSON.stringify(r.raw[f])}`).join(', ');

@@ -4,9 +4,10 @@
 
 import * as vscode from 'vscode';
 import { DatasetAnnotations } from './annotations.js';
-import { pickConfig, registerCommands } from './commands.js';
+import { registerCommands } from './commands.js';
 import { RewardDebugger } from './rewardDebug.js';
 import { CONFIG_SECTION, VIEW_DASHBOARD } from './constants.js';
+import { RunConfigChoice } from './runConfig.js';
 import { TrainerController } from './controller.js';
 import { DashboardPanel } from './dashboard.js';
 import { RunsView } from './runsView.js';
@@ -20,7 +21,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const c = new TrainerController(context);
   controller = c;
   const annotations = new DatasetAnnotations(() => c.runsDir(), context.extensionUri, (line) => c.output.appendLine(line));
-  const rewards = new RewardDebugger(c, context.extensionPath, pickConfig);
+  const configs = new RunConfigChoice(context.workspaceState);
+  const rewards = new RewardDebugger(c, context.extensionPath, configs);
   const runs = new RunsView(c);
   const datasets: vscode.DocumentSelector = { scheme: 'file', pattern: '**/*.jsonl' };
   context.subscriptions.push(
@@ -28,9 +30,10 @@ export function activate(context: vscode.ExtensionContext): void {
     annotations,
     rewards,
     runs,
+    configs,
     vscode.languages.registerCodeLensProvider(datasets, annotations),
     vscode.languages.registerHoverProvider(datasets, annotations),
-    ...registerCommands(c, version, annotations, rewards, runs),
+    ...registerCommands(c, version, annotations, rewards, runs, configs),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration(`${CONFIG_SECTION}.sentinels`)) c.postSentinels();
     }),

@@ -1,7 +1,8 @@
 // Reward debugging in the editor: New Reward Function (a typed template added to a run config),
-// Score Row / Selection (every component and the total, inline and in a panel), Check Reward Function
-// (problems as diagnostics on their rows), Debug Reward Function (VS Code's Node debugger on the
-// trainer's reward runner, in-process, no time limit) and the Reward Report. Each runs the trainer's
+// Score Row / Selection (rewardScore.ts: every component and the total, inline and in a panel), Check
+// Reward Function (problems as diagnostics on their rows), Debug Reward Function (VS Code's Node debugger
+// on the trainer's reward runner, in-process, no time limit) and the Reward Report (rewardReport.ts).
+// The run config is the workspace's chosen one (runConfig.ts). Each runs the trainer's
 // own CLI verb in a fresh child process — the same reward registry training uses — so a saved edit to a
 // reward module is what the next command runs. Workspace Trust gates all that run workspace code (all
 // but New Reward Function, which only writes a template and edits a config).
@@ -9,36 +10,22 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { applyEdits, modify } from 'jsonc-parser';
+import { modify } from 'jsonc-parser';
 import * as vscode from 'vscode';
 import type { TrainerController } from './controller.js';
 import { type ResolvedRuntime, cliEntry, resolveRuntime, runCliVerb } from './nodeRuntime.js';
-import { type RowScore, describeScore, fieldsOf, modulePathOf, readConfigAsWritten, rewardTemplate, unescapeJson } from './rewardFiles.js';
+import { type RowScore, describeScore, modulePathOf, readConfigAsWritten, rewardInsertion, rewardTemplate } from './rewardFiles.js';
+import { RewardReportView } from './rewardReport.js';
+import { ScoreDisplay, type ScoredRow, touchedLines } from './rewardScore.js';
+import type { RunConfigChoice } from './runConfig.js';
 
-/** The 0-based lines a selection touches; one that ends at the start of a line (Shift+Down) does not take that line. */
-function touchedLines(s: vscode.Selection): number[] {
-  const last = s.end.line > s.start.line && s.end.character === 0 ? s.end.line - 1 : s.end.line;
-  return Array.from({ length: last - s.start.line + 1 }, (_, k) => s.start.line + k);
-}
-
-/** What Score Row returns (to keybindings and tests): a row of the file, or a selection scored as a response. */
-export interface ScoredRow {
-  /** 1-based line of the row, or of the selection's end. */
-  line: number;
-  /** The selected text scored as a response; null for a dataset row. */
-  selection: string | null;
-  kind: string;
-  total: number;
-  rewards: Record<string, number>;
-}
+export type { ScoredRow } from './rewardScore.js';
 
 export class RewardDebugger implements vscode.Disposable {
   readonly output = vscode.window.createOutputChannel('A-LoL Rewards');
   private readonly diagnostics = vscode.languages.createDiagnosticCollection('alol-rewards');
-  private readonly inline = vscode.window.createTextEditorDecorationType({
-    after: { margin: '0 0 0 2em', color: new vscode.ThemeColor('editorCodeLens.foreground') },
-  });
-  private lastConfig: string | null = null;
+  private readonly scores = new ScoreDisplay(this.output);
+  private readonly reports = new RewardReportView();
   /** The last Check Reward Function: re-run when its module (or a file beside it) is saved. */
   private lastCheck: { config: string; name: string; moduleDir: string } | null = null;
   private checking = false;
@@ -68,7 +55,7 @@ export class RewardDebugger implements vscode.Disposable {
   constructor(
     private readonly controller: TrainerController,
     private readonly extensionPath: string,
-    private readonly pickConfig: (purpose: string) => Promise<string | undefined>,
+    private readonly configs: RunConfigChoice,
   ) {}
 
   /** Runs an `alol` verb in a fresh process; resolves with its output (rejects with its one-line error). */
@@ -85,19 +72,9 @@ export class RewardDebugger implements vscode.Disposable {
     });
   }
 
-  private async config(purpose: string): Promise<string | undefined> {
-    if (this.lastConfig && existsSync(this.lastConfig)) {
-      const items = [
-        { label: vscode.workspace.asRelativePath(this.lastConfig), file: this.lastConfig },
-        { label: 'Another run config…', file: '' },
-      ];
-      const use = await vscode.window.showQuickPick(items, { title: `A-LoL: ${purpose}` });
-      if (!use) return undefined;
-      if (use.file) return use.file;
-    }
-    const file = await this.pickConfig(purpose);
-    if (file) this.lastConfig = file;
-    return file;
+  /** The workspace's run config (asked for once, then remembered; the status-bar item switches it). */
+  private config(purpose: string): Promise<string | undefined> {
+    return this.configs.get(purpose);
   }
 
   async newRewardFunction(): Promise<void> {
@@ -120,10 +97,16 @@ export class RewardDebugger implements vscode.Disposable {
       const text = doc.getText();
       const modulePath = path.relative(path.dirname(config), file).split(path.sep).join('/');
       const component = { name, kind: 'module', path: modulePath, range: [0, 1], weight: 1, timeoutMs: 2000 };
-      const formattingOptions = { insertSpaces: true, tabSize: 2 };
-      const edits = modify(text, ['rewards', -1], component, { isArrayInsertion: true, formattingOptions });
+      // One insertion in the rewards array's own layout; a config without one gets the key added by jsonc-parser.
+      const insert = rewardInsertion(text, component);
       const edit = new vscode.WorkspaceEdit();
-      edit.replace(doc.uri, new vscode.Range(doc.positionAt(0), doc.positionAt(text.length)), applyEdits(text, edits));
+      if (insert) edit.insert(doc.uri, doc.positionAt(insert.offset), insert.text);
+      else {
+        const formattingOptions = { insertSpaces: true, tabSize: 2 };
+        for (const e of modify(text, ['rewards'], [component], { formattingOptions })) {
+          edit.replace(doc.uri, new vscode.Range(doc.positionAt(e.offset), doc.positionAt(e.offset + e.length)), e.content);
+        }
+      }
       // A refused save (a conflict with the file on disk, a failing save participant) leaves the edit unsaved in
       // the editor: say so, since the trainer reads the file, not the buffer.
       if (!(await vscode.workspace.applyEdit(edit))) {
@@ -140,33 +123,6 @@ export class RewardDebugger implements vscode.Disposable {
     await vscode.window.showTextDocument(vscode.Uri.file(file));
     const added = config ? ` and added "${name}" to ${path.basename(config)}` : '';
     void vscode.window.showInformationMessage(`A-LoL: wrote ${vscode.workspace.asRelativePath(file)}${added}.`);
-  }
-
-  /** Scores after their lines (and as their hovers: text after a long line can scroll out of reach) and in the output. */
-  private showScores(
-    editor: vscode.TextEditor | undefined,
-    config: string,
-    perLine: Map<number, string[]>,
-    label: Map<number, string>,
-    header: string,
-  ): void {
-    const hover = (t: string[]) => {
-      const items = t.map((x) => `- ${x.replace(/[\\`*_[\]<>]/g, '\\$&')}`).join('\n');
-      const md = new vscode.MarkdownString(`**A-LoL scores** (${path.basename(config)})\n\n${items}`);
-      md.isTrusted = false;
-      return md;
-    };
-    if (editor) {
-      const after = (t: string[]) => ({ after: { contentText: `  ⟶ ${t.join('  |  ')}` } });
-      const shown = [...perLine].filter(([i]) => i < editor.document.lineCount);
-      const range = (i: number) => editor.document.lineAt(i).range;
-      editor.setDecorations(this.inline, shown.map(([i, t]) => ({ range: range(i), hoverMessage: hover(t), renderOptions: after(t) })));
-    }
-    this.output.appendLine(header);
-    for (const [i, t] of [...perLine].sort((a, b) => a[0] - b[0])) {
-      this.output.appendLine(`  ${label.get(i) ?? `line ${i + 1}`}: ${t.join('  |  ')}`);
-    }
-    this.output.show(true);
   }
 
   /** After a debug run: its scores (written by `debug-reward --results`) on the dataset's rows and in the output. */
@@ -186,76 +142,13 @@ export class RewardDebugger implements vscode.Disposable {
     const data = readConfigAsWritten(config).dataPath;
     const editor = vscode.window.visibleTextEditors.find((e) => data && path.resolve(e.document.fileName) === data && !e.document.isDirty);
     const header = `debug of ${name} on ${out.length} row(s) of ${data ?? 'the dataset'} with ${path.basename(config)}:`;
-    this.showScores(editor, config, perLine, new Map(), header);
+    this.scores.show(editor, config, perLine, new Map(), header);
   }
 
-  /**
-   * Scores the rows under the cursors / selected lines of a .jsonl dataset, and any other selected text
-   * as a response (with the prompt of the row it was taken from, if any): every component and the total
-   * after each row and in the "A-LoL Rewards" output.
-   */
-  async scoreRows(configFile?: string): Promise<ScoredRow[] | undefined> {
-    const editor = vscode.window.activeTextEditor;
-    const doc = editor?.document;
-    const jsonl = !!doc && /\.jsonl$/i.test(doc.fileName);
-    const rowLines = new Set<number>();
-    const texts: { text: string; fields: Record<string, unknown>; at: number }[] = [];
-    for (const s of editor?.selections ?? []) {
-      const selected = doc ? doc.getText(s) : '';
-      // Rows: the cursor's row, or every line a selection touches; text: a part of one line (or any file's text).
-      const wholeLines = jsonl && doc && (s.isEmpty || !s.isSingleLine || selected.trim() === doc.lineAt(s.start.line).text.trim());
-      if (wholeLines && doc) {
-        for (const i of touchedLines(s)) if (!doc.lineAt(i).isEmptyOrWhitespace) rowLines.add(i);
-      } else if (selected.trim() && doc) {
-        const fields = jsonl ? fieldsOf(doc.lineAt(s.start.line).text) : {};
-        texts.push({ text: jsonl ? unescapeJson(selected) : selected, fields, at: s.end.line });
-      }
-    }
-    if (!doc || (!rowLines.size && !texts.length)) {
-      const how = 'put the cursor on a row of a .jsonl dataset, select rows, or select text to score as a response.';
-      return void vscode.window.showWarningMessage(`A-LoL: ${how}`);
-    }
-    const config = configFile ?? (await this.config('Score Row'));
-    if (!config) return;
-    // The document's own line numbers reach the trainer (unselected lines blank), so an error names the
-    // file's line; selected text follows as rows of its own after the last line.
-    const lineCount = doc.lineCount;
-    const input = [
-      ...Array.from({ length: lineCount }, (_, i) => (rowLines.has(i) ? doc.lineAt(i).text : '')),
-      ...texts.map((t, k) => {
-        const prompt = typeof t.fields.prompt === 'string' ? t.fields.prompt : '';
-        return JSON.stringify({ ...t.fields, id: `selection ${k + 1}`, prompt, response: t.text });
-      }),
-    ].join('\n');
-    try {
-      const json = await this.run(['score-rows', '--config', config, '--input', '-', '--json'], path.dirname(config), input);
-      const out = JSON.parse(json) as RowScore[];
-      const perLine = new Map<number, string[]>();
-      const label = new Map<number, string>();
-      for (const i of rowLines) {
-        const here = out.filter((r) => r.line === i + 1);
-        perLine.set(i, here.map((r) => describeScore(r, here.length > 1)));
-        label.set(i, `line ${i + 1}`);
-      }
-      texts.forEach((t, k) => {
-        const r = out.find((x) => x.line === lineCount + k + 1);
-        if (!r) return;
-        perLine.set(t.at, [...(rowLines.has(t.at) ? perLine.get(t.at) ?? [] : []), `selection: ${describeScore(r, false)}`]);
-        label.set(t.at, label.get(t.at) ?? `selection ${k + 1} (line ${t.at + 1})`);
-      });
-      const selections = texts.length ? ` and ${texts.length} selection(s)` : '';
-      const header = `score of ${rowLines.size} row line(s)${selections} of ${doc.fileName} with ${path.basename(config)}:`;
-      this.showScores(editor, config, perLine, label, header);
-      return out.map((r) => {
-        const scores = { kind: r.kind, total: r.total, rewards: r.rewards };
-        if (r.line <= lineCount) return { line: r.line, selection: null, ...scores };
-        const t = texts[r.line - lineCount - 1];
-        return { line: t.at + 1, selection: t.text, ...scores };
-      });
-    } catch (e) {
-      void vscode.window.showErrorMessage(`A-LoL: scoring failed: ${path.basename(doc.fileName)}: ${(e as Error).message}`);
-      return undefined;
-    }
+  /** Score Row / Selection on the active editor (rewardScore.ts); `configFile` skips the workspace's run config. */
+  scoreRows(configFile?: string): Promise<ScoredRow[] | undefined> {
+    const config = () => (configFile ? Promise.resolve(configFile) : this.config('Score Row'));
+    return this.scores.score(vscode.window.activeTextEditor, config, (args, cwd, stdin) => this.run(args, cwd, stdin));
   }
 
   private async component(config: string, purpose: string): Promise<string | undefined> {
@@ -377,15 +270,20 @@ export class RewardDebugger implements vscode.Disposable {
     return started;
   }
 
-  /** Opens the report as a read-only text document (returned, for tests); `configFile` skips the picker. */
+  /** Opens the report in the Markdown preview (a read-only document, returned for tests); `configFile` skips the run config. */
   async report(configFile?: string): Promise<vscode.TextDocument | undefined> {
     const config = configFile ?? (await this.config('Reward Report'));
     if (!config) return undefined;
     try {
       const progress = { location: vscode.ProgressLocation.Notification, title: `A-LoL: reward report of ${path.basename(config)}` };
-      const text = await vscode.window.withProgress(progress, () => this.run(['reward-report', '--config', config], path.dirname(config)));
-      const doc = await vscode.workspace.openTextDocument({ content: text, language: 'plaintext' });
-      await vscode.window.showTextDocument(doc, { preview: true });
+      const args = ['reward-report', '--config', config, '--json'];
+      const json = await vscode.window.withProgress(progress, () => this.run(args, path.dirname(config)));
+      const doc = await this.reports.show(config, json);
+      const { skipped } = JSON.parse(json) as { skipped: { line: number; rowId: string; errors: { message: string }[] }[] };
+      if (skipped.length) {
+        this.output.appendLine(`reward report of ${path.basename(config)}: ${skipped.length} row(s) not scored:`);
+        for (const r of skipped) this.output.appendLine(`  line ${r.line} (id ${r.rowId}): ${r.errors.map((e) => e.message).join('; ')}`);
+      }
       return doc;
     } catch (e) {
       void vscode.window.showErrorMessage(`A-LoL: reward report failed: ${(e as Error).message}`);
@@ -395,8 +293,9 @@ export class RewardDebugger implements vscode.Disposable {
 
   dispose(): void {
     this.onSave.dispose();
+    this.scores.dispose();
+    this.reports.dispose();
     this.output.dispose();
     this.diagnostics.dispose();
-    this.inline.dispose();
   }
 }

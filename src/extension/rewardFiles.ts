@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'jsonc-parser';
+import { type Node, parse, parseTree } from 'jsonc-parser';
 
 /** What the editor needs of a run config: its dataset and reward components, paths resolved. */
 export interface ConfigAsWritten {
@@ -32,6 +32,39 @@ export function readConfigAsWritten(config: string): ConfigAsWritten {
         path: typeof c.path === 'string' ? path.resolve(dir, c.path) : undefined,
       })),
   };
+}
+
+/** `{ "a": 1, "b": [0, 1] }`: one component on one line, in the style of the project's configs. */
+export const inlineJson = (v: Record<string, unknown>): string => {
+  const value = (x: unknown) => (Array.isArray(x) ? `[${x.map((y) => JSON.stringify(y)).join(', ')}]` : JSON.stringify(x));
+  return `{ ${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${value(x)}`).join(', ')} }`;
+};
+
+/**
+ * The one insertion that appends `component` to the config's top-level `rewards` array, in the array's own
+ * layout: after the last element on a new line with its indentation (a multi-line array), or `, {…}` on the
+ * same line (a one-line array), or inside `[]`. Every other byte of the file stays as it was. null when the
+ * config has no `rewards` array (or is not an object).
+ */
+export function rewardInsertion(text: string, component: Record<string, unknown>): { offset: number; text: string } | null {
+  const tree: Node | undefined = parseTree(text, [], { allowTrailingComma: true });
+  const prop = tree?.type === 'object' ? tree.children?.find((p) => p.children?.[0]?.value === 'rewards') : undefined;
+  const array = prop?.children?.[1];
+  if (!array || array.type !== 'array') return null;
+  const item = inlineJson(component);
+  const indentAt = (offset: number) => /^[ \t]*/.exec(text.slice(text.lastIndexOf('\n', offset - 1) + 1))?.[0] ?? '';
+  const last = array.children?.at(-1);
+  if (!last) {
+    const inner = text.slice(array.offset + 1, array.offset + array.length - 1);
+    if (!inner.includes('\n')) return { offset: array.offset + 1, text: item };
+    return { offset: array.offset + 1, text: `\n${indentAt(array.offset)}  ${item}` };
+  }
+  const end = last.offset + last.length;
+  if (!text.slice(array.offset, last.offset).includes('\n')) return { offset: end, text: `, ${item}` };
+  const indent = indentAt(last.offset);
+  // A trailing comma already after the last element: the new one goes after it.
+  const comma = /^\s*,/.exec(text.slice(end));
+  return comma ? { offset: end + comma[0].length, text: `\n${indent}${item}` } : { offset: end, text: `,\n${indent}${item}` };
 }
 
 /** The module file of the `module` component `name`, if there is one. */
@@ -77,18 +110,20 @@ export function fieldsOf(line: string): Record<string, unknown> {
   }
 }
 
-/** One scored row as `alol score-rows --json` and `debug-reward --results` write it. */
+/** One scored row as `alol score-rows --json` and `debug-reward --results` write it; total null: not scored (`error`). */
 export interface RowScore {
   rowId: string;
   line: number;
   kind: string;
-  total: number;
+  total: number | null;
   rewards: Record<string, number>;
+  error?: string;
 }
 
 export const describeScore = (r: RowScore, pair: boolean) => {
   const components = Object.entries(r.rewards).map(([n, v]) => `${n} ${v.toFixed(3)}`);
-  return `${pair ? `${r.kind}: ` : ''}total ${r.total.toFixed(3)} · ${components.join(' · ')}`;
+  const total = r.total === null ? `not scored: ${r.error ?? '?'}` : `total ${r.total.toFixed(3)}`;
+  return `${pair ? `${r.kind}: ` : ''}${total}${components.length ? ` · ${components.join(' · ')}` : ''}`;
 };
 
 /** Text selected inside a JSON string (`\n`, `\"`, `\u00e9`) as the string it encodes; other text as it is. */

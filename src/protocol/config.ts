@@ -285,6 +285,10 @@ export const EvalSchema = z
 
 export const RunConfigSchema = z
   .strictObject({
+    $schema: z
+      .string()
+      .optional()
+      .describe('the JSON Schema of this file, for editors (the trainer ignores it); VS Code finds it by name for *.alol.json(c) files'),
     data: DataSchema.prefault({}),
     model: ModelSchema,
     reference: ReferenceSchema.prefault({}),
@@ -315,9 +319,9 @@ export type RunConfig = z.infer<typeof RunConfigSchema>;
 /**
  * The run config as JSON Schema (draft 7, the config as written: fields with defaults are optional), for
  * editors: media/run-config.schema.json is this, and package.json's jsonValidation gives it to VS Code
- * for *.alol.json(c) and alol.run*.json(c) files, so hovers show the descriptions above and completions
- * the defaults. Cross-field rules (superRefine) are the trainer's to check. test/unit/config-schema.test.ts
- * keeps the file equal to this (ALOL_WRITE_SCHEMA=1 rewrites it).
+ * for *.alol.json(c) files (and alol.run*.json(c), what version 0.1.0's template wrote), so hovers show the
+ * descriptions above and completions the defaults. Cross-field rules (superRefine) are the trainer's to
+ * check. test/unit/config-schema.test.ts keeps the file equal to this (`npm run build:schema` rewrites it).
  */
 export function runConfigJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(RunConfigSchema, { target: 'draft-7', io: 'input', unrepresentable: 'any' });

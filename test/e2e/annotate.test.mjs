@@ -83,7 +83,7 @@ const readAdvantages = (file) => fs.readFileSync(file, 'utf8').split('\n').filte
 /**
  * The rows visible in the active editor: for each rendered line that starts with `{"id": "rN"`, its
  * id, the CodeLens text above it (or null), whether a glyph-margin decoration (gutter icon) is on
- * it, and its rectangle (for hovering).
+ * it and which of ours it is ('filtered', 'annotated', 'filtered-annotated', or null), and its rectangle (for hovering).
  */
 async function visibleRows(page) {
   return page.evaluate(() => {
@@ -92,7 +92,9 @@ async function visibleRows(page) {
     const text = (el) => el.textContent.replace(/\u00a0/g, ' ');
     const lenses = [...ed.querySelectorAll('.contentWidgets .codelens-decoration')]
       .map((el) => ({ text: text(el).trim(), r: el.getBoundingClientRect() }));
-    const glyphs = [...ed.querySelectorAll('.margin .cgmr')].map((el) => el.getBoundingClientRect());
+    const glyphs = [...ed.querySelectorAll('.margin .cgmr')].map((el) => Object.assign(el.getBoundingClientRect().toJSON(), {
+      icon: /(filtered-annotated|filtered|annotated)\.svg/.exec(getComputedStyle(el).backgroundImage)?.[1] ?? null,
+    }));
     const out = [];
     for (const el of ed.querySelectorAll('.view-lines .view-line')) {
       const r = el.getBoundingClientRect();
@@ -103,6 +105,7 @@ async function visibleRows(page) {
         .sort((a, b) => b.r.bottom - a.r.bottom)[0];
       out.push({
         id, text: text(el), lens: lens?.text ?? null, gutter: glyphs.some((g) => Math.abs(g.top - r.top) < 3 && g.height > 0),
+        gutterIcon: glyphs.find((g) => Math.abs(g.top - r.top) < 3 && g.height > 0)?.icon ?? null,
         rect: { x: r.x, y: r.y, width: r.width, height: r.height },
       });
     }
@@ -244,6 +247,8 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
         if (r.gutter !== !a.kept) {
           problems.push(`gutter icon of ${r.id} (${a.kept ? 'kept' : 'filtered'}): ${r.gutter ? 'present' : 'absent'}`);
         }
+        // The filtered mark is our grey funnel (not a red dot that reads as a breakpoint or an error).
+        if (r.gutter && r.gutterIcon !== 'filtered') problems.push(`gutter icon of filtered row ${r.id}: ${r.gutterIcon}, want filtered`);
       } else {
         seen.other++;
         const want = 'not in the training split of audit-1';
@@ -324,6 +329,11 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     const upLine = withField(origLines[uLine - 1], '"human_label": 1');
     assert.deepEqual(lineDiff(original, disk), [[uLine, origLines[uLine - 1], upLine]],
       'Thumbs Up changes only its row, appending , "human_label": 1');
+    // The annotated row gets its own marker (with the funnel too when it is also filtered); waited for, bounded, then checked.
+    const wantIcon = byId.get(U) && !byId.get(U).kept ? 'filtered-annotated' : 'annotated';
+    const marked = await waitRows(page, (rs) => rs.some((x) => x.id === U && x.gutterIcon === wantIcon), 15_000);
+    const mark = marked.find((x) => x.id === U)?.gutterIcon ?? '(row not visible)';
+    if (mark !== wantIcon) problems.push(`gutter icon of the annotated row ${U}: ${mark}, want ${wantIcon}`);
     // The status bar counts the annotation (it updates after the save; waited for, bounded, then reported).
     await page.locator('.statusbar-item', { hasText: /1 annotated/ }).first()
       .waitFor({ state: 'visible', timeout: 15_000 }).catch(() => {});
@@ -487,16 +497,29 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     await bins.nth(idx).click();
     const rowsInPick = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
     await rowsInPick.first().waitFor({ state: 'visible', timeout: 15_000 });
-    // A row: label and description, then the detail (the row id) in a second label.
+    // A row: label and description, then the detail (an excerpt of the row's prompt and response) in a second label.
     const label = (await rowsInPick.first().locator('.label-name').first().innerText()).replace(/\u00a0/g, ' ').trim();
     const description = (await rowsInPick.first().locator('.label-description').first().innerText()).trim();
-    console.log(`# first row of the bin: ${JSON.stringify(label)} ${JSON.stringify(description)}`);
+    // The whole row: label, description and detail.
+    const detail = (await rowsInPick.first().innerText()).replace(/\u00a0/g, ' ').replace(/\s+/g, ' ').trim();
+    console.log(`# first row of the bin: ${JSON.stringify(label)} ${JSON.stringify(description)} ${JSON.stringify(detail)}`);
+    // Highest advantage first (the rows the quick pick shows, in its order).
+    // (each row has two .label-name: the label, and the detail's)
+    const labelTexts = (await rowsInPick.locator('.label-name').allInnerTexts()).map((t) => t.replace(/\u00a0/g, ' ').trim());
+    const shownA = labelTexts.filter((t) => /^A [-+]\d/.test(t)).map((t) => Number(/^A ([-+]?\d+\.\d+)/.exec(t)?.[1]));
+    assert.ok(shownA.length > 0 && shownA.every((x, i) => Number.isFinite(x) && (i === 0 || shownA[i - 1] >= x)),
+      `the bin's rows are sorted by advantage, highest first: ${JSON.stringify(shownA)}`);
     await sleep(500); // the quick input's fade-in
     console.log(`# screenshot: ${await screenshot(page, 'annotate-bin-pick')}`);
-    assert.match(label, /^A = [-+]?\d+\.\d{3}\s+R = -?\d+\.\d{3}\s+(kept|filtered)$/, 'quick-pick label: A = … R = … kept|filtered');
-    const dm = /^data\.jsonl:(\d+)$/.exec(description);
-    assert.ok(dm, `quick-pick description <file>:<line>: ${JSON.stringify(description)}`);
+    assert.match(label, /^A [-+]\d+\.\d{3}\s+R -?\d+\.\d{3}\s+(kept|filtered)$/, 'quick-pick label: A … R … kept|filtered');
+    const dm = /^data\.jsonl:(\d+) · (\S+)$/.exec(description);
+    assert.ok(dm, `quick-pick description <file>:<line> · <id>: ${JSON.stringify(description)}`);
     const lineNo = Number(dm[1]);
+    // The detail: the row's prompt, an arrow, its response (from data.jsonl's text).
+    const rowJson = JSON.parse(fs.readFileSync(path.join(ws, 'data.jsonl'), 'utf8').split('\n')[lineNo - 1]);
+    const firstWords = (t) => t.replace(/\s+/g, ' ').trim().slice(0, 20);
+    assert.ok(detail.includes(firstWords(rowJson.prompt)) && detail.includes(' ⟶ ') && detail.includes(firstWords(rowJson.response)),
+      `the detail shows the row's prompt and response: ${JSON.stringify(detail)}`);
     await rowsInPick.first().click();
     await activeTab(page, 'data.jsonl').waitFor({ state: 'visible', timeout: 15_000 });
     await cursorStatus(page).filter({ hasText: new RegExp(`^\\s*Ln ${lineNo},`) }).waitFor({ state: 'visible', timeout: 15_000 });
@@ -505,7 +528,7 @@ describe('Inline dataset annotation in VS Code (code-server + Chromium)', { time
     assert.ok(adv2.some((a) => a.line === lineNo && a.advantage >= bin.lo && a.advantage < bin.hi),
       `line ${lineNo} holds a row of the bin [${bin.lo}, ${bin.hi})`);
     const a = adv2.find((r) => r.line === lineNo);
-    assert.ok(a && label.replace(/^A = \+/, 'A = ').startsWith(`A = ${a.advantage.toFixed(3)}`),
+    assert.ok(a && label.replace(/^A \+/, 'A ').startsWith(`A ${a.advantage.toFixed(3)}`),
       `line ${lineNo} is the listed row (${JSON.stringify(a)})`);
     await sleep(1_500);
     console.log(`# screenshot: ${await screenshot(page, 'annotate-bin')}`);

@@ -1,7 +1,9 @@
 // UI test of the reward-debugging commands: the packaged .vsix in code-server, the workbench in
 // headless Chromium, commands from the palette as a user runs them.
 //  - New Reward Function: the typed template rewards/<name>.ts, opened in the editor, and the component
-//    added to the chosen run config on disk (comments kept); Score Row then shows the new component.
+//    added to the chosen run config on disk (one inserted line; comments and layout kept); that config is the
+//    workspace's now (status bar), so Score Row asks nothing and shows the new component. The run config is
+//    switched with Choose Run Config and with a click on the status-bar item.
 //  - Score Row / Selection: every component (field, builtin, module) and the weighted total after the
 //    row and in the "A-LoL Rewards" output, against values computed here from the rows.
 //  - Check Reward Function: a module that returns NaN on one row gets a Problem on that row only (and
@@ -209,21 +211,23 @@ const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const quickRow = (page, label) => quickRows(page)
   .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${esc(label)}\\s*$`) }) }).first();
 
-/**
- * Picks the run config `label` when a reward command asks for one: either directly (the full list, or
- * the last-used config offered first) or through "Another run config…".
- */
+/** Picks the run config `label` in the run config picker (open, or about to open). */
 async function chooseConfig(page, label, { timeoutMs = 30_000 } = {}) {
   const want = quickRow(page, label);
-  const another = quickRow(page, 'Another run config…');
-  await want.or(another).first().waitFor({ state: 'visible', timeout: timeoutMs });
-  if (!(await want.isVisible())) {
-    await another.click();
-    await another.waitFor({ state: 'hidden', timeout: 10_000 });
-    await want.waitFor({ state: 'visible', timeout: timeoutMs });
-  }
+  await want.waitFor({ state: 'visible', timeout: timeoutMs });
   await want.click();
   await quickInput(page).waitFor({ state: 'hidden', timeout: 10_000 });
+}
+
+/** The status-bar item that shows the workspace's run config (and switches it). */
+const configStatus = (page) => page.locator('.part.statusbar .statusbar-item', { has: page.locator('.codicon-settings') });
+
+/** Makes `label` the workspace's run config, as a user does: the palette's Choose Run Config, or a click on the status bar. */
+async function useConfig(page, label, { via = 'palette' } = {}) {
+  if (via === 'statusbar') await configStatus(page).first().click();
+  else await runCommand(page, 'A-LoL: Choose Run Config', { opensQuickPick: true });
+  await chooseConfig(page, label);
+  await configStatus(page).filter({ hasText: label }).first().waitFor({ state: 'visible', timeout: 10_000 });
 }
 
 /**
@@ -322,6 +326,11 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     assert.deepEqual({ name: c.name, kind: c.kind, path: c.path, range: c.range },
       { name: 'len_reward', kind: 'module', path: 'rewards/len_reward.ts', range: [0, 1] }, `the new component: ${JSON.stringify(c)}`);
     assert.equal(c.weight ?? 1, 1, 'weight 1 (or the default)');
+    // A minimal edit: the new component on a line of its own after the last one, every other byte as it was.
+    const label = '    { "name": "label", "kind": "field", "field": "reward" }';
+    const added = text.split('\n').find((l) => l.includes('"len_reward"'));
+    assert.equal(text, NEW_CONFIG.replace(label, `${label},\n${added}`), `only one line was added to new.jsonc:\n${text}`);
+    assert.match(added, /^ {4}\{ "name": "len_reward", /, 'the new line is indented like the one before it');
     // The trainer accepts the edited config and the template (a typo in either fails here).
     const cli = spawnSync(process.execPath, [ALOL, 'score-rows', '--config', 'new.jsonc', '--input', '-', '--json'],
       { cwd: ws, input: DATA.split('\n')[0], encoding: 'utf8', timeout: 60_000 });
@@ -330,9 +339,10 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     // Score Row on r0 with that config now shows the new component too.
     await openFile(page, 'data.jsonl');
     await goToLine(page, lineOf('r0'));
+    // The config chosen for New Reward Function is the workspace's now: Score Row asks nothing.
+    await configStatus(page).filter({ hasText: 'new.jsonc' }).first().waitFor({ state: 'visible', timeout: 10_000 });
     await timed('score row (new component)', async () => {
-      await runCommand(page, 'A-LoL: Score Row / Selection', { opensQuickPick: true });
-      await chooseConfig(page, 'new.jsonc');
+      await runCommand(page, 'A-LoL: Score Row / Selection');
     });
     const inline = await poll(() => afterText(page, 'r0'), (t) => t.includes('total'));
     console.log(`# after r0: ${JSON.stringify(inline)}`);
@@ -348,10 +358,10 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     const problemsFound = [];
     await openFile(page, 'data.jsonl');
     const id = 'r2';
+    await useConfig(page, 'score.json');
     await goToLine(page, lineOf(id));
     await timed('score row', async () => {
-      await runCommand(page, 'A-LoL: Score Row / Selection', { opensQuickPick: true });
-      await chooseConfig(page, 'score.json');
+      await runCommand(page, 'A-LoL: Score Row / Selection');
     });
     const want = expectedScores(ROWS[lineOf(id) - 1], SCORE_CONFIG.rewards);
     const inline = await poll(() => afterText(page, id), (t) => t.includes('total') && t.includes('brevity'));
@@ -383,8 +393,7 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     await page.keyboard.press('Shift+End');
     await cursorStatus(page).filter({ hasText: /selected/ }).waitFor({ state: 'visible', timeout: 10_000 });
     await timed('score selection', async () => {
-      await runCommand(page, 'A-LoL: Score Row / Selection', { opensQuickPick: true });
-      await chooseConfig(page, 'score.json');
+      await runCommand(page, 'A-LoL: Score Row / Selection');
     });
     for (const sid of ['r4', 'r5']) {
       const t = await poll(() => afterText(page, sid), (x) => x.includes('total'));
@@ -402,9 +411,9 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     const bad = 'r3';
     await openFile(page, 'data.jsonl');
     await goToLine(page, 1);
+    await useConfig(page, 'check.json', { via: 'statusbar' });
     await timed('check reward', async () => {
-      await runCommand(page, 'A-LoL: Check Reward Function', { opensQuickPick: true });
-      await chooseConfig(page, 'check.json');
+      await runCommand(page, 'A-LoL: Check Reward Function');
       // One module component in check.json: no component question expected; answer it if asked.
       if (await quickRow(page, 'nan_reward').isVisible().catch(() => false)) await quickRow(page, 'nan_reward').click();
       await notification(page, 'nan_reward').waitFor({ state: 'visible', timeout: 60_000 });
@@ -439,8 +448,7 @@ describe('Reward debugging commands in VS Code (code-server + Chromium)', { time
     fs.writeFileSync(path.join(ws, 'rewards', 'nan_reward.ts'), NAN_TS('none'));
     await runCommand(page, 'Notifications: Clear All Notifications');
     await timed('check reward (fixed)', async () => {
-      await runCommand(page, 'A-LoL: Check Reward Function', { opensQuickPick: true });
-      await chooseConfig(page, 'check.json');
+      await runCommand(page, 'A-LoL: Check Reward Function');
       if (await quickRow(page, 'nan_reward').isVisible().catch(() => false)) await quickRow(page, 'nan_reward').click();
       await notification(page, 'no problems on 6 rows').waitFor({ state: 'visible', timeout: 60_000 });
     });

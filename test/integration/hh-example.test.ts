@@ -1,4 +1,4 @@
-// The documented HH example config (examples/hh-harmless.json) audits a few hundred real HH rows:
+// The documented HH example config (examples/hh-harmless.alol.json) audits a few hundred real HH rows:
 // chosen/rejected label + sentiment, value fitted out-of-fold, filtered fractions per kind. Its dpo
 // step (`alol train --set train.variant=dpo`) learns DPO: the first step's loss is log 2 (policy ==
 // reference), pairs are drawn by uniform_pairs (shuffled epochs: every pair as often as any other, give
@@ -20,7 +20,7 @@ import { readDataset } from '../../src/trainer/data/dataset.js';
 import { sharedPath } from '../helpers/shared.js';
 
 const root = path.resolve(__dirname, '../../..');
-const example = JSON.parse(readFileSync(path.join(root, 'examples/hh-harmless.json'), 'utf8')) as {
+const example = JSON.parse(readFileSync(path.join(root, 'examples/hh-harmless.alol.json'), 'utf8')) as {
   data: { maxPromptTokens: number; maxResponseTokens: number };
   train: { batchSize: number };
 };
@@ -30,11 +30,12 @@ const records = (n: number) =>
   gunzipSync(readFileSync(sharedPath('data', 'hh-harmless-base-test.jsonl.gz'))).toString('utf8').split('\n').slice(0, n);
 const alol = (...args: string[]) => spawnSync(process.execPath, [path.join(root, 'bin/alol.js'), ...args], { encoding: 'utf8' });
 
-describe('examples/hh-harmless.json', () => {
+describe('examples/hh-harmless.alol.json', () => {
   it('audits a few hundred HH rows and reports filtered fractions for chosen and rejected', async () => {
     dir ||= await mkdtemp(path.join(os.tmpdir(), 'alol-hh-example-'));
     await writeFile(path.join(dir, 'hh.jsonl'), `${records(200).join('\n')}\n`);
-    const r = alol('audit', '--config', path.join(root, 'examples/hh-harmless.json'), '--set', `data.path=${path.join(dir, 'hh.jsonl')}`,
+    const config = path.join(root, 'examples/hh-harmless.alol.json');
+    const r = alol('audit', '--config', config, '--set', `data.path=${path.join(dir, 'hh.jsonl')}`,
       // a smaller budget than the example's for CI; the example's own settings are the documented run
       '--set', 'reference.sft.steps=40', '--set', 'model.init.embd=64', '--set', 'value.epochs=3',
       '--out', path.join(dir, 'run'), '--no-cache');
@@ -51,7 +52,7 @@ describe('examples/hh-harmless.json', () => {
     await writeFile(data, `${records(60).join('\n')}\n`);
     const steps = 30;
     const runDir = path.join(dir, 'run-dpo');
-    const r = alol('train', '--config', path.join(root, 'examples/hh-harmless.json'), '--set', `data.path=${data}`,
+    const r = alol('train', '--config', path.join(root, 'examples/hh-harmless.alol.json'), '--set', `data.path=${data}`,
       '--set', 'train.variant=dpo',
       '--set', 'reference.sft.steps=20', '--set', 'model.init.embd=64', '--set', 'value.epochs=1', '--set', `train.steps=${steps}`,
       '--set', 'eval.maxPrompts=3', '--set', 'data.split.test=0.1', '--out', runDir, '--no-cache');

@@ -88,8 +88,8 @@ describe('the A-LoL authors\' format', () => {
     assert.throws(() => readFileSync(path.join(dir, 'no.jsonl')), /ENOENT/);
   });
 
-  it('examples/scored-responses.json parses: field reward, fitOn train, four variants, pairs by margin; new keys\' defaults', async () => {
-    const { config } = await loadRunConfig(path.resolve(__dirname, '../../../examples/scored-responses.json'));
+  it('examples/scored-responses.alol.json parses: field reward, fitOn train, 4 variants, margin pairs; new keys\' defaults', async () => {
+    const { config } = await loadRunConfig(path.resolve(__dirname, '../../../examples/scored-responses.alol.json'));
     assert.deepEqual(config.train.variants, ['a_lol', 'a_lol_seq', 'nll', 'dpo']);
     assert.deepEqual(config.data.pairs, { from: 'best-worst', minMargin: 0.05 });
     assert.deepEqual([config.value.fitOn, config.rewards[0].kind], ['train', 'field']);

@@ -180,4 +180,50 @@ describe('alol reward verbs (the editor runs these)', () => {
       await rm(ws, { recursive: true, force: true });
     }
   });
+
+  it('score-rows and reward-report score the good rows and name the bad one (NaN, a throw) with its line; neither aborts', async () => {
+    const ws = await mkdtemp(path.join(os.tmpdir(), 'alol-verbs-'));
+    try {
+      // 70 rows: more than one batch of 64, so a throw in the second batch is retried row by row.
+      const responses = Array.from({ length: 70 }, (_, i) => (i === 2 ? 'a bad one' : i === 66 ? 'throw here' : `row ${i} text`));
+      await writeFile(
+        path.join(ws, 'nan.ts'),
+        'export default (b: { response: string }[]) => b.map((x) => { if (x.response.startsWith("throw")) throw new Error("planted"); '
+          + 'return x.response.includes("bad") ? NaN : x.response.length / 100; });\n',
+      );
+      const data = responses.map((r, i) => JSON.stringify({ id: `r${i}`, prompt: 'Q', response: r })).join('\n') + '\n';
+      await writeFile(path.join(ws, 'data.jsonl'), data);
+      const rewards = [
+        { name: 'len', kind: 'module', path: 'nan.ts', range: [0, 1] },
+        { name: 'one', kind: 'field', field: 'x', default: 1 },
+      ];
+      await writeFile(path.join(ws, 'run.json'), JSON.stringify({ data: { path: 'data.jsonl' }, rewards }));
+
+      const input = data.split('\n').slice(0, 4).join('\n');
+      const rowsOut = spawnSync(process.execPath, [bin, 'score-rows', '--config', 'run.json', '--input', '-', '--input-name',
+        path.join(ws, 'data.jsonl'), '--json'], { cwd: ws, input, encoding: 'utf8' });
+      assert.equal(rowsOut.status, 0, rowsOut.stderr);
+      const scored = JSON.parse(rowsOut.stdout) as { line: number; total: number | null; error?: string }[];
+      const totals = scored.map((r) => [r.line, r.total === null ? null : Number(r.total.toFixed(4))]);
+      assert.deepEqual(totals, [[1, 1.1], [2, 1.1], [3, null], [4, 1.1]]);
+      assert.match(scored[2].error ?? '', /reward len \(module\): row data\.jsonl:3 \(id r2\): returned NaN/);
+
+      const rep = alol(ws, 'reward-report', '--config', 'run.json', '--json');
+      assert.equal(rep.status, 0, rep.stderr);
+      const report = JSON.parse(rep.stdout) as {
+        rows: number; of: number; skipped: { line: number; errors: { component: string; message: string }[] }[];
+        components: { name: string; summary: { count: number; max: number } }[];
+      };
+      assert.deepEqual([report.rows, report.of], [68, 70]);
+      assert.deepEqual(report.skipped.map((b) => [b.line, b.errors.map((e) => e.component)]), [[3, ['len']], [67, ['len']]]);
+      assert.match(report.skipped[1].errors[0].message, /planted/);
+      assert.deepEqual(report.components.map((c) => c.summary.count), [68, 68]);
+      const text = alol(ws, 'reward-report', '--config', 'run.json');
+      assert.equal(text.status, 0, text.stderr);
+      assert.match(text.stdout, /^reward report: 68 rows of data\.jsonl \(of 70; 2 could not be scored, listed at the end\)$/m);
+      assert.match(text.stdout, /^rows not scored \(2\):\n {2}line 3 \(id r2\): .*returned NaN\n {2}line 67 \(id r66\): .*planted/m);
+    } finally {
+      await rm(ws, { recursive: true, force: true });
+    }
+  });
 });

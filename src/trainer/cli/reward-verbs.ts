@@ -12,7 +12,7 @@ import { DEFAULT_SPLIT, buildRecord, readDataset } from '../data/dataset.js';
 import { type Row, classifyRecord } from '../data/rows.js';
 import { AlolError } from '../errors.js';
 import { ModuleReward } from '../rewards/module-reward.js';
-import { RewardSet, type ScoreResult } from '../rewards/registry.js';
+import { RewardSet, type ScoreResult, type TolerantScore } from '../rewards/registry.js';
 import { rewardReport } from '../rewards/report.js';
 import { renderHistogram } from '../rewards/summary.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -60,26 +60,40 @@ function rowsFromText(text: string, file: string): Row[] {
   });
 }
 
-/** Scores as the editor reads them (`score-rows --json`, `debug-reward --results`): one object a row. */
-function scoredRows(set: RewardSet, rows: readonly Row[], r: ScoreResult) {
-  return rows.map((row, i) => ({
-    rowId: row.id,
-    line: row.line,
-    kind: row.kind,
-    total: r.total[i],
-    rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[i]])),
-  }));
+/**
+ * Scores as the editor reads them (`score-rows --json`, `debug-reward --results`): one object a row. A row
+ * that could not be scored has `total: null`, no rewards and `error` (every component's reason).
+ */
+function scoredRows(set: RewardSet, rows: readonly Row[], r: ScoreResult, bad: TolerantScore['bad'] = []) {
+  const errors = new Map(bad.map((b) => [b.index, b.errors.map((e) => e.message).join('; ')]));
+  let j = 0; // r covers the good rows only, in order
+  return rows.map((row, i) => {
+    const error = errors.get(i);
+    if (error !== undefined) return { rowId: row.id, line: row.line, kind: row.kind, total: null, rewards: {}, error };
+    const k = j++;
+    return {
+      rowId: row.id,
+      line: row.line,
+      kind: row.kind,
+      total: r.total[k],
+      rewards: Object.fromEntries(set.names.map((n) => [n, (r.components.get(n) as Float64Array)[k]])),
+    };
+  });
 }
 
-async function scoreRows(flags: Flags & { input: string }): Promise<void> {
+/** Scores every row it can: a bad row is reported on its own (exit code 1), never hides the others. */
+async function scoreRows(flags: Flags & { input: string; inputName?: string }): Promise<void> {
   const { set } = await open(flags);
   try {
-    const rows = rowsFromText(flags.input === '-' ? readFileSync(0, 'utf8') : readFileSync(flags.input, 'utf8'), flags.input);
-    const r = await set.score(rows);
-    const out = scoredRows(set, rows, r);
+    const text = flags.input === '-' ? readFileSync(0, 'utf8') : readFileSync(flags.input, 'utf8');
+    const rows = rowsFromText(text, flags.inputName ?? flags.input);
+    const { result, bad } = await set.scoreEach(rows);
+    const out = scoredRows(set, rows, result, bad);
+    const parts = (x: (typeof out)[number]) => Object.entries(x.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ');
     const line = (x: (typeof out)[number]): string =>
-      `${x.rowId} ${x.kind}: total ${x.total.toFixed(4)}  ${Object.entries(x.rewards).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`;
+      x.total === null ? `${x.rowId} ${x.kind}: ${x.error}` : `${x.rowId} ${x.kind}: total ${x.total.toFixed(4)}  ${parts(x)}`;
     console.log(flags.json ? JSON.stringify(out) : out.map(line).join('\n'));
+    if (bad.length && !flags.json) process.exitCode = 1;
   } finally {
     await set.dispose();
   }
@@ -144,16 +158,23 @@ async function debug(flags: Flags & { lines?: string; prepare: boolean; results?
   }
 }
 
+/** The report over the rows that score; the others are listed (with every component's reason), never abort it. */
 async function report(flags: Flags): Promise<void> {
   const { set, data, loaded } = await open(flags);
   try {
-    const r = await set.score(data.rows);
+    const { result: r, good, bad } = await set.scoreEach(data.rows);
     const comps = loaded.config.rewards
       .filter((c) => set.names.includes(c.name))
       .map((c) => ({ name: c.name, weight: c.weight, range: set.rangeOf(c.name), values: r.components.get(c.name) as Float64Array }));
-    const rep = rewardReport(comps, data.rows.map((x) => x.response));
-    if (flags.json) return void console.log(JSON.stringify({ rows: data.rows.length, components: rep }));
-    console.log(`reward report: ${data.rows.length} rows of ${loaded.config.data.path}\n`);
+    const rep = rewardReport(comps, good.map((i) => data.rows[i].response));
+    const file = path.resolve(loaded.baseDir, loaded.config.data.path);
+    const skipped = bad.map((b) => ({ line: b.row.line, rowId: b.row.id, kind: b.row.kind, errors: b.errors }));
+    if (flags.json) {
+      const head = { rows: good.length, of: data.rows.length, file, dataPath: loaded.config.data.path };
+      return void console.log(JSON.stringify({ ...head, skipped, components: rep }));
+    }
+    const of = bad.length ? ` (of ${data.rows.length}; ${bad.length} could not be scored, listed at the end)` : '';
+    console.log(`reward report: ${good.length} rows of ${loaded.config.data.path}${of}\n`);
     for (const c of rep) {
       const corr = Object.entries(c.correlations).map(([k, v]) => `${k} ${v === null ? '-' : v.toFixed(2)}`).join(', ');
       const stats = `mean ${c.summary.mean.toFixed(3)}, min ${c.summary.min.toFixed(3)}, max ${c.summary.max.toFixed(3)}`;
@@ -164,6 +185,8 @@ async function report(flags: Flags): Promise<void> {
       for (const w of c.warnings) console.log(`  warning: ${c.name} ${w}`);
       for (const l of renderHistogram(c.summary.histogram, 30)) console.log(l);
     }
+    if (bad.length) console.log(`\nrows not scored (${bad.length}):`);
+    for (const b of skipped) console.log(`  line ${b.line} (id ${b.rowId}): ${b.errors.map((e) => e.message).join('; ')}`);
   } finally {
     await set.dispose();
   }
@@ -180,6 +203,7 @@ export function registerRewardVerbs(program: Command): void {
   const scoreWhat = "score dataset rows given as JSONL text (a file, or - for stdin) with the config's reward components";
   common(program.command('score-rows').description(scoreWhat))
     .requiredOption('--input <file>', 'JSONL rows, or - for stdin')
+    .option('--input-name <file>', 'the file the rows come from, for messages (with --input -: the editor\'s dataset)')
     .action(scoreRows);
   const checkWhat =
     'dry-run reward components on N rows; report throws, NaN, non-numbers, wrong lengths, out-of-range values, time-outs and slow calls, ' +

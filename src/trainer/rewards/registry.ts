@@ -174,6 +174,62 @@ export class RewardSet {
   }
 
   /**
+   * Scores every row it can and names the others (the Reward Report and Score Row: one bad row must not
+   * hide the rest). Each component scores in batches; a batch that throws, times out or comes back the
+   * wrong length is scored again one row at a time, so only its bad rows are lost. A row is bad when any
+   * component fails on it; `result` covers the good rows only (in order, `good` their indices). No cache.
+   */
+  async scoreEach(rows: readonly Row[], batchSize = 64): Promise<TolerantScore> {
+    const failed = new Map<number, { component: string; message: string }[]>();
+    const fail = (i: number, component: string, message: string) => failed.set(i, [...(failed.get(i) ?? []), { component, message }]);
+    const all = new Map<string, Float64Array>();
+    for (const p of this.parts) {
+      const values = new Float64Array(rows.length).fill(NaN);
+      const take = (i: number, v: unknown) => {
+        try {
+          values[i] = this.validate(p, v, rows[i]);
+        } catch (e) {
+          fail(i, p.config.name, (e as Error).message);
+        }
+      };
+      for (let k = 0; k < rows.length; k += batchSize) {
+        const idx = Array.from({ length: Math.min(batchSize, rows.length - k) }, (_, j) => k + j);
+        let out: unknown[] | null = null;
+        try {
+          out = await p.score(idx.map((i) => rows[i]));
+        } catch {
+          out = null; // scored again row by row below, where the error is named with its row
+        }
+        if (out && out.length === idx.length) {
+          idx.forEach((i, j) => take(i, (out as unknown[])[j]));
+          continue;
+        }
+        for (const i of idx) {
+          try {
+            const one = await p.score([rows[i]]);
+            const where = `${label(p.config)}: row ${describeRow(rows[i])}`;
+            if (one.length !== 1) fail(i, p.config.name, `${where}: returned ${one.length} values for 1 row`);
+            else take(i, one[0]);
+          } catch (e) {
+            fail(i, p.config.name, (e as Error).message);
+          }
+        }
+      }
+      all.set(p.config.name, values);
+    }
+    const good = rows.map((_, i) => i).filter((i) => !failed.has(i));
+    const components = new Map([...all].map(([n, v]) => [n, Float64Array.from(good, (i) => v[i])]));
+    const total = new Float64Array(good.length);
+    for (const p of this.parts) {
+      const v = components.get(p.config.name) as Float64Array;
+      for (let j = 0; j < good.length; j++) total[j] += p.config.weight * v[j];
+    }
+    const counts = new Map(this.parts.map((p) => [p.config.name, rows.length]));
+    const bad = [...failed].sort((a, b) => a[0] - b[0]).map(([i, errors]) => ({ index: i, row: rows[i], errors }));
+    return { result: { total, components, computed: counts, cached: new Map(this.parts.map((p) => [p.config.name, 0])) }, good, bad };
+  }
+
+  /**
    * A dry run that reports instead of stopping: each component on each row alone (timed), then on the
    * rows as one batch (a wrong-length result shows there). Every throw, NaN, non-number, out-of-range
    * value, time-out and call slower than `slowMs` becomes a finding naming the row. A call's time is the
@@ -254,6 +310,13 @@ export interface CheckFinding {
   line: number;
   problem: CheckProblem;
   detail: string;
+}
+
+/** What scoreEach returns: scores of the good rows (indices `good`) and each bad row with its errors. */
+export interface TolerantScore {
+  result: ScoreResult;
+  good: number[];
+  bad: { index: number; row: Row; errors: { component: string; message: string }[] }[];
 }
 
 export interface CheckReport {

@@ -1,11 +1,14 @@
 // Score Row / Selection in the real extension host: rows under the cursors (a pair line gives its
 // chosen and rejected rows), selected text inside a row scored as a response with that row's prompt
-// (JSON escapes decoded), and a malformed row refused. Values are checked against numbers computed here.
+// (JSON escapes decoded), a row whose reward is NaN (the others still scored; the error as a diagnostic
+// on that row and in the output, gone once the row scores again), and a malformed row refused (its reason
+// on its line). Values are checked against numbers computed here.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { before, describe, it } from 'mocha';
+import { outputChannel } from './wait';
 
 interface ScoredRow {
   line: number;
@@ -13,7 +16,14 @@ interface ScoredRow {
   kind: string;
   total: number;
   rewards: Record<string, number>;
+  error?: string;
 }
+
+// NaN on the row whose response is " bye now" (line 3), else 0.5.
+const NAN_MODULE = `export default function score(batch: { response: string }[]): number[] {
+  return batch.map((x) => (x.response === ' bye now' ? NaN : 0.5));
+}
+`;
 
 // (prompt length + response length) / 1000: shows that the prompt reached the module too.
 const MODULE = `export default function score(batch: { prompt: string; response: string }[]): number[] {
@@ -35,6 +45,7 @@ describe('Score Row / Selection', function () {
   let root: string;
   let config: string;
   let pairsConfig: string;
+  let nanConfig: string;
   let editor: vscode.TextEditor;
 
   before(async () => {
@@ -53,6 +64,10 @@ describe('Score Row / Selection', function () {
     fs.writeFileSync(config, JSON.stringify({ data: { path: 'data.jsonl' }, rewards }, null, 2));
     pairsConfig = path.join(root, 'pairs.alol.json');
     fs.writeFileSync(pairsConfig, JSON.stringify({ data: { path: 'pairs.jsonl' }, rewards }, null, 2));
+    fs.writeFileSync(path.join(root, 'rewards', 'nan.ts'), NAN_MODULE);
+    nanConfig = path.join(root, 'nan.alol.json');
+    const nanRewards = [{ name: 'nan_here', kind: 'module', path: 'rewards/nan.ts', range: [0, 1] }];
+    fs.writeFileSync(nanConfig, JSON.stringify({ data: { path: 'data.jsonl' }, rewards: nanRewards }, null, 2));
     await vscode.extensions.getExtension('alol-studio.alol-studio')?.activate();
     editor = await vscode.window.showTextDocument(vscode.Uri.file(path.join(root, 'data.jsonl')));
   });
@@ -105,12 +120,37 @@ describe('Score Row / Selection', function () {
     assert.equal(out[0].rewards.label, 0.25, 'a selection keeps the fields of its row (label 0.25)');
   });
 
+  it('a NaN row: the others scored, the error as a diagnostic on that row and in the output; cleared by a good score', async () => {
+    const scoreDiagnostics = () => vscode.languages.getDiagnostics(editor.document.uri).filter((d) => d.source === 'A-LoL');
+    editor.selections = [new vscode.Selection(0, 0, 0, 0), new vscode.Selection(2, 0, 2, 0)];
+    const out = await score(nanConfig);
+    assert.ok(out, 'Score Row returned nothing: one NaN row failed the whole command');
+    assert.deepEqual(out.map((r) => [r.line, r.total]), [[1, 0.5], [3, null]]);
+    assert.match(out[1].error ?? '', /nan_here.*data\.jsonl:3 \(id r3\): returned NaN/);
+    // Set before the command returned: no waiting needed.
+    const diags = scoreDiagnostics();
+    assert.equal(diags.length, 1, JSON.stringify(diags.map((d) => [d.range.start.line, d.message])));
+    assert.equal(diags[0].range.start.line, 2, 'the diagnostic is on the NaN row (line 3)');
+    assert.equal(diags[0].severity, vscode.DiagnosticSeverity.Error);
+    assert.match(diags[0].message, /returned NaN/);
+    await outputChannel('A-LoL Rewards', (t) => /line 3: error: .*returned NaN/.test(t), 30_000);
+
+    // Scoring row 3 with a config that scores it: the stale error is gone.
+    editor.selections = [new vscode.Selection(2, 0, 2, 0)];
+    const again = await score();
+    assert.ok(again && again[0].total !== null, JSON.stringify(again));
+    assert.deepEqual(scoreDiagnostics(), [], 'a stale Score Row diagnostic was left');
+  });
+
   it('refuses a malformed row under the cursor (an unsaved edit) and scores nothing', async () => {
     const edit = new vscode.WorkspaceEdit();
     edit.replace(editor.document.uri, editor.document.lineAt(1).range, '{"id": "broken", "prompt": ');
     assert.ok(await vscode.workspace.applyEdit(edit));
     editor.selections = [new vscode.Selection(1, 3, 1, 3), new vscode.Selection(2, 0, 2, 0)];
     assert.equal(await score(), undefined);
+    const diags = vscode.languages.getDiagnostics(editor.document.uri).filter((d) => d.source === 'A-LoL');
+    assert.deepEqual(diags.map((d) => d.range.start.line), [1], 'the reason is on the malformed line');
+    assert.match(diags[0].message, /not valid JSON/);
     await vscode.commands.executeCommand('workbench.action.files.revert');
   });
 });
