@@ -21,9 +21,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TARGET = 'linux-x64';
 
 // What the staging folder links in (plus README, LICENSE and CHANGELOG files at the top level).
-const STAGED = ['.vscodeignore', 'dist', 'out/src', 'webview/dist', 'media', 'node_modules'];
+const STAGED = ['.vscodeignore', 'dist', 'out/src', 'webview/dist', 'media', 'docs', 'node_modules'];
 // Top-level entries of the .vsix's extension/ folder; anything else fails the check.
-const ALLOWED = [/^dist\//, /^out\/src\//, /^webview\/dist\//, /^media\//, /^node_modules\//,
+const ALLOWED = [/^dist\//, /^out\/src\//, /^webview\/dist\//, /^media\//, /^docs\//, /^node_modules\//,
   /^package\.json$/, /^readme\.md$/i, /^LICENSE(\.\w+)?$/i, /^CHANGELOG\.md$/];
 // Never in a linux-x64 .vsix.
 const FORBIDDEN = [/^node_modules\/onnxruntime-node\/bin\/napi-v\d+\/(darwin|win32|linux\/arm64)\//,

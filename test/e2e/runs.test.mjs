@@ -43,7 +43,7 @@ describe('Runs view and dashboard state (code-server + Chromium, recorded runs)'
     const old = readEvents(path.join(FIXTURES, 'train-failed')).map((e) => ({ ...e, t: e.t - 86_400_000 }));
     fs.writeFileSync(path.join(ws, 'runs', 'old-failed', 'events.jsonl'), old.map((e) => JSON.stringify(e)).join('\n') + '\n');
     // A dataset and the demo's per-row advantages pointing into it: the histogram's bin [0.15, 0.2) lists two rows.
-    fs.writeFileSync(path.join(ws, 'data.jsonl'), '{"prompt":"a","response":"b"}\n{"prompt":"c","response":"d"}\n');
+    fs.writeFileSync(path.join(ws, 'data.jsonl'), '{"id":"r1","prompt":"a","response":"b"}\n{"id":"r2","prompt":"c","response":"d"}\n');
     const row = (line, a) => JSON.stringify({
       rowId: `r${line}`, file: path.join(ws, 'data.jsonl'), line, kind: 'row', reward: { total: 0.5 }, value: 0.5 - a, advantage: a,
       kept: a > 0, refLogprob: -3, refTokens: 3, timesSampled: 0,
@@ -145,7 +145,7 @@ describe('Runs view and dashboard state (code-server + Chromium, recorded runs)'
     await dashboardTab().click(); // the dashboard's group is the active one, as after a click in the dashboard
     assert.ok((await groups()).find((g) => g.active)?.tabs.some((t) => t.startsWith('A-LoL Dashboard')), JSON.stringify(await groups()));
     await dash().locator('.bin-hit[data-lo="0.15"]').click();
-    const second = quickRows(page()).filter({ hasText: 'A = 0.180' });
+    const second = quickRows(page()).filter({ hasText: 'A +0.180' });
     await second.waitFor({ state: 'visible', timeout: 30_000 });
     await second.click();
     await activeTab(page(), 'data.jsonl').waitFor({ state: 'visible', timeout: 30_000 });
