@@ -147,6 +147,17 @@ describe('dashboard webview: recorded runs, compare, warnings, chart interaction
     const title = await page.locator('.run-title').textContent();
     assert.equal(title, 'demo-seq');
     await page.locator('section.curves').screenshot({ path: path.join(ARTIFACTS, 'curves-sft-dark.png') });
+
+    // and an audit (no training, no evaluation) after it: nothing of demo-seq is left
+    const third = hostMessages(audit, { state: 'finished' });
+    third[0] = { type: 'run/didOpen', runDir: '/runs/audit-folds', title: 'audit-folds', live: false };
+    await send(page, third);
+    assert.equal(await page.locator('figure.chart[data-chart^="reward: "]').count(), 0, 'no evaluation charts');
+    assert.equal(await page.locator('.sample-card').count(), 0);
+    assert.equal(await page.locator('.samples .prompt-position').isVisible(), false, 'no prompt stepper without samples');
+    assert.equal(await page.locator('section.comparison').isHidden(), true, 'no summary.json: no comparison table');
+    assert.equal((await chartData(page, 'loss')).series, 0);
+    assert.equal((await chartData(page, 'value head MSE')).points.length, 2, 'the audit\'s own value fit');
   });
 
   it('compare: two runs overlaid, the kept-set difference equals the one computed from both advantages.jsonl', async () => {

@@ -118,6 +118,8 @@ export class SamplesPanel {
     if (model.sampleGroups.length === 0) {
       replaceChildren(this.holder, h('p', 'muted', 'No samples yet: each evaluation adds its generations here.'));
       this.count.textContent = '';
+      this.byPromptControls.classList.add('hidden'); // nothing to step through (and nothing stale from another run)
+      this.tableControls.classList.add('hidden');
       return;
     }
     if (byPrompt) this.drawByPrompt(model);
