@@ -8,7 +8,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { DashboardPanel } from './dashboard.js';
 import type { AdvantageRow } from '../protocol/advantages.js';
 import { type AnnotationField, type LineRows, annotationText, isAnnotated, mapRows, setField } from './datasetRows.js';
 import { COLORS } from './constants.js';
@@ -247,7 +246,7 @@ export class DatasetAnnotations implements vscode.CodeLensProvider, vscode.Hover
     const doc = await vscode.workspace.openTextDocument(file);
     const at = this.rows(doc).find((l) => l.rows.some((r) => r.id === rowId))?.index ?? Math.max(0, recordedLine - 1);
     const pos = new vscode.Position(at, 0);
-    await vscode.window.showTextDocument(doc, { selection: new vscode.Range(pos, pos), viewColumn: DashboardPanel.textColumn() });
+    await vscode.window.showTextDocument(doc, { selection: new vscode.Range(pos, pos) });
   }
 
   dispose(): void {

@@ -166,7 +166,8 @@ export class TrainerController implements vscode.Disposable {
     try {
       const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
       const pos = new vscode.Position(Math.max(0, Math.min(line - 1, doc.lineCount - 1)), 0);
-      const viewColumn = DashboardPanel.textColumn();
+      const dashColumn = DashboardPanel.current?.viewColumn;
+      const viewColumn = dashColumn === vscode.ViewColumn.One ? vscode.ViewColumn.Two : vscode.ViewColumn.One;
       await vscode.window.showTextDocument(doc, { viewColumn, selection: new vscode.Range(pos, pos), preview: false });
     } catch (e) {
       void vscode.window.showErrorMessage(`A-LoL: could not open ${file}:${line}: ${e instanceof Error ? e.message : String(e)}`);

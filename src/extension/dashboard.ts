@@ -121,19 +121,6 @@ export class DashboardPanel {
     this.post({ type: 'run/didOpen', runDir, title, live });
   }
 
-  /**
-   * Where the extension opens a document so that it does not cover the dashboard: when the dashboard is the active
-   * editor (the user clicked in it: a histogram bin, a kept-set row), another group — the first one, or a new one
-   * beside when the dashboard is alone — else the active group (undefined: VS Code's default). keepGroup stays as
-   * the guard for documents opened by other code.
-   */
-  static textColumn(): vscode.ViewColumn | undefined {
-    const d = DashboardPanel.current;
-    if (!d || !d.panel.active) return undefined;
-    const other = vscode.window.tabGroups.all.find((g) => g.viewColumn !== d.panel.viewColumn);
-    return other?.viewColumn ?? vscode.ViewColumn.Beside;
-  }
-
   /** The editor column the panel is in (undefined while it is not shown). */
   get viewColumn(): vscode.ViewColumn | undefined {
     return this.panel.viewColumn;

@@ -12,7 +12,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { modify } from 'jsonc-parser';
 import * as vscode from 'vscode';
-import { DashboardPanel } from './dashboard.js';
 import type { TrainerController } from './controller.js';
 import { type ResolvedRuntime, cliEntry, resolveRuntime, runCliVerb } from './nodeRuntime.js';
 import { type RowScore, describeScore, modulePathOf, readConfigAsWritten, rewardInsertion, rewardTemplate } from './rewardFiles.js';
@@ -121,7 +120,7 @@ export class RewardDebugger implements vscode.Disposable {
           + 'save the file before running the reward.');
       }
     }
-    await vscode.window.showTextDocument(vscode.Uri.file(file), { viewColumn: DashboardPanel.textColumn() });
+    await vscode.window.showTextDocument(vscode.Uri.file(file));
     const added = config ? ` and added "${name}" to ${path.basename(config)}` : '';
     void vscode.window.showInformationMessage(`A-LoL: wrote ${vscode.workspace.asRelativePath(file)}${added}.`);
   }

@@ -6,7 +6,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { DashboardPanel } from './dashboard.js';
 import { COMMANDS, STATE_KEYS } from './constants.js';
 import { runConfigName, runConfigTemplate } from './runConfigTemplate.js';
 
@@ -42,7 +41,7 @@ async function newRunConfig(): Promise<string | undefined> {
   let file = path.join(ws.uri.fsPath, runConfigName(1));
   for (let i = 2; existsSync(file); i++) file = path.join(ws.uri.fsPath, runConfigName(i));
   writeFileSync(file, runConfigTemplate(path.relative(path.dirname(file), data).split(path.sep).join('/')));
-  await vscode.window.showTextDocument(vscode.Uri.file(file), { viewColumn: DashboardPanel.textColumn() });
+  await vscode.window.showTextDocument(vscode.Uri.file(file));
   const next = 'check the rewards (hover a key for its meaning), then run the command again.';
   void vscode.window.showInformationMessage(`A-LoL: wrote ${path.basename(file)} for ${path.basename(data)}; ${next}`);
   return file;
