@@ -171,6 +171,10 @@ describe('Runs view and dashboard state (code-server + Chromium, recorded runs)'
     await runCommand(page(), 'A-LoL: Open Dashboard');
     await showing('demo-finished');
     await dashboardTab().click();
+    // The webview takes the focus a moment after its tab is clicked; a palette opened before that closes on the focus
+    // change (seen once in a soak). Wait for the focus to be in the dashboard's frame, then open the palette.
+    const dashboardFocused = () => document.activeElement?.tagName === 'IFRAME' && document.activeElement.classList.contains('webview');
+    await page().waitForFunction(dashboardFocused);
     await runCommand(page(), 'A-LoL: New Reward Function', { opensQuickPick: true });
     await quickInput(page()).fill('tone_check');
     await quickInput(page()).press('Enter');
