@@ -8,7 +8,8 @@
 import { select, table, type SelectHandle } from './components.js';
 import { h, replaceChildren, section } from './dom.js';
 import { fixed, int, pct, DASH } from './format.js';
-import { colourOf, displayName, type RunModel } from './model.js';
+import { colourOf, type RunModel } from './model.js';
+import { displayName } from './view.js';
 import type { RunSummary } from '../../src/protocol/webview.js';
 
 type Metrics = RunSummary['variants'][string]['heldout'];

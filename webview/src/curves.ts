@@ -6,7 +6,8 @@
 // colour of a variant is its order of appearance in the run.
 
 import { h, s, replaceChildren, section } from './dom.js';
-import { colourOf, displayName, type MetricKey, type RunModel, type VariantSeries } from './model.js';
+import { colourOf, type MetricKey, type RunModel, type VariantSeries } from './model.js';
+import { displayName } from './view.js';
 import { onThemeChange, Plot, type PlotSeries, type PlotView } from './plot.js';
 
 interface ChartSpec {

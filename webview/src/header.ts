@@ -6,7 +6,8 @@ import { badge, button, progressBar, progressRing, type BadgeHandle, type Button
 import { h, replaceChildren, setText } from './dom.js';
 import { basename, duration, int, num, DASH } from './format.js';
 import type { TrainerState } from '../../src/protocol/webview.js';
-import { displayName, elapsedMs, etaMs, type Architecture, type PhaseState, type RunModel, type RunStart } from './model.js';
+import { elapsedMs, etaMs, type Architecture, type PhaseState, type RunModel, type RunStart } from './model.js';
+import { displayName } from './view.js';
 
 export class RunHeader {
   readonly root: HTMLElement;

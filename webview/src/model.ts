@@ -207,12 +207,16 @@ function nameIndex(model: RunModel, name: string): void {
   if (!model.names.includes(name)) model.names.push(name);
 }
 
+function emptySeries(name: string): VariantSeries {
+  const m = Object.fromEntries(METRICS.map((k) => [k, []])) as unknown as VariantSeries['m'];
+  return { name, totalSteps: 0, steps: [], m, tokensPerSec: null, elapsedMs: 0, version: 0 };
+}
+
 function seriesOf(model: RunModel, name: string): VariantSeries {
   let s = model.series.find((x) => x.name === name);
   if (!s) {
     nameIndex(model, name);
-    const m = { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [], heldoutLoss: [] };
-    s = { name, totalSteps: 0, steps: [], m, tokensPerSec: null, elapsedMs: 0, version: 0 };
+    s = emptySeries(name);
     model.series.push(s);
   }
   return s;
@@ -312,8 +316,7 @@ function fitOf(model: RunModel, phase: Phase): VariantSeries {
   const name = phase === 'reference' ? 'π_ref SFT' : phase === 'value' ? 'value head fit' : `${phase} fit`;
   let s = model.fits.find((x) => x.name === name);
   if (!s) {
-    const m = { loss: [], lr: [], gradNorm: [], meanImportanceWeight: [], clipFraction: [], heldoutLoss: [] };
-    s = { name, totalSteps: 0, steps: [], m, tokensPerSec: null, elapsedMs: 0, version: 0 };
+    s = emptySeries(name);
     model.fits.push(s);
   }
   return s;
@@ -369,46 +372,4 @@ export function etaMs(model: RunModel): number | null {
   }
   if (model.lastT === null) return null;
   return ((model.lastT - p.startT) / p.done) * (p.total - p.done);
-}
-
-/** A variant's name as the dashboard shows it: the reference policy is π_ref (the dataset's responses are "dataset response"). */
-export function displayName(name: string): string {
-  return name.replace(/(^|\/)reference$/, '$1π_ref');
-}
-
-let merged: { key: string; view: RunModel } | null = null;
-
-/**
- * What the panels draw: the model itself, or for a comparison the merge of its runs' models, each variant
- * named `<run label>/<variant>` (curves overlaid, one comparison table, samples side by side). Cached
- * until a run's model changes.
- */
-export function viewOf(model: RunModel): RunModel {
-  const c = model.compare;
-  if (!c) return model;
-  const vers = (m: RunModel) => Object.values(m.ver).join('.');
-  const key = `${vers(model)}|${c.runs.map((r) => vers(r.model)).join('|')}`;
-  if (merged?.key === key) return merged.view;
-  const view = emptyModel();
-  const pre = (label: string, name: string) => `${label}/${name}`;
-  for (const { label, model: m } of c.runs) {
-    view.names.push(...m.names.map((n) => pre(label, n)));
-    view.series.push(...m.series.map((s) => ({ ...s, name: pre(label, s.name) })));
-    view.fits.push(...m.fits.map((s) => ({ ...s, name: pre(label, s.name) })));
-    view.evals.push(...m.evals.map((e) => ({ ...e, variant: pre(label, e.variant) })));
-    view.sampleGroups.push(...m.sampleGroups.map((g) => ({ ...g, variant: pre(label, g.variant) })));
-    if (m.summary) {
-      const variants = Object.fromEntries(Object.entries(m.summary.variants).map(([k, v]) => [pre(label, k), v]));
-      view.summary = { variants: { ...(view.summary?.variants ?? {}), ...variants } };
-    }
-  }
-  view.run = model.run;
-  view.compare = c;
-  view.sentinels = model.sentinels;
-  view.rejected = model.rejected;
-  view.log = model.log;
-  const all = [model, ...c.runs.map((r) => r.model)];
-  for (const k of Object.keys(view.ver) as (keyof RunModel['ver'])[]) view.ver[k] = all.reduce((a, m) => a + m.ver[k], 0);
-  merged = { key, view };
-  return view;
 }

@@ -9,7 +9,8 @@
 import { select, table, type SelectHandle } from './components.js';
 import { h, replaceChildren, section } from './dom.js';
 import { fixed } from './format.js';
-import { colourOf, displayName, type RunModel, type Sample, type SampleGroup } from './model.js';
+import { colourOf, type RunModel, type Sample, type SampleGroup } from './model.js';
+import { displayName } from './view.js';
 
 const ALL = '*';
 

@@ -5,7 +5,8 @@
 
 import { h, replaceChildren } from './dom.js';
 import { num } from './format.js';
-import { displayName, type RunModel } from './model.js';
+import { type RunModel } from './model.js';
+import { displayName } from './view.js';
 
 export interface Sentinel {
   id: 'saturation' | 'value-head' | 'length' | 'eval-na';
