@@ -283,6 +283,42 @@ export const EvalSchema = z
   })
   .describe('evaluation of pi_ref and each trained policy on the test split (and on validation every train.evalEvery steps)');
 
+export const BackendSchema = z
+  .strictObject({
+    kind: z
+      .enum(['builtin', 'torch'])
+      .default('builtin')
+      .describe(
+        'what computes with the models: builtin (ONNX Runtime in the trainer process) or torch (a PyTorch worker: transformers, ' +
+          'peft, torch.distributed; its interpreter comes from `alol --python` or the alolStudio.python setting, never from this file)',
+      ),
+    launcher: z
+      .enum(['none', 'torchrun', 'accelerate'])
+      .default('none')
+      .describe('torch: how the worker starts: one process (none), or `processes` of them under torchrun or accelerate launch'),
+    processes: int(1).default(1).describe('torch: worker processes (one per GPU); more than 1 needs a launcher'),
+    fsdp: z
+      .boolean()
+      .default(false)
+      .describe('torch: shard the model over the processes with FSDP (not supported yet: true is refused; DDP replicates the model)'),
+    precision: z
+      .enum(['float32', 'bfloat16', 'float16'])
+      .default('float32')
+      .describe('torch: the compute precision (autocast; weights and AdamW stay float32); float16 needs CUDA'),
+  })
+  .superRefine((b, ctx) => {
+    if (b.kind === 'builtin' && (b.launcher !== 'none' || b.processes !== 1 || b.fsdp || b.precision !== 'float32')) {
+      ctx.addIssue({ code: 'custom', path: ['kind'], message: 'launcher, processes, fsdp and precision are settings of the torch backend; set kind to "torch"' });
+    }
+    if (b.processes > 1 && b.launcher === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['launcher'], message: `${b.processes} processes need a launcher: "torchrun" or "accelerate"` });
+    }
+    if (b.fsdp) {
+      ctx.addIssue({ code: 'custom', path: ['fsdp'], message: 'FSDP is not supported yet; the torch backend replicates the model on every process (DDP)' });
+    }
+  })
+  .describe('the compute backend (README "Bigger models: the PyTorch backend")');
+
 export const RunConfigSchema = z
   .strictObject({
     $schema: z
@@ -300,7 +336,8 @@ export const RunConfigSchema = z
       .enum(['auto', 'cpu', 'cuda', 'webgpu'])
       .default('auto')
       .describe('where ONNX Runtime runs: auto (CUDA when its provider loads, else CPU), cpu, cuda or webgpu (else CPU, with a hint)'),
-    threads: int(1).default(2).describe('CPU threads per ONNX Runtime session (intra-op)'),
+    threads: int(1).default(2).describe('CPU threads per ONNX Runtime session (intra-op); torch backend: per worker process'),
+    backend: BackendSchema.prefault({}),
   })
   .describe('An A-LoL Studio run config: every field has a default, unknown keys are errors. `alol <verb> --config FILE`.')
   .superRefine((c, ctx) => {

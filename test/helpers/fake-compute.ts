@@ -52,15 +52,15 @@ class FakeTrainer<B> implements Trainer<B> {
     return { loss: fakeLoss(this.step), gradNorm: 0.5, extra: { ...this.extra } };
   }
 
-  weights(): Map<string, Float32Array> {
+  async weights(): Promise<Map<string, Float32Array>> {
     return copyMap(this.params);
   }
 
-  state(): TrainerState {
+  async state(): Promise<TrainerState> {
     return { params: copyMap(this.params), optimizer: copyMap(this.optimizer) };
   }
 
-  loadState(state: TrainerState, step: number): void {
+  async loadState(state: TrainerState, step: number): Promise<void> {
     this.params = copyMap(state.params);
     this.optimizer = copyMap(state.optimizer);
     this.step = step;

@@ -82,7 +82,7 @@ describe('the compute-backend seam', () => {
     assert.deepEqual(ref.params, audit.reference.params);
     // The final model is what the fake trainer holds after its updates.
     const final = await loadModelFolder(path.join(runDir, 'a_lol', 'final'));
-    assert.deepEqual(final.params, alol.trainer.weights());
+    assert.deepEqual(final.params, await alol.trainer.weights());
     assert.equal(alol.trainer.step, steps);
 
     // advantages.jsonl: reference log-probs are the fake's, every row's advantage is R - V.

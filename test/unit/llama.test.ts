@@ -271,7 +271,7 @@ describe('Llama: every training variant', () => {
         });
         const coef = Float32Array.of(1, 0.5, 2, 1);
         const stats = await trainer.update([{ rows, seqLen: t, ids, targets, mask, refTokenLogp, coef }], 1e-2);
-        const after = trainer.weights();
+        const after = await trainer.weights();
         await trainer.dispose();
         assert.ok(Number.isFinite(stats.loss) && stats.gradNorm > 0, `${variant}: loss ${stats.loss}, grad norm ${stats.gradNorm}`);
         const q = 'model.layers.0.self_attn.q_proj.weight';

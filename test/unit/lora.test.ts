@@ -193,7 +193,7 @@ describe('LoRA', () => {
         const whole = make();
         const losses: number[] = [];
         for (let s = 0; s < 4; s++) losses.push((await whole.update(micro(s), 1e-2)).loss);
-        const state = whole.state();
+        const state = await whole.state();
         assert.deepEqual([...state.params.keys()].sort(), loraParamInfos(cfg, lora).map((p) => p.name).sort());
         assert.ok([...state.optimizer.keys()].every((k) => k.includes('.lora_')), 'AdamW state of the adapters only');
         for (const [k, v] of base) assert.deepEqual(v, before.get(k), `${k} changed`);
@@ -204,12 +204,12 @@ describe('LoRA', () => {
         const first = make();
         const resumedLosses: number[] = [];
         for (let s = 0; s < 2; s++) resumedLosses.push((await first.update(micro(s), 1e-2)).loss);
-        const saved = first.state();
+        const saved = await first.state();
         const second = make();
-        second.loadState(saved, first.step);
+        await second.loadState(saved, first.step);
         for (let s = 2; s < 4; s++) resumedLosses.push((await second.update(micro(s), 1e-2)).loss);
         assert.deepEqual(resumedLosses, losses);
-        const end = second.state();
+        const end = await second.state();
         for (const [k, v] of state.params) assert.deepEqual(end.params.get(k), v, `${k} differs after resume`);
       } finally {
         await compute.release();

@@ -13,12 +13,13 @@ import { configVariants, validateRun } from '../pipeline/validate.js';
 import { renderAdvantageHistogram } from '../alol/advantages.js';
 import { type RunFlags, inRun, openRunFromFlags } from '../run/context.js';
 import { loadRunConfig } from '../run/load-config.js';
-import { collect } from './options.js';
+import { backendOptions, collect } from './options.js';
 
 import { progressBar } from './progress.js';
 
 async function dryRun(flags: RunFlags): Promise<void> {
-  const { config, baseDir } = await loadRunConfig(flags.config ?? null, flags.set ?? []);
+  const set = [...(flags.backend ? [`backend.kind=${flags.backend}`] : []), ...(flags.set ?? [])];
+  const { config, baseDir } = await loadRunConfig(flags.config ?? null, set);
   const data = await readRunData({ config, baseDir, say: (l) => console.log(l) });
   const variants = configVariants(config);
   const v = validateRun(config, baseDir, data, { variants, value: true, evaluate: true });
@@ -65,8 +66,7 @@ async function audit(flags: RunFlags & { dryRun?: boolean }): Promise<void> {
 }
 
 export function registerAuditVerb(program: Command): void {
-  program
-    .command('audit')
+  backendOptions(program.command('audit'))
     .description('reference policy, rewards, reference log-probs, value head and advantages of a run config; writes a run folder')
     .option('--config <file>', 'run config (JSON with comments); without it every field has its default')
     .option('--set <key=value>', 'override a config field (repeatable), e.g. --set value.fitOn=train', collect)

@@ -15,6 +15,7 @@ import { registerTrainVerbs } from './train-verbs.js';
 import { registerDemoVerb } from './demo-verb.js';
 import { registerRewardVerbs } from './reward-verbs.js';
 import { registerDataVerbs } from './data-verbs.js';
+import { registerDoctorVerb } from './doctor-verb.js';
 import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from '../runtime/device.js';
 import { listBackends, runtimeVersion } from '../runtime/session.js';
 
@@ -59,6 +60,7 @@ export function buildProgram(): Command {
   registerDemoVerb(program);
   registerRewardVerbs(program);
   registerDataVerbs(program);
+  registerDoctorVerb(program);
   return program;
 }
 

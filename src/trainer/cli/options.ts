@@ -1,6 +1,6 @@
 // Shared CLI option parsers: each rejects a bad value with a one-line reason commander prints.
 
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from '../runtime/device.js';
 import type { Provider } from '../runtime/session.js';
 
@@ -40,4 +40,12 @@ export async function providerFor(requested: DeviceRequest): Promise<Provider> {
   const d = await resolveDevice(requested);
   if (d.fallback) process.stderr.write(`alol: ${d.fallback}\n`);
   return d.provider;
+}
+
+/** --backend and --python of the verbs that run models under a run config (audit, train, eval). */
+export function backendOptions(cmd: Command): Command {
+  return cmd
+    .option('--backend <kind>', 'compute backend: builtin (ONNX Runtime) or torch (the PyTorch worker); sets backend.kind',
+      oneOf(['builtin', 'torch'] as const))
+    .option('--python <path>', "the torch backend's Python interpreter (default: python3 on PATH; never read from the run config)");
 }

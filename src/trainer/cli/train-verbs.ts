@@ -12,7 +12,7 @@ import { generationRewards } from '../pipeline/evaluate.js';
 import { configVariants } from '../pipeline/validate.js';
 import { AlolError } from '../errors.js';
 import { type RunFlags, inRun, openRunFromFlags } from '../run/context.js';
-import { collect } from './options.js';
+import { backendOptions, collect } from './options.js';
 import { progressBar } from './progress.js';
 
 function printSummary(summary: Summary, components: readonly string[], runDir: string): void {
@@ -61,7 +61,7 @@ async function evaluate(flags: RunFlags & { model: string; adapter?: string; nam
 }
 
 const runOptions = (cmd: Command): Command =>
-  cmd
+  backendOptions(cmd)
     .option('--config <file>', 'run config (JSON with comments); without it every field has its default')
     .option('--set <key=value>', 'override a config field (repeatable), e.g. --set train.variant=a_lol_seq', collect)
     .option('--out <dir>', 'run folder (default: runs/<verb>-<time> beside the config)')

@@ -115,12 +115,12 @@ export interface Trainer<B> {
   readonly step: number;
   /** One optimizer update over the micro-batches (gradients accumulated when there are several). */
   update(micro: readonly B[], lr: number): Promise<StepStats>;
-  /** A copy of the current weights. */
-  weights(): Map<string, Float32Array>;
+  /** A copy of the current weights (async: a worker backend fetches them). */
+  weights(): Promise<Map<string, Float32Array>>;
   /** A copy of the weights and optimizer state. */
-  state(): TrainerState;
+  state(): Promise<TrainerState>;
   /** Continues from a state saved by state(), after `step` updates. */
-  loadState(state: TrainerState, step: number): void;
+  loadState(state: TrainerState, step: number): Promise<void>;
   /** Frees what the trainer holds (sessions, device memory); it cannot be used after. */
   dispose(): Promise<void>;
 }

@@ -115,7 +115,7 @@ export async function trainLm(
       const rng = new Rng(opts.seed);
       if (opts.resume) {
         const r = opts.resume;
-        trainer.loadState({ params: r.params, optimizer: r.optimizer }, r.step);
+        await trainer.loadState({ params: r.params, optimizer: r.optimizer }, r.step);
         rng.state = r.rngState;
       }
       const exampleWeight = new Float32Array(b).fill(1 / t); // loss = mean NLL per token
@@ -154,11 +154,11 @@ export async function trainLm(
           // checkpoint
           const every = opts.checkpointEvery ?? 0;
           if (opts.onCheckpoint && (last || (every > 0 && step % every === 0))) {
-            await opts.onCheckpoint({ step: trainer.step, rngState: rng.state, ...trainer.state() });
+            await opts.onCheckpoint({ step: trainer.step, rngState: rng.state, ...(await trainer.state()) });
           }
         },
       });
-      return { params: trainer.weights(), heldoutLoss: lastHeldout, losses };
+      return { params: await trainer.weights(), heldoutLoss: lastHeldout, losses };
     } finally {
       await trainer.dispose();
     }

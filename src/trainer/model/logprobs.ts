@@ -9,6 +9,7 @@ import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/
 import { type ModelConfig, positionsLimit } from './config.js';
 import { buildLogprobGraph } from './gpt-graphs.js';
 import { paramFeeds } from './family.js';
+import type { TokenBatch } from '../compute/backend.js';
 
 export interface ScoreRow {
   prompt: readonly number[];
@@ -66,62 +67,17 @@ export class LogprobScorer {
 
   /** Scores rows in their order; `index` of a row in the input is kept in the output. */
   async score(rows: readonly ScoreRow[], opts: ScoreOptions): Promise<ScoredRow[]> {
-    const maxLen = this.cfg.nPositions + 1; // ids and targets are the sequence shifted by one
-    const seqs = rows.map((r, i) => {
-      const response = opts.addEos ? [...r.response, this.requireEos(opts)] : [...r.response];
-      let prompt = r.prompt.length > 0 ? [...r.prompt] : [this.requireEos(opts)];
-      if (response.length + 1 > maxLen) {
-        const limit = `the model's ${positionsLimit(this.cfg)} fits at most ${maxLen - 1}`;
-        throw new Error(`row ${i + 1}: the response has ${response.length} tokens; ${limit}`);
-      }
-      const drop = Math.max(0, prompt.length + response.length - maxLen);
-      prompt = prompt.slice(drop);
-      return { index: i, prompt, response, drop };
-    });
-    const order = [...seqs].sort((a, b) => a.prompt.length + a.response.length - (b.prompt.length + b.response.length));
-    const results: ScoredRow[] = new Array(rows.length);
-    let done = 0;
-    for (let k = 0; k < order.length; k += opts.batchSize) {
-      const group = order.slice(k, k + opts.batchSize);
-      const b = group.length;
-      const t = Math.min(this.cfg.nPositions, bucket(Math.max(...group.map((s) => s.prompt.length + s.response.length - 1))));
-      const ids = new BigInt64Array(b * t);
-      const targets = new BigInt64Array(b * t);
-      const mask = new Float32Array(b * t);
-      group.forEach((s, r) => {
-        const seq = [...s.prompt, ...s.response];
-        for (let j = 0; j + 1 < seq.length; j++) {
-          ids[r * t + j] = BigInt(seq[j]);
-          targets[r * t + j] = BigInt(seq[j + 1]);
-          mask[r * t + j] = j + 1 >= s.prompt.length ? 1 : 0;
-        }
-      });
-      const session = await this.session(b, t, opts);
+    return scoreInBatches(this.cfg, rows, opts, async (batch) => {
+      const session = await this.session(batch.rows, batch.seqLen, opts);
+      const dims = [batch.rows, batch.seqLen];
       const out = await session.run({
         ...this.paramFeeds,
-        ids: tensor('int64', ids, [b, t]),
-        targets: tensor('int64', targets, [b, t]),
-        mask: tensor('float32', mask, [b, t]),
+        ids: tensor('int64', batch.ids, dims),
+        targets: tensor('int64', batch.targets, dims),
+        mask: tensor('float32', batch.mask, dims),
       });
-      const tok = out.token_logprob.data as Float32Array;
-      group.forEach((s, r) => {
-        const from = s.prompt.length - 1;
-        const tokenLogprobs = tok.slice(r * t + from, r * t + from + s.response.length);
-        let sum = 0;
-        for (const x of tokenLogprobs) sum += x;
-        results[s.index] = { logprob: sum, tokens: s.response.length, tokenLogprobs, truncatedPromptTokens: s.drop };
-      });
-      done += b;
-      opts.onProgress?.(done, rows.length);
-    }
-    return results;
-  }
-
-  private requireEos(opts: ScoreOptions): number {
-    if (opts.eosTokenId === null) {
-      throw new AlolError('model', 'logprobs: the tokenizer has no end-of-text token', 'add <|endoftext|> to tokenizer.json');
-    }
-    return opts.eosTokenId;
+      return out.token_logprob.data as Float32Array;
+    });
   }
 
   /** Releases the sessions of a pool of its own (a given pool is its owner's to release); usable again after. */
@@ -130,4 +86,66 @@ export class LogprobScorer {
     this.ownPool = null;
     await own?.release();
   }
+}
+
+function requireEos(opts: Pick<ScoreOptions, 'eosTokenId'>): number {
+  if (opts.eosTokenId === null) {
+    throw new AlolError('model', 'logprobs: the tokenizer has no end-of-text token', 'add <|endoftext|> to tokenizer.json');
+  }
+  return opts.eosTokenId;
+}
+
+/**
+ * Scores rows with any compute: rows are left-truncated to the model's positions, sorted by length and cut into
+ * right-padded batches (lengths bucketed by 32); `run` returns a batch's per-token log-probs [B, T] (the ONNX
+ * Runtime scorer above, or a worker backend). Results come back in the input's order.
+ */
+export async function scoreInBatches(
+  cfg: ModelConfig,
+  rows: readonly ScoreRow[],
+  opts: Pick<ScoreOptions, 'batchSize' | 'eosTokenId' | 'addEos' | 'onProgress'>,
+  run: (batch: TokenBatch) => Promise<Float32Array>,
+): Promise<ScoredRow[]> {
+  const maxLen = cfg.nPositions + 1; // ids and targets are the sequence shifted by one
+  const seqs = rows.map((r, i) => {
+    const response = opts.addEos ? [...r.response, requireEos(opts)] : [...r.response];
+    let prompt = r.prompt.length > 0 ? [...r.prompt] : [requireEos(opts)];
+    if (response.length + 1 > maxLen) {
+      const limit = `the model's ${positionsLimit(cfg)} fits at most ${maxLen - 1}`;
+      throw new Error(`row ${i + 1}: the response has ${response.length} tokens; ${limit}`);
+    }
+    const drop = Math.max(0, prompt.length + response.length - maxLen);
+    prompt = prompt.slice(drop);
+    return { index: i, prompt, response, drop };
+  });
+  const order = [...seqs].sort((a, b) => a.prompt.length + a.response.length - (b.prompt.length + b.response.length));
+  const results: ScoredRow[] = new Array(rows.length);
+  let done = 0;
+  for (let k = 0; k < order.length; k += opts.batchSize) {
+    const group = order.slice(k, k + opts.batchSize);
+    const b = group.length;
+    const t = Math.min(cfg.nPositions, bucket(Math.max(...group.map((s) => s.prompt.length + s.response.length - 1))));
+    const ids = new BigInt64Array(b * t);
+    const targets = new BigInt64Array(b * t);
+    const mask = new Float32Array(b * t);
+    group.forEach((s, r) => {
+      const seq = [...s.prompt, ...s.response];
+      for (let j = 0; j + 1 < seq.length; j++) {
+        ids[r * t + j] = BigInt(seq[j]);
+        targets[r * t + j] = BigInt(seq[j + 1]);
+        mask[r * t + j] = j + 1 >= s.prompt.length ? 1 : 0;
+      }
+    });
+    const tok = await run({ rows: b, seqLen: t, ids, targets, mask });
+    group.forEach((s, r) => {
+      const from = s.prompt.length - 1;
+      const tokenLogprobs = tok.slice(r * t + from, r * t + from + s.response.length);
+      let sum = 0;
+      for (const x of tokenLogprobs) sum += x;
+      results[s.index] = { logprob: sum, tokens: s.response.length, tokenLogprobs, truncatedPromptTokens: s.drop };
+    });
+    done += b;
+    opts.onProgress?.(done, rows.length);
+  }
+  return results;
 }

@@ -145,8 +145,8 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
     { objective, rows: batchRows, adamw, lora: loraTraining },
   );
   /** The policy's full weights: the trainer's, or the base with the adapters merged in. */
-  const policyWeights = (): Map<string, Float32Array> =>
-    lora ? mergeLora(cfg, audit.reference.params, lora, trainer.weights()) : trainer.weights();
+  const policyWeights = async (): Promise<Map<string, Float32Array>> =>
+    lora ? mergeLora(cfg, audit.reference.params, lora, await trainer.weights()) : trainer.weights();
   const basePath = path.resolve(ctx.runDir, 'reference'); // adapters name their base (the run's pi_ref)
   let best: Best | null = null;
   /** Rows of each micro-batch drawn, by batch (for the watchdog). */
@@ -166,7 +166,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
     return batch;
   };
   const checkpoint = async (dir: string): Promise<void> => {
-    const { params, optimizer } = trainer.state();
+    const { params, optimizer } = await trainer.state();
     const state = { step: trainer.step, rngState: 0, config: { ...ctx.config, train }, extra: { variant, sampler: sampler.state(), best } };
     if (lora) {
       await saveAdapterCheckpoint(dir, { config: cfg, spec: lora, params, basePath, optimizer, state });
@@ -183,7 +183,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
       if (ck.state.extra?.variant !== variant) throw new Error(
         `${opts.resume} is a checkpoint of ${String(ck.state.extra?.variant)}, not ${variant}`,
       );
-      trainer.loadState({ params: ck.params, optimizer: ck.optimizer }, ck.state.step);
+      await trainer.loadState({ params: ck.params, optimizer: ck.optimizer }, ck.state.step);
       sampler.restore(ck.state.extra.sampler as SamplerState);
       ctx.say(`[training] resumed ${variant} from ${opts.resume} at step ${ck.state.step}`);
       // The best so far carries over when its policy is in this variant's best/ (a Stop, then Resume of the
@@ -236,15 +236,15 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
         bar(step);
         // evaluation: keep the best policy by its validation score
         if (opts.evaluate && budget.evalEvery > 0 && step % budget.evalEvery === 0) {
-          const score = await opts.evaluate(policyWeights(), step);
+          const score = await opts.evaluate(await policyWeights(), step);
           if (beats(score, best)) {
             best = { step, value: score.value, tiebreak: score.tiebreak ?? null };
             const bestFile = { [BEST_FILE]: `${JSON.stringify(best)}\n` };
             const bestDir = path.join(opts.dir, 'best');
-            if (lora) await saveAdapterFolder(bestDir, { config: cfg, spec: lora, params: trainer.weights(), basePath }, bestFile);
+            if (lora) await saveAdapterFolder(bestDir, { config: cfg, spec: lora, params: await trainer.weights(), basePath }, bestFile);
             else {
               const { tokenizerJson, tokenizerFiles } = audit.reference;
-              await saveModelFolder(bestDir, { config: cfg, params: trainer.weights(), tokenizerJson, tokenizerFiles }, bestFile);
+              await saveModelFolder(bestDir, { config: cfg, params: await trainer.weights(), tokenizerJson, tokenizerFiles }, bestFile);
             }
           }
         }
@@ -266,7 +266,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
       variant,
       steps: budget.steps,
       trainSeconds,
-      params: policyWeights(),
+      params: await policyWeights(),
       filteredFraction,
       timesSampled,
       losses,

@@ -12,6 +12,7 @@ import type { RunConfig } from '../../protocol/config.js';
 import type { Phase } from '../../protocol/trainer.js';
 import type { ComputeBackend } from '../compute/backend.js';
 import { localBackend } from '../compute/local.js';
+import { TorchBackend } from '../compute/torch/backend.js';
 import { failureOf } from '../errors.js';
 import { type ResolvedDevice, resolveDevice } from '../runtime/device.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -63,8 +64,10 @@ export interface RunSpec {
   writeConfig?: boolean;
   /** Emits run/didStart (default true; tests that drive phases directly may leave it out). */
   announce?: boolean;
-  /** The compute backend (default: ONNX Runtime on the resolved device with config.threads). */
+  /** The compute backend (default: config.backend: ONNX Runtime on the resolved device, or the PyTorch worker). */
   compute?: (device: ResolvedDevice) => ComputeBackend;
+  /** The torch backend's interpreter (CLI --python, the alolStudio.python setting); never from the run config. */
+  python?: string | null;
 }
 
 /** Builds a run's context: the run folder, its event log and the device, resolved once. */
@@ -91,10 +94,23 @@ export async function openRunContext(spec: RunSpec): Promise<RunContext> {
     log,
     device,
     control: spec.control ?? newControl(),
-    compute: spec.compute ? spec.compute(device) : localBackend({ provider: device.provider, threads: config.threads }),
+    compute: spec.compute ? spec.compute(device) : backendOf(config, device, runDir, spec),
     say: spec.say,
     progress: spec.progress,
   };
+}
+
+/** The run's compute backend, as config.backend says. */
+function backendOf(config: RunConfig, device: ResolvedDevice, runDir: string, spec: RunSpec): ComputeBackend {
+  if (config.backend.kind === 'builtin') return localBackend({ provider: device.provider, threads: config.threads });
+  return new TorchBackend({
+    python: spec.python ?? null,
+    backend: config.backend,
+    device: config.device,
+    threads: config.threads,
+    workDir: path.join(runDir, 'torch'),
+    log: (line) => process.stderr.write(`[torch] ${line}\n`),
+  });
 }
 
 /** What the CLI and the subprocess say about a run: its config file and --set, folders, cache. */
@@ -104,6 +120,10 @@ export interface RunFlags {
   out?: string;
   cacheDir?: string;
   cache: boolean;
+  /** --backend: sets backend.kind. */
+  backend?: 'builtin' | 'torch';
+  /** --python: the torch backend's interpreter. */
+  python?: string | null;
 }
 
 /**
@@ -115,10 +135,11 @@ export async function openRunFromFlags(
   flags: RunFlags,
   io: Pick<RunSpec, 'say' | 'progress' | 'control' | 'toStdout'>,
 ): Promise<RunContext> {
-  const loaded = await loadRunConfig(flags.config ?? null, flags.set ?? []);
+  const set = [...(flags.backend ? [`backend.kind=${flags.backend}`] : []), ...(flags.set ?? [])];
+  const loaded = await loadRunConfig(flags.config ?? null, set);
   const runDir = path.resolve(flags.out ?? path.join(loaded.baseDir, 'runs', runName(verb)));
   const cacheDir = flags.cache ? path.resolve(flags.cacheDir ?? path.join(loaded.baseDir, '.alol', 'cache')) : null;
-  return openRunContext({ verb, loaded, runDir, cacheDir, writeConfig: true, ...io });
+  return openRunContext({ verb, loaded, runDir, cacheDir, writeConfig: true, python: flags.python ?? null, ...io });
 }
 
 /**

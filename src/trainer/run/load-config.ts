@@ -29,7 +29,10 @@ function describeIssues(where: string, issues: readonly z.core.$ZodIssue[]): str
     .map((i) => {
       const at = i.path.length ? i.path.join('.') : '(top level)';
       const unknown = (keys: string[]) => `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}`;
-      const msg = i.code === 'unrecognized_keys' ? unknown(i.keys) : i.message;
+      const interpreter = i.code === 'unrecognized_keys' && at === 'backend' && i.keys.includes('python');
+      // a repository must not pick the program the trainer runs: the interpreter is the user's to name
+      const why = ' (the interpreter is never named in a run config: pass `--python PATH` or set alolStudio.python)';
+      const msg = i.code === 'unrecognized_keys' ? unknown(i.keys) + (interpreter ? why : '') : i.message;
       return `${where}: ${at}: ${msg}`;
     })
     .join('; ');

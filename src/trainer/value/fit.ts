@@ -125,7 +125,7 @@ async function fitOn(
     const elapsedMs = performance.now() - t0;
     const tokens = order.reduce((a, i) => a + examples[i].length, 0);
     // evaluate on the held-out part; keep the best epoch's parameters
-    const current = trainer.weights();
+    const current = await trainer.weights();
     const heldoutMse = mse(await runner.predict(current, examples, heldout), heldout, examples);
     const record = { epoch, trainMse: sq / train.length, heldoutMse };
     history.push(record);

@@ -223,15 +223,15 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     }));
   }
 
-  weights(): Map<string, Float32Array> {
+  async weights(): Promise<Map<string, Float32Array>> {
     return weightsOf(this.stepper);
   }
 
-  state(): TrainerState {
+  async state(): Promise<TrainerState> {
     return stateOf(this.stepper);
   }
 
-  loadState(state: TrainerState, step: number): void {
+  async loadState(state: TrainerState, step: number): Promise<void> {
     loadStateInto(this.stepper, state, step);
   }
 
@@ -300,9 +300,9 @@ export class OrtValueHead implements ValueHeadCompute {
           };
           return { feeds, session: await this.session('step', batch.seqLen) };
         }),
-      weights: () => weightsOf(stepper),
-      state: () => stateOf(stepper),
-      loadState: (state, step) => loadStateInto(stepper, state, step),
+      weights: async () => weightsOf(stepper),
+      state: async () => stateOf(stepper),
+      loadState: async (state, step) => loadStateInto(stepper, state, step),
       dispose: async () => undefined, // its sessions belong to the head
     };
   }
