@@ -83,8 +83,9 @@ def load_model(folder, *, device='cpu', dtype=torch.float32, engine='auto'):
 
 def _load_transformers(folder, dtype):
     import transformers
-    # transformers 5 renamed from_pretrained's torch_dtype to dtype.
-    key = 'dtype' if int(transformers.__version__.split('.')[0]) >= 5 else 'torch_dtype'
+    # transformers 4.56 renamed from_pretrained's torch_dtype to dtype (the old name warns, later goes).
+    version = tuple(int(x) for x in transformers.__version__.split('.')[:2] if x.isdigit())
+    key = 'dtype' if version >= (4, 56) else 'torch_dtype'
     return transformers.AutoModelForCausalLM.from_pretrained(folder, **{key: dtype})
 
 

@@ -17,7 +17,7 @@ import torch
 from alol_torch.generate import generate
 from alol_torch.lora import add_lora, merged_weights
 from alol_torch.losses import variant_loss
-from alol_torch.models import load_model, token_logprobs
+from alol_torch.models import build_builtin, load_model, token_logprobs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, '..', '..', '..', '..', '..'))
@@ -136,40 +136,64 @@ class BuiltinFixtures(unittest.TestCase):
         want = logits.float().log_softmax(-1).gather(-1, targets[..., None])[..., 0]
         torch.testing.assert_close(lp, want)
 
-    def test_bf16_and_sharded_loading(self):
-        # the Llama fixture is stored as BF16: loaded in bfloat16 it still scores close to float32
+    def test_bf16_weights(self):
+        # the Llama fixture is stored as BF16: those weights are exact in float32 and in bfloat16
         lm32 = load_model(fixture('llama'), engine='builtin')
         lm16 = load_model(fixture('llama'), engine='builtin', dtype=torch.bfloat16)
         self.assertEqual(next(lm16.module.parameters()).dtype, torch.bfloat16)
-        for name, p in lm32.named_params().items():  # BF16 weights are exact in both dtypes
+        for name, p in lm32.named_params().items():
             self.assertTrue(torch.equal(p.to(torch.bfloat16), lm16.named_params()[name]), name)
-        # a sharded copy (model.safetensors.index.json + two shards) loads the same weights
+        ids = torch.tensor([enc('Human: Bake bread?')])
+        with torch.no_grad():
+            torch.testing.assert_close(lm16.logits(ids).float(), lm32.logits(ids), atol=0.3, rtol=0.05)
+
+
+def write_safetensors(path, tensors):
+    """A minimal safetensors writer: F32, F16 or BF16 by each tensor's dtype."""
+    kinds = {torch.float32: 'F32', torch.float16: 'F16', torch.bfloat16: 'BF16'}
+    header, blobs, off = {}, [], 0
+    for name, t in tensors.items():
+        raw = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).contiguous().numpy().tobytes()
+        header[name] = {'dtype': kinds[t.dtype], 'shape': list(t.shape), 'data_offsets': [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    head = json.dumps(header).encode()
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(head)) + head + b''.join(blobs))
+
+
+class SafetensorsFolders(unittest.TestCase):
+    """The hand-written reader on folders written here: shards, F16 / BF16 / F32, Mistral's sliding window."""
+
+    CONFIG = {'model_type': 'mistral', 'vocab_size': 40, 'hidden_size': 16, 'intermediate_size': 24, 'num_hidden_layers': 2,
+              'num_attention_heads': 4, 'num_key_value_heads': 1, 'max_position_embeddings': 64, 'sliding_window': 12,
+              'rms_norm_eps': 1e-5, 'rope_theta': 500.0, 'tie_word_embeddings': False,
+              'rope_scaling': {'rope_type': 'llama3', 'factor': 8.0, 'low_freq_factor': 1.0, 'high_freq_factor': 4.0,
+                               'original_max_position_embeddings': 16}}
+
+    def test_sharded_mixed_dtypes_and_window(self):
+        torch.manual_seed(0)
+        weights = {n: torch.randn(p.shape) for n, p in build_builtin(self.CONFIG).named_parameters()}
+        names = sorted(weights)
+        stored = {n: weights[n].to((torch.float32, torch.float16, torch.bfloat16)[i % 3]) for i, n in enumerate(names)}
         tmp = tempfile.mkdtemp()
         try:
-            src = fixture('qwen2')
-            shutil.copy(os.path.join(src, 'config.json'), tmp)
-            with open(os.path.join(src, 'model.safetensors'), 'rb') as f:
-                n = struct.unpack('<Q', f.read(8))[0]
-                header = json.loads(f.read(n))
-                data = f.read()
-            names = sorted(k for k in header if k != '__metadata__')
-            weight_map = {}
-            for i, part in enumerate((names[:len(names) // 2], names[len(names) // 2:])):
-                shard, off, blobs, head = f'model-0000{i + 1}-of-00002.safetensors', 0, [], {}
-                for k in part:
-                    a, b = header[k]['data_offsets']
-                    head[k] = dict(header[k], data_offsets=[off, off + b - a])
-                    blobs.append(data[a:b])
-                    off += b - a
-                    weight_map[k] = shard
-                raw = json.dumps(head).encode()
-                with open(os.path.join(tmp, shard), 'wb') as f:
-                    f.write(struct.pack('<Q', len(raw)) + raw + b''.join(blobs))
+            with open(os.path.join(tmp, 'config.json'), 'w') as f:
+                json.dump(self.CONFIG, f)
+            shards = {'model-00001-of-00002.safetensors': names[:7], 'model-00002-of-00002.safetensors': names[7:]}
+            for shard, part in shards.items():
+                write_safetensors(os.path.join(tmp, shard), {n: stored[n] for n in part})
             with open(os.path.join(tmp, 'model.safetensors.index.json'), 'w') as f:
-                json.dump({'metadata': {}, 'weight_map': weight_map}, f)
-            a, b = load_model(src, engine='builtin'), load_model(tmp, engine='builtin')
-            for name, p in a.named_params().items():
-                self.assertTrue(torch.equal(p, b.named_params()[name]), name)
+                json.dump({'metadata': {}, 'weight_map': {n: s for s, part in shards.items() for n in part}}, f)
+            lm = load_model(tmp, engine='builtin')
+            self.assertEqual(set(lm.named_params()), set(names))
+            for n in names:
+                self.assertTrue(torch.equal(lm.named_params()[n], stored[n].float()), n)
+            with torch.no_grad():
+                self.assertEqual(tuple(lm.logits(torch.zeros(2, 12, dtype=torch.long)).shape), (2, 12, 40))
+                with self.assertRaises(ValueError) as e:
+                    lm.logits(torch.zeros(1, 13, dtype=torch.long))
+            self.assertIn('sliding_window', str(e.exception))
         finally:
             shutil.rmtree(tmp)
 
@@ -192,22 +216,25 @@ class BuiltinFixtures(unittest.TestCase):
             shutil.rmtree(tmp)
 
 
+def check_greedy(test, lm):
+    """expected.json's greedy continuations, one prompt at a time and all in one left-padded batch."""
+    rows = read_json(fixture(lm.arch, 'expected.json'))
+    prompts = [enc(r['prompt']) for r in rows]
+    test.assertGreater(len({len(p) for p in prompts}), 1, 'the batch should mix prompt lengths')
+    for batch_size in (1, len(prompts)):
+        got = generate(lm, prompts, max_new_tokens=rows[0]['max_new_tokens'], temperature=0, top_p=1.0, seed=0,
+                       eos_ids=[EOS], batch_size=batch_size)
+        texts = [bytes(g).decode('utf-8', errors='replace') for g in got]
+        test.assertEqual(texts, [r['text'] for r in rows], f'{lm.arch} batch {batch_size}')
+
+
 @unittest.skipUnless(os.path.isdir(FIXTURES), f'no fixtures at {FIXTURES}')
 class Generation(unittest.TestCase):
     """2: greedy continuations at batch 1 and in one left-padded batch; EOS and sampling."""
 
-    def check_greedy(self, lm):
-        rows = read_json(fixture(lm.arch, 'expected.json'))
-        prompts = [enc(r['prompt']) for r in rows]
-        self.assertGreater(len({len(p) for p in prompts}), 1, 'the batch should mix prompt lengths')
-        for batch_size in (1, len(prompts)):
-            got = generate(lm, prompts, max_new_tokens=rows[0]['max_new_tokens'], temperature=0, top_p=1.0, seed=0,
-                           eos_ids=[EOS], batch_size=batch_size)
-            self.assertEqual([bytes(g).decode('utf-8') for g in got], [r['text'] for r in rows], f'{lm.arch} batch {batch_size}')
-
     def test_greedy_matches_expected(self):
         for arch in ARCHS:
-            self.check_greedy(load_model(fixture(arch), engine='builtin'))
+            check_greedy(self, load_model(fixture(arch), engine='builtin'))
 
     def test_eos_ends_a_row_and_is_kept(self):
         # an ordinary byte as EOS makes rows end at different steps: finished rows leave the batch (the cache is
@@ -241,21 +268,24 @@ class Generation(unittest.TestCase):
         self.assertEqual(generate(lm, prompts, seed=3, **kw), greedy)
 
 
+LORA_R, LORA_ALPHA = 4, 8.0
+
+
+def lora_init(lm, paths, zero_b, seed=0):
+    """Random A [r, in] and B [out, r] (B = 0 when zero_b) for each module path."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for path in paths:
+        w = lm.named_params()[path + '.weight']
+        n_in, n_out = (w.shape[0], w.shape[1]) if lm.arch == 'gpt2' else (w.shape[1], w.shape[0])
+        out[path + '.lora_A.weight'] = torch.randn(LORA_R, n_in, generator=g) * 0.2
+        out[path + '.lora_B.weight'] = torch.zeros(n_out, LORA_R) if zero_b else torch.randn(n_out, LORA_R, generator=g) * 0.2
+    return out
+
+
 @unittest.skipUnless(os.path.isdir(FIXTURES), f'no fixtures at {FIXTURES}')
 class Lora(unittest.TestCase):
     """4: adapters y = W x + b + (alpha / r) B A x against the weights they stand for."""
-
-    R, ALPHA = 4, 8.0
-
-    def init(self, lm, paths, zero_b, seed=0):
-        g = torch.Generator().manual_seed(seed)
-        out = {}
-        for path in paths:
-            w = lm.named_params()[path + '.weight']
-            n_in, n_out = (w.shape[0], w.shape[1]) if lm.arch == 'gpt2' else (w.shape[1], w.shape[0])
-            out[path + '.lora_A.weight'] = torch.randn(self.R, n_in, generator=g) * 0.2
-            out[path + '.lora_B.weight'] = torch.zeros(n_out, self.R) if zero_b else torch.randn(n_out, self.R, generator=g) * 0.2
-        return out
 
     def test_zero_b_is_the_base(self):
         ids = torch.tensor([enc('Human: Bake bread?')])
@@ -264,7 +294,7 @@ class Lora(unittest.TestCase):
             with torch.no_grad():
                 base = lm.logits(ids)
             paths = linear_paths(lm, 0) + linear_paths(lm, 1)
-            add_lora(lm, paths, self.R, self.ALPHA, 0.0, self.init(lm, paths, zero_b=True))
+            add_lora(lm, paths, LORA_R, LORA_ALPHA, 0.0, lora_init(lm, paths, zero_b=True))
             with torch.no_grad():
                 self.assertTrue(torch.equal(lm.logits(ids), base), arch)
 
@@ -274,13 +304,13 @@ class Lora(unittest.TestCase):
             lm = load_model(fixture(arch), engine='builtin')
             ref = load_model(fixture(arch), engine='builtin')
             paths = linear_paths(lm, 0) + linear_paths(lm, 1)[:2]
-            init = self.init(lm, paths, zero_b=False)
-            params = add_lora(lm, paths, self.R, self.ALPHA, 0.0, init)
+            init = lora_init(lm, paths, zero_b=False)
+            params = add_lora(lm, paths, LORA_R, LORA_ALPHA, 0.0, init)
             self.assertEqual(set(params), {f'{p}.lora_{x}.weight' for p in paths for x in 'AB'}, arch)
             # the explicit W' = W + (alpha / r) B A, transposed for GPT-2's Conv1D [in, out]
             with torch.no_grad():
                 for path in paths:
-                    delta = (self.ALPHA / self.R) * init[path + '.lora_B.weight'] @ init[path + '.lora_A.weight']
+                    delta = (LORA_ALPHA / LORA_R) * init[path + '.lora_B.weight'] @ init[path + '.lora_A.weight']
                     ref.named_params()[path + '.weight'].add_(delta.t() if arch == 'gpt2' else delta)
                 want = ref.logits(ids)
             torch.testing.assert_close(lm.logits(ids).detach(), want, atol=1e-4, rtol=1e-4)
@@ -303,7 +333,7 @@ class Lora(unittest.TestCase):
     def test_dropout_only_in_training_mode(self):
         lm = load_model(fixture('gpt2'), engine='builtin')
         paths = linear_paths(lm, 0)
-        add_lora(lm, paths, self.R, self.ALPHA, 0.5, self.init(lm, paths, zero_b=False))
+        add_lora(lm, paths, LORA_R, LORA_ALPHA, 0.5, lora_init(lm, paths, zero_b=False))
         ids = torch.tensor([enc('dropout')])
         with torch.no_grad():
             lm.module.eval()
@@ -450,18 +480,21 @@ class TransformersEngine(unittest.TestCase):
 
     def test_greedy_equals_builtin(self):
         for arch in ARCHS:
-            Generation.check_greedy(self, load_model(fixture(arch), engine='transformers'))
+            check_greedy(self, load_model(fixture(arch), engine='transformers'))
 
     def test_lora_equals_builtin(self):
         ids = torch.tensor([enc('Human: Name a color.')])
         for arch in ARCHS:
             hf, ours = load_model(fixture(arch), engine='transformers'), load_model(fixture(arch), engine='builtin')
             paths = linear_paths(ours, 0)
-            init = Lora.init(Lora(), ours, paths, zero_b=False)
-            a = add_lora(hf, paths, Lora.R, Lora.ALPHA, 0.0, init)
-            b = add_lora(ours, paths, Lora.R, Lora.ALPHA, 0.0, init)
+            init = lora_init(ours, paths, zero_b=False)
+            a = add_lora(hf, paths, LORA_R, LORA_ALPHA, 0.0, init)
+            b = add_lora(ours, paths, LORA_R, LORA_ALPHA, 0.0, init)
             self.assertEqual(set(a), set(b))
             self.assertEqual(hf.peft is not None, HAVE_PEFT)
+            merged_hf, merged_ours = merged_weights(hf), merged_weights(ours)
+            for name, w in merged_ours.items():
+                torch.testing.assert_close(merged_hf[name].float(), w.float(), atol=1e-6, rtol=1e-6)
             torch.testing.assert_close(hf.logits(ids).detach(), ours.logits(ids).detach(), atol=1e-4, rtol=1e-4)
             hf.logits(ids).sum().backward()
             self.assertTrue(all(p.grad is not None for p in a.values()))
