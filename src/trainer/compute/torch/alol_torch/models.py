@@ -103,7 +103,10 @@ def read_safetensors(path):
     n = int(data[:8].view('<u8')[0]) if len(data) >= 8 else -1
     if n < 0 or 8 + n > len(data):
         raise ValueError(f'{path}: not a safetensors file (bad header length)')
-    header = json.loads(bytes(data[8:8 + n]))
+    try:
+        header = json.loads(bytes(data[8:8 + n]))
+    except ValueError as e:
+        raise ValueError(f'{path}: the safetensors header is not JSON ({e})') from e
     out = {}
     for name, e in header.items():
         if name == '__metadata__':

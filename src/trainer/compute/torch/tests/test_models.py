@@ -468,7 +468,7 @@ class TransformersEngine(unittest.TestCase):
             self.assertEqual(hf.engine, 'transformers')
             self.assertEqual(hf.arch, arch)
             self.assertEqual(set(hf.named_params()), set(ours.named_params()), arch)
-            ids = torch.tensor([enc('Human: Bake bread?\n\nAssistant:'), enc('Human: Name a color. Assistant:  ')])
+            ids = torch.tensor([enc('Human: Bake bread?'), enc('Human: a colour?!!')])
             with torch.no_grad():
                 torch.testing.assert_close(hf.logits(ids), ours.logits(ids), atol=1e-4, rtol=1e-4)
                 h = hf.hidden(ids)
