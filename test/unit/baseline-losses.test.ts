@@ -6,99 +6,19 @@
 // matrices), and the loss, every entry of d loss / d token_logp, the mean weight and the clip fraction
 // must match within 1e-5 relative.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import { filterKeep, ktoDesirable, proInputs, qrpoQuantiles } from '../../src/trainer/alol/baseline-data.js';
-import type { BaselineLossSettings } from '../../src/trainer/alol/baselines.js';
-import { buildLossGraph, coefFor } from '../../src/trainer/alol/losses.js';
+import { buildLossGraph } from '../../src/trainer/alol/losses.js';
 import type { Variant } from '../../src/trainer/alol/rules.js';
 import { serialize } from '../../src/trainer/graph/onnx.js';
 import { type OrtTensor, Session, tensor } from '../../src/trainer/runtime/session.js';
+import { type BaselineCase, type BaselineRun, TOL, baselineFeeds, baselineGolden, baselineSettings, relErr } from '../helpers/golden.js';
 
-const TOL = 1e-5;
-const FLOOR = 1e-3; // |golden| under this: compared absolutely (as losses.test.ts)
-const relErr = (got: number, want: number): number => Math.abs(got - want) / Math.max(Math.abs(want), FLOOR);
-
-interface Run {
-  variant: Variant;
-  label: string;
-  settings: Record<string, number | string | null>;
-  overrides: Partial<Inputs>;
-  loss: number;
-  mean_weight: number;
-  clip_fraction: number;
-  grad: number[][];
-}
-
-interface Inputs {
-  token_logp: number[][];
-  mask: number[][];
-  ref_token_logp: number[][];
-  reward: number[];
-  advantage: number[];
-  prompt: number[];
-  ref_rewards?: number[][];
-  kl_logp?: number[];
-  kl_ref_logp?: number[];
-}
-
-interface GoldenCase {
-  name: string;
-  description: string;
-  B: number;
-  T: number;
-  inputs: Inputs;
-  runs: Run[];
-}
-
-const goldenPath = path.resolve(__dirname, '../../../test/golden/baseline-losses.json');
-const golden = JSON.parse(readFileSync(goldenPath, 'utf8')) as { cases: GoldenCase[] };
+const golden = baselineGolden();
 const BASELINES: readonly Variant[] = ['filtered_bc', 'rwr', 'awr', 'kto', 'qrpo', 'pro'];
 
-const lossSettings = (s: Run['settings']): BaselineLossSettings =>
-  Object.fromEntries(Object.entries(s).filter(([k, v]) => typeof v === 'number' && k !== 'threshold')) as BaselineLossSettings;
-
-/** The run's feeds beside token_logp, made as the pipeline makes them. */
-function feedsOf(c: GoldenCase, run: Run): Record<string, OrtTensor> {
-  const x = { ...c.inputs, ...run.overrides };
-  const { B, T } = c;
-  const keys = x.prompt.map((p) => (p < 0 ? null : `p${p}`));
-  const threshold = typeof run.settings.threshold === 'number' ? run.settings.threshold : null;
-  const extra: Record<string, OrtTensor> = {};
-  let coef: Float32Array;
-  switch (run.variant) {
-    case 'filtered_bc': {
-      const keep = filterKeep(x.reward, keys as string[], run.settings.filter as 'threshold' | 'best_of_prompt', threshold);
-      coef = Float32Array.from(keep, Number);
-      break;
-    }
-    case 'rwr':
-    case 'awr':
-      coef = Float32Array.from(x.reward, (r, i) => coefFor(run.variant, r, x.advantage[i]));
-      break;
-    case 'kto':
-      coef = Float32Array.from(ktoDesirable(x.reward, threshold), Number);
-      extra.kl_logp = tensor('float32', Float32Array.from(x.kl_logp ?? []), [B]);
-      extra.kl_ref_logp = tensor('float32', Float32Array.from(x.kl_ref_logp ?? []), [B]);
-      break;
-    case 'qrpo':
-      coef = Float32Array.from(qrpoQuantiles(x.reward, x.ref_rewards ?? []));
-      break;
-    case 'pro': {
-      const p = proInputs(x.reward, keys);
-      coef = p.best;
-      extra.pro_after = tensor('float32', p.after, [B, B]);
-      extra.pro_temp = tensor('float32', p.temp, [B, B]);
-      break;
-    }
-    default:
-      throw new Error(`not a baseline: ${run.variant}`);
-  }
-  const mat = (m: number[][]) => tensor('float32', Float32Array.from(m.flat()), [B, T]);
-  const rows = { token_logp: mat(x.token_logp), mask: mat(x.mask), ref_token_logp: mat(x.ref_token_logp) };
-  return { ...rows, coef: tensor('float32', coef, [B]), ...extra };
-}
+/** The run's feeds beside token_logp, made as the pipeline makes them (test/helpers/golden.ts). */
+const feedsOf = (c: BaselineCase, run: BaselineRun): Record<string, OrtTensor> =>
+  Object.fromEntries(Object.entries(baselineFeeds(c, run)).map(([n, f]) => [n, tensor('float32', f.data, f.dims)]));
 
 const worst = new Map<Variant, number>();
 
@@ -121,7 +41,7 @@ describe('baseline loss graphs against PyTorch golden values (scripts/golden_bas
     describe(`case ${c.name}: ${c.description}`, () => {
       for (const run of c.runs) {
         it(`${run.variant} (${run.label}): loss, d loss / d token_logp, mean weight, clip fraction`, async () => {
-          const settings = { clipEps: 0.9, klBeta: 0.1, dpoBeta: 0.1, baseline: lossSettings(run.settings) };
+          const settings = baselineSettings(run);
           const graph = buildLossGraph(run.variant, settings, c.B, c.T);
           const sess = await Session.create(serialize(graph), `baseline_${run.variant}_${c.name}`, { threads: 1 });
           try {

@@ -6,43 +6,14 @@
 // where the policy has moved from the reference (weights clipped at both bounds, rows and tokens)
 // against DESIGN.md's formulas evaluated in plain JS (float64) in this file.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { buildLossGraph } from '../../src/trainer/alol/losses.js';
-import { type LossSettings, coefFor } from '../../src/trainer/alol/losses.js';
 import type { Variant } from '../../src/trainer/alol/rules.js';
 import { serialize } from '../../src/trainer/graph/onnx.js';
 import { Session, tensor } from '../../src/trainer/runtime/session.js';
+import { type AlolCase as GoldenCase, type Expected, TOL, alolFeeds, alolGolden, relErr } from '../helpers/golden.js';
 
-const TOL = 1e-5;
-// Relative error with a denominator floor: entries with |golden| < 1e-3 (masked positions, zero-advantage
-// rows, tiny gradients) are compared absolutely at 1e-8, where float32 rounding alone would otherwise
-// make a relative error meaningless.
-const FLOOR = 1e-3;
-const relErr = (got: number, want: number): number => Math.abs(got - want) / Math.max(Math.abs(want), FLOOR);
-
-interface Expected {
-  loss: number;
-  mean_weight: number;
-  clip_fraction: number;
-  grad: number[][];
-}
-
-interface GoldenCase {
-  name: string;
-  description: string;
-  B: number;
-  T: number;
-  pairs?: number;
-  settings: LossSettings;
-  inputs: { token_logp: number[][]; mask: number[][]; ref_token_logp: number[][]; reward: number[]; advantage: number[] };
-  seq_logprob: number[];
-  expected: Partial<Record<Variant, Expected>>;
-}
-
-const goldenPath = path.resolve(__dirname, '../../../test/golden/alol-losses.json');
-const golden = JSON.parse(readFileSync(goldenPath, 'utf8')) as { cases: GoldenCase[] };
+const golden = alolGolden();
 
 const ALL_VARIANTS: readonly Variant[] = ['nll', 'wnll', 'r_gold', 'r_lol', 'a_lol', 'a_lol_ref_free', 'a_lol_seq', 'a_lol_kl', 'dpo'];
 
@@ -55,19 +26,11 @@ interface Result {
 }
 
 async function runLoss(c: GoldenCase, variant: Variant): Promise<Result> {
-  const { B, T, inputs } = c;
+  const { B, T } = c;
   const sess = await Session.create(serialize(buildLossGraph(variant, c.settings, B, T)), `loss_${variant}_${c.name}`, { threads: 1 });
   try {
-    const mat = (m: number[][]) => tensor('float32', Float32Array.from(m.flat()), [B, T]);
-    const coef = Float32Array.from(inputs.reward.map((r, i) => coefFor(variant, r, inputs.advantage[i])));
-    const out = await sess.run({
-      token_logp: mat(inputs.token_logp),
-      mask: mat(inputs.mask),
-      ref_token_logp: mat(inputs.ref_token_logp),
-      coef: tensor('float32', coef, [B]),
-      // The weighted variants read the policy's log-probs from the inference pass: the same numbers here.
-      ...(sess.inputNames.includes('policy_token_logp') ? { policy_token_logp: mat(inputs.token_logp) } : {}),
-    });
+    const feeds = Object.entries(alolFeeds(c, variant)).filter(([n]) => sess.inputNames.includes(n));
+    const out = await sess.run(Object.fromEntries(feeds.map(([n, f]) => [n, tensor('float32', f.data, f.dims)])));
     const scalar = (n: string): number => (out[n].data as Float32Array)[0];
     return {
       loss: scalar('loss'),

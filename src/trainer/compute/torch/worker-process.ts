@@ -43,9 +43,9 @@ export function workerCommand(l: WorkerLaunch): { command: string; args: string[
     case 'none':
       return { command: l.python, args: worker };
     case 'torchrun':
-      // torch.distributed.run is torchrun; as a module it runs under the chosen interpreter. --standalone: one
-      // machine, a free rendezvous port picked by torch.
-      return { command: l.python, args: ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', n, ...worker] };
+      // torchrun as a module of the chosen interpreter (alol_torch.launch: torch.distributed.run with a fix for
+      // torch < 2.0 on Python 3.11). --standalone: one machine, a free rendezvous port picked by torch.
+      return { command: l.python, args: ['-m', 'alol_torch.launch', '--standalone', '--nproc_per_node', n, ...worker] };
     case 'accelerate': {
       const where = l.device === 'cpu' ? ['--cpu'] : l.backend.processes > 1 ? ['--multi_gpu'] : [];
       return { command: l.python, args: ['-m', 'accelerate.commands.launch', '--num_processes', n, ...where, ...worker] };
@@ -58,6 +58,8 @@ export interface WorkerInfo {
   versions: Record<string, string | null>;
   device: string;
   world: number;
+  /** Rank 0's process id. */
+  pid: number;
 }
 
 type Reply = Record<string, unknown>;
@@ -107,6 +109,7 @@ export class WorkerProcess {
       throw noInterpreter(l.python, (e as Error).message);
     }
     const w = new WorkerProcess(child, what);
+    child.stdin?.on('error', () => undefined); // a dead worker's pipe (EPIPE): its exit event reports it
     const ready = new Promise<WorkerInfo>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
       let first = true;

@@ -135,12 +135,23 @@ class Trainer:
     def step(self):
         return self.adam.step
 
+    def _dropout(self, on):
+        """The model stays in eval mode (the policy has no dropout, as the built-in engine's); only LoRA's dropout
+        (peft's and the built-in layer's modules are both named lora_dropout) turns on for a training forward."""
+        for name, m in self.lm.module.named_modules():
+            if 'lora_dropout' in name:
+                m.train(on)
+
     def _logits(self, ids, grad):
         with self.worker.autocast():
-            if grad:
+            if not grad:
+                with torch.no_grad():
+                    return self.lm.logits(ids)
+            self._dropout(True)
+            try:
                 return self.ddp(ids) if self.ddp is not None else self.lm.logits(ids)
-            with torch.no_grad():
-                return self.lm.logits(ids)
+            finally:
+                self._dropout(False)
 
     def _token_logp(self, ids, targets, grad):
         """Per-token log-probs [B, T] of the whole batch: this rank computes its shard (with gradient when asked) and
@@ -205,7 +216,9 @@ class Trainer:
             weights.append(mw)
             clips.append(cf)
         grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in self.params.items()}
-        stats = {'loss': sum(losses) / len(losses), 'extra': {'mean_weight': weights[-1], 'clip_fraction': clips[-1]}}
+        # the importance-weight statistics of the last micro-batch, as the built-in engine reports them; nll has none
+        extra = {} if self.objective['kind'] == 'nll' else {'mean_weight': weights[-1], 'clip_fraction': clips[-1]}
+        stats = {'loss': sum(losses) / len(losses), 'extra': extra}
         return grads, stats
 
     def update(self, files, lr):
@@ -284,7 +297,8 @@ class Worker:
     # ---- commands; each returns the reply's fields (rank 0's are sent) ----
 
     def c_hello(self, cmd):
-        return {'protocol': PROTOCOL_VERSION, 'versions': _versions(), 'device': str(self.ctx.device), 'world': self.ctx.world}
+        return {'protocol': PROTOCOL_VERSION, 'versions': _versions(), 'device': str(self.ctx.device), 'world': self.ctx.world,
+                'pid': os.getpid()}
 
     def c_model_load(self, cmd):
         folder = _need(cmd, 'dir')
@@ -348,7 +362,7 @@ class Worker:
             raise CommandError(f'trainer/create: unknown model "{model}"')
         # the trainer's own copy: its weights change; the model it starts from stays what it was
         lm = load_model(self.folders[model], device=str(self.ctx.device), engine=self.args.engine)
-        lm.module.train()
+        lm.module.eval()  # no dropout in the policy (see Trainer._dropout)
         for p in lm.module.parameters():
             p.requires_grad_(False)
         self.trainers[handle] = Trainer(self, lm, cmd)
