@@ -308,13 +308,15 @@ export const BackendSchema = z
   })
   .superRefine((b, ctx) => {
     if (b.kind === 'builtin' && (b.launcher !== 'none' || b.processes !== 1 || b.fsdp || b.precision !== 'float32')) {
-      ctx.addIssue({ code: 'custom', path: ['kind'], message: 'launcher, processes, fsdp and precision are settings of the torch backend; set kind to "torch"' });
+      const message = 'launcher, processes, fsdp and precision are settings of the torch backend; set kind to "torch"';
+      ctx.addIssue({ code: 'custom', path: ['kind'], message });
     }
     if (b.processes > 1 && b.launcher === 'none') {
       ctx.addIssue({ code: 'custom', path: ['launcher'], message: `${b.processes} processes need a launcher: "torchrun" or "accelerate"` });
     }
     if (b.fsdp) {
-      ctx.addIssue({ code: 'custom', path: ['fsdp'], message: 'FSDP is not supported yet; the torch backend replicates the model on every process (DDP)' });
+      const message = 'FSDP is not supported yet; the torch backend replicates the model on every process (DDP)';
+      ctx.addIssue({ code: 'custom', path: ['fsdp'], message });
     }
   })
   .describe('the compute backend (README "Bigger models: the PyTorch backend")');

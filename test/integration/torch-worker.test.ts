@@ -93,7 +93,8 @@ function worstDiff(a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<string, 
 }
 
 /** How far apart two trainers' updates from the same start w0 are: ||(a - w0) - (b - w0)|| / ||b - w0||. */
-function updateDiff(a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<string, Float32Array>, w0: ReadonlyMap<string, Float32Array>): number {
+type Weights = ReadonlyMap<string, Float32Array>;
+function updateDiff(a: Weights, b: Weights, w0: Weights): number {
   const moved = (w: ReadonlyMap<string, Float32Array>) =>
     new Map([...w].map(([n, v]) => [n, v.map((z, i) => z - (w0.get(n) as Float32Array)[i])]));
   return normRelDiff(moved(a), moved(b));
@@ -250,7 +251,8 @@ describe('the PyTorch backend', { skip: skip || undefined }, () => {
       const run = async (trainer: PolicyTrainer, variant: string) => {
         const stats = [];
         for (let s = 0; s < 3; s++) {
-          const micro = variant === 'nll' ? [randomBatch(cfg, 4, 12, 10 + s), randomBatch(cfg, 4, 12, 20 + s)] : [randomBatch(cfg, 4, 12, 10 + s)];
+          // nll: two micro-batches (gradient accumulation)
+          const micro = [randomBatch(cfg, 4, 12, 10 + s), ...(variant === 'nll' ? [randomBatch(cfg, 4, 12, 20 + s)] : [])];
           stats.push(await trainer.update(micro, 1e-2));
         }
         return { stats, weights: await trainer.weights(), logp: await trainer.logprobs(randomBatch(cfg, 4, 12, 99)) };
@@ -289,7 +291,8 @@ describe('the PyTorch backend', { skip: skip || undefined }, () => {
         const lora = { spec, init: initLoraParams(cfg, spec, 3), seed: 1 };
         const ort = new OrtBackend({ threads: 1 });
         try {
-          const [a, b] = [torch.policyTrainer(model, { ...specOf('a_lol', 4), lora }), ort.policyTrainer(model, { ...specOf('a_lol', 4), lora })];
+          const trainSpec = { ...specOf('a_lol', 4), lora };
+          const [a, b] = [torch.policyTrainer(model, trainSpec), ort.policyTrainer(model, trainSpec)];
           const [x, y] = [await run(a, 'a_lol'), await run(b, 'a_lol')];
           assert.deepEqual([...x.weights.keys()].sort(), [...lora.init.keys()].sort());
           const d = updateDiff(x.weights, y.weights, lora.init);

@@ -36,7 +36,8 @@ const OPTIONAL: readonly [string, string][] = [
   ['bitsandbytes', '4-bit QLoRA on NVIDIA GPUs'],
 ];
 
-const INSTALL = 'python3 -m pip install torch transformers peft accelerate   (in a venv; pick the CUDA wheel from pytorch.org on a GPU box)';
+const INSTALL =
+  'python3 -m pip install torch transformers peft accelerate   (in a venv; pick the CUDA wheel from pytorch.org on a GPU box)';
 
 async function torchReport(python: string): Promise<TorchReport> {
   const env = { ...process.env, PYTHONPATH: [packageDir(), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
@@ -67,7 +68,8 @@ async function doctor(flags: { backend?: 'builtin' | 'torch'; python?: string })
   } else {
     console.log(`  torch         ${r.torch}${r.cudaBuild ? ` (CUDA ${r.cudaBuild} build)` : ' (CPU build)'}`);
     const devices = r.devices ?? [];
-    console.log(`  cuda          ${r.cuda ? `${devices.length} device(s): ${devices.join(', ')}` : 'not available: the worker runs on the CPU'}`);
+    const cuda = r.cuda ? `${devices.length} device(s): ${devices.join(', ')}` : 'not available: the worker runs on the CPU';
+    console.log(`  cuda          ${cuda}`);
     const backends = [r.gloo ? 'gloo' : null, r.nccl ? 'nccl' : null].filter(Boolean).join(', ') || 'none';
     console.log(`  distributed   ${r.distributed ? `available (${backends})` : 'NOT available: launcher torchrun/accelerate will fail'}`);
   }
