@@ -50,5 +50,7 @@ export interface Settings {
   threads: number;
   runsFolder: string;
   nodePath: string;
+  /** The torch backend's Python interpreter ('' : python3 on PATH). */
+  python: string;
   trainerCommand: string[];
 }

@@ -51,6 +51,7 @@ export class TrainerController implements vscode.Disposable {
       threads: c.get<number>('threads', 2),
       runsFolder: c.get<string>('runsFolder', 'runs'),
       nodePath: c.get<string>('nodePath', ''),
+      python: c.get<string>('python', ''),
       trainerCommand: c.get<string[]>('trainer.command', []),
     };
   }
@@ -236,7 +237,8 @@ export class TrainerController implements vscode.Disposable {
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
     const runDir = cmd.outDir ?? path.join(this.runsDir(), `${cmd.verb}-${stamp}`);
     mkdirSync(path.dirname(runDir), { recursive: true });
-    const full: StartCommand = { ...cmd, outDir: runDir, set: [...cmd.set, `device=${s.device}`, `threads=${s.threads}`] };
+    const set = [...cmd.set, `device=${s.device}`, `threads=${s.threads}`];
+    const full: StartCommand = { ...cmd, outDir: runDir, set, python: s.python || null };
     const runtime = resolveRuntime({
       extensionPath: this.context.extensionPath,
       nodePath: s.nodePath,

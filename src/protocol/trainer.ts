@@ -201,6 +201,8 @@ export const TrainerCommandSchema = z.discriminatedUnion('type', [
     outDir: z.string().nullable().default(null),
     /** train: continue from this checkpoint folder. */
     resume: z.string().nullable().default(null),
+    /** The torch backend's interpreter (the extension's alolStudio.python setting; null: python3 on PATH). */
+    python: z.string().nullable().optional(),
     /** demo: its flags. */
     demo: z
       .strictObject({ quick: z.boolean().default(true), seed: z.number().int().default(1), noise: z.number().min(0).max(1).default(0.5) })

@@ -37,7 +37,7 @@ async function start(cmd: Extract<TrainerCommand, { type: 'run/start' }>): Promi
     await inRun(ctx, () => runDemo(ctx, opts));
     return;
   }
-  const flags = { config: cmd.configFile ?? undefined, set: cmd.set, out: cmd.outDir ?? undefined, cache: true };
+  const flags = { config: cmd.configFile ?? undefined, set: cmd.set, out: cmd.outDir ?? undefined, cache: true, python: cmd.python };
   const ctx = await openRunFromFlags(cmd.verb, flags, io);
   if (cmd.verb === 'audit') {
     await inRun(ctx, () => runAudit(ctx));

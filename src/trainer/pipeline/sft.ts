@@ -67,7 +67,7 @@ export async function sftRows(
           opts.onStep?.({ ...e, elapsedMs: performance.now() - t0 });
         },
       });
-      return lora ? mergeLora(cfg, init, lora.spec, await trainer.weights()) : trainer.weights();
+      return lora ? mergeLora(cfg, init, lora.spec, await trainer.weights()) : await trainer.weights(); // before dispose()
     } finally {
       await trainer.dispose();
     }
