@@ -348,6 +348,10 @@ export const RunConfigSchema = z
       if (seen.has(r.name)) ctx.addIssue({ code: 'custom', path: ['rewards', i, 'name'], message: `duplicate reward name '${r.name}'` });
       seen.add(r.name);
     });
+    if (c.backend.kind === 'torch' && c.device === 'webgpu') {
+      const message = 'webgpu is the built-in engine\'s; the torch backend runs on "auto", "cpu" or "cuda"';
+      ctx.addIssue({ code: 'custom', path: ['device'], message });
+    }
     if (c.data.maxPromptTokens + c.data.maxResponseTokens + 1 > 100000) {
       ctx.addIssue({ code: 'custom', path: ['data', 'maxResponseTokens'], message: 'prompt + response tokens is unreasonably large' });
     }

@@ -43,8 +43,10 @@ if (!HAVE_TORCH && REQUIRED) {
 
 type Backend = RunConfig['backend'];
 const ONE: Backend = { kind: 'torch', launcher: 'none', processes: 1, fsdp: false, precision: 'float32' };
+// the worker's own modules (CI has no transformers); ALOL_TEST_TORCH_ENGINE=auto uses transformers where installed
+const ENGINE = (process.env.ALOL_TEST_TORCH_ENGINE ?? 'builtin') as 'auto' | 'builtin' | 'transformers';
 const torchBackend = (backend: Backend = ONE): TorchBackend =>
-  new TorchBackend({ python: PYTHON, backend, device: 'cpu', threads: 1, workDir: null, engine: 'builtin', log: () => undefined });
+  new TorchBackend({ python: PYTHON, backend, device: 'cpu', threads: 1, workDir: null, engine: ENGINE, log: () => undefined });
 
 const gpt2 = gptConfig({ vocabSize: 23, nPositions: 32, nEmbd: 16, nLayer: 2, nHead: 2 });
 const qwen2 = llamaConfig({

@@ -181,6 +181,7 @@ function trainingText(a: Architecture): [string, string] {
 
 function deviceText(start: RunStart): string {
   const d = start.device;
+  if (d.provider.startsWith('torch')) return `${d.provider} (PyTorch backend)`;
   return `${d.provider}${d.requested !== d.provider ? ` (asked ${d.requested})` : ''}${d.fallback ? ` — ${d.fallback}` : ''}`;
 }
 

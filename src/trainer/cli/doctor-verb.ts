@@ -33,7 +33,7 @@ const OPTIONAL: readonly [string, string][] = [
   ['transformers', 'any Hugging Face causal LM (AutoModelForCausalLM); without it the worker runs GPT-2 and Llama-family folders itself'],
   ['peft', 'LoRA through PEFT (without it, the worker\'s own LoRA layer)'],
   ['accelerate', 'backend.launcher "accelerate"'],
-  ['bitsandbytes', '4-bit QLoRA on NVIDIA GPUs'],
+  ['bitsandbytes', '4-bit QLoRA on NVIDIA GPUs (not used by the worker yet)'],
 ];
 
 const INSTALL =

@@ -202,4 +202,9 @@ export interface ComputeBackend {
   generator(model: ModelWeights, detokenizer: Detokenizer): TextGenerator;
   /** Frees everything the backend holds (all its sessions, together). */
   release(): Promise<void>;
+  /**
+   * Starts what the backend runs on (the torch backend's worker) and says where it computes; a run calls it first,
+   * so a missing interpreter or package fails the run before any data is read. Absent: nothing to start.
+   */
+  prepare?(): Promise<string>;
 }

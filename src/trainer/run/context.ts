@@ -77,11 +77,16 @@ export async function openRunContext(spec: RunSpec): Promise<RunContext> {
   await mkdir(runDir, { recursive: true });
   if (spec.writeConfig) await writeFileAtomic(path.join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   const log = spec.log ?? new RunLog(runDir, spec.toStdout ?? false);
-  const device = await resolveDevice(config.device);
+  // the torch backend computes where its worker runs; ONNX Runtime keeps the value head and ONNX reward classifiers,
+  // on the GPU when its provider loads (auto), quietly on the CPU when not
+  const torch = config.backend.kind === 'torch';
+  const device = await resolveDevice(torch && config.device !== 'cpu' ? 'auto' : config.device);
   if (device.fallback) process.stderr.write(`alol: ${device.fallback}\n`);
   if (spec.announce ?? true) {
     const fallback = device.fallback ? { fallback: device.fallback } : {};
-    const resolved = { requested: device.requested, provider: device.provider, ...fallback };
+    const resolved = torch
+      ? { requested: config.device, provider: `torch ${config.device}` }
+      : { requested: device.requested, provider: device.provider, ...fallback };
     log.emit({ type: 'run/didStart', runId: path.basename(runDir), runDir, verb: spec.verb, config, device: resolved });
   }
   return {
@@ -109,6 +114,7 @@ function backendOf(config: RunConfig, device: ResolvedDevice, runDir: string, sp
     device: config.device,
     threads: config.threads,
     workDir: path.join(runDir, 'torch'),
+    valueProvider: device.provider,
     log: (line) => process.stderr.write(`[torch] ${line}\n`),
   });
 }
@@ -146,9 +152,14 @@ export async function openRunFromFlags(
  * Runs `body`, logging run/didFinish or run/didFail (with the message) before rethrowing; the run's
  * compute backend is released when it ends.
  */
-export async function inRun<T>(ctx: Pick<RunContext, 'log' | 'runDir' | 'compute'>, body: () => Promise<T>): Promise<T> {
+export async function inRun<T>(
+  ctx: Pick<RunContext, 'log' | 'runDir' | 'compute'> & Partial<Pick<RunContext, 'say'>>,
+  body: () => Promise<T>,
+): Promise<T> {
   const t0 = performance.now();
   try {
+    const ready = await ctx.compute.prepare?.();
+    if (ready) ctx.say?.(ready);
     const r = await body();
     ctx.log.emit({ type: 'run/didFinish', runDir: ctx.runDir, elapsedMs: performance.now() - t0 });
     return r;

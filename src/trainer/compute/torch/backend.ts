@@ -20,6 +20,7 @@ import { paramInfos } from '../../model/family.js';
 import { configJson, safetensorsOrder } from '../../model/folder.js';
 import { scoreInBatches } from '../../model/logprobs.js';
 import { type SafeTensor, float32Tensor, readSafetensors, writeSafetensors } from '../../model/safetensors.js';
+import type { Provider } from '../../runtime/session.js';
 import type { ValueHeadConfig } from '../../value/head.js';
 import type {
   ComputeBackend,
@@ -54,6 +55,8 @@ export interface TorchBackendOptions {
   log?: (line: string) => void;
   /** `builtin`: the worker's own GPT-2 / Llama modules even where transformers is installed (tests). */
   engine?: 'auto' | 'transformers' | 'builtin';
+  /** Where ONNX Runtime runs the value head (default cpu). */
+  valueProvider?: Provider;
 }
 
 export class TorchBackend implements ComputeBackend {
@@ -76,7 +79,7 @@ export class TorchBackend implements ComputeBackend {
       throw new AlolError('config', 'device "webgpu" is the built-in engine\'s; the torch backend runs on "cpu" or "cuda"',
         'set device to auto, cpu or cuda, or backend.kind to builtin');
     }
-    this.ort = new OrtBackend({ threads: options.threads, provider: 'cpu' });
+    this.ort = new OrtBackend({ threads: options.threads, provider: options.valueProvider ?? 'cpu' });
   }
 
   /** A handle no other model or trainer of this backend has. */
@@ -99,11 +102,34 @@ export class TorchBackend implements ComputeBackend {
     return this.worker.then((w) => w.info);
   }
 
+  async prepare(): Promise<string> {
+    const info = await this.start();
+    const v = info.versions;
+    const engine = this.options.engine === 'builtin' || !v.transformers ? 'its own GPT-2/Llama modules' : `transformers ${v.transformers}`;
+    const procs = info.world > 1 ? ` × ${info.world} processes (${this.options.backend.launcher})` : '';
+    return `[torch] worker ready: torch ${String(v.torch)} on ${info.device}${procs}, ${engine}${v.peft ? `, peft ${v.peft}` : ''}`;
+  }
+
   /** Sends a command to the worker (started on first use). */
   async request(cmd: string, args: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     await this.start();
     const { worker } = await (this.worker as Promise<{ worker: WorkerProcess }>);
-    return worker.request(cmd, args);
+    const t0 = performance.now();
+    const reply = await worker.request(cmd, args);
+    this.timing.commands++;
+    this.timing.wallMs += performance.now() - t0;
+    this.timing.workerMs += typeof reply.ms === 'number' ? reply.ms : 0;
+    return reply;
+  }
+
+  /** Where the time of the commands went (bench:torch reads it): round trips, the worker's part, tensor files here. */
+  readonly timing = { commands: 0, wallMs: 0, workerMs: 0, fileMs: 0 };
+
+  /** Writes a tensor file for the worker, counted in timing.fileMs. */
+  async writeTensors(file: string, tensors: readonly SafeTensor[]): Promise<void> {
+    const t0 = performance.now();
+    await writeFile(file, writeSafetensors(tensors));
+    this.timing.fileMs += performance.now() - t0;
   }
 
   private workDir(): Promise<string> {
@@ -130,10 +156,13 @@ export class TorchBackend implements ComputeBackend {
   ): Promise<{ reply: Record<string, unknown>; out: Map<string, Float32Array> }> {
     const f = await this.files();
     try {
-      if (tensors) await writeFile(f.input, writeSafetensors(tensors));
+      if (tensors) await this.writeTensors(f.input, tensors);
       const reply = await this.request(cmd, { ...args, ...(tensors ? { file: f.input } : {}), out: f.output });
+      const t0 = performance.now();
       const bytes = await readFile(f.output).catch(() => null);
-      return { reply, out: bytes ? asMap(readSafetensors(bytes, f.output).tensors, f.output) : new Map() };
+      const out = bytes ? asMap(readSafetensors(bytes, f.output).tensors, f.output) : new Map<string, Float32Array>();
+      this.timing.fileMs += performance.now() - t0;
+      return { reply, out };
     } finally {
       await rm(f.input, { force: true });
       await rm(f.output, { force: true });

@@ -2,11 +2,11 @@
 // worker; batches go as safetensors files; weights and state come back the same way. The worker is reached through
 // its backend (backend.ts), seen here as a WorkerChannel.
 
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { ModelConfig } from '../../model/config.js';
 import { paramInfos } from '../../model/family.js';
 import { loraParamInfos } from '../../model/lora.js';
-import { type SafeTensor, float32Tensor, writeSafetensors } from '../../model/safetensors.js';
+import { type SafeTensor, float32Tensor } from '../../model/safetensors.js';
 import type { ModelWeights, PolicyTrainer, PolicyTrainerSpec, StepStats, TokenBatch, TrainBatch, TrainerState } from '../backend.js';
 import { trainTensors } from './tensors.js';
 
@@ -21,6 +21,7 @@ export interface WorkerChannel {
     tensors: readonly SafeTensor[] | null,
   ): Promise<{ reply: Record<string, unknown>; out: Map<string, Float32Array> }>;
   modelHandle(model: ModelWeights): Promise<string>;
+  writeTensors(file: string, tensors: readonly SafeTensor[]): Promise<void>;
   batchLogprobs(handle: string, batch: TokenBatch): Promise<{ token: Float32Array; seq: Float32Array }>;
   /** Weights maps a trainer returned, with the step they hold. */
   readonly trainerWeights: WeakMap<ReadonlyMap<string, Float32Array>, { trainer: TorchPolicyTrainer; step: number }>;
@@ -59,7 +60,7 @@ export class TorchPolicyTrainer implements PolicyTrainer {
           if (!d) throw new Error(`initial adapter parameters lack ${i.name}`);
           return float32Tensor(i.name, i.shape, d);
         });
-        await writeFile(f.input, writeSafetensors(init));
+        await this.backend.writeTensors(f.input, init);
         const { r, alpha, dropout, modules } = lora.spec;
         loraArgs = { modules, r, alpha, dropout, seed: lora.seed, file: f.input };
       }
@@ -86,7 +87,7 @@ export class TorchPolicyTrainer implements PolicyTrainer {
     try {
       for (const b of micro) {
         const f = await this.backend.files();
-        await writeFile(f.input, writeSafetensors(trainTensors(b)));
+        await this.backend.writeTensors(f.input, trainTensors(b));
         files.push(f.input);
       }
       const r = await this.backend.request('trainer/update', { trainer: this.handle, files, lr });
@@ -104,7 +105,7 @@ export class TorchPolicyTrainer implements PolicyTrainer {
     try {
       for (const b of micro) {
         const f = await this.backend.files();
-        await writeFile(f.input, writeSafetensors(trainTensors(b)));
+        await this.backend.writeTensors(f.input, trainTensors(b));
         files.push(f.input);
       }
       const { reply, out } = await this.backend.exchange('trainer/grad', { trainer: this.handle, files }, null);

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import sys
+import time
 import traceback
 
 import torch
@@ -481,10 +482,12 @@ def main(argv=None):
             break
         handler = getattr(worker, 'c_' + name.replace('/', '_').replace('loadState', 'load_state'), None)
         reply, error = {}, None
+        t0 = time.perf_counter()
         try:
             if handler is None:
                 raise CommandError(f'unknown command "{name}"')
             reply = handler(cmd) or {}
+            reply['ms'] = (time.perf_counter() - t0) * 1e3  # the command's time in the worker, tensor files included
         except Exception as e:
             error = _reply_error(e)
             traceback.print_exc()
