@@ -157,20 +157,29 @@ export async function inRun<T>(
   body: () => Promise<T>,
 ): Promise<T> {
   const t0 = performance.now();
+  let result: { ok: true; value: T } | { ok: false; error: unknown };
   try {
     const ready = await ctx.compute.prepare?.();
     if (ready) ctx.say?.(ready);
-    const r = await body();
-    ctx.log.emit({ type: 'run/didFinish', runDir: ctx.runDir, elapsedMs: performance.now() - t0 });
-    return r;
+    result = { ok: true, value: await body() };
   } catch (e) {
-    if (e instanceof StopRequested) {
-      ctx.log.emit({ type: 'run/didFinish', runDir: ctx.runDir, elapsedMs: performance.now() - t0, stopped: true });
-      throw e;
-    }
-    ctx.log.emit({ type: 'run/didFail', ...failureOf(e) });
-    throw e;
-  } finally {
-    await ctx.compute.release();
+    result = { ok: false, error: e };
   }
+  // released before the last event, so a finished run's folder is final (the torch worker's scratch folder gone)
+  try {
+    await ctx.compute.release();
+  } catch (e) {
+    if (result.ok) result = { ok: false, error: e };
+  }
+  if (result.ok) {
+    ctx.log.emit({ type: 'run/didFinish', runDir: ctx.runDir, elapsedMs: performance.now() - t0 });
+    return result.value;
+  }
+  const e = result.error;
+  if (e instanceof StopRequested) {
+    ctx.log.emit({ type: 'run/didFinish', runDir: ctx.runDir, elapsedMs: performance.now() - t0, stopped: true });
+  } else {
+    ctx.log.emit({ type: 'run/didFail', ...failureOf(e) });
+  }
+  throw e;
 }
