@@ -305,10 +305,18 @@ export const BackendSchema = z
       .enum(['float32', 'bfloat16', 'float16'])
       .default('float32')
       .describe('torch: the compute precision (autocast; weights and AdamW stay float32); float16 needs CUDA'),
+    quantization: z
+      .enum(['none', 'nf4'])
+      .default('none')
+      .describe(
+        'torch: nf4 loads every model in 4 bits (QLoRA: bitsandbytes, transformers and peft on a CUDA GPU); training is then ' +
+          'LoRA only (train.lora, and reference.sft.lora when the reference is fine-tuned)',
+      ),
   })
   .superRefine((b, ctx) => {
-    if (b.kind === 'builtin' && (b.launcher !== 'none' || b.processes !== 1 || b.fsdp || b.precision !== 'float32')) {
-      const message = 'launcher, processes, fsdp and precision are settings of the torch backend; set kind to "torch"';
+    const torchOnly = b.launcher !== 'none' || b.processes !== 1 || b.fsdp || b.precision !== 'float32' || b.quantization !== 'none';
+    if (b.kind === 'builtin' && torchOnly) {
+      const message = 'launcher, processes, fsdp, precision and quantization are settings of the torch backend; set kind to "torch"';
       ctx.addIssue({ code: 'custom', path: ['kind'], message });
     }
     if (b.processes > 1 && b.launcher === 'none') {
@@ -348,6 +356,14 @@ export const RunConfigSchema = z
       if (seen.has(r.name)) ctx.addIssue({ code: 'custom', path: ['rewards', i, 'name'], message: `duplicate reward name '${r.name}'` });
       seen.add(r.name);
     });
+    if (c.backend.quantization === 'nf4') {
+      const why = 'a 4-bit (nf4) model trains LoRA adapters only';
+      if (!c.train.lora) ctx.addIssue({ code: 'custom', path: ['train', 'lora'], message: `${why}: set train.lora` });
+      if (c.reference.path === null && c.reference.sft && !c.reference.sft.lora) {
+        const message = `${why}: set reference.sft.lora, or reference.sft null`;
+        ctx.addIssue({ code: 'custom', path: ['reference', 'sft', 'lora'], message });
+      }
+    }
     if (c.backend.kind === 'torch' && c.device === 'webgpu') {
       const message = 'webgpu is the built-in engine\'s; the torch backend runs on "auto", "cpu" or "cuda"';
       ctx.addIssue({ code: 'custom', path: ['device'], message });

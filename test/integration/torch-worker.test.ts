@@ -42,7 +42,7 @@ if (!HAVE_TORCH && REQUIRED) {
 }
 
 type Backend = RunConfig['backend'];
-const ONE: Backend = { kind: 'torch', launcher: 'none', processes: 1, fsdp: false, precision: 'float32' };
+const ONE: Backend = { kind: 'torch', launcher: 'none', processes: 1, fsdp: false, precision: 'float32', quantization: 'none' };
 // the worker's own modules (CI has no transformers); ALOL_TEST_TORCH_ENGINE=auto uses transformers where installed
 const ENGINE = (process.env.ALOL_TEST_TORCH_ENGINE ?? 'builtin') as 'auto' | 'builtin' | 'transformers';
 const torchBackend = (backend: Backend = ONE): TorchBackend =>
@@ -240,6 +240,16 @@ describe('the PyTorch backend', { skip: skip || undefined }, () => {
     });
   }
 
+  it('4-bit QLoRA (nf4) where bitsandbytes, transformers or a GPU is missing: the worker refuses to start and says what is missing',
+    { skip: spawnSync(PYTHON, ['-c', 'import bitsandbytes, transformers, peft, torch; assert torch.cuda.is_available()']).status === 0
+      ? 'this interpreter has all nf4 needs' : undefined }, async () => {
+      const b = torchBackend({ ...ONE, quantization: 'nf4' });
+      await assert.rejects(b.start(), (e: Error) => e instanceof AlolError
+        && /could not start: backend\.quantization "nf4" \(4-bit QLoRA\) needs/.test(e.message)
+        && /(cannot import [a-z, ]+ \(pip install|needs a CUDA device)/.test(e.message));
+      await b.release();
+    });
+
   it('generation ends at EOS or a stop string, as the built-in generator', () => {
     const detok = { decode: (ids: readonly number[]) => ids.map((i) => String.fromCharCode(97 + i)).join(''), eosTokenId: 9 };
     assert.deepEqual(finishGeneration([0, 1, 9, 2], [9], [], detok), { tokens: [0, 1], text: 'ab', finishReason: 'eos' });
@@ -360,6 +370,24 @@ describe('the PyTorch backend', { skip: skip || undefined }, () => {
         await b.dispose();
       });
     }
+
+    it('inference is split over the ranks: log-probs, hidden states and greedy generations equal 1 process', async () => {
+      const model: ModelWeights = { config: qwen2, params: initParams(qwen2, 9) };
+      const rng = new Rng(4);
+      const rows = Array.from({ length: 7 }, (_, i) => ({
+        prompt: Array.from({ length: 2 + i }, () => rng.int(23)), response: Array.from({ length: 3 + (i % 3) }, () => rng.int(23)),
+      }));
+      const request = { batchSize: 5, addEos: false, eosTokenId: null };
+      const [a, b] = [await two.tokenLogprobs(model, rows, request), await torch.tokenLogprobs(model, rows, request)];
+      a.forEach((r, i) => r.tokenLogprobs.forEach((x, k) => assert.ok(Math.abs(x - b[i].tokenLogprobs[k]) <= 1e-5, `row ${i} token ${k}`)));
+      const prompts = rows.map((r) => r.prompt);
+      const [ha, hb] = [await two.promptHidden(model, prompts, 5), await torch.promptHidden(model, prompts, 5)];
+      ha.forEach((h, i) => h.forEach((x, k) => assert.ok(Math.abs(x - hb[i][k]) <= 1e-5, `hidden ${i} [${k}]`)));
+      const detok = { decode: (x: readonly number[]) => x.join(' '), eosTokenId: null };
+      const greedy = (c: TorchBackend) => c.generator(model, detok).generate(prompts, { maxNewTokens: 5, temperature: 0 });
+      const [ga, gb] = [await greedy(two), await greedy(torch)];
+      assert.deepEqual(ga.map((g) => g.tokens), gb.map((g) => g.tokens));
+    });
 
     it('a batch smaller than the process count is refused before any compute', async () => {
       const model: ModelWeights = { config: qwen2, params: initParams(qwen2, 5) };

@@ -84,3 +84,31 @@ describe('run config', () => {
     await assert.rejects(loadRunConfig(bad), /bad\.json:3: CommaExpected/);
   });
 });
+
+describe('backend (the compute backend)', () => {
+  const torch = (backend: object, rest: object = {}) => validateConfig({ backend: { kind: 'torch', ...backend }, ...rest }, 'run.json');
+  it('defaults to the built-in engine; the torch backend takes its settings', () => {
+    assert.deepEqual(validateConfig({}, 'run.json').backend,
+      { kind: 'builtin', launcher: 'none', processes: 1, fsdp: false, precision: 'float32', quantization: 'none' });
+    assert.equal(torch({ launcher: 'torchrun', processes: 4, precision: 'bfloat16' }).backend.processes, 4);
+  });
+  it('never takes the interpreter from the run config, and says where it comes from', () => {
+    const why = /run\.json: backend: unknown key "python" \(the interpreter is never named in a run config: pass `--python PATH`/;
+    assert.throws(() => torch({ python: '/usr/bin/python3' }), why);
+  });
+  it('refuses what cannot work, naming the key: torch settings on the built-in engine, processes without a launcher, fsdp, webgpu', () => {
+    const builtin = { backend: { processes: 2, launcher: 'torchrun' } };
+    assert.throws(() => validateConfig(builtin, 'run.json'), /backend\.kind: .*set kind to "torch"/);
+    assert.throws(() => torch({ processes: 2 }), /backend\.launcher: 2 processes need a launcher/);
+    assert.throws(() => torch({ fsdp: true }), /backend\.fsdp: FSDP is not supported yet/);
+    assert.throws(() => torch({}, { device: 'webgpu' }), /run\.json: device: webgpu is the built-in engine's/);
+  });
+  it('4-bit (nf4) trains LoRA only: train.lora, and reference.sft.lora when the reference is fine-tuned', () => {
+    const lora = { r: 8, alpha: 16, dropout: 0, targets: 'all-linear' };
+    assert.throws(() => torch({ quantization: 'nf4' }), /train\.lora: a 4-bit \(nf4\) model trains LoRA adapters only/);
+    assert.throws(() => torch({ quantization: 'nf4' }, { train: { lora } }), /reference\.sft\.lora: a 4-bit/);
+    const ok = torch({ quantization: 'nf4' }, { train: { lora }, reference: { sft: { steps: 10, lr: 1e-4, lora } } });
+    assert.equal(ok.backend.quantization, 'nf4');
+    assert.equal(torch({ quantization: 'nf4' }, { train: { lora }, reference: { sft: null } }).reference.sft, null);
+  });
+});

@@ -86,7 +86,7 @@ async function doctor(flags: { backend?: 'builtin' | 'torch'; python?: string })
   // the worker itself: starts, says hello, stops
   const backend = new TorchBackend({
     python,
-    backend: { kind: 'torch', launcher: 'none', processes: 1, fsdp: false, precision: 'float32' },
+    backend: { kind: 'torch', launcher: 'none', processes: 1, fsdp: false, precision: 'float32', quantization: 'none' },
     device: 'auto',
     threads: 1,
     workDir: null,

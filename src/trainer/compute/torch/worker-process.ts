@@ -37,7 +37,7 @@ export interface WorkerLaunch {
 /** The program and arguments that start the worker (rank 0 and, under a launcher, the other ranks). */
 export function workerCommand(l: WorkerLaunch): { command: string; args: string[] } {
   const worker = ['-m', 'alol_torch.worker', '--device', l.device, '--precision', l.backend.precision,
-    '--engine', l.engine ?? 'auto', '--threads', String(l.threads)];
+    '--quantization', l.backend.quantization, '--engine', l.engine ?? 'auto', '--threads', String(l.threads)];
   const n = String(l.backend.processes);
   switch (l.backend.launcher) {
     case 'none':

@@ -38,6 +38,14 @@ class Context:
         parts[self.rank] = local
         return torch.cat(parts, 0)
 
+    def gather_objects(self, obj):
+        """Every rank's `obj`, in rank order (on every rank)."""
+        if not self.distributed:
+            return [obj]
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
     def broadcast(self, obj):
         """Rank 0's object on every rank."""
         if not self.distributed:

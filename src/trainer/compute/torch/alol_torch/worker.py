@@ -266,6 +266,9 @@ class Worker:
         self.dtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[args.precision]
         if self.dtype == torch.float16 and ctx.device.type != 'cuda':
             raise RuntimeError('precision float16 needs a CUDA device; use float32 or bfloat16 on CPU')
+        self.quantization = args.quantization
+        if self.quantization == 'nf4':
+            _check_nf4(ctx.device)
         self.folders = {}  # model handle -> folder (loaded on first use, on each rank that needs it)
         self.models = {}
         self.trainers = {}
@@ -276,14 +279,21 @@ class Worker:
             return _null()
         return torch.autocast(device_type=self.ctx.device.type, dtype=self.dtype)
 
-    def model(self, handle):
+    def load(self, folder):
+        """A model folder as this worker computes with it: as stored, or quantized to 4 bits (QLoRA) — then every
+        model is, the reference included, so the policy at step 0 (adapters at zero) is the reference exactly."""
         from .models import load_model
+        if self.quantization == 'nf4':
+            return _load_nf4(folder, self.ctx.device)
+        return load_model(folder, device=str(self.ctx.device), engine=self.args.engine)
+
+    def model(self, handle):
         if handle in self.trainers:
             return self.trainers[handle].lm
         if handle not in self.folders:
             raise CommandError(f'unknown model "{handle}" (load it with model/load first)')
         if handle not in self.models:
-            lm = load_model(self.folders[handle], device=str(self.ctx.device), engine=self.args.engine)
+            lm = self.load(self.folders[handle])
             lm.module.eval()
             for p in lm.module.parameters():
                 p.requires_grad_(False)
@@ -316,53 +326,64 @@ class Worker:
         self.models.pop(cmd.get('model'), None)
         return {}
 
+    # Inference is split across the ranks like training: each computes its share of the rows, rank 0 gathers them.
+
     @torch.no_grad()
     def c_logprobs(self, cmd):
         """Per-token [B, T] (0 off the mask) and per-row [B] log-probs of a batch under a model or a trainer."""
         from .models import token_logprobs
-        if self.ctx.rank != 0:
-            return {}
         file = _need(cmd, 'file')
         batch = tensors.read(file)
         lm = self.model(_need(cmd, 'model'))
         dev = self.ctx.device
-        ids, targets = _tensor(batch, 'ids', file).to(dev), _tensor(batch, 'targets', file).to(dev)
-        mask = _tensor(batch, 'mask', file).to(dev).float()
+        start, end, sizes = self.ctx.shard(batch['ids'].shape[0] if 'ids' in batch else 0)
+        ids, targets = _tensor(batch, 'ids', file)[start:end].to(dev), _tensor(batch, 'targets', file)[start:end].to(dev)
+        mask = _tensor(batch, 'mask', file)[start:end].to(dev).float()
         with self.autocast():
-            tok = token_logprobs(lm.logits(ids), targets) * mask
-        tensors.write(_need(cmd, 'out'), {'token_logprob': tok.float(), 'seq_logprob': tok.float().sum(1)})
+            tok = (token_logprobs(lm.logits(ids), targets) * mask).float()
+        tok = self.ctx.gather_rows(tok, sizes)
+        if self.ctx.rank == 0:
+            tensors.write(_need(cmd, 'out'), {'token_logprob': tok, 'seq_logprob': tok.sum(1)})
         return {}
 
     @torch.no_grad()
     def c_hidden(self, cmd):
-        if self.ctx.rank != 0:
-            return {}
         file = _need(cmd, 'file')
-        ids = _tensor(tensors.read(file), 'ids', file).to(self.ctx.device)
+        ids = _tensor(tensors.read(file), 'ids', file)
+        start, end, sizes = self.ctx.shard(ids.shape[0])
         with self.autocast():
-            hidden = self.model(_need(cmd, 'model')).hidden(ids)
-        tensors.write(_need(cmd, 'out'), {'hidden': hidden.float()})
+            hidden = self.model(_need(cmd, 'model')).hidden(ids[start:end].to(self.ctx.device)).float()
+        hidden = self.ctx.gather_rows(hidden, sizes)
+        if self.ctx.rank == 0:
+            tensors.write(_need(cmd, 'out'), {'hidden': hidden})
         return {}
 
     def c_generate(self, cmd):
         from .generate import generate
-        if self.ctx.rank != 0:
-            return {}
+        prompts = _need(cmd, 'prompts')
+        start, end, _ = self.ctx.shard(len(prompts))
         lm = self.model(_need(cmd, 'model'))
-        with self.autocast():
-            out = generate(lm, _need(cmd, 'prompts'), max_new_tokens=int(_need(cmd, 'maxNewTokens')),
-                           temperature=float(cmd.get('temperature', 0)), top_p=float(cmd.get('topP', 1)), seed=cmd.get('seed'),
-                           eos_ids=list(cmd.get('eosIds', [])), batch_size=int(cmd.get('batchSize', 16)))
-        return {'tokens': out}
+        # a rank's rows draw from their own seeded generator: sampled texts depend on the number of processes
+        seed = cmd.get('seed')
+        seed = None if seed is None else int(seed) if not self.ctx.distributed else int(seed) * 1009 + self.ctx.rank
+        mine = []
+        if end > start:
+            with self.autocast():
+                mine = generate(lm, prompts[start:end], max_new_tokens=int(_need(cmd, 'maxNewTokens')),
+                                temperature=float(cmd.get('temperature', 0)), top_p=float(cmd.get('topP', 1)), seed=seed,
+                                eos_ids=list(cmd.get('eosIds', [])), batch_size=int(cmd.get('batchSize', 16)))
+        parts = self.ctx.gather_objects(mine)
+        return {'tokens': [t for part in parts for t in part]} if self.ctx.rank == 0 else {}
 
     def c_trainer_create(self, cmd):
-        from .models import load_model
         handle = _need(cmd, 'trainer')
         model = _need(cmd, 'model')
         if model not in self.folders:
             raise CommandError(f'trainer/create: unknown model "{model}"')
+        if self.quantization == 'nf4' and not cmd.get('lora'):
+            raise CommandError('trainer/create: a 4-bit (nf4) model trains LoRA adapters only: set train.lora (and reference.sft.lora)')
         # the trainer's own copy: its weights change; the model it starts from stays what it was
-        lm = load_model(self.folders[model], device=str(self.ctx.device), engine=self.args.engine)
+        lm = self.load(self.folders[model])
         lm.module.eval()  # no dropout in the policy (see Trainer._dropout)
         for p in lm.module.parameters():
             p.requires_grad_(False)
@@ -423,6 +444,34 @@ class Worker:
         return {'loss': float(loss), 'meanWeight': float(mw), 'clipFraction': float(cf)}
 
 
+def _check_nf4(device):
+    """backend.quantization "nf4" (QLoRA) needs transformers, bitsandbytes and a CUDA device: said at start."""
+    missing = []
+    for name in ('transformers', 'bitsandbytes', 'peft'):
+        try:
+            __import__(name)
+        except Exception:
+            missing.append(name)
+    if missing:
+        raise RuntimeError(f'backend.quantization "nf4" (4-bit QLoRA) needs transformers, peft and bitsandbytes; this interpreter '
+                           f'cannot import {", ".join(missing)} (pip install {" ".join(missing)})')
+    if device.type != 'cuda':
+        raise RuntimeError('backend.quantization "nf4" (4-bit QLoRA) needs a CUDA device (bitsandbytes); this worker runs on the CPU')
+
+
+def _load_nf4(folder, device):
+    """A folder loaded by transformers with its linear layers in 4-bit NF4 (double quantization, bf16 compute)."""
+    import transformers
+    from .models import LM
+    with open(os.path.join(folder, 'config.json'), encoding='utf-8') as f:
+        config = json.load(f)
+    q = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
+                                        bnb_4bit_compute_dtype=torch.bfloat16)
+    module = transformers.AutoModelForCausalLM.from_pretrained(folder, quantization_config=q, device_map={'': device.index or 0})
+    module.eval()
+    return LM('transformers', config.get('model_type'), module, config, folder, dict(module.named_parameters()))
+
+
 def _reply_error(e):
     kind = 'command' if isinstance(e, CommandError) else type(e).__name__
     return {'message': str(e) or type(e).__name__, 'kind': kind, 'traceback': traceback.format_exc(limit=8)}
@@ -433,6 +482,7 @@ def main(argv=None):
     p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
     p.add_argument('--precision', default='float32', choices=['float32', 'bfloat16', 'float16'])
     p.add_argument('--engine', default='auto', choices=['auto', 'transformers', 'builtin'])
+    p.add_argument('--quantization', default='none', choices=['none', 'nf4'], help='nf4: every model in 4 bits (QLoRA)')
     p.add_argument('--threads', type=int, default=0, help='CPU threads per process (0: torch default)')
     args = p.parse_args(argv)
 
