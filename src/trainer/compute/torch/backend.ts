@@ -68,6 +68,14 @@ export class TorchBackend implements ComputeBackend {
   private seq = 0;
   /** Weights maps already in the worker, by identity. */
   private readonly handles = new WeakMap<ReadonlyMap<string, Float32Array>, string>();
+  /**
+   * When the pipeline lets go of a weights map (an evaluated policy, a merged LoRA model), its copy in the worker and
+   * its folder go too: models do not pile up in the worker's memory or on disk over a long run.
+   */
+  private readonly unused = new FinalizationRegistry<{ handle: string; dir: string }>(({ handle, dir }) => {
+    if (this.worker) void this.request('model/drop', { model: handle }).catch(() => undefined);
+    void rm(dir, { recursive: true, force: true });
+  });
   /** Weights maps a trainer returned, with the step they hold: still in the worker while it is at that step. */
   readonly trainerWeights = new WeakMap<ReadonlyMap<string, Float32Array>, { trainer: TorchPolicyTrainer; step: number }>();
 
@@ -182,6 +190,7 @@ export class TorchBackend implements ComputeBackend {
     await writeFile(path.join(dir, 'model.safetensors'), writeSafetensors(modelTensors(model), { format: 'pt' }));
     await this.request('model/load', { model: handle, dir });
     this.handles.set(model.params, handle);
+    this.unused.register(model.params, { handle, dir });
     return handle;
   }
 

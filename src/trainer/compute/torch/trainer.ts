@@ -81,38 +81,36 @@ export class TorchPolicyTrainer implements PolicyTrainer {
     return this.created;
   }
 
-  async update(micro: readonly TrainBatch[], lr: number): Promise<StepStats> {
+  /** Writes the micro-batches as tensor files, runs `f` on their names, removes them. */
+  private async withBatchFiles<T>(micro: readonly TrainBatch[], f: (files: string[]) => Promise<T>): Promise<T> {
     await this.create();
     const files: string[] = [];
     try {
       for (const b of micro) {
-        const f = await this.backend.files();
-        await this.backend.writeTensors(f.input, trainTensors(b));
-        files.push(f.input);
+        const { input } = await this.backend.files();
+        await this.backend.writeTensors(input, trainTensors(b));
+        files.push(input);
       }
-      const r = await this.backend.request('trainer/update', { trainer: this.handle, files, lr });
-      this.steps = r.step as number;
-      return { loss: r.loss as number, gradNorm: r.gradNorm as number, extra: r.extra as Record<string, number> };
+      return await f(files);
     } finally {
-      for (const f of files) await rm(f, { force: true });
+      for (const file of files) await rm(file, { force: true });
     }
   }
 
+  update(micro: readonly TrainBatch[], lr: number): Promise<StepStats> {
+    return this.withBatchFiles(micro, async (files) => {
+      const r = await this.backend.request('trainer/update', { trainer: this.handle, files, lr });
+      this.steps = r.step as number;
+      return { loss: r.loss as number, gradNorm: r.gradNorm as number, extra: r.extra as Record<string, number> };
+    });
+  }
+
   /** The batch's gradient without an update (by parameter name): the distributed-equality test reads it. */
-  async gradients(micro: readonly TrainBatch[]): Promise<{ grads: Map<string, Float32Array>; loss: number }> {
-    await this.create();
-    const files: string[] = [];
-    try {
-      for (const b of micro) {
-        const f = await this.backend.files();
-        await this.backend.writeTensors(f.input, trainTensors(b));
-        files.push(f.input);
-      }
+  gradients(micro: readonly TrainBatch[]): Promise<{ grads: Map<string, Float32Array>; loss: number }> {
+    return this.withBatchFiles(micro, async (files) => {
       const { reply, out } = await this.backend.exchange('trainer/grad', { trainer: this.handle, files }, null);
       return { grads: out, loss: reply.loss as number };
-    } finally {
-      for (const f of files) await rm(f, { force: true });
-    }
+    });
   }
 
   async logprobs(batch: TokenBatch): Promise<{ token: Float32Array; seq: Float32Array }> {
