@@ -118,7 +118,9 @@ async function main(): Promise<void> {
   const ort = new OrtBackend({ threads, provider: (await resolveDevice(a['builtin-device'] as DeviceRequest)).provider });
   const torch = new TorchBackend({
     python: a.python ?? null,
-    backend: { kind: 'torch', launcher: 'none', processes: 1, fsdp: false, precision: a.precision as 'float32' | 'bfloat16', quantization: 'none' },
+    backend: {
+      kind: 'torch', launcher: 'none', processes: 1, fsdp: false, precision: a.precision as 'float32' | 'bfloat16', quantization: 'none',
+    },
     device: a.device as 'cpu' | 'cuda',
     threads,
     workDir: null,
