@@ -346,8 +346,14 @@ describe('the PyTorch backend', { skip: skip || undefined }, () => {
     });
     after(() => two.release());
 
-    it('the worker reports a world of 2', async () => {
+    it('the worker reports a world of 2; a second 2-process worker starts beside it (its own rendezvous port)', async () => {
       assert.equal((await two.start()).world, 2);
+      const other = torchBackend({ ...ONE, launcher: 'torchrun', processes: 2 });
+      try {
+        assert.equal((await other.start()).world, 2);
+      } finally {
+        await other.release();
+      }
     });
 
     for (const variant of ['nll', 'a_lol', 'dpo'] as const) {

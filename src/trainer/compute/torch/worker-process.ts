@@ -4,6 +4,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { RunConfig } from '../../../protocol/config.js';
@@ -30,8 +31,22 @@ export interface WorkerLaunch {
   /** Where the worker computes: the run config's device (webgpu is the built-in engine's alone). */
   device: 'auto' | 'cpu' | 'cuda';
   threads: number;
-  /** `builtin` forces the worker's small GPT-2 / Llama implementations even where transformers is installed. */
+  /** `builtin` forces the worker's small GPT-2 / Llama modules even where transformers is installed. */
   engine?: 'auto' | 'transformers' | 'builtin';
+  /** The launcher's rendezvous port on this machine (a free one, picked by start()). */
+  port?: number;
+}
+
+/** A TCP port free on 127.0.0.1 now (the launcher binds it a moment later). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** The program and arguments that start the worker (rank 0 and, under a launcher, the other ranks). */
@@ -44,11 +59,17 @@ export function workerCommand(l: WorkerLaunch): { command: string; args: string[
       return { command: l.python, args: worker };
     case 'torchrun':
       // torchrun as a module of the chosen interpreter (alol_torch.launch: torch.distributed.run with a fix for
-      // torch < 2.0 on Python 3.11). --standalone: one machine, a free rendezvous port picked by torch.
-      return { command: l.python, args: ['-m', 'alol_torch.launch', '--standalone', '--nproc_per_node', n, ...worker] };
+      // torch < 2.0 on Python 3.11); one machine, rendezvous on a free port (torch 1.13's --standalone always takes
+      // 29400, so two runs at once would collide)
+      return {
+        command: l.python,
+        args: ['-m', 'alol_torch.launch', '--nnodes', '1', '--nproc_per_node', n, '--rdzv_backend', 'c10d',
+          '--rdzv_endpoint', `127.0.0.1:${l.port ?? 29400}`, '--rdzv_id', `alol-${process.pid}-${l.port ?? 0}`, ...worker],
+      };
     case 'accelerate': {
       const where = l.device === 'cpu' ? ['--cpu'] : l.backend.processes > 1 ? ['--multi_gpu'] : [];
-      return { command: l.python, args: ['-m', 'accelerate.commands.launch', '--num_processes', n, ...where, ...worker] };
+      const port = l.port ? ['--main_process_port', String(l.port)] : [];
+      return { command: l.python, args: ['-m', 'accelerate.commands.launch', '--num_processes', n, ...where, ...port, ...worker] };
     }
   }
 }
@@ -89,7 +110,7 @@ export class WorkerProcess {
    * warnings, tracebacks); the last ones are also part of the error when the worker fails.
    */
   static async start(l: WorkerLaunch, log: (line: string) => void): Promise<{ worker: WorkerProcess; info: WorkerInfo }> {
-    const { command, args } = workerCommand(l);
+    const { command, args } = workerCommand({ ...l, port: l.backend.launcher === 'none' ? undefined : await freePort() });
     const pkg = packageDir();
     const env = {
       ...process.env,
