@@ -4,7 +4,7 @@ sampling at the temperature with nucleus top_p from a torch.Generator seeded wit
 first EOS token (kept as its last element) or max_new_tokens; finished rows leave the built-in engine's batch."""
 import torch
 
-from .models import KVCache
+from .builtin import KVCache
 
 
 def generate(lm, prompts, *, max_new_tokens, temperature, top_p, seed, eos_ids, batch_size=16):
