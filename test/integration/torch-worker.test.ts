@@ -328,6 +328,40 @@ describe('the PyTorch backend', { skip: skip || undefined }, () => {
     });
   }
 
+  it('LoRA shares its model\'s weights: no second copy; that model stays the reference (adapters off); dispose restores it', async () => {
+    const model: ModelWeights = { config: qwen2, params: initParams(qwen2, 11) };
+    const rng = new Rng(8);
+    const rows = Array.from({ length: 5 }, () => ({ prompt: [1, 2, 3], response: Array.from({ length: 6 }, () => rng.int(23)) }));
+    const request = { batchSize: 5, addEos: false, eosTokenId: null };
+    const ref = await torch.tokenLogprobs(model, rows, request);
+    const copies = async () => (await torch.request('hello')).modelCopies as number;
+    const before = await copies();
+    const spec = resolveLora(qwen2, { r: 2, alpha: 4, dropout: 0, targets: 'all-linear' });
+    const lora = { spec, init: initLoraParams(qwen2, spec, 3), seed: 1 };
+    const train = async () => {
+      const t = torch.policyTrainer(model, { ...specOf('a_lol', 4), lora }) as TorchPolicyTrainer;
+      const first = await t.update([randomBatch(qwen2, 4, 12, 60)], 5e-2);
+      await t.update([randomBatch(qwen2, 4, 12, 61)], 5e-2);
+      return { t, first };
+    };
+    const { t, first } = await train();
+    assert.equal(await copies(), before, 'the LoRA trainer loaded no copy of the base');
+    const during = await torch.tokenLogprobs(model, rows, request);
+    const values = (x: typeof ref) => x.map((r) => [...r.tokenLogprobs]);
+    assert.deepEqual(values(during), values(ref), 'the reference computes without adapters');
+    const batch = randomBatch(qwen2, 4, 12, 62);
+    const [policy, base] = [await t.logprobs(batch), await torch.batchLogprobs(await torch.modelHandle(model), batch)];
+    assert.ok(policy.seq.some((x, i) => Math.abs(x - base.seq[i]) > 1e-4), 'the policy (adapters on) has moved from the reference');
+    await t.dispose();
+    const after = await torch.tokenLogprobs(model, rows, request);
+    assert.deepEqual(values(after), values(ref));
+    // a second LoRA trainer on the restored model starts where the first did
+    const again = await train();
+    assert.equal(again.first.loss, first.loss);
+    assert.equal(again.first.gradNorm, first.gradNorm);
+    await again.t.dispose();
+  });
+
   it('an evaluation right after a step reuses the trainer\'s weights in the worker (no folder written)', async () => {
     const model: ModelWeights = { config: gpt2, params: initParams(gpt2, 7) };
     const t = torch.policyTrainer(model, specOf('nll', 4)) as TorchPolicyTrainer;

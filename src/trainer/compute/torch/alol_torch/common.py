@@ -18,10 +18,13 @@ def tensor_of(batch, name, file):
 
 
 class NullContext:
-    """A context manager that does nothing (no DDP no_sync, no autocast)."""
+    """A context manager that does nothing (no DDP no_sync, no autocast); `with` gives the value it was made with."""
+
+    def __init__(self, value=None):
+        self.value = value
 
     def __enter__(self):
-        return None
+        return self.value
 
     def __exit__(self, *a):
         return False

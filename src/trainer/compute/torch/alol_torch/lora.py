@@ -32,9 +32,12 @@ class LoraWrapper(nn.Module):
         self.lora_A = nn.Linear(n_in, r, bias=False).to(device=w.device, dtype=torch.float32)
         self.lora_B = nn.Linear(r, n_out, bias=False).to(device=w.device, dtype=torch.float32)
         self.scale = scale
+        self.enabled = True  # adapters_off() turns it off: the base alone
 
     def forward(self, x):
         y = self.base_layer(x)
+        if not self.enabled:
+            return y
         delta = self.lora_B(self.lora_A(self.lora_dropout(x.to(self.lora_A.weight.dtype))))
         return (y + self.scale * delta).to(y.dtype)
 
@@ -124,6 +127,46 @@ def _add_peft(lm, modules, r, alpha, dropout):
     if missing:
         raise ValueError(f'add_lora: peft did not adapt {", ".join(missing)}')
     return {m: (params[m]['A'], params[m]['B']) for m in modules}
+
+
+class adapters_off:
+    """Within it, the model computes as its base: every adapter is off (the reference policy of a LoRA trainer that
+    shares the reference's weights)."""
+
+    def __init__(self, lm):
+        self.lm = lm
+        self.peft_ctx = None
+
+    def __enter__(self):
+        if self.lm.peft is not None:
+            self.peft_ctx = self.lm.peft.disable_adapter()
+            self.peft_ctx.__enter__()
+        for m in self.lm.module.modules():
+            if isinstance(m, LoraWrapper):
+                m.enabled = False
+        return self.lm
+
+    def __exit__(self, *exc):
+        for m in self.lm.module.modules():
+            if isinstance(m, LoraWrapper):
+                m.enabled = True
+        if self.peft_ctx is not None:
+            self.peft_ctx.__exit__(*exc)
+        return False
+
+
+def remove_lora(lm):
+    """Takes the adapters out again: the model is its base, as it was before add_lora (the trainer that shared it
+    has ended)."""
+    if lm.peft is not None:
+        lm.peft.unload()  # replaces the LoRA layers by their base layers, in place (lm.module stays the model)
+        lm.peft = None
+    named = dict(lm.module.named_modules())
+    for path, m in list(named.items()):
+        if isinstance(m, LoraWrapper):
+            parent_path, _, child = path.rpartition('.')
+            setattr(named[parent_path] if parent_path else lm.module, child, m.base_layer)
+    lm.lora = {}
 
 
 def merged_weights(lm):

@@ -52,6 +52,7 @@ class Trainer:
         from . import lora as lora_mod
         self.worker = worker
         self.lm = lm
+        self.shares_base = False  # set by the worker: LoRA on the model the worker holds for others too
         self.objective = need(cmd, 'objective')
         self.rows = int(need(cmd, 'rows'))
         if worker.ctx.world > self.rows:

@@ -81,6 +81,13 @@ class Worker:
             self.models[handle] = lm
         return self.models[handle]
 
+    def use(self, handle):
+        """The model of a handle, to compute with inside `with`: a base model that a LoRA trainer shares computes with
+        the adapters off (it is the reference), a trainer's with them on."""
+        from .lora import adapters_off
+        lm = self.model(handle)
+        return adapters_off(lm) if handle not in self.trainers and lm.lora else NullContext(lm)
+
     def trainer(self, handle):
         if handle not in self.trainers:
             raise CommandError(f'unknown trainer "{handle}"')
@@ -89,8 +96,10 @@ class Worker:
     # ---- commands; each returns the reply's fields (rank 0's are sent) ----
 
     def c_hello(self, cmd):
+        # copies of models in memory: loaded ones, and the trainers' own (a LoRA trainer may share its model's)
+        copies = len(self.models) + sum(1 for t in self.trainers.values() if not t.shares_base)
         return {'protocol': PROTOCOL_VERSION, 'versions': _versions(), 'device': str(self.ctx.device), 'world': self.ctx.world,
-                'pid': os.getpid()}
+                'pid': os.getpid(), 'modelCopies': copies}
 
     def c_model_load(self, cmd):
         folder = need(cmd, 'dir')
@@ -115,12 +124,11 @@ class Worker:
         from .models import token_logprobs
         file = need(cmd, 'file')
         batch = tensors.read(file)
-        lm = self.model(need(cmd, 'model'))
         dev = self.ctx.device
         start, end, sizes = self.ctx.shard(batch['ids'].shape[0] if 'ids' in batch else 0)
         ids, targets = tensor_of(batch, 'ids', file)[start:end].to(dev), tensor_of(batch, 'targets', file)[start:end].to(dev)
         mask = tensor_of(batch, 'mask', file)[start:end].to(dev).float()
-        with self.autocast():
+        with self.use(need(cmd, 'model')) as lm, self.autocast():
             tok = (token_logprobs(lm.logits(ids), targets) * mask).float()
         tok = self.ctx.gather_rows(tok, sizes)
         if self.ctx.rank == 0:
@@ -132,8 +140,8 @@ class Worker:
         file = need(cmd, 'file')
         ids = tensor_of(tensors.read(file), 'ids', file)
         start, end, sizes = self.ctx.shard(ids.shape[0])
-        with self.autocast():
-            hidden = self.model(need(cmd, 'model')).hidden(ids[start:end].to(self.ctx.device)).float()
+        with self.use(need(cmd, 'model')) as lm, self.autocast():
+            hidden = lm.hidden(ids[start:end].to(self.ctx.device)).float()
         hidden = self.ctx.gather_rows(hidden, sizes)
         if self.ctx.rank == 0:
             tensors.write(need(cmd, 'out'), {'hidden': hidden})
@@ -143,13 +151,13 @@ class Worker:
         from .generate import generate
         prompts = need(cmd, 'prompts')
         start, end, _ = self.ctx.shard(len(prompts))
-        lm = self.model(need(cmd, 'model'))
+        model = need(cmd, 'model')
         # a rank's rows draw from their own seeded generator: sampled texts depend on the number of processes
         seed = cmd.get('seed')
         seed = None if seed is None else int(seed) if not self.ctx.distributed else int(seed) * 1009 + self.ctx.rank
         mine = []
         if end > start:
-            with self.autocast():
+            with self.use(model) as lm, self.autocast():
                 mine = generate(lm, prompts[start:end], max_new_tokens=int(need(cmd, 'maxNewTokens')),
                                 temperature=float(cmd.get('temperature', 0)), top_p=float(cmd.get('topP', 1)), seed=seed,
                                 eos_ids=list(cmd.get('eosIds', [])), batch_size=int(cmd.get('batchSize', 16)))
@@ -163,13 +171,16 @@ class Worker:
             raise CommandError(f'trainer/create: unknown model "{model}"')
         if self.quantization == 'nf4' and not cmd.get('lora'):
             raise CommandError('trainer/create: a 4-bit (nf4) model trains LoRA adapters only: set train.lora (and reference.sft.lora)')
-        # the trainer's own copy: its weights change; the model it starts from stays what it was
-        lm = self.load(self.folders[model])
+        # LoRA: the adapters go on the model itself (loaded once, frozen; it computes as the reference with them off),
+        # unless another trainer's adapters are on it. Full training: the trainer's own copy, whose weights change.
+        shared = bool(cmd.get('lora')) and not self.model(model).lora
+        lm = self.model(model) if shared else self.load(self.folders[model])
         lm.module.eval()  # no dropout in the policy (see Trainer._dropout)
         for p in lm.module.parameters():
             p.requires_grad_(False)
         self.trainers[handle] = Trainer(self, lm, cmd)
-        return {'engine': lm.engine, 'params': sum(p.numel() for p in self.trainers[handle].params.values())}
+        self.trainers[handle].shares_base = shared
+        return {'engine': lm.engine, 'params': sum(p.numel() for p in self.trainers[handle].params.values()), 'sharesBase': shared}
 
     def c_trainer_update(self, cmd):
         t = self.trainer(need(cmd, 'trainer'))
@@ -204,7 +215,10 @@ class Worker:
         return {'step': t.step}
 
     def c_trainer_dispose(self, cmd):
-        self.trainers.pop(cmd.get('trainer'), None)
+        from .lora import remove_lora
+        t = self.trainers.pop(cmd.get('trainer'), None)
+        if t is not None and t.shares_base:
+            remove_lora(t.lm)  # the shared model is the reference again
         if self.ctx.device.type == 'cuda':
             torch.cuda.empty_cache()
         return {}
