@@ -8,10 +8,11 @@ Tensors travel as safetensors files the client names (`file` in, `out` out), in 
 The first line the worker writes is {"ready": ...} (versions, device, world size).
 
 Under `torchrun` / `accelerate launch` every rank runs this loop: rank 0 reads the commands and broadcasts them,
-every rank executes them (training on its shard of each batch, DDP summing gradients; inference on rank 0 alone),
-and rank 0 replies. Only rank 0 writes to the protocol stream: stray prints of any library go to stderr.
+every rank executes them on its share of each batch (training: DDP sums the gradients; inference: rank 0 gathers the
+rows), and rank 0 replies. Only rank 0 writes to the protocol stream: stray prints of any library go to stderr.
 
-  python -m alol_torch.worker [--device auto|cpu|cuda] [--precision float32|bfloat16|float16] [--engine auto|...]
+  python -m alol_torch.worker [--device auto|cpu|cuda] [--precision float32|bfloat16|float16]
+                              [--quantization none|nf4] [--engine auto|transformers|builtin] [--threads N]
 """
 import argparse
 import json
@@ -107,7 +108,7 @@ class Worker:
             raise CommandError(f'{folder}: no config.json (not a model folder)')
         self.folders[need(cmd, 'model')] = folder
         if self.ctx.rank != 0:
-            return {}  # the other ranks load it when a trainer needs it
+            return {}  # the other ranks load it when they first compute with it
         lm = self.model(cmd['model'])
         return {'engine': lm.engine, 'arch': lm.arch}
 
