@@ -208,7 +208,9 @@ describe('the PyTorch backend', { skip: skip || undefined }, () => {
           prompt: string; response: string; logprob: number; tokens: number; token_logprobs: number[];
         }[];
         const rows = expected.map((e) => ({ prompt: tok.encode(e.prompt), response: tok.encode(e.response) }));
+        const written = torch.modelFoldersWritten;
         const got = await torch.tokenLogprobs(model, rows, { batchSize: 3, addEos: false, eosTokenId: tok.eosTokenId });
+        assert.equal(torch.modelFoldersWritten, written, 'the worker read the fixture\'s own folder (no copy written)');
         expected.forEach((e, i) => {
           assert.equal(got[i].tokens, e.tokens, `row ${i}: token count`);
           e.token_logprobs.forEach((lp, k) => assert.ok(Math.abs(lp - got[i].tokenLogprobs[k]) <= 1e-3, `row ${i} token ${k}`));
@@ -369,7 +371,9 @@ describe('the PyTorch backend', { skip: skip || undefined }, () => {
     const weights = { config: gpt2, params: await t.weights() };
     assert.equal(await torch.modelHandle(weights), t.handle);
     await t.update([randomBatch(gpt2, 4, 12, 2)], 1e-2);
+    const written = torch.modelFoldersWritten;
     assert.notEqual(await torch.modelHandle(weights), t.handle, 'a later step: those weights are no longer the trainer\'s');
+    assert.equal(torch.modelFoldersWritten, written + 1, 'weights made here go to the worker as a folder written for it');
     await t.dispose();
   });
 

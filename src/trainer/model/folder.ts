@@ -165,6 +165,15 @@ function parseJson(buf: Buffer, file: string): unknown {
   }
 }
 
+/** The folder a weights map was read from, as long as it is the very map loadModelFolder returned (never changed). */
+const sources = new WeakMap<ReadonlyMap<string, Float32Array>, string>();
+
+/**
+ * The folder `params` were loaded from, or null (weights made or changed in this process). A worker backend loads
+ * that folder itself instead of a copy written from the float32 weights.
+ */
+export const sourceFolderOf = (params: ReadonlyMap<string, Float32Array>): string | null => sources.get(params) ?? null;
+
 /** Loads and checks a Hugging Face model folder; every problem is a ModelFileError naming file and key/tensor. */
 export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   const weightFiles = `${WEIGHTS_FILE} (or ${WEIGHTS_INDEX_FILE} and its shards)`;
@@ -188,7 +197,9 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   } catch (e) {
     throw new ModelFileError('bad_config', `${tokFile}: not valid JSON (${(e as Error).message})`);
   }
-  return { dir, config, hfConfig: hf, params, tokenizerJson, tokenizerFiles: await readTokenizerFiles(dir, hf), eosTokenId };
+  const tokenizerFiles = await readTokenizerFiles(dir, hf);
+  sources.set(params, path.resolve(dir));
+  return { dir, config, hfConfig: hf, params, tokenizerJson, tokenizerFiles, eosTokenId };
 }
 
 /** Tensor order of the files we write: GPT-2's as the fixture (embeddings, final LayerNorm, blocks); Llama's as paramInfos. */

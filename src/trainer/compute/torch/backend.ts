@@ -17,7 +17,7 @@ import { AlolError } from '../../errors.js';
 import { bucketLength } from '../../alol/batch.js';
 import { positionsLimit } from '../../model/config.js';
 import { paramInfos } from '../../model/family.js';
-import { configJson, safetensorsOrder } from '../../model/folder.js';
+import { configJson, safetensorsOrder, sourceFolderOf } from '../../model/folder.js';
 import { scoreInBatches } from '../../model/logprobs.js';
 import { type SafeTensor, float32Tensor, readSafetensors, writeSafetensors } from '../../model/safetensors.js';
 import type { Provider } from '../../runtime/session.js';
@@ -72,10 +72,12 @@ export class TorchBackend implements ComputeBackend {
    * When the pipeline lets go of a weights map (an evaluated policy, a merged LoRA model), its copy in the worker and
    * its folder go too: models do not pile up in the worker's memory or on disk over a long run.
    */
-  private readonly unused = new FinalizationRegistry<{ handle: string; dir: string }>(({ handle, dir }) => {
+  private readonly unused = new FinalizationRegistry<{ handle: string; dir: string | null }>(({ handle, dir }) => {
     if (this.worker) void this.request('model/drop', { model: handle }).catch(() => undefined);
-    void rm(dir, { recursive: true, force: true });
+    if (dir) void rm(dir, { recursive: true, force: true }); // only folders this backend wrote
   });
+  /** Model folders written for the worker (weights made or changed here); a model read from a folder goes as it is. */
+  modelFoldersWritten = 0;
   /** Weights maps a trainer returned, with the step they hold: still in the worker while it is at that step. */
   readonly trainerWeights = new WeakMap<ReadonlyMap<string, Float32Array>, { trainer: TorchPolicyTrainer; step: number }>();
 
@@ -177,17 +179,27 @@ export class TorchBackend implements ComputeBackend {
     }
   }
 
-  /** The worker's handle of a model: a live trainer's weights at their step, else a folder written once. */
+  /** The worker's handle of a model: a live trainer's weights at their step, the folder they were read from, else a
+   * folder written once from them. */
   async modelHandle(model: ModelWeights): Promise<string> {
     const live = this.trainerWeights.get(model.params);
     if (live && live.trainer.alive && live.trainer.step === live.step) return live.trainer.handle;
     const known = this.handles.get(model.params);
     if (known) return known;
     const handle = this.newHandle('m');
+    const source = sourceFolderOf(model.params);
+    if (source) {
+      // the folder the weights came from, unchanged: the worker reads it itself (its own dtype, any shards)
+      await this.request('model/load', { model: handle, dir: source });
+      this.handles.set(model.params, handle);
+      this.unused.register(model.params, { handle, dir: null });
+      return handle;
+    }
     const dir = path.join(await this.workDir(), 'models', handle);
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(configJson(model.config), null, 2)}\n`);
     await writeFile(path.join(dir, 'model.safetensors'), writeSafetensors(modelTensors(model), { format: 'pt' }));
+    this.modelFoldersWritten++;
     await this.request('model/load', { model: handle, dir });
     this.handles.set(model.params, handle);
     this.unused.register(model.params, { handle, dir });
