@@ -28,7 +28,7 @@ export const AdvantageRowSchema = z.strictObject({
   /** Summed log-probability of the response under the reference policy (natural log), over refTokens tokens. */
   refLogprob: Num,
   refTokens: z.number().int().min(0),
-  /** How often training sampled the row (0 in an audit). */
+  /** How often training drew the row, summed over the run's variants (0 in an audit, and until training ends). */
   timesSampled: z.number().int().min(0),
 });
 export type AdvantageRow = z.infer<typeof AdvantageRowSchema>;

@@ -89,8 +89,13 @@ describe('the compute-backend seam', () => {
     const rows = readFileSync(path.join(runDir, 'advantages.jsonl'), 'utf8').trim().split('\n').map(
       (l) => JSON.parse(l) as {
         rowId: string; refLogprob: number; refTokens: number; reward: { total: number }; value: number; advantage: number,
+        kept: boolean; timesSampled: number;
       },
     );
+    // times sampled: every draw of the run (steps x 4 rows, one row a unit), and none of a filtered row (priority on A+)
+    assert.equal(rows.reduce((a, r) => a + r.timesSampled, 0), steps * 4);
+    assert.ok(rows.every((r) => r.kept || r.timesSampled === 0), 'a filtered row was drawn');
+    assert.ok(rows.some((r) => r.timesSampled > 0));
     assert.equal(rows.length, audit.train.length);
     rows.forEach((r, i) => {
       const t = audit.train[i];

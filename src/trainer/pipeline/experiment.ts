@@ -63,6 +63,32 @@ interface VariantRecord {
   filteredFraction: number;
   bestStep: number | null;
   selectedBy?: SelectedBy;
+  /** How often training drew each training row (advantages.jsonl's order); absent in runs of older versions. */
+  timesSampled?: number[];
+}
+
+/**
+ * advantages.jsonl's timesSampled: how often training drew each row, summed over the run's variants (from their
+ * result.json, so variants trained by an earlier process of a continued run count too). Unchanged when no variant
+ * recorded its counts.
+ */
+async function recordTimesSampled(runDir: string, variants: readonly Variant[], rows: number): Promise<void> {
+  const total = new Array<number>(rows).fill(0);
+  let any = false;
+  for (const variant of variants) {
+    const file = path.join(runDir, variant, 'result.json');
+    if (!existsSync(file)) continue;
+    const counts = (JSON.parse(readFileSync(file, 'utf8')) as VariantRecord).timesSampled;
+    if (!counts || counts.length !== rows) continue;
+    counts.forEach((n, i) => (total[i] += n));
+    any = true;
+  }
+  const advFile = path.join(runDir, 'advantages.jsonl');
+  if (!any || !existsSync(advFile)) return;
+  const lines = readFileSync(advFile, 'utf8').split('\n').filter((l) => l.trim());
+  if (lines.length !== rows) return;
+  const updated = lines.map((l, i) => JSON.stringify({ ...(JSON.parse(l) as Record<string, unknown>), timesSampled: total[i] }));
+  await writeFileAtomic(advFile, `${updated.join('\n')}\n`);
 }
 
 /** The latest checkpoint folder of a variant, if any (names sort by step). */
@@ -210,7 +236,10 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
   });
   const { steps, trainSeconds, filteredFraction, bestStep } = trained;
   const selectedBy: SelectedBy = bestStep ? bench.selection : 'final';
-  const record: VariantRecord = { steps, trainSeconds, validationSeconds: validationMs / 1e3, filteredFraction, bestStep, selectedBy };
+  const record: VariantRecord = {
+    steps, trainSeconds, validationSeconds: validationMs / 1e3, filteredFraction, bestStep, selectedBy,
+    timesSampled: [...trained.rowTimesSampled],
+  };
   await writeFileAtomic(path.join(dir, 'result.json'), `${JSON.stringify(record)}\n`);
   const best = bestStep ? `, best ${bench.selection} at step ${bestStep}` : '';
   const msg = `${variant}: ${steps} steps in ${trainSeconds.toFixed(1)} s, final loss ${trained.losses.at(-1)?.toFixed(4) ?? '-'}${best}`;
@@ -297,6 +326,7 @@ export async function runExperiment(
   } finally {
     await genRewards.dispose();
   }
+  await recordTimesSampled(runDir, variants, audit.train.length);
   bench.summary.timing = timingOf(Object.values(bench.summary.variants), auditSeconds, (performance.now() - t0) / 1e3);
   ctx.say(`[timing] ${renderTiming(bench.summary.timing)}`);
   await writeFileAtomic(path.join(runDir, 'summary.json'), `${JSON.stringify(bench.summary, null, 2)}\n`);

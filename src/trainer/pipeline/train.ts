@@ -58,6 +58,8 @@ export interface TrainedVariant {
   /** Share of training rows A-LoL never draws (A <= 0) under this variant's sampler; 0 for others. */
   filteredFraction: number;
   timesSampled: Int32Array;
+  /** How often each training row (audit.train's order) was drawn: its units' counts (a dpo pair counts for both rows). */
+  rowTimesSampled: Int32Array;
   losses: number[];
   bestStep: number | null;
 }
@@ -262,6 +264,8 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
     const filteredFraction = isAlol(variant) && budget.scaled ? 1 - positiveFraction
       : variant === 'filtered_bc' ? 1 - units.length / rows.length : 0;
     const timesSampled = Int32Array.from(sampler.timesSampled);
+    const rowTimesSampled = new Int32Array(rows.length);
+    units.forEach((unit, k) => unit.forEach((i) => (rowTimesSampled[i] += timesSampled[k])));
     return {
       variant,
       steps: budget.steps,
@@ -269,6 +273,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
       params: await policyWeights(),
       filteredFraction,
       timesSampled,
+      rowTimesSampled,
       losses,
       bestStep: best?.step ?? null,
     };
