@@ -6,7 +6,6 @@
 // generation rewards are n/a (null) and the best checkpoint is chosen by the validation preference
 // accuracy, or is the final one; each variant's summary says which (`selectedBy`).
 
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Variant } from '../alol/rules.js';
 import { readDataset } from '../data/dataset.js';
@@ -22,6 +21,9 @@ import { evaluateOnTest, generationRewards, validationAccuracy, validationReward
 import type { Metrics } from './metrics.js';
 import { type OnProgress, memoryNow, progressBarOf } from './phase.js';
 import { trainVariant, type ValidationScore } from './train.js';
+import {
+  type SelectedBy, type VariantRecord, latestCheckpoint, readVariantRecord, recordTimesSampled, writeVariantRecord,
+} from './records.js';
 import { experimentPlan } from './validate.js';
 import { type Timing, renderTiming, timingOf } from './timing.js';
 
@@ -31,7 +33,7 @@ export type RewardSummary = { total: number | null } & Record<string, number | n
 export type MetricsSummary = Omit<Metrics, 'count' | 'reward'> & { reward: RewardSummary; preferenceAccuracy?: number | null };
 
 /** How a variant's evaluated checkpoint was chosen. */
-export type SelectedBy = 'validation reward' | 'validation preference accuracy' | 'final';
+export type { SelectedBy } from './records.js';
 
 export interface VariantSummary {
   heldout: MetricsSummary;
@@ -53,50 +55,6 @@ export interface Summary {
   prompts: number;
   seed: number;
   timing?: Timing;
-}
-
-/** What a variant's training left in its folder, so a continued run can skip or resume it. */
-interface VariantRecord {
-  steps: number;
-  trainSeconds: number;
-  validationSeconds?: number;
-  filteredFraction: number;
-  bestStep: number | null;
-  selectedBy?: SelectedBy;
-  /** How often training drew each training row (advantages.jsonl's order); absent in runs of older versions. */
-  timesSampled?: number[];
-}
-
-/**
- * advantages.jsonl's timesSampled: how often training drew each row, summed over the run's variants (from their
- * result.json, so variants trained by an earlier process of a continued run count too). Unchanged when no variant
- * recorded its counts.
- */
-async function recordTimesSampled(runDir: string, variants: readonly Variant[], rows: number): Promise<void> {
-  const total = new Array<number>(rows).fill(0);
-  let any = false;
-  for (const variant of variants) {
-    const file = path.join(runDir, variant, 'result.json');
-    if (!existsSync(file)) continue;
-    const counts = (JSON.parse(readFileSync(file, 'utf8')) as VariantRecord).timesSampled;
-    if (!counts || counts.length !== rows) continue;
-    counts.forEach((n, i) => (total[i] += n));
-    any = true;
-  }
-  const advFile = path.join(runDir, 'advantages.jsonl');
-  if (!any || !existsSync(advFile)) return;
-  const lines = readFileSync(advFile, 'utf8').split('\n').filter((l) => l.trim());
-  if (lines.length !== rows) return;
-  const updated = lines.map((l, i) => JSON.stringify({ ...(JSON.parse(l) as Record<string, unknown>), timesSampled: total[i] }));
-  await writeFileAtomic(advFile, `${updated.join('\n')}\n`);
-}
-
-/** The latest checkpoint folder of a variant, if any (names sort by step). */
-export function latestCheckpoint(variantDir: string): string | null {
-  const dir = path.join(variantDir, 'checkpoints');
-  if (!existsSync(dir)) return null;
-  const steps = readdirSync(dir).filter((n) => /^step-\d+$/.test(n)).sort();
-  return steps.length ? path.join(dir, steps[steps.length - 1]) : null;
 }
 
 /** A summary's metrics: rewards n/a (`{total: null}`) unless `scored`; the preference accuracy when there were pairs. */
@@ -240,7 +198,7 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
     steps, trainSeconds, validationSeconds: validationMs / 1e3, filteredFraction, bestStep, selectedBy,
     timesSampled: [...trained.rowTimesSampled],
   };
-  await writeFileAtomic(path.join(dir, 'result.json'), `${JSON.stringify(record)}\n`);
+  await writeVariantRecord(dir, record);
   const best = bestStep ? `, best ${bench.selection} at step ${bestStep}` : '';
   const msg = `${variant}: ${steps} steps in ${trainSeconds.toFixed(1)} s, final loss ${trained.losses.at(-1)?.toFixed(4) ?? '-'}${best}`;
   ctx.say(`[training] ${msg} (${memoryNow()})`);
@@ -305,9 +263,8 @@ export async function runExperiment(
     );
     for (const variant of variants) {
       const dir = path.join(runDir, variant);
-      const recordFile = path.join(dir, 'result.json');
-      if (opts.continue && existsSync(recordFile)) {
-        const rec = JSON.parse(readFileSync(recordFile, 'utf8')) as VariantRecord;
+      const rec = opts.continue ? readVariantRecord(dir) : null;
+      if (rec) {
         ctx.say(`[training] ${variant}: already trained in this run folder (${rec.steps} steps); evaluating it`);
         const params = await loadPolicyWeights(path.join(dir, rec.bestStep ? 'best' : 'final'), audit.reference);
         const extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'> = {
