@@ -146,9 +146,9 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
     audit.reference,
     { objective, rows: batchRows, adamw, lora: loraTraining },
   );
-  /** The policy's full weights: the trainer's, or the base with the adapters merged in. */
-  const policyWeights = async (): Promise<Map<string, Float32Array>> =>
-    lora ? mergeLora(cfg, audit.reference.params, lora, await trainer.weights()) : trainer.weights();
+  /** The policy's full weights from the trainer's (all of them, or the adapters merged into the base). */
+  const policyOf = (weights: Map<string, Float32Array>): Map<string, Float32Array> =>
+    lora ? mergeLora(cfg, audit.reference.params, lora, weights) : weights;
   const basePath = path.resolve(ctx.runDir, 'reference'); // adapters name their base (the run's pi_ref)
   let best: Best | null = null;
   /** Rows of each micro-batch drawn, by batch (for the watchdog). */
@@ -238,15 +238,16 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
         bar(step);
         // evaluation: keep the best policy by its validation score
         if (opts.evaluate && budget.evalEvery > 0 && step % budget.evalEvery === 0) {
-          const score = await opts.evaluate(await policyWeights(), step);
+          const weights = await trainer.weights(); // fetched once: evaluated, and saved when best
+          const score = await opts.evaluate(policyOf(weights), step);
           if (beats(score, best)) {
             best = { step, value: score.value, tiebreak: score.tiebreak ?? null };
             const bestFile = { [BEST_FILE]: `${JSON.stringify(best)}\n` };
             const bestDir = path.join(opts.dir, 'best');
-            if (lora) await saveAdapterFolder(bestDir, { config: cfg, spec: lora, params: await trainer.weights(), basePath }, bestFile);
+            if (lora) await saveAdapterFolder(bestDir, { config: cfg, spec: lora, params: weights, basePath }, bestFile);
             else {
               const { tokenizerJson, tokenizerFiles } = audit.reference;
-              await saveModelFolder(bestDir, { config: cfg, params: await trainer.weights(), tokenizerJson, tokenizerFiles }, bestFile);
+              await saveModelFolder(bestDir, { config: cfg, params: weights, tokenizerJson, tokenizerFiles }, bestFile);
             }
           }
         }
@@ -270,7 +271,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
       variant,
       steps: budget.steps,
       trainSeconds,
-      params: await policyWeights(),
+      params: policyOf(await trainer.weights()),
       filteredFraction,
       timesSampled,
       rowTimesSampled,
