@@ -140,7 +140,11 @@ class Trainer:
             variant = obj['variant']
             policy = None
             if variant in ('r_lol', 'a_lol', 'a_lol_seq'):
-                policy = self._token_logp(ids, targets, grad=False)
+                # the importance weights' policy log-probs: torch computes the same numbers with or without autograd,
+                # so the training forward's serve (the built-in engine needs a second, inference-graph pass); only
+                # LoRA dropout makes that forward differ from the policy, and then a no-dropout pass is made
+                dropout = self.lora and self.lora.get('dropout', 0) > 0
+                policy = self._token_logp(ids, targets, grad=False) if dropout else token_logp.detach()
             extra = {}
             if variant == 'kto':
                 kl = self._token_logp(get('kl_ids'), get('kl_targets'), grad=False)
