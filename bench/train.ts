@@ -11,6 +11,9 @@
 //                          [--batch 16] [--seq 128] [--embd 256] [--layers 4] [--heads 8]
 //                          [--arch gpt2|llama] [--kv-heads 4] [--json]
 
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Graph } from '../src/trainer/graph/ir.js';
 import * as o from '../src/trainer/graph/ops.js';
@@ -18,8 +21,9 @@ import { serialize } from '../src/trainer/graph/onnx.js';
 import { type DeviceRequest, resolveDevice } from '../src/trainer/runtime/device.js';
 import type { Provider } from '../src/trainer/runtime/session.js';
 import { SessionPool } from '../src/trainer/runtime/pool.js';
-import { tensor } from '../src/trainer/runtime/session.js';
+import { memcpyNodes, tensor } from '../src/trainer/runtime/session.js';
 import { OrtBackend } from '../src/trainer/compute/ort/backend.js';
+import type { OrtPolicyTrainer } from '../src/trainer/compute/ort/trainers.js';
 import { DEFAULT_ADAMW } from '../src/trainer/graph/optim.js';
 import { type ModelConfig, describeConfig } from '../src/trainer/model/config.js';
 import { countParams, initParams, paramInfos } from '../src/trainer/model/family.js';
@@ -77,6 +81,9 @@ async function main(): Promise<void> {
   const shapes = gemmShapes(cfg, B * T);
   const before = await gemmRoofline(shapes, opts, rng);
   const bytes = serialize(buildStepGraph(cfg, { batch: B, seqLen: T })); // its size (the trainer builds its own)
+  // On a GPU provider: the optimized step graph is written out, to count the host<->device copies ORT inserted
+  const optimizedDir = device.provider === 'cpu' ? null : mkdtempSync(path.join(os.tmpdir(), 'alol-bench-optimized-'));
+  if (optimizedDir) process.env.ALOL_ORT_OPTIMIZED_DIR = optimizedDir;
   const compute = new OrtBackend(opts);
   const trainer = compute.policyTrainer(
     { config: cfg, params: initParams(cfg, 0) },
@@ -92,6 +99,11 @@ async function main(): Promise<void> {
   await step(); // builds the graph and its session, then steps once
   const buildMs = Date.now() - tBuild;
   const times = await timeRuns(step, Math.max(0, num(a.warmup) - 1), num(a.steps));
+  const traffic = (trainer as OrtPolicyTrainer).traffic;
+  const resident = traffic !== null && traffic.last.fedBytes < bytesOf(batch) + 64;
+  delete process.env.ALOL_ORT_OPTIMIZED_DIR;
+  const copies = optimizedDir ? stepCopies(optimizedDir) : null;
+  if (optimizedDir) rmSync(optimizedDir, { recursive: true, force: true });
   await trainer.dispose();
   await compute.release();
   const afterRoof = await gemmRoofline(shapes, opts, rng);
@@ -129,8 +141,35 @@ async function main(): Promise<void> {
   } else {
     console.log(`ratio            ${(modelGflops / roof.gflops).toFixed(3)}  (model / GEMM roofline)`);
   }
+  const perStep = traffic ? traffic.last.fedBytes + traffic.last.fetchedBytes : null;
+  if (traffic) {
+    console.log(
+      `host<->device     ${traffic.last.fedBytes} bytes fed + ${traffic.last.fetchedBytes} fetched per step (batch ${bytesOf(batch)} ` +
+        `bytes); weights, moments ${resident ? 'stay on the device' : 'cross the bus every step'}; ` +
+        `${copies ? `${copies.fromHost + copies.toHost} copy nodes in the optimized step graph (${copies.fromHost} to the device, ` +
+          `${copies.toHost} to the host: ops the provider lacks run on the CPU; their bytes are not counted here)` : ''}`,
+    );
+  }
   console.log(`peak RSS         ${rssMiB.toFixed(0)} MiB`);
-  if (a.json) console.log(JSON.stringify({ train_tokens_per_s: tokensPerSec, model_gflops: modelGflops, roofline_gflops: roof.gflops }));
+  if (a.json) {
+    console.log(JSON.stringify({
+      train_tokens_per_s: tokensPerSec, model_gflops: modelGflops, roofline_gflops: roof.gflops, provider: device.provider,
+      bytes_per_step: perStep, device_resident: resident, memcpy_nodes: copies ? copies.fromHost + copies.toHost : null,
+    }));
+  }
+}
+
+/** Bytes of a token batch's host arrays (what a device-resident step should send, besides lr and step). */
+function bytesOf(batch: { ids: BigInt64Array; targets: BigInt64Array; mask: Float32Array; exampleWeight: Float32Array }): number {
+  return batch.ids.byteLength + batch.targets.byteLength + batch.mask.byteLength + batch.exampleWeight.byteLength;
+}
+
+/** Copy nodes in the optimized update graph the trainer ran (the largest gpt_step_update file written). */
+function stepCopies(dir: string): { fromHost: number; toHost: number } | null {
+  const files = readdirSync(dir).filter((f) => f.startsWith('gpt_step_update')).map((f) => path.join(dir, f));
+  if (files.length === 0) return null;
+  const file = files.sort((x, y) => statSync(y).size - statSync(x).size)[0];
+  return memcpyNodes(file);
 }
 
 /** Runs per GEMM shape; the roofline takes each shape's fastest. */

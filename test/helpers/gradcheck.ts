@@ -50,13 +50,16 @@ export interface GradCheckResult {
 export async function gradCheck(
   build: (g: Graph) => { loss: Value; wrt: Value[] },
   feeds: Record<string, Feed>,
-  opts: { h?: number; floor?: number; maxPerInput?: number; seed?: number; embeddingGrad?: 'scatter' | 'onehot' } = {},
+  opts: {
+    h?: number; floor?: number; maxPerInput?: number; seed?: number; embeddingGrad?: 'scatter' | 'onehot'; composedLogSoftmax?: boolean;
+  } = {},
 ): Promise<GradCheckResult> {
   const h = opts.h ?? 1e-5;
   const floor = opts.floor ?? 1e-3;
   const maxPer = opts.maxPerInput ?? 24;
 
-  const g = new Graph({ float: 'float64', name: 'gradcheck', embeddingGrad: opts.embeddingGrad });
+  const { embeddingGrad, composedLogSoftmax } = opts;
+  const g = new Graph({ float: 'float64', name: 'gradcheck', embeddingGrad, composedLogSoftmax });
   const { loss, wrt } = build(g);
   const grads = gradients(loss, wrt);
   g.output('loss', loss);

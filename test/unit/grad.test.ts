@@ -6,6 +6,7 @@ import { type Graph, Graph as G, type Value } from '../../src/trainer/graph/ir.j
 import { gradRules, gradients } from '../../src/trainer/graph/grad.js';
 import * as o from '../../src/trainer/graph/ops.js';
 import { serialize } from '../../src/trainer/graph/onnx.js';
+import { gelu } from '../../src/trainer/model/gpt.js';
 import { Session, tensor } from '../../src/trainer/runtime/session.js';
 import { type Feed, gradCheck, randn, rng } from '../helpers/gradcheck.js';
 
@@ -177,8 +178,59 @@ describe('gradient rules (float64 central differences on ORT)', () => {
     }
   });
 
+  it('FastGelu: the contrib op\'s rule (float32) matches float64 finite differences of GELU and the composed graph', async () => {
+    const xs = Float32Array.from(randn(64, rng(4)), (v) => 2.5 * v); // the tanh's curved range and both tails
+    const run = async (portable: boolean): Promise<{ y: Float32Array; dx: Float32Array; ops: string[] }> => {
+      const g = new G({ float: 'float32' });
+      const x = f(g, 'x', [8, 8]);
+      const y = gelu(x, portable);
+      g.output('y', y);
+      g.output('dx', gradients(project(y), [x])[0]);
+      const sess = await Session.create(serialize(g), 'gelu', { threads: 1 });
+      const out = await sess.run({ x: tensor('float32', xs, [8, 8]) });
+      await sess.release();
+      return { y: out.y.data as Float32Array, dx: out.dx.data as Float32Array, ops: g.nodes.map((n) => n.op) };
+    };
+    const fast = await run(false);
+    const composed = await run(true);
+    assert.ok(fast.ops.includes('FastGelu') && !composed.ops.includes('FastGelu'));
+    // d/dx sum(w * gelu(x)) = w * gelu'(x); gelu' by float64 central differences of the formula
+    const w = Float64Array.from(randn(64, rng(99)));
+    const g64 = (v: number): number => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+    const h = 1e-5;
+    xs.forEach((v, i) => {
+      const want = (w[i] * (g64(v + h) - g64(v - h))) / (2 * h);
+      // float32 loses digits to 1 + tanh in the negative tail (either form): 1e-5 absolute, or relative past 1
+      const tol = 1e-5 * Math.max(1, Math.abs(want));
+      assert.ok(Math.abs(fast.dx[i] - want) < tol, `x ${v}: rule ${fast.dx[i]}, finite differences ${want}`);
+      assert.ok(Math.abs(fast.dx[i] - composed.dx[i]) < tol, `x ${v}: rule ${fast.dx[i]}, composed ${composed.dx[i]}`);
+      assert.ok(Math.abs(fast.y[i] - g64(v)) < 1e-5, `x ${v}: FastGelu ${fast.y[i]}, formula ${g64(v)}`);
+    });
+  });
+
+  it('LogSoftmax composed (for WebGPU) equals the op and passes float64 finite differences', async () => {
+    const feeds = { x: feed([3, 7], 60, (v) => 4 * v) };
+    const r = await gradCheck((g) => {
+      const x = f(g, 'x', [3, 7]);
+      return { loss: project(o.logSoftmax(x, -1)), wrt: [x] };
+    }, feeds, { composedLogSoftmax: true });
+    assert.ok(r.maxRelError <= TOL, `max relative error ${r.maxRelError}`);
+    const values = async (composed: boolean): Promise<Float32Array> => {
+      const g = new G({ float: 'float32', composedLogSoftmax: composed });
+      const y = o.logSoftmax(f(g, 'x', [3, 7]), -1);
+      g.output('y', y);
+      assert.equal(g.nodes.some((n) => n.op === 'LogSoftmax'), !composed);
+      const sess = await Session.create(serialize(g), 'lsm', { threads: 1 });
+      const out = await sess.run({ x: tensor('float32', Float32Array.from(feeds.x.data as Float64Array), [3, 7]) });
+      await sess.release();
+      return out.y.data as Float32Array;
+    };
+    const [a, b] = [await values(true), await values(false)];
+    a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-5, `${i}: composed ${v}, op ${b[i]}`));
+  });
+
   it('covers every rule in the table', () => {
-    const covered = new Set([...cases.map((c) => c.op), 'LayerNormalization', 'StopGradient']);
+    const covered = new Set([...cases.map((c) => c.op), 'LayerNormalization', 'StopGradient', 'FastGelu']);
     const missing = Object.keys(gradRules).filter((op) => !covered.has(op));
     assert.deepEqual(missing, []);
   });

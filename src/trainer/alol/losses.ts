@@ -178,6 +178,8 @@ export interface AlolStepOptions {
   adamw: AdamWConfig;
   /** Trains LoRA adapters on the frozen base instead of every weight. */
   lora?: LoraSpec;
+  /** For providers without a LogSoftmax kernel (WebGPU): graph/ir.ts GraphOptions. */
+  composedLogSoftmax?: boolean;
 }
 
 function lossInputs(g: Graph, variant: Variant, b: number, t: number) {
@@ -197,7 +199,7 @@ function outputs(g: Graph, out: LossOutputs): void {
 }
 
 export function buildAlolStepGraph(cfg: ModelConfig, batch: number, seqLen: number, step: AlolStepOptions): Graph {
-  const g = new Graph({ name: `alol_${step.variant}_step` });
+  const g = new Graph({ name: `alol_${step.variant}_step`, composedLogSoftmax: step.composedLogSoftmax });
   const { params, specs } = addParams(g, cfg, step.lora);
   const ids = g.input('ids', 'int64', [batch, seqLen]);
   const targets = g.input('targets', 'int64', [batch, seqLen]);

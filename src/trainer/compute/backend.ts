@@ -190,6 +190,12 @@ export interface TextGenerator {
 export interface ComputeBackend {
   /** For logs, e.g. "onnxruntime (cpu)". */
   readonly name: string;
+  /**
+   * What computes log-probs (engine, provider, graph revision), for caches of them: the reference log-probs of a
+   * run's cache are reused only by the same computation, since A-LoL's importance weights are exactly 1 at step 0
+   * only when the policy's log-probs come from the very graph that made them. Absent: `name`.
+   */
+  readonly logprobsKey?: string;
   /** Log-probs of each row's response given its prompt, in row order. */
   tokenLogprobs(model: ModelWeights, rows: readonly TokenRow[], request: LogprobRequest): Promise<RowLogprobs[]>;
   /** Last-layer hidden states [T_i, C] of each prompt, batched in the order given. */

@@ -4,7 +4,7 @@
 
 import type { Provider } from '../runtime/session.js';
 import type { ComputeBackend } from './backend.js';
-import { OrtBackend } from './ort/backend.js';
+import { OrtBackend, ortLogprobsKey } from './ort/backend.js';
 
 export interface ComputeOptions {
   /** The backend to use (a run's); when absent, a private one is made for the call. */
@@ -17,6 +17,10 @@ export interface ComputeOptions {
 export function localBackend(options: { threads?: number; provider?: Provider }): ComputeBackend {
   return new OrtBackend({ threads: options.threads, provider: options.provider });
 }
+
+/** What computes log-probs for `opts` (ComputeBackend.logprobsKey): the given backend's, or a local backend's. */
+export const logprobsKeyOf = (opts: ComputeOptions): string =>
+  opts.compute ? (opts.compute.logprobsKey ?? opts.compute.name) : ortLogprobsKey(opts.provider);
 
 /** Runs `f` with opts.compute, or with a backend of its own, released when `f` ends (also on a throw). */
 export async function withCompute<T>(opts: ComputeOptions, f: (compute: ComputeBackend) => Promise<T>): Promise<T> {

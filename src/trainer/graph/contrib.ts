@@ -1,7 +1,8 @@
 // ONNX Runtime's `com.microsoft` contrib operators that the inference graphs use (model/fused.ts): fused
-// kernels with CPU implementations in onnxruntime 1.30 (and CUDA / WebGPU ones for the GPU issue). They have
-// no gradient rules here: training graphs never use them. Each builder checks the shapes it relies on and
-// states the output shapes (the IR does no shape inference of its own). Schemas: ORT's ContribOperators.md.
+// kernels with CPU implementations in onnxruntime 1.30 (and CUDA / WebGPU ones for the GPU issue). Only
+// FastGelu (without bias) has a gradient rule (graph/grad.ts): GPT-2's training graphs use it too. Each
+// builder checks the shapes it relies on and states the output shapes (the IR does no shape inference of its
+// own). Schemas: ORT's ContribOperators.md.
 
 import type { Dim, Value } from './ir.js';
 
@@ -57,7 +58,11 @@ export function skipRmsNorm(input: Value, skip: Value, gamma: Value, epsilon: nu
   return { normed: out[0], sum: out[3] };
 }
 
-/** FastGelu: GELU's tanh approximation (GPT-2's gelu_new) of x + bias in one kernel. */
+/** GELU's tanh approximation: 0.5 x (1 + tanh(C (x + A x^3))). */
+export const GELU_A = 0.044715;
+export const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** FastGelu: GELU's tanh approximation (GPT-2's gelu_new) of x + bias in one kernel (graph/grad.ts: its gradient without bias). */
 export function fastGelu(x: Value, bias?: Value): Value {
   return x.graph.addNode('FastGelu', bias ? [x, bias] : [x], [{ dtype: x.dtype, shape: x.shape }], {}, MS)[0];
 }

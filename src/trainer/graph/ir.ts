@@ -63,6 +63,9 @@ export interface GraphOptions {
   /** How Gather (embedding) gradients are formed: ScatterND(add) on CPU, or a one-hot matmul
    * for providers without scatter-add kernels. */
   embeddingGrad?: 'scatter' | 'onehot';
+  /** LogSoftmax composed of ReduceMax, Exp, ReduceSum and Log, for providers without its kernel (WebGPU places
+   * it on the CPU, copying the logits to the host and back every run). */
+  composedLogSoftmax?: boolean;
   name?: string;
 }
 
@@ -75,6 +78,7 @@ export interface GraphOutput {
 export class Graph {
   readonly float: FloatType;
   readonly embeddingGrad: 'scatter' | 'onehot';
+  readonly composedLogSoftmax: boolean;
   readonly name: string;
   readonly inputs: Value[] = [];
   readonly constants: Value[] = [];
@@ -87,6 +91,7 @@ export class Graph {
   constructor(options: GraphOptions = {}) {
     this.float = options.float ?? 'float32';
     this.embeddingGrad = options.embeddingGrad ?? 'scatter';
+    this.composedLogSoftmax = options.composedLogSoftmax ?? false;
     this.name = options.name ?? 'alol';
   }
 

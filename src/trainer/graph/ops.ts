@@ -260,7 +260,13 @@ export function softmax(x: Value, axis = -1): Value {
 }
 
 export function logSoftmax(x: Value, axis = -1): Value {
-  return unary('LogSoftmax', x, { axis: { type: 'int', value: normalizeAxis(axis, x.rank, 'LogSoftmax') } });
+  const ax = normalizeAxis(axis, x.rank, 'LogSoftmax');
+  if (x.graph.composedLogSoftmax) {
+    // x - m - log(sum(exp(x - m))), m = max (no gradient: it cancels, and ReduceMax's would split at ties)
+    const z = sub(x, stopGradient(reduceMax(x, [ax], true)));
+    return sub(z, log(reduceSum(exp(z), [ax], true)));
+  }
+  return unary('LogSoftmax', x, { axis: { type: 'int', value: ax } });
 }
 
 // ---- indexing ----------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ export interface ForwardOptions {
   returnPresent?: boolean;
   /** LoRA's scale and dropout, for params that hold adapters (model/lora-graph.ts). */
   lora?: LoraForward;
+  /** Standard ONNX ops only (an exported model other runtimes load); else contrib kernels where faster (GELU). */
+  portable?: boolean;
 }
 
 /** How a forward applies LoRA (model/lora-graph.ts): the scale, and in training graphs dropout from a per-step seed. */

@@ -33,7 +33,7 @@ export function buildExportGraph(cfg: ModelConfig, params: ReadonlyMap<string, F
     key: g.floatInput(`past_key_values.${i}.key`, [B, nkv, P, hs]),
     value: g.floatInput(`past_key_values.${i}.value`, [B, nkv, P, hs]),
   }));
-  const { logits, present } = lmForward(cfg, p, ids, { positions, past, keyMask: o.cast(attentionMask, 'float32') });
+  const { logits, present } = lmForward(cfg, p, ids, { positions, past, keyMask: o.cast(attentionMask, 'float32'), portable: true });
   g.output('logits', logits);
   present.forEach((kv, i) => {
     g.output(presentName(i, 'key'), kv.key);

@@ -87,6 +87,12 @@ export const EMBED_LIMIT_BYTES = 1 << 30;
  */
 export const SMALL_STEP_FLOPS = 64e6;
 
+/**
+ * The prompt run's session options: it runs once per call, between the decode session's runs, so its threads
+ * do not spin after it (they would take a core from the decode steps; see SessionOptions.spinning).
+ */
+const PROMPT_RUN = { spinning: false } as const;
+
 /** A session and the feeds it needs besides the step's own (the weights, unless they are built in). */
 interface FusedSession {
   session: Session;
@@ -132,8 +138,9 @@ export class Generator {
 
   private async session(kind: 'prefill' | 'decode' | 'full', batch: number, seqLen: number): Promise<Session> {
     const t = kind === 'decode' ? 1 : seqLen; // a decode graph takes one new token; its past length is dynamic
-    const key = poolKey(`gpt_${kind}`, this.cfg, { batch, seqLen: t });
-    return this.pool.get(key, () => serialize(buildGenerationGraph(this.cfg, kind, batch, seqLen)));
+    const extra = kind === 'prefill' ? PROMPT_RUN : {};
+    const key = poolKey(`gpt_${kind}`, this.cfg, { batch, seqLen: t, ...extra });
+    return this.pool.get(key, () => serialize(buildGenerationGraph(this.cfg, kind, batch, seqLen)), extra);
   }
 
   /**
@@ -144,7 +151,7 @@ export class Generator {
    */
   private async fusedSession(kind: 'prefill' | 'decode' | 'decode1'): Promise<FusedSession> {
     const seqLen = kind === 'prefill' ? 'S' : 1;
-    const extra = kind === 'decode1' ? { threads: 1 } : {};
+    const extra = kind === 'decode1' ? { threads: 1 } : kind === 'prefill' ? PROMPT_RUN : {};
     const shape = { batch: 'B', seqLen, ...extra };
     if (!this.embedWeights) {
       const key = poolKey('gpt_fused', this.cfg, shape);

@@ -22,6 +22,8 @@ export interface BatchShape {
 export interface GraphBuildOptions {
   float?: FloatType;
   embeddingGrad?: 'scatter' | 'onehot';
+  /** For providers without a LogSoftmax kernel (WebGPU): graph/ir.ts GraphOptions. */
+  composedLogSoftmax?: boolean;
   /** LoRA adapters on the base: their A and B are inputs beside the base weights (model/lora.ts). */
   lora?: LoraSpec;
 }
@@ -89,7 +91,8 @@ export function weightedLogLikelihoodLoss(
 
 /** The weighted log-likelihood objective and a training step on it. */
 export function buildStepGraph(cfg: ModelConfig, shape: BatchShape, opts: StepGraphOptions = {}): Graph {
-  const g = new Graph({ float: opts.float, embeddingGrad: opts.embeddingGrad, name: 'gpt_step' });
+  const { float, embeddingGrad, composedLogSoftmax } = opts;
+  const g = new Graph({ float, embeddingGrad, composedLogSoftmax, name: 'gpt_step' });
   const { params, specs } = addParams(g, cfg, opts.lora);
   const { ids, targets, mask } = batchInputs(g, shape);
   const exampleWeight = g.floatInput('example_weight', [shape.batch]);
@@ -103,7 +106,7 @@ export function buildStepGraph(cfg: ModelConfig, shape: BatchShape, opts: StepGr
 
 /** Per-token and per-sequence log-probs of `targets` given `ids` (inference). */
 export function buildLogprobGraph(cfg: ModelConfig, shape: BatchShape, opts: GraphBuildOptions = {}): Graph {
-  const g = new Graph({ float: opts.float, name: 'gpt_logprobs' });
+  const g = new Graph({ float: opts.float, composedLogSoftmax: opts.composedLogSoftmax, name: 'gpt_logprobs' });
   const { params } = addParams(g, cfg, opts.lora);
   const { ids, targets, mask } = batchInputs(g, shape);
   const masked = o.mul(tokenLogprobs(lmForward(cfg, params, ids, { lora: loraForward(g, opts.lora, false) }).logits, targets), mask);

@@ -6,6 +6,7 @@
 
 import type { Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
+import { GELU_A, GELU_C, fastGelu } from '../graph/contrib.js';
 import { type ForwardOptions, type ForwardResult, type KV, type Params, forwardSetup, param as named } from './attention.js';
 import type { GptConfig } from './gpt-config.js';
 import { withLora } from './lora-graph.js';
@@ -21,9 +22,16 @@ function layerNorm(x: Value, p: Params, name: string, eps: number): Value {
   return o.layerNorm(x, param(p, `${name}.weight`), param(p, `${name}.bias`), eps);
 }
 
-/** GELU, tanh approximation (GPT-2's gelu_new): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-export function gelu(x: Value): Value {
-  const inner = o.mul(o.add(x, o.mul(o.mul(x, o.mul(x, x)), 0.044715)), Math.sqrt(2 / Math.PI));
+/**
+ * GELU, tanh approximation (GPT-2's gelu_new): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). In float32 one
+ * `com.microsoft` FastGelu kernel (ORT's CPU, CUDA and WebGPU providers have it; its gradient rule is in
+ * graph/grad.ts): the composed form is 9 elementwise passes forward and 34 backward over the MLP's widest tensor,
+ * and the training step spent most of its non-GEMM time there. `portable` (ONNX export) and float64 (the gradient
+ * checks) keep the composed form of standard ops.
+ */
+export function gelu(x: Value, portable = false): Value {
+  if (x.dtype === 'float32' && !portable) return fastGelu(x);
+  const inner = o.mul(o.add(x, o.mul(o.mul(x, o.mul(x, x)), GELU_A)), GELU_C);
   return o.mul(o.mul(x, 0.5), o.add(o.tanh(inner), 1));
 }
 
@@ -61,7 +69,7 @@ export function gptForward(cfg: GptConfig, p: Params, ids: Value, opts: ForwardO
     const y = o.reshape(o.transpose(o.matmul(att, vh), [0, 2, 1, 3]), [0, 0, c]); // [B, T, C]
     x = o.add(x, linear(y, `${h}.attn.c_proj`));
     // MLP
-    x = o.add(x, linear(gelu(linear(layerNorm(x, p, `${h}.ln_2`, eps), `${h}.mlp.c_fc`)), `${h}.mlp.c_proj`));
+    x = o.add(x, linear(gelu(linear(layerNorm(x, p, `${h}.ln_2`, eps), `${h}.mlp.c_fc`), opts.portable), `${h}.mlp.c_proj`));
   }
   const hidden = layerNorm(x, p, 'transformer.ln_f', eps); // [B, T, C]
   const logits = o.matmul(hidden, o.transposeLast2(wte)); // [B, T, V], LM head tied to wte

@@ -62,7 +62,9 @@ export class LogprobScorer {
   private async session(b: number, t: number, opts: ScoreOptions): Promise<Session> {
     const pool = this.options.pool ?? (this.ownPool ??= new SessionPool({ provider: opts.provider, threads: opts.threads }));
     const shape = { batch: b, seqLen: t };
-    return pool.get(poolKey('gpt_logprobs', this.cfg, shape), () => serialize(buildLogprobGraph(this.cfg, shape)));
+    // the trainer's no-grad pass builds the same graph for the same provider (importance weights exactly 1 at step 0)
+    const composedLogSoftmax = pool.options.provider === 'webgpu';
+    return pool.get(poolKey('gpt_logprobs', this.cfg, shape), () => serialize(buildLogprobGraph(this.cfg, shape, { composedLogSoftmax })));
   }
 
   /** Scores rows in their order; `index` of a row in the input is kept in the output. */

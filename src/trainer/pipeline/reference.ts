@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ComputeBackend, RowLogprobs } from '../compute/backend.js';
-import { type ComputeOptions, withCompute } from '../compute/local.js';
+import { type ComputeOptions, logprobsKeyOf, withCompute } from '../compute/local.js';
 import type { Row } from '../data/rows.js';
 import { type Lengths, type TokenizedRow, tokenizeRows } from '../data/tokenize.js';
 import { describeConfig, kvHeads, modelTypeOf } from '../model/config.js';
@@ -159,14 +159,16 @@ export async function referenceLogprobs(
   opts: ComputeOptions & { cacheDir: string | null; batchSize?: number; onProgress?: OnProgress },
 ): Promise<RefLogprobs> {
   const memo = opts.cacheDir ? new DiskMemo<Entry>(opts.cacheDir, 'reflogprobs', isEntry) : null;
-  const known = memo ? await memo.load(ref.hash) : new Map<string, Entry>();
+  // by policy and by what computes them (another engine, provider or graph revision computes them again)
+  const memoKey = `${ref.hash}-${sha(logprobsKeyOf(opts)).slice(0, 12)}`;
+  const known = memo ? await memo.load(memoKey) : new Map<string, Entry>();
   const keys = rows.map((r) => `${r.row.id}|${sha(r.prompt, r.response)}`);
   const todo = rows.map((_, i) => i).filter((i) => !known.has(keys[i]));
   if (todo.length) {
     const scored = await scoreTokenized(ref, todo.map((i) => rows[i]), opts);
     const fresh = todo.map((i, j) => [keys[i], { s: scored[j].logprob, t: Array.from(scored[j].tokenLogprobs) }] as const);
     for (const [k, v] of fresh) known.set(k, v);
-    await memo?.append(ref.hash, fresh);
+    await memo?.append(memoKey, fresh);
   }
   const entries = keys.map((k) => known.get(k) as Entry);
   return {

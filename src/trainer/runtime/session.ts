@@ -2,6 +2,8 @@
 // checks, preallocated outputs and disposal. Everything else in the trainer passes typed arrays and
 // ModelProto bytes through here, so swapping or upgrading the runtime touches one folder.
 
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { DType, TypedData } from '../graph/ir.js';
 
@@ -20,6 +22,20 @@ export interface SessionOptions {
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** ORT log severity, 0 (verbose) .. 4 (fatal); default 3 (errors only). */
   logSeverity?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Whether the session's intra-op threads spin while waiting for work (ORT's default, true). Each session has
+   * its own thread pool, and a pool's threads spin on after a run: a session that runs once between another
+   * session's runs (a generation call's prompt run, a trainer's no-grad log-prob pass) should not spin, or its
+   * threads take a core from the session that runs next. Measured on 2 cores: batch-16 generation 10-20% faster,
+   * an A-LoL step 11% faster (bench:generate, bench:compare; docs/benchmarks.md).
+   */
+  spinning?: boolean;
+  /**
+   * Outputs that stay on the device (WebGPU only): ORT returns them as opaque `gpu-buffer` tensors that can be
+   * fed to the next run of any session on the same provider, and read back only through a session whose outputs
+   * are on the CPU (readBack()). The other outputs come back to the host as usual.
+   */
+  deviceOutputs?: readonly string[];
 }
 
 const ortType: Record<DType, ort.Tensor.Type> = {
@@ -52,6 +68,36 @@ export function zeros(dtype: DType, dims: readonly number[]): ort.Tensor {
   return tensor(dtype, data, dims);
 }
 
+/**
+ * ALOL_ORT_OPTIMIZED_DIR: every session writes the model ORT optimized for its provider there (bench:train counts the
+ * host<->device copy nodes the WebGPU provider inserted: memcpyNodes()). A diagnostic; unset in runs.
+ */
+const optimizedModelDir = (): string | undefined => process.env.ALOL_ORT_OPTIMIZED_DIR || undefined;
+const safeName = (name: string): string => name.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 120);
+
+/** The copy nodes between host and device in a model ORT wrote optimized (ALOL_ORT_OPTIMIZED_DIR). */
+export function memcpyNodes(file: string): { fromHost: number; toHost: number } {
+  const text = readFileSync(file).toString('latin1');
+  const count = (op: string): number => text.split(op).length - 1;
+  return { fromHost: count('MemcpyFromHost'), toHost: count('MemcpyToHost') };
+}
+
+function deviceLocations(provider: Provider, names: readonly string[]): Record<string, 'gpu-buffer'> {
+  if (provider !== 'webgpu') throw new Error(`deviceOutputs: outputs stay on the device only on webgpu (provider ${provider})`);
+  return Object.fromEntries(names.map((n) => [n, 'gpu-buffer' as const]));
+}
+
+/** Whether a tensor lives on the device (an output kept there by `deviceOutputs`): its data cannot be read on the host. */
+export const onDevice = (t: ort.Tensor): boolean => t.location === 'gpu-buffer';
+
+/** Bytes of a tensor's host data (0 for a device tensor: feeding it moves nothing). */
+export const hostBytes = (t: ort.Tensor): number => (onDevice(t) ? 0 : (t.data as ArrayLike<number> & { byteLength: number }).byteLength);
+
+/** Frees a device tensor's buffer now (a host tensor is left to the garbage collector). */
+export function disposeTensor(t: ort.Tensor): void {
+  if (onDevice(t)) t.dispose();
+}
+
 export class Session {
   private released = false;
 
@@ -71,6 +117,9 @@ export class Session {
       executionProviders: [provider],
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
       interOpNumThreads: 1,
+      ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+      ...(options.deviceOutputs?.length ? { preferredOutputLocation: deviceLocations(provider, options.deviceOutputs) } : {}),
+      ...(optimizedModelDir() ? { optimizedModelFilePath: path.join(optimizedModelDir() as string, `${safeName(name)}.onnx`) } : {}),
       graphOptimizationLevel: options.graphOptimization ?? 'all',
       logSeverityLevel: options.logSeverity ?? 3,
     });

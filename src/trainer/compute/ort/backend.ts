@@ -10,7 +10,7 @@ import { buildHiddenGraph } from '../../model/gpt-graphs.js';
 import { LogprobScorer } from '../../model/logprobs.js';
 import { paramFeeds } from '../../model/family.js';
 import { type PoolOptions, SessionPool } from '../../runtime/pool.js';
-import { tensor } from '../../runtime/session.js';
+import { type Provider, tensor } from '../../runtime/session.js';
 import { bucketLength } from '../../alol/batch.js';
 import type { ValueHeadConfig } from '../../value/head.js';
 import type {
@@ -27,13 +27,21 @@ import type {
 } from '../backend.js';
 import { OrtPolicyTrainer, OrtValueHead, modelKey } from './trainers.js';
 
+/** Bumped when the log-prob graph's numerics change (r2: FastGelu; LogSoftmax composed on WebGPU), so caches recompute. */
+const LOGPROB_GRAPH_REVISION = 'r2';
+
+/** ComputeBackend.logprobsKey of this backend on `provider`. */
+export const ortLogprobsKey = (provider: Provider = 'cpu'): string => `onnxruntime ${provider} ${LOGPROB_GRAPH_REVISION}`;
+
 export class OrtBackend implements ComputeBackend {
   readonly name: string;
+  readonly logprobsKey: string;
   readonly pool: SessionPool;
 
   constructor(readonly options: PoolOptions) {
     this.pool = new SessionPool(options);
     this.name = `onnxruntime (${options.provider ?? 'cpu'})`;
+    this.logprobsKey = ortLogprobsKey(options.provider);
   }
 
   async tokenLogprobs(model: ModelWeights, rows: readonly TokenRow[], request: LogprobRequest): Promise<RowLogprobs[]> {

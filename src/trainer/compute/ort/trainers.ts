@@ -11,8 +11,9 @@ import { LORA_SEED, buildLogprobGraph, buildStepGraph } from '../../model/gpt-gr
 import { paramFeeds, paramInfos } from '../../model/family.js';
 import { loraParamInfos } from '../../model/lora.js';
 import type { SessionPool } from '../../runtime/pool.js';
-import { type OrtTensor, type Session, tensor } from '../../runtime/session.js';
+import { type OrtTensor, type Session, type SessionOptions, tensor } from '../../runtime/session.js';
 import { type FloatArray, Stepper } from '../../runtime/stepper.js';
+import { DeviceStepper, stateOutputs } from '../../runtime/device-stepper.js';
 import {
   VALUE_ADAMW,
   type ValueHeadConfig,
@@ -50,10 +51,10 @@ class Sessions {
     private readonly what: string,
   ) {}
 
-  get(key: string, build: () => Uint8Array): Promise<Session> {
+  get(key: string, build: () => Uint8Array, extra?: Pick<SessionOptions, 'spinning' | 'deviceOutputs'>): Promise<Session> {
     if (this.disposed) throw new Error(`${this.what}: used after dispose()`);
     this.keys.add(key);
-    return this.pool.get(key, build);
+    return this.pool.get(key, build, extra);
   }
 
   async dispose(): Promise<void> {
@@ -63,25 +64,29 @@ class Sessions {
   }
 }
 
+/** Weights and AdamW state on the host (stepper.ts) or the device (device-stepper.ts, WebGPU). */
+type AnyStepper = Stepper | DeviceStepper;
+
 /** Weights and moments of a Stepper as a checkpoint holds them. */
-function stateOf(stepper: Stepper): TrainerState {
+async function stateOf(stepper: AnyStepper): Promise<TrainerState> {
   const params = new Map<string, Float32Array>();
   const optimizer = new Map<string, Float32Array>();
-  for (const t of stepper.stateTensors()) (t.name.startsWith('adam.') ? optimizer : params).set(t.name, copy(t.data));
+  for (const t of await stepper.stateTensors()) (t.name.startsWith('adam.') ? optimizer : params).set(t.name, copy(t.data));
   return { params, optimizer };
 }
 
-function weightsOf(stepper: Stepper): Map<string, Float32Array> {
+async function weightsOf(stepper: AnyStepper): Promise<Map<string, Float32Array>> {
+  if (stepper instanceof DeviceStepper) return new Map([...(await stepper.params())].map(([n, d]) => [n, copy(d)]));
   return new Map(stepper.paramNames.map((n) => [n, copy(stepper.param(n))]));
 }
 
-function loadStateInto(stepper: Stepper, state: TrainerState, step: number): void {
+function loadStateInto(stepper: AnyStepper, state: TrainerState, step: number): void {
   stepper.loadState([...state.params, ...state.optimizer].map(([name, data]) => ({ name, data })), step);
 }
 
 /** Updates over micro-batches: accumulate all but the last, then update (or update alone). */
 async function accumulateThenUpdate<B>(
-  stepper: Stepper,
+  stepper: AnyStepper,
   micro: readonly B[],
   lr: number,
   run: (batch: B, mode: StepMode) => Promise<{ session: Session; feeds: Record<string, OrtTensor> }>,
@@ -101,12 +106,14 @@ const dropoutSeed = (seed: number, step: number, micro: number): bigint =>
   BigInt(seed) * 1000003n + BigInt(step) * 1024n + BigInt(micro);
 
 export class OrtPolicyTrainer implements PolicyTrainer {
-  private readonly stepper: Stepper;
+  private readonly stepper: AnyStepper;
   private readonly sessions: Sessions;
   private readonly cfg: ModelConfig;
   /** With LoRA: the base weights, fed to every graph as they are (frozen, not copied). */
   private readonly frozen: Record<string, OrtTensor>;
   private micro = 0;
+  /** WebGPU: device-resident state, and graphs without LogSoftmax (the provider has no kernel for it). */
+  private readonly webgpu: boolean;
 
   constructor(
     pool: SessionPool,
@@ -119,14 +126,21 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     const infos = lora ? loraParamInfos(this.cfg, lora.spec) : paramInfos(this.cfg);
     const from = lora ? lora.init : model.params;
     this.frozen = lora ? paramFeeds(this.cfg, model.params, 'LoRA base') : {};
-    this.stepper = new Stepper(
-      'float32',
-      infos.map((p) => {
-        const d = from.get(p.name);
-        if (!d) throw new Error(`initial ${lora ? 'adapter ' : ''}parameters lack ${p.name}`);
-        return { name: p.name, shape: p.shape, data: d.slice() };
-      }),
-    );
+    const initial = infos.map((p) => {
+      const d = from.get(p.name);
+      if (!d) throw new Error(`initial ${lora ? 'adapter ' : ''}parameters lack ${p.name}`);
+      return { name: p.name, shape: p.shape, data: d.slice() };
+    });
+    // On WebGPU the weights and AdamW state stay on the device between steps (runtime/device-stepper.ts).
+    this.webgpu = pool.options.provider === 'webgpu';
+    this.stepper = this.webgpu
+      ? new DeviceStepper('float32', initial, (key, build) => this.sessions.get(key, build))
+      : new Stepper('float32', initial);
+  }
+
+  /** Host<->device bytes of the trainer's runs so far (WebGPU: the device-resident stepper counts them); null on the host. */
+  get traffic(): DeviceStepper['traffic'] | null {
+    return this.stepper instanceof DeviceStepper ? this.stepper.traffic : null;
   }
 
   /** Part of every graph key: what the trainer trains (all weights, or which adapters). */
@@ -145,19 +159,32 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     const settings = objective.kind === 'nll' ? '' : `:${JSON.stringify(objective.settings)}`;
     const key = `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}`;
     const lora = this.spec.lora?.spec;
-    return this.sessions.get(key, () =>
-      serialize(
-        objective.kind === 'nll'
-          ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora })
-          : buildAlolStepGraph(this.cfg, b, t, { variant: objective.variant, settings: objective.settings, mode, adamw, lora }),
-      ),
+    const device = this.stepper instanceof DeviceStepper ? { deviceOutputs: stateOutputs(this.stepper.paramNames, mode) } : undefined;
+    return this.sessions.get(
+      `${key}${device ? ':device' : ''}`,
+      () =>
+        serialize(
+          objective.kind === 'nll'
+            ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora, composedLogSoftmax: this.webgpu })
+            : buildAlolStepGraph(this.cfg, b, t, {
+              variant: objective.variant, settings: objective.settings, mode, adamw, lora, composedLogSoftmax: this.webgpu,
+            }),
+        ),
+      device,
     );
   }
 
+  /**
+   * The no-grad log-prob graph. It runs once before each step graph run (importance weights, kto's z0), so its
+   * threads do not spin after it: they would take a core from the step (SessionOptions.spinning).
+   */
   private logprobSession(b: number, t: number): Promise<Session> {
     return this.sessions.get(
-      `gpt_logprobs:${modelKey(this.cfg)}:${b}x${t}${this.loraKey}`,
-      () => serialize(buildLogprobGraph(this.cfg, { batch: b, seqLen: t }, { lora: this.spec.lora?.spec })),
+      `gpt_logprobs:${modelKey(this.cfg)}:${b}x${t}${this.loraKey}:nospin`,
+      () => serialize(
+        buildLogprobGraph(this.cfg, { batch: b, seqLen: t }, { lora: this.spec.lora?.spec, composedLogSoftmax: this.webgpu }),
+      ),
+      { spinning: false },
     );
   }
 
@@ -223,7 +250,7 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     }));
   }
 
-  async weights(): Promise<Map<string, Float32Array>> {
+  weights(): Promise<Map<string, Float32Array>> {
     return weightsOf(this.stepper);
   }
 
@@ -236,6 +263,7 @@ export class OrtPolicyTrainer implements PolicyTrainer {
   }
 
   dispose(): Promise<void> {
+    if (this.stepper instanceof DeviceStepper) this.stepper.dispose();
     return this.sessions.dispose();
   }
 }

@@ -1,0 +1,145 @@
+// Device-resident training on WebGPU (runtime/device-stepper.ts): the ORT backend's trainer on the webgpu provider
+// keeps weights, AdamW moments and accumulators on the device between steps. Checked: after the first step every
+// parameter is a device tensor; from then on a step moves only the batch and lr/step to the device and the loss and
+// scalars back; losses and weights follow the CPU trainer's (float32, other kernels: within the tolerances below);
+// weights and state read back through the identity graph, and a state loaded back continues the same way.
+//
+// The GPU here is Mesa's lavapipe (software Vulkan, mesa-vulkan-drivers >= 25 from bookworm-backports; .ci/run
+// installs it). Without a WebGPU adapter these tests skip with the reason — unless ALOL_REQUIRE_WEBGPU=1 (set by
+// .ci/run), where they fail.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { OrtBackend } from '../../src/trainer/compute/ort/backend.js';
+import type { PolicyTrainer, TrainBatch } from '../../src/trainer/compute/backend.js';
+import type { OrtPolicyTrainer } from '../../src/trainer/compute/ort/trainers.js';
+import { DEFAULT_ADAMW } from '../../src/trainer/graph/optim.js';
+import { initParams } from '../../src/trainer/model/family.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
+import { probeProvider } from '../../src/trainer/runtime/device.js';
+import { memcpyNodes } from '../../src/trainer/runtime/session.js';
+import { Rng } from '../../src/trainer/util/rng.js';
+
+process.env.XDG_RUNTIME_DIR ??= '/tmp'; // Dawn's Vulkan backend warns without it
+const REQUIRED = process.env.ALOL_REQUIRE_WEBGPU === '1';
+
+const cfg = gptConfig({ vocabSize: 257, nPositions: 32, nEmbd: 32, nLayer: 2, nHead: 4 });
+const [B, T] = [4, 32];
+
+function batches(n: number, seed: number): TrainBatch[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () => {
+    const ids = BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(cfg.vocabSize)));
+    const targets = BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(cfg.vocabSize)));
+    const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T < 4 ? 0 : 1));
+    return { rows: B, seqLen: T, ids, targets, mask, exampleWeight: new Float32Array(B).fill(1 / T) };
+  });
+}
+
+async function train(provider: 'cpu' | 'webgpu', steps: TrainBatch[], accum = 1) {
+  const backend = new OrtBackend({ provider, threads: 1 });
+  const trainer = backend.policyTrainer(
+    { config: cfg, params: initParams(cfg, 3) },
+    { objective: { kind: 'nll' }, rows: B, adamw: { ...DEFAULT_ADAMW, gradClip: 1 } },
+  );
+  const losses: number[] = [];
+  const traffic: { fedBytes: number; fetchedBytes: number }[] = [];
+  for (let i = 0; i + accum <= steps.length; i += accum) {
+    losses.push((await trainer.update(steps.slice(i, i + accum), 3e-3)).loss);
+    const t = (trainer as OrtPolicyTrainer).traffic;
+    if (t) traffic.push({ ...t.last });
+  }
+  return { backend, trainer, losses, traffic };
+}
+
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+async function close(t: { backend: OrtBackend; trainer: PolicyTrainer }): Promise<void> {
+  await t.trainer.dispose();
+  await t.backend.release();
+}
+
+describe('device-resident training on WebGPU', () => {
+  let skip: string | false = false;
+  before(async () => {
+    const err = await probeProvider('webgpu');
+    if (err !== null) skip = `no WebGPU adapter (${err})`;
+  });
+
+  it('keeps weights and moments on the device: a step moves the batch and scalars only; losses follow the CPU', async (t) => {
+    if (skip) {
+      if (REQUIRED) assert.fail(`${skip}; ALOL_REQUIRE_WEBGPU=1 (install mesa-vulkan-drivers >= 25, see .ci/run)`);
+      t.skip(skip);
+      return;
+    }
+    const data = batches(6, 1);
+    const optimized = mkdtempSync(path.join(os.tmpdir(), 'alol-webgpu-optimized-'));
+    process.env.ALOL_ORT_OPTIMIZED_DIR = optimized; // the sessions write the graphs ORT optimized for the provider
+    const gpu = await train('webgpu', data);
+    delete process.env.ALOL_ORT_OPTIMIZED_DIR;
+    const cpu = await train('cpu', data);
+    try {
+      // every op of the step runs on the device: no copy back to the host inside the graph (LogSoftmax, which the
+      // provider lacks, is composed of ops it has)
+      const step = readdirSync(optimized).find((f) => f.startsWith('gpt_step_update'));
+      assert.ok(step, `the optimized step graph was written (${readdirSync(optimized).join(', ')})`);
+      assert.equal(memcpyNodes(path.join(optimized, step)).toHost, 0, 'no node of the step graph copies to the host');
+      const stepper = (gpu.trainer as unknown as { stepper: { resident: boolean } }).stepper;
+      assert.equal(stepper.resident, true, 'parameters are device tensors after the first step');
+      // the batch: ids, targets (int64), mask (float32), example weights; lr and step: two float32 scalars
+      const batchBytes = B * T * (8 + 8 + 4) + B * 4 + 2 * 4;
+      const [firstStep, ...rest] = gpu.traffic;
+      assert.ok(firstStep.fedBytes > batchBytes, 'the first step sends the weights up once');
+      for (const s of rest) {
+        assert.equal(s.fedBytes, batchBytes, 'later steps send the batch, lr and step only');
+        assert.ok(s.fetchedBytes <= 64, `a step fetches the loss and a few scalars (${s.fetchedBytes} bytes)`);
+      }
+      assert.ok(maxAbs(gpu.losses, cpu.losses) < 1e-3, `losses ${gpu.losses} vs cpu ${cpu.losses}`);
+      const [wg, wc] = [await gpu.trainer.weights(), await cpu.trainer.weights()];
+      for (const [name, w] of wc) assert.ok(maxAbs(wg.get(name) as Float32Array, w) < 1e-3, `${name} differs from the CPU's`);
+    } finally {
+      await close(gpu);
+      await close(cpu);
+      rmSync(optimized, { recursive: true, force: true });
+    }
+  });
+
+  it('state read back and loaded again continues as the uninterrupted run; accumulation works on the device', async (t) => {
+    if (skip) {
+      if (REQUIRED) assert.fail(`${skip}; ALOL_REQUIRE_WEBGPU=1`);
+      t.skip(skip);
+      return;
+    }
+    const data = batches(8, 2);
+    const whole = await train('webgpu', data, 2); // 4 updates of 2 accumulated micro-batches
+    const half = await train('webgpu', data.slice(0, 4), 2);
+    try {
+      const state = await half.trainer.state();
+      const resumed = new OrtBackend({ provider: 'webgpu', threads: 1 });
+      const trainer = resumed.policyTrainer(
+        { config: cfg, params: initParams(cfg, 99) }, // other weights: loadState must replace them all
+        { objective: { kind: 'nll' }, rows: B, adamw: { ...DEFAULT_ADAMW, gradClip: 1 } },
+      );
+      await trainer.loadState(state, half.trainer.step);
+      const rest: number[] = [];
+      for (let i = 4; i < 8; i += 2) rest.push((await trainer.update(data.slice(i, i + 2), 3e-3)).loss);
+      assert.ok(maxAbs(rest, whole.losses.slice(2)) < 1e-5, `resumed ${rest} vs whole ${whole.losses.slice(2)}`);
+      const [a, b] = [await trainer.weights(), await whole.trainer.weights()];
+      for (const [name, w] of b) assert.ok(maxAbs(a.get(name) as Float32Array, w) < 1e-5, name);
+      const cpu = await train('cpu', data, 2);
+      assert.ok(maxAbs(whole.losses, cpu.losses) < 1e-3, `accumulated losses ${whole.losses} vs cpu ${cpu.losses}`);
+      await close(cpu);
+      await close({ backend: resumed, trainer });
+    } finally {
+      await close(whole);
+      await close(half);
+    }
+  });
+});
