@@ -19,6 +19,7 @@ import type { OrtPolicyTrainer } from '../../src/trainer/compute/ort/trainers.js
 import { DEFAULT_ADAMW } from '../../src/trainer/graph/optim.js';
 import { initParams } from '../../src/trainer/model/family.js';
 import { gptConfig } from '../../src/trainer/model/gpt-config.js';
+import { initLoraParams, resolveLora } from '../../src/trainer/model/lora.js';
 import { probeProvider } from '../../src/trainer/runtime/device.js';
 import { memcpyNodes } from '../../src/trainer/runtime/session.js';
 import { Rng } from '../../src/trainer/util/rng.js';
@@ -109,6 +110,40 @@ describe('device-resident training on WebGPU', () => {
       await close(cpu);
       rmSync(optimized, { recursive: true, force: true });
     }
+  });
+
+  it('LoRA: the frozen base goes to the device once; a step then moves the batch and scalars only', async (t) => {
+    if (skip) {
+      if (REQUIRED) assert.fail(`${skip}; ALOL_REQUIRE_WEBGPU=1`);
+      t.skip(skip);
+      return;
+    }
+    const spec = resolveLora(cfg, { r: 4, alpha: 8, dropout: 0, targets: 'all-linear' });
+    const run = async (provider: 'cpu' | 'webgpu') => {
+      const backend = new OrtBackend({ provider, threads: 1 });
+      const trainer = backend.policyTrainer(
+        { config: cfg, params: initParams(cfg, 3) },
+        { objective: { kind: 'nll' }, rows: B, adamw: DEFAULT_ADAMW, lora: { spec, init: initLoraParams(cfg, spec, 5), seed: 5 } },
+      );
+      const losses: number[] = [];
+      const fed: number[] = [];
+      for (const batch of batches(4, 3)) {
+        losses.push((await trainer.update([batch], 1e-2)).loss);
+        fed.push((trainer as OrtPolicyTrainer).traffic?.last.fedBytes ?? -1);
+      }
+      const weights = await trainer.weights();
+      await close({ backend, trainer });
+      return { losses, fed, weights };
+    };
+    const [gpu, cpu] = [await run('webgpu'), await run('cpu')];
+    const batchBytes = B * T * (8 + 8 + 4) + B * 4 + 2 * 4;
+    // the first step sends the adapters and their two AdamW moments up (the base went up before it, once), later steps
+    // the batch, lr and step only
+    const adapterBytes = [...initLoraParams(cfg, spec, 5).values()].reduce((a, w) => a + w.byteLength, 0);
+    assert.equal(gpu.fed[0], batchBytes + 3 * adapterBytes);
+    for (const f of gpu.fed.slice(1)) assert.equal(f, batchBytes);
+    assert.ok(maxAbs(gpu.losses, cpu.losses) < 1e-3, `losses ${gpu.losses} vs cpu ${cpu.losses}`);
+    for (const [name, w] of cpu.weights) assert.ok(maxAbs(gpu.weights.get(name) as Float32Array, w) < 1e-3, name);
   });
 
   it('state read back and loaded again continues as the uninterrupted run; accumulation works on the device', async (t) => {

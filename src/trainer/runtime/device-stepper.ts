@@ -24,7 +24,7 @@ export interface Traffic {
 }
 
 /** Gets (or makes) a session for `key` from `build()`: the trainer's pool, so readers are released with it. */
-export type SessionSource = (key: string, build: () => Uint8Array) => Promise<Session>;
+export type SessionSource = (key: string, build: () => Uint8Array, extra?: { deviceOutputs?: readonly string[] }) => Promise<Session>;
 
 const zerosOf = (float: FloatType, n: number): FloatArray => (float === 'float32' ? new Float32Array(n) : new Float64Array(n));
 
@@ -179,15 +179,32 @@ export class DeviceStepper {
     this.step = step;
   }
 
+  /**
+   * Copies of host tensors on the device (an identity graph whose outputs stay there): weights every step reads
+   * and none changes, such as LoRA's frozen base, go up once instead of with every run. The caller frees them
+   * (disposeTensor) when done. On a provider without device outputs they come back as host tensors.
+   */
+  async upload(tensors: Readonly<Record<string, OrtTensor>>): Promise<Record<string, OrtTensor>> {
+    const names = Object.keys(tensors);
+    if (names.length === 0) return {};
+    const inputs = names.map((n) => [n, [...tensors[n].dims]] as const);
+    const key = `upload:${this.float}:${inputs.map(([n, s]) => `${n}[${s.join('x')}]`).join(',')}`;
+    const session = await this.sessions(key, () => serialize(identityGraph(this.float, inputs)), {
+      deviceOutputs: names.map((n) => `host.${n}`),
+    });
+    const res = await this.run(session, tensors as Record<string, OrtTensor>);
+    return Object.fromEntries(names.map((n) => [n, res[`host.${n}`]]));
+  }
+
   /** Frees the device buffers. */
   dispose(): void {
     for (const t of [...this.state.values(), ...this.accs.values()]) disposeTensor(t);
   }
 }
 
-/** y_i = x_i for each named input: outputs `host.<name>` on the host (the session keeps no device outputs). */
-function identityGraph(float: FloatType, inputs: readonly (readonly [string, number[]])[]): Graph {
+/** y_i = x_i for each named input, as output `host.<name>`: on the host, or on the device for upload(). */
+function identityGraph(float: FloatType, inputs: readonly (readonly [string, readonly number[]])[]): Graph {
   const g = new Graph({ name: 'read_back', float });
-  for (const [name, shape] of inputs) g.output(`host.${name}`, o.identity(g.floatInput(name, shape)));
+  for (const [name, shape] of inputs) g.output(`host.${name}`, o.identity(g.floatInput(name, [...shape])));
   return g;
 }

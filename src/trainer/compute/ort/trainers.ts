@@ -11,7 +11,7 @@ import { LORA_SEED, buildLogprobGraph, buildStepGraph } from '../../model/gpt-gr
 import { paramFeeds, paramInfos } from '../../model/family.js';
 import { loraParamInfos } from '../../model/lora.js';
 import type { SessionPool } from '../../runtime/pool.js';
-import { type OrtTensor, type Session, type SessionOptions, tensor } from '../../runtime/session.js';
+import { type OrtTensor, type Session, type SessionOptions, disposeTensor, tensor } from '../../runtime/session.js';
 import { type FloatArray, Stepper } from '../../runtime/stepper.js';
 import { DeviceStepper, stateOutputs } from '../../runtime/device-stepper.js';
 import {
@@ -109,8 +109,9 @@ export class OrtPolicyTrainer implements PolicyTrainer {
   private readonly stepper: AnyStepper;
   private readonly sessions: Sessions;
   private readonly cfg: ModelConfig;
-  /** With LoRA: the base weights, fed to every graph as they are (frozen, not copied). */
-  private readonly frozen: Record<string, OrtTensor>;
+  /** With LoRA: the base weights, fed to every graph as they are (frozen, not copied; on WebGPU uploaded once). */
+  private frozen: Record<string, OrtTensor>;
+  private frozenOnDevice: Promise<void> | null = null;
   private micro = 0;
   /** WebGPU: device-resident state, and graphs without LogSoftmax (the provider has no kernel for it). */
   private readonly webgpu: boolean;
@@ -134,7 +135,7 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     // On WebGPU the weights and AdamW state stay on the device between steps (runtime/device-stepper.ts).
     this.webgpu = pool.options.provider === 'webgpu';
     this.stepper = this.webgpu
-      ? new DeviceStepper('float32', initial, (key, build) => this.sessions.get(key, build))
+      ? new DeviceStepper('float32', initial, (key, build, extra) => this.sessions.get(key, build, extra))
       : new Stepper('float32', initial);
   }
 
@@ -202,7 +203,16 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     };
   }
 
+  /** WebGPU with LoRA: the frozen base goes to the device once, before the first run that reads it. */
+  private baseOnDevice(): Promise<void> {
+    const stepper = this.stepper;
+    if (!(stepper instanceof DeviceStepper) || Object.keys(this.frozen).length === 0) return Promise.resolve();
+    this.frozenOnDevice ??= stepper.upload(this.frozen).then((onDevice) => void (this.frozen = onDevice));
+    return this.frozenOnDevice;
+  }
+
   async logprobs(batch: TokenBatch): Promise<{ token: Float32Array; seq: Float32Array }> {
+    await this.baseOnDevice();
     const session = await this.logprobSession(batch.rows, batch.seqLen);
     const out = await session.run({ ...this.weightFeeds(), ...this.tokenFeeds(batch) });
     return { token: out.token_logprob.data as Float32Array, seq: out.seq_logprob.data as Float32Array };
@@ -242,7 +252,8 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     return { ...feeds, ...extra };
   }
 
-  update(micro: readonly TrainBatch[], lr: number): Promise<StepStats> {
+  async update(micro: readonly TrainBatch[], lr: number): Promise<StepStats> {
+    await this.baseOnDevice();
     this.micro = 0;
     return accumulateThenUpdate(this.stepper, micro, lr, async (batch, mode) => ({
       feeds: await this.feeds(batch),
@@ -262,8 +273,12 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     loadStateInto(this.stepper, state, step);
   }
 
-  dispose(): Promise<void> {
-    if (this.stepper instanceof DeviceStepper) this.stepper.dispose();
+  async dispose(): Promise<void> {
+    if (this.stepper instanceof DeviceStepper) {
+      this.stepper.dispose();
+      await this.frozenOnDevice?.catch(() => undefined);
+      for (const t of Object.values(this.frozen)) disposeTensor(t);
+    }
     return this.sessions.dispose();
   }
 }
