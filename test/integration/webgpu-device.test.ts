@@ -9,7 +9,9 @@
 // .ci/run), where they fail.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -20,9 +22,11 @@ import { DEFAULT_ADAMW } from '../../src/trainer/graph/optim.js';
 import { initParams } from '../../src/trainer/model/family.js';
 import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { initLoraParams, resolveLora } from '../../src/trainer/model/lora.js';
+import { demoRows } from '../../src/trainer/demo/task.js';
 import { probeProvider } from '../../src/trainer/runtime/device.js';
 import { memcpyNodes } from '../../src/trainer/runtime/session.js';
 import { Rng } from '../../src/trainer/util/rng.js';
+import { ALOL_BIN } from '../helpers/cli.js';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp'; // Dawn's Vulkan backend warns without it
 const REQUIRED = process.env.ALOL_REQUIRE_WEBGPU === '1';
@@ -144,6 +148,50 @@ describe('device-resident training on WebGPU', () => {
     for (const f of gpu.fed.slice(1)) assert.equal(f, batchBytes);
     assert.ok(maxAbs(gpu.losses, cpu.losses) < 1e-3, `losses ${gpu.losses} vs cpu ${cpu.losses}`);
     for (const [name, w] of cpu.weights) assert.ok(maxAbs(gpu.weights.get(name) as Float32Array, w) < 1e-3, name);
+  });
+
+  it('alol train runs a_lol on webgpu as on the cpu: importance weights exactly 1 at the first step, the same losses', async (t) => {
+    if (skip) {
+      if (REQUIRED) assert.fail(`${skip}; ALOL_REQUIRE_WEBGPU=1`);
+      t.skip(skip);
+      return;
+    }
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'alol-webgpu-run-'));
+    try {
+      const rows = demoRows({ seed: 1, noise: 0.5, prompts: 60, responsesPerPrompt: 4 });
+      await writeFile(path.join(dir, 'data.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
+      const config = (device: string) => ({
+        data: { path: 'data.jsonl', format: 'jsonl', maxPromptTokens: 32, maxResponseTokens: 32 },
+        model: { init: { layers: 1, embd: 32, heads: 4, positions: 96 } },
+        reference: { path: null, sft: { steps: 4, lr: 3e-3 } },
+        rewards: [{ name: 'len', kind: 'builtin', scorer: 'length' }],
+        value: { fitOn: 'train', folds: 2, epochs: 1 },
+        train: { variant: 'a_lol', steps: 4, lr: 1e-4, batchSize: 8, evalEvery: 0, checkpointEvery: 0, seed: 1 },
+        eval: { maxNewTokens: 6, maxPrompts: 3, samplesPerPrompt: 2, temperature: 1, topP: 1, showSamples: 0 },
+        device,
+        threads: 1,
+      });
+      const steps: Record<string, { loss: number; meanImportanceWeight?: number }[]> = {};
+      for (const device of ['webgpu', 'cpu']) {
+        await writeFile(path.join(dir, `${device}.json`), JSON.stringify(config(device)));
+        const r = spawnSync(process.execPath, [ALOL_BIN, 'train', '--config', `${device}.json`, '--out', device], {
+          cwd: dir, encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+        });
+        assert.equal(r.status, 0, `${device}: ${r.stdout}\n${r.stderr}`);
+        if (device === 'webgpu') assert.doesNotMatch(r.stdout + r.stderr, /using cpu instead/, 'it ran on webgpu, not a fallback');
+        steps[device] = (await readFile(path.join(dir, device, 'events.jsonl'), 'utf8')).trim().split('\n')
+          .map((l) => JSON.parse(l) as { type: string; variant?: string; loss: number; meanImportanceWeight?: number })
+          .filter((e) => e.type === 'step/didComplete' && e.variant === 'a_lol');
+      }
+      // A-LoL's step budget scales with the share of rows kept: the same on both devices
+      const [n, nCpu] = [steps.webgpu.length, steps.cpu.length];
+      assert.ok(n >= 2 && n === nCpu, `${n} vs ${nCpu} steps`);
+      assert.equal(steps.webgpu[0].meanImportanceWeight, 1, 'reference and policy log-probs from the same graph on the device');
+      const diff = maxAbs(steps.webgpu.map((e) => e.loss), steps.cpu.map((e) => e.loss));
+      assert.ok(diff < 1e-3 * Math.max(...steps.cpu.map((e) => Math.abs(e.loss))), `a_lol losses differ by ${diff}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('state read back and loaded again continues as the uninterrupted run; accumulation works on the device', async (t) => {

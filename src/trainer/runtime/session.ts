@@ -33,7 +33,7 @@ export interface SessionOptions {
   /**
    * Outputs that stay on the device (WebGPU only): ORT returns them as opaque `gpu-buffer` tensors that can be
    * fed to the next run of any session on the same provider, and read back only through a session whose outputs
-   * are on the CPU (readBack()). The other outputs come back to the host as usual.
+   * are on the host (runtime/device-stepper.ts reads them with an identity graph). The other outputs come back as usual.
    */
   deviceOutputs?: readonly string[];
 }
