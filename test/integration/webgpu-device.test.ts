@@ -116,6 +116,38 @@ describe('device-resident training on WebGPU', () => {
     }
   });
 
+  it('a_lol: the no-grad pass\'s per-token log-probs stay on the device for the step that reads them', async (t) => {
+    if (skip) {
+      if (REQUIRED) assert.fail(`${skip}; ALOL_REQUIRE_WEBGPU=1`);
+      t.skip(skip);
+      return;
+    }
+    const backend = new OrtBackend({ provider: 'webgpu', threads: 1 });
+    const settings = { clipEps: 0.9, klBeta: 0, dpoBeta: 0.1 };
+    const trainer = backend.policyTrainer(
+      { config: cfg, params: initParams(cfg, 3) },
+      { objective: { kind: 'variant', variant: 'a_lol', settings }, rows: B, adamw: DEFAULT_ADAMW },
+    );
+    try {
+      const traffic: { fedBytes: number; fetchedBytes: number }[] = [];
+      for (const batch of batches(3, 4)) {
+        const ref = (await trainer.logprobs(batch)).token; // the reference = the starting policy
+        const stats = await trainer.update([{ ...batch, refTokenLogp: ref, coef: new Float32Array(B).fill(0.5) }], 1e-3);
+        if (traffic.length === 0) assert.equal(stats.extra.mean_weight, 1, 'step 0: policy and reference from one graph');
+        traffic.push({ ...((trainer as OrtPolicyTrainer).traffic?.last ?? { fedBytes: -1, fetchedBytes: -1 }) });
+      }
+      // tokens twice (the no-grad pass and the step), the reference log-probs, coef, lr and step; back: the pass's
+      // sequence log-probs and the step's scalars, not the per-token log-probs [B, T]
+      const tokens = B * T * (8 + 8 + 4);
+      for (const s of traffic.slice(1)) {
+        assert.equal(s.fedBytes, 2 * tokens + B * T * 4 + B * 4 + 8);
+        assert.ok(s.fetchedBytes < B * 4 + 64, `the policy's token log-probs did not come back (${s.fetchedBytes} bytes)`);
+      }
+    } finally {
+      await close({ backend, trainer });
+    }
+  });
+
   it('LoRA: the frozen base goes to the device once; a step then moves the batch and scalars only', async (t) => {
     if (skip) {
       if (REQUIRED) assert.fail(`${skip}; ALOL_REQUIRE_WEBGPU=1`);
@@ -141,10 +173,11 @@ describe('device-resident training on WebGPU', () => {
     };
     const [gpu, cpu] = [await run('webgpu'), await run('cpu')];
     const batchBytes = B * T * (8 + 8 + 4) + B * 4 + 2 * 4;
-    // the first step sends the adapters and their two AdamW moments up (the base went up before it, once), later steps
-    // the batch, lr and step only
+    // the first step sends the frozen base up once (before its step graph runs) and the adapters with their two AdamW
+    // moments; later steps the batch, lr and step only
     const adapterBytes = [...initLoraParams(cfg, spec, 5).values()].reduce((a, w) => a + w.byteLength, 0);
-    assert.equal(gpu.fed[0], batchBytes + 3 * adapterBytes);
+    const baseBytes = [...initParams(cfg, 3).values()].reduce((a, w) => a + w.byteLength, 0);
+    assert.equal(gpu.fed[0], batchBytes + 3 * adapterBytes + baseBytes);
     for (const f of gpu.fed.slice(1)) assert.equal(f, batchBytes);
     assert.ok(maxAbs(gpu.losses, cpu.losses) < 1e-3, `losses ${gpu.losses} vs cpu ${cpu.losses}`);
     for (const [name, w] of cpu.weights) assert.ok(maxAbs(gpu.weights.get(name) as Float32Array, w) < 1e-3, name);

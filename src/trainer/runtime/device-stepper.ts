@@ -19,7 +19,7 @@ export interface Traffic {
   runs: number;
   fedBytes: number;
   fetchedBytes: number;
-  /** The last run's alone. */
+  /** The last optimizer update's: its runs and those since the update before (accumulation, a no-grad pass, reads). */
   last: { fedBytes: number; fetchedBytes: number };
 }
 
@@ -50,6 +50,8 @@ export class DeviceStepper {
   private readonly shapes = new Map<string, readonly number[]>();
   readonly paramNames: string[];
   private microSteps = 0;
+  /** Bytes since the last update, which become traffic.last when the next one ends. */
+  private pending = { fedBytes: 0, fetchedBytes: 0 };
 
   constructor(
     readonly float: FloatType,
@@ -83,14 +85,20 @@ export class DeviceStepper {
     return Object.fromEntries(this.paramNames.map((n) => [n, this.state.get(n) as OrtTensor]));
   }
 
-  private async run(session: Session, feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> {
-    const out = await session.run(feeds);
+  /** Counts a run's host<->device bytes: this stepper's runs, and the trainer's other runs between updates. */
+  count(feeds: Record<string, OrtTensor>, out: Record<string, OrtTensor>): void {
     const fed = Object.values(feeds).reduce((a, t) => a + hostBytes(t), 0);
     const fetched = Object.values(out).reduce((a, t) => a + hostBytes(t), 0);
     this.traffic.runs++;
     this.traffic.fedBytes += fed;
     this.traffic.fetchedBytes += fetched;
-    this.traffic.last = { fedBytes: fed, fetchedBytes: fetched };
+    this.pending.fedBytes += fed;
+    this.pending.fetchedBytes += fetched;
+  }
+
+  private async run(session: Session, feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> {
+    const out = await session.run(feeds);
+    this.count(feeds, out);
     return out;
   }
 
@@ -116,6 +124,8 @@ export class DeviceStepper {
     }
     this.microSteps = 0;
     this.step++;
+    this.traffic.last = this.pending;
+    this.pending = { fedBytes: 0, fetchedBytes: 0 };
     const extra: Record<string, number> = {};
     for (const [name, t] of Object.entries(out)) {
       if (name.startsWith('new.') || name === 'loss' || name === 'grad_norm' || name === 'clip_coef' || t.dims.length !== 0) continue;

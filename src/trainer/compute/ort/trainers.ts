@@ -112,6 +112,8 @@ export class OrtPolicyTrainer implements PolicyTrainer {
   /** With LoRA: the base weights, fed to every graph as they are (frozen, not copied; on WebGPU uploaded once). */
   private frozen: Record<string, OrtTensor>;
   private frozenOnDevice: Promise<void> | null = null;
+  /** Outputs of the no-grad passes of the update under way (device tensors on WebGPU), freed when it ends. */
+  private readonly transient: OrtTensor[] = [];
   private micro = 0;
   /** WebGPU: device-resident state, and graphs without LogSoftmax (the provider has no kernel for it). */
   private readonly webgpu: boolean;
@@ -179,14 +181,24 @@ export class OrtPolicyTrainer implements PolicyTrainer {
    * The no-grad log-prob graph. It runs once before each step graph run (importance weights, kto's z0), so its
    * threads do not spin after it: they would take a core from the step (SessionOptions.spinning).
    */
-  private logprobSession(b: number, t: number): Promise<Session> {
+  private logprobSession(b: number, t: number, inStep = false): Promise<Session> {
+    // inside a step on WebGPU, the per-token log-probs stay on the device for the step graph that reads them
+    const device = inStep && this.webgpu;
     return this.sessions.get(
-      `gpt_logprobs:${modelKey(this.cfg)}:${b}x${t}${this.loraKey}:nospin`,
+      `gpt_logprobs:${modelKey(this.cfg)}:${b}x${t}${this.loraKey}:nospin${device ? ':device' : ''}`,
       () => serialize(
         buildLogprobGraph(this.cfg, { batch: b, seqLen: t }, { lora: this.spec.lora?.spec, composedLogSoftmax: this.webgpu }),
       ),
-      { spinning: false },
+      { spinning: false, ...(device ? { deviceOutputs: ['token_logprob'] } : {}) },
     );
+  }
+
+  /** A no-grad pass inside a step: counted in the device stepper's traffic; device outputs freed after the update. */
+  private async passInStep(b: number, t: number, feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> {
+    const out = await (await this.logprobSession(b, t, true)).run(feeds);
+    if (this.stepper instanceof DeviceStepper) this.stepper.count(feeds, out);
+    for (const x of Object.values(out)) this.transient.push(x);
+    return out;
   }
 
   /** The weights every graph reads: the trained parameters, and with LoRA the frozen base beside them. */
@@ -237,14 +249,14 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     };
     if (needsPolicyLogprobs(objective.variant)) {
       // the inference graph that produced the reference log-probs (see losses.ts): every weight is 1 at step 0
-      const out = await (await this.logprobSession(b, t)).run({ ...this.weightFeeds(), ...this.tokenFeeds(batch) });
+      const out = await this.passInStep(b, t, { ...this.weightFeeds(), ...this.tokenFeeds(batch) });
       extra.policy_token_logp = out.token_logprob;
     }
     if (objective.variant === 'kto') {
       // z0's mismatched rows under the current policy, no gradient (their reference log-probs come with the batch)
       const kl = batch.klBatch;
       if (!kl) throw new Error('trainer: the kto batch lacks klBatch');
-      const out = await (await this.logprobSession(kl.rows, kl.seqLen)).run({ ...this.weightFeeds(), ...this.tokenFeeds(kl) });
+      const out = await this.passInStep(kl.rows, kl.seqLen, { ...this.weightFeeds(), ...this.tokenFeeds(kl) });
       extra.kl_logp = out.seq_logprob;
       extra.kl_ref_logp = tensor('float32', need(batch.klRefLogp, 'klRefLogp'), [b]);
     }
@@ -255,10 +267,14 @@ export class OrtPolicyTrainer implements PolicyTrainer {
   async update(micro: readonly TrainBatch[], lr: number): Promise<StepStats> {
     await this.baseOnDevice();
     this.micro = 0;
-    return accumulateThenUpdate(this.stepper, micro, lr, async (batch, mode) => ({
-      feeds: await this.feeds(batch),
-      session: await this.stepSession(mode, batch.seqLen),
-    }));
+    try {
+      return await accumulateThenUpdate(this.stepper, micro, lr, async (batch, mode) => ({
+        feeds: await this.feeds(batch),
+        session: await this.stepSession(mode, batch.seqLen),
+      }));
+    } finally {
+      for (const x of this.transient.splice(0)) disposeTensor(x);
+    }
   }
 
   weights(): Promise<Map<string, Float32Array>> {
