@@ -12,7 +12,7 @@ import { serialize } from '../graph/onnx.js';
 import * as o from '../graph/ops.js';
 import { accName, momentName, newName } from '../graph/optim.js';
 import { type OrtTensor, type Session, disposeTensor, hostBytes, onDevice, tensor } from './session.js';
-import type { FloatArray, ParamTensor, StepStats } from './stepper.js';
+import { type FloatArray, type ParamTensor, type StepStats, extraScalars, first, scalar, zerosOf } from './stepper.js';
 
 /** Host<->device bytes of the runs so far: fed from host tensors, fetched into host tensors. */
 export interface Traffic {
@@ -25,14 +25,6 @@ export interface Traffic {
 
 /** Gets (or makes) a session for `key` from `build()`: the trainer's pool, so readers are released with it. */
 export type SessionSource = (key: string, build: () => Uint8Array, extra?: { deviceOutputs?: readonly string[] }) => Promise<Session>;
-
-const zerosOf = (float: FloatType, n: number): FloatArray => (float === 'float32' ? new Float32Array(n) : new Float64Array(n));
-
-function scalar(float: FloatType, x: number): OrtTensor {
-  return tensor(float, float === 'float32' ? Float32Array.of(x) : Float64Array.of(x), []);
-}
-
-const first = (t: OrtTensor): number => Number((t.data as FloatArray)[0]);
 
 /** The names of the outputs a step graph of `mode` returns for the state it carries (what stays on the device). */
 export function stateOutputs(paramNames: readonly string[], mode: 'update' | 'accumulate' | 'accumulate-update'): string[] {
@@ -126,12 +118,7 @@ export class DeviceStepper {
     this.step++;
     this.traffic.last = this.pending;
     this.pending = { fedBytes: 0, fetchedBytes: 0 };
-    const extra: Record<string, number> = {};
-    for (const [name, t] of Object.entries(out)) {
-      if (name.startsWith('new.') || name === 'loss' || name === 'grad_norm' || name === 'clip_coef' || t.dims.length !== 0) continue;
-      extra[name] = first(t);
-    }
-    return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef), extra };
+    return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef), extra: extraScalars(out) };
   }
 
   /** Adds one micro-batch's gradients to the accumulators (an `accumulate` graph); returns its loss. */

@@ -23,7 +23,8 @@ export interface StepStats {
   extra: Record<string, number>;
 }
 
-function extraScalars(out: Record<string, OrtTensor>): Record<string, number> {
+/** A step's other scalar outputs (not new state, loss, grad_norm or clip_coef), by name. */
+export function extraScalars(out: Record<string, OrtTensor>): Record<string, number> {
   const extra: Record<string, number> = {};
   for (const [name, t] of Object.entries(out)) {
     if (name.startsWith('new.') || name === 'loss' || name === 'grad_norm' || name === 'clip_coef' || t.dims.length !== 0) continue;
@@ -60,15 +61,15 @@ class DoubleBuffer {
   }
 }
 
-function scalar(float: FloatType, x: number): OrtTensor {
+export function scalar(float: FloatType, x: number): OrtTensor {
   return tensor(float, float === 'float32' ? Float32Array.of(x) : Float64Array.of(x), []);
 }
 
-function first(t: OrtTensor): number {
+export function first(t: OrtTensor): number {
   return Number((t.data as FloatArray)[0]);
 }
 
-function zerosOf(float: FloatType, n: number): FloatArray {
+export function zerosOf(float: FloatType, n: number): FloatArray {
   return float === 'float32' ? new Float32Array(n) : new Float64Array(n);
 }
 
