@@ -3,19 +3,22 @@
 # device tool's H200), from the bundle scripts/gpu-bundle.sh makes (.gpu/bundle.tar.xz: Node, the compiled trainer,
 # onnxruntime-node, the Vulkan loader, scripts/torch_bench.py):
 #   1. probe   which provider runs (bench:train --device webgpu prints a fallback line and runs on cpu without WebGPU)
-#   2. train   bench:train on webgpu, the bench model (4 x 256, T 128, batch 16) and GPT-2 124M's size
+#   2. train   bench:train on webgpu, the bench model (4 x 256, T 128, batch 16) and, last, GPT-2 124M's size
 #              (12 x 768, T 1024, batch 4; vocab 257 as every bench model; fewer steps)
-#   3. generate  bench:generate on webgpu (--json; --quick: on cpu, as its model has a fixed size)
-#   4. parity  bench/parity.ts: the same 20 training steps of the bench model on cpu and on webgpu, losses within 1e-3
+#   3. parity  bench/parity.ts: the same 20 training steps of the bench model on cpu and on webgpu, losses within 1e-3
+#   4. generate  bench:generate on webgpu (--json; --quick: on cpu, as its model has a fixed size)
 #   5. pytorch scripts/torch_bench.py on the same GPU (CUDA, float32, TF32 off, eager) for the same sizes; ratios
 # and writes a JSON report (provider, tokens/s ours and PyTorch's and their ratios, bytes per step when bench:train
 # prints them, generation tokens/s, parity, wall seconds, Node / ORT versions, nvidia-smi -L), plus a log beside it.
 #
-#   bash scripts/gpu-check.sh [--quick] [--out report.json] [--bundle PATH] [--python python3]
+#   bash scripts/gpu-check.sh [--quick] [--out report.json] [--bundle PATH] [--python python3] [--budget 300]
 # --bundle: the bundle to unpack (default .gpu/bundle.tar.xz). --quick: tiny sizes, 5 parity steps; without --bundle it
 # runs this checkout's own build (npm run build) with the node on PATH — what runs on a CPU machine and in the test
 # (test/integration/gpu-check.test.ts). In --quick, PyTorch runs on the CPU when it imports but has no CUDA.
 # Exits non-zero when a step fails; an unavailable PyTorch is recorded ("pytorch": "not available"), not a failure.
+# --budget: seconds for the whole check (default 300): every step's timeout is cut to what is left, so the report is
+# written before the device tool's timeout (give it the budget plus a minute); a step with under 10 s left is skipped
+# and counts as failed. The GPT-2 124M-size steps run last, so a slow one costs only themselves.
 # Meant to finish well inside 5 minutes on the H200 (docs/benchmarks.md, "The GPU check").
 set -uo pipefail
 
@@ -23,12 +26,14 @@ QUICK=0
 OUTFILE=gpu-check-report.json
 BUNDLE=""
 PY=python3
+BUDGET=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --out) OUTFILE="$2"; shift ;;
     --bundle) BUNDLE="$2"; shift ;;
     --python) PY="$2"; shift ;;
+    --budget) BUDGET="$2"; shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -95,20 +100,28 @@ else
   TORCH_BIG=(--embd 768 --layers 12 --heads 12 --seq 1024 --batch 4 --steps 5 --warmup 2 --train-only)
 fi
 
+BUDGET="${BUDGET:-300}"
 FAILED=0
 # step NAME TIMEOUT_S COMMAND...: runs it, its output to the console and $WORK/steps/NAME.log; rc and seconds recorded
 step() {
   local name="$1" limit="$2"
   shift 2
   echo "== $name: $*"
-  local t0 t1 rc
+  local t0 t1 rc left
+  left=$(awk -v a="$T0" -v b="$(date +%s.%N)" -v n="$BUDGET" 'BEGIN { printf "%d", n - (b - a) - 5 }')
+  [ "$left" -lt "$limit" ] && limit="$left"
   t0=$(date +%s.%N)
-  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$WORK/steps/$name.log"
-  rc=${PIPESTATUS[0]}
+  if [ "$limit" -lt 10 ]; then
+    echo "skipped: under 10 s of the --budget of $BUDGET s left" | tee "$WORK/steps/$name.log"
+    rc=125
+  else
+    timeout --kill-after=5 "$limit" "$@" 2>&1 | tee "$WORK/steps/$name.log"
+    rc=${PIPESTATUS[0]}
+  fi
   t1=$(date +%s.%N)
   echo "$rc $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" >"$WORK/steps/$name.status"
   if [ "$rc" != 0 ]; then
-    echo "== $name FAILED (exit $rc$([ "$rc" = 124 ] && echo ", over its ${limit} s"))"
+    echo "== $name FAILED (exit $rc$([ "$rc" = 124 ] || [ "$rc" = 137 ] && echo ", over its ${limit} s"))"
     return 1
   fi
 }
@@ -116,12 +129,11 @@ step() {
 echo "== gpu-check $([ "$QUICK" = 1 ] && echo --quick) from $SOURCE on $(uname -m), $NPROC cores; node $("$NODE" --version)"
 command -v nvidia-smi >/dev/null && nvidia-smi -L | tee "$WORK/nvidia-smi.txt"
 
-step probe 120 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" \
+step probe 90 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" \
   --embd 32 --layers 1 --heads 2 --seq 16 --batch 1 --steps 1 --warmup 0 || FAILED=1
-step train_bench 240 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BENCH[@]}" || FAILED=1
-step train_gpt2_124m 240 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BIG[@]}" || FAILED=1
-step generate 180 "$NODE" out/bench/generate.js --json --threads "$TH" "${GEN[@]}" || FAILED=1
-step parity 240 "$NODE" out/bench/parity.js --device webgpu --threads "$TH" "${PARITY[@]}" || FAILED=1
+step train_bench 90 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BENCH[@]}" || FAILED=1
+step parity 120 "$NODE" out/bench/parity.js --device webgpu --threads "$TH" "${PARITY[@]}" || FAILED=1
+step generate 90 "$NODE" out/bench/generate.js --json --threads "$TH" "${GEN[@]}" || FAILED=1
 
 TORCH_DEVICE=""
 if "$PY" -c 'import torch; assert torch.cuda.is_available()' >/dev/null 2>&1; then
@@ -129,16 +141,18 @@ if "$PY" -c 'import torch; assert torch.cuda.is_available()' >/dev/null 2>&1; th
 elif [ "$QUICK" = 1 ] && "$PY" -c 'import torch' >/dev/null 2>&1; then
   TORCH_DEVICE=cpu
 fi
+export OPENBLAS_NUM_THREADS=1 PYTHONUNBUFFERED=1
+TORCH=("$PY" scripts/torch_bench.py --json --device "$TORCH_DEVICE" --threads "$TH")
 if [ -n "$TORCH_DEVICE" ]; then
-  export OPENBLAS_NUM_THREADS=1 PYTHONUNBUFFERED=1
-  step torch_bench 180 "$PY" scripts/torch_bench.py --json --device "$TORCH_DEVICE" --threads "$TH" "${TORCH_BENCH[@]}" || FAILED=1
-  step torch_gpt2_124m 180 "$PY" scripts/torch_bench.py --json --device "$TORCH_DEVICE" --threads "$TH" "${TORCH_BIG[@]}" || FAILED=1
+  step torch_bench 90 "${TORCH[@]}" "${TORCH_BENCH[@]}" || FAILED=1
 else
   echo "== pytorch: not available ($PY cannot import torch$([ "$QUICK" = 1 ] || echo ' with CUDA'))"
 fi
+step train_gpt2_124m 150 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BIG[@]}" || FAILED=1
+if [ -n "$TORCH_DEVICE" ]; then
+  step torch_gpt2_124m 90 "${TORCH[@]}" "${TORCH_BIG[@]}" || FAILED=1
+fi
 
-GEN_DEVICE="${GEN[1]:-}"
-export GEN_DEVICE
 WALL=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 cat >"$WORK/report.js" <<'EOF'
 // Reads the steps' logs and writes the report (argv: work dir, out file, quick, wall s, failed, torch device, source, python).
