@@ -126,7 +126,7 @@ step() {
   fi
 }
 
-echo "== gpu-check $([ "$QUICK" = 1 ] && echo --quick) from $SOURCE on $(uname -m), $NPROC cores; node $("$NODE" --version)"
+echo "== gpu-check$([ "$QUICK" = 1 ] && echo ' --quick') from $SOURCE on $(uname -m), $NPROC cores; node $("$NODE" --version)"
 command -v nvidia-smi >/dev/null && nvidia-smi -L | tee "$WORK/nvidia-smi.txt"
 
 step probe 90 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" \
