@@ -153,6 +153,7 @@ if [ -n "$TORCH_DEVICE" ]; then
   step torch_gpt2_124m 90 "${TORCH[@]}" "${TORCH_BIG[@]}" || FAILED=1
 fi
 
+export GEN_DEVICE="${GEN[1]}" # what bench:generate was asked for
 WALL=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 cat >"$WORK/report.js" <<'EOF'
 // Reads the steps' logs and writes the report (argv: work dir, out file, quick, wall s, failed, torch device, source, python).
@@ -204,8 +205,10 @@ const gen = lastJson(genLog) ?? {};
 const genDevice = process.env.GEN_DEVICE === 'cpu' ? 'cpu' : /^device \S+ is not available/m.test(genLog ?? '') ? 'cpu' : 'webgpu';
 const torchGen = torchOn ? lastJson(read('torch_bench')) ?? {} : {};
 const generate = { device: genDevice };
+// --quick: bench:generate's model is always 4 x 256, PyTorch's the tiny one: no ratio between them
+if (q) generate.note = 'quick: ours is the 4 x 256 bench model, PyTorch the tiny one; no ratios';
 for (const k of ['generate_b1_tokens_per_s', 'generate_b16_tokens_per_s', 'logprobs_tokens_per_s']) {
-  generate[k] = { ours: gen[k] ?? null, pytorch: torchGen[k] ?? null, ratio_vs_pytorch: ratio(gen[k], torchGen[k]) };
+  generate[k] = { ours: gen[k] ?? null, pytorch: torchGen[k] ?? null, ratio_vs_pytorch: q ? null : ratio(gen[k], torchGen[k]) };
 }
 const par = lastJson(read('parity')) ?? {};
 const tb = torchOn ? lastJson(read('torch_bench')) : null;

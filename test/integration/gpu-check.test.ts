@@ -63,6 +63,7 @@ function check(name: string, env: NodeJS.ProcessEnv = {}): Report {
     for (const k of ['bytes_per_step', 'pytorch_tokens_per_s', 'ratio_vs_pytorch']) assert.ok(k in report.models[m], `${m}.${k}`);
   }
   assert.ok(Object.keys(report.generate).some((k) => k.startsWith('generate_b1')));
+  assert.equal(report.generate.device, 'cpu'); // --quick runs bench:generate (fixed 4 x 256) on cpu
   assert.equal(report.pytorch, 'not available');
   assert.equal(report.parity_ok, true);
   assert.equal(report.parity_steps, 5);
