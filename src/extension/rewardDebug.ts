@@ -84,6 +84,9 @@ export class RewardDebugger implements vscode.Disposable {
       title: 'A-LoL: New Reward Function',
       prompt: 'Name of the reward component',
       value: 'my_reward',
+      // Stays open when the focus moves (into the dashboard's webview, say, which takes the focus a moment after it is
+      // shown): Escape cancels it. Without this a late focus change closed it under the user's typing (seen in CI).
+      ignoreFocusOut: true,
       validateInput: (t) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(t) ? null : 'letters, digits and _, not starting with a digit'),
     });
     if (!name) return;
