@@ -12,7 +12,8 @@ import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/
 import { Rng } from '../util/rng.js';
 import { pickToken } from './sampling.js';
 import { type ModelConfig, headSize, kvHeads, positionsLimit } from './config.js';
-import { buildGenerationGraph, pastName, presentName } from './gpt-graphs.js';
+import { buildGenerationGraph } from './gpt-graphs.js';
+import { type PlainSteps, bucket, cachedSteps, uncachedSteps } from './plain-steps.js';
 import { countParams, paramFeeds } from './family.js';
 import { buildFusedGenerationGraph } from './fused.js';
 import { CachePool, decodeInputs, kvBuffers, withDecodeOutputs, writeNewKv } from './kv-cache.js';
@@ -38,34 +39,6 @@ export const DEFAULT_GENERATE: GenerateOptions = { maxNewTokens: 64, temperature
 export type { Detokenizer, Generation };
 
 export { pickToken } from './sampling.js';
-
-/**
- * Prompts placed right-aligned in rows of `width` (`end` columns used, left padding before them):
- * ids, positions (0 at each prompt's first token, continuing past `end`) and a key mask.
- */
-function leftPadded(
-  rows: readonly number[][],
-  end: number,
-  width: number,
-): { ids: BigInt64Array; positions: BigInt64Array; mask: Float32Array } {
-  const b = rows.length;
-  const ids = new BigInt64Array(b * width);
-  const positions = new BigInt64Array(b * width);
-  const mask = new Float32Array(b * width);
-  rows.forEach((r, i) => {
-    const pad = end - r.length;
-    for (let j = 0; j < r.length; j++) {
-      ids[i * width + pad + j] = BigInt(r[j]);
-      positions[i * width + pad + j] = BigInt(j);
-      mask[i * width + pad + j] = 1;
-    }
-    for (let j = end; j < width; j++) positions[i * width + j] = BigInt(r.length + j - end);
-  });
-  return { ids, positions, mask };
-}
-
-/** Rounds a prompt length up so batches of similar prompts share one prefill session. */
-const bucket = (n: number): number => Math.ceil(n / 16) * 16;
 
 export interface GeneratorOptions {
   /** Where sessions come from (the run's pool); without one the generator keeps a pool of its own. */
@@ -164,6 +137,11 @@ export class Generator {
     return { session, feeds: {} };
   }
 
+  /** What the plain KV-cache and uncached paths (plain-steps.ts) use of this generator. */
+  private plainSteps(): PlainSteps {
+    return { cfg: this.cfg, paramFeeds: this.paramFeeds, session: (kind, batch, seqLen) => this.session(kind, batch, seqLen) };
+  }
+
   /** Continues each prompt (token ids; an empty prompt starts from EOS). */
   async generate(prompts: readonly (readonly number[])[], options: Partial<GenerateOptions> = {}): Promise<Generation[]> {
     const opts = { ...DEFAULT_GENERATE, ...options };
@@ -184,9 +162,9 @@ export class Generator {
     const out = rows.map(() => ({ tokens: [] as number[], done: false, finishReason: 'length' as Generation['finishReason'], text: '' }));
     const step: { next: (last: number[]) => Promise<Float32Array>; release?: () => void } =
       opts.useCache === false
-        ? await this.uncached(rows, opts.maxNewTokens)
+        ? await uncachedSteps(this.plainSteps(), rows, opts.maxNewTokens)
         : opts.kernels === 'plain'
-          ? await this.cached(rows)
+          ? await cachedSteps(this.plainSteps(), rows)
           : await this.fused(rows, opts.maxNewTokens, () => out.map((r) => r.done));
 
     for (let n = 0; n < opts.maxNewTokens; n++) {
@@ -224,59 +202,6 @@ export class Generator {
 
   private decode(ids: readonly number[]): string {
     return this.detok.decodeContinuation ? this.detok.decodeContinuation(ids) : this.detok.decode(ids);
-  }
-
-  /** KV cache: prefill over left-padded prompts, then one decode run per token. */
-  private async cached(rows: number[][]): Promise<{ next: (last: number[]) => Promise<Float32Array> }> {
-    const b = rows.length;
-    const s = bucket(Math.max(...rows.map((r) => r.length)));
-    const { ids, positions, mask: promptMask } = leftPadded(rows, s, s);
-    let mask = promptMask;
-    const nextPos = rows.map((r) => r.length);
-    const prefill = await this.session('prefill', b, s);
-    const decode = await this.session('decode', b, s);
-    let cache: Record<string, OrtTensor> = {};
-    let first = true;
-    let width = s;
-    const takeCache = (res: Record<string, OrtTensor>): void => {
-      cache = {};
-      for (let l = 0; l < this.cfg.nLayer; l++) {
-        for (const kind of ['key', 'value'] as const) cache[pastName(l, kind)] = res[presentName(l, kind)];
-      }
-    };
-    return {
-      next: async (last) => {
-        if (first) {
-          first = false;
-          const res = await prefill.run({
-            ...this.paramFeeds,
-            ids: tensor('int64', ids, [b, s]),
-            positions: tensor('int64', positions, [b, s]),
-            key_mask: tensor('float32', mask, [b, s]),
-          });
-          takeCache(res);
-          return res.logits.data as Float32Array;
-        }
-        // Append the token just chosen for each row (finished rows keep feeding a real token, ignored).
-        const grown = new Float32Array(b * (width + 1));
-        for (let i = 0; i < b; i++) {
-          grown.set(mask.subarray(i * width, (i + 1) * width), i * (width + 1));
-          grown[i * (width + 1) + width] = 1;
-        }
-        mask = grown;
-        width++;
-        const res = await decode.run({
-          ...this.paramFeeds,
-          ...cache,
-          ids: tensor('int64', BigInt64Array.from(last, (t) => BigInt(Math.max(t, 0))), [b, 1]),
-          positions: tensor('int64', BigInt64Array.from(nextPos.map((p) => BigInt(p))), [b, 1]),
-          key_mask: tensor('float32', mask, [b, width]),
-        });
-        for (let i = 0; i < b; i++) nextPos[i]++;
-        takeCache(res);
-        return res.logits.data as Float32Array;
-      },
-    };
   }
 
   /**
@@ -362,38 +287,6 @@ export class Generator {
         writeNewKv(buf, pos);
         for (const row of new Set(slots)) lens[row]++;
         return logits;
-      },
-    };
-  }
-
-  /** No cache: the whole left-padded sequence, padded on the right to its final length, every step. */
-  private async uncached(rows: number[][], maxNew: number): Promise<{ next: (last: number[]) => Promise<Float32Array> }> {
-    const b = rows.length;
-    const v = this.cfg.vocabSize;
-    const s = Math.max(...rows.map((r) => r.length));
-    const total = s + maxNew;
-    const full = await this.session('full', b, total);
-    const { ids, positions, mask } = leftPadded(rows, s, total);
-    let cur = s; // tokens in place so far (per row, counting left padding)
-    return {
-      next: async (last) => {
-        if (cur > s) {
-          for (let i = 0; i < b; i++) {
-            ids[i * total + cur - 1] = BigInt(Math.max(last[i], 0));
-            mask[i * total + cur - 1] = 1;
-          }
-        }
-        const res = await full.run({
-          ...this.paramFeeds,
-          ids: tensor('int64', ids, [b, total]),
-          positions: tensor('int64', positions, [b, total]),
-          key_mask: tensor('float32', mask, [b, total]),
-        });
-        const all = res.logits.data as Float32Array;
-        const picked = new Float32Array(b * v);
-        for (let i = 0; i < b; i++) picked.set(all.subarray((i * total + cur - 1) * v, (i * total + cur) * v), i * v);
-        cur++;
-        return picked;
       },
     };
   }

@@ -162,7 +162,7 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     const settings = objective.kind === 'nll' ? '' : `:${JSON.stringify(objective.settings)}`;
     const key = `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}`;
     const lora = this.spec.lora?.spec;
-    const device = this.stepper instanceof DeviceStepper ? { deviceOutputs: stateOutputs(this.stepper.paramNames, mode) } : undefined;
+    const device = this.webgpu ? { deviceOutputs: stateOutputs(this.stepper.paramNames, mode) } : undefined;
     return this.sessions.get(
       `${key}${device ? ':device' : ''}`,
       () =>
