@@ -34,6 +34,8 @@ export class TrainerController implements vscode.Disposable {
   private readonly status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   readonly output = vscode.window.createOutputChannel('A-LoL Trainer');
   private variant = '';
+  /** The provider the live run computes on (run/didStart), shown on the status bar. */
+  private device = '';
   /** The finish notification and the demo's measured time (finish.ts). */
   readonly notices: FinishNotices;
 
@@ -69,6 +71,11 @@ export class TrainerController implements vscode.Disposable {
   runsDir(): string {
     const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? this.context.globalStorageUri.fsPath;
     return path.resolve(ws, this.settings().runsFolder);
+  }
+
+  /** " · webgpu": the provider of the live run (from run/didStart), for the status bar. */
+  private onDevice(): string {
+    return this.device ? ` · ${this.device}` : '';
   }
 
   private setStatus(text: string, tooltip: string): void {
@@ -250,6 +257,7 @@ export class TrainerController implements vscode.Disposable {
     const proc = new TrainerProcess();
     this.proc = proc;
     this.variant = '';
+    this.device = '';
     this.last = { cmd: full, runDir };
     this.liveEvents = [];
     this.liveTitle = title;
@@ -299,15 +307,21 @@ export class TrainerController implements vscode.Disposable {
     const timed = { t: Date.now(), event: e };
     this.liveEvents.push(timed);
     if (DashboardPanel.current && DashboardPanel.current.runDir === this.last?.runDir) DashboardPanel.current.appendEvents([timed]);
-    if (e.type === 'phase/didChange') {
+    if (e.type === 'run/didStart') {
+      // the provider actually used, on the status bar for the whole run; a fallback from the device asked for is a warning
+      this.device = e.device.provider;
+      if (e.device.fallback) {
+        void vscode.window.showWarningMessage(`A-LoL: ${e.device.fallback}`, 'Show Log').then((a) => a && this.output.show());
+      }
+    } else if (e.type === 'phase/didChange') {
       const variant = e.phase === 'training' && e.status === 'started' ? variantOfPhase(e) : null;
       if (variant) this.variant = variant;
-      this.setStatus(`$(sync~spin) A-LoL: ${e.phase}`, e.message);
+      this.setStatus(`$(sync~spin) A-LoL: ${e.phase}${this.onDevice()}`, e.message);
     } else if (e.type === 'step/didComplete') {
       const fits: Partial<Record<string, string>> = { reference: 'reference SFT', value: 'value head fit' };
       const variant = (e.phase && fits[e.phase]) ?? e.variant ?? (this.variant || 'training');
       const tooltip = `loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(0)} tokens/s`;
-      this.setStatus(`$(sync~spin) A-LoL: ${variant} ${e.step}/${e.totalSteps}`, tooltip);
+      this.setStatus(`$(sync~spin) A-LoL: ${variant} ${e.step}/${e.totalSteps}${this.onDevice()}`, tooltip);
     } else if (e.type === 'run/didFail') {
       this.output.appendLine(`run failed: ${e.message}`);
     } else if (e.type === 'run/didFinish' && !e.stopped) {

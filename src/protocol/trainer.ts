@@ -51,7 +51,7 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     runDir: z.string(),
     verb: z.string(),
     config: RunConfigSchema,
-    device: z.strictObject({ requested: z.string(), provider: z.string(), fallback: z.string().optional() }),
+    device: z.strictObject({ requested: z.string(), provider: z.string(), fallback: z.string().optional(), reason: z.string().optional() }),
   }),
   z.strictObject({
     type: z.literal('phase/didChange'),

@@ -80,6 +80,11 @@ describe('A-LoL Studio in VS Code (code-server + Chromium)', { timeout: 1_500_00
       const start = ev.findLastIndex((e) => e.type === 'phase/didChange' && e.phase === 'training' && e.status === 'started');
       return start >= 0 && ev.slice(start).some((e) => e.type === 'step/didComplete') ? ev[start] : null;
     });
+    // The status bar names the provider the run computes on (run/didStart's device: auto resolves to cpu here).
+    const item = page.locator('.statusbar-item', { hasText: /A-LoL: .+ · cpu/ }).first();
+    await item.waitFor({ state: 'attached', timeout: 30_000 })
+      .catch((e) => { throw new Error(`the status bar does not show the run's provider (" · cpu"): ${e.message}`); });
+    console.log(`# status bar: ${JSON.stringify(await item.innerText())}`);
     console.log(`# screenshot: ${await screenshot(page, 'dashboard-mid-run')}`);
     const running = trainers(server);
     assert.equal(running.length, 1, `this test's code-server runs one trainer (${running.join(', ') || 'none'})`);

@@ -193,6 +193,23 @@ describe('dashboard webview', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'header-lora.png'), clip: { x: 0, y: 0, width: 1280, height: 90 } });
   });
 
+  it('a device fallback is a visible warning under the header chips, and the device chip is marked', async () => {
+    assert.equal(await page.locator('.run-header .device-fallback').isVisible(), false, 'the recorded run ran where it asked');
+    const fx = structuredClone(fixture);
+    const fallback = 'device webgpu is not available (Failed to create the WebGPU adapter); using cpu instead. hint: a Vulkan GPU';
+    fx.events.find((e) => e.event.type === 'run/didStart').event.device = { requested: 'webgpu', provider: 'cpu', fallback };
+    const pg = await openPage('dark');
+    await feed(pg, fx);
+    const note = pg.locator('.run-header .device-fallback');
+    assert.equal(await note.isVisible(), true);
+    assert.equal((await note.innerText()).trim(), `Running on cpu: ${fallback}`);
+    const chip = pg.locator('.chip.warn', { hasText: 'device' });
+    assert.equal((await chip.locator('.v').innerText()).trim(), 'cpu (asked webgpu) ⚠ fallback');
+    assert.equal(await chip.getAttribute('title'), fallback);
+    await pg.screenshot({ path: path.join(ARTIFACTS, 'header-fallback.png'), clip: { x: 0, y: 0, width: 1280, height: 120 } });
+    await pg.close();
+  });
+
   it('shows generated text as text: no element, no script from it', async () => {
     await page.selectOption('select[data-filter="mode"]', 'table');
     const cell = page.locator('.samples-table td.response', { hasText: XSS });

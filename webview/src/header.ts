@@ -23,6 +23,8 @@ export class RunHeader {
   private readonly progressText = h('span', 'progress-text');
   private readonly stats = h('div', 'stats');
   private readonly banner = h('div', 'banner hidden');
+  /** A device fallback (asked for a GPU, running on the CPU): a warning under the config line, not only a chip. */
+  private readonly deviceNote = h('div', 'notices device-fallback hidden');
   private readonly phaseRow: HTMLElement;
   private configSig = '';
   private readonly eta = new EtaSmoother();
@@ -37,6 +39,7 @@ export class RunHeader {
     this.root = h('header', 'run-header',
       h('div', 'title-row', this.title, this.state.el, h('span', 'spacer'), this.stop.el, this.resume.el),
       this.config,
+      this.deviceNote,
       (this.phaseRow = h('div', 'phase-row', this.phaseName, this.ring, this.progress.el, this.progressText, this.phaseMsg)),
       this.stats,
       this.banner);
@@ -67,6 +70,7 @@ export class RunHeader {
     this.resume.el.classList.toggle('hidden', compare !== null);
     if (compare) {
       this.banner.classList.add('hidden');
+      this.deviceNote.classList.add('hidden');
       const sig = JSON.stringify(compare.runs.map((r) => [r.label, r.title]));
       if (sig !== this.configSig) {
         this.configSig = sig;
@@ -131,6 +135,9 @@ export class RunHeader {
 
   private renderConfig(model: RunModel): void {
     const start = model.start;
+    const fallback = start?.device.fallback;
+    this.deviceNote.classList.toggle('hidden', !fallback);
+    replaceChildren(this.deviceNote, ...(fallback ? [h('strong', '', `Running on ${start.device.provider}: `), fallback] : []));
     if (!start) {
       replaceChildren(this.config, h('span', 'muted', 'Waiting for the run to start…'));
       return;
@@ -149,7 +156,7 @@ export class RunHeader {
       ...(model.architecture ? [chip('architecture', architectureText(model.architecture), model.architecture.summary)] : []),
       ...(model.architecture?.trainable !== undefined ? [chip('trains', ...trainingText(model.architecture))] : []),
       chip('data', basename(start.config.data.path), start.config.data.path),
-      chip('device', deviceText(start)),
+      deviceChip(chip('device', deviceText(start), start.device.fallback ?? start.device.reason), start),
       chip('verb', start.verb));
   }
 }
@@ -179,10 +186,16 @@ function trainingText(a: Architecture): [string, string] {
   return [`LoRA r${r} · ${count(trainable)} (${share})`, title];
 }
 
+/** The device chip is marked when the run fell back from the device asked for (the warning under the chips says why). */
+function deviceChip(c: HTMLElement, start: RunStart): HTMLElement {
+  if (start.device.fallback) c.classList.add('warn');
+  return c;
+}
+
 function deviceText(start: RunStart): string {
   const d = start.device;
   if (d.provider.startsWith('torch')) return `${d.provider} (PyTorch backend)`;
-  return `${d.provider}${d.requested !== d.provider ? ` (asked ${d.requested})` : ''}${d.fallback ? ` — ${d.fallback}` : ''}`;
+  return `${d.provider}${d.requested !== d.provider ? ` (asked ${d.requested})` : ''}${d.fallback ? ' ⚠ fallback' : ''}`;
 }
 
 /**

@@ -37,7 +37,7 @@ async function devices(flags: { device?: DeviceRequest }): Promise<void> {
   const requests = flags.device ? [flags.device] : DEVICE_REQUESTS;
   for (const r of requests) {
     const d = await resolveDevice(r);
-    console.log(`--device ${r.padEnd(7)} -> ${d.provider}${d.fallback ? `  (${d.fallback})` : ''}`);
+    console.log(`--device ${r.padEnd(7)} -> ${d.provider}${d.fallback || d.reason ? `  (${d.fallback ?? d.reason})` : ''}`);
   }
 }
 

@@ -80,13 +80,14 @@ export async function openRunContext(spec: RunSpec): Promise<RunContext> {
   // the torch backend computes where its worker runs; ONNX Runtime keeps the value head and ONNX reward classifiers,
   // on the GPU when its provider loads (auto), quietly on the CPU when not
   const torch = config.backend.kind === 'torch';
-  const device = await resolveDevice(torch && config.device !== 'cpu' ? 'auto' : config.device);
+  const device = await resolveDevice(torch && config.device !== 'cpu' ? 'auto' : config.device, undefined, { webgpu: !torch });
   if (device.fallback) process.stderr.write(`alol: ${device.fallback}\n`);
   if (spec.announce ?? true) {
     const fallback = device.fallback ? { fallback: device.fallback } : {};
+    const reason = device.reason && !torch ? { reason: device.reason } : {};
     const resolved = torch
       ? { requested: config.device, provider: `torch ${config.device}` }
-      : { requested: device.requested, provider: device.provider, ...fallback };
+      : { requested: device.requested, provider: device.provider, ...fallback, ...reason };
     log.emit({ type: 'run/didStart', runId: path.basename(runDir), runDir, verb: spec.verb, config, device: resolved });
   }
   return {

@@ -5,6 +5,7 @@
 import { Graph } from '../graph/ir.js';
 import { serialize } from '../graph/onnx.js';
 import * as o from '../graph/ops.js';
+import { type AdapterGuess, guessAdapter } from './adapter.js';
 import { poolKey, withPool } from './pool.js';
 import { type Provider, listBackends, tensor } from './session.js';
 
@@ -16,6 +17,18 @@ export interface ResolvedDevice {
   provider: Provider;
   /** Set when the requested provider could not be used: what happened and what to do. */
   fallback?: string;
+  /** `auto` only: why it chose this provider (what it tried, and what it found). */
+  reason?: string;
+}
+
+/** What `auto` consults; tests pass their own. */
+export interface AutoOptions {
+  /** The providers this onnxruntime-node lists (default: listBackends()). */
+  backends?: () => readonly string[];
+  /** The adapter WebGPU would get (default: runtime/adapter.ts's guess from the Vulkan driver files). */
+  adapter?: () => AdapterGuess;
+  /** Whether `auto` may pick WebGPU (default true; the torch backend keeps ONNX Runtime's small models off it). */
+  webgpu?: boolean;
 }
 
 export const DEVICE_REQUESTS: readonly DeviceRequest[] = ['auto', 'cpu', 'cuda', 'webgpu'];
@@ -64,21 +77,53 @@ let resolutions = 0;
 /** How many times resolveDevice ran in this process (a run resolves its device once: tests count it). */
 export const deviceResolutions = (): number => resolutions;
 
+/** An ORT load error, short enough for one line of a reason. */
+const short = (err: string): string => (err.length > 160 ? `${err.slice(0, 157)}...` : err);
+
 /**
- * Resolves a device request. `auto` uses CUDA when its provider loads, else CPU (WebGPU only when
- * asked for by name: it also runs on software adapters, where it is slower than the CPU provider).
+ * `auto`: CUDA when its provider loads and runs; else WebGPU when it loads and its adapter is not known to be
+ * software (Mesa's lavapipe runs "WebGPU" on the CPU, slower than the CPU provider); else the CPU. The reason
+ * says what was tried and found. An adapter of unknown kind (macOS, Windows) is used, and said to be unknown.
  */
-export async function resolveDevice(requested: DeviceRequest, probe = probeProvider): Promise<ResolvedDevice> {
+async function resolveAuto(probe: (p: Provider) => Promise<string | null>, opts: AutoOptions): Promise<ResolvedDevice> {
+  const backends = opts.backends?.() ?? listBackends().map((b) => b.name);
+  const notes: string[] = [];
+  if (backends.includes('cuda')) {
+    const err = await probe('cuda');
+    if (err === null) return { requested: 'auto', provider: 'cuda', reason: 'the CUDA provider loads and runs' };
+    notes.push(`CUDA: ${short(err)}`);
+  } else {
+    notes.push('CUDA: not in this onnxruntime-node');
+  }
+  if (opts.webgpu === false) {
+    notes.push('WebGPU: not considered here');
+  } else if (!backends.includes('webgpu')) {
+    notes.push('WebGPU: not in this onnxruntime-node');
+  } else {
+    const adapter = (opts.adapter ?? guessAdapter)();
+    if (adapter.kind === 'software' || adapter.kind === 'none') {
+      notes.push(`WebGPU: not used, ${adapter.detail}`);
+    } else {
+      const err = await probe('webgpu');
+      if (err === null) return { requested: 'auto', provider: 'webgpu', reason: `WebGPU loads and runs; ${adapter.detail}` };
+      notes.push(`WebGPU: ${short(err)}`);
+    }
+  }
+  return { requested: 'auto', provider: 'cpu', reason: `no usable GPU provider. ${notes.join('; ')}` };
+}
+
+/** Resolves a device request (see resolveAuto for `auto`); a named GPU that cannot load falls back to CPU, saying why. */
+export async function resolveDevice(
+  requested: DeviceRequest,
+  probe: (p: Provider) => Promise<string | null> = probeProvider,
+  auto: AutoOptions = {},
+): Promise<ResolvedDevice> {
   resolutions++;
   if (!DEVICE_REQUESTS.includes(requested)) {
     throw new Error(`unknown device '${String(requested)}' (use one of: ${DEVICE_REQUESTS.join(', ')})`);
   }
   if (requested === 'cpu') return { requested, provider: 'cpu' };
-  if (requested === 'auto') {
-    const hasCuda = listBackends().some((b) => b.name === 'cuda');
-    if (hasCuda && (await probe('cuda')) === null) return { requested, provider: 'cuda' };
-    return { requested, provider: 'cpu' };
-  }
+  if (requested === 'auto') return resolveAuto(probe, auto);
   const err = await probe(requested);
   if (err === null) return { requested, provider: requested };
   return {
