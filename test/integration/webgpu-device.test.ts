@@ -25,6 +25,9 @@ import { initLoraParams, resolveLora } from '../../src/trainer/model/lora.js';
 import { demoRows } from '../../src/trainer/demo/task.js';
 import { probeProvider } from '../../src/trainer/runtime/device.js';
 import { memcpyNodes } from '../../src/trainer/runtime/session.js';
+import { SessionPool } from '../../src/trainer/runtime/pool.js';
+import { Generator } from '../../src/trainer/model/generate.js';
+import { LogprobScorer } from '../../src/trainer/model/logprobs.js';
 import { Rng } from '../../src/trainer/util/rng.js';
 import { ALOL_BIN } from '../helpers/cli.js';
 
@@ -257,5 +260,41 @@ describe('device-resident training on WebGPU', () => {
       await close(whole);
       await close(half);
     }
+  });
+
+  it('generation and scoring read the weights from the device, uploaded once: the CPU\'s greedy tokens and log-probs', async (t) => {
+    if (skip) {
+      if (REQUIRED) assert.fail(`${skip}; ALOL_REQUIRE_WEBGPU=1`);
+      t.skip(skip);
+      return;
+    }
+    const params = initParams(cfg, 4);
+    const detok = { decode: (ids: readonly number[]) => ids.join(','), eosTokenId: null };
+    const rng = new Rng(8);
+    const prompts = Array.from({ length: 3 }, (_, i) => Array.from({ length: 3 + 4 * i }, () => rng.int(cfg.vocabSize)));
+    const run = async (provider: 'cpu' | 'webgpu') => {
+      const pool = new SessionPool({ provider, threads: 1 });
+      // 'fed': the weights are inputs of the shared sessions (as for models over EMBED_LIMIT_BYTES), not built in
+      const gen = new Generator(cfg, params, detok, { pool, weights: 'fed' });
+      const scorer = new LogprobScorer(cfg, params, { pool });
+      try {
+        const tokens = (await gen.generate(prompts, { maxNewTokens: 12, temperature: 0 })).map((g) => g.tokens);
+        const again = (await gen.generate(prompts, { maxNewTokens: 12, temperature: 0 })).map((g) => g.tokens);
+        assert.deepEqual(again, tokens);
+        const onDevice = await gen.weightsOnDevice();
+        const rows = prompts.map((p, i) => ({ prompt: p, response: tokens[i] }));
+        const scored = await scorer.score(rows, { batchSize: 4, eosTokenId: null, addEos: false });
+        return { tokens, onDevice, logp: scored.map((r) => r.tokenLogprobs) };
+      } finally {
+        await gen.dispose();
+        await scorer.dispose();
+        await pool.release();
+      }
+    };
+    const [gpu, cpu] = [await run('webgpu'), await run('cpu')];
+    assert.equal(gpu.onDevice, true, 'on WebGPU the fed weights are device tensors');
+    assert.equal(cpu.onDevice, false, 'on the CPU they stay host tensors');
+    assert.deepEqual(gpu.tokens, cpu.tokens, 'greedy tokens as on the CPU');
+    gpu.logp.forEach((l, i) => assert.ok(maxAbs(l, cpu.logp[i]) < 1e-4, `row ${i}: log-probs differ from the CPU's`));
   });
 });

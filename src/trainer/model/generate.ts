@@ -8,7 +8,8 @@ import type { Detokenizer, GeneratedText as Generation } from '../compute/backen
 import { AlolError } from '../errors.js';
 import { serialize } from '../graph/onnx.js';
 import { SessionPool, poolKey } from '../runtime/pool.js';
-import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/session.js';
+import { type OrtTensor, type Provider, type Session, onDevice, tensor } from '../runtime/session.js';
+import { releaseUploaded, uploadTensors } from '../runtime/upload.js';
 import { Rng } from '../util/rng.js';
 import { pickToken } from './sampling.js';
 import { type ModelConfig, headSize, kvHeads, positionsLimit } from './config.js';
@@ -75,6 +76,8 @@ let nextGeneratorId = 0;
 
 export class Generator {
   private readonly paramFeeds: Record<string, OrtTensor>;
+  /** Fed weights on the device (WebGPU: uploaded once, at the first call that feeds them); freed in dispose(). */
+  private deviceFeeds: Promise<Record<string, OrtTensor>> | null = null;
   /** Whether the fused graphs carry the weights (model/fused.ts); see fusedSession(). */
   private readonly embedWeights: boolean;
   /** Pool keys of sessions that hold this generator's weights, dropped in dispose(). */
@@ -129,7 +132,7 @@ export class Generator {
     if (!this.embedWeights) {
       const key = poolKey('gpt_fused', this.cfg, shape);
       const session = await this.pool.get(key, () => serialize(buildFusedGenerationGraph(this.cfg, 'B', seqLen)), extra);
-      return { session, feeds: this.paramFeeds };
+      return { session, feeds: await this.weightFeeds() };
     }
     const key = `${poolKey('gpt_fused_weights', this.cfg, shape)}#${this.id}`;
     this.owned.add(key);
@@ -137,9 +140,25 @@ export class Generator {
     return { session, feeds: {} };
   }
 
+  /**
+   * The weights as fed to every run: on WebGPU copied to the device once (runtime/upload.ts), so a decode step
+   * does not send the whole model again; elsewhere the host tensors.
+   */
+  private weightFeeds(): Promise<Record<string, OrtTensor>> {
+    this.deviceFeeds ??= uploadTensors(this.pool, this.paramFeeds);
+    return this.deviceFeeds;
+  }
+
+  /** Whether the fed weights are on the device now (WebGPU, after a call that fed them). */
+  async weightsOnDevice(): Promise<boolean> {
+    const feeds = this.deviceFeeds ? await this.deviceFeeds : null;
+    return !!feeds && Object.values(feeds).every(onDevice);
+  }
+
   /** What the plain KV-cache and uncached paths (plain-steps.ts) use of this generator. */
-  private plainSteps(): PlainSteps {
-    return { cfg: this.cfg, paramFeeds: this.paramFeeds, session: (kind, batch, seqLen) => this.session(kind, batch, seqLen) };
+  private async plainSteps(): Promise<PlainSteps> {
+    const paramFeeds = await this.weightFeeds();
+    return { cfg: this.cfg, paramFeeds, session: (kind, batch, seqLen) => this.session(kind, batch, seqLen) };
   }
 
   /** Continues each prompt (token ids; an empty prompt starts from EOS). */
@@ -162,9 +181,9 @@ export class Generator {
     const out = rows.map(() => ({ tokens: [] as number[], done: false, finishReason: 'length' as Generation['finishReason'], text: '' }));
     const step: { next: (last: number[]) => Promise<Float32Array>; release?: () => void } =
       opts.useCache === false
-        ? await uncachedSteps(this.plainSteps(), rows, opts.maxNewTokens)
+        ? await uncachedSteps(await this.plainSteps(), rows, opts.maxNewTokens)
         : opts.kernels === 'plain'
-          ? await cachedSteps(this.plainSteps(), rows)
+          ? await cachedSteps(await this.plainSteps(), rows)
           : await this.fused(rows, opts.maxNewTokens, () => out.map((r) => r.done));
 
     for (let n = 0; n < opts.maxNewTokens; n++) {
@@ -294,6 +313,9 @@ export class Generator {
   /** Releases the sessions of a pool of its own (a given pool is its owner's to release); usable again after. */
   async dispose(): Promise<void> {
     this.spare.clear();
+    const uploaded = this.deviceFeeds;
+    this.deviceFeeds = null;
+    if (uploaded) releaseUploaded(await uploaded.catch(() => ({})));
     const pool = this.options.pool;
     if (pool) for (const key of this.owned) await pool.drop(key);
     this.owned.clear();

@@ -6,6 +6,7 @@ import { AlolError } from '../errors.js';
 import { serialize } from '../graph/onnx.js';
 import { SessionPool, poolKey } from '../runtime/pool.js';
 import { type OrtTensor, type Provider, type Session, tensor } from '../runtime/session.js';
+import { releaseUploaded, uploadTensors } from '../runtime/upload.js';
 import { type ModelConfig, positionsLimit } from './config.js';
 import { buildLogprobGraph } from './gpt-graphs.js';
 import { paramFeeds } from './family.js';
@@ -48,6 +49,8 @@ export interface LogprobScorerOptions {
 
 export class LogprobScorer {
   private readonly paramFeeds: Record<string, OrtTensor>;
+  /** The weights on the device (WebGPU: uploaded once, at the first batch), freed in dispose(). */
+  private deviceFeeds: Promise<Record<string, OrtTensor>> | null = null;
   /** The pool this scorer made (and releases in dispose()); null while it has none or uses a given one. */
   private ownPool: SessionPool | null = null;
 
@@ -59,8 +62,18 @@ export class LogprobScorer {
     this.paramFeeds = paramFeeds(cfg, params, 'logprobs');
   }
 
+  private pool(opts: ScoreOptions): SessionPool {
+    return this.options.pool ?? (this.ownPool ??= new SessionPool({ provider: opts.provider, threads: opts.threads }));
+  }
+
+  /** The weights as every batch reads them: on WebGPU copied to the device once (runtime/upload.ts). */
+  private weightFeeds(opts: ScoreOptions): Promise<Record<string, OrtTensor>> {
+    this.deviceFeeds ??= uploadTensors(this.pool(opts), this.paramFeeds);
+    return this.deviceFeeds;
+  }
+
   private async session(b: number, t: number, opts: ScoreOptions): Promise<Session> {
-    const pool = this.options.pool ?? (this.ownPool ??= new SessionPool({ provider: opts.provider, threads: opts.threads }));
+    const pool = this.pool(opts);
     const shape = { batch: b, seqLen: t };
     // the trainer's no-grad pass builds the same graph for the same provider (importance weights exactly 1 at step 0)
     const composedLogSoftmax = pool.options.provider === 'webgpu';
@@ -73,7 +86,7 @@ export class LogprobScorer {
       const session = await this.session(batch.rows, batch.seqLen, opts);
       const dims = [batch.rows, batch.seqLen];
       const out = await session.run({
-        ...this.paramFeeds,
+        ...(await this.weightFeeds(opts)),
         ids: tensor('int64', batch.ids, dims),
         targets: tensor('int64', batch.targets, dims),
         mask: tensor('float32', batch.mask, dims),
@@ -84,6 +97,9 @@ export class LogprobScorer {
 
   /** Releases the sessions of a pool of its own (a given pool is its owner's to release); usable again after. */
   async dispose(): Promise<void> {
+    const uploaded = this.deviceFeeds;
+    this.deviceFeeds = null;
+    if (uploaded) releaseUploaded(await uploaded.catch(() => ({})));
     const own = this.ownPool;
     this.ownPool = null;
     await own?.release();
