@@ -24,7 +24,7 @@ export class RunHeader {
   private readonly stats = h('div', 'stats');
   private readonly banner = h('div', 'banner hidden');
   /** A device fallback (asked for a GPU, running on the CPU): a warning under the config line, not only a chip. */
-  private readonly deviceNote = h('div', 'notices device-fallback hidden');
+  private readonly deviceNote = h('div', 'device-fallback hidden');
   private readonly phaseRow: HTMLElement;
   private configSig = '';
   private readonly eta = new EtaSmoother();
