@@ -67,16 +67,20 @@ class Sessions {
 /** Weights and AdamW state on the host (stepper.ts) or the device (device-stepper.ts, WebGPU). */
 type AnyStepper = Stepper | DeviceStepper;
 
+/** A host stepper's arrays are live views (copied); a device stepper's read-back arrays are fresh (kept when float32). */
+const own = (stepper: AnyStepper, data: FloatArray): Float32Array =>
+  stepper instanceof DeviceStepper && data instanceof Float32Array ? data : copy(data);
+
 /** Weights and moments of a Stepper as a checkpoint holds them. */
 async function stateOf(stepper: AnyStepper): Promise<TrainerState> {
   const params = new Map<string, Float32Array>();
   const optimizer = new Map<string, Float32Array>();
-  for (const t of await stepper.stateTensors()) (t.name.startsWith('adam.') ? optimizer : params).set(t.name, copy(t.data));
+  for (const t of await stepper.stateTensors()) (t.name.startsWith('adam.') ? optimizer : params).set(t.name, own(stepper, t.data));
   return { params, optimizer };
 }
 
 async function weightsOf(stepper: AnyStepper): Promise<Map<string, Float32Array>> {
-  if (stepper instanceof DeviceStepper) return new Map([...(await stepper.params())].map(([n, d]) => [n, copy(d)]));
+  if (stepper instanceof DeviceStepper) return new Map([...(await stepper.params())].map(([n, d]) => [n, own(stepper, d)]));
   return new Map(stepper.paramNames.map((n) => [n, copy(stepper.param(n))]));
 }
 
