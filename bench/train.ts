@@ -9,7 +9,7 @@
 //
 //   npm run bench:train -- [--device cpu|cuda|webgpu] [--threads 2] [--steps 20] [--warmup 5]
 //                          [--batch 16] [--seq 128] [--embd 256] [--layers 4] [--heads 8]
-//                          [--arch gpt2|llama] [--kv-heads 4] [--json]
+//                          [--arch gpt2|llama] [--kv-heads 4] [--vocab 257] [--json]
 
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -45,6 +45,7 @@ const { values: a } = parseArgs({
     heads: { type: 'string', default: '8' },
     arch: { type: 'string', default: 'gpt2' },
     'kv-heads': { type: 'string', default: '4' },
+    vocab: { type: 'string', default: '257' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
   if (device.fallback) console.log(device.fallback);
   const opts = { provider: device.provider, threads };
   const [B, T] = [num(a.batch), num(a.seq)];
-  const sizes = { vocabSize: 257, nPositions: T, nEmbd: num(a.embd), nLayer: num(a.layers), nHead: num(a.heads) };
+  const sizes = { vocabSize: num(a.vocab), nPositions: T, nEmbd: num(a.embd), nLayer: num(a.layers), nHead: num(a.heads) };
   if (a.arch !== 'gpt2' && a.arch !== 'llama') throw new Error(`--arch ${a.arch}: use gpt2 or llama`);
   const cfg: ModelConfig = a.arch === 'llama' ? llamaConfig({ ...sizes, nKvHead: num(a['kv-heads']) }) : gptConfig(sizes);
   const nParams = countParams(cfg);

@@ -2,9 +2,11 @@
 # The prepared GPU check of the built-in engine (issue 21): on a GPU machine with no Node.js and no network (the
 # device tool's H200), from the bundle scripts/gpu-bundle.sh makes (.gpu/bundle.tar.xz: Node, the compiled trainer,
 # onnxruntime-node, the Vulkan loader, scripts/torch_bench.py):
-#   1. probe   which provider runs (bench:train --device webgpu prints a fallback line and runs on cpu without WebGPU)
+#   1. probe   which provider runs (bench:train --device webgpu prints a fallback line and runs on cpu without WebGPU),
+#              then bench/probe.ts: int64 inputs, one 154 MB tensor (over WebGPU's default 128 MiB binding), a device
+#              tensor passed from one session to another, each against a float64 host reference
 #   2. train   bench:train on webgpu, the bench model (4 x 256, T 128, batch 16) and, last, GPT-2 124M's size
-#              (12 x 768, T 1024, batch 4; vocab 257 as every bench model; fewer steps)
+#              (12 x 768, T 1024, batch 4, vocab 50257; fewer steps)
 #   3. parity  bench/parity.ts: the same 20 training steps of the bench model on cpu and on webgpu, losses within 1e-3
 #   4. generate  bench:generate on webgpu (--json; --quick: on cpu, as its model has a fixed size)
 #   5. pytorch scripts/torch_bench.py on the same GPU (CUDA, float32, TF32 off, eager) for the same sizes; ratios
@@ -85,6 +87,7 @@ if [ "$QUICK" = 1 ]; then
   TH=2
   BENCH=(--embd 64 --layers 2 --heads 4 --seq 64 --batch 4 --steps 3 --warmup 1)
   BIG=(--embd 96 --layers 3 --heads 4 --seq 64 --batch 2 --steps 2 --warmup 1)
+  CAPS=(--vocab 4096 --embd 64)
   # bench:generate has no size flags (its model is the bench model's 4 x 256): on cpu here, lavapipe takes minutes
   GEN=(--device cpu --prompt 8 --new 8 --repeats 1)
   PARITY=(--quick)
@@ -93,11 +96,13 @@ if [ "$QUICK" = 1 ]; then
 else
   TH=$((NPROC < 8 ? NPROC : 8))
   BENCH=(--steps 20 --warmup 5)
-  BIG=(--embd 768 --layers 12 --heads 12 --seq 1024 --batch 4 --steps 5 --warmup 2)
+  # GPT-2 124M's real size, its 50257 x 768 embedding (154 MB: over WebGPU's default 128 MiB binding) included
+  BIG=(--embd 768 --layers 12 --heads 12 --seq 1024 --batch 4 --steps 5 --warmup 2 --vocab 50257)
+  CAPS=()
   GEN=(--device webgpu)
   PARITY=()
   TORCH_BENCH=(--steps 20 --warmup 5)
-  TORCH_BIG=(--embd 768 --layers 12 --heads 12 --seq 1024 --batch 4 --steps 5 --warmup 2 --train-only)
+  TORCH_BIG=(--embd 768 --layers 12 --heads 12 --seq 1024 --batch 4 --steps 5 --warmup 2 --vocab 50257 --train-only)
 fi
 
 BUDGET="${BUDGET:-300}"
@@ -131,6 +136,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi -L | tee "$WORK/nvidia-smi.txt"
 
 step probe 90 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" \
   --embd 32 --layers 1 --heads 2 --seq 16 --batch 1 --steps 1 --warmup 0 || FAILED=1
+step capabilities 60 "$NODE" out/bench/probe.js --device webgpu --json --threads "$TH" "${CAPS[@]}" || FAILED=1
 step train_bench 90 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BENCH[@]}" || FAILED=1
 step parity 120 "$NODE" out/bench/parity.js --device webgpu --threads "$TH" "${PARITY[@]}" || FAILED=1
 step generate 90 "$NODE" out/bench/generate.js --json --threads "$TH" "${GEN[@]}" || FAILED=1
@@ -176,6 +182,8 @@ const lastJson = (text) => {
   return null;
 };
 const probeLog = read('probe');
+// int64 ids, a tensor over 128 MiB (GPT-2 124M's embedding in the full check), a device tensor passed between sessions
+const capabilities = lastJson(read('capabilities'));
 const provider = probeLog?.match(/^device\s+(\S+) \(threads/m)?.[1] ?? null;
 const fallback = probeLog?.split('\n').find((l) => /^device \S+ is not available/.test(l)) ?? null;
 const ratio = (x, y) => (typeof x === 'number' && typeof y === 'number' && y > 0 ? x / y : null);
@@ -198,7 +206,7 @@ const model = (ours, torch, sizes) => {
 const q = quick === '1';
 const models = {
   bench: model('train_bench', 'torch_bench', q ? '2 x 64, 4 heads, T 64, batch 4' : '4 x 256, 8 heads, T 128, batch 16'),
-  gpt2_124m: model('train_gpt2_124m', 'torch_gpt2_124m', q ? '3 x 96, 4 heads, T 64, batch 2' : '12 x 768, 12 heads, T 1024, batch 4'),
+  gpt2_124m: model('train_gpt2_124m', 'torch_gpt2_124m', q ? '3 x 96, 4 heads, T 64, batch 2' : '12 x 768, 12 heads, vocab 50257, T 1024, batch 4'),
 };
 const genLog = read('generate');
 const gen = lastJson(genLog) ?? {};
@@ -219,6 +227,7 @@ const report = {
   source,
   provider,
   fallback,
+  capabilities,
   models,
   generate,
   parity_max_abs_loss_diff: par.parity_max_abs_loss_diff ?? null,
@@ -242,6 +251,10 @@ const f = (x, d = 0) => (typeof x === 'number' ? x.toFixed(d) : '-');
 const r = (x) => (typeof x === 'number' ? `${x.toFixed(2)}x` : '-');
 console.log(`\n# GPU check${q ? ' (--quick)' : ''}: provider ${provider}${fallback ? ' (fell back: WebGPU missing)' : ''}; ` +
   `pytorch ${torchOn ? `torch ${tb?.torch ?? '?'} on ${torchDevice}` : 'not available'}`);
+for (const k of ['int64', 'big', 'device']) {
+  const c = capabilities?.[k];
+  console.log(`capability ${k.padEnd(7)} ${c ? (c.ok ? 'ok' : `FAILED: ${c.error}`) : '-'}${k === 'big' && c?.bytes ? ` (${c.bytes} bytes)` : ''}`);
+}
 for (const [name, m] of Object.entries(models)) {
   console.log(`train ${name.padEnd(10)} ${m.sizes.padEnd(36)} ours ${f(m.tokens_per_s).padStart(8)} tokens/s  ` +
     `pytorch ${f(m.pytorch_tokens_per_s).padStart(8)}  ratio ${r(m.ratio_vs_pytorch)}  bytes/step ${m.bytes_per_step ?? '-'}`);

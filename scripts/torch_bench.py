@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The PyTorch peer of this project's benchmarks (bench/generate.ts, bench/train.ts): the same model — GPT-2
-layout (vocab 257, 128 positions, hidden 256, 4 layers, 8 heads by default; random weights) — written here in
+layout (vocab 257 unless --vocab, 128 positions, hidden 256, 4 layers, 8 heads by default; random weights) — written here in
 plain PyTorch eager, float32, and the same workloads:
 
   train      one optimizer step (forward, cross-entropy, backward, gradient clipping at 1, AdamW) on B16 x T128
@@ -83,7 +83,7 @@ def best_of(fn, repeats):
 def main():
     ap = argparse.ArgumentParser()
     sizes = {'threads': 2, 'embd': 256, 'layers': 4, 'heads': 8, 'batch': 16, 'seq': 128, 'prompt': 32, 'new': 64, 'repeats': 3,
-             'steps': 10, 'warmup': 3}
+             'steps': 10, 'warmup': 3, 'vocab': 257}
     for k, v in sizes.items():
         ap.add_argument(f'--{k}', type=int, default=v)
     ap.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
@@ -98,7 +98,7 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = False  # float32 against float32: no TF32 tensor-core matmuls
         torch.backends.cudnn.allow_tf32 = False
         torch.cuda.init()
-    V, P = 257, max(128, a.seq)
+    V, P = a.vocab, max(128, a.seq)
     m = Gpt2(V, P, a.embd, a.layers, a.heads, device=dev)
     n_params = sum(t.numel() for n, t in m.w.items())
     rng = torch.Generator().manual_seed(1)

@@ -24,6 +24,7 @@ interface Report {
   quick: boolean;
   provider: string | null;
   fallback: string | null;
+  capabilities: ({ provider: string } & Record<'int64' | 'big' | 'device', { ok: boolean }>) | null;
   models: Record<string, ModelFigures>;
   generate: Record<string, unknown>;
   parity_max_abs_loss_diff: number;
@@ -57,7 +58,12 @@ function check(name: string, env: NodeJS.ProcessEnv = {}): Report {
   for (const key of ['models', 'generate', 'pytorch', 'steps', 'wall_s', 'node', 'onnxruntime_node', 'nvidia_smi', 'fallback']) {
     assert.ok(key in report, `report has ${key}`);
   }
-  for (const s of ['probe', 'train_bench', 'train_gpt2_124m', 'generate', 'parity']) assert.equal(report.steps[s]?.ok, true, s);
+  for (const s of ['probe', 'capabilities', 'train_bench', 'train_gpt2_124m', 'generate', 'parity']) {
+    assert.equal(report.steps[s]?.ok, true, s);
+  }
+  // bench/probe.ts on the provider that ran: int64 ids, a large tensor (--quick: 4096 x 64), a device tensor between sessions
+  for (const k of ['int64', 'big', 'device'] as const) assert.equal(report.capabilities?.[k]?.ok, true, `capability ${k}`);
+  assert.equal(report.capabilities?.provider, report.provider);
   for (const m of ['bench', 'gpt2_124m']) {
     assert.ok((report.models[m].tokens_per_s ?? 0) > 0, `${m} tokens/s`);
     for (const k of ['bytes_per_step', 'pytorch_tokens_per_s', 'ratio_vs_pytorch']) assert.ok(k in report.models[m], `${m}.${k}`);
