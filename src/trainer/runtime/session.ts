@@ -36,6 +36,8 @@ export interface SessionOptions {
    * are on the host (runtime/device-stepper.ts reads them with an identity graph). The other outputs come back as usual.
    */
   deviceOutputs?: readonly string[];
+  /** Writes ORT's profile (a Chrome trace of every kernel's time) to a file starting with this path; see endProfiling(). */
+  profile?: string;
 }
 
 const ortType: Record<DType, ort.Tensor.Type> = {
@@ -120,6 +122,7 @@ export class Session {
       ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
       ...(options.deviceOutputs?.length ? { preferredOutputLocation: deviceLocations(provider, options.deviceOutputs) } : {}),
       ...(optimizedModelDir() ? { optimizedModelFilePath: path.join(optimizedModelDir() as string, `${safeName(name)}.onnx`) } : {}),
+      ...(options.profile ? { enableProfiling: true, profileFilePrefix: options.profile } : {}),
       graphOptimizationLevel: options.graphOptimization ?? 'all',
       logSeverityLevel: options.logSeverity ?? 3,
     });
@@ -162,6 +165,11 @@ export class Session {
       if (!(n in fetches)) throw new Error(`session ${this.name}: no output named '${n}' (outputs are: ${this.outputNames.join(', ')})`);
     }
     return this.inner.run(feeds, fetches);
+  }
+
+  /** Ends a profiled session's trace (SessionOptions.profile) and writes it; returns its file name where ORT says it. */
+  endProfiling(): string | undefined {
+    return (this.inner.endProfiling as () => string | undefined)();
   }
 
   async release(): Promise<void> {
