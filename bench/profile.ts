@@ -46,7 +46,10 @@ const LAYOUT = new Set([
   'Slice', 'ScatterND', 'ScatterElements', 'Shape', 'Cast', 'Tile', 'Where',
 ]);
 const kindOf = (op: string): string =>
-  GEMM.has(op) ? 'gemm' : FUSED.has(op) ? 'fused kernels' : LAYOUT.has(op) ? 'layout' : op.startsWith('Reduce') ? 'reductions' : 'elementwise';
+  GEMM.has(op) ? 'gemm'
+    : FUSED.has(op) ? 'fused kernels'
+      : LAYOUT.has(op) ? 'layout'
+        : op.startsWith('Reduce') ? 'reductions' : 'elementwise';
 
 /** Feeds for every input of the step graph: weights from a seeded init, zero moments, a batch of token ids. */
 function feedsFor(g: Graph, params: ReadonlyMap<string, Float32Array>, t: number, vocab: number): Record<string, OrtTensor> {
@@ -72,7 +75,9 @@ async function main(): Promise<void> {
   const variant = a.variant as string;
   const g = variant === 'nll'
     ? buildStepGraph(cfg, { batch: B, seqLen: T }, { mode: 'update' })
-    : buildAlolStepGraph(cfg, B, T, { variant: variant as 'a_lol', settings: { clipEps: 0.9, klBeta: 0.1, dpoBeta: 0.1 }, mode: 'update', adamw: DEFAULT_ADAMW });
+    : buildAlolStepGraph(cfg, B, T, {
+      variant: variant as 'a_lol', settings: { clipEps: 0.9, klBeta: 0.1, dpoBeta: 0.1 }, mode: 'update', adamw: DEFAULT_ADAMW,
+    });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'alol-profile-'));
   const pool = new SessionPool({ provider: 'cpu', threads: n(a.threads) });
   try {
