@@ -3,6 +3,8 @@
 // The policy trainer runs weighted NLL (pretraining, SFT) or an A-LoL variant's loss (alol/losses.ts);
 // the value head trains and predicts with value/head.ts's graphs.
 
+import type { Graph } from '../../graph/ir.js';
+import { buildLoopGraph } from '../../graph/loop.js';
 import { serialize } from '../../graph/onnx.js';
 import type { StepMode } from '../../graph/optim.js';
 import { buildAlolStepGraph, needsPolicyLogprobs } from '../../alol/losses.js';
@@ -14,6 +16,7 @@ import type { SessionPool } from '../../runtime/pool.js';
 import { type OrtTensor, type Session, type SessionOptions, disposeTensor, tensor } from '../../runtime/session.js';
 import { type FloatArray, Stepper } from '../../runtime/stepper.js';
 import { DeviceStepper, stateOutputs } from '../../runtime/device-stepper.js';
+import { padBatch, stackFeeds } from './stack.js';
 import {
   VALUE_ADAMW,
   type ValueHeadConfig,
@@ -160,25 +163,42 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     return this.stepper.step;
   }
 
-  private stepSession(mode: StepMode, t: number): Promise<Session> {
+  /** The pool key of the step graph of `mode` for [B, T] batches (without what the runtime adds, e.g. ':device'). */
+  private stepKey(mode: StepMode, t: number): string {
     const { objective, rows: b, adamw } = this.spec;
     const what = objective.kind === 'nll' ? 'gpt_step' : `alol_${objective.variant}_step`;
     const settings = objective.kind === 'nll' ? '' : `:${JSON.stringify(objective.settings)}`;
-    const key = `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}`;
+    return `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}`;
+  }
+
+  private stepGraph(mode: StepMode, t: number): Graph {
+    const { objective, rows: b, adamw } = this.spec;
     const lora = this.spec.lora?.spec;
+    return objective.kind === 'nll'
+      ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora, composedLogSoftmax: this.webgpu })
+      : buildAlolStepGraph(this.cfg, b, t, {
+        variant: objective.variant, settings: objective.settings, mode, adamw, lora, composedLogSoftmax: this.webgpu,
+      });
+  }
+
+  private stepSession(mode: StepMode, t: number): Promise<Session> {
     const device = this.webgpu ? { deviceOutputs: stateOutputs(this.stepper.paramNames, mode) } : undefined;
-    return this.sessions.get(
-      `${key}${device ? ':device' : ''}`,
-      () =>
-        serialize(
-          objective.kind === 'nll'
-            ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora, composedLogSoftmax: this.webgpu })
-            : buildAlolStepGraph(this.cfg, b, t, {
-              variant: objective.variant, settings: objective.settings, mode, adamw, lora, composedLogSoftmax: this.webgpu,
-            }),
-        ),
-      device,
-    );
+    return this.sessions.get(`${this.stepKey(mode, t)}${device ? ':device' : ''}`, () => serialize(this.stepGraph(mode, t)), device);
+  }
+
+  /**
+   * K update steps in one run (graph/loop.ts), on the host stepper: the no-grad log-prob graph the single step runs
+   * first is inlined into the loop body before the step (same graph, same numbers); LoRA's frozen base is fed once.
+   */
+  private loopSession(k: number, t: number): Promise<Session> {
+    const { objective, rows: b } = this.spec;
+    return this.sessions.get(`${this.stepKey('update', t)}:loop${k}`, () => {
+      const logprobs = () => buildLogprobGraph(this.cfg, { batch: b, seqLen: t }, { lora: this.spec.lora?.spec });
+      const passes = objective.kind === 'variant' && needsPolicyLogprobs(objective.variant)
+        ? [{ graph: logprobs(), feeds: { policy_token_logp: 'token_logprob' } }]
+        : [];
+      return serialize(buildLoopGraph(this.stepGraph('update', t), { steps: k, shared: Object.keys(this.frozen), passes }));
+    });
   }
 
   /**
@@ -234,23 +254,33 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     return { token: out.token_logprob.data as Float32Array, seq: out.seq_logprob.data as Float32Array };
   }
 
-  /** The feeds of one micro-batch; A-LoL's importance weights read the policy's log-probs from a no-grad pass. */
-  private async feeds(batch: TrainBatch): Promise<Record<string, OrtTensor>> {
+  /**
+   * A micro-batch's own feeds, computed on the host: tokens, the objective's per-row inputs and LoRA's dropout seed
+   * (`update` and `micro` number it); not the frozen base nor what a no-grad pass computes.
+   */
+  private hostFeeds(batch: TrainBatch, update: number, micro: number): Record<string, OrtTensor> {
     const [b, t] = [batch.rows, batch.seqLen];
-    const feeds: Record<string, OrtTensor> = { ...this.frozen, ...this.tokenFeeds(batch) };
+    const feeds: Record<string, OrtTensor> = this.tokenFeeds(batch);
     const { objective, lora } = this.spec;
-    if (lora && lora.spec.dropout > 0) {
-      feeds[LORA_SEED] = tensor('int64', BigInt64Array.of(dropoutSeed(lora.seed, this.stepper.step, this.micro++)), []);
-    }
+    if (lora && lora.spec.dropout > 0) feeds[LORA_SEED] = tensor('int64', BigInt64Array.of(dropoutSeed(lora.seed, update, micro)), []);
     const need = (x: Float32Array | undefined, name: string): Float32Array => {
       if (!x) throw new Error(`trainer: the batch lacks ${name}`);
       return x;
     };
     if (objective.kind === 'nll') return { ...feeds, example_weight: tensor('float32', need(batch.exampleWeight, 'exampleWeight'), [b]) };
-    const extra: Record<string, OrtTensor> = {
-      ref_token_logp: tensor('float32', need(batch.refTokenLogp, 'refTokenLogp'), [b, t]),
-      coef: tensor('float32', need(batch.coef, 'coef'), [b]),
-    };
+    feeds.ref_token_logp = tensor('float32', need(batch.refTokenLogp, 'refTokenLogp'), [b, t]);
+    feeds.coef = tensor('float32', need(batch.coef, 'coef'), [b]);
+    for (const [name, x] of Object.entries(batch.extraFeeds ?? {})) feeds[name] = tensor('float32', x.data, x.dims);
+    return feeds;
+  }
+
+  /** The feeds of one micro-batch; A-LoL's importance weights read the policy's log-probs from a no-grad pass. */
+  private async feeds(batch: TrainBatch): Promise<Record<string, OrtTensor>> {
+    const [b, t] = [batch.rows, batch.seqLen];
+    const feeds: Record<string, OrtTensor> = { ...this.frozen, ...this.hostFeeds(batch, this.stepper.step, this.micro++) };
+    const { objective } = this.spec;
+    if (objective.kind === 'nll') return feeds;
+    const extra: Record<string, OrtTensor> = {};
     if (needsPolicyLogprobs(objective.variant)) {
       // the inference graph that produced the reference log-probs (see losses.ts): every weight is 1 at step 0
       const out = await this.passInStep(b, t, { ...this.weightFeeds(), ...this.tokenFeeds(batch) });
@@ -262,9 +292,9 @@ export class OrtPolicyTrainer implements PolicyTrainer {
       if (!kl) throw new Error('trainer: the kto batch lacks klBatch');
       const out = await this.passInStep(kl.rows, kl.seqLen, { ...this.weightFeeds(), ...this.tokenFeeds(kl) });
       extra.kl_logp = out.seq_logprob;
-      extra.kl_ref_logp = tensor('float32', need(batch.klRefLogp, 'klRefLogp'), [b]);
+      if (!batch.klRefLogp) throw new Error('trainer: the batch lacks klRefLogp');
+      extra.kl_ref_logp = tensor('float32', batch.klRefLogp, [b]);
     }
-    for (const [name, x] of Object.entries(batch.extraFeeds ?? {})) extra[name] = tensor('float32', x.data, x.dims);
     return { ...feeds, ...extra };
   }
 
@@ -279,6 +309,39 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     } finally {
       for (const x of this.transient.splice(0)) disposeTensor(x);
     }
+  }
+
+  /**
+   * K updates, one micro-batch each, in one run of a Loop graph: the weights and AdamW state cross to the runtime
+   * once and back once (what CUDA needs, where Node keeps no output on the device). The batches are padded to the
+   * longest of them. Equal to K update() calls (test/unit/loop-steps.test.ts). On WebGPU, whose state already stays
+   * on the device, and for K = 1 it is K update() calls.
+   */
+  async updateMany(steps: readonly (readonly TrainBatch[])[], lrs: readonly number[]): Promise<StepStats[]> {
+    if (steps.length !== lrs.length) throw new Error(`trainer.updateMany: ${steps.length} steps but ${lrs.length} learning rates`);
+    const stepper = this.stepper;
+    if (stepper instanceof DeviceStepper || steps.length <= 1) {
+      const stats: StepStats[] = [];
+      for (const [k, micro] of steps.entries()) stats.push(await this.update(micro, lrs[k]));
+      return stats;
+    }
+    steps.forEach((micro, k) => {
+      if (micro.length !== 1) {
+        throw new Error(
+          `trainer.updateMany: step ${k} has ${micro.length} micro-batches; several steps per run take one each ` +
+            '(hint: train.gradAccum 1, or train.stepsPerRun 1)',
+        );
+      }
+    });
+    const { objective } = this.spec;
+    if (objective.kind === 'variant' && objective.variant === 'kto') {
+      throw new Error("trainer.updateMany: kto's second no-grad pass (kl_logp) is not in the loop graph (hint: train.stepsPerRun 1)");
+    }
+    const t = Math.max(...steps.map((micro) => micro[0].seqLen));
+    const feeds = steps.map((micro, k) => this.hostFeeds(padBatch(micro[0], t), stepper.step + k, 0));
+    const session = await this.loopSession(steps.length, t);
+    const stats = await stepper.updateMany(session, stackFeeds(feeds), lrs, this.frozen);
+    return stats.map((s) => ({ loss: s.loss, gradNorm: s.gradNorm, extra: s.extra }));
   }
 
   weights(): Promise<Map<string, Float32Array>> {
