@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { buildAlolStepGraph } from '../../src/trainer/alol/losses.js';
-import { type Graph } from '../../src/trainer/graph/ir.js';
+import { Graph } from '../../src/trainer/graph/ir.js';
+import { inlineGraph } from '../../src/trainer/graph/inline.js';
+import * as o from '../../src/trainer/graph/ops.js';
 import { type LoopPass, buildLoopGraph } from '../../src/trainer/graph/loop.js';
 import { serialize } from '../../src/trainer/graph/onnx.js';
 import { DEFAULT_ADAMW } from '../../src/trainer/graph/optim.js';
@@ -180,6 +182,34 @@ describe('K optimizer steps per run (graph/loop.ts)', () => {
     const reversedLr = newStepper();
     await reversedLr.updateMany(swapped, stack(c.batches), [...LRS].reverse());
     assert.ok(stateDiff(reversedLr, r.single) > 1e-3, 'learning rates are applied per step, in order');
+  });
+
+  it('inlineGraph copies a graph node for node, binding its inputs by name; bad bindings are named', async () => {
+    const src = new Graph({ name: 'src' });
+    const x = src.floatInput('x', [3]);
+    src.output('y', o.mul(o.add(x, 2), src.constant(Float32Array.of(1, -1, 0.5), [3], 'w')));
+    const dst = new Graph({ name: 'dst' });
+    const a = dst.floatInput('a', [3]);
+    const y = inlineGraph(dst, src, { x: a }).get('y');
+    assert.ok(y);
+    dst.output('z', o.sub(y, 1));
+    const s = await session(dst, 'inline');
+    const z = (await s.run({ a: tensor('float32', Float32Array.of(1, 2, 3), [3]) })).z.data as Float32Array;
+    assert.deepEqual([...z], [2, -5, 1.5]);
+    assert.throws(() => inlineGraph(new Graph(), src, {}), /input 'x' is not bound/);
+    const other = new Graph({ name: 'other' });
+    assert.throws(() => inlineGraph(other, src, { x: other.input('x', 'int64', [3]) }), /'x' is float32\[3\], bound to int64\[3\]/);
+  });
+
+  it('a graph that reads outer values is a subgraph: serializing it alone is refused', () => {
+    const outer = new Graph({ name: 'outer' });
+    const body = new Graph({ name: 'body' });
+    body.reserveNames(outer.names);
+    body.output('y', o.identity(body.capture(outer.floatInput('x', []))));
+    assert.throws(() => serialize(body), /reads outer values \(x\): it is a subgraph/);
+    const clash = new Graph({ name: 'clash' });
+    clash.floatInput('x', []);
+    assert.throws(() => clash.capture(outer.inputs[0]), /would shadow its own value/);
   });
 
   it('refuses graphs it cannot loop, naming why', () => {

@@ -182,6 +182,10 @@ export class Stepper {
       into[newName(name)] = b.nextTensor();
     }
     const out = await session.run(feeds, into);
+    const next = out[newName('step')];
+    if (next && first(next) !== this.step + k + 1) {
+      throw new Error(`updateMany: the graph ran ${first(next) - this.step - 1} steps, not ${k} (hint: its K must be lrs.length)`);
+    }
     for (const b of [...this.params.values(), ...this.moments.values()]) b.swap();
     this.step += k;
     const at = (name: string, i: number): number => Number((out[name].data as FloatArray)[i]);
