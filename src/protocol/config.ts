@@ -239,7 +239,7 @@ export const TrainSchema = z
       .default(1)
       .describe(
         'optimizer steps per ONNX Runtime call (built-in engine): K > 1 runs K steps in one Loop graph, so on CUDA the weights ' +
-          'and AdamW state cross the bus once per K steps; needs gradAccum 1, not kto; runs end at evaluations and checkpoints',
+          'and AdamW state cross the bus once per K steps; needs gradAccum 1; runs end at evaluations and checkpoints',
       ),
     lr: z.number().positive().default(2e-5).describe('peak learning rate (AdamW), reached after warmupSteps'),
     schedule: z
@@ -377,8 +377,6 @@ export const RunConfigSchema = z
     if (c.train.stepsPerRun > 1) {
       const steps = (message: string) => ctx.addIssue({ code: 'custom', path: ['train', 'stepsPerRun'], message });
       if (c.train.gradAccum > 1) steps('several steps per run take one micro-batch each: set train.gradAccum 1, or stepsPerRun 1');
-      const variants = c.train.variants ?? [c.train.variant];
-      if (variants.includes('kto')) steps("kto's second no-grad pass is not in the loop graph: set train.stepsPerRun 1 for kto");
       if (c.backend.kind === 'torch') steps('several steps per run are the built-in engine\'s (backend.kind "builtin")');
     }
     if (c.data.maxPromptTokens + c.data.maxResponseTokens + 1 > 100000) {

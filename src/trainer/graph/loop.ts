@@ -4,7 +4,8 @@
 //
 // Inputs:  P, adam.m.P, adam.v.P (as the step's), step [] (the first step's number), lr [K],
 //          every other step input stacked along a new first axis: ids [K, B, T], mask [K, B, T], coef [K, B], ...
-//          except `shared` ones (fed once, read by every step: LoRA's frozen base) and those a pass computes.
+//          except `shared` ones (fed once, read by every step: LoRA's frozen base) and those a pass computes;
+//          a pass's inputs renamed to names the step does not take are stacked inputs too (kto: kl_ids [K, B, T']).
 // Outputs: new.P, new.adam.m.P, new.adam.v.P (after the K-th step), new.step, and each other step output
 //          stacked per step: loss [K], grad_norm [K], clip_coef [K], mean_weight [K], seq_logprob [K, B], ...
 //
@@ -25,6 +26,11 @@ export interface LoopPass {
   readonly graph: Graph;
   /** Step input -> the pass output that feeds it (e.g. { policy_token_logp: 'token_logprob' }). */
   readonly feeds: Readonly<Record<string, string>>;
+  /**
+   * Pass input -> the input it reads, where not the same name (kto's second pass: { ids: 'kl_ids', ... }). A name the
+   * step does not take becomes a stacked input of the loop graph.
+   */
+  readonly inputs?: Readonly<Record<string, string>>;
 }
 
 export interface LoopOptions {
@@ -87,11 +93,14 @@ export function buildLoopGraph(step: Graph, opts: LoopOptions): Graph {
   const k = opts.steps;
   if (!Number.isInteger(k) || k < 1) throw new Error(`buildLoopGraph: steps must be an integer >= 1 (got ${k})`);
   const roles = rolesOf(step, opts);
+  // inputs only passes read (renamed), stacked like the step's batch inputs
+  const passOnly = new Map<string, Value>();
   for (const pass of opts.passes ?? []) {
     for (const v of pass.graph.inputs) {
-      if (!step.inputs.some((s) => s.name === v.name)) {
-        throw new Error(`buildLoopGraph: pass ${pass.graph.name} reads '${v.name}', which ${step.name} does not take`);
-      }
+      const name = pass.inputs?.[v.name] ?? v.name;
+      const known = step.inputs.find((s) => s.name === name) ?? passOnly.get(name);
+      if (!known) passOnly.set(name, v);
+      else if (known.dtype !== v.dtype) throw new Error(`buildLoopGraph: '${name}' is ${known.dtype} in one graph, ${v.dtype} in another`);
     }
   }
   const stepIn = step.inputs.find((v) => v.name === 'step') as Value;
@@ -105,6 +114,7 @@ export function buildLoopGraph(step: Graph, opts: LoopOptions): Graph {
     const stacked = v.name === 'lr' || roles.stacked.includes(v);
     outer.set(v.name, g.input(v.name, v.dtype, stacked ? [k, ...v.shape] : v.shape));
   }
+  for (const [name, v] of passOnly) outer.set(name, g.input(name, v.dtype, [k, ...v.shape]));
 
   const body = new Graph({ float: step.float, name: `${step.name}_body` });
   body.reserveNames(g.names);
@@ -114,9 +124,13 @@ export function buildLoopGraph(step: Graph, opts: LoopOptions): Graph {
   const bind: Record<string, Value> = { step: stepNow };
   for (const v of roles.state) bind[v.name] = body.input(`carried.${v.name}`, v.dtype, v.shape);
   for (const v of roles.shared) bind[v.name] = body.capture(outer.get(v.name) as Value);
-  for (const v of [lrIn, ...roles.stacked]) bind[v.name] = o.gather(body.capture(outer.get(v.name) as Value), iter, 0);
+  for (const name of [lrIn.name, ...roles.stacked.map((v) => v.name), ...passOnly.keys()]) {
+    bind[name] = o.gather(body.capture(outer.get(name) as Value), iter, 0);
+  }
   for (const pass of opts.passes ?? []) {
-    const out = inlineGraph(body, pass.graph, bind);
+    const passBind: Record<string, Value> = {};
+    for (const v of pass.graph.inputs) passBind[v.name] = bind[pass.inputs?.[v.name] ?? v.name];
+    const out = inlineGraph(body, pass.graph, passBind);
     for (const [input, output] of Object.entries(pass.feeds)) bind[input] = out.get(output) as Value;
   }
   const stepOut = inlineGraph(body, step, bind);

@@ -4,12 +4,12 @@
 // the value head trains and predicts with value/head.ts's graphs.
 
 import type { Graph } from '../../graph/ir.js';
-import { buildLoopGraph } from '../../graph/loop.js';
+import { type LoopPass, buildLoopGraph } from '../../graph/loop.js';
 import { serialize } from '../../graph/onnx.js';
 import type { StepMode } from '../../graph/optim.js';
 import { buildAlolStepGraph, needsPolicyLogprobs } from '../../alol/losses.js';
 import { type ModelConfig, configKey } from '../../model/config.js';
-import { LORA_SEED, buildLogprobGraph, buildStepGraph } from '../../model/gpt-graphs.js';
+import { type BatchShape, LORA_SEED, buildLogprobGraph, buildStepGraph } from '../../model/gpt-graphs.js';
 import { paramFeeds, paramInfos } from '../../model/family.js';
 import { loraParamInfos } from '../../model/lora.js';
 import type { SessionPool } from '../../runtime/pool.js';
@@ -108,6 +108,9 @@ async function accumulateThenUpdate<B>(
   return { loss: (lossSum + out.loss) / micro.length, gradNorm: out.gradNorm, extra: out.extra };
 }
 
+/** Prefix of kto's mismatched-rows token inputs in a loop graph (kl_ids, kl_targets, kl_mask). */
+const KL = 'kl_';
+
 /** The dropout seed of one micro-batch: a function of the run's seed, the update and the micro-batch. */
 const dropoutSeed = (seed: number, step: number, micro: number): bigint =>
   BigInt(seed) * 1000003n + BigInt(step) * 1024n + BigInt(micro);
@@ -190,13 +193,20 @@ export class OrtPolicyTrainer implements PolicyTrainer {
    * K update steps in one run (graph/loop.ts), on the host stepper: the no-grad log-prob graph the single step runs
    * first is inlined into the loop body before the step (same graph, same numbers); LoRA's frozen base is fed once.
    */
-  private loopSession(k: number, t: number): Promise<Session> {
+  private loopSession(k: number, t: number, kl: { rows: number; seqLen: number } | null): Promise<Session> {
     const { objective, rows: b } = this.spec;
-    return this.sessions.get(`${this.stepKey('update', t)}:loop${k}`, () => {
-      const logprobs = () => buildLogprobGraph(this.cfg, { batch: b, seqLen: t }, { lora: this.spec.lora?.spec });
-      const passes = objective.kind === 'variant' && needsPolicyLogprobs(objective.variant)
-        ? [{ graph: logprobs(), feeds: { policy_token_logp: 'token_logprob' } }]
-        : [];
+    const klKey = kl ? `:kl${kl.rows}x${kl.seqLen}` : '';
+    return this.sessions.get(`${this.stepKey('update', t)}:loop${k}${klKey}`, () => {
+      const logprobs = (shape: BatchShape) => buildLogprobGraph(this.cfg, shape, { lora: this.spec.lora?.spec });
+      const passes: LoopPass[] = [];
+      if (objective.kind === 'variant' && needsPolicyLogprobs(objective.variant)) {
+        passes.push({ graph: logprobs({ batch: b, seqLen: t }), feeds: { policy_token_logp: 'token_logprob' } });
+      }
+      if (kl) {
+        // kto's z0: the mismatched rows' log-probs under the current policy, fed as kl_ids, kl_targets, kl_mask
+        const inputs = { ids: `${KL}ids`, targets: `${KL}targets`, mask: `${KL}mask` };
+        passes.push({ graph: logprobs({ batch: kl.rows, seqLen: kl.seqLen }), inputs, feeds: { kl_logp: 'seq_logprob' } });
+      }
       return serialize(buildLoopGraph(this.stepGraph('update', t), { steps: k, shared: Object.keys(this.frozen), passes }));
     });
   }
@@ -270,6 +280,7 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     if (objective.kind === 'nll') return { ...feeds, example_weight: tensor('float32', need(batch.exampleWeight, 'exampleWeight'), [b]) };
     feeds.ref_token_logp = tensor('float32', need(batch.refTokenLogp, 'refTokenLogp'), [b, t]);
     feeds.coef = tensor('float32', need(batch.coef, 'coef'), [b]);
+    if (objective.variant === 'kto') feeds.kl_ref_logp = tensor('float32', need(batch.klRefLogp, 'klRefLogp'), [b]);
     for (const [name, x] of Object.entries(batch.extraFeeds ?? {})) feeds[name] = tensor('float32', x.data, x.dims);
     return feeds;
   }
@@ -292,8 +303,6 @@ export class OrtPolicyTrainer implements PolicyTrainer {
       if (!kl) throw new Error('trainer: the kto batch lacks klBatch');
       const out = await this.passInStep(kl.rows, kl.seqLen, { ...this.weightFeeds(), ...this.tokenFeeds(kl) });
       extra.kl_logp = out.seq_logprob;
-      if (!batch.klRefLogp) throw new Error('trainer: the batch lacks klRefLogp');
-      extra.kl_ref_logp = tensor('float32', batch.klRefLogp, [b]);
     }
     return { ...feeds, ...extra };
   }
@@ -314,7 +323,8 @@ export class OrtPolicyTrainer implements PolicyTrainer {
   /**
    * K updates, one micro-batch each, in one run of a Loop graph: the weights and AdamW state cross to the runtime
    * once and back once (what CUDA needs, where Node keeps no output on the device). The batches are padded to the
-   * longest of them. Equal to K update() calls (test/unit/loop-steps.test.ts). On WebGPU, whose state already stays
+   * longest of them (kto's mismatched rows to theirs). Equal to K update() calls (test/unit/loop-steps.test.ts,
+   * loop-trainer.test.ts). On WebGPU, whose state already stays
    * on the device, and for K = 1 it is K update() calls.
    */
   async updateMany(steps: readonly (readonly TrainBatch[])[], lrs: readonly number[]): Promise<StepStats[]> {
@@ -334,12 +344,19 @@ export class OrtPolicyTrainer implements PolicyTrainer {
       }
     });
     const { objective } = this.spec;
-    if (objective.kind === 'variant' && objective.variant === 'kto') {
-      throw new Error("trainer.updateMany: kto's second no-grad pass (kl_logp) is not in the loop graph (hint: train.stepsPerRun 1)");
-    }
     const t = Math.max(...steps.map((micro) => micro[0].seqLen));
-    const feeds = steps.map((micro, k) => this.hostFeeds(padBatch(micro[0], t), stepper.step + k, 0));
-    const session = await this.loopSession(steps.length, t);
+    const kls = objective.kind === 'variant' && objective.variant === 'kto' ? steps.map((micro, k) => {
+      if (!micro[0].klBatch) throw new Error(`trainer.updateMany: the kto batch of step ${k} lacks klBatch`);
+      return micro[0].klBatch;
+    }) : null;
+    const klLen = kls ? Math.max(...kls.map((kl) => kl.seqLen)) : 0;
+    const feeds = steps.map((micro, k) => {
+      const own = this.hostFeeds(padBatch(micro[0], t), stepper.step + k, 0);
+      if (!kls) return own;
+      const kl = Object.entries(this.tokenFeeds(padBatch(kls[k], klLen))).map(([name, x]) => [`${KL}${name}`, x]);
+      return { ...own, ...Object.fromEntries(kl) };
+    });
+    const session = await this.loopSession(steps.length, t, kls ? { rows: kls[0].rows, seqLen: klLen } : null);
     const stats = await stepper.updateMany(session, stackFeeds(feeds), lrs, this.frozen);
     return stats.map((s) => ({ loss: s.loss, gradNorm: s.gradNorm, extra: s.extra }));
   }
