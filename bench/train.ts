@@ -5,11 +5,12 @@
 // rate of plain float32 MatMuls through ORT on the step's own GEMM shapes ([B*T, k] x [k, n] for every
 // weight matrix and the LM head), with the same session options, best of many runs per shape, measured
 // before and after the model in one process. A model rate above the roofline means the reference
-// under-measured; the bench then prints no ratio and says why.
+// under-measured; the bench then prints no ratio and says why. With --steps-per-run K (train.stepsPerRun) each
+// timed run is K optimizer steps in one Loop graph (OrtPolicyTrainer.updateMany); times are per step.
 //
 //   npm run bench:train -- [--device cpu|cuda|webgpu] [--threads 2] [--steps 20] [--warmup 5]
 //                          [--batch 16] [--seq 128] [--embd 256] [--layers 4] [--heads 8]
-//                          [--arch gpt2|llama] [--kv-heads 4] [--vocab 257] [--json]
+//                          [--arch gpt2|llama] [--kv-heads 4] [--vocab 257] [--steps-per-run 1] [--json]
 
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -46,6 +47,7 @@ const { values: a } = parseArgs({
     arch: { type: 'string', default: 'gpt2' },
     'kv-heads': { type: 'string', default: '4' },
     vocab: { type: 'string', default: '257' },
+    'steps-per-run': { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -95,11 +97,17 @@ async function main(): Promise<void> {
   const mask = new Float32Array(B * T).fill(1);
   const batch = { rows: B, seqLen: T, ids, targets, mask, exampleWeight: new Float32Array(B).fill(1 / T) };
   let lastLoss = NaN;
-  const step = async () => (lastLoss = (await trainer.update([batch], 3e-4)).loss);
+  const k = num(a['steps-per-run']);
+  if (!Number.isInteger(k) || k < 1) throw new Error(`--steps-per-run ${a['steps-per-run']}: use an integer >= 1`);
+  const many = async () => {
+    const stats = await (trainer as OrtPolicyTrainer).updateMany(Array.from({ length: k }, () => [batch]), new Array<number>(k).fill(3e-4));
+    return stats[k - 1].loss;
+  };
+  const step = async () => (lastLoss = k > 1 ? await many() : (await trainer.update([batch], 3e-4)).loss);
   const tBuild = Date.now();
   await step(); // builds the graph and its session, then steps once
   const buildMs = Date.now() - tBuild;
-  const times = await timeRuns(step, Math.max(0, num(a.warmup) - 1), num(a.steps));
+  const times = (await timeRuns(step, Math.max(0, num(a.warmup) - 1), num(a.steps))).map((ms) => ms / k); // per step
   const traffic = (trainer as OrtPolicyTrainer).traffic;
   const resident = traffic !== null && traffic.last.fedBytes < bytesOf(batch) + 64;
   delete process.env.ALOL_ORT_OPTIMIZED_DIR;
@@ -119,6 +127,7 @@ async function main(): Promise<void> {
   const rssMiB = process.resourceUsage().maxRSS / 1024;
 
   console.log(`device           ${device.provider} (threads ${threads}, graph optimization all)`);
+  if (k > 1) console.log(`steps per run    ${k} (one Loop graph per run; times below are per step)`);
   console.log(`model            ${describeConfig(cfg)}, vocab ${cfg.vocabSize}; ${(nParams / 1e6).toFixed(2)}M params`);
   console.log(`batch            ${B} x ${T} = ${tokens} tokens, float32`);
   console.log(`graph            ${(bytes.length / 1e6).toFixed(2)} MB ONNX, build + session + first step ${buildMs} ms`);

@@ -235,6 +235,12 @@ export const TrainSchema = z
     gradAccum: int(1)
       .default(1)
       .describe('micro-batches whose gradients are summed per optimizer step (effective batch: batchSize x gradAccum)'),
+    stepsPerRun: int(1)
+      .default(1)
+      .describe(
+        'optimizer steps per ONNX Runtime call (built-in engine): K > 1 runs K steps in one Loop graph, so on CUDA the weights ' +
+          'and AdamW state cross the bus once per K steps; needs gradAccum 1; runs end at evaluations and checkpoints',
+      ),
     lr: z.number().positive().default(2e-5).describe('peak learning rate (AdamW), reached after warmupSteps'),
     schedule: z
       .enum(['constant', 'linear', 'cosine'])
@@ -367,6 +373,11 @@ export const RunConfigSchema = z
     if (c.backend.kind === 'torch' && c.device === 'webgpu') {
       const message = 'webgpu is the built-in engine\'s; the torch backend runs on "auto", "cpu" or "cuda"';
       ctx.addIssue({ code: 'custom', path: ['device'], message });
+    }
+    if (c.train.stepsPerRun > 1) {
+      const steps = (message: string) => ctx.addIssue({ code: 'custom', path: ['train', 'stepsPerRun'], message });
+      if (c.train.gradAccum > 1) steps('several steps per run take one micro-batch each: set train.gradAccum 1, or stepsPerRun 1');
+      if (c.backend.kind === 'torch') steps('several steps per run are the built-in engine\'s (backend.kind "builtin")');
     }
     if (c.data.maxPromptTokens + c.data.maxResponseTokens + 1 > 100000) {
       ctx.addIssue({ code: 'custom', path: ['data', 'maxResponseTokens'], message: 'prompt + response tokens is unreasonably large' });

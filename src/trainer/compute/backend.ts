@@ -115,6 +115,11 @@ export interface Trainer<B> {
   readonly step: number;
   /** One optimizer update over the micro-batches (gradients accumulated when there are several). */
   update(micro: readonly B[], lr: number): Promise<StepStats>;
+  /**
+   * K updates, one per entry of `steps` with lrs[k], in one runtime call where the backend can (ONNX Runtime: a Loop
+   * graph; weights and optimizer state cross to the device once per K updates). Equal to K update() calls.
+   */
+  updateMany?(steps: readonly (readonly B[])[], lrs: readonly number[]): Promise<StepStats[]>;
   /** A copy of the current weights (async: a worker backend fetches them). */
   weights(): Promise<Map<string, Float32Array>>;
   /** A copy of the weights and optimizer state. */

@@ -4,6 +4,9 @@
 // forward-backward-update (gradient accumulation happens inside the trainer, global-norm clipping
 // inside the step graph), then the caller's checks, logging, evaluation and checkpoints. What differs
 // between the four is passed in; the loop itself is written once.
+// With stepsPerRun K > 1 the trainer makes up to K updates per call (Trainer.updateMany: a Loop graph), then the
+// caller's afterStep runs for each of them in order; a run ends at every step the caller marks as a boundary
+// (evaluation, checkpoint), so what afterStep reads from the trainer there is that step's state.
 
 import { type Schedule, getLr } from '../model/schedule.js';
 import type { StepStats, Trainer } from './backend.js';
@@ -32,24 +35,48 @@ export interface LoopPlan<B> {
   beforeStep?(step: number): void | Promise<void>;
   /** After each update: the loss check, logging, evaluation, checkpoints. */
   afterStep?(done: StepDone<B>): void | Promise<void>;
+  /**
+   * Updates per trainer call (default 1; more needs Trainer.updateMany, else 1). Stop and checkpoint-now requests
+   * (beforeStep) are then checked before each call, not each update.
+   */
+  stepsPerRun?: number;
+  /** Whether afterStep of update `step` (1-based) reads the trainer (evaluates, saves): a run of updates ends there. */
+  boundary?(step: number): boolean;
+}
+
+/** How many updates from `step` (0-based) the next trainer call makes: up to stepsPerRun, ending at a boundary. */
+export function runLength<B>(plan: LoopPlan<B>, step: number, canMany: boolean): number {
+  const most = Math.min(canMany ? (plan.stepsPerRun ?? 1) : 1, plan.to - step);
+  for (let k = 1; k < most; k++) if (plan.boundary?.(step + k)) return k;
+  return most;
 }
 
 /** Runs updates `from` .. `to` - 1 of `trainer`; returns each update's loss. */
 export async function trainLoop<B>(trainer: Trainer<B>, plan: LoopPlan<B>): Promise<number[]> {
   const losses: number[] = [];
-  for (let step = plan.from; step < plan.to; step++) {
+  const lrAt = (step: number): number => (typeof plan.lr === 'number' ? plan.lr : getLr(plan.lr, step));
+  const many = trainer.updateMany?.bind(trainer);
+  for (let step = plan.from; step < plan.to;) {
     // requests: stop, checkpoint now
     await plan.beforeStep?.(step);
-    // learning rate
-    const lr = typeof plan.lr === 'number' ? plan.lr : getLr(plan.lr, step);
-    // batches; forward-backward-update
+    const k = runLength(plan, step, many !== undefined);
+    // learning rate; batches; forward-backward-update (k of them in one call)
     const t0 = performance.now();
-    const batches = await plan.batches(step);
-    const stats = await trainer.update(batches, lr);
-    const elapsedMs = performance.now() - t0;
-    losses.push(stats.loss);
-    // checks, logging, evaluation, checkpoints
-    await plan.afterStep?.({ step: step + 1, lr, stats, batches, elapsedMs });
+    const lrs: number[] = [];
+    const batches: (readonly B[])[] = [];
+    for (let i = 0; i < k; i++) {
+      lrs.push(lrAt(step + i));
+      batches.push(await plan.batches(step + i));
+    }
+    const stats = many && k > 1 ? await many(batches, lrs) : [await trainer.update(batches[0], lrs[0])];
+    if (stats.length !== k) throw new Error(`trainLoop: the trainer returned ${stats.length} step stats for ${k} updates`);
+    const elapsedMs = (performance.now() - t0) / k; // per update
+    // checks, logging, evaluation, checkpoints: per update, in order
+    for (let i = 0; i < k; i++) {
+      losses.push(stats[i].loss);
+      await plan.afterStep?.({ step: step + i + 1, lr: lrs[i], stats: stats[i], batches: batches[i], elapsedMs });
+    }
+    step += k;
   }
   return losses;
 }

@@ -2,6 +2,8 @@
 // topological order (an op can only consume values that already exist), which the autodiff driver
 // (grad.ts) relies on. Shapes are static where known; a string dim is symbolic (e.g. "B", "T").
 // Serialization to ONNX lives in onnx.ts; nothing here knows protobuf.
+// A graph can be a subgraph (a Loop's body, an attribute of type 'graph'): it reads values of the
+// enclosing graph through captures (ONNX outer-scope references: the inner value has the outer name).
 
 export type FloatType = 'float32' | 'float64';
 export type DType = FloatType | 'int64' | 'int32' | 'bool';
@@ -17,9 +19,18 @@ export type Attr =
   | { type: 'floats'; value: readonly number[] }
   | { type: 'string'; value: string }
   /** A constant used as an attribute (e.g. ConstantOfShape's value), not as an input. */
-  | { type: 'tensor'; value: Value };
+  | { type: 'tensor'; value: Value }
+  /** A subgraph (a Loop's body); it may read values of the graph holding the node through its captures. */
+  | { type: 'graph'; value: Graph };
 
-export type ValueKind = 'input' | 'constant' | 'node';
+/** 'outer': a value of the enclosing graph, read by name from a subgraph (Graph.capture). */
+export type ValueKind = 'input' | 'constant' | 'node' | 'outer';
+
+/** A value of the enclosing graph read inside a subgraph: `inner` stands for `outer` there. */
+export interface Capture {
+  readonly inner: Value;
+  readonly outer: Value;
+}
 
 export class Value {
   constructor(
@@ -84,8 +95,12 @@ export class Graph {
   readonly constants: Value[] = [];
   readonly nodes: Node[] = [];
   readonly outputs: GraphOutput[] = [];
+  /** Values of the enclosing graph this subgraph reads (empty for a top-level graph). */
+  readonly captures: Capture[] = [];
   private nextId = 0;
   private readonly usedNames = new Set<string>();
+  /** Names kept free by reserveNames (the outer graph's), which captures may take. */
+  private readonly reserved = new Set<string>();
   private readonly scalarCache = new Map<string, Value>();
 
   constructor(options: GraphOptions = {}) {
@@ -101,6 +116,36 @@ export class Graph {
     for (let i = 1; this.usedNames.has(name); i++) name = `${prefix}_${i}`;
     this.usedNames.add(name);
     return name;
+  }
+
+  /** Every name taken so far (values, inputs, constants). */
+  get names(): ReadonlySet<string> {
+    return this.usedNames;
+  }
+
+  /** Keeps `names` free of this graph's values: a subgraph's names must not shadow the outer graph's (ONNX). */
+  reserveNames(names: Iterable<string>): void {
+    for (const n of names) {
+      this.usedNames.add(n);
+      this.reserved.add(n);
+    }
+  }
+
+  /**
+   * `outer`, a value of the enclosing graph, as a value of this subgraph (read by name: an ONNX outer-scope
+   * reference, neither an input nor a copy). Capturing the same value twice gives the same inner value.
+   */
+  capture(outer: Value): Value {
+    if (outer.graph === this) throw new Error(`graph ${this.name}: ${outer.name} is its own value, not an outer one`);
+    const seen = this.captures.find((c) => c.outer === outer);
+    if (seen) return seen.inner;
+    if (this.usedNames.has(outer.name) && !this.reserved.has(outer.name)) {
+      throw new Error(`graph ${this.name}: capturing ${outer.name} would shadow its own value of that name (hint: reserveNames first)`);
+    }
+    const inner = new Value(this, this.nextId++, outer.name, outer.dtype, outer.shape, 'outer');
+    this.usedNames.add(outer.name);
+    this.captures.push({ inner, outer });
+    return inner;
   }
 
   private claimName(name: string): string {

@@ -1,9 +1,10 @@
 // Serialization of a Graph to an ONNX ModelProto (the bytes a runtime session loads), through the
 // `onnx-proto` package's generated protobuf classes. The only module that knows ONNX protobuf.
-// Nodes that no output needs (e.g. gradients nobody asked for) are pruned here.
+// Nodes that no output needs (e.g. gradients nobody asked for) are pruned here. A node with a subgraph
+// (a Loop's body) serializes it as a GraphProto attribute; the body reads outer values by name.
 
 import { onnx } from 'onnx-proto';
-import type { Attr, DType, Graph, Node, Shape, TypedData } from './ir.js';
+import type { Attr, DType, Graph, Node, Shape, TypedData, Value } from './ir.js';
 
 export const MIN_OPSET = 18;
 export const MAX_OPSET = 26;
@@ -66,7 +67,16 @@ function attribute(name: string, a: Attr): onnx.IAttributeProto {
       return { name, type: T.STRING, s: new TextEncoder().encode(a.value) };
     case 'tensor':
       return { name, type: T.TENSOR, t: tensorProto(a.value.name, a.value.dtype, a.value.shape, a.value.data as TypedData) };
+    case 'graph':
+      return { name, type: T.GRAPH, g: graphProto(a.value, `${a.value.name}/`) };
   }
+}
+
+/** What a node reads: its inputs and, through its subgraphs' captures, values of its graph read by name. */
+export function nodeReads(n: Node): Value[] {
+  const reads = [...n.inputs];
+  for (const a of Object.values(n.attrs)) if (a.type === 'graph') reads.push(...a.value.captures.map((c) => c.outer));
+  return reads;
 }
 
 /** Nodes needed to compute the graph's outputs, in topological order. */
@@ -77,16 +87,13 @@ export function liveNodes(g: Graph): Node[] {
     const node = g.nodes[i];
     if (!node.outputs.some((y) => needed.has(y.id))) continue;
     keep.push(node);
-    for (const x of node.inputs) needed.add(x.id);
+    for (const x of nodeReads(node)) needed.add(x.id);
   }
   return keep.reverse();
 }
 
-export function toModelProto(g: Graph, options: SerializeOptions = {}): onnx.ModelProto {
-  const opset = options.opset ?? MIN_OPSET;
-  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
-    throw new Error(`opset ${opset} is not supported (use ${MIN_OPSET}..${MAX_OPSET})`);
-  }
+/** The graph (a model's, or a subgraph) with its live nodes, the constants they read and renames of its outputs. */
+function graphProto(g: Graph, nodePrefix = ''): onnx.IGraphProto {
   if (g.outputs.length === 0) throw new Error(`graph ${g.name} has no outputs`);
   const nodes = liveNodes(g);
 
@@ -95,13 +102,13 @@ export function toModelProto(g: Graph, options: SerializeOptions = {}): onnx.Mod
   const outputs: onnx.IValueInfoProto[] = [];
   for (const out of g.outputs) {
     if (out.name !== out.value.name) {
-      renames.push({ opType: 'Identity', input: [out.value.name], output: [out.name], name: `out_${out.name}` });
+      renames.push({ opType: 'Identity', input: [out.value.name], output: [out.name], name: `${nodePrefix}out_${out.name}` });
     }
     outputs.push(valueInfo(out.name, out.value.dtype, out.value.shape));
   }
 
   const used = new Set<number>();
-  for (const n of nodes) for (const x of n.inputs) used.add(x.id);
+  for (const n of nodes) for (const x of nodeReads(n)) used.add(x.id);
   for (const out of g.outputs) used.add(out.value.id);
 
   const graph: onnx.IGraphProto = {
@@ -113,7 +120,7 @@ export function toModelProto(g: Graph, options: SerializeOptions = {}): onnx.Mod
       ...nodes.map((n, i) => ({
         opType: n.op === 'StopGradient' ? 'Identity' : n.op,
         domain: n.domain,
-        name: `n${i}_${n.op}`,
+        name: `${nodePrefix}n${i}_${n.op}`,
         input: n.inputs.map((x) => x.name),
         output: n.outputs.map((y) => y.name),
         attribute: Object.entries(n.attrs).map(([k, a]) => attribute(k, a)),
@@ -121,7 +128,26 @@ export function toModelProto(g: Graph, options: SerializeOptions = {}): onnx.Mod
       ...renames,
     ],
   };
-  const domains = new Set(nodes.map((n) => n.domain).filter((d) => d !== ''));
+  return graph;
+}
+
+/** Operator domains other than the default one, in `g` and its subgraphs. */
+function customDomains(g: Graph, into = new Set<string>()): Set<string> {
+  for (const n of liveNodes(g)) {
+    if (n.domain !== '') into.add(n.domain);
+    for (const a of Object.values(n.attrs)) if (a.type === 'graph') customDomains(a.value, into);
+  }
+  return into;
+}
+
+export function toModelProto(g: Graph, options: SerializeOptions = {}): onnx.ModelProto {
+  const opset = options.opset ?? MIN_OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
+    throw new Error(`opset ${opset} is not supported (use ${MIN_OPSET}..${MAX_OPSET})`);
+  }
+  if (g.captures.length > 0) throw new Error(`graph ${g.name} reads outer values (${g.captures[0].outer.name}): it is a subgraph`);
+  const graph = graphProto(g);
+  const domains = customDomains(g);
   return onnx.ModelProto.create({
     irVersion: irVersionFor(opset),
     producerName: options.producerName ?? 'alol-studio',

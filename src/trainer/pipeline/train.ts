@@ -215,8 +215,12 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
         ctx.control.checkpointRequested = false;
         if (ctx.control.stopRequested) throw new StopRequested(dir);
       },
+      // several updates per trainer call (train.stepsPerRun), ending where afterStep evaluates or saves
+      stepsPerRun: train.stepsPerRun,
+      boundary: (step) =>
+        (Boolean(opts.evaluate) && budget.evalEvery > 0 && step % budget.evalEvery === 0) ||
+        (train.checkpointEvery > 0 && step % train.checkpointEvery === 0),
       batches: async () => {
-        drawn.clear();
         const out: TrainBatch[] = [];
         for (let m = 0; m < train.gradAccum; m++) out.push(await assemble(sampler.next(unitsPerBatch)));
         return out;
@@ -226,6 +230,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
         if (!Number.isFinite(stats.loss) || !Number.isFinite(stats.gradNorm)) {
           await watchdog(opts.dir, audit, advantages, coefOf, variant, step, stats, drawn.get(batches[batches.length - 1]) ?? []);
         }
+        for (const b of batches) drawn.delete(b); // with several updates per run, later ones are drawn already
         // logging
         const tokens = batches.reduce((a, b) => a + b.mask.reduce((s, x) => s + x, 0), 0);
         const { loss, gradNorm } = stats;

@@ -157,6 +157,46 @@ export class Stepper {
     return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef), extra: extraScalars(out) };
   }
 
+  /**
+   * K optimizer updates in one run of a Loop graph (graph/loop.ts): parameters and moments are fed once and read
+   * back once. `stacked` holds each step's batch inputs along a first axis of length K = lrs.length; `shared` the
+   * inputs every step reads unchanged. Returns one StepStats per step, in order.
+   */
+  async updateMany(
+    session: Session,
+    stacked: Record<string, OrtTensor>,
+    lrs: readonly number[],
+    shared: Record<string, OrtTensor> = {},
+  ): Promise<StepStats[]> {
+    const k = lrs.length;
+    if (k === 0) throw new Error('updateMany: lrs is empty (one learning rate per step)');
+    if (this.microSteps > 0) throw new Error('updateMany: micro-batches were accumulated; finish them with update() first');
+    for (const [name, t] of Object.entries(stacked)) {
+      if (t.dims[0] !== k) throw new Error(`updateMany: stacked input ${name} has ${t.dims[0]} steps on its first axis, not ${k}`);
+    }
+    const lr = tensor(this.float, this.float === 'float32' ? Float32Array.from(lrs) : Float64Array.from(lrs), [k]);
+    const feeds: Record<string, OrtTensor> = { ...shared, ...stacked, lr, step: scalar(this.float, this.step + 1) };
+    const into: Record<string, OrtTensor> = {};
+    for (const [name, b] of [...this.params, ...this.moments]) {
+      feeds[name] = b.currentTensor();
+      into[newName(name)] = b.nextTensor();
+    }
+    const out = await session.run(feeds, into);
+    const next = out[newName('step')];
+    if (next && first(next) !== this.step + k + 1) {
+      throw new Error(`updateMany: the graph ran ${first(next) - this.step - 1} steps, not ${k} (hint: its K must be lrs.length)`);
+    }
+    for (const b of [...this.params.values(), ...this.moments.values()]) b.swap();
+    this.step += k;
+    const at = (name: string, i: number): number => Number((out[name].data as FloatArray)[i]);
+    const perStep = Object.entries(out).filter(([name, t]) => !name.startsWith('new.') && t.dims.length === 1 && t.dims[0] === k);
+    return Array.from({ length: k }, (_, i) => {
+      const extra: Record<string, number> = {};
+      for (const [name] of perStep) if (!['loss', 'grad_norm', 'clip_coef'].includes(name)) extra[name] = at(name, i);
+      return { loss: at('loss', i), gradNorm: at('grad_norm', i), clipCoef: at('clip_coef', i), extra };
+    });
+  }
+
   /** Adds one micro-batch's gradients to the accumulators (an `accumulate` graph); returns its loss. */
   async accumulate(session: Session, batch: Record<string, OrtTensor>): Promise<number> {
     const feeds: Record<string, OrtTensor> = { ...batch };

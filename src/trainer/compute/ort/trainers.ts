@@ -3,17 +3,20 @@
 // The policy trainer runs weighted NLL (pretraining, SFT) or an A-LoL variant's loss (alol/losses.ts);
 // the value head trains and predicts with value/head.ts's graphs.
 
+import type { Graph } from '../../graph/ir.js';
+import { type LoopPass, buildLoopGraph } from '../../graph/loop.js';
 import { serialize } from '../../graph/onnx.js';
 import type { StepMode } from '../../graph/optim.js';
 import { buildAlolStepGraph, needsPolicyLogprobs } from '../../alol/losses.js';
 import { type ModelConfig, configKey } from '../../model/config.js';
-import { LORA_SEED, buildLogprobGraph, buildStepGraph } from '../../model/gpt-graphs.js';
+import { type BatchShape, LORA_SEED, buildLogprobGraph, buildStepGraph } from '../../model/gpt-graphs.js';
 import { paramFeeds, paramInfos } from '../../model/family.js';
 import { loraParamInfos } from '../../model/lora.js';
 import type { SessionPool } from '../../runtime/pool.js';
 import { type OrtTensor, type Session, type SessionOptions, disposeTensor, tensor } from '../../runtime/session.js';
 import { type FloatArray, Stepper } from '../../runtime/stepper.js';
 import { DeviceStepper, stateOutputs } from '../../runtime/device-stepper.js';
+import { padBatch, stackFeeds } from './stack.js';
 import {
   VALUE_ADAMW,
   type ValueHeadConfig,
@@ -105,6 +108,9 @@ async function accumulateThenUpdate<B>(
   return { loss: (lossSum + out.loss) / micro.length, gradNorm: out.gradNorm, extra: out.extra };
 }
 
+/** Prefix of kto's mismatched-rows token inputs in a loop graph (kl_ids, kl_targets, kl_mask). */
+const KL = 'kl_';
+
 /** The dropout seed of one micro-batch: a function of the run's seed, the update and the micro-batch. */
 const dropoutSeed = (seed: number, step: number, micro: number): bigint =>
   BigInt(seed) * 1000003n + BigInt(step) * 1024n + BigInt(micro);
@@ -160,25 +166,49 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     return this.stepper.step;
   }
 
-  private stepSession(mode: StepMode, t: number): Promise<Session> {
+  /** The pool key of the step graph of `mode` for [B, T] batches (without what the runtime adds, e.g. ':device'). */
+  private stepKey(mode: StepMode, t: number): string {
     const { objective, rows: b, adamw } = this.spec;
     const what = objective.kind === 'nll' ? 'gpt_step' : `alol_${objective.variant}_step`;
     const settings = objective.kind === 'nll' ? '' : `:${JSON.stringify(objective.settings)}`;
-    const key = `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}`;
+    return `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}`;
+  }
+
+  private stepGraph(mode: StepMode, t: number): Graph {
+    const { objective, rows: b, adamw } = this.spec;
     const lora = this.spec.lora?.spec;
+    return objective.kind === 'nll'
+      ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora, composedLogSoftmax: this.webgpu })
+      : buildAlolStepGraph(this.cfg, b, t, {
+        variant: objective.variant, settings: objective.settings, mode, adamw, lora, composedLogSoftmax: this.webgpu,
+      });
+  }
+
+  private stepSession(mode: StepMode, t: number): Promise<Session> {
     const device = this.webgpu ? { deviceOutputs: stateOutputs(this.stepper.paramNames, mode) } : undefined;
-    return this.sessions.get(
-      `${key}${device ? ':device' : ''}`,
-      () =>
-        serialize(
-          objective.kind === 'nll'
-            ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora, composedLogSoftmax: this.webgpu })
-            : buildAlolStepGraph(this.cfg, b, t, {
-              variant: objective.variant, settings: objective.settings, mode, adamw, lora, composedLogSoftmax: this.webgpu,
-            }),
-        ),
-      device,
-    );
+    return this.sessions.get(`${this.stepKey(mode, t)}${device ? ':device' : ''}`, () => serialize(this.stepGraph(mode, t)), device);
+  }
+
+  /**
+   * K update steps in one run (graph/loop.ts), on the host stepper: the no-grad log-prob graph the single step runs
+   * first is inlined into the loop body before the step (same graph, same numbers); LoRA's frozen base is fed once.
+   */
+  private loopSession(k: number, t: number, kl: { rows: number; seqLen: number } | null): Promise<Session> {
+    const { objective, rows: b } = this.spec;
+    const klKey = kl ? `:kl${kl.rows}x${kl.seqLen}` : '';
+    return this.sessions.get(`${this.stepKey('update', t)}:loop${k}${klKey}`, () => {
+      const logprobs = (shape: BatchShape) => buildLogprobGraph(this.cfg, shape, { lora: this.spec.lora?.spec });
+      const passes: LoopPass[] = [];
+      if (objective.kind === 'variant' && needsPolicyLogprobs(objective.variant)) {
+        passes.push({ graph: logprobs({ batch: b, seqLen: t }), feeds: { policy_token_logp: 'token_logprob' } });
+      }
+      if (kl) {
+        // kto's z0: the mismatched rows' log-probs under the current policy, fed as kl_ids, kl_targets, kl_mask
+        const inputs = { ids: `${KL}ids`, targets: `${KL}targets`, mask: `${KL}mask` };
+        passes.push({ graph: logprobs({ batch: kl.rows, seqLen: kl.seqLen }), inputs, feeds: { kl_logp: 'seq_logprob' } });
+      }
+      return serialize(buildLoopGraph(this.stepGraph('update', t), { steps: k, shared: Object.keys(this.frozen), passes }));
+    });
   }
 
   /**
@@ -234,23 +264,34 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     return { token: out.token_logprob.data as Float32Array, seq: out.seq_logprob.data as Float32Array };
   }
 
-  /** The feeds of one micro-batch; A-LoL's importance weights read the policy's log-probs from a no-grad pass. */
-  private async feeds(batch: TrainBatch): Promise<Record<string, OrtTensor>> {
+  /**
+   * A micro-batch's own feeds, computed on the host: tokens, the objective's per-row inputs and LoRA's dropout seed
+   * (`update` and `micro` number it); not the frozen base nor what a no-grad pass computes.
+   */
+  private hostFeeds(batch: TrainBatch, update: number, micro: number): Record<string, OrtTensor> {
     const [b, t] = [batch.rows, batch.seqLen];
-    const feeds: Record<string, OrtTensor> = { ...this.frozen, ...this.tokenFeeds(batch) };
+    const feeds: Record<string, OrtTensor> = this.tokenFeeds(batch);
     const { objective, lora } = this.spec;
-    if (lora && lora.spec.dropout > 0) {
-      feeds[LORA_SEED] = tensor('int64', BigInt64Array.of(dropoutSeed(lora.seed, this.stepper.step, this.micro++)), []);
-    }
+    if (lora && lora.spec.dropout > 0) feeds[LORA_SEED] = tensor('int64', BigInt64Array.of(dropoutSeed(lora.seed, update, micro)), []);
     const need = (x: Float32Array | undefined, name: string): Float32Array => {
       if (!x) throw new Error(`trainer: the batch lacks ${name}`);
       return x;
     };
     if (objective.kind === 'nll') return { ...feeds, example_weight: tensor('float32', need(batch.exampleWeight, 'exampleWeight'), [b]) };
-    const extra: Record<string, OrtTensor> = {
-      ref_token_logp: tensor('float32', need(batch.refTokenLogp, 'refTokenLogp'), [b, t]),
-      coef: tensor('float32', need(batch.coef, 'coef'), [b]),
-    };
+    feeds.ref_token_logp = tensor('float32', need(batch.refTokenLogp, 'refTokenLogp'), [b, t]);
+    feeds.coef = tensor('float32', need(batch.coef, 'coef'), [b]);
+    if (objective.variant === 'kto') feeds.kl_ref_logp = tensor('float32', need(batch.klRefLogp, 'klRefLogp'), [b]);
+    for (const [name, x] of Object.entries(batch.extraFeeds ?? {})) feeds[name] = tensor('float32', x.data, x.dims);
+    return feeds;
+  }
+
+  /** The feeds of one micro-batch; A-LoL's importance weights read the policy's log-probs from a no-grad pass. */
+  private async feeds(batch: TrainBatch): Promise<Record<string, OrtTensor>> {
+    const [b, t] = [batch.rows, batch.seqLen];
+    const feeds: Record<string, OrtTensor> = { ...this.frozen, ...this.hostFeeds(batch, this.stepper.step, this.micro++) };
+    const { objective } = this.spec;
+    if (objective.kind === 'nll') return feeds;
+    const extra: Record<string, OrtTensor> = {};
     if (needsPolicyLogprobs(objective.variant)) {
       // the inference graph that produced the reference log-probs (see losses.ts): every weight is 1 at step 0
       const out = await this.passInStep(b, t, { ...this.weightFeeds(), ...this.tokenFeeds(batch) });
@@ -262,9 +303,7 @@ export class OrtPolicyTrainer implements PolicyTrainer {
       if (!kl) throw new Error('trainer: the kto batch lacks klBatch');
       const out = await this.passInStep(kl.rows, kl.seqLen, { ...this.weightFeeds(), ...this.tokenFeeds(kl) });
       extra.kl_logp = out.seq_logprob;
-      extra.kl_ref_logp = tensor('float32', need(batch.klRefLogp, 'klRefLogp'), [b]);
     }
-    for (const [name, x] of Object.entries(batch.extraFeeds ?? {})) extra[name] = tensor('float32', x.data, x.dims);
     return { ...feeds, ...extra };
   }
 
@@ -279,6 +318,47 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     } finally {
       for (const x of this.transient.splice(0)) disposeTensor(x);
     }
+  }
+
+  /**
+   * K updates, one micro-batch each, in one run of a Loop graph: the weights and AdamW state cross to the runtime
+   * once and back once (what CUDA needs, where Node keeps no output on the device). The batches are padded to the
+   * longest of them (kto's mismatched rows to theirs). Equal to K update() calls (test/unit/loop-steps.test.ts,
+   * loop-trainer.test.ts). On WebGPU, whose state already stays
+   * on the device, and for K = 1 it is K update() calls.
+   */
+  async updateMany(steps: readonly (readonly TrainBatch[])[], lrs: readonly number[]): Promise<StepStats[]> {
+    if (steps.length !== lrs.length) throw new Error(`trainer.updateMany: ${steps.length} steps but ${lrs.length} learning rates`);
+    const stepper = this.stepper;
+    if (stepper instanceof DeviceStepper || steps.length <= 1) {
+      const stats: StepStats[] = [];
+      for (const [k, micro] of steps.entries()) stats.push(await this.update(micro, lrs[k]));
+      return stats;
+    }
+    steps.forEach((micro, k) => {
+      if (micro.length !== 1) {
+        throw new Error(
+          `trainer.updateMany: step ${k} has ${micro.length} micro-batches; several steps per run take one each ` +
+            '(hint: train.gradAccum 1, or train.stepsPerRun 1)',
+        );
+      }
+    });
+    const { objective } = this.spec;
+    const t = Math.max(...steps.map((micro) => micro[0].seqLen));
+    const kls = objective.kind === 'variant' && objective.variant === 'kto' ? steps.map((micro, k) => {
+      if (!micro[0].klBatch) throw new Error(`trainer.updateMany: the kto batch of step ${k} lacks klBatch`);
+      return micro[0].klBatch;
+    }) : null;
+    const klLen = kls ? Math.max(...kls.map((kl) => kl.seqLen)) : 0;
+    const feeds = steps.map((micro, k) => {
+      const own = this.hostFeeds(padBatch(micro[0], t), stepper.step + k, 0);
+      if (!kls) return own;
+      const kl = Object.entries(this.tokenFeeds(padBatch(kls[k], klLen))).map(([name, x]) => [`${KL}${name}`, x]);
+      return { ...own, ...Object.fromEntries(kl) };
+    });
+    const session = await this.loopSession(steps.length, t, kls ? { rows: kls[0].rows, seqLen: klLen } : null);
+    const stats = await stepper.updateMany(session, stackFeeds(feeds), lrs, this.frozen);
+    return stats.map((s) => ({ loss: s.loss, gradNorm: s.gradNorm, extra: s.extra }));
   }
 
   weights(): Promise<Map<string, Float32Array>> {
