@@ -108,7 +108,10 @@ export async function openRunContext(spec: RunSpec): Promise<RunContext> {
 
 /** The run's compute backend, as config.backend says. */
 function backendOf(config: RunConfig, device: ResolvedDevice, runDir: string, spec: RunSpec): ComputeBackend {
-  if (config.backend.kind === 'builtin') return localBackend({ provider: device.provider, threads: config.threads });
+  if (config.backend.kind === 'builtin') {
+    // throws (backend.precision, the provider, what to do) before any compute when the provider cannot run it
+    return localBackend({ provider: device.provider, threads: config.threads, precision: config.backend.precision });
+  }
   return new TorchBackend({
     python: spec.python ?? null,
     backend: config.backend,
@@ -129,6 +132,8 @@ export interface RunFlags {
   cache: boolean;
   /** --backend: sets backend.kind. */
   backend?: 'builtin' | 'torch';
+  /** --precision: sets backend.precision. */
+  precision?: 'float32' | 'float16' | 'bfloat16';
   /** --python: the torch backend's interpreter. */
   python?: string | null;
 }
@@ -142,7 +147,11 @@ export async function openRunFromFlags(
   flags: RunFlags,
   io: Pick<RunSpec, 'say' | 'progress' | 'control' | 'toStdout'>,
 ): Promise<RunContext> {
-  const set = [...(flags.backend ? [`backend.kind=${flags.backend}`] : []), ...(flags.set ?? [])];
+  const set = [
+    ...(flags.backend ? [`backend.kind=${flags.backend}`] : []),
+    ...(flags.precision ? [`backend.precision=${flags.precision}`] : []),
+    ...(flags.set ?? []),
+  ];
   const loaded = await loadRunConfig(flags.config ?? null, set);
   const runDir = path.resolve(flags.out ?? path.join(loaded.baseDir, 'runs', runName(verb)));
   const cacheDir = flags.cache ? path.resolve(flags.cacheDir ?? path.join(loaded.baseDir, '.alol', 'cache')) : null;

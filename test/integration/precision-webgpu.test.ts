@@ -1,0 +1,199 @@
+// Mixed precision on WebGPU (graph/ops.ts matmul autocast, graph/optim.ts loss scaling, runtime/loss-scale.ts):
+// the float16 step graph against the float32 one on the same inputs, and a short training run of the tiny model in
+// float16 against float32, within the tolerances below (measured on Mesa's lavapipe; see docs/benchmarks.md "The GPU
+// check"). Skips with the reason when there is no WebGPU adapter or it lacks float16 (shader-f16) — unless
+// ALOL_REQUIRE_WEBGPU=1 (set by .ci/run), where that fails.
+
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { OrtBackend } from '../../src/trainer/compute/ort/backend.js';
+import type { TrainBatch } from '../../src/trainer/compute/backend.js';
+import { type ComputeType, Graph } from '../../src/trainer/graph/ir.js';
+import { serialize } from '../../src/trainer/graph/onnx.js';
+import * as o from '../../src/trainer/graph/ops.js';
+import { DEFAULT_ADAMW, GRAD_FINITE, LOSS_SCALE } from '../../src/trainer/graph/optim.js';
+import { initParams, paramFeeds } from '../../src/trainer/model/family.js';
+import { gptConfig } from '../../src/trainer/model/gpt-config.js';
+import { buildStepGraph } from '../../src/trainer/model/gpt-graphs.js';
+import { probeProvider } from '../../src/trainer/runtime/device.js';
+import { Session, tensor } from '../../src/trainer/runtime/session.js';
+import { Rng } from '../../src/trainer/util/rng.js';
+
+process.env.XDG_RUNTIME_DIR ??= '/tmp'; // Dawn's Vulkan backend warns without it
+const REQUIRED = process.env.ALOL_REQUIRE_WEBGPU === '1';
+
+const cfg = gptConfig({ vocabSize: 257, nPositions: 32, nEmbd: 32, nLayer: 2, nHead: 4 });
+const [B, T] = [4, 32];
+const STEPS = 16;
+
+// Tolerances (nats/token of the mean loss; the tiny model starts near ln 257 = 5.55), about 10x what lavapipe gives:
+// one step's loss 4e-6 apart between float16 and float32 MatMuls (a row's summed log-prob 3.4e-4), a 16-step run's
+// losses at most 2.0e-4 apart.
+const ONE_STEP_LOSS_TOL = 5e-4;
+const RUN_LOSS_TOL = 2e-3;
+
+/** Random tokens; targets a fixed map of each token (learnable in a few steps). */
+function batches(n: number, seed: number): TrainBatch[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () => {
+    const ids = BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(cfg.vocabSize)));
+    const targets = ids.map((x) => (x * 3n + 1n) % BigInt(cfg.vocabSize));
+    const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T < 4 ? 0 : 1));
+    return { rows: B, seqLen: T, ids, targets, mask, exampleWeight: new Float32Array(B).fill(1 / T) };
+  });
+}
+
+/** Whether the WebGPU provider runs a float16 MatMul (shader-f16) with float16 results; null when it does. */
+async function float16Missing(): Promise<string | null> {
+  const g = new Graph({ name: 'f16_probe' });
+  const a = g.floatInput('a', [2, 2]);
+  g.output('y', o.cast(o.matmul(o.cast(a, 'float16'), o.cast(a, 'float16')), 'float32'));
+  try {
+    const s = await Session.create(serialize(g), 'f16_probe', { provider: 'webgpu', logSeverity: 4 });
+    // 1 + 2^-11 is not a float16: rounded to 1 on the device, kept by a float32 fallback
+    const x = 1 + 2 ** -11;
+    const y = (await s.run({ a: tensor('float32', Float32Array.of(x, 0, 0, x), [2, 2]) })).y.data as Float32Array;
+    await s.release();
+    return y[0] === 1 ? null : `the WebGPU provider did not compute in float16 (got ${y[0]})`;
+  } catch (e) {
+    return `the WebGPU provider cannot run a float16 MatMul (${String(e instanceof Error ? e.message : e).split('\n')[0].slice(0, 200)})`;
+  }
+}
+
+async function train(precision: ComputeType, data: TrainBatch[]) {
+  const backend = new OrtBackend({ provider: 'webgpu', threads: 1 }, precision);
+  const trainer = backend.policyTrainer(
+    { config: cfg, params: initParams(cfg, 3) },
+    { objective: { kind: 'nll' }, rows: B, adamw: { ...DEFAULT_ADAMW, gradClip: 1 } },
+  );
+  const losses: number[] = [];
+  const extras: Record<string, number>[] = [];
+  try {
+    for (const batch of data) {
+      const s = await trainer.update([batch], 3e-3);
+      losses.push(s.loss);
+      extras.push(s.extra);
+    }
+    return { losses, extras, step: trainer.step, weights: await trainer.weights() };
+  } finally {
+    await trainer.dispose();
+    await backend.release();
+  }
+}
+
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+describe('mixed precision (float16) on WebGPU', () => {
+  let skip: string | false = false;
+  before(async () => {
+    const err = await probeProvider('webgpu');
+    if (err !== null) skip = `no WebGPU adapter (${err})`;
+    else skip = (await float16Missing()) ?? false;
+  });
+  const skipped = (t: { skip: (m: string) => void }): boolean => {
+    if (!skip) return false;
+    if (REQUIRED) assert.fail(`${skip}; ALOL_REQUIRE_WEBGPU=1 (install mesa-vulkan-drivers >= 25, see .ci/run)`);
+    t.skip(skip);
+    return true;
+  };
+
+  it('the float16 step graph: float32 inputs and outputs, the same loss as float32 within tolerance', async (t) => {
+    if (skipped(t)) return;
+    const [batch] = batches(1, 5);
+    const params = paramFeeds(cfg, initParams(cfg, 3), 'test');
+    const run = async (compute: ComputeType) => {
+      const g = buildStepGraph(cfg, { batch: B, seqLen: T }, { composedLogSoftmax: true, embeddingGrad: 'onehot', compute });
+      const feeds: Record<string, ReturnType<typeof tensor>> = {
+        ...params,
+        ids: tensor('int64', batch.ids, [B, T]),
+        targets: tensor('int64', batch.targets, [B, T]),
+        mask: tensor('float32', batch.mask, [B, T]),
+        example_weight: tensor('float32', batch.exampleWeight as Float32Array, [B]),
+        lr: tensor('float32', Float32Array.of(1e-3), []),
+        step: tensor('float32', Float32Array.of(1), []),
+      };
+      for (const v of g.inputs.filter((x) => x.name.startsWith('adam.'))) {
+        const p = params[v.name.slice('adam.m.'.length)]; // zero moments of its parameter's shape
+        feeds[v.name] = tensor('float32', new Float32Array(p.size), [...p.dims]);
+      }
+      if (compute === 'float16') feeds[LOSS_SCALE] = tensor('float32', Float32Array.of(1024), []);
+      const s = await Session.create(serialize(g), `step_${compute}`, { provider: 'webgpu' });
+      try {
+        const out = await s.run(feeds);
+        const seq = Float32Array.from(out.seq_logprob.data as Float32Array);
+        return { loss: Number(out.loss.data[0]), seq, norm: Number(out.grad_norm.data[0]), finite: out[GRAD_FINITE]?.data[0] };
+      } finally {
+        await s.release();
+      }
+    };
+    const f32 = await run('float32');
+    const f16 = await run('float16');
+    assert.equal(f16.finite, 1, 'the float16 gradients are finite at loss scale 1024');
+    const dLoss = Math.abs(f16.loss - f32.loss);
+    t.diagnostic(`loss float32 ${f32.loss}, float16 ${f16.loss} (|d| ${dLoss.toExponential(2)}); grad norm ${f32.norm} vs ${f16.norm}`);
+    assert.ok(dLoss < ONE_STEP_LOSS_TOL, `loss ${f16.loss} vs ${f32.loss}`);
+    // summed over T tokens a row's log-prob moves by ~1e-3: the MatMuls did run in float16 (a float32 fallback is exact)
+    const dSeq = maxAbs(f16.seq, f32.seq);
+    t.diagnostic(`seq_logprob max |d| ${dSeq.toExponential(2)}`);
+    assert.ok(dSeq > 0 && dSeq < T * ONE_STEP_LOSS_TOL, `seq_logprob ${f16.seq} vs ${f32.seq}`);
+    assert.ok(Math.abs(f16.norm - f32.norm) / f32.norm < 0.05, `gradient norm ${f16.norm} vs ${f32.norm}`);
+  });
+
+  it(`a ${STEPS}-step run in float16 follows float32 (losses within ${RUN_LOSS_TOL}); the loss scale is reported`, async (t) => {
+    if (skipped(t)) return;
+    const data = batches(STEPS, 1);
+    const f32 = await train('float32', data);
+    const f16 = await train('float16', data);
+    const diff = maxAbs(f16.losses, f32.losses);
+    const skippedUpdates = f16.extras.at(-1)?.skipped_updates ?? -1;
+    t.diagnostic(`float32 losses ${f32.losses.map((x) => x.toFixed(4)).join(' ')}`);
+    t.diagnostic(`float16 losses ${f16.losses.map((x) => x.toFixed(4)).join(' ')}`);
+    const scales = f16.extras.map((e) => e.loss_scale).join(' ');
+    t.diagnostic(`max |d loss| ${diff.toExponential(2)}; loss scales ${scales}; skipped ${skippedUpdates}`);
+    assert.ok(f16.extras.every((e) => typeof e.loss_scale === 'number' && e.loss_scale >= 1), 'each step reports its loss scale');
+    assert.equal(f16.step, STEPS - skippedUpdates, 'skipped updates are not counted as optimizer steps');
+    assert.ok(skippedUpdates <= 2, `at most the first steps skip while the scale backs off (${skippedUpdates})`);
+    assert.ok(diff < RUN_LOSS_TOL, `float16 losses ${f16.losses} vs float32 ${f32.losses}`);
+    assert.ok(f16.losses[STEPS - 1] < f16.losses[0] - 0.1, 'float16 training lowers the loss');
+    for (const name of f32.weights.keys()) {
+      const w16 = f16.weights.get(name) as Float32Array;
+      assert.ok(w16.every(Number.isFinite), `${name}: finite float32 master weights`);
+    }
+  });
+
+  it('an overflow in float16 skips the update (weights, moments and step unchanged) and halves the loss scale', async (t) => {
+    if (skipped(t)) return;
+    const backend = new OrtBackend({ provider: 'webgpu', threads: 1 }, 'float16');
+    const spec = { objective: { kind: 'nll' as const }, rows: B, adamw: DEFAULT_ADAMW };
+    const trainer = backend.policyTrainer({ config: cfg, params: initParams(cfg, 3) }, spec);
+    try {
+      const [a, b] = batches(2, 9);
+      await trainer.update([a], 3e-3);
+      const before = await trainer.state();
+      const scaler = (trainer as unknown as { stepper: { scaler: { scale: number } } }).stepper.scaler;
+      scaler.scale = 2 ** 40; // dLoss/dlogits * 2^40 is far past float16's 65504
+      const s = await trainer.update([b], 3e-3);
+      assert.equal(s.extra.grad_finite, 0, 'the float16 gradients overflowed');
+      assert.equal(s.extra.skipped_updates, 1);
+      assert.equal(s.extra.loss_scale, 2 ** 40, 'the step reports the scale it used');
+      assert.equal(scaler.scale, 2 ** 39, 'halved for the next step');
+      assert.equal(trainer.step, 1, 'a skipped update is not an optimizer step');
+      const after = await trainer.state();
+      for (const [name, w] of [...before.params, ...before.optimizer]) {
+        const w2 = after.params.get(name) ?? after.optimizer.get(name);
+        assert.deepEqual(w2, w, `${name} unchanged by the skipped update`);
+      }
+      scaler.scale = 1024;
+      const ok = await trainer.update([b], 3e-3);
+      assert.equal(ok.extra.grad_finite, 1);
+      assert.equal(trainer.step, 2);
+    } finally {
+      await trainer.dispose();
+      await backend.release();
+    }
+  });
+});
