@@ -14,7 +14,7 @@ import type { ComputeBackend } from '../compute/backend.js';
 import { localBackend } from '../compute/local.js';
 import { TorchBackend } from '../compute/torch/backend.js';
 import { failureOf } from '../errors.js';
-import { type ResolvedDevice, resolveDevice } from '../runtime/device.js';
+import { type ResolvedDevice, checkPrecision, resolveDevice } from '../runtime/device.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { type RunControl, StopRequested, newControl } from './control.js';
 import { RunLog, runName } from './events.js';
@@ -82,6 +82,8 @@ export async function openRunContext(spec: RunSpec): Promise<RunContext> {
   const torch = config.backend.kind === 'torch';
   const device = await resolveDevice(torch && config.device !== 'cpu' ? 'auto' : config.device, undefined, { webgpu: !torch });
   if (device.fallback) process.stderr.write(`alol: ${device.fallback}\n`);
+  // before the run starts: the error names backend.precision, the provider and what to do (the torch worker checks its own)
+  if (!torch) checkPrecision(config.backend.precision, device.provider, 'backend.precision');
   if (spec.announce ?? true) {
     const fallback = device.fallback ? { fallback: device.fallback } : {};
     const reason = device.reason && !torch ? { reason: device.reason } : {};
@@ -109,7 +111,6 @@ export async function openRunContext(spec: RunSpec): Promise<RunContext> {
 /** The run's compute backend, as config.backend says. */
 function backendOf(config: RunConfig, device: ResolvedDevice, runDir: string, spec: RunSpec): ComputeBackend {
   if (config.backend.kind === 'builtin') {
-    // throws (backend.precision, the provider, what to do) before any compute when the provider cannot run it
     return localBackend({ provider: device.provider, threads: config.threads, precision: config.backend.precision });
   }
   return new TorchBackend({
