@@ -171,7 +171,9 @@ async function stepSetup(compute: 'float32' | 'float16', params: ReadonlyMap<str
 
 describe('the dynamic loss scale', () => {
   const session = { inputNames: [LOSS_SCALE] } as unknown as SessionT;
-  const result = (finite: boolean): Record<string, OrtTensor> => ({ [GRAD_FINITE]: tensor('float32', Float32Array.of(finite ? 1 : 0), []) });
+  const result = (finite: boolean): Record<string, OrtTensor> => ({
+    [GRAD_FINITE]: tensor('float32', Float32Array.of(finite ? 1 : 0), []),
+  });
   it('halves after an overflow, doubles after growthInterval finite steps in a row, never below minScale', () => {
     const s = new LossScaler({ initScale: 8, growthInterval: 3, minScale: 2 });
     const extra: Record<string, number> = {};
@@ -205,8 +207,9 @@ describe('precision checks (before any compute)', () => {
     assert.doesNotThrow(() => checkPrecision('bfloat16', 'cuda'));
     assert.doesNotThrow(() => checkPrecision('float32', 'cpu'));
     const cpu = /precision float16 cannot run on the cpu provider: .*no float16 .*MatMul.*hint: use device webgpu or cuda/;
-    assert.throws(() => checkPrecision('float16', 'cpu'), (e: unknown) => e instanceof AlolError && e.code === 'config' && cpu.test(e.message));
-    assert.throws(() => checkPrecision('bfloat16', 'webgpu'), /bfloat16 cannot run on the webgpu provider.*hint: bfloat16 needs device cuda/);
+    const isConfigError = (e: unknown): boolean => e instanceof AlolError && e.code === 'config' && cpu.test(e.message);
+    assert.throws(() => checkPrecision('float16', 'cpu'), isConfigError);
+    assert.throws(() => checkPrecision('bfloat16', 'webgpu'), /bfloat16 cannot run on the webgpu provider.*hint: bfloat16 needs device/);
     assert.throws(() => checkPrecision('bfloat16', 'cpu', 'backend.precision'), /backend\.precision bfloat16 cannot run on the cpu/);
   });
   it('the backend refuses before it makes a session', () => {
