@@ -33,7 +33,7 @@ export const device = oneOf(DEVICE_REQUESTS);
 export const precision = oneOf(PRECISIONS);
 export const PRECISION_HELP =
   'float32 | float16 | bfloat16: what training MatMuls compute in (weights and AdamW stay float32); float16 needs ' +
-  '--device webgpu or cuda, bfloat16 cuda';
+  'device webgpu or cuda, bfloat16 cuda (refused on cpu)';
 
 export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
