@@ -178,6 +178,7 @@ describe('mixed precision (float16) on WebGPU', () => {
       scaler.scale = 2 ** 40; // dLoss/dlogits * 2^40 is far past float16's 65504
       const s = await trainer.update([b], 3e-3);
       assert.equal(s.extra.grad_finite, 0, 'the float16 gradients overflowed');
+      assert.equal(s.gradNorm, 0, 'a skipped update reports norm 0 (not a diverging run for the watchdog)');
       assert.equal(s.extra.skipped_updates, 1);
       assert.equal(s.extra.loss_scale, 2 ** 40, 'the step reports the scale it used');
       assert.equal(scaler.scale, 2 ** 39, 'halved for the next step');

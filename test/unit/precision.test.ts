@@ -16,7 +16,7 @@ import { gradients } from '../../src/trainer/graph/grad.js';
 import { Graph, bfloat16Bits, float16Bits } from '../../src/trainer/graph/ir.js';
 import { serialize, toModelProto } from '../../src/trainer/graph/onnx.js';
 import * as o from '../../src/trainer/graph/ops.js';
-import { DEFAULT_ADAMW, GRAD_FINITE, LOSS_SCALE } from '../../src/trainer/graph/optim.js';
+import { DEFAULT_ADAMW, GRAD_FINITE, LOSS_SCALE, type StepMode } from '../../src/trainer/graph/optim.js';
 import { initParams, paramFeeds } from '../../src/trainer/model/family.js';
 import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { buildStepGraph } from '../../src/trainer/model/gpt-graphs.js';
@@ -91,8 +91,8 @@ describe('the Cast gradient rule', () => {
   });
 });
 
-const stepGraph = (compute: 'float32' | 'float16' | 'bfloat16'): Graph =>
-  buildStepGraph(cfg, { batch: B, seqLen: T }, { compute, adamw: DEFAULT_ADAMW });
+const stepGraph = (compute: 'float32' | 'float16' | 'bfloat16', mode: StepMode = 'update'): Graph =>
+  buildStepGraph(cfg, { batch: B, seqLen: T }, { compute, mode, adamw: DEFAULT_ADAMW });
 
 describe('the float16 step graph', () => {
   it('keeps inputs, outputs, norms, softmax and the loss float32; runs every MatMul in float16', () => {
@@ -123,6 +123,26 @@ describe('the float16 step graph', () => {
     const y = (await session.run({ a: tensor('float32', Float32Array.of(x, 0, 0, x), [2, 2]) })).y.data as Float32Array;
     await session.release();
     assert.equal(y[0], Math.fround(x * x), 'the float32 product: the operands were not rounded to float16');
+  });
+
+  it('undoes the loss scale: on the CPU (float32 MatMuls) the gradient norm is float32\'s, also over micro-batches', async () => {
+    const params = initParams(cfg, 4);
+    const norms: Record<string, number[]> = {};
+    for (const compute of ['float32', 'float16'] as const) {
+      const { session, stepper, batch } = await stepSetup(compute, params);
+      const acc = await Session.create(serialize(stepGraph(compute, 'accumulate')), `acc_${compute}`, { threads: 1 });
+      const last = await Session.create(serialize(stepGraph(compute, 'accumulate-update')), `au_${compute}`, { threads: 1 });
+      stepper.scaler.scale = 4096;
+      const one = await stepper.update(session, batch, 1e-3);
+      await stepper.accumulate(acc, batch);
+      const two = await stepper.update(last, batch, 1e-3);
+      norms[compute] = [one.gradNorm, two.gradNorm];
+      for (const x of [session, acc, last]) await x.release();
+    }
+    for (let i = 0; i < 2; i++) {
+      const [a, b] = [norms.float32[i], norms.float16[i]];
+      assert.ok(Math.abs(a - b) / a < 1e-5, `grad norm ${b} (scaled graph) vs ${a}`);
+    }
   });
 
   it('skips the update when a gradient is not finite: weights, moments and the step unchanged, and says so', async () => {

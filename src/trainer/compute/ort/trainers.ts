@@ -105,7 +105,10 @@ async function accumulateThenUpdate<B>(
   }
   const { session, feeds } = await run(micro[micro.length - 1], micro.length > 1 ? 'accumulate-update' : 'update');
   const out = await stepper.update(session, feeds, lr);
-  return { loss: (lossSum + out.loss) / micro.length, gradNorm: out.gradNorm, extra: out.extra };
+  // float16: an update skipped because a gradient overflowed (the loss scale then halves) is not a diverging run;
+  // its norm was not finite, reported as 0 with extra.grad_finite 0 (runtime/loss-scale.ts)
+  const gradNorm = out.extra.grad_finite === 0 ? 0 : out.gradNorm;
+  return { loss: (lossSum + out.loss) / micro.length, gradNorm, extra: out.extra };
 }
 
 /** Prefix of kto's mismatched-rows token inputs in a loop graph (kl_ids, kl_targets, kl_mask). */
