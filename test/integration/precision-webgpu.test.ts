@@ -5,6 +5,10 @@
 // ALOL_REQUIRE_WEBGPU=1 (set by .ci/run), where that fails.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { OrtBackend } from '../../src/trainer/compute/ort/backend.js';
 import type { TrainBatch } from '../../src/trainer/compute/backend.js';
@@ -17,7 +21,9 @@ import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { buildStepGraph } from '../../src/trainer/model/gpt-graphs.js';
 import { probeProvider } from '../../src/trainer/runtime/device.js';
 import { Session, tensor } from '../../src/trainer/runtime/session.js';
+import { demoRows } from '../../src/trainer/demo/task.js';
 import { Rng } from '../../src/trainer/util/rng.js';
+import { ALOL_BIN } from '../helpers/cli.js';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp'; // Dawn's Vulkan backend warns without it
 const REQUIRED = process.env.ALOL_REQUIRE_WEBGPU === '1';
@@ -28,9 +34,11 @@ const STEPS = 16;
 
 // Tolerances (nats/token of the mean loss; the tiny model starts near ln 257 = 5.55), about 10x what lavapipe gives:
 // one step's loss 4e-6 apart between float16 and float32 MatMuls (a row's summed log-prob 3.4e-4), a 16-step run's
-// losses at most 2.0e-4 apart.
+// losses at most 2.3e-4 apart.
 const ONE_STEP_LOSS_TOL = 5e-4;
 const RUN_LOSS_TOL = 2e-3;
+// `alol train` (4 reference SFT steps, then a_lol): losses 7.7e-3 apart at magnitude ~180, 4e-5 relative
+const E2E_REL_TOL = 5e-4;
 
 /** Random tokens; targets a fixed map of each token (learnable in a few steps). */
 function batches(n: number, seed: number): TrainBatch[] {
@@ -195,6 +203,51 @@ describe('mixed precision (float16) on WebGPU', () => {
     } finally {
       await trainer.dispose();
       await backend.release();
+    }
+  });
+
+  it('alol train --precision float16 on webgpu: the run config says so, steps report the loss scale, losses follow float32', async (t) => {
+    if (skipped(t)) return;
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'alol-precision-run-'));
+    try {
+      const rows = demoRows({ seed: 1, noise: 0.5, prompts: 60, responsesPerPrompt: 4 });
+      await writeFile(path.join(dir, 'data.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
+      await writeFile(path.join(dir, 'run.json'), JSON.stringify({
+        data: { path: 'data.jsonl', format: 'jsonl', maxPromptTokens: 32, maxResponseTokens: 32 },
+        model: { init: { layers: 1, embd: 32, heads: 4, positions: 96 } },
+        reference: { path: null, sft: { steps: 4, lr: 3e-3 } },
+        rewards: [{ name: 'len', kind: 'builtin', scorer: 'length' }],
+        value: { fitOn: 'train', folds: 2, epochs: 1 },
+        train: { variant: 'a_lol', steps: 4, lr: 1e-4, batchSize: 8, evalEvery: 0, checkpointEvery: 0, seed: 1 },
+        eval: { maxNewTokens: 6, maxPrompts: 3, samplesPerPrompt: 2, temperature: 1, topP: 1, showSamples: 0 },
+        device: 'webgpu',
+        threads: 1,
+      }));
+      type Step = { type: string; variant?: string; phase?: string; loss: number; meanImportanceWeight?: number; lossScale?: number;
+        skippedUpdate?: boolean };
+      const steps: Record<string, Step[]> = {};
+      for (const precision of ['float32', 'float16']) {
+        const r = spawnSync(process.execPath, [ALOL_BIN, 'train', '--config', 'run.json', '--precision', precision, '--out', precision], {
+          cwd: dir, encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+        });
+        assert.equal(r.status, 0, `${precision}: ${r.stdout}\n${r.stderr}`);
+        const saved = JSON.parse(await readFile(path.join(dir, precision, 'config.json'), 'utf8')) as { backend: { precision: string } };
+        assert.equal(saved.backend.precision, precision, 'the resolved config saved with the run names the precision');
+        steps[precision] = (await readFile(path.join(dir, precision, 'events.jsonl'), 'utf8')).trim().split('\n')
+          .map((l) => JSON.parse(l) as Step).filter((e) => e.type === 'step/didComplete' && e.phase !== 'value');
+      }
+      const [f32, f16] = [steps.float32, steps.float16];
+      assert.ok(f16.length >= 6 && f16.length === f32.length, `${f16.length} vs ${f32.length} steps (reference SFT, then a_lol)`);
+      assert.ok(f16.every((e) => e.lossScale === 2 ** 10 && e.skippedUpdate === false), `every step reports its scale, none skipped: ${JSON.stringify(f16)}`);
+      assert.ok(f32.every((e) => e.lossScale === undefined), 'float32 steps have no loss scale');
+      const first = f16.find((e) => e.variant === 'a_lol');
+      assert.equal(first?.meanImportanceWeight, 1, 'the no-grad passes stay float32: importance weights exactly 1 at step 0');
+      const diff = maxAbs(f16.map((e) => e.loss), f32.map((e) => e.loss));
+      t.diagnostic(`reference SFT + a_lol losses, float16 vs float32: max |d| ${diff.toExponential(2)}`);
+      // these losses are sums over a sequence's tokens (~180 for the SFT steps): relative to the largest
+      assert.ok(diff < E2E_REL_TOL * Math.max(...f32.map((e) => Math.abs(e.loss))), `losses differ by ${diff}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
