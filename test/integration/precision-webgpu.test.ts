@@ -239,7 +239,7 @@ describe('mixed precision (float16) on WebGPU', () => {
       const [f32, f16] = [steps.float32, steps.float16];
       assert.ok(f16.length >= 6 && f16.length === f32.length, `${f16.length} vs ${f32.length} steps (reference SFT, then a_lol)`);
       const scales = JSON.stringify(f16.map((e) => [e.lossScale, e.skippedUpdate]));
-      assert.ok(f16.every((e) => e.lossScale === 2 ** 10 && e.skippedUpdate === false), `every step reports its scale, none skipped: ${scales}`);
+      assert.ok(f16.every((e) => e.lossScale === 2 ** 10 && e.skippedUpdate === false), `each step: its scale, not skipped: ${scales}`);
       assert.ok(f32.every((e) => e.lossScale === undefined), 'float32 steps have no loss scale');
       const first = f16.find((e) => e.variant === 'a_lol');
       assert.equal(first?.meanImportanceWeight, 1, 'the no-grad passes stay float32: importance weights exactly 1 at step 0');
