@@ -20,6 +20,9 @@ import { DEFAULT_ADAMW, GRAD_FINITE, LOSS_SCALE, type StepMode } from '../../src
 import { initParams, paramFeeds } from '../../src/trainer/model/family.js';
 import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { buildStepGraph } from '../../src/trainer/model/gpt-graphs.js';
+import { llamaConfig } from '../../src/trainer/model/llama-config.js';
+import { resolveLora } from '../../src/trainer/model/lora.js';
+import { buildAlolStepGraph } from '../../src/trainer/alol/losses.js';
 import { checkPrecision } from '../../src/trainer/runtime/device.js';
 import { LossScaler } from '../../src/trainer/runtime/loss-scale.js';
 import { sessionsCreated } from '../../src/trainer/runtime/pool.js';
@@ -109,6 +112,25 @@ describe('the float16 step graph', () => {
     assert.ok(!bf.inputs.some((v) => v.name === LOSS_SCALE), 'bfloat16 has float32\'s range: no loss scaling');
     assert.ok(bf.nodes.filter((n) => n.op === 'MatMul').every((n) => n.inputs[0].dtype === 'bfloat16'));
     assert.throws(() => new Graph({ float: 'float64', compute: 'float16' }), /compute float16 needs float32 parameters/);
+  });
+
+  it('Llama (GQA) and LoRA graphs too: every MatMul float16, every input float32, the A-LoL step graph scaled', () => {
+    const llama = llamaConfig({ vocabSize: 11, nPositions: 8, nEmbd: 8, nLayer: 1, nHead: 4, nKvHead: 2, nInner: 12 });
+    const lora = resolveLora(cfg, { r: 2, alpha: 4, dropout: 0.1, targets: 'all-linear' });
+    const graphs = [
+      buildStepGraph(llama, { batch: B, seqLen: T }, { compute: 'float16' }),
+      buildStepGraph(cfg, { batch: B, seqLen: T }, { compute: 'float16', lora }),
+      buildAlolStepGraph(cfg, B, T, {
+        variant: 'a_lol', settings: { clipEps: 0.9, klBeta: 0, dpoBeta: 0.1 }, mode: 'update', adamw: DEFAULT_ADAMW, compute: 'float16',
+      }),
+    ];
+    for (const g of graphs) {
+      const matmuls = g.nodes.filter((n) => n.op === 'MatMul');
+      assert.ok(matmuls.length > 0 && matmuls.every((n) => n.inputs[0].dtype === 'float16'), `${g.name}: MatMuls in float16`);
+      assert.ok(g.inputs.every((v) => v.dtype !== 'float16'), `${g.name}: no float16 input`);
+      assert.ok(g.inputs.some((v) => v.name === LOSS_SCALE), `${g.name}: loss scaling`);
+      assert.ok(serialize(g).length > 0);
+    }
   });
 
   it('on the CPU provider a float16 MatMul computes in float32 (why precision float16 is refused on cpu)', async () => {
