@@ -94,9 +94,11 @@ export function checkPrecision(precision: ComputeType, provider: Provider, setti
   };
   if (runs[precision].includes(provider)) return;
   const why =
-    provider === 'cpu'
-      ? "ONNX Runtime's CPU provider has no float16 or bfloat16 MatMul kernels (it would run float32 and only claim otherwise)"
-      : "ONNX Runtime's WebGPU provider has no bfloat16 kernels";
+    provider !== 'cpu'
+      ? "ONNX Runtime's WebGPU provider has no bfloat16 kernels (the session fails to load)"
+      : precision === 'float16'
+        ? "ONNX Runtime's CPU provider has no float16 MatMul kernel (it would cast back and run float32 while claiming float16)"
+        : "ONNX Runtime's CPU provider has no bfloat16 MatMul kernel (the session fails to load)";
   const hint =
     precision === 'float16'
       ? `use device webgpu or cuda (--device, or "device" in the run config), or ${setting} float32`
