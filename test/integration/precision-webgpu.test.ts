@@ -1,8 +1,9 @@
-// Mixed precision on WebGPU (graph/ops.ts matmul autocast, graph/optim.ts loss scaling, runtime/loss-scale.ts):
-// the float16 step graph against the float32 one on the same inputs, and a short training run of the tiny model in
-// float16 against float32, within the tolerances below (measured on Mesa's lavapipe; see docs/benchmarks.md "The GPU
-// check"). Skips with the reason when there is no WebGPU adapter or it lacks float16 (shader-f16) — unless
-// ALOL_REQUIRE_WEBGPU=1 (set by .ci/run), where that fails.
+// Mixed precision on WebGPU (graph/ops.ts matmul autocast, graph/optim.ts loss scaling, runtime/loss-scale.ts): the
+// float16 step graph (GPT-2, Llama) against the float32 one on the same inputs, a 16-step run of the tiny model in
+// float16 against float32, an overflow that skips its update, and `alol train --precision float16` end to end, within
+// the tolerances below (measured on Mesa's lavapipe; docs/benchmarks.md "Mixed precision"). Skips with the reason when
+// there is no WebGPU adapter or it does not compute in float16 (shader-f16) — unless ALOL_REQUIRE_WEBGPU=1 (set by
+// .ci/run), where that fails.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
