@@ -59,6 +59,8 @@ describe('float16 and bfloat16 values', () => {
     assert.throws(() => g.constant(Uint16Array.of(0x3c00), [1], 'c'), /Uint16Array holds float16 or bfloat16 bits/);
     const x = g.floatInput('x', [2]);
     g.output('y', o.cast(o.mul(o.cast(x, 'float16'), g.scalar(2, 'float16')), 'float32'));
+    assert.equal(o.zerosLike(o.cast(x, 'bfloat16')).dtype, 'bfloat16');
+    assert.equal(o.constantOfShape(o.shapeOf(x), 1, 'float16', [2]).dtype, 'float16');
     const proto = toModelProto(g);
     const init = proto.graph?.initializer?.[0];
     assert.equal(init?.dataType, 10, 'FLOAT16');

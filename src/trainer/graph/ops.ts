@@ -12,6 +12,7 @@ import {
   normalizeAxis,
   staticSize,
   typedArrayOf,
+  isHalf,
 } from './ir.js';
 
 export type Operand = Value | number;
@@ -387,6 +388,6 @@ export function arange(n: Value, dim: Dim): Value {
 /** A tensor of `shape` (a 1-D int64 value) filled with `fill` in `dtype`; `outShape` names its dims. */
 export function constantOfShape(shape: Value, fill: number, dtype: DType, outShape: readonly Dim[]): Value {
   const g = shape.graph;
-  const value = g.constant(typedArrayOf(dtype, [fill]), [1], 'fill');
+  const value = g.constant(typedArrayOf(dtype, [fill]), [1], 'fill', isHalf(dtype) ? dtype : undefined);
   return g.addNode('ConstantOfShape', [shape], [{ dtype, shape: outShape }], { value: { type: 'tensor', value } })[0];
 }
