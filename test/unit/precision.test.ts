@@ -25,7 +25,8 @@ import { resolveLora } from '../../src/trainer/model/lora.js';
 import { buildAlolStepGraph } from '../../src/trainer/alol/losses.js';
 import { checkPrecision } from '../../src/trainer/runtime/device.js';
 import { LossScaler } from '../../src/trainer/runtime/loss-scale.js';
-import { sessionsCreated } from '../../src/trainer/runtime/pool.js';
+import { SessionPool, sessionsCreated } from '../../src/trainer/runtime/pool.js';
+import { OrtPolicyTrainer } from '../../src/trainer/compute/ort/trainers.js';
 import { type OrtTensor, type Session as SessionT, Session, tensor } from '../../src/trainer/runtime/session.js';
 import { Stepper } from '../../src/trainer/runtime/stepper.js';
 import { validateConfig } from '../../src/trainer/run/load-config.js';
@@ -194,9 +195,8 @@ describe('the float16 step graph', () => {
   });
 });
 
-async function stepSetup(compute: 'float32' | 'float16', params: ReadonlyMap<string, Float32Array>) {
-  const g = stepGraph(compute);
-  const session = await Session.create(serialize(g), `step_${compute}`, { threads: 1 });
+async function stepSetup(compute: 'float32' | 'float16', params: ReadonlyMap<string, Float32Array>, withSession = true) {
+  const session = withSession ? await Session.create(serialize(stepGraph(compute)), `step_${compute}`, { threads: 1 }) : null;
   const feeds = paramFeeds(cfg, params, 'test');
   const stepper = new Stepper(
     'float32',
@@ -210,8 +210,33 @@ async function stepSetup(compute: 'float32' | 'float16', params: ReadonlyMap<str
     mask: tensor('float32', new Float32Array(B * T).fill(1), [B, T]),
     example_weight: tensor('float32', new Float32Array(B).fill(1 / T), [B]),
   };
-  return { session, stepper, batch };
+  return { session: session as Session, stepper, batch };
 }
+
+describe('K steps per run (train.stepsPerRun) in float16', () => {
+  it('are K single updates: the host moves the loss scale between them (a Loop of K steps could not)', async () => {
+    // the CPU provider computes the float16 graph in float32 (above), which is enough to see the path taken; the
+    // backend refuses float16 on cpu, so the trainer is made directly
+    const pool = new SessionPool({ threads: 1 });
+    const trainer = new OrtPolicyTrainer(
+      pool, { config: cfg, params: initParams(cfg, 5) }, { objective: { kind: 'nll' }, rows: B, adamw: DEFAULT_ADAMW }, 'float16',
+    );
+    try {
+      const { batch } = await stepSetup('float16', initParams(cfg, 5), false);
+      const tb = {
+        rows: B, seqLen: T, ids: batch.ids.data as BigInt64Array, targets: batch.targets.data as BigInt64Array,
+        mask: batch.mask.data as Float32Array, exampleWeight: batch.example_weight.data as Float32Array,
+      };
+      const stats = await trainer.updateMany([[tb], [tb], [tb]], [1e-3, 1e-3, 1e-3]);
+      assert.equal(stats.length, 3);
+      assert.ok(stats.every((st) => st.extra.loss_scale === 1024 && st.extra.grad_finite === 1), JSON.stringify(stats));
+      assert.equal(trainer.step, 3);
+    } finally {
+      await trainer.dispose();
+      await pool.release();
+    }
+  });
+});
 
 describe('the dynamic loss scale', () => {
   const session = { inputNames: [LOSS_SCALE] } as unknown as SessionT;
