@@ -37,10 +37,10 @@ const STEPS = 16;
 
 // Tolerances (nats/token of the mean loss; the tiny model starts near ln 257 = 5.55), about 10x what lavapipe gives:
 // one step's loss 4e-6 apart between float16 and float32 MatMuls (a row's summed log-prob 3.4e-4), a 16-step run's
-// losses at most 2.3e-4 apart.
+// losses at most 2.4e-4 apart.
 const ONE_STEP_LOSS_TOL = 5e-4;
 const RUN_LOSS_TOL = 2e-3;
-// `alol train` (4 reference SFT steps, then a_lol): losses 7.7e-3 apart at magnitude ~180, 4e-5 relative
+// `alol train` (4 reference SFT steps, then a_lol): losses 7.7-7.9e-3 apart at magnitude ~180, 4e-5 relative
 const E2E_REL_TOL = 5e-4;
 
 /** Random tokens; targets a fixed map of each token (learnable in a few steps). */
