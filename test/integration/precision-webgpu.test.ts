@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +23,7 @@ import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { llamaConfig } from '../../src/trainer/model/llama-config.js';
 import { buildStepGraph } from '../../src/trainer/model/gpt-graphs.js';
 import { probeProvider } from '../../src/trainer/runtime/device.js';
-import { Session, tensor } from '../../src/trainer/runtime/session.js';
+import { Session, memcpyNodes, tensor } from '../../src/trainer/runtime/session.js';
 import { demoRows } from '../../src/trainer/demo/task.js';
 import { Rng } from '../../src/trainer/util/rng.js';
 import { ALOL_BIN } from '../helpers/cli.js';
@@ -161,7 +162,18 @@ describe('mixed precision (float16) on WebGPU', () => {
     if (skipped(t)) return;
     const data = batches(STEPS, 1);
     const f32 = await train('float32', data);
-    const f16 = await train('float16', data);
+    const optimized = mkdtempSync(path.join(os.tmpdir(), 'alol-f16-optimized-'));
+    process.env.ALOL_ORT_OPTIMIZED_DIR = optimized; // the sessions write the graphs ORT optimized for the provider
+    const f16 = await train('float16', data).finally(() => delete process.env.ALOL_ORT_OPTIMIZED_DIR);
+    try {
+      // the weights and moments stay on the device; one scalar goes to the host and back: ORT's WebGPU provider has
+      // no IsNaN/IsInf kernels, so the finiteness test of the gradient norm runs on the CPU
+      const step = readdirSync(optimized).find((f) => f.startsWith('gpt_step_update'));
+      assert.ok(step, `the optimized step graph was written (${readdirSync(optimized).join(', ')})`);
+      assert.equal(memcpyNodes(path.join(optimized, step)).toHost, 1, 'one copy to the host: the gradient norm');
+    } finally {
+      rmSync(optimized, { recursive: true, force: true });
+    }
     const diff = maxAbs(f16.losses, f32.losses);
     const skippedUpdates = f16.extras.at(-1)?.skipped_updates ?? -1;
     t.diagnostic(`float32 losses ${f32.losses.map((x) => x.toFixed(4)).join(' ')}`);
