@@ -18,10 +18,15 @@
 //
 //   npm run bench:parity -- [--device webgpu] [--threads 2] [--steps 20] [--lr 3e-4] [--tolerance 1e-3]
 //                           [--batch 16] [--seq 128] [--embd 256] [--layers 4] [--heads 8] [--quick]
+//                           [--precision float16]
 // --quick: a tiny model (2 layers x 64, 4 heads, T 64, batch 4) and 5 steps.
+// --precision float16 (or bfloat16 on cuda): the GPU side trains in mixed precision (docs/benchmarks.md "Mixed
+// precision") against the CPU's float32; its tolerance is the caller's to choose (not yet measured on this bench model:
+// the tiny model of test/integration/precision-webgpu.test.ts stays within 2.4e-4 over 16 steps on lavapipe).
 
 import { parseArgs } from 'node:util';
-import { type DeviceRequest, resolveDevice } from '../src/trainer/runtime/device.js';
+import { type DeviceRequest, PRECISIONS, resolveDevice } from '../src/trainer/runtime/device.js';
+import type { ComputeType } from '../src/trainer/graph/ir.js';
 import type { Provider } from '../src/trainer/runtime/session.js';
 import { OrtBackend } from '../src/trainer/compute/ort/backend.js';
 import { DEFAULT_ADAMW } from '../src/trainer/graph/optim.js';
@@ -43,6 +48,7 @@ const { values: a } = parseArgs({
     layers: { type: 'string' },
     heads: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    precision: { type: 'string', default: 'float32' },
   },
 });
 
@@ -56,6 +62,8 @@ async function main(): Promise<void> {
   const [threads, lr, tol] = [Number(a.threads), Number(a.lr), Number(a.tolerance)];
   const sizes = { nEmbd: pick(a.embd, d.embd), nLayer: pick(a.layers, d.layers), nHead: pick(a.heads, d.heads) };
   const cfg = gptConfig({ vocabSize: 257, nPositions: T, ...sizes });
+  const precision = a.precision as ComputeType;
+  if (!PRECISIONS.includes(precision)) throw new Error(`--precision ${precision}: use one of ${PRECISIONS.join(', ')}`);
   const device = await resolveDevice(a.device as DeviceRequest);
   if (device.fallback) console.log(device.fallback);
 
@@ -70,8 +78,8 @@ async function main(): Promise<void> {
     exampleWeight: new Float32Array(B).fill(1 / T),
   }));
 
-  const train = async (provider: Provider): Promise<{ losses: number[]; weights: Map<string, Float32Array> }> => {
-    const compute = new OrtBackend({ provider, threads });
+  const train = async (provider: Provider, prec: ComputeType): Promise<{ losses: number[]; weights: Map<string, Float32Array> }> => {
+    const compute = new OrtBackend({ provider, threads }, prec);
     const trainer = compute.policyTrainer(
       { config: cfg, params: initParams(cfg, 0) },
       { objective: { kind: 'nll' }, rows: B, adamw: DEFAULT_ADAMW },
@@ -86,9 +94,10 @@ async function main(): Promise<void> {
     }
   };
 
-  console.log(`parity           cpu vs ${device.provider}: ${describeConfig(cfg)}, vocab 257, batch ${B} x ${T}, ${steps} steps, lr ${lr}`);
-  const cpu = await train('cpu');
-  const gpu = await train(device.provider);
+  const what = `${describeConfig(cfg)}, vocab 257, batch ${B} x ${T}, ${steps} steps, lr ${lr}`;
+  console.log(`parity           cpu vs ${device.provider}${precision === 'float32' ? '' : ` (${precision})`}: ${what}`);
+  const cpu = await train('cpu', 'float32');
+  const gpu = await train(device.provider, precision);
   let maxDiff = 0;
   for (let i = 0; i < steps; i++) {
     const diff = Math.abs(cpu.losses[i] - gpu.losses[i]);
@@ -114,6 +123,7 @@ async function main(): Promise<void> {
       parity_tolerance: tol,
       parity_ok: ok,
       provider: device.provider,
+      precision,
       parity_max_abs_weight_diff: maxWeightDiff,
       parity_losses_cpu: cpu.losses,
       parity_losses_gpu: gpu.losses,

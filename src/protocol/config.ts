@@ -310,7 +310,11 @@ export const BackendSchema = z
     precision: z
       .enum(['float32', 'bfloat16', 'float16'])
       .default('float32')
-      .describe('torch: the compute precision (autocast; weights and AdamW stay float32); float16 needs CUDA'),
+      .describe(
+        'the compute precision of training (autocast: MatMuls in this type; weights, AdamW, norms, softmax and the loss stay ' +
+          'float32). builtin: float16 needs device webgpu or cuda (with dynamic loss scaling), bfloat16 needs cuda; ' +
+          'torch: float16 needs CUDA',
+      ),
     quantization: z
       .enum(['none', 'nf4'])
       .default('none')
@@ -320,9 +324,9 @@ export const BackendSchema = z
       ),
   })
   .superRefine((b, ctx) => {
-    const torchOnly = b.launcher !== 'none' || b.processes !== 1 || b.fsdp || b.precision !== 'float32' || b.quantization !== 'none';
+    const torchOnly = b.launcher !== 'none' || b.processes !== 1 || b.fsdp || b.quantization !== 'none';
     if (b.kind === 'builtin' && torchOnly) {
-      const message = 'launcher, processes, fsdp, precision and quantization are settings of the torch backend; set kind to "torch"';
+      const message = 'launcher, processes, fsdp and quantization are settings of the torch backend; set kind to "torch"';
       ctx.addIssue({ code: 'custom', path: ['kind'], message });
     }
     if (b.processes > 1 && b.launcher === 'none') {

@@ -139,6 +139,10 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     gradNorm: Num,
     meanImportanceWeight: Num.optional(),
     clipFraction: Num.optional(),
+    /** Mixed precision float16 (backend.precision): the loss scale this step used, and whether its update was skipped
+     *  because a gradient overflowed (then gradNorm is 0 and the scale halves for the next step). */
+    lossScale: Num.optional(),
+    skippedUpdate: z.boolean().optional(),
     tokensPerSec: Num,
     /** Training time of this variant so far, up to and including this step. */
     elapsedMs: Num,

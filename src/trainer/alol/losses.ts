@@ -25,7 +25,7 @@
 // policy_token_logp [B, T] (r_lol, a_lol, a_lol_seq: from the inference graph), + optim.ts's.
 // Step outputs: loss, mean_weight, clip_fraction, seq_logprob [B], + optim.ts's (new.*, grad_norm, ...).
 
-import { type FloatType, Graph, type Value } from '../graph/ir.js';
+import { type ComputeType, type FloatType, Graph, type Value } from '../graph/ir.js';
 import { gradients } from '../graph/grad.js';
 import * as o from '../graph/ops.js';
 import { type AdamWConfig, type StepMode, addTrainStep } from '../graph/optim.js';
@@ -180,6 +180,8 @@ export interface AlolStepOptions {
   lora?: LoraSpec;
   /** For providers without a LogSoftmax kernel (WebGPU): graph/ir.ts GraphOptions. */
   composedLogSoftmax?: boolean;
+  /** Mixed precision (model/gpt-graphs.ts GraphBuildOptions.compute). */
+  compute?: ComputeType;
 }
 
 function lossInputs(g: Graph, variant: Variant, b: number, t: number) {
@@ -199,7 +201,7 @@ function outputs(g: Graph, out: LossOutputs): void {
 }
 
 export function buildAlolStepGraph(cfg: ModelConfig, batch: number, seqLen: number, step: AlolStepOptions): Graph {
-  const g = new Graph({ name: `alol_${step.variant}_step`, composedLogSoftmax: step.composedLogSoftmax });
+  const g = new Graph({ name: `alol_${step.variant}_step`, composedLogSoftmax: step.composedLogSoftmax, compute: step.compute });
   const { params, specs } = addParams(g, cfg, step.lora);
   const ids = g.input('ids', 'int64', [batch, seqLen]);
   const targets = g.input('targets', 'int64', [batch, seqLen]);

@@ -10,6 +10,7 @@ import { readJsonl } from '../data/jsonl.js';
 import { AlolError } from '../errors.js';
 import { DEFAULT_ADAMW } from '../graph/optim.js';
 import type { DeviceRequest } from '../runtime/device.js';
+import type { ComputeType } from '../graph/ir.js';
 import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { type ModelConfig, describeConfig } from '../model/config.js';
 import { countParams, initParams } from '../model/family.js';
@@ -25,7 +26,7 @@ import { folderTokenizer } from '../model/hf-files.js';
 import { type TextTokenizer, byteLevelTokenizer } from '../model/tokenizer.js';
 import { promptIds, responseIds } from '../data/tokenize.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { collect, device, int, num, oneOf, providerFor } from './options.js';
+import { PRECISION_HELP, collect, device, int, num, oneOf, precision, providerFor } from './options.js';
 import { progressBar } from './progress.js';
 
 export const ADAPTER_HELP = 'a LoRA adapter folder (PEFT layout) merged into --model first';
@@ -93,6 +94,7 @@ async function initModel(flags: InitModelFlags): Promise<void> {
 }
 
 interface PretrainFlags extends RuntimeFlags {
+  precision: ComputeType;
   model?: string;
   text: string;
   steps: number;
@@ -145,6 +147,7 @@ async function pretrain(flags: PretrainFlags): Promise<void> {
     adamw: DEFAULT_ADAMW,
     threads: flags.threads,
     provider: await providerFor(flags.device),
+    precision: flags.precision,
     checkpointEvery: flags.checkpointEvery,
   };
   const resolved = {
@@ -305,7 +308,8 @@ export function registerModelVerbs(program: Command): void {
       .option('--heldout <fraction>', 'share of the text (its end) kept for held-out loss', num(0.001, 0.5), 0.05)
       .option('--seed <n>', 'batch sampling seed', int(0), 0)
       .option('--checkpoint-every <n>', 'write a checkpoint every n steps (0: only at the end)', int(0), 0)
-      .option('--resume <dir>', 'continue from a checkpoint folder (its model replaces --model)'),
+      .option('--resume <dir>', 'continue from a checkpoint folder (its model replaces --model)')
+      .option('--precision <type>', PRECISION_HELP, precision, 'float32'),
   ).action(pretrain);
 
   withRuntime(

@@ -1,7 +1,7 @@
 // Shared CLI option parsers: each rejects a bad value with a one-line reason commander prints.
 
 import { type Command, InvalidArgumentError } from 'commander';
-import { DEVICE_REQUESTS, type DeviceRequest, resolveDevice } from '../runtime/device.js';
+import { DEVICE_REQUESTS, type DeviceRequest, PRECISIONS, resolveDevice } from '../runtime/device.js';
 import type { Provider } from '../runtime/session.js';
 
 export function int(min = 0): (v: string) => number {
@@ -30,6 +30,10 @@ export function oneOf<T extends string>(choices: readonly T[]): (v: string) => T
 }
 
 export const device = oneOf(DEVICE_REQUESTS);
+export const precision = oneOf(PRECISIONS);
+export const PRECISION_HELP =
+  'float32 | float16 | bfloat16: what training MatMuls compute in (weights and AdamW stay float32); float16 needs ' +
+  'device webgpu or cuda, bfloat16 cuda (refused on cpu)';
 
 export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
@@ -47,5 +51,6 @@ export function backendOptions(cmd: Command): Command {
   return cmd
     .option('--backend <kind>', 'compute backend: builtin (ONNX Runtime) or torch (the PyTorch worker); sets backend.kind',
       oneOf(['builtin', 'torch'] as const))
+    .option('--precision <type>', `${PRECISION_HELP}; sets backend.precision`, precision)
     .option('--python <path>', "the torch backend's Python interpreter (default: python3 on PATH; never read from the run config)");
 }

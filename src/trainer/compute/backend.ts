@@ -98,8 +98,10 @@ export interface PolicyTrainerSpec {
 export interface StepStats {
   /** Mean of the micro-batches' losses (before the update). */
   loss: number;
+  /** 0 for an update skipped by float16 loss scaling (extra.grad_finite 0: a gradient overflowed). */
   gradNorm: number;
-  /** Other scalars the objective reports (A-LoL: mean_weight, clip_fraction). */
+  /** Other scalars the objective reports (A-LoL: mean_weight, clip_fraction; float16: loss_scale, grad_finite,
+   * skipped_updates). */
   extra: Record<string, number>;
 }
 

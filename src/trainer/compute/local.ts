@@ -2,6 +2,7 @@
 // --threads/--device): the caller's backend when it passes one, else an ONNX Runtime backend of the
 // given provider and threads, released when the call ends. A run passes its context's backend.
 
+import type { ComputeType } from '../graph/ir.js';
 import type { Provider } from '../runtime/session.js';
 import type { ComputeBackend } from './backend.js';
 import { OrtBackend, ortLogprobsKey } from './ort/backend.js';
@@ -11,11 +12,13 @@ export interface ComputeOptions {
   compute?: ComputeBackend;
   threads?: number;
   provider?: Provider;
+  /** Mixed precision of the training steps (OrtBackend); checked against the provider when the backend is made. */
+  precision?: ComputeType;
 }
 
 /** The ONNX Runtime backend on a provider: a run's backend (see run/context.ts). */
-export function localBackend(options: { threads?: number; provider?: Provider }): ComputeBackend {
-  return new OrtBackend({ threads: options.threads, provider: options.provider });
+export function localBackend(options: { threads?: number; provider?: Provider; precision?: ComputeType }): ComputeBackend {
+  return new OrtBackend({ threads: options.threads, provider: options.provider }, options.precision);
 }
 
 /** What computes log-probs for `opts` (ComputeBackend.logprobsKey): the given backend's, or a local backend's. */

@@ -126,6 +126,7 @@ export const gradRules: Record<string, GradRule> = {
     const [c, a, b] = n.inputs;
     return [null, unbroadcast(o.where(c, one(dO), 0), a), unbroadcast(o.where(c, 0, one(dO)), b)];
   },
+  // y = cast(x): dx = cast(dy) back to x's type (float32 master weights get float32 gradients of float16 products)
   Cast: (n, dO) => [n.inputs[0].isFloat() ? o.cast(one(dO), n.inputs[0].dtype) : null],
 
   // y = a @ b: da = d @ b^T, db = a^T @ d (batch dims reduced back by unbroadcast)
@@ -264,7 +265,8 @@ function gatherGrad(data: Value, indices: Value, d: Value): Value {
   }
   const iota = data.graph.ints([...Array(vocab).keys()], 'iota');
   const oneHot = o.cast(o.equal(o.unsqueeze(o.cast(indices, 'int64'), [-1]), iota), data.dtype); // [..., V]
-  const g = o.matmul(o.transposeLast2(o.reshape(oneHot, [-1, vocab])), o.reshape(d, [-1, restSize])); // [V, rest]
+  // float32 even under mixed precision: a sum over every token of the batch
+  const g = o.matmul(o.transposeLast2(o.reshape(oneHot, [-1, vocab])), o.reshape(d, [-1, restSize]), false); // [V, rest]
   return o.reshapeLike(g, data);
 }
 

@@ -6,11 +6,16 @@
 // enclosing graph through captures (ONNX outer-scope references: the inner value has the outer name).
 
 export type FloatType = 'float32' | 'float64';
-export type DType = FloatType | 'int64' | 'int32' | 'bool';
+/** Reduced-precision float types: tensors inside a graph (mixed precision), never its master weights. Their
+ * constants hold the raw 16-bit patterns in a Uint16Array. */
+export type HalfType = 'float16' | 'bfloat16';
+export type DType = FloatType | HalfType | 'int64' | 'int32' | 'bool';
+/** The type the heavy ops (MatMul) of a graph compute in: graph/ops.ts matmul casts float32 operands to it. */
+export type ComputeType = 'float32' | HalfType;
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
-export type TypedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+export type TypedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
 
 export type Attr =
   | { type: 'int'; value: number }
@@ -50,7 +55,7 @@ export class Value {
   }
 
   isFloat(): boolean {
-    return this.dtype === 'float32' || this.dtype === 'float64';
+    return isFloatType(this.dtype);
   }
 
   toString(): string {
@@ -77,6 +82,9 @@ export interface GraphOptions {
   /** LogSoftmax composed of ReduceMax, Exp, ReduceSum and Log, for providers without its kernel (WebGPU places
    * it on the CPU, copying the logits to the host and back every run). */
   composedLogSoftmax?: boolean;
+  /** Mixed precision (float32 graphs only): MatMuls run in this type, cast inside the graph, while parameters,
+   * normalization, softmax, the loss and the optimizer stay float32 (as torch autocast). Default float32. */
+  compute?: ComputeType;
   name?: string;
 }
 
@@ -90,6 +98,7 @@ export class Graph {
   readonly float: FloatType;
   readonly embeddingGrad: 'scatter' | 'onehot';
   readonly composedLogSoftmax: boolean;
+  readonly compute: ComputeType;
   readonly name: string;
   readonly inputs: Value[] = [];
   readonly constants: Value[] = [];
@@ -102,11 +111,16 @@ export class Graph {
   /** Names kept free by reserveNames (the outer graph's), which captures may take. */
   private readonly reserved = new Set<string>();
   private readonly scalarCache = new Map<string, Value>();
+  private readonly computeCasts = new Map<number, Value>();
 
   constructor(options: GraphOptions = {}) {
     this.float = options.float ?? 'float32';
     this.embeddingGrad = options.embeddingGrad ?? 'scatter';
     this.composedLogSoftmax = options.composedLogSoftmax ?? false;
+    this.compute = options.compute ?? 'float32';
+    if (this.compute !== 'float32' && this.float !== 'float32') {
+      throw new Error(`graph ${options.name ?? 'alol'}: compute ${this.compute} needs float32 parameters, not ${this.float}`);
+    }
     this.name = options.name ?? 'alol';
   }
 
@@ -165,8 +179,12 @@ export class Graph {
     return this.input(name, this.float, shape);
   }
 
-  constant(data: TypedData, shape: Shape, name = 'const'): Value {
-    const dtype = dtypeOfData(data);
+  /** A constant; `half` says which 16-bit float a Uint16Array holds. */
+  constant(data: TypedData, shape: Shape, name = 'const', half?: HalfType): Value {
+    if ((data instanceof Uint16Array) !== (half !== undefined)) {
+      throw new Error(`constant ${name}: a Uint16Array holds float16 or bfloat16 bits and needs its type named`);
+    }
+    const dtype = half ?? dtypeOfData(data);
     const size = shape.reduce<number>((a, d) => a * (d as number), 1);
     if (shape.some((d) => typeof d !== 'number') || size !== data.length) {
       throw new Error(`constant ${name}: data of length ${data.length} does not fit shape [${shape.join(',')}]`);
@@ -181,10 +199,22 @@ export class Graph {
     const key = `${dtype}:${Object.is(x, -0) ? '-0' : String(x)}`;
     let v = this.scalarCache.get(key);
     if (!v) {
-      v = this.constant(typedArrayOf(dtype, [x]), [], 'c');
+      v = this.constant(typedArrayOf(dtype, [x]), [], 'c', isHalf(dtype) ? dtype : undefined);
       this.scalarCache.set(key, v);
     }
     return v;
+  }
+
+  /** `x` cast to the compute type, once per value (an activation read by several MatMuls is cast once). */
+  computeCopy(x: Value): Value {
+    if (x.dtype === this.compute) return x;
+    let c = this.computeCasts.get(x.id);
+    if (!c) {
+      const code = this.compute === 'float16' ? 10 : 16; // TensorProto.FLOAT16, BFLOAT16
+      c = this.addNode('Cast', [x], [{ dtype: this.compute, shape: x.shape }], { to: { type: 'int', value: code } })[0];
+      this.computeCasts.set(x.id, c);
+    }
+    return c;
   }
 
   /** A 1-D int64 constant (axes, shapes, indices). */
@@ -219,7 +249,50 @@ export class Graph {
   }
 }
 
+export function isHalf(dtype: DType): dtype is HalfType {
+  return dtype === 'float16' || dtype === 'bfloat16';
+}
+
+export function isFloatType(dtype: DType): boolean {
+  return dtype === 'float32' || dtype === 'float64' || isHalf(dtype);
+}
+
+/** IEEE binary16 bits of `x`, rounded to nearest even (overflow -> +-Infinity). */
+export function float16Bits(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0];
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  const mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let r = m >>> shift;
+    const rest = m & ((1 << shift) - 1);
+    if (rest > half || (rest === half && (r & 1))) r++;
+    return sign | r;
+  }
+  let r = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (r & 1))) r++; // a carry into the exponent is still right
+  return sign | r;
+}
+
+/** bfloat16 bits of `x` (the top half of its float32 bits), rounded to nearest even. */
+export function bfloat16Bits(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0];
+  if (Number.isNaN(x)) return 0x7fc0;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 export function dtypeOfData(data: TypedData): DType {
+  if (data instanceof Uint16Array) throw new Error('dtypeOfData: a Uint16Array may be float16 or bfloat16; name the type');
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Float64Array) return 'float64';
   if (data instanceof BigInt64Array) return 'int64';
@@ -239,6 +312,10 @@ export function typedArrayOf(dtype: DType, values: readonly number[]): TypedData
       return Int32Array.from(values);
     case 'bool':
       return Uint8Array.from(values.map((x) => (x ? 1 : 0)));
+    case 'float16':
+      return Uint16Array.from(values.map(float16Bits));
+    case 'bfloat16':
+      return Uint16Array.from(values.map(bfloat16Bits));
   }
 }
 

@@ -12,6 +12,7 @@ import {
   normalizeAxis,
   staticSize,
   typedArrayOf,
+  isHalf,
 } from './ir.js';
 
 export type Operand = Value | number;
@@ -83,6 +84,11 @@ export const lessOrEqual = (a: Operand, b: Operand): Value => binary('LessOrEqua
 export const greaterOrEqual = (a: Operand, b: Operand): Value => binary('GreaterOrEqual', a, b, 'bool');
 export const and = (a: Value, b: Value): Value => binary('And', a, b, 'bool');
 export const not = (x: Value): Value => unary('Not', x);
+export const or = (a: Value, b: Value): Value => binary('Or', a, b, 'bool');
+export const isNaN = (x: Value): Value => x.graph.addNode('IsNaN', [x], [{ dtype: 'bool', shape: x.shape }])[0];
+export const isInf = (x: Value): Value => x.graph.addNode('IsInf', [x], [{ dtype: 'bool', shape: x.shape }])[0];
+/** true where x is neither NaN nor +-Infinity. */
+export const isFinite = (x: Value): Value => not(or(isNaN(x), isInf(x)));
 
 export function where(cond: Value, a: Operand, b: Operand): Value {
   if (cond.dtype !== 'bool') throw new Error(`Where: condition ${cond} must be bool`);
@@ -91,15 +97,19 @@ export function where(cond: Value, a: Operand, b: Operand): Value {
   return cond.graph.addNode('Where', [cond, va, vb], [{ dtype: va.dtype, shape }])[0];
 }
 
-const onnxTypeCode: Record<DType, number> = { float32: 1, bool: 9, int32: 6, int64: 7, float64: 11 };
+const onnxTypeCode: Record<DType, number> = { float32: 1, bool: 9, int32: 6, int64: 7, float64: 11, float16: 10, bfloat16: 16 };
 
 export function cast(x: Value, to: DType): Value {
   return x.graph.addNode('Cast', [x], [{ dtype: to, shape: x.shape }], { to: { type: 'int', value: onnxTypeCode[to] } })[0];
 }
 
 // ---- linear algebra --------------------------------------------------------------------------
-/** Batched matmul with numpy broadcasting of the leading dims; both operands have rank >= 2. */
-export function matmul(a: Value, b: Value): Value {
+/**
+ * Batched matmul with numpy broadcasting of the leading dims; both operands have rank >= 2. In a graph whose
+ * `compute` type is float16 or bfloat16, float32 operands are cast to it and the product back to float32 (autocast:
+ * the casts are inside the graph, so parameters stay float32 inputs); `autocast` false keeps a product float32.
+ */
+export function matmul(a: Value, b: Value, autocast = true): Value {
   if (a.rank < 2 || b.rank < 2) throw new Error(`MatMul: operands need rank >= 2 (got ${a} and ${b})`);
   if (a.dtype !== b.dtype) throw new Error(`MatMul: dtypes differ (${a} vs ${b})`);
   const k1 = a.shape[a.rank - 1];
@@ -107,7 +117,11 @@ export function matmul(a: Value, b: Value): Value {
   if (k1 !== k2) throw new Error(`MatMul: inner dims differ: ${a} @ ${b}`);
   const batch = broadcastShapes('MatMul', a.shape.slice(0, -2), b.shape.slice(0, -2));
   const shape = [...batch, a.shape[a.rank - 2], b.shape[b.rank - 1]];
-  return a.graph.addNode('MatMul', [a, b], [{ dtype: a.dtype, shape }])[0];
+  const g = a.graph;
+  if (autocast && g.compute !== 'float32' && a.dtype === 'float32') {
+    return cast(matmul(g.computeCopy(a), g.computeCopy(b), false), 'float32');
+  }
+  return g.addNode('MatMul', [a, b], [{ dtype: a.dtype, shape }])[0];
 }
 
 // ---- shape manipulation -----------------------------------------------------------------------
@@ -374,6 +388,6 @@ export function arange(n: Value, dim: Dim): Value {
 /** A tensor of `shape` (a 1-D int64 value) filled with `fill` in `dtype`; `outShape` names its dims. */
 export function constantOfShape(shape: Value, fill: number, dtype: DType, outShape: readonly Dim[]): Value {
   const g = shape.graph;
-  const value = g.constant(typedArrayOf(dtype, [fill]), [1], 'fill');
+  const value = g.constant(typedArrayOf(dtype, [fill]), [1], 'fill', isHalf(dtype) ? dtype : undefined);
   return g.addNode('ConstantOfShape', [shape], [{ dtype, shape: outShape }], { value: { type: 'tensor', value } })[0];
 }

@@ -6,6 +6,12 @@
 // Inputs added (for each parameter P):   P, adam.m.P, adam.v.P, lr, step        [+ acc.P, grad_scale]
 // Outputs added:                          new.P, new.adam.m.P, new.adam.v.P, loss, grad_norm, clip_coef
 // An `accumulate` graph instead outputs   new.acc.P = acc.P + dLoss/dP, and loss.
+//
+// float16 compute (Graph.compute; graph/ops.ts matmul) adds loss scaling: a `loss_scale` input S multiplies the loss
+// before the backward pass (small float16 gradients would flush to zero) and 1/S the float32 gradients after it; a
+// `grad_finite` output (1 or 0) says whether every gradient was finite, and when not, the update is skipped in the
+// graph (new.P = P, moments unchanged). The host chooses S (runtime/loss-scale.ts). bfloat16 has float32's range:
+// no scaling.
 
 import { type Graph, type Value } from './ir.js';
 import { gradients } from './grad.js';
@@ -37,6 +43,10 @@ export type StepMode =
   /** the last micro-batch: (acc.P + grad) * grad_scale, then clipping and AdamW. */
   | 'accumulate-update';
 
+/** float16 step graphs: the loss scale input, and the output saying the gradients were finite (the update applied). */
+export const LOSS_SCALE = 'loss_scale';
+export const GRAD_FINITE = 'grad_finite';
+
 export const momentName = (kind: 'm' | 'v', param: string): string => `adam.${kind}.${param}`;
 export const accName = (param: string): string => `acc.${param}`;
 export const newName = (name: string): string => `new.${name}`;
@@ -56,7 +66,12 @@ export function addTrainStep(loss: Value, params: readonly ParamSpec[], mode: St
     if (p.value.kind !== 'input') throw new Error(`parameter ${p.value.name} must be a graph input`);
   }
   g.output('loss', loss);
-  let grads = gradients(loss, params.map((p) => p.value));
+  const lossScale = g.compute === 'float16' ? g.floatInput(LOSS_SCALE, []) : null;
+  let grads = gradients(lossScale ? o.mul(loss, lossScale) : loss, params.map((p) => p.value));
+  if (lossScale) {
+    const unscale = o.reciprocal(lossScale);
+    grads = grads.map((gr) => o.mul(gr, unscale));
+  }
 
   if (mode !== 'update') {
     grads = grads.map((gr, i) => o.add(g.floatInput(accName(params[i].value.name), params[i].value.shape), gr));
@@ -73,6 +88,10 @@ export function addTrainStep(loss: Value, params: readonly ParamSpec[], mode: St
   // Global-norm clipping as torch.nn.utils.clip_grad_norm_: coef = min(1, maxNorm / (norm + 1e-6)).
   const norm = o.sqrt(sumSquares(grads));
   g.output('grad_norm', norm);
+  // any Inf or NaN gradient makes the norm non-finite: one scalar test for all of them
+  const finite = lossScale ? o.isFinite(norm) : null;
+  if (finite) g.output(GRAD_FINITE, o.cast(finite, 'float32'));
+  const keepIfFinite = (next: Value, prev: Value): Value => (finite ? o.where(finite, next, prev) : next);
   if (cfg.gradClip && cfg.gradClip > 0) {
     const coef = o.min(o.div(cfg.gradClip, o.add(norm, 1e-6)), 1);
     g.output('clip_coef', coef);
@@ -97,8 +116,8 @@ export function addTrainStep(loss: Value, params: readonly ParamSpec[], mode: St
     const decayed = p.decay && cfg.weightDecay > 0 ? o.mul(p.value, o.sub(1, o.mul(lr, cfg.weightDecay))) : p.value;
     const denom = o.add(o.sqrt(o.div(v2, bc2)), cfg.eps);
     const update = o.div(o.div(m2, bc1), denom);
-    g.output(newName(name), o.sub(decayed, o.mul(update, lr)));
-    g.output(newName(momentName('m', name)), m2);
-    g.output(newName(momentName('v', name)), v2);
+    g.output(newName(name), keepIfFinite(o.sub(decayed, o.mul(update, lr)), p.value));
+    g.output(newName(momentName('m', name)), keepIfFinite(m2, m));
+    g.output(newName(momentName('v', name)), keepIfFinite(v2, v));
   });
 }

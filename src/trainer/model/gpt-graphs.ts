@@ -6,7 +6,7 @@
 //  - hidden:   last-layer hidden states [B, T, C] (after the final norm).
 // Parameters are graph inputs named as in the family's Hugging Face checkpoints.
 
-import { type FloatType, Graph, type Value } from '../graph/ir.js';
+import { type ComputeType, type FloatType, Graph, type Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
 import { type AdamWConfig, DEFAULT_ADAMW, type ParamSpec, type StepMode, addTrainStep } from '../graph/optim.js';
 import { type LoraForward, type Params, tokenLogprobs } from './attention.js';
@@ -24,6 +24,9 @@ export interface GraphBuildOptions {
   embeddingGrad?: 'scatter' | 'onehot';
   /** For providers without a LogSoftmax kernel (WebGPU): graph/ir.ts GraphOptions. */
   composedLogSoftmax?: boolean;
+  /** Mixed precision: the type MatMuls compute in (graph/ir.ts GraphOptions.compute); float16 step graphs add loss
+   * scaling (graph/optim.ts). */
+  compute?: ComputeType;
   /** LoRA adapters on the base: their A and B are inputs beside the base weights (model/lora.ts). */
   lora?: LoraSpec;
 }
@@ -91,8 +94,8 @@ export function weightedLogLikelihoodLoss(
 
 /** The weighted log-likelihood objective and a training step on it. */
 export function buildStepGraph(cfg: ModelConfig, shape: BatchShape, opts: StepGraphOptions = {}): Graph {
-  const { float, embeddingGrad, composedLogSoftmax } = opts;
-  const g = new Graph({ float, embeddingGrad, composedLogSoftmax, name: 'gpt_step' });
+  const { float, embeddingGrad, composedLogSoftmax, compute } = opts;
+  const g = new Graph({ float, embeddingGrad, composedLogSoftmax, compute, name: 'gpt_step' });
   const { params, specs } = addParams(g, cfg, opts.lora);
   const { ids, targets, mask } = batchInputs(g, shape);
   const exampleWeight = g.floatInput('example_weight', [shape.batch]);
@@ -106,7 +109,7 @@ export function buildStepGraph(cfg: ModelConfig, shape: BatchShape, opts: StepGr
 
 /** Per-token and per-sequence log-probs of `targets` given `ids` (inference). */
 export function buildLogprobGraph(cfg: ModelConfig, shape: BatchShape, opts: GraphBuildOptions = {}): Graph {
-  const g = new Graph({ float: opts.float, composedLogSoftmax: opts.composedLogSoftmax, name: 'gpt_logprobs' });
+  const g = new Graph({ float: opts.float, composedLogSoftmax: opts.composedLogSoftmax, compute: opts.compute, name: 'gpt_logprobs' });
   const { params } = addParams(g, cfg, opts.lora);
   const { ids, targets, mask } = batchInputs(g, shape);
   const masked = o.mul(tokenLogprobs(lmForward(cfg, params, ids, { lora: loraForward(g, opts.lora, false) }).logits, targets), mask);

@@ -55,11 +55,15 @@ export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRo
         seed: config.train.seed,
         cacheDir: ctx.cacheDir,
         compute: ctx.compute,
+        precision: config.backend.kind === 'builtin' ? config.backend.precision : undefined,
         onStep: (e) => {
           bar(e.step, sft.steps);
-          const { step, loss, lr, gradNorm, tokensPerSec, elapsedMs } = e;
+          const { step, loss, lr, gradNorm, tokensPerSec, elapsedMs, lossScale, skippedUpdate } = e;
           const totalSteps = sft.steps;
-          ctx.log.emit({ type: 'step/didComplete', phase: 'reference', step, totalSteps, loss, lr, gradNorm, tokensPerSec, elapsedMs });
+          const scaling = lossScale === undefined ? {} : { lossScale, skippedUpdate };
+          ctx.log.emit({
+            type: 'step/didComplete', phase: 'reference', step, totalSteps, loss, lr, gradNorm, ...scaling, tokensPerSec, elapsedMs,
+          });
         },
         shouldStop: () => ctx.control.stopRequested,
       });
@@ -119,8 +123,9 @@ export async function sftReference(
   sft: { steps: number; lr: number },
   opts: Omit<SftOptions, 'steps' | 'lr'> & { cacheDir: string | null },
 ): Promise<{ policy: Policy; reused: boolean }> {
-  // LoRA joins the key only when set, so caches of full fine-tunings made before it stay valid
-  const how = opts.lora ? { ...sft, lora: opts.lora } : sft;
+  // LoRA and a mixed precision join the key only when set, so caches of float32 full fine-tunings stay valid
+  const precision = opts.precision && opts.precision !== 'float32' ? { precision: opts.precision } : {};
+  const how = opts.lora ? { ...sft, lora: opts.lora, ...precision } : { ...sft, ...precision };
   const key = sha('sft-v1', base.hash, how, opts.batchSize, opts.seed, rows.map((r) => [r.prompt, r.response]));
   const dir = opts.cacheDir ? path.join(opts.cacheDir, `sft-${key}`) : null;
   if (dir && (await stat(dir).then(() => true, () => false))) return { policy: await loadPolicy(dir), reused: true };

@@ -24,7 +24,11 @@ export interface SftOptions extends ComputeOptions {
   /** Polled between steps: true stops the fine-tuning (it is redone, or taken from the cache, next time). */
   shouldStop?: () => boolean;
   onStep?: (
-    e: { step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number; elapsedMs: number },
+    e: {
+      step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number; elapsedMs: number;
+      /** float16 (loss scaling): the scale the step used and whether its update was skipped. */
+      lossScale?: number; skippedUpdate?: boolean;
+    },
   ) => void;
 }
 
@@ -64,7 +68,9 @@ export async function sftRows(
           );
           const tokens = batches[0].mask.reduce((a, x) => a + x, 0);
           const e = { step, steps: opts.steps, loss: stats.loss, lr, gradNorm: stats.gradNorm, tokensPerSec: tokens / (elapsedMs / 1e3) };
-          opts.onStep?.({ ...e, elapsedMs: performance.now() - t0 });
+          const { loss_scale: lossScale, grad_finite: finite } = stats.extra;
+          const scaling = lossScale === undefined ? {} : { lossScale, skippedUpdate: finite === 0 };
+          opts.onStep?.({ ...e, ...scaling, elapsedMs: performance.now() - t0 });
         },
       });
       return lora ? mergeLora(cfg, init, lora.spec, await trainer.weights()) : await trainer.weights(); // before dispose()

@@ -235,10 +235,12 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
         const tokens = batches.reduce((a, b) => a + b.mask.reduce((s, x) => s + x, 0), 0);
         const { loss, gradNorm } = stats;
         const weights = { meanImportanceWeight: stats.extra.mean_weight, clipFraction: stats.extra.clip_fraction };
+        const { loss_scale: lossScale, grad_finite: finite } = stats.extra; // float16 only
+        const scaling = lossScale === undefined ? {} : { lossScale, skippedUpdate: finite === 0 };
         const timing = { tokensPerSec: tokens / (elapsedMs / 1e3), elapsedMs: performance.now() - t0 };
         ctx.log.emit({
           type: 'step/didComplete', variant, phase: 'training', step, totalSteps: budget.steps, loss, lr, gradNorm, ...weights,
-          ...timing,
+          ...scaling, ...timing,
         });
         bar(step);
         // evaluation: keep the best policy by its validation score

@@ -14,7 +14,7 @@ import type { ComputeBackend } from '../compute/backend.js';
 import { localBackend } from '../compute/local.js';
 import { TorchBackend } from '../compute/torch/backend.js';
 import { failureOf } from '../errors.js';
-import { type ResolvedDevice, resolveDevice } from '../runtime/device.js';
+import { type ResolvedDevice, checkPrecision, resolveDevice } from '../runtime/device.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { type RunControl, StopRequested, newControl } from './control.js';
 import { RunLog, runName } from './events.js';
@@ -82,6 +82,8 @@ export async function openRunContext(spec: RunSpec): Promise<RunContext> {
   const torch = config.backend.kind === 'torch';
   const device = await resolveDevice(torch && config.device !== 'cpu' ? 'auto' : config.device, undefined, { webgpu: !torch });
   if (device.fallback) process.stderr.write(`alol: ${device.fallback}\n`);
+  // before the run starts: the error names backend.precision, the provider and what to do (the torch worker checks its own)
+  if (!torch) checkPrecision(config.backend.precision, device.provider, 'backend.precision');
   if (spec.announce ?? true) {
     const fallback = device.fallback ? { fallback: device.fallback } : {};
     const reason = device.reason && !torch ? { reason: device.reason } : {};
@@ -108,7 +110,9 @@ export async function openRunContext(spec: RunSpec): Promise<RunContext> {
 
 /** The run's compute backend, as config.backend says. */
 function backendOf(config: RunConfig, device: ResolvedDevice, runDir: string, spec: RunSpec): ComputeBackend {
-  if (config.backend.kind === 'builtin') return localBackend({ provider: device.provider, threads: config.threads });
+  if (config.backend.kind === 'builtin') {
+    return localBackend({ provider: device.provider, threads: config.threads, precision: config.backend.precision });
+  }
   return new TorchBackend({
     python: spec.python ?? null,
     backend: config.backend,
@@ -129,6 +133,8 @@ export interface RunFlags {
   cache: boolean;
   /** --backend: sets backend.kind. */
   backend?: 'builtin' | 'torch';
+  /** --precision: sets backend.precision. */
+  precision?: 'float32' | 'float16' | 'bfloat16';
   /** --python: the torch backend's interpreter. */
   python?: string | null;
 }
@@ -142,7 +148,11 @@ export async function openRunFromFlags(
   flags: RunFlags,
   io: Pick<RunSpec, 'say' | 'progress' | 'control' | 'toStdout'>,
 ): Promise<RunContext> {
-  const set = [...(flags.backend ? [`backend.kind=${flags.backend}`] : []), ...(flags.set ?? [])];
+  const set = [
+    ...(flags.backend ? [`backend.kind=${flags.backend}`] : []),
+    ...(flags.precision ? [`backend.precision=${flags.precision}`] : []),
+    ...(flags.set ?? []),
+  ];
   const loaded = await loadRunConfig(flags.config ?? null, set);
   const runDir = path.resolve(flags.out ?? path.join(loaded.baseDir, 'runs', runName(verb)));
   const cacheDir = flags.cache ? path.resolve(flags.cacheDir ?? path.join(loaded.baseDir, '.alol', 'cache')) : null;

@@ -12,6 +12,7 @@ import { serialize } from '../graph/onnx.js';
 import * as o from '../graph/ops.js';
 import { accName, momentName, newName } from '../graph/optim.js';
 import { type OrtTensor, type Session, disposeTensor, hostBytes, onDevice, tensor } from './session.js';
+import { LossScaler } from './loss-scale.js';
 import { type FloatArray, type ParamTensor, type StepStats, extraScalars, first, scalar, zerosOf } from './stepper.js';
 
 /** Host<->device bytes of the runs so far: fed from host tensors, fetched into host tensors. */
@@ -33,8 +34,10 @@ export function stateOutputs(paramNames: readonly string[], mode: 'update' | 'ac
 }
 
 export class DeviceStepper {
-  /** Number of optimizer updates applied so far. */
+  /** Number of optimizer updates applied so far (a float16 step skipped for non-finite gradients is not one). */
   step = 0;
+  /** float16 step graphs only: the loss scale they are fed (loss-scale.ts). */
+  readonly scaler = new LossScaler();
   readonly traffic: Traffic = { runs: 0, fedBytes: 0, fetchedBytes: 0, last: { fedBytes: 0, fetchedBytes: 0 } };
   /** Parameters then moments, by name: host tensors until a run returns them on the device. */
   private readonly state = new Map<string, OrtTensor>();
@@ -106,6 +109,7 @@ export class DeviceStepper {
       for (const [name, t] of this.accs) feeds[name] = t;
       feeds.grad_scale = scalar(this.float, 1 / (this.microSteps + 1));
     }
+    this.scaler.feed(session, feeds);
     const out = await this.run(session, feeds);
     for (const name of [...this.state.keys()]) this.set(this.state, name, this.take(out, name));
     if (accumulating) {
@@ -115,16 +119,18 @@ export class DeviceStepper {
       }
     }
     this.microSteps = 0;
-    this.step++;
+    const extra = extraScalars(out);
+    if (this.scaler.afterUpdate(session, out, extra)) this.step++;
     this.traffic.last = this.pending;
     this.pending = { fedBytes: 0, fetchedBytes: 0 };
-    return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef), extra: extraScalars(out) };
+    return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef), extra };
   }
 
   /** Adds one micro-batch's gradients to the accumulators (an `accumulate` graph); returns its loss. */
   async accumulate(session: Session, batch: Record<string, OrtTensor>): Promise<number> {
     const feeds: Record<string, OrtTensor> = { ...batch, ...this.paramFeeds() };
     for (const [name, t] of this.accs) feeds[name] = t;
+    this.scaler.feed(session, feeds);
     const out = await this.run(session, feeds);
     for (const name of [...this.accs.keys()]) this.set(this.accs, name, this.take(out, name));
     this.microSteps++;

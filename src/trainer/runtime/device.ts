@@ -2,7 +2,8 @@
 // is probed by loading and running a tiny graph; when it cannot load, the trainer falls back to CPU
 // and says why in one line, rather than crashing a run the user started on a laptop.
 
-import { Graph } from '../graph/ir.js';
+import { AlolError } from '../errors.js';
+import { type ComputeType, Graph } from '../graph/ir.js';
 import { serialize } from '../graph/onnx.js';
 import * as o from '../graph/ops.js';
 import { type AdapterGuess, guessAdapter } from './adapter.js';
@@ -71,6 +72,38 @@ export async function probeProvider(provider: Provider): Promise<string | null> 
     // ORT's messages start with a source path; the readable part begins at "Failed to ...".
     return (msg.match(/Failed to [^\n]*/)?.[0] ?? msg.split('\n')[0]).slice(0, 300);
   }
+}
+
+export const PRECISIONS: readonly ComputeType[] = ['float32', 'float16', 'bfloat16'];
+
+/**
+ * Throws, naming the setting, when `provider` cannot compute in `precision` (checked once the device is resolved,
+ * before any compute). Measured with onnxruntime-node 1.30: the CPU provider has no float16 MatMul kernel on x86 —
+ * it inserts casts back to float32 and then removes the float32->float16->float32 pairs, so a float16 graph would
+ * silently run in float32; bfloat16 MatMul has no kernel on CPU or WebGPU (the session fails to load). bfloat16 is
+ * CUDA-only in ORT (not run here).
+ */
+export function checkPrecision(precision: ComputeType, provider: Provider, setting = 'precision'): void {
+  if (!PRECISIONS.includes(precision)) {
+    throw new AlolError('config', `${setting}: unknown precision '${String(precision)}' (use one of: ${PRECISIONS.join(', ')})`);
+  }
+  const runs: Record<ComputeType, readonly Provider[]> = {
+    float32: ['cpu', 'cuda', 'webgpu'],
+    float16: ['webgpu', 'cuda'],
+    bfloat16: ['cuda'],
+  };
+  if (runs[precision].includes(provider)) return;
+  const why =
+    provider !== 'cpu'
+      ? "ONNX Runtime's WebGPU provider has no bfloat16 kernels (the session fails to load)"
+      : precision === 'float16'
+        ? "ONNX Runtime's CPU provider has no float16 MatMul kernel (it would cast back and run float32 while claiming float16)"
+        : "ONNX Runtime's CPU provider has no bfloat16 MatMul kernel (the session fails to load)";
+  const hint =
+    precision === 'float16'
+      ? `use device webgpu or cuda (--device, or "device" in the run config), or ${setting} float32`
+      : `bfloat16 needs device cuda; on webgpu use float16, elsewhere ${setting} float32`;
+  throw new AlolError('config', `${setting} ${precision} cannot run on the ${provider} provider: ${why}`, hint);
 }
 
 let resolutions = 0;

@@ -43,6 +43,8 @@ export interface SessionOptions {
 const ortType: Record<DType, ort.Tensor.Type> = {
   float32: 'float32',
   float64: 'float64',
+  float16: 'float16',
+  bfloat16: 'float16', // never used: tensor() refuses bfloat16 (the binding has none; graphs cast inside)
   int64: 'int64',
   int32: 'int32',
   bool: 'bool',
@@ -52,6 +54,7 @@ const ortType: Record<DType, ort.Tensor.Type> = {
 export function tensor(dtype: DType, data: TypedData, dims: readonly number[]): ort.Tensor {
   const n = dims.reduce((a, b) => a * b, 1);
   if (n !== data.length) throw new Error(`tensor: ${data.length} values do not fill dims [${dims.join(',')}]`);
+  if (dtype === 'bfloat16') throw new Error('tensor: onnxruntime-node has no bfloat16 tensors (cast to bfloat16 inside the graph)');
   return new ort.Tensor(ortType[dtype], data as Float32Array, dims);
 }
 
@@ -66,7 +69,9 @@ export function zeros(dtype: DType, dims: readonly number[]): ort.Tensor {
           ? new BigInt64Array(n)
           : dtype === 'int32'
             ? new Int32Array(n)
-            : new Uint8Array(n);
+            : dtype === 'float16' || dtype === 'bfloat16'
+              ? new Uint16Array(n)
+              : new Uint8Array(n);
   return tensor(dtype, data, dims);
 }
 

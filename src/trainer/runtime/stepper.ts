@@ -6,6 +6,7 @@
 import type { FloatType } from '../graph/ir.js';
 import { accName, momentName, newName } from '../graph/optim.js';
 import { type OrtTensor, type Session, tensor } from './session.js';
+import { LossScaler } from './loss-scale.js';
 
 export type FloatArray = Float32Array | Float64Array;
 
@@ -75,8 +76,10 @@ export function zerosOf(float: FloatType, n: number): FloatArray {
 
 /** Parameters + AdamW state + accumulators, stepped by ORT sessions. */
 export class Stepper {
-  /** Number of optimizer updates applied so far. */
+  /** Number of optimizer updates applied so far (a float16 step skipped for non-finite gradients is not one). */
   step = 0;
+  /** float16 step graphs only: the loss scale they are fed (loss-scale.ts). */
+  readonly scaler = new LossScaler();
   private readonly params = new Map<string, DoubleBuffer>();
   private readonly moments = new Map<string, DoubleBuffer>();
   private readonly accs = new Map<string, DoubleBuffer>();
@@ -149,12 +152,14 @@ export class Stepper {
       for (const [name, b] of this.accs) feeds[name] = b.currentTensor();
       feeds.grad_scale = scalar(this.float, 1 / (this.microSteps + 1));
     }
+    this.scaler.feed(session, feeds);
     const out = await session.run(feeds, into);
     for (const b of [...this.params.values(), ...this.moments.values()]) b.swap();
     if (accumulating) for (const b of this.accs.values()) b.current.fill(0);
     this.microSteps = 0;
-    this.step++;
-    return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef), extra: extraScalars(out) };
+    const extra = extraScalars(out);
+    if (this.scaler.afterUpdate(session, out, extra)) this.step++;
+    return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef), extra };
   }
 
   /**
@@ -206,6 +211,7 @@ export class Stepper {
       feeds[name] = b.currentTensor();
       into[newName(name)] = b.nextTensor();
     }
+    this.scaler.feed(session, feeds);
     const out = await session.run(feeds, into);
     for (const b of this.accs.values()) b.swap();
     this.microSteps++;

@@ -4,12 +4,14 @@
 // generation sessions of one shape); a trainer or a phase drops what only it uses when it is done, and
 // release() frees the rest together at the end of the run.
 
+import type { ComputeType } from '../../graph/ir.js';
 import { serialize } from '../../graph/onnx.js';
 import { Generator } from '../../model/generate.js';
 import { buildHiddenGraph } from '../../model/gpt-graphs.js';
 import { LogprobScorer } from '../../model/logprobs.js';
 import { paramFeeds } from '../../model/family.js';
 import { type PoolOptions, SessionPool } from '../../runtime/pool.js';
+import { checkPrecision } from '../../runtime/device.js';
 import { type Provider, tensor } from '../../runtime/session.js';
 import { bucketLength } from '../../alol/batch.js';
 import type { ValueHeadConfig } from '../../value/head.js';
@@ -38,9 +40,18 @@ export class OrtBackend implements ComputeBackend {
   readonly logprobsKey: string;
   readonly pool: SessionPool;
 
-  constructor(readonly options: PoolOptions) {
+  /**
+   * `precision`: what the policy trainers' step graphs compute their MatMuls in (float32 weights and AdamW either
+   * way); throws before any compute when the provider cannot (runtime/device.ts checkPrecision). Scoring, the
+   * no-grad passes and generation stay float32.
+   */
+  constructor(
+    readonly options: PoolOptions,
+    readonly precision: ComputeType = 'float32',
+  ) {
+    checkPrecision(precision, options.provider ?? 'cpu');
     this.pool = new SessionPool(options);
-    this.name = `onnxruntime (${options.provider ?? 'cpu'})`;
+    this.name = `onnxruntime (${options.provider ?? 'cpu'}${precision === 'float32' ? '' : `, ${precision}`})`;
     this.logprobsKey = ortLogprobsKey(options.provider);
   }
 
@@ -80,7 +91,7 @@ export class OrtBackend implements ComputeBackend {
   }
 
   policyTrainer(model: ModelWeights, spec: PolicyTrainerSpec): PolicyTrainer {
-    return new OrtPolicyTrainer(this.pool, model, spec);
+    return new OrtPolicyTrainer(this.pool, model, spec, this.precision);
   }
 
   valueHead(cfg: ValueHeadConfig, rows: number): ValueHeadCompute {

@@ -3,7 +3,7 @@
 // The policy trainer runs weighted NLL (pretraining, SFT) or an A-LoL variant's loss (alol/losses.ts);
 // the value head trains and predicts with value/head.ts's graphs.
 
-import type { Graph } from '../../graph/ir.js';
+import type { ComputeType, Graph } from '../../graph/ir.js';
 import { type LoopPass, buildLoopGraph } from '../../graph/loop.js';
 import { serialize } from '../../graph/onnx.js';
 import type { StepMode } from '../../graph/optim.js';
@@ -105,7 +105,10 @@ async function accumulateThenUpdate<B>(
   }
   const { session, feeds } = await run(micro[micro.length - 1], micro.length > 1 ? 'accumulate-update' : 'update');
   const out = await stepper.update(session, feeds, lr);
-  return { loss: (lossSum + out.loss) / micro.length, gradNorm: out.gradNorm, extra: out.extra };
+  // float16: an update skipped because a gradient overflowed (the loss scale then halves) is not a diverging run;
+  // its norm was not finite, reported as 0 with extra.grad_finite 0 (runtime/loss-scale.ts)
+  const gradNorm = out.extra.grad_finite === 0 ? 0 : out.gradNorm;
+  return { loss: (lossSum + out.loss) / micro.length, gradNorm, extra: out.extra };
 }
 
 /** Prefix of kto's mismatched-rows token inputs in a loop graph (kl_ids, kl_targets, kl_mask). */
@@ -132,6 +135,8 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     pool: SessionPool,
     model: ModelWeights,
     private readonly spec: PolicyTrainerSpec,
+    /** Mixed precision of the step graphs (the no-grad log-prob passes stay float32, as the reference's were). */
+    private readonly precision: ComputeType = 'float32',
   ) {
     this.cfg = model.config;
     this.sessions = new Sessions(pool, 'trainer');
@@ -171,16 +176,18 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     const { objective, rows: b, adamw } = this.spec;
     const what = objective.kind === 'nll' ? 'gpt_step' : `alol_${objective.variant}_step`;
     const settings = objective.kind === 'nll' ? '' : `:${JSON.stringify(objective.settings)}`;
-    return `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}`;
+    const prec = this.precision === 'float32' ? '' : `:${this.precision}`;
+    return `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}${prec}`;
   }
 
   private stepGraph(mode: StepMode, t: number): Graph {
     const { objective, rows: b, adamw } = this.spec;
     const lora = this.spec.lora?.spec;
+    const compute = this.precision;
     return objective.kind === 'nll'
-      ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora, composedLogSoftmax: this.webgpu })
+      ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora, composedLogSoftmax: this.webgpu, compute })
       : buildAlolStepGraph(this.cfg, b, t, {
-        variant: objective.variant, settings: objective.settings, mode, adamw, lora, composedLogSoftmax: this.webgpu,
+        variant: objective.variant, settings: objective.settings, mode, adamw, lora, composedLogSoftmax: this.webgpu, compute,
       });
   }
 
@@ -325,12 +332,13 @@ export class OrtPolicyTrainer implements PolicyTrainer {
    * once and back once (what CUDA needs, where Node keeps no output on the device). The batches are padded to the
    * longest of them (kto's mismatched rows to theirs). Equal to K update() calls (test/unit/loop-steps.test.ts,
    * loop-trainer.test.ts). On WebGPU, whose state already stays
-   * on the device, and for K = 1 it is K update() calls.
+   * on the device, and for K = 1 it is K update() calls; so it is in float16, whose loss scale the host adjusts
+   * after every step (runtime/loss-scale.ts), which a Loop of K steps cannot.
    */
   async updateMany(steps: readonly (readonly TrainBatch[])[], lrs: readonly number[]): Promise<StepStats[]> {
     if (steps.length !== lrs.length) throw new Error(`trainer.updateMany: ${steps.length} steps but ${lrs.length} learning rates`);
     const stepper = this.stepper;
-    if (stepper instanceof DeviceStepper || steps.length <= 1) {
+    if (stepper instanceof DeviceStepper || steps.length <= 1 || this.precision === 'float16') {
       const stats: StepStats[] = [];
       for (const [k, micro] of steps.entries()) stats.push(await this.update(micro, lrs[k]));
       return stats;
