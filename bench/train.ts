@@ -11,6 +11,7 @@
 //   npm run bench:train -- [--device cpu|cuda|webgpu] [--threads 2] [--steps 20] [--warmup 5]
 //                          [--batch 16] [--seq 128] [--embd 256] [--layers 4] [--heads 8]
 //                          [--arch gpt2|llama] [--kv-heads 4] [--vocab 257] [--steps-per-run 1] [--json]
+//                          [--precision float32|float16|bfloat16]   (mixed precision: webgpu float16, cuda bfloat16)
 
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -24,6 +25,7 @@ import type { Provider } from '../src/trainer/runtime/session.js';
 import { SessionPool } from '../src/trainer/runtime/pool.js';
 import { memcpyNodes, tensor } from '../src/trainer/runtime/session.js';
 import { OrtBackend } from '../src/trainer/compute/ort/backend.js';
+import type { ComputeType } from '../src/trainer/graph/ir.js';
 import type { OrtPolicyTrainer } from '../src/trainer/compute/ort/trainers.js';
 import { DEFAULT_ADAMW } from '../src/trainer/graph/optim.js';
 import { type ModelConfig, describeConfig } from '../src/trainer/model/config.js';
@@ -48,6 +50,7 @@ const { values: a } = parseArgs({
     'kv-heads': { type: 'string', default: '4' },
     vocab: { type: 'string', default: '257' },
     'steps-per-run': { type: 'string', default: '1' },
+    precision: { type: 'string', default: 'float32' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -87,7 +90,9 @@ async function main(): Promise<void> {
   // On a GPU provider: the optimized step graph is written out, to count the host<->device copies ORT inserted
   const optimizedDir = device.provider === 'cpu' ? null : mkdtempSync(path.join(os.tmpdir(), 'alol-bench-optimized-'));
   if (optimizedDir) process.env.ALOL_ORT_OPTIMIZED_DIR = optimizedDir;
-  const compute = new OrtBackend(opts);
+  const precision = a.precision as ComputeType;
+  const compute = new OrtBackend(opts, precision); // checks that the provider computes in it
+  if (precision !== 'float32') console.log(`precision        ${precision} compute, float32 weights and AdamW (loss scaling: float16)`);
   const trainer = compute.policyTrainer(
     { config: cfg, params: initParams(cfg, 0) },
     { objective: { kind: 'nll' }, rows: B, adamw: DEFAULT_ADAMW },
@@ -165,6 +170,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({
       train_tokens_per_s: tokensPerSec, model_gflops: modelGflops, roofline_gflops: roof.gflops, provider: device.provider,
       bytes_per_step: perStep, device_resident: resident, memcpy_nodes: copies ? copies.fromHost + copies.toHost : null,
+      precision,
     }));
   }
 }

@@ -8,6 +8,8 @@
 #   2. train   bench:train on webgpu, the bench model (4 x 256, T 128, batch 16) and, last, GPT-2 124M's size
 #              (12 x 768, T 1024, batch 4, vocab 50257; fewer steps)
 #   3. parity  bench/parity.ts: the same 20 training steps of the bench model on cpu and on webgpu, losses within 1e-3
+#   (where WebGPU runs: the bench and 124M trainings again in float16 mixed precision, and a 10-step float16 parity
+#   against the cpu's float32, losses within 5e-3)
 #   4. generate  bench:generate on webgpu (--json; --quick: on cpu, as its model has a fixed size)
 #   5. pytorch scripts/torch_bench.py on the same GPU (CUDA, float32, TF32 off, eager) for the same sizes; ratios
 # and writes a JSON report (provider, tokens/s ours and PyTorch's and their ratios, bytes per step when bench:train
@@ -91,6 +93,7 @@ if [ "$QUICK" = 1 ]; then
   # bench:generate has no size flags (its model is the bench model's 4 x 256): on cpu here, lavapipe takes minutes
   GEN=(--device cpu --prompt 8 --new 8 --repeats 1)
   PARITY=(--quick)
+  PARITY16=(--quick --tolerance 5e-3)
   TORCH_BENCH=(--embd 64 --layers 2 --heads 4 --seq 64 --batch 4 --steps 3 --warmup 1 --prompt 8 --new 8 --repeats 1)
   TORCH_BIG=(--embd 96 --layers 3 --heads 4 --seq 64 --batch 2 --steps 2 --warmup 1 --train-only)
 else
@@ -101,6 +104,7 @@ else
   CAPS=()
   GEN=(--device webgpu)
   PARITY=()
+  PARITY16=(--steps 10 --tolerance 5e-3)
   TORCH_BENCH=(--steps 20 --warmup 5)
   TORCH_BIG=(--embd 768 --layers 12 --heads 12 --seq 1024 --batch 4 --steps 5 --warmup 2 --vocab 50257 --train-only)
 fi
@@ -137,8 +141,20 @@ command -v nvidia-smi >/dev/null && nvidia-smi -L | tee "$WORK/nvidia-smi.txt"
 step probe 90 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" \
   --embd 32 --layers 1 --heads 2 --seq 16 --batch 1 --steps 1 --warmup 0 || FAILED=1
 step capabilities 60 "$NODE" out/bench/probe.js --device webgpu --json --threads "$TH" "${CAPS[@]}" || FAILED=1
+# float16 (mixed precision: float16 MatMuls, float32 weights and AdamW, loss scaling) only where WebGPU runs: the CPU
+# provider refuses it
+PROVIDER=$(sed -n 's/^device[[:space:]]\{1,\}\([^[:space:]]\{1,\}\) (threads.*/\1/p' "$WORK/steps/probe.log" 2>/dev/null | head -1)
+FP16=0
+[ "$PROVIDER" = webgpu ] && FP16=1
+[ "$FP16" = 1 ] || echo "== float16 steps: skipped (the provider that ran is ${PROVIDER:-unknown}, not webgpu)"
 step train_bench 90 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BENCH[@]}" || FAILED=1
+if [ "$FP16" = 1 ]; then
+  step train_bench_fp16 90 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BENCH[@]}" --precision float16 || FAILED=1
+fi
 step parity 120 "$NODE" out/bench/parity.js --device webgpu --threads "$TH" "${PARITY[@]}" || FAILED=1
+if [ "$FP16" = 1 ]; then
+  step parity_fp16 90 "$NODE" out/bench/parity.js --device webgpu --threads "$TH" "${PARITY16[@]}" --precision float16 || FAILED=1
+fi
 step generate 90 "$NODE" out/bench/generate.js --json --threads "$TH" "${GEN[@]}" || FAILED=1
 
 TORCH_DEVICE=""
@@ -155,6 +171,9 @@ else
   echo "== pytorch: not available ($PY cannot import torch$([ "$QUICK" = 1 ] || echo ' with CUDA'))"
 fi
 step train_gpt2_124m 150 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BIG[@]}" || FAILED=1
+if [ "$FP16" = 1 ]; then
+  step train_gpt2_124m_fp16 120 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BIG[@]}" --precision float16 || FAILED=1
+fi
 if [ -n "$TORCH_DEVICE" ]; then
   step torch_gpt2_124m 90 "${TORCH[@]}" "${TORCH_BIG[@]}" || FAILED=1
 fi
@@ -190,6 +209,7 @@ const ratio = (x, y) => (typeof x === 'number' && typeof y === 'number' && y > 0
 const torchOn = torchDevice !== '';
 const model = (ours, torch, sizes) => {
   const o = lastJson(read(ours));
+  const h = lastJson(read(`${ours}_fp16`)); // float16 mixed precision (WebGPU only; null when skipped)
   const t = torchOn ? lastJson(read(torch)) : null;
   const tokens = o?.train_tokens_per_s ?? null;
   const pt = t?.train_tokens_per_s ?? null;
@@ -201,6 +221,9 @@ const model = (ours, torch, sizes) => {
     roofline_gflops: o?.roofline_gflops ?? null,
     pytorch_tokens_per_s: pt,
     ratio_vs_pytorch: ratio(tokens, pt),
+    fp16_tokens_per_s: h?.train_tokens_per_s ?? null,
+    fp16_speedup: ratio(h?.train_tokens_per_s, tokens),
+    fp16_ratio_vs_pytorch_fp32: ratio(h?.train_tokens_per_s, pt),
   };
 };
 const q = quick === '1';
@@ -219,6 +242,10 @@ for (const k of ['generate_b1_tokens_per_s', 'generate_b16_tokens_per_s', 'logpr
   generate[k] = { ours: gen[k] ?? null, pytorch: torchGen[k] ?? null, ratio_vs_pytorch: q ? null : ratio(gen[k], torchGen[k]) };
 }
 const par = lastJson(read('parity')) ?? {};
+const p16 = lastJson(read('parity_fp16'));
+const parityFp16 = p16
+  ? { max_abs_loss_diff: p16.parity_max_abs_loss_diff, steps: p16.parity_steps, tolerance: p16.parity_tolerance, ok: p16.parity_ok }
+  : null;
 const tb = torchOn ? lastJson(read('torch_bench')) : null;
 const ortPkg = JSON.parse(fs.readFileSync('node_modules/onnxruntime-node/package.json', 'utf8'));
 const smi = path.join(work, 'nvidia-smi.txt');
@@ -235,6 +262,7 @@ const report = {
   parity_tolerance: par.parity_tolerance ?? null,
   parity_ok: par.parity_ok ?? false,
   parity_provider: par.provider ?? null,
+  parity_fp16: parityFp16,
   pytorch: torchOn
     ? { device: torchDevice, python, torch: tb?.torch ?? null, gpu: tb?.gpu ?? null, tf32: false, compile: false }
     : 'not available',
@@ -263,6 +291,15 @@ for (const [k, g] of Object.entries(generate)) {
   if (typeof g === 'string') continue;
   console.log(`${k.padEnd(27)} ours ${f(g.ours).padStart(8)} (${genDevice})  ` +
     `pytorch ${f(g.pytorch).padStart(8)}  ratio ${r(g.ratio_vs_pytorch)}`);
+}
+for (const [name, m] of Object.entries(models)) {
+  if (m.fp16_tokens_per_s !== null) {
+    console.log(`train ${name.padEnd(10)} float16 ${f(m.fp16_tokens_per_s).padStart(8)} tokens/s  ${r(m.fp16_speedup)} float32's`);
+  }
+}
+if (parityFp16) {
+  console.log(`parity float16 (webgpu) vs float32 (cpu) max |loss diff| ${parityFp16.max_abs_loss_diff} over ${parityFp16.steps} steps, ` +
+    `tolerance ${parityFp16.tolerance}: ${parityFp16.ok ? 'ok' : 'FAILED'}`);
 }
 console.log(`parity (cpu vs ${report.parity_provider}) max |loss diff| ${report.parity_max_abs_loss_diff} ` +
   `over ${report.parity_steps} steps, ` +

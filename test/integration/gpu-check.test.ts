@@ -18,6 +18,7 @@ interface ModelFigures {
   bytes_per_step: unknown;
   pytorch_tokens_per_s: unknown;
   ratio_vs_pytorch: unknown;
+  fp16_tokens_per_s: number | null;
 }
 
 interface Report {
@@ -32,6 +33,7 @@ interface Report {
   parity_tolerance: number;
   parity_ok: boolean;
   parity_provider: string;
+  parity_fp16: { max_abs_loss_diff: number; steps: number; tolerance: number; ok: boolean } | null;
   pytorch: unknown;
   steps: Record<string, { ok: boolean }>;
   ok: boolean;
@@ -86,6 +88,16 @@ it('gpu-check.sh --quick writes a report with every field and parity within tole
   assert.ok(report.provider === 'webgpu' || report.provider === 'cpu', String(report.provider));
   if (report.provider === 'cpu') assert.match(String(report.fallback), /device webgpu is not available/);
   else assert.equal(report.fallback, null);
+  // float16 mixed precision runs where WebGPU does (the cpu provider refuses it): training and parity against float32
+  if (report.provider === 'webgpu') {
+    for (const s of ['train_bench_fp16', 'parity_fp16', 'train_gpt2_124m_fp16']) assert.equal(report.steps[s]?.ok, true, s);
+    for (const m of ['bench', 'gpt2_124m']) assert.ok((report.models[m].fp16_tokens_per_s ?? 0) > 0, `${m} float16 tokens/s`);
+    assert.equal(report.parity_fp16?.ok, true);
+    assert.ok((report.parity_fp16?.max_abs_loss_diff ?? 1) <= (report.parity_fp16?.tolerance ?? 0));
+  } else {
+    assert.equal(report.parity_fp16, null);
+    assert.equal(report.models.bench.fp16_tokens_per_s, null);
+  }
 
   // the fallback path too, where this run had WebGPU: hide the Vulkan drivers from the loader
   if (report.provider !== 'webgpu') return;
@@ -94,4 +106,6 @@ it('gpu-check.sh --quick writes a report with every field and parity within tole
   assert.equal(fell.provider, 'cpu');
   assert.match(String(fell.fallback), /device webgpu is not available/);
   assert.equal(fell.parity_max_abs_loss_diff, 0); // cpu against cpu: the same kernels, the same losses
+  assert.equal(fell.parity_fp16, null, 'no float16 steps without WebGPU');
+  assert.equal(fell.steps.train_bench_fp16, undefined);
 });

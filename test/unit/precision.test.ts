@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -303,6 +303,15 @@ describe('precision checks (before any compute)', () => {
       assert.match(r.stderr, /backend\.precision float16 cannot run on the cpu provider.*hint: use device webgpu or cuda/);
       const bad = spawnSync(process.execPath, [ALOL_BIN, 'train', '--precision', 'half'], { cwd: dir, encoding: 'utf8' });
       assert.match(bad.stderr, /--precision <type>.*use one of: float32, float16, bfloat16/);
+      // the demo's flag reaches its run config the same way: refused before the data is even written
+      const demoArgs = ['demo', '--quick', '--precision', 'float16', '--device', 'cpu', '--out', 'demo'];
+      const demo = spawnSync(process.execPath, [ALOL_BIN, ...demoArgs], {
+        cwd: dir,
+        encoding: 'utf8',
+      });
+      assert.notEqual(demo.status, 0);
+      assert.match(demo.stderr, /backend\.precision float16 cannot run on the cpu provider/);
+      assert.deepEqual(await readdir(path.join(dir, 'demo')).catch(() => []), [], 'the demo wrote nothing');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -6,7 +6,7 @@ import { DEMO_VARIANTS, openDemoContext, runDemo } from '../demo/demo.js';
 import { runName } from '../run/events.js';
 import { type DeviceRequest } from '../runtime/device.js';
 import { inRun } from '../run/context.js';
-import { device, int, num } from './options.js';
+import { PRECISION_HELP, device, int, num, precision } from './options.js';
 import { progressBar } from './progress.js';
 import { variantList } from './train-verbs.js';
 import type { Variant } from '../alol/rules.js';
@@ -18,6 +18,7 @@ interface DemoFlags {
   noise: number;
   threads: number;
   device: DeviceRequest;
+  precision?: 'float32' | 'float16' | 'bfloat16';
   stripLabels: boolean;
   variants?: Variant[];
 }
@@ -31,6 +32,7 @@ async function demo(flags: DemoFlags): Promise<void> {
     noise: flags.noise,
     threads: flags.threads,
     device: flags.device,
+    precision: flags.precision,
     stripLabels: flags.stripLabels,
     variants: flags.variants,
   };
@@ -53,6 +55,7 @@ export function registerDemoVerb(program: Command): void {
     .option('--noise <p>', 'share of bad responses in the data', num(0, 1), 0.5)
     .option('--threads <n>', 'CPU threads for ONNX Runtime', int(1), 2)
     .option('--device <name>', 'auto | cpu | cuda | webgpu', device, 'auto')
+    .option('--precision <type>', `${PRECISION_HELP}; sets backend.precision`, precision)
     .option('--strip-labels', "write the data without the generator's quality labels (they must change nothing)", false)
     .option('--variants <list>', `variants to train and compare, comma-separated (default ${DEMO_VARIANTS.join(',')})`, variantList)
     .action(demo);

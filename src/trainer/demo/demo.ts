@@ -25,6 +25,8 @@ export interface DemoOptions {
   stripLabels?: boolean;
   threads?: number;
   device?: RunConfig['device'];
+  /** backend.precision (mixed precision on a GPU provider); the default float32 when absent. */
+  precision?: RunConfig['backend']['precision'];
   variants?: readonly Variant[];
   /** Continue a demo run folder started before (see runExperiment's `continue`). */
   continue?: boolean;
@@ -94,6 +96,7 @@ export function demoConfig(demo: DemoOptions, dataFile: string): RunConfig {
       },
       eval: { maxNewTokens: 112, maxPrompts: s.evalPrompts, samplesPerPrompt: 4, temperature: 1.0, topP: 1.0, showSamples: 8 },
       device: demo.device ?? 'auto',
+      ...(demo.precision ? { backend: { precision: demo.precision } } : {}),
       threads: demo.threads ?? 2,
     },
     'demo config',
