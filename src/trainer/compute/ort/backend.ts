@@ -27,7 +27,9 @@ import type {
   TokenRow,
   ValueHeadCompute,
 } from '../backend.js';
-import { OrtPolicyTrainer, OrtValueHead, modelKey } from './trainers.js';
+import { modelKey } from './state.js';
+import { OrtPolicyTrainer } from './trainers.js';
+import { OrtValueHead } from './value-head.js';
 
 /** Bumped when the log-prob graph's numerics change (r2: FastGelu; LogSoftmax composed on WebGPU), so caches recompute. */
 const LOGPROB_GRAPH_REVISION = 'r2';

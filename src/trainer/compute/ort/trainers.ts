@@ -1,115 +1,24 @@
-// Trainers of the ONNX Runtime backend: a Stepper (runtime/stepper.ts: weights and AdamW state as
-// typed arrays, double-buffered) stepped by step graphs from the pool — one per mode and padded length.
-// The policy trainer runs weighted NLL (pretraining, SFT) or an A-LoL variant's loss (alol/losses.ts);
-// the value head trains and predicts with value/head.ts's graphs.
+// The policy trainer of the ONNX Runtime backend: a Stepper (runtime/stepper.ts: weights and AdamW state as
+// typed arrays, double-buffered; on WebGPU runtime/device-stepper.ts, on the device) stepped by step graphs from
+// the pool — one per mode and padded length, or K steps in one Loop graph (updateMany). It runs weighted NLL
+// (pretraining, SFT) or an A-LoL variant's loss (alol/losses.ts). The value head is value-head.ts.
 
 import type { ComputeType, Graph } from '../../graph/ir.js';
 import { type LoopPass, buildLoopGraph } from '../../graph/loop.js';
 import { serialize } from '../../graph/onnx.js';
 import type { StepMode } from '../../graph/optim.js';
 import { buildAlolStepGraph, needsPolicyLogprobs } from '../../alol/losses.js';
-import { type ModelConfig, configKey } from '../../model/config.js';
+import type { ModelConfig } from '../../model/config.js';
 import { type BatchShape, LORA_SEED, buildLogprobGraph, buildStepGraph } from '../../model/gpt-graphs.js';
 import { paramFeeds, paramInfos } from '../../model/family.js';
 import { loraParamInfos } from '../../model/lora.js';
 import type { SessionPool } from '../../runtime/pool.js';
-import { type OrtTensor, type Session, type SessionOptions, disposeTensor, tensor } from '../../runtime/session.js';
-import { type FloatArray, Stepper } from '../../runtime/stepper.js';
+import { type OrtTensor, type Session, disposeTensor, tensor } from '../../runtime/session.js';
+import { Stepper } from '../../runtime/stepper.js';
 import { DeviceStepper, stateOutputs } from '../../runtime/device-stepper.js';
 import { padBatch, stackFeeds } from './stack.js';
-import {
-  VALUE_ADAMW,
-  type ValueHeadConfig,
-  buildValuePredictGraph,
-  buildValueStepGraph,
-  checkValueConfig,
-  valueParamInfos,
-} from '../../value/head.js';
-import type {
-  ModelWeights,
-  PolicyTrainer,
-  PolicyTrainerSpec,
-  StepStats,
-  TokenBatch,
-  Trainer,
-  TrainerState,
-  TrainBatch,
-  ValueBatch,
-  ValueHeadCompute,
-  ValueTrainBatch,
-} from '../backend.js';
-
-/** What a model graph's shape depends on besides the batch: part of every pool key. */
-export const modelKey = (cfg: ModelConfig): string => configKey(cfg);
-
-const copy = (data: FloatArray): Float32Array => Float32Array.from(data);
-
-/** Sessions a trainer asked the pool for: dropped together when it is disposed. */
-class Sessions {
-  private readonly keys = new Set<string>();
-  private disposed = false;
-
-  constructor(
-    private readonly pool: SessionPool,
-    private readonly what: string,
-  ) {}
-
-  get(key: string, build: () => Uint8Array, extra?: Pick<SessionOptions, 'spinning' | 'deviceOutputs'>): Promise<Session> {
-    if (this.disposed) throw new Error(`${this.what}: used after dispose()`);
-    this.keys.add(key);
-    return this.pool.get(key, build, extra);
-  }
-
-  async dispose(): Promise<void> {
-    this.disposed = true;
-    for (const key of this.keys) await this.pool.drop(key);
-    this.keys.clear();
-  }
-}
-
-/** Weights and AdamW state on the host (stepper.ts) or the device (device-stepper.ts, WebGPU). */
-type AnyStepper = Stepper | DeviceStepper;
-
-/** A host stepper's arrays are live views (copied); a device stepper's read-back arrays are fresh (kept when float32). */
-const own = (stepper: AnyStepper, data: FloatArray): Float32Array =>
-  stepper instanceof DeviceStepper && data instanceof Float32Array ? data : copy(data);
-
-/** Weights and moments of a Stepper as a checkpoint holds them. */
-async function stateOf(stepper: AnyStepper): Promise<TrainerState> {
-  const params = new Map<string, Float32Array>();
-  const optimizer = new Map<string, Float32Array>();
-  for (const t of await stepper.stateTensors()) (t.name.startsWith('adam.') ? optimizer : params).set(t.name, own(stepper, t.data));
-  return { params, optimizer };
-}
-
-async function weightsOf(stepper: AnyStepper): Promise<Map<string, Float32Array>> {
-  if (stepper instanceof DeviceStepper) return new Map([...(await stepper.params())].map(([n, d]) => [n, own(stepper, d)]));
-  return new Map(stepper.paramNames.map((n) => [n, copy(stepper.param(n))]));
-}
-
-function loadStateInto(stepper: AnyStepper, state: TrainerState, step: number): void {
-  stepper.loadState([...state.params, ...state.optimizer].map(([name, data]) => ({ name, data })), step);
-}
-
-/** Updates over micro-batches: accumulate all but the last, then update (or update alone). */
-async function accumulateThenUpdate<B>(
-  stepper: AnyStepper,
-  micro: readonly B[],
-  lr: number,
-  run: (batch: B, mode: StepMode) => Promise<{ session: Session; feeds: Record<string, OrtTensor> }>,
-): Promise<StepStats> {
-  let lossSum = 0;
-  for (let m = 0; m + 1 < micro.length; m++) {
-    const { session, feeds } = await run(micro[m], 'accumulate');
-    lossSum += await stepper.accumulate(session, feeds);
-  }
-  const { session, feeds } = await run(micro[micro.length - 1], micro.length > 1 ? 'accumulate-update' : 'update');
-  const out = await stepper.update(session, feeds, lr);
-  // float16: an update skipped because a gradient overflowed (the loss scale then halves) is not a diverging run;
-  // its norm was not finite, reported as 0 with extra.grad_finite 0 (runtime/loss-scale.ts)
-  const gradNorm = out.extra.grad_finite === 0 ? 0 : out.gradNorm;
-  return { loss: (lossSum + out.loss) / micro.length, gradNorm, extra: out.extra };
-}
+import type { ModelWeights, PolicyTrainer, PolicyTrainerSpec, StepStats, TokenBatch, TrainerState, TrainBatch } from '../backend.js';
+import { type AnyStepper, Sessions, accumulateThenUpdate, loadStateInto, modelKey, stateOf, weightsOf } from './state.js';
 
 /** Prefix of kto's mismatched-rows token inputs in a loop graph (kl_ids, kl_targets, kl_mask). */
 const KL = 'kl_';
@@ -387,84 +296,6 @@ export class OrtPolicyTrainer implements PolicyTrainer {
       await this.frozenOnDevice?.catch(() => undefined);
       for (const t of Object.values(this.frozen)) disposeTensor(t);
     }
-    return this.sessions.dispose();
-  }
-}
-
-/** The value head of one shape: trainers (a Stepper each) and predictions, sessions per padded length. */
-export class OrtValueHead implements ValueHeadCompute {
-  private readonly sessions: Sessions;
-  private readonly key: string;
-
-  constructor(
-    pool: SessionPool,
-    private readonly cfg: ValueHeadConfig,
-    private readonly rows: number,
-  ) {
-    checkValueConfig(cfg);
-    this.sessions = new Sessions(pool, 'value head');
-    this.key = `c${cfg.hiddenSize}h${cfg.heads}r${cfg.range.join(',')}:${rows}`;
-  }
-
-  private session(kind: 'step' | 'predict', seqLen: number): Promise<Session> {
-    const shape = { batch: this.rows, seqLen };
-    return this.sessions.get(`value_${kind}:${this.key}x${seqLen}`, () =>
-      serialize(kind === 'step' ? buildValueStepGraph(this.cfg, shape, VALUE_ADAMW) : buildValuePredictGraph(this.cfg, shape)),
-    );
-  }
-
-  private batchFeeds(batch: ValueBatch): Record<string, OrtTensor> {
-    const [b, t, c] = [batch.rows, batch.seqLen, this.cfg.hiddenSize];
-    return { hidden: tensor('float32', batch.hidden, [b, t, c]), mask: tensor('float32', batch.mask, [b, t]) };
-  }
-
-  private paramFeeds(params: ReadonlyMap<string, Float32Array>): Record<string, OrtTensor> {
-    const feeds: Record<string, OrtTensor> = {};
-    for (const info of valueParamInfos(this.cfg.hiddenSize)) {
-      const data = params.get(info.name);
-      if (!data) throw new Error(`value head: parameter ${info.name} is missing`);
-      feeds[info.name] = tensor('float32', data, info.shape);
-    }
-    return feeds;
-  }
-
-  trainer(init: ReadonlyMap<string, Float32Array>): Trainer<ValueTrainBatch> {
-    const infos = valueParamInfos(this.cfg.hiddenSize);
-    const stepper = new Stepper(
-      'float32',
-      infos.map((p) => ({ name: p.name, shape: p.shape, data: (init.get(p.name) as Float32Array).slice() })),
-    );
-    const c = this.cfg.hiddenSize;
-    return {
-      get step() {
-        return stepper.step;
-      },
-      update: (micro, lr) =>
-        accumulateThenUpdate(stepper, micro, lr, async (batch, mode) => {
-          if (mode !== 'update') throw new Error('value head: one batch per update');
-          const b = batch.rows;
-          const feeds = {
-            ...this.batchFeeds(batch),
-            dropout_keep: tensor('float32', batch.dropoutKeep, [b, c]),
-            target: tensor('float32', batch.target, [b]),
-            example_weight: tensor('float32', batch.exampleWeight, [b]),
-          };
-          return { feeds, session: await this.session('step', batch.seqLen) };
-        }),
-      weights: async () => weightsOf(stepper),
-      state: async () => stateOf(stepper),
-      loadState: async (state, step) => loadStateInto(stepper, state, step),
-      dispose: async () => undefined, // its sessions belong to the head
-    };
-  }
-
-  async predict(params: ReadonlyMap<string, Float32Array>, batch: ValueBatch): Promise<Float32Array> {
-    const session = await this.session('predict', batch.seqLen);
-    const res = await session.run({ ...this.paramFeeds(params), ...this.batchFeeds(batch) });
-    return res.z.data as Float32Array;
-  }
-
-  dispose(): Promise<void> {
     return this.sessions.dispose();
   }
 }
