@@ -24,7 +24,7 @@ import { llamaConfig } from '../../src/trainer/model/llama-config.js';
 import { buildStepGraph } from '../../src/trainer/model/gpt-graphs.js';
 import { probeProvider } from '../../src/trainer/runtime/device.js';
 import { Session, memcpyNodes, tensor } from '../../src/trainer/runtime/session.js';
-import { demoRows } from '../../src/trainer/demo/task.js';
+import { tinyRunConfig, writeTinyData } from '../helpers/tiny-run.js';
 import { Rng } from '../../src/trainer/util/rng.js';
 import { ALOL_BIN } from '../helpers/cli.js';
 
@@ -228,19 +228,8 @@ describe('mixed precision (float16) on WebGPU', () => {
     if (skipped(t)) return;
     const dir = await mkdtemp(path.join(os.tmpdir(), 'alol-precision-run-'));
     try {
-      const rows = demoRows({ seed: 1, noise: 0.5, prompts: 60, responsesPerPrompt: 4 });
-      await writeFile(path.join(dir, 'data.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
-      await writeFile(path.join(dir, 'run.json'), JSON.stringify({
-        data: { path: 'data.jsonl', format: 'jsonl', maxPromptTokens: 32, maxResponseTokens: 32 },
-        model: { init: { layers: 1, embd: 32, heads: 4, positions: 96 } },
-        reference: { path: null, sft: { steps: 4, lr: 3e-3 } },
-        rewards: [{ name: 'len', kind: 'builtin', scorer: 'length' }],
-        value: { fitOn: 'train', folds: 2, epochs: 1 },
-        train: { variant: 'a_lol', steps: 4, lr: 1e-4, batchSize: 8, evalEvery: 0, checkpointEvery: 0, seed: 1 },
-        eval: { maxNewTokens: 6, maxPrompts: 3, samplesPerPrompt: 2, temperature: 1, topP: 1, showSamples: 0 },
-        device: 'webgpu',
-        threads: 1,
-      }));
+      await writeTinyData(dir);
+      await writeFile(path.join(dir, 'run.json'), JSON.stringify(tinyRunConfig('webgpu')));
       type Step = { type: string; variant?: string; phase?: string; loss: number; meanImportanceWeight?: number; lossScale?: number;
         skippedUpdate?: boolean };
       const steps: Record<string, Step[]> = {};

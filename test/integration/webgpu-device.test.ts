@@ -22,7 +22,7 @@ import { DEFAULT_ADAMW } from '../../src/trainer/graph/optim.js';
 import { initParams } from '../../src/trainer/model/family.js';
 import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { initLoraParams, resolveLora } from '../../src/trainer/model/lora.js';
-import { demoRows } from '../../src/trainer/demo/task.js';
+import { tinyRunConfig, writeTinyData } from '../helpers/tiny-run.js';
 import { probeProvider } from '../../src/trainer/runtime/device.js';
 import { memcpyNodes } from '../../src/trainer/runtime/session.js';
 import { SessionPool } from '../../src/trainer/runtime/pool.js';
@@ -194,22 +194,10 @@ describe('device-resident training on WebGPU', () => {
     }
     const dir = await mkdtemp(path.join(os.tmpdir(), 'alol-webgpu-run-'));
     try {
-      const rows = demoRows({ seed: 1, noise: 0.5, prompts: 60, responsesPerPrompt: 4 });
-      await writeFile(path.join(dir, 'data.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
-      const config = (device: string) => ({
-        data: { path: 'data.jsonl', format: 'jsonl', maxPromptTokens: 32, maxResponseTokens: 32 },
-        model: { init: { layers: 1, embd: 32, heads: 4, positions: 96 } },
-        reference: { path: null, sft: { steps: 4, lr: 3e-3 } },
-        rewards: [{ name: 'len', kind: 'builtin', scorer: 'length' }],
-        value: { fitOn: 'train', folds: 2, epochs: 1 },
-        train: { variant: 'a_lol', steps: 4, lr: 1e-4, batchSize: 8, evalEvery: 0, checkpointEvery: 0, seed: 1 },
-        eval: { maxNewTokens: 6, maxPrompts: 3, samplesPerPrompt: 2, temperature: 1, topP: 1, showSamples: 0 },
-        device,
-        threads: 1,
-      });
+      await writeTinyData(dir);
       const steps: Record<string, { loss: number; meanImportanceWeight?: number }[]> = {};
       for (const device of ['webgpu', 'cpu']) {
-        await writeFile(path.join(dir, `${device}.json`), JSON.stringify(config(device)));
+        await writeFile(path.join(dir, `${device}.json`), JSON.stringify(tinyRunConfig(device)));
         const r = spawnSync(process.execPath, [ALOL_BIN, 'train', '--config', `${device}.json`, '--out', device], {
           cwd: dir, encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
         });
