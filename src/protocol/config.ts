@@ -355,7 +355,10 @@ export const RunConfigSchema = z
     device: z
       .enum(['auto', 'cpu', 'cuda', 'webgpu'])
       .default('auto')
-      .describe('where ONNX Runtime runs: auto (CUDA when its provider loads, else CPU), cpu, cuda or webgpu (else CPU, with a hint)'),
+      .describe(
+        'where ONNX Runtime runs: auto (CUDA when its provider loads, else WebGPU on a GPU that is not a software one, else CPU; ' +
+          'the reason is in run/didStart), cpu, cuda or webgpu (else CPU, with a hint)',
+      ),
     threads: int(1).default(2).describe('CPU threads per ONNX Runtime session (intra-op); torch backend: per worker process'),
     backend: BackendSchema.prefault({}),
   })
