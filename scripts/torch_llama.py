@@ -13,6 +13,9 @@ written here in plain PyTorch (Debian's python3-torch; not run in CI, which has 
          NLL, forward + backward + global-norm clipping + AdamW, float32) and its tokens/s:
            python3 scripts/torch_llama.py bench [--batch 16 --seq 128 --embd 256 --layers 4 --heads 8
                                                  --kv-heads 4 --steps 10 --warmup 3 --threads 2]
+                                                [--vocab 257 --inner N --lora R --lora-dropout 0.05 --device cpu|cuda --json]
+         (--lora R: the base frozen, rank-R adapters with alpha 2R on every projection, as `bench:train --lora R`;
+         --device cuda: TF32 off, synchronized around each step)
 scripts/bench-llama-torch.sh runs both benchmarks alternately and prints their ratio.
 """
 import argparse, json, math, os, struct, sys, time
@@ -46,9 +49,10 @@ def rotate_half(x):
     return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
 
 class Llama:
-    def __init__(self, cfg, w, lora=None):
+    def __init__(self, cfg, w, lora=None, lora_dropout=0.0):
         self.cfg, self.w = cfg, w
         self.lora = lora  # (scale, {module: (A, B)}) or None
+        self.lora_dropout = lora_dropout  # PEFT's lora_dropout on the adapter's input (training only: bench)
         self.C = cfg['hidden_size']
         self.H = cfg['num_attention_heads']
         self.K = cfg.get('num_key_value_heads') or self.H
@@ -63,17 +67,19 @@ class Llama:
         y = y if b is None else y + b
         if self.lora and name in self.lora[1]:
             A, B = self.lora[1][name]
-            y = y + self.lora[0] * ((x @ A.T) @ B.T)
+            xa = F.dropout(x, self.lora_dropout, training=True) if self.lora_dropout > 0 else x
+            y = y + self.lora[0] * ((xa @ A.T) @ B.T)
         return y
 
     def forward(self, ids):  # ids [B, T] -> logits [B, T, V]
         w, (B, T) = self.w, ids.shape
         x = w['model.embed_tokens.weight'][ids]
         dt = x.dtype
-        ang = torch.arange(T, dtype=torch.float32)[:, None] * self.inv_freq[None, :]
+        dev = ids.device
+        ang = torch.arange(T, dtype=torch.float32, device=dev)[:, None] * self.inv_freq.to(dev)[None, :]
         emb = torch.cat([ang, ang], dim=-1)
         cos, sin = emb.cos().to(dt), emb.sin().to(dt)  # [T, d]
-        causal = torch.full((T, T), float('-inf'), dtype=dt).triu(1)
+        causal = torch.full((T, T), float('-inf'), dtype=dt, device=dev).triu(1)
         for i in range(self.cfg['num_hidden_layers']):
             p = f'model.layers.{i}'
             h = rms_norm(x, w[p + '.input_layernorm.weight'], self.eps)
@@ -165,9 +171,15 @@ def check(args):
 def bench(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    dev = torch.device(args.device)
+    if args.device == 'cuda':
+        if not torch.cuda.is_available():
+            raise SystemExit('torch_llama: --device cuda but torch.cuda.is_available() is False')
+        torch.backends.cuda.matmul.allow_tf32 = False  # float32 against float32: no TF32 tensor-core matmuls
+        torch.backends.cudnn.allow_tf32 = False
     C, L, H, K = args.embd, args.layers, args.heads, args.kv_heads
-    d, V, T, B = C // H, 257, args.seq, args.batch
-    inner = math.ceil(8 * C / 3 / 32) * 32  # as `alol init-model --arch llama` and bench:train choose it
+    d, V, T, B = C // H, args.vocab, args.seq, args.batch
+    inner = args.inner or math.ceil(8 * C / 3 / 32) * 32  # as `alol init-model --arch llama` and bench:train choose it
     cfg = {'hidden_size': C, 'num_attention_heads': H, 'num_key_value_heads': K, 'num_hidden_layers': L, 'rms_norm_eps': 1e-5,
            'rope_theta': 10000.0, 'tie_word_embeddings': False, 'max_position_embeddings': T}
     shapes = {'model.embed_tokens.weight': (V, C), 'model.norm.weight': (C,), 'lm_head.weight': (V, C)}
@@ -177,20 +189,38 @@ def bench(args):
                        p + '.self_attn.q_proj.weight': (H * d, C), p + '.self_attn.k_proj.weight': (K * d, C),
                        p + '.self_attn.v_proj.weight': (K * d, C), p + '.self_attn.o_proj.weight': (C, H * d),
                        p + '.mlp.gate_proj.weight': (inner, C), p + '.mlp.up_proj.weight': (inner, C), p + '.mlp.down_proj.weight': (C, inner)})
-    w = {n: (torch.ones(s) if len(s) == 1 else 0.02 * torch.randn(s)).requires_grad_() for n, s in shapes.items()}
-    decay = [t for t in w.values() if t.dim() == 2]
-    rest = [t for t in w.values() if t.dim() == 1]
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': rest, 'weight_decay': 0.0}], lr=3e-4)
-    m = Llama(cfg, w)
-    ids = torch.randint(0, V, (B, T))
-    targets = torch.randint(0, V, (B, T))
+    r = args.lora
+    # with --lora R the base is frozen and rank-R adapters (alpha 2R, every projection, dropout) are what AdamW trains
+    w = {n: (torch.ones(s, device=dev) if len(s) == 1 else 0.02 * torch.randn(s, device=dev)).requires_grad_(r == 0)
+         for n, s in shapes.items()}
+    lora = None
+    if r > 0:
+        mods = {}
+        for i in range(L):
+            for m in ('self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj',
+                      'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'):
+                out_f, in_f = shapes[f'model.layers.{i}.{m}.weight']
+                A = ((torch.rand(r, in_f, device=dev) * 2 - 1) / math.sqrt(in_f)).requires_grad_()
+                mods[f'model.layers.{i}.{m}'] = (A, torch.zeros(out_f, r, device=dev).requires_grad_())
+        lora = (2.0, mods)
+        trained = [t for ab in mods.values() for t in ab]
+    else:
+        trained = list(w.values())
+    decay = [t for t in trained if t.dim() == 2]
+    rest = [t for t in trained if t.dim() == 1]
+    groups = [{'params': decay, 'weight_decay': 0.01}] + ([{'params': rest, 'weight_decay': 0.0}] if rest else [])
+    opt = torch.optim.AdamW(groups, lr=3e-4)
+    m = Llama(cfg, w, lora, lora_dropout=args.lora_dropout if r > 0 else 0.0)
+    ids = torch.randint(0, V, (B, T)).to(dev)
+    targets = torch.randint(0, V, (B, T)).to(dev)
     n_params = sum(t.numel() for t in w.values())
+    sync = torch.cuda.synchronize if args.device == 'cuda' else (lambda: None)
 
     def step():
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(m.forward(ids).reshape(-1, V), targets.reshape(-1))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(w.values()), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         return loss.item()
 
@@ -198,14 +228,22 @@ def bench(args):
         step()
     times = []
     for _ in range(args.steps):
+        sync()
         t0 = time.perf_counter()
         loss = step()
+        sync()
         times.append(time.perf_counter() - t0)
     ms = sorted(times)[len(times) // 2] * 1e3
-    print(f'model            torch {torch.__version__} Llama layout: {L} layers, hidden {C}, {H} heads / {K} kv heads, MLP {inner}; '
-          f'{n_params / 1e6:.2f}M params')
+    tokens_per_s = B * T / (ms / 1e3)
+    adapters = f'; LoRA rank {r}: {sum(t.numel() for t in trained)} trained' if r > 0 else ''
+    print(f'model            torch {torch.__version__} Llama layout: {L} layers, hidden {C}, {H} heads / {K} kv heads, MLP {inner}, '
+          f'vocab {V}; {n_params / 1e6:.2f}M params{adapters} on {args.device}')
     print(f'step             median {ms:.1f} ms over {len(times)}, loss {loss:.3f} (threads {args.threads})')
-    print(f'tokens/s         {B * T / (ms / 1e3):.0f}')
+    print(f'tokens/s         {tokens_per_s:.0f}')
+    if args.json:
+        gpu = torch.cuda.get_device_name(0) if args.device == 'cuda' else None
+        print(json.dumps({'train_tokens_per_s': tokens_per_s, 'torch': torch.__version__, 'gpu': gpu, 'lora_rank': r or None,
+                          'params': n_params}))
     return 0
 
 def main():
@@ -215,8 +253,12 @@ def main():
     c.add_argument('model'); c.add_argument('rows'); c.add_argument('ours'); c.add_argument('gen', nargs='*')
     c.add_argument('--adapter', default=None)
     b = sub.add_parser('bench')
-    for k, v in {'batch': 16, 'seq': 128, 'embd': 256, 'layers': 4, 'heads': 8, 'kv-heads': 4, 'steps': 10, 'warmup': 3, 'threads': 2}.items():
+    for k, v in {'batch': 16, 'seq': 128, 'embd': 256, 'layers': 4, 'heads': 8, 'kv-heads': 4, 'steps': 10, 'warmup': 3, 'threads': 2,
+                 'vocab': 257, 'inner': 0, 'lora': 0}.items():
         b.add_argument(f'--{k}', type=int, default=v)
+    b.add_argument('--lora-dropout', type=float, default=0.05)
+    b.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    b.add_argument('--json', action='store_true', help='also print one JSON line of the figures')
     args = ap.parse_args()
     if args.cmd == 'check':
         torch.set_default_dtype(torch.float64)

@@ -60,13 +60,13 @@ function check(name: string, env: NodeJS.ProcessEnv = {}): Report {
   for (const key of ['models', 'generate', 'pytorch', 'steps', 'wall_s', 'node', 'onnxruntime_node', 'nvidia_smi', 'fallback']) {
     assert.ok(key in report, `report has ${key}`);
   }
-  for (const s of ['probe', 'capabilities', 'train_bench', 'train_gpt2_124m', 'generate', 'parity']) {
+  for (const s of ['probe', 'capabilities', 'train_bench', 'train_gpt2_124m', 'train_llama_lora', 'generate', 'parity']) {
     assert.equal(report.steps[s]?.ok, true, s);
   }
   // bench/probe.ts on the provider that ran: int64 ids, a large tensor (--quick: 4096 x 64), a device tensor between sessions
   for (const k of ['int64', 'big', 'device'] as const) assert.equal(report.capabilities?.[k]?.ok, true, `capability ${k}`);
   assert.equal(report.capabilities?.provider, report.provider);
-  for (const m of ['bench', 'gpt2_124m']) {
+  for (const m of ['bench', 'gpt2_124m', 'llama_lora']) {
     assert.ok((report.models[m].tokens_per_s ?? 0) > 0, `${m} tokens/s`);
     for (const k of ['bytes_per_step', 'pytorch_tokens_per_s', 'ratio_vs_pytorch']) assert.ok(k in report.models[m], `${m}.${k}`);
   }
