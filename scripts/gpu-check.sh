@@ -188,7 +188,8 @@ if [ -n "$TORCH_DEVICE" ]; then
     || FAILED=1
 fi
 if [ "$FP16" = 1 ]; then
-  step train_gpt2_124m_fp16 120 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BIG[@]}" --precision float16 || FAILED=1
+  step train_gpt2_124m_fp16 120 "$NODE" out/bench/train.js --device webgpu --json --threads "$TH" "${BIG[@]}" \
+    --precision float16 || FAILED=1
 fi
 
 export GEN_DEVICE="${GEN[1]}" # what bench:generate was asked for
@@ -242,7 +243,9 @@ const model = (ours, torch, sizes) => {
 const q = quick === '1';
 const models = {
   bench: model('train_bench', 'torch_bench', q ? '2 x 64, 4 heads, T 64, batch 4' : '4 x 256, 8 heads, T 128, batch 16'),
-  gpt2_124m: model('train_gpt2_124m', 'torch_gpt2_124m', q ? '3 x 96, 4 heads, T 64, batch 2' : '12 x 768, 12 heads, vocab 50257, T 1024, batch 4'),
+  gpt2_124m: model('train_gpt2_124m', 'torch_gpt2_124m', q
+    ? '3 x 96, 4 heads, T 64, batch 2'
+    : '12 x 768, 12 heads, vocab 50257, T 1024, batch 4'),
   llama_lora: model('train_llama_lora', 'torch_llama_lora', q
     ? 'llama 2 x 64, 4/2 heads, LoRA r8, T 64, batch 2'
     : 'llama 24 x 896, 14/2 heads, MLP 4864, vocab 32000, LoRA r16, T 512, batch 4'),
@@ -297,7 +300,8 @@ console.log(`\n# GPU check${q ? ' (--quick)' : ''}: provider ${provider}${fallba
   `pytorch ${torchOn ? `torch ${tb?.torch ?? '?'} on ${torchDevice}` : 'not available'}`);
 for (const k of ['int64', 'big', 'device']) {
   const c = capabilities?.[k];
-  console.log(`capability ${k.padEnd(7)} ${c ? (c.ok ? 'ok' : `FAILED: ${c.error}`) : '-'}${k === 'big' && c?.bytes ? ` (${c.bytes} bytes)` : ''}`);
+  const size = k === 'big' && c?.bytes ? ` (${c.bytes} bytes)` : '';
+  console.log(`capability ${k.padEnd(7)} ${c ? (c.ok ? 'ok' : `FAILED: ${c.error}`) : '-'}${size}`);
 }
 for (const [name, m] of Object.entries(models)) {
   console.log(`train ${name.padEnd(10)} ${m.sizes.padEnd(50)} ours ${f(m.tokens_per_s).padStart(8)} tokens/s  ` +
