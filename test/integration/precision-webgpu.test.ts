@@ -24,6 +24,7 @@ import { llamaConfig } from '../../src/trainer/model/llama-config.js';
 import { buildStepGraph } from '../../src/trainer/model/gpt-graphs.js';
 import { probeProvider } from '../../src/trainer/runtime/device.js';
 import { Session, memcpyNodes, tensor } from '../../src/trainer/runtime/session.js';
+import { ADAM_STEP } from '../../src/trainer/runtime/stepper.js';
 import { tinyRunConfig, writeTinyData } from '../helpers/tiny-run.js';
 import { Rng } from '../../src/trainer/util/rng.js';
 import { ALOL_BIN } from '../helpers/cli.js';
@@ -191,7 +192,7 @@ describe('mixed precision (float16) on WebGPU', () => {
     }
   });
 
-  it('an overflow in float16 skips the update (weights, moments and step unchanged) and halves the loss scale', async (t) => {
+  it('an overflow in float16 skips the update (weights, moments and AdamW\'s step unchanged) and halves the loss scale', async (t) => {
     if (skipped(t)) return;
     const backend = new OrtBackend({ provider: 'webgpu', threads: 1 }, 'float16');
     const spec = { objective: { kind: 'nll' as const }, rows: B, adamw: DEFAULT_ADAMW };
@@ -200,7 +201,8 @@ describe('mixed precision (float16) on WebGPU', () => {
       const [a, b] = batches(2, 9);
       await trainer.update([a], 3e-3);
       const before = await trainer.state();
-      const scaler = (trainer as unknown as { stepper: { scaler: { scale: number } } }).stepper.scaler;
+      const stepper = (trainer as unknown as { stepper: { scaler: { scale: number }; adamStep: number } }).stepper;
+      const scaler = stepper.scaler;
       scaler.scale = 2 ** 40; // dLoss/dlogits * 2^40 is far past float16's 65504
       const s = await trainer.update([b], 3e-3);
       assert.equal(s.extra.grad_finite, 0, 'the float16 gradients overflowed');
@@ -208,16 +210,18 @@ describe('mixed precision (float16) on WebGPU', () => {
       assert.equal(s.extra.skipped_updates, 1);
       assert.equal(s.extra.loss_scale, 2 ** 40, 'the step reports the scale it used');
       assert.equal(scaler.scale, 2 ** 39, 'halved for the next step');
-      assert.equal(trainer.step, 1, 'a skipped update is not an optimizer step');
+      assert.equal(trainer.step, 2, 'the updates made (the training loop\'s count)');
+      assert.equal(stepper.adamStep, 1, 'a skipped update is not an AdamW step');
       const after = await trainer.state();
       for (const [name, w] of [...before.params, ...before.optimizer]) {
         const w2 = after.params.get(name) ?? after.optimizer.get(name);
         assert.deepEqual(w2, w, `${name} unchanged by the skipped update`);
       }
+      assert.deepEqual(Array.from(after.optimizer.get(ADAM_STEP) ?? []), [1], 'a checkpoint keeps AdamW\'s count');
       scaler.scale = 1024;
       const ok = await trainer.update([b], 3e-3);
       assert.equal(ok.extra.grad_finite, 1);
-      assert.equal(trainer.step, 2);
+      assert.deepEqual([trainer.step, stepper.adamStep], [3, 2]);
     } finally {
       await trainer.dispose();
       await backend.release();

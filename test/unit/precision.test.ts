@@ -28,7 +28,7 @@ import { LossScaler } from '../../src/trainer/runtime/loss-scale.js';
 import { SessionPool, sessionsCreated } from '../../src/trainer/runtime/pool.js';
 import { OrtPolicyTrainer } from '../../src/trainer/compute/ort/trainers.js';
 import { type OrtTensor, type Session as SessionT, Session, tensor } from '../../src/trainer/runtime/session.js';
-import { Stepper } from '../../src/trainer/runtime/stepper.js';
+import { ADAM_STEP, Stepper } from '../../src/trainer/runtime/stepper.js';
 import { validateConfig } from '../../src/trainer/run/load-config.js';
 import { ALOL_BIN } from '../helpers/cli.js';
 import { gradCheck, randn, rng } from '../helpers/gradcheck.js';
@@ -170,25 +170,57 @@ describe('the float16 step graph', () => {
     }
   });
 
-  it('skips the update when a gradient is not finite: weights, moments and the step unchanged, and says so', async () => {
+  it('skips the update when a gradient is not finite: weights, moments and AdamW\'s step unchanged, and says so', async () => {
     const { session, stepper, batch } = await stepSetup('float16', initParams(cfg, 2));
     try {
       const before = stepper.stateTensors().map((t) => ({ name: t.name, data: t.data.slice() }));
+      assert.ok(!before.some((t) => t.name === ADAM_STEP), 'no adam.step while AdamW\'s count is the updates made');
       stepper.scaler.scale = Infinity; // the scaled loss is Infinity: every gradient NaN after unscaling
       const s = await stepper.update(session, batch, 1e-3);
       assert.equal(s.extra.grad_finite, 0);
       assert.equal(s.extra.skipped_updates, 1);
-      assert.equal(stepper.step, 0, 'a skipped update is not an optimizer step');
-      for (const t of stepper.stateTensors()) {
+      assert.equal(stepper.step, 1, 'an update was made (the training loop\'s count, a checkpoint\'s step)');
+      assert.equal(stepper.adamStep, 0, 'a skipped update is not an AdamW step (its bias correction)');
+      const after = stepper.stateTensors();
+      for (const t of after.filter((x) => x.name !== ADAM_STEP)) {
         assert.deepEqual(t.data, before.find((b) => b.name === t.name)?.data, `${t.name} unchanged`);
       }
+      assert.deepEqual(Array.from(after.find((t) => t.name === ADAM_STEP)?.data ?? []), [0], 'the checkpoint keeps AdamW\'s count');
       stepper.scaler.scale = 1024;
       const ok = await stepper.update(session, batch, 1e-3);
       assert.equal(ok.extra.grad_finite, 1);
       assert.equal(ok.extra.loss_scale, 1024);
-      assert.equal(stepper.step, 1);
+      assert.deepEqual([stepper.step, stepper.adamStep], [2, 1]);
       const w = stepper.param('transformer.h.0.mlp.c_fc.weight');
       assert.ok(w.some((v, i) => v !== before.find((b) => b.name === 'transformer.h.0.mlp.c_fc.weight')?.data[i]), 'applied');
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('a state with skipped updates, loaded again, continues with the same bias correction as the uninterrupted run', async () => {
+    const params = initParams(cfg, 5);
+    const { session, stepper, batch } = await stepSetup('float16', params);
+    const resumed = (await stepSetup('float16', initParams(cfg, 6), false)).stepper;
+    const blind = (await stepSetup('float16', initParams(cfg, 6), false)).stepper; // told only the step, as before adam.step
+    try {
+      stepper.scaler.scale = 1024;
+      await stepper.update(session, batch, 1e-3);
+      stepper.scaler.scale = Infinity;
+      await stepper.update(session, batch, 1e-3); // skipped
+      await stepper.update(session, batch, 1e-3); // skipped
+      const saved = stepper.stateTensors().map((t) => ({ name: t.name, data: t.data.slice() }));
+      resumed.loadState(saved, stepper.step);
+      blind.loadState(saved.filter((t) => t.name !== ADAM_STEP), stepper.step);
+      assert.deepEqual([resumed.step, resumed.adamStep], [3, 1]);
+      assert.deepEqual([blind.step, blind.adamStep], [3, 3]);
+      for (const x of [stepper, resumed, blind]) x.scaler.scale = 1024;
+      await stepper.update(session, batch, 1e-3);
+      await resumed.update(session, batch, 1e-3);
+      await blind.update(session, batch, 1e-3);
+      const name = 'transformer.h.0.mlp.c_fc.weight';
+      assert.deepEqual(resumed.param(name), stepper.param(name), 'resumed as the uninterrupted run, bit for bit');
+      assert.notDeepEqual(blind.param(name), stepper.param(name), 'without adam.step the bias correction would differ');
     } finally {
       await session.release();
     }

@@ -13,7 +13,18 @@ import * as o from '../graph/ops.js';
 import { accName, momentName, newName } from '../graph/optim.js';
 import { type OrtTensor, type Session, disposeTensor, hostBytes, onDevice, tensor } from './session.js';
 import { LossScaler } from './loss-scale.js';
-import { type FloatArray, type ParamTensor, type StepStats, extraScalars, first, scalar, zerosOf } from './stepper.js';
+import {
+  ADAM_STEP,
+  type FloatArray,
+  type ParamTensor,
+  type StepStats,
+  adamStepOf,
+  adamStepTensors,
+  extraScalars,
+  first,
+  scalar,
+  zerosOf,
+} from './stepper.js';
 
 /** Host<->device bytes of the runs so far: fed from host tensors, fetched into host tensors. */
 export interface Traffic {
@@ -34,8 +45,10 @@ export function stateOutputs(paramNames: readonly string[], mode: 'update' | 'ac
 }
 
 export class DeviceStepper {
-  /** Number of optimizer updates applied so far (a float16 step skipped for non-finite gradients is not one). */
+  /** Updates made so far (the training loop's count; a checkpoint's step). */
   step = 0;
+  /** AdamW's count for its bias correction: the updates applied (see stepper.ts ADAM_STEP). */
+  adamStep = 0;
   /** float16 step graphs only: the loss scale they are fed (loss-scale.ts). */
   readonly scaler = new LossScaler();
   readonly traffic: Traffic = { runs: 0, fedBytes: 0, fetchedBytes: 0, last: { fedBytes: 0, fetchedBytes: 0 } };
@@ -103,7 +116,7 @@ export class DeviceStepper {
     if (!accumulating && this.microSteps > 0) {
       throw new Error('update: micro-batches were accumulated; finish with an accumulate-update graph');
     }
-    const feeds: Record<string, OrtTensor> = { ...batch, lr: scalar(this.float, lr), step: scalar(this.float, this.step + 1) };
+    const feeds: Record<string, OrtTensor> = { ...batch, lr: scalar(this.float, lr), step: scalar(this.float, this.adamStep + 1) };
     for (const [name, t] of this.state) feeds[name] = t;
     if (accumulating) {
       for (const [name, t] of this.accs) feeds[name] = t;
@@ -120,7 +133,8 @@ export class DeviceStepper {
     }
     this.microSteps = 0;
     const extra = extraScalars(out);
-    if (this.scaler.afterUpdate(session, out, extra)) this.step++;
+    if (this.scaler.afterUpdate(session, out, extra)) this.adamStep++;
+    this.step++;
     this.traffic.last = this.pending;
     this.pending = { fedBytes: 0, fetchedBytes: 0 };
     return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef), extra };
@@ -169,17 +183,21 @@ export class DeviceStepper {
   /** Every parameter and moment, as host copies (a checkpoint). */
   async stateTensors(): Promise<{ name: string; shape: readonly number[]; data: FloatArray }[]> {
     const data = await this.read([...this.state.keys()]);
-    return [...this.state.keys()].map((name) => ({ name, shape: this.shapes.get(name) as number[], data: data.get(name) as FloatArray }));
+    const shapeOf = (name: string): number[] => this.shapes.get(name) as number[];
+    const tensors = [...this.state.keys()].map((name) => ({ name, shape: shapeOf(name), data: data.get(name) as FloatArray }));
+    return [...tensors, ...adamStepTensors(this.step, this.adamStep)];
   }
 
   /** Restores parameters and moments saved by stateTensors(): host tensors again, sent at the next run. */
   loadState(tensors: readonly { name: string; data: FloatArray }[], step: number): void {
     for (const t of tensors) {
+      if (t.name === ADAM_STEP) continue;
       if (!this.state.has(t.name)) throw new Error(`checkpoint has an unknown tensor ${t.name}`);
       if (this.size(t.name) !== t.data.length) throw new Error(`checkpoint tensor ${t.name} has the wrong size`);
       this.set(this.state, t.name, tensor(this.float, t.data.slice() as FloatArray, this.shapes.get(t.name) as number[]));
     }
     this.step = step;
+    this.adamStep = adamStepOf(tensors, step);
   }
 
   /**

@@ -74,10 +74,30 @@ export function zerosOf(float: FloatType, n: number): FloatArray {
   return float === 'float32' ? new Float32Array(n) : new Float64Array(n);
 }
 
+/**
+ * The state tensor that records AdamW's own step count where it differs from the updates made: float16 updates
+ * skipped for non-finite gradients leave the weights, the moments and the bias correction's count as they were
+ * (torch's GradScaler does the same), so a checkpoint keeps that count to resume with the same bias correction.
+ */
+export const ADAM_STEP = 'adam.step';
+
+/** The ADAM_STEP tensor when AdamW's count differs from the updates made; none otherwise (float32 checkpoints are as before). */
+export function adamStepTensors(step: number, adamStep: number): { name: string; shape: readonly number[]; data: Float32Array }[] {
+  return adamStep === step ? [] : [{ name: ADAM_STEP, shape: [1], data: Float32Array.of(adamStep) }];
+}
+
+/** AdamW's count from a checkpoint's tensors: its ADAM_STEP tensor, else the updates made. */
+export function adamStepOf(tensors: readonly { name: string; data: FloatArray }[], step: number): number {
+  const t = tensors.find((x) => x.name === ADAM_STEP);
+  return t ? Number(t.data[0]) : step;
+}
+
 /** Parameters + AdamW state + accumulators, stepped by ORT sessions. */
 export class Stepper {
-  /** Number of optimizer updates applied so far (a float16 step skipped for non-finite gradients is not one). */
+  /** Updates made so far (the training loop's count; a checkpoint's step). */
   step = 0;
+  /** AdamW's count for its bias correction: the updates applied (a float16 update skipped for non-finite gradients is not one). */
+  adamStep = 0;
   /** float16 step graphs only: the loss scale they are fed (loss-scale.ts). */
   readonly scaler = new LossScaler();
   private readonly params = new Map<string, DoubleBuffer>();
@@ -112,18 +132,20 @@ export class Stepper {
   /** Every parameter, moment and the step, e.g. for a checkpoint. */
   stateTensors(): { name: string; shape: readonly number[]; data: FloatArray }[] {
     const all = [...this.params, ...this.moments];
-    return all.map(([name, b]) => ({ name, shape: b.shape, data: b.current }));
+    return [...all.map(([name, b]) => ({ name, shape: b.shape, data: b.current })), ...adamStepTensors(this.step, this.adamStep)];
   }
 
   /** Restores parameters and moments saved by stateTensors(). */
   loadState(tensors: readonly { name: string; data: FloatArray }[], step: number): void {
     for (const t of tensors) {
+      if (t.name === ADAM_STEP) continue;
       const b = this.params.get(t.name) ?? this.moments.get(t.name);
       if (!b) throw new Error(`checkpoint has an unknown tensor ${t.name}`);
       if (b.current.length !== t.data.length) throw new Error(`checkpoint tensor ${t.name} has the wrong size`);
       b.current.set(t.data);
     }
     this.step = step;
+    this.adamStep = adamStepOf(tensors, step);
   }
 
   /** Parameter feeds for a forward-only graph that takes the same parameter inputs. */
@@ -142,7 +164,7 @@ export class Stepper {
     if (!accumulating && this.microSteps > 0) {
       throw new Error('update: micro-batches were accumulated; finish with an accumulate-update graph');
     }
-    const feeds: Record<string, OrtTensor> = { ...batch, lr: scalar(this.float, lr), step: scalar(this.float, this.step + 1) };
+    const feeds: Record<string, OrtTensor> = { ...batch, lr: scalar(this.float, lr), step: scalar(this.float, this.adamStep + 1) };
     const into: Record<string, OrtTensor> = {};
     for (const [name, b] of [...this.params, ...this.moments]) {
       feeds[name] = b.currentTensor();
@@ -158,7 +180,8 @@ export class Stepper {
     if (accumulating) for (const b of this.accs.values()) b.current.fill(0);
     this.microSteps = 0;
     const extra = extraScalars(out);
-    if (this.scaler.afterUpdate(session, out, extra)) this.step++;
+    if (this.scaler.afterUpdate(session, out, extra)) this.adamStep++;
+    this.step++;
     return { loss: first(out.loss), gradNorm: first(out.grad_norm), clipCoef: first(out.clip_coef), extra };
   }
 
@@ -180,7 +203,7 @@ export class Stepper {
       if (t.dims[0] !== k) throw new Error(`updateMany: stacked input ${name} has ${t.dims[0]} steps on its first axis, not ${k}`);
     }
     const lr = tensor(this.float, this.float === 'float32' ? Float32Array.from(lrs) : Float64Array.from(lrs), [k]);
-    const feeds: Record<string, OrtTensor> = { ...shared, ...stacked, lr, step: scalar(this.float, this.step + 1) };
+    const feeds: Record<string, OrtTensor> = { ...shared, ...stacked, lr, step: scalar(this.float, this.adamStep + 1) };
     const into: Record<string, OrtTensor> = {};
     for (const [name, b] of [...this.params, ...this.moments]) {
       feeds[name] = b.currentTensor();
@@ -188,11 +211,12 @@ export class Stepper {
     }
     const out = await session.run(feeds, into);
     const next = out[newName('step')];
-    if (next && first(next) !== this.step + k + 1) {
-      throw new Error(`updateMany: the graph ran ${first(next) - this.step - 1} steps, not ${k} (hint: its K must be lrs.length)`);
+    if (next && first(next) !== this.adamStep + k + 1) {
+      throw new Error(`updateMany: the graph ran ${first(next) - this.adamStep - 1} steps, not ${k} (hint: its K must be lrs.length)`);
     }
     for (const b of [...this.params.values(), ...this.moments.values()]) b.swap();
     this.step += k;
+    this.adamStep += k; // a Loop graph has no loss scaling (float16 runs single updates): every update applies
     const at = (name: string, i: number): number => Number((out[name].data as FloatArray)[i]);
     const perStep = Object.entries(out).filter(([name, t]) => !name.startsWith('new.') && t.dims.length === 1 && t.dims[0] === k);
     return Array.from({ length: k }, (_, i) => {
