@@ -80,6 +80,18 @@ def best_of(fn, repeats):
     return best
 
 
+def bench_device(name, script):
+    """The torch device of a benchmark (also scripts/torch_llama.py's): on CUDA float32 stays float32 (TF32 off for
+    matmuls and cuDNN: no TF32 tensor-core products), and a missing CUDA is an error, not a silent CPU run."""
+    if name == 'cuda':
+        if not torch.cuda.is_available():
+            raise SystemExit(f'{script}: --device cuda but torch.cuda.is_available() is False')
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.cuda.init()
+    return torch.device(name)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sizes = {'threads': 2, 'embd': 256, 'layers': 4, 'heads': 8, 'batch': 16, 'seq': 128, 'prompt': 32, 'new': 64, 'repeats': 3,
@@ -91,13 +103,7 @@ def main():
     ap.add_argument('--json', action='store_true', help='print one JSON line of the figures instead of the table')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    dev = torch.device(a.device)
-    if a.device == 'cuda':
-        if not torch.cuda.is_available():
-            raise SystemExit('torch_bench: --device cuda but torch.cuda.is_available() is False')
-        torch.backends.cuda.matmul.allow_tf32 = False  # float32 against float32: no TF32 tensor-core matmuls
-        torch.backends.cudnn.allow_tf32 = False
-        torch.cuda.init()
+    dev = bench_device(a.device, 'torch_bench')
     V, P = a.vocab, max(128, a.seq)
     m = Gpt2(V, P, a.embd, a.layers, a.heads, device=dev)
     n_params = sum(t.numel() for n, t in m.w.items())

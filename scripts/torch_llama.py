@@ -171,12 +171,8 @@ def check(args):
 def bench(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    dev = torch.device(args.device)
-    if args.device == 'cuda':
-        if not torch.cuda.is_available():
-            raise SystemExit('torch_llama: --device cuda but torch.cuda.is_available() is False')
-        torch.backends.cuda.matmul.allow_tf32 = False  # float32 against float32: no TF32 tensor-core matmuls
-        torch.backends.cudnn.allow_tf32 = False
+    from torch_bench import bench_device  # scripts/ is on sys.path when this runs as a script (and in the GPU bundle)
+    dev = bench_device(args.device, 'torch_llama')
     C, L, H, K = args.embd, args.layers, args.heads, args.kv_heads
     d, V, T, B = C // H, args.vocab, args.seq, args.batch
     inner = args.inner or math.ceil(8 * C / 3 / 32) * 32  # as `alol init-model --arch llama` and bench:train choose it
