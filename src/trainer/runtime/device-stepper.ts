@@ -6,10 +6,9 @@
 // checkpoint) runs an identity graph whose outputs are on the host, since a device tensor has no host data in
 // onnxruntime-node. On a provider without device outputs the same code runs with every output on the host.
 
-import { Graph } from '../graph/ir.js';
-import type { FloatType } from '../graph/ir.js';
 import { serialize } from '../graph/onnx.js';
-import * as o from '../graph/ops.js';
+import type { FloatType } from '../graph/ir.js';
+import { copyName, identityGraph } from './upload.js';
 import { accName, momentName, newName } from '../graph/optim.js';
 import { type OrtTensor, type Session, disposeTensor, hostBytes, onDevice, tensor } from './session.js';
 import { LossScaler } from './loss-scale.js';
@@ -171,7 +170,7 @@ export class DeviceStepper {
     const inputs = onDev.map((n) => [n, this.shapes.get(n) as number[]] as const);
     const session = await this.sessions(key, () => serialize(identityGraph(this.float, inputs)));
     const res = await this.run(session, Object.fromEntries(onDev.map((n) => [n, this.state.get(n) as OrtTensor])));
-    for (const n of onDev) out.set(n, res[`host.${n}`].data as FloatArray);
+    for (const n of onDev) out.set(n, res[copyName(n)].data as FloatArray);
     return out;
   }
 
@@ -211,21 +210,14 @@ export class DeviceStepper {
     const inputs = names.map((n) => [n, [...tensors[n].dims]] as const);
     const key = `upload:${this.float}:${inputs.map(([n, s]) => `${n}[${s.join('x')}]`).join(',')}`;
     const session = await this.sessions(key, () => serialize(identityGraph(this.float, inputs)), {
-      deviceOutputs: names.map((n) => `host.${n}`),
+      deviceOutputs: names.map(copyName),
     });
     const res = await this.run(session, tensors as Record<string, OrtTensor>);
-    return Object.fromEntries(names.map((n) => [n, res[`host.${n}`]]));
+    return Object.fromEntries(names.map((n) => [n, res[copyName(n)]]));
   }
 
   /** Frees the device buffers. */
   dispose(): void {
     for (const t of [...this.state.values(), ...this.accs.values()]) disposeTensor(t);
   }
-}
-
-/** y_i = x_i for each named input, as output `host.<name>`: on the host, or on the device for upload(). */
-function identityGraph(float: FloatType, inputs: readonly (readonly [string, readonly number[]])[]): Graph {
-  const g = new Graph({ name: 'read_back', float });
-  for (const [name, shape] of inputs) g.output(`host.${name}`, o.identity(g.floatInput(name, [...shape])));
-  return g;
 }
