@@ -29,10 +29,8 @@ import { type ComputeType, type FloatType, Graph, type Value } from '../graph/ir
 import { gradients } from '../graph/grad.js';
 import * as o from '../graph/ops.js';
 import { type AdamWConfig, type StepMode, addTrainStep } from '../graph/optim.js';
-import { tokenLogprobs } from '../model/attention.js';
 import type { ModelConfig } from '../model/config.js';
-import { lmForward } from '../model/family.js';
-import { addParams, loraForward } from '../model/gpt-graphs.js';
+import { addParams, forwardTokenLogprobs, loraForward, packingInput } from '../model/gpt-graphs.js';
 import type { LoraSpec } from '../model/lora.js';
 import { type BaselineLossSettings, type BaselineVariant, baselineInputs, baselineLoss } from './baselines.js';
 import { type Variant, isBaseline } from './rules.js';
@@ -182,6 +180,8 @@ export interface AlolStepOptions {
   composedLogSoftmax?: boolean;
   /** Mixed precision (model/gpt-graphs.ts GraphBuildOptions.compute). */
   compute?: ComputeType;
+  /** Token-wise ops on the real tokens only: the `pack_index` input (model/pack.ts). */
+  packed?: boolean;
 }
 
 function lossInputs(g: Graph, variant: Variant, b: number, t: number) {
@@ -205,7 +205,8 @@ export function buildAlolStepGraph(cfg: ModelConfig, batch: number, seqLen: numb
   const { params, specs } = addParams(g, cfg, step.lora);
   const ids = g.input('ids', 'int64', [batch, seqLen]);
   const targets = g.input('targets', 'int64', [batch, seqLen]);
-  const tokenLogp = tokenLogprobs(lmForward(cfg, params, ids, { lora: loraForward(g, step.lora, true) }).logits, targets);
+  const pack = step.packed ? packingInput(g, { batch, seqLen }) : undefined;
+  const tokenLogp = forwardTokenLogprobs(cfg, params, ids, targets, { lora: loraForward(g, step.lora, true), pack });
   const out = variantLoss(step.variant, { tokenLogp, ...lossInputs(g, step.variant, batch, seqLen) }, step.settings);
   outputs(g, out);
   addTrainStep(out.loss, specs, step.mode, step.adamw);

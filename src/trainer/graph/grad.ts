@@ -223,7 +223,22 @@ export const gradRules: Record<string, GradRule> = {
   Gather: (n, dO) => {
     const [data, indices] = n.inputs;
     if (attrInt(n, 'axis', 0) !== 0) throw new Error('Gather: gradient implemented for axis 0 only');
+    // distinct indices (o.gatherDistinct): each row of d lands on its own row, no sums
+    if (o.isDistinctGather(n)) return [o.scatterND(o.zerosLike(data), o.unsqueeze(indices, [-1]), one(dO)), null];
     return [gatherGrad(data, indices, one(dO)), null];
+  },
+  // y = ScatterND(data, indices, updates) with indices [..., 1] (rows of axis 0): the updates' gradient gathers those
+  // rows of d; data's is d with the overwritten rows zeroed ('none') or d itself ('add').
+  ScatterND: (n, dO) => {
+    const [data, indices, updates] = n.inputs;
+    if (indices.shape[indices.rank - 1] !== 1) throw new Error('ScatterND: gradient implemented for indices [..., 1] only');
+    const d = one(dO);
+    const add = n.attrs.reduction?.type === 'string' && n.attrs.reduction.value === 'add';
+    if (!add && n.attrs.reduction?.type === 'string' && n.attrs.reduction.value !== 'none') {
+      throw new Error(`ScatterND: no gradient for reduction ${n.attrs.reduction.value}`);
+    }
+    const dData = data.isFloat() ? (add ? d : o.scatterND(d, indices, o.zerosLike(updates))) : null;
+    return [dData, null, o.gather(d, o.squeeze(indices, [-1]))];
   },
   GatherElements: (n, dO) => {
     const [data, indices] = n.inputs;
@@ -252,16 +267,25 @@ function broadcastReduced(n: Node, d: Value): Value {
   return o.expandLike(dd, n.inputs[0]);
 }
 
-/** Embedding gradient: rows of d added into a zero table at the looked-up indices. */
+/**
+ * Embedding gradient: rows of d added into a zero table at the looked-up indices. On CPU a ScatterElements
+ * with reduction 'add' over [N, rest] (each row's index repeated across the row), not ScatterND: ORT 1.30's CPU
+ * ScatterND 'add' splits the updates over the intra-op threads and loses the sums of an index that repeats (a
+ * token seen twice in a batch) — 5.3 absolute error on a 3072 x 128 gradient with 2 threads, different each run
+ * (test/unit/embedding-grad.test.ts). ScatterElements gave the float64 sums to 2e-6 and the same bits every run.
+ */
 function gatherGrad(data: Value, indices: Value, d: Value): Value {
-  if (data.graph.embeddingGrad === 'scatter') {
-    return o.scatterND(o.zerosLike(data), o.unsqueeze(indices, [-1]), d, 'add');
-  }
   const vocab = data.shape[0];
   const rest = data.shape.slice(1);
   const restSize = rest.reduce<number>((a, b) => a * (b as number), 1);
   if (typeof vocab !== 'number' || rest.some((x) => typeof x !== 'number')) {
-    throw new Error(`Gather: one-hot gradient needs a static table shape (${data})`);
+    throw new Error(`Gather: the gradient needs a static table shape (${data})`);
+  }
+  if (data.graph.embeddingGrad === 'scatter') {
+    const rows = o.reshape(d, [-1, restSize]); // [N, rest]
+    const index = indices.dtype === 'int64' ? indices : o.cast(indices, 'int64');
+    const at = o.expandLike(o.reshape(index, [-1, 1]), rows); // [N, rest]: each row's index
+    return o.reshapeLike(o.scatterElements(o.zerosLike(o.reshape(data, [vocab, restSize])), at, rows, 0, 'add'), data);
   }
   const iota = data.graph.ints([...Array(vocab).keys()], 'iota');
   const oneHot = o.cast(o.equal(o.unsqueeze(o.cast(indices, 'int64'), [-1]), iota), data.dtype); // [..., V]

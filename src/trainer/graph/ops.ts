@@ -7,6 +7,7 @@ import {
   type Attr,
   type DType,
   type Dim,
+  type Node,
   type Value,
   broadcastShapes,
   normalizeAxis,
@@ -295,6 +296,21 @@ export function gather(data: Value, indices: Value, axis = 0): Value {
   const shape = [...data.shape.slice(0, ax), ...indices.shape, ...data.shape.slice(ax + 1)];
   return data.graph.addNode('Gather', [data, indices], [{ dtype: data.dtype, shape }], { axis: { type: 'int', value: ax } })[0];
 }
+
+const distinctGathers = new WeakSet<Node>();
+
+/**
+ * A Gather along axis 0 whose indices the caller guarantees distinct (rows picked at most once, e.g. packed
+ * rows, model/pack.ts): its gradient writes each row of d in place (ScatterND), with no sums of repeats.
+ */
+export function gatherDistinct(data: Value, indices: Value): Value {
+  const y = gather(data, indices, 0);
+  if (y.node) distinctGathers.add(y.node);
+  return y;
+}
+
+/** Whether a node was made by gatherDistinct. */
+export const isDistinctGather = (n: Node): boolean => distinctGathers.has(n);
 
 export function gatherElements(data: Value, indices: Value, axis: number): Value {
   checkIndices('GatherElements', indices);

@@ -5,6 +5,7 @@
 
 import { type Dim, type Value, addDims } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
+import type { Packing } from './pack.js';
 
 export type Params = Readonly<Record<string, Value>>;
 
@@ -28,6 +29,9 @@ export interface ForwardOptions {
   lora?: LoraForward;
   /** Standard ONNX ops only (an exported model other runtimes load); else contrib kernels where faster (GELU). */
   portable?: boolean;
+  /** Token-wise ops on the real tokens only (model/pack.ts): `hidden` and `logits` are then [N, C] and [N, V].
+   * Training and log-prob graphs of right-padded rows (static B, T; no cache, key mask or LoRA dropout). */
+  pack?: Packing;
 }
 
 /** How a forward applies LoRA (model/lora-graph.ts): the scale, and in training graphs dropout from a per-step seed. */
@@ -39,9 +43,9 @@ export interface LoraForward {
 }
 
 export interface ForwardResult {
-  /** Last-layer hidden states after the final norm, [B, T, C]. */
+  /** Last-layer hidden states after the final norm, [B, T, C] ([N, C] packed). */
   hidden: Value;
-  /** Next-token logits, [B, T, V]. */
+  /** Next-token logits, [B, T, V] ([N, V] packed). */
   logits: Value;
   /** Per layer (B, H_kv, P + T, hs), when asked for. */
   present: KV[];
@@ -91,6 +95,9 @@ export function forwardSetup(
   if (typeof t === 'number' && t > limits.nPositions) {
     throw new Error(`${who}: sequence length ${t} exceeds the model's ${limits.nPositions} positions`);
   }
+  if (opts.pack && (opts.past || opts.returnPresent || opts.keyMask || (opts.lora?.seed && opts.lora.dropout > 0))) {
+    throw new Error(`${who}: packed rows serve training and log-prob graphs only (no cache, key mask or LoRA dropout)`);
+  }
   if (opts.past && opts.past.length !== limits.nLayer) {
     throw new Error(`${who}: past has ${opts.past.length} layers, the model ${limits.nLayer}`);
   }
@@ -109,8 +116,9 @@ export function forwardSetup(
   return { positions, bias };
 }
 
-/** log p(targets) per position, [B, T], from logits [B, T, V] and targets [B, T]. */
+/** log p(targets) per position, [B, T], from logits [B, T, V] and targets [B, T] (or [N] from [N, V] and [N]). */
 export function tokenLogprobs(logits: Value, targets: Value): Value {
-  const picked = o.gatherElements(o.logSoftmax(logits, -1), o.unsqueeze(targets, [-1]), 2); // [B, T, 1]
-  return o.squeeze(picked, [2]);
+  const axis = logits.rank - 1;
+  const picked = o.gatherElements(o.logSoftmax(logits, -1), o.unsqueeze(targets, [-1]), axis); // [B, T, 1]
+  return o.squeeze(picked, [axis]);
 }

@@ -13,6 +13,7 @@ import { type LoraForward, type Params, tokenLogprobs } from './attention.js';
 import { type ModelConfig, headSize, kvHeads } from './config.js';
 import { lmForward, paramInfos } from './family.js';
 import { type LoraSpec, loraParamInfos, loraScale } from './lora.js';
+import { PACK_INDEX, type Packing, packRows, unpackRows } from './pack.js';
 
 export interface BatchShape {
   batch: number;
@@ -29,6 +30,8 @@ export interface GraphBuildOptions {
   compute?: ComputeType;
   /** LoRA adapters on the base: their A and B are inputs beside the base weights (model/lora.ts). */
   lora?: LoraSpec;
+  /** Token-wise ops on the real tokens only (model/pack.ts): adds the `pack_index` [N] input (training and log-prob graphs). */
+  packed?: boolean;
 }
 
 export interface StepGraphOptions extends GraphBuildOptions {
@@ -72,6 +75,24 @@ function batchInputs(g: Graph, shape: BatchShape): { ids: Value; targets: Value;
   return { ids: g.input('ids', 'int64', dims), targets: g.input('targets', 'int64', dims), mask: g.floatInput('mask', dims) };
 }
 
+/** The `pack_index` input of a packed graph of batch shape [B, T] (model/pack.ts). */
+export function packingInput(g: Graph, shape: BatchShape): Packing {
+  return { index: g.input(PACK_INDEX, 'int64', ['N']), batch: shape.batch, seqLen: shape.seqLen };
+}
+
+/** Per-token log-probs [B, T] of `targets` after `ids`; packed, the forward runs on the real tokens only (zeros at padding). */
+export function forwardTokenLogprobs(
+  cfg: ModelConfig,
+  params: Params,
+  ids: Value,
+  targets: Value,
+  opts: { lora?: LoraForward; pack?: Packing },
+): Value {
+  const { logits } = lmForward(cfg, params, ids, opts);
+  if (!opts.pack) return tokenLogprobs(logits, targets);
+  return unpackRows(tokenLogprobs(logits, packRows(targets, opts.pack)), opts.pack);
+}
+
 export interface WeightedLoss {
   loss: Value;
   /** sum_t mask * log p per row, [B], without gradient. */
@@ -82,10 +103,10 @@ export interface WeightedLoss {
 export function weightedLogLikelihoodLoss(
   cfg: ModelConfig,
   params: Params,
-  x: { ids: Value; targets: Value; mask: Value; exampleWeight: Value; tokenWeight?: Value; lora?: LoraForward },
+  x: { ids: Value; targets: Value; mask: Value; exampleWeight: Value; tokenWeight?: Value; lora?: LoraForward; pack?: Packing },
 ): WeightedLoss {
   const batch = x.ids.shape[0] as number;
-  const masked = o.mul(tokenLogprobs(lmForward(cfg, params, x.ids, { lora: x.lora }).logits, x.targets), x.mask); // [B, T]
+  const masked = o.mul(forwardTokenLogprobs(cfg, params, x.ids, x.targets, { lora: x.lora, pack: x.pack }), x.mask); // [B, T]
   const weighted = x.tokenWeight ? o.mul(masked, x.tokenWeight) : masked;
   const perExample = o.reduceSum(weighted, [1]); // [B]
   const loss = o.div(o.neg(o.sumAll(o.mul(perExample, x.exampleWeight))), batch);
@@ -101,7 +122,8 @@ export function buildStepGraph(cfg: ModelConfig, shape: BatchShape, opts: StepGr
   const exampleWeight = g.floatInput('example_weight', [shape.batch]);
   const tokenWeight = opts.tokenWeights ? g.floatInput('token_weight', [shape.batch, shape.seqLen]) : undefined;
   const lora = loraForward(g, opts.lora, true);
-  const { loss, seqLogprob } = weightedLogLikelihoodLoss(cfg, params, { ids, targets, mask, exampleWeight, tokenWeight, lora });
+  const pack = opts.packed ? packingInput(g, shape) : undefined;
+  const { loss, seqLogprob } = weightedLogLikelihoodLoss(cfg, params, { ids, targets, mask, exampleWeight, tokenWeight, lora, pack });
   g.output('seq_logprob', seqLogprob);
   addTrainStep(loss, specs, opts.mode ?? 'update', opts.adamw ?? DEFAULT_ADAMW);
   return g;
@@ -112,7 +134,8 @@ export function buildLogprobGraph(cfg: ModelConfig, shape: BatchShape, opts: Gra
   const g = new Graph({ float: opts.float, composedLogSoftmax: opts.composedLogSoftmax, compute: opts.compute, name: 'gpt_logprobs' });
   const { params } = addParams(g, cfg, opts.lora);
   const { ids, targets, mask } = batchInputs(g, shape);
-  const masked = o.mul(tokenLogprobs(lmForward(cfg, params, ids, { lora: loraForward(g, opts.lora, false) }).logits, targets), mask);
+  const pack = opts.packed ? packingInput(g, shape) : undefined;
+  const masked = o.mul(forwardTokenLogprobs(cfg, params, ids, targets, { lora: loraForward(g, opts.lora, false), pack }), mask);
   g.output('token_logprob', masked);
   g.output('seq_logprob', o.reduceSum(masked, [1]));
   return g;

@@ -10,6 +10,7 @@ import { GELU_A, GELU_C, fastGelu } from '../graph/contrib.js';
 import { type ForwardOptions, type ForwardResult, type KV, type Params, forwardSetup, param as named } from './attention.js';
 import type { GptConfig } from './gpt-config.js';
 import { withLora } from './lora-graph.js';
+import { packRows, unpackRows } from './pack.js';
 import { blockPrefix } from './params.js';
 
 const param = (p: Params, name: string): Value => named(p, name, 'GPT');
@@ -41,6 +42,8 @@ export function gptForward(cfg: GptConfig, p: Params, ids: Value, opts: ForwardO
   const wte = param(p, 'transformer.wte.weight');
   const { positions, bias } = forwardSetup('GPT', cfg, ids, wte, opts);
   let x = o.add(o.gather(wte, ids), o.gather(param(p, 'transformer.wpe.weight'), positions)); // [B, T, C]
+  const pk = opts.pack;
+  if (pk) x = packRows(x, pk); // [N, C]: token-wise ops on the real tokens only (model/pack.ts)
 
   const present: KV[] = [];
   const cache = Boolean(opts.past || opts.returnPresent);
@@ -50,7 +53,8 @@ export function gptForward(cfg: GptConfig, p: Params, ids: Value, opts: ForwardO
   for (let i = 0; i < cfg.nLayer; i++) {
     const h = blockPrefix(i);
     // attention
-    const [q, k, v] = o.split(linear(layerNorm(x, p, `${h}.ln_1`, eps), `${h}.attn.c_attn`), [c, c, c], 2); // 3 x [B, T, C]
+    const qkv = linear(layerNorm(x, p, `${h}.ln_1`, eps), `${h}.attn.c_attn`);
+    const [q, k, v] = o.split(pk ? unpackRows(qkv, pk) : qkv, [c, c, c], 2); // 3 x [B, T, C]
     const qh = heads(o.mul(q, 1 / Math.sqrt(hs)), [0, 2, 1, 3]); // (B, H, T, hs), pre-scaled: cheaper than scaling scores
     let kt: Value; // (B, H, hs, P + T)
     let vh = heads(v, [0, 2, 1, 3]); // (B, H, P + T, hs)
@@ -67,11 +71,11 @@ export function gptForward(cfg: GptConfig, p: Params, ids: Value, opts: ForwardO
     }
     const att = o.softmax(o.add(o.matmul(qh, kt), bias), -1); // (B, H, T, P + T)
     const y = o.reshape(o.transpose(o.matmul(att, vh), [0, 2, 1, 3]), [0, 0, c]); // [B, T, C]
-    x = o.add(x, linear(y, `${h}.attn.c_proj`));
+    x = o.add(x, linear(pk ? packRows(y, pk) : y, `${h}.attn.c_proj`));
     // MLP
     x = o.add(x, linear(gelu(linear(layerNorm(x, p, `${h}.ln_2`, eps), `${h}.mlp.c_fc`), opts.portable), `${h}.mlp.c_proj`));
   }
-  const hidden = layerNorm(x, p, 'transformer.ln_f', eps); // [B, T, C]
-  const logits = o.matmul(hidden, o.transposeLast2(wte)); // [B, T, V], LM head tied to wte
+  const hidden = layerNorm(x, p, 'transformer.ln_f', eps); // [B, T, C] ([N, C] packed)
+  const logits = o.matmul(hidden, o.transposeLast2(wte)); // [B, T, V] ([N, V] packed), LM head tied to wte
   return { hidden, logits, present };
 }

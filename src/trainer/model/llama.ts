@@ -16,6 +16,7 @@ import { type ForwardOptions, type ForwardResult, type KV, type Params, forwardS
 import { type LlamaConfig, ropeInvFreq } from './llama-config.js';
 import { EMBED, LM_HEAD, llamaLayerPrefix } from './llama-params.js';
 import { withLora } from './lora-graph.js';
+import { packRows, unpackRows } from './pack.js';
 
 const param = (p: Params, name: string): Value => named(p, name, 'Llama');
 
@@ -62,7 +63,10 @@ export function llamaForward(cfg: LlamaConfig, p: Params, ids: Value, opts: Forw
   const setup = forwardSetup('Llama', cfg, ids, embed, opts);
   const bias = setup.bias.rank === 4 ? o.unsqueeze(setup.bias, [1]) : setup.bias; // (B, 1, 1, T, P + T) or [T, T]
   const { cos, sin } = rotaryTables(cfg, setup.positions, embed.dtype);
+  const pk = opts.pack;
   let x = o.gather(embed, ids); // [B, T, C]
+  if (pk) x = packRows(x, pk); // [N, C]: token-wise ops on the real tokens only (model/pack.ts)
+  const unpack = (z: Value): Value => (pk ? unpackRows(z, pk) : z);
 
   const present: KV[] = [];
   const cache = Boolean(opts.past || opts.returnPresent);
@@ -72,9 +76,9 @@ export function llamaForward(cfg: LlamaConfig, p: Params, ids: Value, opts: Forw
     const h = llamaLayerPrefix(i);
     // attention
     const xn = rmsNorm(x, param(p, `${h}.input_layernorm.weight`), eps);
-    const q = applyRotary(o.reshape(linear(xn, `${h}.self_attn.q_proj`, cfg.qkvBias), [0, 0, nh, d]), cos, sin); // [B, T, H, d]
-    const k = applyRotary(o.reshape(linear(xn, `${h}.self_attn.k_proj`, cfg.qkvBias), [0, 0, nkv, d]), cos, sin); // [B, T, K, d]
-    const v = o.reshape(linear(xn, `${h}.self_attn.v_proj`, cfg.qkvBias), [0, 0, nkv, d]); // [B, T, K, d]
+    const q = applyRotary(o.reshape(unpack(linear(xn, `${h}.self_attn.q_proj`, cfg.qkvBias)), [0, 0, nh, d]), cos, sin); // [B, T, H, d]
+    const k = applyRotary(o.reshape(unpack(linear(xn, `${h}.self_attn.k_proj`, cfg.qkvBias)), [0, 0, nkv, d]), cos, sin); // [B, T, K, d]
+    const v = o.reshape(unpack(linear(xn, `${h}.self_attn.v_proj`, cfg.qkvBias)), [0, 0, nkv, d]); // [B, T, K, d]
     // (B, K, R, T, d), pre-scaled: cheaper than scaling the scores
     const qg = o.transpose(o.reshape(o.mul(q, 1 / Math.sqrt(d)), [0, 0, nkv, r, d]), [0, 2, 3, 1, 4]);
     let kt: Value; // (B, K, 1, d, P + T)
@@ -92,13 +96,13 @@ export function llamaForward(cfg: LlamaConfig, p: Params, ids: Value, opts: Forw
     }
     const att = o.softmax(o.add(o.matmul(qg, kt), bias), -1); // (B, K, R, T, P + T)
     const y = o.reshape(o.transpose(o.matmul(att, o.unsqueeze(vh, [2])), [0, 3, 1, 2, 4]), [0, 0, nh * d]); // [B, T, H d]
-    x = o.add(x, linear(y, `${h}.self_attn.o_proj`, cfg.oBias));
+    x = o.add(x, linear(pk ? packRows(y, pk) : y, `${h}.self_attn.o_proj`, cfg.oBias));
     // SwiGLU MLP: down(silu(gate(x)) * up(x))
     const xm = rmsNorm(x, param(p, `${h}.post_attention_layernorm.weight`), eps);
     const gated = o.mul(silu(linear(xm, `${h}.mlp.gate_proj`, cfg.mlpBias)), linear(xm, `${h}.mlp.up_proj`, cfg.mlpBias));
     x = o.add(x, linear(gated, `${h}.mlp.down_proj`, cfg.mlpBias));
   }
-  const hidden = rmsNorm(x, param(p, 'model.norm.weight'), eps); // [B, T, C]
+  const hidden = rmsNorm(x, param(p, 'model.norm.weight'), eps); // [B, T, C] ([N, C] packed)
   const head = cfg.tieWordEmbeddings ? embed : param(p, LM_HEAD);
   const logits = o.matmul(hidden, o.transposeLast2(head)); // [B, T, V]
   return { hidden, logits, present };
