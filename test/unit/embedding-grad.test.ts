@@ -31,7 +31,11 @@ describe('embedding gradient (CPU, 2 threads)', () => {
     for (let i = 0; i < N; i++) for (let c = 0; c < C; c++) want[Number(id[i]) * C + c] += wd[i * C + c];
     const sess = await Session.create(serialize(g), 'emb_grad', { threads: 2 });
     try {
-      const feeds = { table: tensor('float32', new Float32Array(V * C), [V, C]), ids: tensor('int64', id, [N]), w: tensor('float32', wd, [N, C]) };
+      const feeds = {
+        table: tensor('float32', new Float32Array(V * C), [V, C]),
+        ids: tensor('int64', id, [N]),
+        w: tensor('float32', wd, [N, C]),
+      };
       let first: Float32Array | null = null;
       for (let run = 0; run < 5; run++) {
         const got = (await sess.run(feeds)).d_table.data as Float32Array;
