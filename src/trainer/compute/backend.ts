@@ -92,6 +92,13 @@ export interface PolicyTrainerSpec {
    * copied nor changed) and the trainer's weights(), state() and loadState() hold the adapters only.
    */
   lora?: LoraTraining;
+  /**
+   * Single updates compute the token-wise ops (norms, projections, MLP, head) on each row's tokens up to its last
+   * response position only, not on the padding (ORT engine, CPU and CUDA; model/pack.ts): the same numbers to
+   * rounding, less work. Off by default; the pipeline turns it on unless several steps run per call (a Loop graph
+   * does not pack, and a run keeps one kind of step graph so its updates stay comparable bit for bit).
+   */
+  packRows?: boolean;
 }
 
 /** One optimizer update's numbers. */

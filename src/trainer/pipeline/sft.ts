@@ -42,7 +42,7 @@ export async function sftRows(
   const b = Math.min(opts.batchSize, rows.length);
   return withCompute(opts, async (compute) => {
     const lora = opts.lora ? { spec: opts.lora, init: initLoraParams(cfg, opts.lora, opts.seed), seed: opts.seed } : undefined;
-    const spec = { objective: { kind: 'nll' as const }, rows: b, adamw: DEFAULT_ADAMW, lora };
+    const spec = { objective: { kind: 'nll' as const }, rows: b, adamw: DEFAULT_ADAMW, lora, packRows: true };
     const trainer = compute.policyTrainer({ config: cfg, params: init }, spec);
     const rng = new Rng(opts.seed);
     const exampleWeight = new Float32Array(b).fill(1);

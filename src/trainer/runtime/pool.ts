@@ -55,6 +55,11 @@ export class SessionPool {
     return s;
   }
 
+  /** The keys of the sessions held now. */
+  keys(): string[] {
+    return [...this.sessions.keys()];
+  }
+
   /** Sessions held now. */
   get size(): number {
     return this.sessions.size;

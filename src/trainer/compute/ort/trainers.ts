@@ -10,6 +10,7 @@ import type { StepMode } from '../../graph/optim.js';
 import { buildAlolStepGraph, needsPolicyLogprobs } from '../../alol/losses.js';
 import type { ModelConfig } from '../../model/config.js';
 import { type BatchShape, LORA_SEED, buildLogprobGraph, buildStepGraph } from '../../model/gpt-graphs.js';
+import { PACK_INDEX, packIndexOf } from '../../model/pack.js';
 import { paramFeeds, paramInfos } from '../../model/family.js';
 import { loraParamInfos } from '../../model/lora.js';
 import type { SessionPool } from '../../runtime/pool.js';
@@ -39,6 +40,8 @@ export class OrtPolicyTrainer implements PolicyTrainer {
   private micro = 0;
   /** WebGPU: device-resident state, and graphs without LogSoftmax (the provider has no kernel for it). */
   private readonly webgpu: boolean;
+  /** Single-step graphs compute token-wise ops on the real tokens only (model/pack.ts; PolicyTrainerSpec.packRows). */
+  private readonly packs: boolean;
 
   constructor(
     pool: SessionPool,
@@ -60,6 +63,9 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     });
     // On WebGPU the weights and AdamW state stay on the device between steps (runtime/device-stepper.ts).
     this.webgpu = pool.options.provider === 'webgpu';
+    // not on WebGPU (its embedding gradient is a one-hot product, and packing's scatter is untested there), nor with
+    // LoRA dropout (its masks hash the [B, T] element index)
+    this.packs = spec.packRows === true && !this.webgpu && !(lora && lora.spec.dropout > 0);
     this.stepper = this.webgpu
       ? new DeviceStepper('float32', initial, (key, build, extra) => this.sessions.get(key, build, extra))
       : new Stepper('float32', initial);
@@ -81,28 +87,46 @@ export class OrtPolicyTrainer implements PolicyTrainer {
   }
 
   /** The pool key of the step graph of `mode` for [B, T] batches (without what the runtime adds, e.g. ':device'). */
-  private stepKey(mode: StepMode, t: number): string {
+  private stepKey(mode: StepMode, t: number, packed = false): string {
     const { objective, rows: b, adamw } = this.spec;
     const what = objective.kind === 'nll' ? 'gpt_step' : `alol_${objective.variant}_step`;
     const settings = objective.kind === 'nll' ? '' : `:${JSON.stringify(objective.settings)}`;
     const prec = this.precision === 'float32' ? '' : `:${this.precision}`;
-    return `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}${prec}`;
+    const pk = packed ? ':packed' : '';
+    return `${what}_${mode}:${modelKey(this.cfg)}:${b}x${t}${settings}:${JSON.stringify(adamw)}${this.loraKey}${prec}${pk}`;
   }
 
-  private stepGraph(mode: StepMode, t: number): Graph {
+  private stepGraph(mode: StepMode, t: number, packed = false): Graph {
     const { objective, rows: b, adamw } = this.spec;
     const lora = this.spec.lora?.spec;
     const compute = this.precision;
     return objective.kind === 'nll'
-      ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora, composedLogSoftmax: this.webgpu, compute })
+      ? buildStepGraph(this.cfg, { batch: b, seqLen: t }, { mode, adamw, lora, composedLogSoftmax: this.webgpu, compute, packed })
       : buildAlolStepGraph(this.cfg, b, t, {
-        variant: objective.variant, settings: objective.settings, mode, adamw, lora, composedLogSoftmax: this.webgpu, compute,
+        variant: objective.variant, settings: objective.settings, mode, adamw, lora, composedLogSoftmax: this.webgpu, compute, packed,
       });
   }
 
-  private stepSession(mode: StepMode, t: number): Promise<Session> {
+  private stepSession(mode: StepMode, t: number, packed = false): Promise<Session> {
     const device = this.webgpu ? { deviceOutputs: stateOutputs(this.stepper.paramNames, mode) } : undefined;
-    return this.sessions.get(`${this.stepKey(mode, t)}${device ? ':device' : ''}`, () => serialize(this.stepGraph(mode, t)), device);
+    const key = `${this.stepKey(mode, t, packed)}${device ? ':device' : ''}`;
+    return this.sessions.get(key, () => serialize(this.stepGraph(mode, t, packed)), device);
+  }
+
+  /**
+   * A packed step's `pack_index`: each row's positions up to its last response position (mask 1) — all the loss reads
+   * (causal: a position never sees a later one). Null when packing is off or would drop no position.
+   */
+  private packIndex(batch: TokenBatch): OrtTensor | null {
+    if (!this.packs) return null;
+    const [b, t] = [batch.rows, batch.seqLen];
+    const lengths = Array.from({ length: b }, (_, r) => {
+      for (let j = t - 1; j >= 0; j--) if (batch.mask[r * t + j] !== 0) return j + 1;
+      return 0;
+    });
+    if (lengths.every((l) => l === t)) return null;
+    const index = packIndexOf(lengths, t);
+    return tensor('int64', index, [index.length]);
   }
 
   /**
@@ -227,10 +251,13 @@ export class OrtPolicyTrainer implements PolicyTrainer {
     await this.baseOnDevice();
     this.micro = 0;
     try {
-      return await accumulateThenUpdate(this.stepper, micro, lr, async (batch, mode) => ({
-        feeds: await this.feeds(batch),
-        session: await this.stepSession(mode, batch.seqLen),
-      }));
+      return await accumulateThenUpdate(this.stepper, micro, lr, async (batch, mode) => {
+        const index = this.packIndex(batch);
+        return {
+          feeds: { ...(await this.feeds(batch)), ...(index ? { [PACK_INDEX]: index } : {}) },
+          session: await this.stepSession(mode, batch.seqLen, index !== null),
+        };
+      });
     } finally {
       for (const x of this.transient.splice(0)) disposeTensor(x);
     }
