@@ -47,7 +47,9 @@ function feedsOf(g: Graph, cfg: ModelConfig, b: TrainBatch): Record<string, OrtT
       feeds[x.name] = tensor('int64', index, [index.length]);
     } else if (x.name === 'ids' || x.name === 'targets') feeds[x.name] = tensor('int64', b[x.name], dims);
     else if (x.name === 'mask') feeds[x.name] = tensor('float32', b.mask, dims);
-    else if (x.name === 'ref_token_logp' || x.name === 'policy_token_logp') feeds[x.name] = tensor('float32', b.refTokenLogp as Float32Array, dims);
+    else if (x.name === 'ref_token_logp' || x.name === 'policy_token_logp') {
+      feeds[x.name] = tensor('float32', b.refTokenLogp as Float32Array, dims);
+    }
     else if (x.name === 'coef') feeds[x.name] = tensor('float32', b.coef as Float32Array, dims);
     else if (x.name === 'example_weight') feeds[x.name] = tensor('float32', b.exampleWeight as Float32Array, dims);
     else {
@@ -125,7 +127,9 @@ describe('packed rows', () => {
       assert.ok(keys.some((k) => k.endsWith(':packed')), `a packed step graph ran: ${keys.join(' ')}`);
       // the first loss is of the same weights; later ones of weights that AdamW moved alike (rounding aside)
       assert.ok(Math.abs(packed[0] - plain[0]) <= 1e-6 * Math.abs(plain[0]), `step 1: ${packed[0]} vs ${plain[0]}`);
-      for (const k of [1, 2]) assert.ok(Math.abs(packed[k] - plain[k]) <= 1e-4 * Math.abs(plain[k]), `step ${k + 1}: ${packed[k]} vs ${plain[k]}`);
+      for (const k of [1, 2]) {
+        assert.ok(Math.abs(packed[k] - plain[k]) <= 1e-4 * Math.abs(plain[k]), `step ${k + 1}: ${packed[k]} vs ${plain[k]}`);
+      }
     });
   });
 });
