@@ -111,6 +111,24 @@ const cases: Case[] = [
     build: (g, x) => o.gather(x.t, g.constant(BigInt64Array.from([1n, 3n, 1n, 0n, 4n, 1n]), [2, 3], 'idx')),
   },
   {
+    op: 'Gather',
+    name: 'distinct rows (gatherDistinct: packed rows)',
+    feeds: { t: feed([6, 3], 58) },
+    build: (g, x) => o.gatherDistinct(x.t, g.constant(BigInt64Array.from([4n, 0n, 5n, 2n]), [4], 'idx')),
+  },
+  {
+    op: 'ScatterND',
+    name: 'rows overwritten (reduction none): data and updates',
+    feeds: { d: feed([6, 3], 56), u: feed([3, 3], 57) },
+    build: (g, x) => o.scatterND(x.d, g.constant(BigInt64Array.from([4n, 0n, 2n]), [3, 1], 'idx'), x.u),
+  },
+  {
+    op: 'ScatterND',
+    name: 'rows added (reduction add), one index twice',
+    feeds: { d: feed([6, 3], 59), u: feed([3, 3], 60) },
+    build: (g, x) => o.scatterND(x.d, g.constant(BigInt64Array.from([4n, 1n, 4n]), [3, 1], 'idx'), x.u, 'add'),
+  },
+  {
     op: 'GatherElements',
     name: 'pick one entry per row',
     feeds: { a: feed([4, 5], 55) },
