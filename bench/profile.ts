@@ -5,7 +5,10 @@
 // machine: read shares, not absolute times, when the machine is busy.
 //
 //   npm run bench:profile -- [--variant nll|a_lol] [--batch 16] [--seq 192] [--embd 128] [--layers 4] [--heads 4]
-//                            [--vocab 257] [--threads 2] [--steps 10] [--warmup 3] [--json]
+//                            [--vocab 257] [--threads 2] [--steps 10] [--warmup 3] [--packed] [--json]
+//
+// --packed: the packed step graph (model/pack.ts) on rows as long as 16 rows drawn from the demo's data (seed 1),
+// which fill about 73% of a batch of length 192; without it, the padded graph (every position real).
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -19,6 +22,9 @@ import { describeConfig } from '../src/trainer/model/config.js';
 import { initParams } from '../src/trainer/model/family.js';
 import { gptConfig } from '../src/trainer/model/gpt-config.js';
 import { buildStepGraph } from '../src/trainer/model/gpt-graphs.js';
+import { PACK_INDEX, packIndexOf } from '../src/trainer/model/pack.js';
+import { demoRows } from '../src/trainer/demo/task.js';
+import { Rng } from '../src/trainer/util/rng.js';
 import { SessionPool } from '../src/trainer/runtime/pool.js';
 import { type OrtTensor, tensor } from '../src/trainer/runtime/session.js';
 
@@ -35,6 +41,7 @@ const { values: a } = parseArgs({
     steps: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
+    packed: { type: 'boolean', default: false },
   },
 });
 const n = (s: string | undefined): number => Number(s);
@@ -52,9 +59,26 @@ const kindOf = (op: string): string =>
         : op.startsWith('Reduce') ? 'reductions' : 'elementwise';
 
 /** Feeds for every input of the step graph: weights from a seeded init, zero moments, a batch of token ids. */
-function feedsFor(g: Graph, params: ReadonlyMap<string, Float32Array>, t: number, vocab: number): Record<string, OrtTensor> {
+/** Token counts of `b` rows drawn from the demo's data (prompt + response - 1 bytes, capped at t). */
+function demoLengths(b: number, t: number): number[] {
+  const rows = demoRows({ seed: 1, noise: 0.5, prompts: 800, responsesPerPrompt: 4 });
+  const rng = new Rng(1);
+  return Array.from({ length: b }, () => {
+    const r = rows[rng.int(rows.length)];
+    return Math.min(t, Math.min(64, Buffer.byteLength(r.prompt)) + Math.min(128, Buffer.byteLength(r.response) + 1) - 1);
+  });
+}
+
+function feedsFor(
+  g: Graph, params: ReadonlyMap<string, Float32Array>, t: number, vocab: number, lengths: number[] | null,
+): Record<string, OrtTensor> {
   const feeds: Record<string, OrtTensor> = {};
   for (const x of g.inputs) {
+    if (x.name === PACK_INDEX && lengths) {
+      const index = packIndexOf(lengths, t);
+      feeds[x.name] = tensor('int64', index, [index.length]);
+      continue;
+    }
     const dims = x.shape.map(Number);
     const size = dims.reduce((p, d) => p * d, 1);
     if (x.dtype === 'int64') {
@@ -64,6 +88,7 @@ function feedsFor(g: Graph, params: ReadonlyMap<string, Float32Array>, t: number
     }
     const fill = x.name === 'mask' || x.name === 'coef' ? 1 : x.name === 'example_weight' ? 1 / t : /token_logp$/.test(x.name) ? -2 : 0;
     const data = params.get(x.name)?.slice() ?? new Float32Array(size).fill(fill);
+    if (x.name === 'mask' && lengths) data.forEach((_, i) => (data[i] = i % t < lengths[Math.floor(i / t)] ? 1 : 0));
     feeds[x.name] = tensor('float32', x.name === 'lr' ? Float32Array.of(1e-3) : x.name === 'step' ? Float32Array.of(1) : data, dims);
   }
   return feeds;
@@ -73,16 +98,18 @@ async function main(): Promise<void> {
   const [B, T] = [n(a.batch), n(a.seq)];
   const cfg = gptConfig({ vocabSize: n(a.vocab), nPositions: T, nEmbd: n(a.embd), nLayer: n(a.layers), nHead: n(a.heads) });
   const variant = a.variant as string;
+  const packed = a.packed as boolean;
   const g = variant === 'nll'
-    ? buildStepGraph(cfg, { batch: B, seqLen: T }, { mode: 'update' })
+    ? buildStepGraph(cfg, { batch: B, seqLen: T }, { mode: 'update', packed })
     : buildAlolStepGraph(cfg, B, T, {
-      variant: variant as 'a_lol', settings: { clipEps: 0.9, klBeta: 0.1, dpoBeta: 0.1 }, mode: 'update', adamw: DEFAULT_ADAMW,
+      variant: variant as 'a_lol', settings: { clipEps: 0.9, klBeta: 0.1, dpoBeta: 0.1 }, mode: 'update', adamw: DEFAULT_ADAMW, packed,
     });
+  const lengths = packed ? demoLengths(B, T) : null;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'alol-profile-'));
   const pool = new SessionPool({ provider: 'cpu', threads: n(a.threads) });
   try {
     const session = await pool.get(`profile:${variant}`, () => serialize(g), { profile: path.join(dir, 'step') });
-    const feeds = feedsFor(g, initParams(cfg, 1), T, cfg.vocabSize);
+    const feeds = feedsFor(g, initParams(cfg, 1), T, cfg.vocabSize, lengths);
     const runs = n(a.warmup) + n(a.steps);
     for (let i = 0; i < n(a.warmup); i++) await session.run(feeds);
     const t0 = performance.now();
@@ -117,7 +144,8 @@ async function main(): Promise<void> {
     const elementwise = sum((e) => (kindOf(e.args.op_name) === 'elementwise' ? written(e) : null));
     const share = (ms: number): string => `${((100 * ms) / total).toFixed(1).padStart(5)}%`;
     const row = (k: string, ms: number): string => `  ${k.padEnd(34)} ${ms.toFixed(1).padStart(7)} ms ${share(ms)}`;
-    console.log(`model    ${describeConfig(cfg)}, vocab ${cfg.vocabSize}; ${variant} step graph, batch ${B} x T ${T}, ` +
+    const fill = lengths ? `, packed: ${lengths.reduce((x, y) => x + y, 0)} of ${B * T} positions real` : '';
+    console.log(`model    ${describeConfig(cfg)}, vocab ${cfg.vocabSize}; ${variant} step graph, batch ${B} x T ${T}${fill}, ` +
       `${a.threads} threads`);
     console.log(`step     ${wallMs.toFixed(1)} ms wall (mean of ${a.steps}), kernels ${total.toFixed(1)} ms, ` +
       `${Math.round(events.length / runs)} nodes a run`);
