@@ -244,6 +244,14 @@ export const TrainSchema = z
         'optimizer steps per ONNX Runtime call (built-in engine): K > 1 runs K steps in one Loop graph, so on CUDA the weights ' +
           'and AdamW state cross the bus once per K steps; needs gradAccum 1; runs end at evaluations and checkpoints',
       ),
+    packRows: z
+      .boolean()
+      .default(true)
+      .describe(
+        'built-in engine on CPU or CUDA: each training step (reference fine-tuning and variants) runs norms, projections, ' +
+          'the MLP and the head on each row\'s tokens only, not on the batch\'s padding — the same numbers up to float ' +
+          'rounding, less work; not with stepsPerRun > 1 nor LoRA dropout; false reproduces a run made before bit for bit',
+      ),
     lr: z.number().positive().default(2e-5).describe('peak learning rate (AdamW), reached after warmupSteps'),
     schedule: z
       .enum(['constant', 'linear', 'cosine'])

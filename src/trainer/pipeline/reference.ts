@@ -53,6 +53,7 @@ export async function referencePhase(ctx: RunContext, clock: PhaseClock, trainRo
         lora: sftLora,
         batchSize: config.train.batchSize,
         seed: config.train.seed,
+        packRows: config.train.packRows,
         cacheDir: ctx.cacheDir,
         compute: ctx.compute,
         precision: config.backend.kind === 'builtin' ? config.backend.precision : undefined,
@@ -126,7 +127,8 @@ export async function sftReference(
   // LoRA and a mixed precision join the key only when set, so caches of float32 full fine-tunings stay valid
   const precision = opts.precision && opts.precision !== 'float32' ? { precision: opts.precision } : {};
   const how = opts.lora ? { ...sft, lora: opts.lora, ...precision } : { ...sft, ...precision };
-  const key = sha('sft-v1', base.hash, how, opts.batchSize, opts.seed, rows.map((r) => [r.prompt, r.response]));
+  // v2: the embedding gradient on CPU no longer loses sums (graph/grad.ts gatherGrad); v1 results are not reused
+  const key = sha('sft-v2', base.hash, how, opts.batchSize, opts.seed, rows.map((r) => [r.prompt, r.response]));
   const dir = opts.cacheDir ? path.join(opts.cacheDir, `sft-${key}`) : null;
   if (dir && (await stat(dir).then(() => true, () => false))) return { policy: await loadPolicy(dir), reused: true };
   const params = await sftRows(base.config, base.params, rows, { ...opts, steps: sft.steps, lr: sft.lr });

@@ -21,6 +21,8 @@ export interface SftOptions extends ComputeOptions {
   seed: number;
   /** Fine-tune LoRA adapters on the frozen model and return it with them merged in (null/absent: every weight). */
   lora?: LoraSpec | null;
+  /** Token-wise ops on the rows' real tokens only (PolicyTrainerSpec.packRows); default true. */
+  packRows?: boolean;
   /** Polled between steps: true stops the fine-tuning (it is redone, or taken from the cache, next time). */
   shouldStop?: () => boolean;
   onStep?: (
@@ -42,7 +44,7 @@ export async function sftRows(
   const b = Math.min(opts.batchSize, rows.length);
   return withCompute(opts, async (compute) => {
     const lora = opts.lora ? { spec: opts.lora, init: initLoraParams(cfg, opts.lora, opts.seed), seed: opts.seed } : undefined;
-    const spec = { objective: { kind: 'nll' as const }, rows: b, adamw: DEFAULT_ADAMW, lora, packRows: true };
+    const spec = { objective: { kind: 'nll' as const }, rows: b, adamw: DEFAULT_ADAMW, lora, packRows: opts.packRows ?? true };
     const trainer = compute.policyTrainer({ config: cfg, params: init }, spec);
     const rng = new Rng(opts.seed);
     const exampleWeight = new Float32Array(b).fill(1);

@@ -145,7 +145,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   const trainer: PolicyTrainer = ctx.compute.policyTrainer(
     audit.reference,
     // packed rows (model/pack.ts) unless a Loop graph makes several steps per call (it does not pack)
-    { objective, rows: batchRows, adamw, lora: loraTraining, packRows: (train.stepsPerRun ?? 1) === 1 },
+    { objective, rows: batchRows, adamw, lora: loraTraining, packRows: train.packRows && train.stepsPerRun === 1 },
   );
   /** The policy's full weights from the trainer's (all of them, or the adapters merged into the base). */
   const policyOf = (weights: Map<string, Float32Array>): Map<string, Float32Array> =>
