@@ -11,8 +11,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  ROOT, activeTab, closeUiSuite, cursorStatus, openWorkbench, quickInput, quickRows, runCommand, screenshot, screenshotStep,
-  startCodeServer, until, vsixPath, webviewFrame,
+  ROOT, activeTab, closeUiSuite, cursorStatus, openWorkbench, quickInput, quickRows, runCommand, runContextMenuItem, screenshot,
+  screenshotStep, startCodeServer, until, vsixPath, webviewFrame,
 } from './lib/harness.mjs';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'runs');
@@ -191,8 +191,7 @@ describe('Runs view and dashboard state (code-server + Chromium, recorded runs)'
   });
 
   step('Delete asks in a modal dialog and removes the run folder; the view drops it', async () => {
-    await runRow('old-failed').click({ button: 'right' });
-    await page().locator('.context-view .action-label', { hasText: 'Delete Run' }).click();
+    await runContextMenuItem(page(), runRow('old-failed'), 'Delete Run');
     const dialog = page().locator('.monaco-dialog-box');
     await dialog.filter({ hasText: 'Delete the run "old-failed"?' }).waitFor({ state: 'visible', timeout: 15_000 });
     await dialog.locator('.monaco-button', { hasText: /^Delete$/ }).click();

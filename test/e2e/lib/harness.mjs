@@ -374,6 +374,38 @@ export async function runCommand(page, title, { timeoutMs = 60_000, opensQuickPi
 }
 
 /**
+ * Runs the item `label` of `target`'s context menu: a right-click opens the menu, then the keyboard picks the item. Not a
+ * click on the item: VS Code's menu items start listening for the mouse only 100 ms after the menu renders (a timer, so
+ * later on a busy machine; it keeps the right-click's own release from choosing an item), and a click before that is
+ * dropped with the menu left open (seen in CI and reproduced under load: "Delete Run..." highlighted, nothing run).
+ * ArrowDown moves the menu's focus item by item (each move waited for in the DOM); Enter runs the focused item.
+ */
+export async function runContextMenuItem(page, target, label) {
+  await target.click({ button: 'right' });
+  const menu = page.locator('.context-view .monaco-menu');
+  await menu.waitFor({ state: 'visible', timeout: 15_000 });
+  await page.waitForFunction(() => Boolean(document.activeElement?.closest('.context-view')), null, { timeout: 15_000 });
+  const labels = (await menu.locator('.action-item:not(.disabled) .action-label').allInnerTexts()).map((t) => t.trim());
+  if (!labels.some((t) => t.startsWith(label))) throw new Error(`the context menu has no item "${label}" (it has: ${labels.join(', ')})`);
+  const focused = menu.locator('.action-item.focused .action-label');
+  let before = null;
+  for (let i = 0; i <= labels.length; i++) {
+    await page.keyboard.press('ArrowDown');
+    const now = await until(`the context menu's focus to move past "${before}"`, 15_000, async () => {
+      const t = (await focused.count()) === 1 ? (await focused.innerText()).trim() : null;
+      return t !== null && t !== before ? t : null;
+    });
+    if (now.startsWith(label)) {
+      await page.keyboard.press('Enter');
+      await menu.waitFor({ state: 'hidden', timeout: 15_000 });
+      return;
+    }
+    before = now;
+  }
+  throw new Error(`ArrowDown never focused "${label}" in the context menu (${labels.join(', ')})`);
+}
+
+/**
  * A notification toast containing `text`, once its fade-in has finished (so a screenshot shows it
  * fully). Toasts are hidden in smoke-test-driver mode.
  */
