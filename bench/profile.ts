@@ -5,12 +5,10 @@
 // machine: read shares, not absolute times, when the machine is busy.
 //
 //   npm run bench:profile -- [--variant nll|a_lol] [--batch 16] [--seq 192] [--embd 128] [--layers 4] [--heads 4]
-//                            [--vocab 257] [--threads 2] [--steps 10] [--warmup 3] [--packed] [--query-blocks N] [--json]
+//                            [--vocab 257] [--threads 2] [--steps 10] [--warmup 3] [--packed] [--json]
 //
 // --packed: the packed step graph (model/pack.ts) on rows as long as 16 rows drawn from the demo's data (seed 1),
 // which fill about 73% of a batch of length 192; without it, the padded graph (every position real).
-// --query-blocks: the attention's query blocks (model/attention.ts causalAttention; default: the step graphs' own,
-// trainingQueryBlocks(T), 4 at T 192); 1 is the full square of scores.
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -20,7 +18,6 @@ import { buildAlolStepGraph } from '../src/trainer/alol/losses.js';
 import type { Graph } from '../src/trainer/graph/ir.js';
 import { serialize } from '../src/trainer/graph/onnx.js';
 import { DEFAULT_ADAMW } from '../src/trainer/graph/optim.js';
-import { trainingQueryBlocks } from '../src/trainer/model/attention.js';
 import { describeConfig } from '../src/trainer/model/config.js';
 import { initParams } from '../src/trainer/model/family.js';
 import { gptConfig } from '../src/trainer/model/gpt-config.js';
@@ -45,7 +42,6 @@ const { values: a } = parseArgs({
     warmup: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
     packed: { type: 'boolean', default: false },
-    'query-blocks': { type: 'string' },
   },
 });
 const n = (s: string | undefined): number => Number(s);
@@ -103,12 +99,10 @@ async function main(): Promise<void> {
   const cfg = gptConfig({ vocabSize: n(a.vocab), nPositions: T, nEmbd: n(a.embd), nLayer: n(a.layers), nHead: n(a.heads) });
   const variant = a.variant as string;
   const packed = a.packed as boolean;
-  const queryBlocks = a['query-blocks'] === undefined ? trainingQueryBlocks(T) : n(a['query-blocks']);
   const g = variant === 'nll'
-    ? buildStepGraph(cfg, { batch: B, seqLen: T }, { mode: 'update', packed, queryBlocks })
+    ? buildStepGraph(cfg, { batch: B, seqLen: T }, { mode: 'update', packed })
     : buildAlolStepGraph(cfg, B, T, {
-      variant: variant as 'a_lol', settings: { clipEps: 0.9, klBeta: 0.1, dpoBeta: 0.1 }, mode: 'update', adamw: DEFAULT_ADAMW,
-      packed, queryBlocks,
+      variant: variant as 'a_lol', settings: { clipEps: 0.9, klBeta: 0.1, dpoBeta: 0.1 }, mode: 'update', adamw: DEFAULT_ADAMW, packed,
     });
   const lengths = packed ? demoLengths(B, T) : null;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'alol-profile-'));
@@ -144,10 +138,6 @@ async function main(): Promise<void> {
       [B * T * C * 4]: `activations [${B},${T},${C}]`,
       [B * T * cfg.vocabSize * 4]: `logits [${B},${T},${cfg.vocabSize}]`,
     };
-    for (let j = 0; j < queryBlocks && queryBlocks > 1; j++) { // the blocks' scores (model/attention.ts causalAttention)
-      const [s, e] = [Math.round((j * T) / queryBlocks), Math.round(((j + 1) * T) / queryBlocks)];
-      tensors[B * cfg.nHead * (e - s) * e * 4] ??= `attention scores, query blocks`;
-    }
     const byKind = sum((e) => kindOf(e.args.op_name));
     const byOp = sum((e) => e.args.op_name);
     const written = (e: Ev): string => tensors[Number(e.args.output_size)] ?? 'parameter-sized and smaller';
@@ -156,7 +146,7 @@ async function main(): Promise<void> {
     const row = (k: string, ms: number): string => `  ${k.padEnd(34)} ${ms.toFixed(1).padStart(7)} ms ${share(ms)}`;
     const fill = lengths ? `, packed: ${lengths.reduce((x, y) => x + y, 0)} of ${B * T} positions real` : '';
     console.log(`model    ${describeConfig(cfg)}, vocab ${cfg.vocabSize}; ${variant} step graph, batch ${B} x T ${T}${fill}, ` +
-      `${a.threads} threads, ${queryBlocks} query block(s)`);
+      `${a.threads} threads`);
     console.log(`step     ${wallMs.toFixed(1)} ms wall (mean of ${a.steps}), kernels ${total.toFixed(1)} ms, ` +
       `${Math.round(events.length / runs)} nodes a run`);
     console.log('\nby kind of op');

@@ -8,26 +8,79 @@ import { buildAlolStepGraph } from '../../src/trainer/alol/losses.js';
 import type { TrainBatch } from '../../src/trainer/compute/backend.js';
 import { OrtBackend } from '../../src/trainer/compute/ort/backend.js';
 import type { Graph } from '../../src/trainer/graph/ir.js';
+import { serialize } from '../../src/trainer/graph/onnx.js';
 import { DEFAULT_ADAMW } from '../../src/trainer/graph/optim.js';
 import type { ModelConfig } from '../../src/trainer/model/config.js';
 import { initParams } from '../../src/trainer/model/family.js';
 import { gptConfig } from '../../src/trainer/model/gpt-config.js';
 import { buildStepGraph } from '../../src/trainer/model/gpt-graphs.js';
 import { llamaConfig } from '../../src/trainer/model/llama-config.js';
-import { assertSameOutputs, paddedBatch, runStepGraph } from '../helpers/step-graphs.js';
+import { PACK_INDEX, packIndexOf } from '../../src/trainer/model/pack.js';
+import { type OrtTensor, Session, tensor } from '../../src/trainer/runtime/session.js';
+import { Rng } from '../../src/trainer/util/rng.js';
 
 const [B, T] = [4, 12];
-/** Tokens per row (test/helpers/step-graphs.ts paddedBatch). */
+/** Tokens per row (positions 0 .. len-1 are real; the loss reads positions 3 .. len-1). */
 const LENGTHS = [12, 5, 9, 7];
 const gpt = gptConfig({ vocabSize: 23, nPositions: 16, nEmbd: 16, nLayer: 2, nHead: 2 });
 const llama = llamaConfig({
   vocabSize: 23, nPositions: 16, nEmbd: 16, nLayer: 2, nHead: 4, nKvHead: 2, nInner: 24, qkvBias: true, oBias: true, mlpBias: true,
 });
 
-const batch = (seed: number, cfg: ModelConfig): TrainBatch => paddedBatch(seed, cfg, LENGTHS, T);
-const run = (g: Graph, cfg: ModelConfig, b: TrainBatch) => runStepGraph(g, cfg, b, LENGTHS);
-const assertSame = (padded: Record<string, Float32Array>, packed: Record<string, Float32Array>, tol: number) =>
-  assertSameOutputs(padded, packed, tol, 'packed and padded');
+function batch(seed: number, cfg: ModelConfig): TrainBatch {
+  const rng = new Rng(seed);
+  const ids = BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(cfg.vocabSize))); // padding holds tokens too
+  const targets = BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(cfg.vocabSize)));
+  const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T >= 3 && i % T < LENGTHS[Math.floor(i / T)] ? 1 : 0));
+  const refTokenLogp = Float32Array.from(mask, (m) => (m ? -2 - rng.next() : 0));
+  const coef = Float32Array.from({ length: B }, () => 0.5 + rng.next());
+  return { rows: B, seqLen: T, ids, targets, mask, refTokenLogp, coef, exampleWeight: new Float32Array(B).fill(1) };
+}
+
+function feedsOf(g: Graph, cfg: ModelConfig, b: TrainBatch): Record<string, OrtTensor> {
+  const params = initParams(cfg, 5);
+  const feeds: Record<string, OrtTensor> = {};
+  for (const x of g.inputs) {
+    const dims = x.shape.map(Number);
+    if (x.name === PACK_INDEX) {
+      const index = packIndexOf(LENGTHS, T);
+      feeds[x.name] = tensor('int64', index, [index.length]);
+    } else if (x.name === 'ids' || x.name === 'targets') feeds[x.name] = tensor('int64', b[x.name], dims);
+    else if (x.name === 'mask') feeds[x.name] = tensor('float32', b.mask, dims);
+    else if (x.name === 'ref_token_logp' || x.name === 'policy_token_logp') {
+      feeds[x.name] = tensor('float32', b.refTokenLogp as Float32Array, dims);
+    }
+    else if (x.name === 'coef') feeds[x.name] = tensor('float32', b.coef as Float32Array, dims);
+    else if (x.name === 'example_weight') feeds[x.name] = tensor('float32', b.exampleWeight as Float32Array, dims);
+    else {
+      const size = dims.reduce((a, d) => a * d, 1);
+      feeds[x.name] = tensor('float32', params.get(x.name)?.slice() ?? new Float32Array(size), dims);
+    }
+  }
+  return feeds;
+}
+
+async function run(g: Graph, cfg: ModelConfig, b: TrainBatch): Promise<Record<string, Float32Array>> {
+  const sess = await Session.create(serialize(g), g.name, { threads: 2 });
+  try {
+    const out = await sess.run(feedsOf(g, cfg, b));
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
+  } finally {
+    await sess.release();
+  }
+}
+
+/** Every output of the packed graph against the padded one: max |a - b| over max |b| of each output. */
+function assertSame(padded: Record<string, Float32Array>, packed: Record<string, Float32Array>, tol: number): void {
+  assert.deepEqual(Object.keys(packed).sort(), Object.keys(padded).sort());
+  for (const [name, want] of Object.entries(padded)) {
+    const got = packed[name];
+    const scale = Math.max(1e-6, ...Array.from(want, Math.abs));
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / scale);
+    assert.ok(worst <= tol, `${name}: packed differs from padded by ${worst} (relative to its largest entry)`);
+  }
+}
 
 describe('packed rows', () => {
   for (const [name, cfg] of [['GPT-2', gpt], ['Llama (GQA, biases)', llama]] as const) {

@@ -29,7 +29,6 @@ import { type ComputeType, type FloatType, Graph, type Value } from '../graph/ir
 import { gradients } from '../graph/grad.js';
 import * as o from '../graph/ops.js';
 import { type AdamWConfig, type StepMode, addTrainStep } from '../graph/optim.js';
-import { trainingQueryBlocks } from '../model/attention.js';
 import type { ModelConfig } from '../model/config.js';
 import { addParams, forwardTokenLogprobs, loraForward, packingInput } from '../model/gpt-graphs.js';
 import type { LoraSpec } from '../model/lora.js';
@@ -183,8 +182,6 @@ export interface AlolStepOptions {
   compute?: ComputeType;
   /** Token-wise ops on the real tokens only: the `pack_index` input (model/pack.ts). */
   packed?: boolean;
-  /** Causal attention in query blocks (model/attention.ts causalAttention); default trainingQueryBlocks(T). */
-  queryBlocks?: number;
 }
 
 function lossInputs(g: Graph, variant: Variant, b: number, t: number) {
@@ -209,8 +206,7 @@ export function buildAlolStepGraph(cfg: ModelConfig, batch: number, seqLen: numb
   const ids = g.input('ids', 'int64', [batch, seqLen]);
   const targets = g.input('targets', 'int64', [batch, seqLen]);
   const pack = step.packed ? packingInput(g, { batch, seqLen }) : undefined;
-  const queryBlocks = step.queryBlocks ?? trainingQueryBlocks(seqLen);
-  const tokenLogp = forwardTokenLogprobs(cfg, params, ids, targets, { lora: loraForward(g, step.lora, true), pack, queryBlocks });
+  const tokenLogp = forwardTokenLogprobs(cfg, params, ids, targets, { lora: loraForward(g, step.lora, true), pack });
   const out = variantLoss(step.variant, { tokenLogp, ...lossInputs(g, step.variant, batch, seqLen) }, step.settings);
   outputs(g, out);
   addTrainStep(out.loss, specs, step.mode, step.adamw);

@@ -32,9 +32,6 @@ export interface ForwardOptions {
   /** Token-wise ops on the real tokens only (model/pack.ts): `hidden` and `logits` are then [N, C] and [N, V].
    * Training and log-prob graphs of right-padded rows (static B, T; no cache, key mask or LoRA dropout). */
   pack?: Packing;
-  /** Causal attention in this many query blocks, each seeing only the keys up to its last row (causalAttention): training
-   * graphs of static T (no cache or key mask). 1 (the default): one product over every key. */
-  queryBlocks?: number;
 }
 
 /** How a forward applies LoRA (model/lora-graph.ts): the scale, and in training graphs dropout from a per-step seed. */
@@ -117,42 +114,6 @@ export function forwardSetup(
     bias = o.add(bias, o.unsqueeze(keyBias, [1, 2])); // (B, 1, T, P + T)
   }
   return { positions, bias };
-}
-
-/**
- * softmax(q kt + bias) v: q [..., T, hs], kt [..., hs, T + P], v [..., T + P, hs], bias [T, T + P] or broadcast over the
- * batch. With `blocks` > 1 (static T, no past, a [T, T] bias) the queries go in that many blocks of rows, block j seeing
- * only the keys up to its last row: the keys after it are masked for every row of the block, so their scores, weights
- * and products were spent on exact zeros. Same result (the dropped terms are exp(NEG - max) = 0 and 0 * v); the score
- * area, and with it the attention's products, softmax and their gradients, shrinks to (blocks + 1) / (2 blocks).
- */
-export function causalAttention(q: Value, kt: Value, v: Value, bias: Value, blocks = 1): Value {
-  const qAxis = q.rank - 2;
-  const t = q.shape[qAxis];
-  const full = () => o.matmul(o.softmax(o.add(o.matmul(q, kt), bias), -1), v);
-  if (blocks <= 1 || typeof t !== 'number' || bias.rank !== 2 || kt.shape[kt.rank - 1] !== t || bias.shape[1] !== t) return full();
-  const n = Math.min(blocks, t);
-  const outs: Value[] = [];
-  for (let j = 0; j < n; j++) {
-    const [s, e] = [Math.round((j * t) / n), Math.round(((j + 1) * t) / n)];
-    const data = bias.dtype === 'float32' ? new Float32Array((e - s) * e) : new Float64Array((e - s) * e);
-    for (let i = s; i < e; i++) for (let k = i + 1; k < e; k++) data[(i - s) * e + k] = NEG;
-    const rows = o.slice(q, [s], [e], [qAxis]);
-    const keys = e === t ? kt : o.slice(kt, [0], [e], [kt.rank - 1]);
-    const values = e === t ? v : o.slice(v, [0], [e], [v.rank - 2]);
-    const blockBias = q.graph.constant(data, [e - s, e], 'causal_block_mask');
-    outs.push(o.matmul(o.softmax(o.add(o.matmul(rows, keys), blockBias), -1), values));
-  }
-  return o.concat(outs, qAxis);
-}
-
-/**
- * The query blocks of a training step graph's attention for sequences of length t: blocks of at least 32 rows, at most 4
- * (the score area 5/8 of the full square at 4; more blocks save less and add nodes). The no-grad log-prob graph keeps
- * one block: the reference's log-probs and the policy's for importance weights come from it, unchanged.
- */
-export function trainingQueryBlocks(t: number): number {
-  return Math.max(1, Math.min(4, Math.floor(t / 32)));
 }
 
 /** log p(targets) per position, [B, T], from logits [B, T, V] and targets [B, T] (or [N] from [N, V] and [N]). */

@@ -9,7 +9,7 @@
 import { type ComputeType, type FloatType, Graph, type Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
 import { type AdamWConfig, DEFAULT_ADAMW, type ParamSpec, type StepMode, addTrainStep } from '../graph/optim.js';
-import { type LoraForward, type Params, tokenLogprobs, trainingQueryBlocks } from './attention.js';
+import { type LoraForward, type Params, tokenLogprobs } from './attention.js';
 import { type ModelConfig, headSize, kvHeads } from './config.js';
 import { lmForward, paramInfos } from './family.js';
 import { type LoraSpec, loraParamInfos, loraScale } from './lora.js';
@@ -39,8 +39,6 @@ export interface StepGraphOptions extends GraphBuildOptions {
   adamw?: AdamWConfig;
   /** Adds a `token_weight` [B, T] input (a_lol_seq and r_gold weight each token). */
   tokenWeights?: boolean;
-  /** Causal attention in query blocks (model/attention.ts causalAttention); default trainingQueryBlocks(T). */
-  queryBlocks?: number;
 }
 
 /**
@@ -88,7 +86,7 @@ export function forwardTokenLogprobs(
   params: Params,
   ids: Value,
   targets: Value,
-  opts: { lora?: LoraForward; pack?: Packing; queryBlocks?: number },
+  opts: { lora?: LoraForward; pack?: Packing },
 ): Value {
   const { logits } = lmForward(cfg, params, ids, opts);
   if (!opts.pack) return tokenLogprobs(logits, targets);
@@ -105,14 +103,10 @@ export interface WeightedLoss {
 export function weightedLogLikelihoodLoss(
   cfg: ModelConfig,
   params: Params,
-  x: {
-    ids: Value; targets: Value; mask: Value; exampleWeight: Value; tokenWeight?: Value; lora?: LoraForward; pack?: Packing;
-    queryBlocks?: number;
-  },
+  x: { ids: Value; targets: Value; mask: Value; exampleWeight: Value; tokenWeight?: Value; lora?: LoraForward; pack?: Packing },
 ): WeightedLoss {
   const batch = x.ids.shape[0] as number;
-  const fwd = { lora: x.lora, pack: x.pack, queryBlocks: x.queryBlocks };
-  const masked = o.mul(forwardTokenLogprobs(cfg, params, x.ids, x.targets, fwd), x.mask); // [B, T]
+  const masked = o.mul(forwardTokenLogprobs(cfg, params, x.ids, x.targets, { lora: x.lora, pack: x.pack }), x.mask); // [B, T]
   const weighted = x.tokenWeight ? o.mul(masked, x.tokenWeight) : masked;
   const perExample = o.reduceSum(weighted, [1]); // [B]
   const loss = o.div(o.neg(o.sumAll(o.mul(perExample, x.exampleWeight))), batch);
@@ -129,9 +123,7 @@ export function buildStepGraph(cfg: ModelConfig, shape: BatchShape, opts: StepGr
   const tokenWeight = opts.tokenWeights ? g.floatInput('token_weight', [shape.batch, shape.seqLen]) : undefined;
   const lora = loraForward(g, opts.lora, true);
   const pack = opts.packed ? packingInput(g, shape) : undefined;
-  const queryBlocks = opts.queryBlocks ?? trainingQueryBlocks(shape.seqLen);
-  const x = { ids, targets, mask, exampleWeight, tokenWeight, lora, pack, queryBlocks };
-  const { loss, seqLogprob } = weightedLogLikelihoodLoss(cfg, params, x);
+  const { loss, seqLogprob } = weightedLogLikelihoodLoss(cfg, params, { ids, targets, mask, exampleWeight, tokenWeight, lora, pack });
   g.output('seq_logprob', seqLogprob);
   addTrainStep(loss, specs, opts.mode ?? 'update', opts.adamw ?? DEFAULT_ADAMW);
   return g;

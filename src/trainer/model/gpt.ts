@@ -7,9 +7,7 @@
 import type { Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
 import { GELU_A, GELU_C, fastGelu } from '../graph/contrib.js';
-import {
-  type ForwardOptions, type ForwardResult, type KV, type Params, causalAttention, forwardSetup, param as named,
-} from './attention.js';
+import { type ForwardOptions, type ForwardResult, type KV, type Params, forwardSetup, param as named } from './attention.js';
 import type { GptConfig } from './gpt-config.js';
 import { withLora } from './lora-graph.js';
 import { packRows, unpackRows } from './pack.js';
@@ -71,8 +69,8 @@ export function gptForward(cfg: GptConfig, p: Params, ids: Value, opts: ForwardO
     } else {
       kt = heads(k, [0, 2, 3, 1]); // straight to (B, H, hs, T): one transpose fewer
     }
-    const att = causalAttention(qh, kt, vh, bias, cache ? 1 : opts.queryBlocks); // (B, H, T, hs)
-    const y = o.reshape(o.transpose(att, [0, 2, 1, 3]), [0, 0, c]); // [B, T, C]
+    const att = o.softmax(o.add(o.matmul(qh, kt), bias), -1); // (B, H, T, P + T)
+    const y = o.reshape(o.transpose(o.matmul(att, vh), [0, 2, 1, 3]), [0, 0, c]); // [B, T, C]
     x = o.add(x, linear(pk ? packRows(y, pk) : y, `${h}.attn.c_proj`));
     // MLP
     x = o.add(x, linear(gelu(linear(layerNorm(x, p, `${h}.ln_2`, eps), `${h}.mlp.c_fc`), opts.portable), `${h}.mlp.c_proj`));

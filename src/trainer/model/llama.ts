@@ -12,9 +12,7 @@
 
 import type { DType, Value } from '../graph/ir.js';
 import * as o from '../graph/ops.js';
-import {
-  type ForwardOptions, type ForwardResult, type KV, type Params, causalAttention, forwardSetup, param as named,
-} from './attention.js';
+import { type ForwardOptions, type ForwardResult, type KV, type Params, forwardSetup, param as named } from './attention.js';
 import { type LlamaConfig, ropeInvFreq } from './llama-config.js';
 import { EMBED, LM_HEAD, llamaLayerPrefix } from './llama-params.js';
 import { withLora } from './lora-graph.js';
@@ -96,8 +94,8 @@ export function llamaForward(cfg: LlamaConfig, p: Params, ids: Value, opts: Forw
     } else {
       kt = o.unsqueeze(o.transpose(k, [0, 2, 3, 1]), [2]); // straight to (B, K, d, T): one transpose fewer
     }
-    const att = causalAttention(qg, kt, o.unsqueeze(vh, [2]), bias, cache ? 1 : opts.queryBlocks); // (B, K, R, T, d)
-    const y = o.reshape(o.transpose(att, [0, 3, 1, 2, 4]), [0, 0, nh * d]); // [B, T, H d]
+    const att = o.softmax(o.add(o.matmul(qg, kt), bias), -1); // (B, K, R, T, P + T)
+    const y = o.reshape(o.transpose(o.matmul(att, o.unsqueeze(vh, [2])), [0, 3, 1, 2, 4]), [0, 0, nh * d]); // [B, T, H d]
     x = o.add(x, linear(pk ? packRows(y, pk) : y, `${h}.self_attn.o_proj`, cfg.oBias));
     // SwiGLU MLP: down(silu(gate(x)) * up(x))
     const xm = rmsNorm(x, param(p, `${h}.post_attention_layernorm.weight`), eps);
