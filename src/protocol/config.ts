@@ -252,6 +252,15 @@ export const TrainSchema = z
           'the MLP and the head on each row\'s tokens only, not on the batch\'s padding — the same numbers up to float ' +
           'rounding, less work; not with stepsPerRun > 1 nor LoRA dropout; false reproduces a run made before bit for bit',
       ),
+    parallelVariants: z
+      .union([z.literal('auto'), int(1).max(8)])
+      .default('auto')
+      .describe(
+        'variants of one run trained at the same time, each in a thread of its own on threads / N intra-op threads (built-in ' +
+          'engine on CPU; elsewhere 1): the same numbers as one after another, sooner where one step does not use every ' +
+          'thread well; auto: 2 for a model under 25M parameters with threads >= 2 (two one-thread trainers take about 1.25x ' +
+          'the steps of one on two threads), else 1',
+      ),
     lr: z.number().positive().default(2e-5).describe('peak learning rate (AdamW), reached after warmupSteps'),
     schedule: z
       .enum(['constant', 'linear', 'cosine'])

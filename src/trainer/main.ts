@@ -81,7 +81,7 @@ function handle(line: string): void {
     control.stopRequested = true;
     log('alol trainer: stopping after a checkpoint at the next step');
   } else {
-    control.checkpointRequested = true;
+    control.checkpointRequests++;
   }
 }
 

@@ -82,6 +82,8 @@ export interface RunModel {
   /** Phase messages (started and finished), oldest first, capped. */
   log: { t: number; phase: Phase; text: string }[];
   trainingVariant: string | null;
+  /** Variants whose training has started and not finished (several when a run trains variants at once). */
+  training: string[];
   evalLabel: string | null;
   /** Every variant name seen (training or evaluation), in order: its index picks its colour. */
   names: string[];
@@ -110,7 +112,7 @@ const MAX_REJECTED = 20;
 export function emptyModel(): RunModel {
   return {
     v: 3, run: null, start: null, architecture: null, startT: null, lastT: null, phase: null, log: [], trainingVariant: null,
-    evalLabel: null,
+    training: [], evalLabel: null,
     names: [], series: [], fits: [], evals: [], sampleGroups: [], advantages: null, checkpoints: [], failure: null, finished: null,
     trainer: null, summary: null, rejected: [], compare: null, sentinels: { ...DEFAULT_SENTINELS },
     ver: { header: 1, advantages: 1, curves: 1, samples: 1, summary: 1, log: 1 },
@@ -126,6 +128,7 @@ export function restoreModel(state: unknown): RunModel | null {
   if (!keys.every((k) => Array.isArray((m as Record<string, unknown>)[k]))) return null;
   const model = m as RunModel;
   model.architecture ??= null; // a digest saved before model/didLoad existed
+  model.training ??= []; // one saved before variants trained at once
   for (const k of Object.keys(model.ver) as (keyof RunModel['ver'])[]) model.ver[k] += 1; // redraw all
   return model;
 }
@@ -247,13 +250,21 @@ export function applyEvent(model: RunModel, te: TimedEvent): void {
       } else {
         model.phase = { ...model.phase, status: 'finished', message: e.message };
       }
-      if (e.status === 'started' && e.phase === 'training') {
-        const variant = variantOfPhase(e);
-        if (variant) {
-          model.trainingVariant = variant;
-          seriesOf(model, variant);
-          model.ver.curves++;
-        }
+      const variant = e.phase === 'training' ? variantOfPhase(e) : null;
+      if (variant) model.training = model.training.filter((v) => v !== variant);
+      if (e.status === 'started' && variant) {
+        model.training.push(variant);
+        model.trainingVariant = variant;
+        seriesOf(model, variant);
+        model.ver.curves++;
+      }
+      // variants trained at once: while one of them still trains, the phase shown is its training
+      const still = model.training.at(-1);
+      if (e.status === 'finished' && still !== undefined) {
+        const s = seriesOf(model, still);
+        model.trainingVariant = still;
+        model.phase = { phase: 'training', status: 'started', message: `training ${still}`, startT: t, done: s.steps.at(-1) ?? 0,
+          total: s.totalSteps };
       }
       if (e.phase === 'evaluation') model.evalLabel = e.status === 'started' ? variantOfPhase(e) : null;
       if (!model.log.some((l) => l.t === t && l.text === e.message)) {
@@ -273,7 +284,10 @@ export function applyEvent(model: RunModel, te: TimedEvent): void {
       return;
     case 'step/didComplete':
       applyStep(model, e);
-      if (model.phase?.phase === (e.phase ?? 'training')) model.phase = { ...model.phase, done: e.step, total: e.totalSteps };
+      // the phase's progress is the shown variant's (not that of another variant trained at once)
+      if (model.phase?.phase === (e.phase ?? 'training') && (e.phase !== undefined && e.phase !== 'training' || ownStep(model, e))) {
+        model.phase = { ...model.phase, done: e.step, total: e.totalSteps };
+      }
       return;
     case 'eval/didComplete': {
       const variant = e.variant ?? model.evalLabel ?? currentTrainingVariant(model);
@@ -346,6 +360,11 @@ function applyStep(model: RunModel, e: Ev<'step/didComplete'>): void {
   model.ver.curves++;
 }
 
+/** Whether a training step is of the variant the phase shows. */
+function ownStep(model: RunModel, e: Ev<'step/didComplete'>): boolean {
+  return e.variant === undefined || model.trainingVariant === null || e.variant === model.trainingVariant;
+}
+
 /** Halves a long series' resolution (every other point, the last kept): the digest stays small. */
 function thin(s: VariantSeries): void {
   const keep = (_: unknown, i: number, a: readonly unknown[]) => i % 2 === 0 || i === a.length - 1;
@@ -366,9 +385,14 @@ export function etaMs(model: RunModel): number | null {
   const p = model.phase;
   if (!p || p.status !== 'started' || p.done <= 0 || p.total <= p.done) return null;
   if (p.phase === 'training') {
-    const s = model.series.find((x) => x.name === model.trainingVariant) ?? model.series.at(-1);
-    const step = s?.steps.at(-1);
-    if (s && step) return ((s.totalSteps - step) * s.elapsedMs) / step;
+    // variants trained at once: the phase lasts until the last of them is done
+    const names = model.training.length > 0 ? model.training : [model.trainingVariant];
+    const left = names.map((n) => {
+      const s = model.series.find((x) => x.name === n) ?? model.series.at(-1);
+      const step = s?.steps.at(-1);
+      return s && step ? ((s.totalSteps - step) * s.elapsedMs) / step : null;
+    });
+    if (left.every((x) => x !== null)) return Math.max(...left);
   }
   if (model.lastT === null) return null;
   return ((model.lastT - p.startT) / p.done) * (p.total - p.done);

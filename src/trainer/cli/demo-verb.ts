@@ -6,7 +6,7 @@ import { DEMO_VARIANTS, openDemoContext, runDemo } from '../demo/demo.js';
 import { runName } from '../run/events.js';
 import { type DeviceRequest } from '../runtime/device.js';
 import { inRun } from '../run/context.js';
-import { PRECISION_HELP, device, int, num, precision } from './options.js';
+import { PRECISION_HELP, device, int, num, parallelVariants, precision } from './options.js';
 import { progressBar } from './progress.js';
 import { variantList } from './train-verbs.js';
 import type { Variant } from '../alol/rules.js';
@@ -21,6 +21,7 @@ interface DemoFlags {
   precision?: 'float32' | 'float16' | 'bfloat16';
   stripLabels: boolean;
   variants?: Variant[];
+  parallelVariants: 'auto' | number;
 }
 
 async function demo(flags: DemoFlags): Promise<void> {
@@ -35,6 +36,7 @@ async function demo(flags: DemoFlags): Promise<void> {
     precision: flags.precision,
     stripLabels: flags.stripLabels,
     variants: flags.variants,
+    parallelVariants: flags.parallelVariants,
   };
   const ctx = await openDemoContext(opts, { say: (l) => console.log(l), progress: (phase, total) => progressBar(phase, total) });
   const t0 = performance.now();
@@ -58,5 +60,11 @@ export function registerDemoVerb(program: Command): void {
     .option('--precision <type>', `${PRECISION_HELP}; sets backend.precision`, precision)
     .option('--strip-labels', "write the data without the generator's quality labels (they must change nothing)", false)
     .option('--variants <list>', `variants to train and compare, comma-separated (default ${DEMO_VARIANTS.join(',')})`, variantList)
+    .option(
+      '--parallel-variants <n>',
+      'variants trained at once, each in a thread of its own (auto: 2 on CPU with threads >= 2; 1: one after another, the same numbers)',
+      parallelVariants,
+      'auto',
+    )
     .action(demo);
 }

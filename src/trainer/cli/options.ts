@@ -12,6 +12,14 @@ export function int(min = 0): (v: string) => number {
   };
 }
 
+/** train.parallelVariants on the command line: auto, or an integer 1-8. */
+export function parallelVariants(v: string): 'auto' | number {
+  if (v === 'auto') return v;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 8) throw new InvalidArgumentError('expected auto or an integer from 1 to 8');
+  return n;
+}
+
 export function num(min = -Infinity, max = Infinity): (v: string) => number {
   return (v) => {
     const n = Number(v);

@@ -216,6 +216,12 @@ export interface ComputeBackend {
   promptHidden(model: ModelWeights, prompts: readonly (readonly number[])[], batchSize: number): Promise<Float32Array[]>;
   /** A trainer of `model` (its weights are copied, or with LoRA shared and frozen) on the given objective. */
   policyTrainer(model: ModelWeights, spec: PolicyTrainerSpec): PolicyTrainer;
+  /**
+   * A trainer that computes beside the calling thread (a thread of its own, on `threads` intra-op threads), so
+   * several can train at once (an experiment's variants, train.parallelVariants); the same numbers as
+   * policyTrainer's. Absent where the backend cannot.
+   */
+  readonly parallelPolicyTrainer?: (model: ModelWeights, spec: PolicyTrainerSpec, threads: number) => PolicyTrainer;
   /** The value head of this shape, for fitting and prediction. */
   valueHead(cfg: ValueHeadConfig, rows: number): ValueHeadCompute;
   /** A generator of text by `model`. */

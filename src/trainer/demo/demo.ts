@@ -28,6 +28,8 @@ export interface DemoOptions {
   /** backend.precision (mixed precision on a GPU provider); the default float32 when absent. */
   precision?: RunConfig['backend']['precision'];
   variants?: readonly Variant[];
+  /** train.parallelVariants (default auto). */
+  parallelVariants?: 'auto' | number;
   /** Continue a demo run folder started before (see runExperiment's `continue`). */
   continue?: boolean;
 }
@@ -93,6 +95,7 @@ export function demoConfig(demo: DemoOptions, dataFile: string): RunConfig {
         evalEvery: 0,
         checkpointEvery: 0,
         seed: demo.seed,
+        parallelVariants: demo.parallelVariants ?? 'auto',
       },
       eval: { maxNewTokens: 112, maxPrompts: s.evalPrompts, samplesPerPrompt: 4, temperature: 1.0, topP: 1.0, showSamples: 8 },
       device: demo.device ?? 'auto',

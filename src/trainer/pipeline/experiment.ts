@@ -7,7 +7,7 @@
 // accuracy, or is the final one; each variant's summary says which (`selectedBy`).
 
 import path from 'node:path';
-import type { Variant } from '../alol/rules.js';
+import { type Variant, stepBudget } from '../alol/rules.js';
 import { readDataset } from '../data/dataset.js';
 import { formPairs, pairsOf, responseSets } from '../data/pairs.js';
 import type { Pair, Row } from '../data/rows.js';
@@ -15,6 +15,7 @@ import { loadPolicyWeights } from '../model/adapter.js';
 import { type Policy, loadPolicy, withWeights } from '../model/policy.js';
 import { RewardSet } from '../rewards/registry.js';
 import type { RunContext } from '../run/context.js';
+import { StopRequested } from '../run/control.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { type AuditResult, runAudit } from './audit.js';
 import { evaluateOnTest, generationRewards, validationAccuracy, validationReward } from './evaluate.js';
@@ -76,6 +77,61 @@ interface Bench {
   /** How the best checkpoint is chosen (when evaluations happen): 'final' when no validation score exists. */
   selection: SelectedBy;
   summary: Summary;
+  /** Evaluations, one at a time: variants trained at once finish, and validate, on the one main thread. */
+  serial: <T>(f: () => Promise<T>) => Promise<T>;
+}
+
+/** A queue of async jobs run one at a time, in the order given (a failed job does not stop the next). */
+function serialQueue(): <T>(f: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(f: () => Promise<T>): Promise<T> => {
+    const run = tail.then(f, f);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/** How many variants train at once and on how many intra-op threads each (train.parallelVariants). */
+export interface Lanes {
+  lanes: number;
+  threads: number;
+  /** Why (for the log). */
+  why: string;
+}
+
+/** Models under this many parameters train two variants at once under train.parallelVariants 'auto'. */
+export const AUTO_PARALLEL_MAX_PARAMS = 25e6;
+
+/** train.parallelVariants resolved for `toTrain` variants of a model with `params` parameters. */
+export function variantLanes(
+  config: Pick<RunContext['config'], 'threads'> & { train: Pick<RunContext['config']['train'], 'parallelVariants'> },
+  canParallel: boolean,
+  params: number,
+  toTrain: number,
+): Lanes {
+  const asked = config.train.parallelVariants;
+  if (toTrain < 2) return { lanes: 1, threads: config.threads, why: 'one variant to train' };
+  if (!canParallel) {
+    return { lanes: 1, threads: config.threads, why: 'the compute backend trains one at a time (built-in engine on CPU only)' };
+  }
+  if (asked === 'auto' && config.threads < 2) return { lanes: 1, threads: config.threads, why: 'threads 1' };
+  if (asked === 'auto' && params >= AUTO_PARALLEL_MAX_PARAMS) {
+    return { lanes: 1, threads: config.threads, why: `${(params / 1e6).toFixed(0)}M parameters (auto: under 25M)` };
+  }
+  const lanes = Math.min(asked === 'auto' ? 2 : asked, toTrain);
+  if (lanes < 2) return { lanes: 1, threads: config.threads, why: 'train.parallelVariants 1' };
+  return { lanes, threads: Math.max(1, Math.floor(config.threads / lanes)), why: `train.parallelVariants ${asked}` };
+}
+
+/** One progress bar for variants trained at once: their steps summed, over the sum of their step budgets. */
+function sharedBar(ctx: RunContext, totals: ReadonlyMap<string, number>): (variant: string) => (total: number) => (done: number) => void {
+  const bar = progressBarOf(ctx, 'training');
+  const all = [...totals.values()].reduce((a, b) => a + b, 0);
+  const done = new Map<string, number>();
+  return (variant) => () => (d) => {
+    done.set(variant, d);
+    bar(Math.min(all, [...done.values()].reduce((a, b) => a + b, 0)), all);
+  };
 }
 
 /**
@@ -123,7 +179,17 @@ export async function heldoutPairs(
 }
 
 /** The evaluate phase of one policy: the test split, the summary's entry, a line and the phase events. */
-async function evaluateVariant(
+function evaluateVariant(
+  ctx: RunContext,
+  bench: Bench,
+  label: string,
+  policy: Policy,
+  extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'>,
+): Promise<void> {
+  return bench.serial(() => evaluateNow(ctx, bench, label, policy, extra));
+}
+
+async function evaluateNow(
   ctx: RunContext,
   bench: Bench,
   label: string,
@@ -160,7 +226,13 @@ async function evaluateVariant(
 }
 
 /** The train phase of one variant (with validation rewards for its best checkpoint), then its evaluate phase. */
-async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant, resume: string | undefined): Promise<void> {
+async function trainThenEvaluate(
+  ctx: RunContext,
+  bench: Bench,
+  variant: Variant,
+  resume: string | undefined,
+  lane?: { threads: number; progress: (total: number) => (done: number) => void },
+): Promise<void> {
   const { audit, validationRows } = bench;
   const dir = path.join(ctx.runDir, variant);
   const from = resume ? ` (resuming from ${resume})` : '';
@@ -172,10 +244,10 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
     message: `training ${variant} from the reference${from}`,
   });
   ctx.say(`[training] ${variant}: starting from the reference policy${resume ? `, resuming from ${resume}` : ''}`);
-  const trainBar = progressBarOf(ctx, 'training');
+  const trainBar = lane ? null : progressBarOf(ctx, 'training');
   const policyOf = (params: ReadonlyMap<string, Float32Array>) => withWeights(audit.reference, new Map(params));
   let validationMs = 0;
-  const evaluate = async (params: ReadonlyMap<string, Float32Array>, step: number): Promise<ValidationScore> => {
+  const evaluate = (params: ReadonlyMap<string, Float32Array>, step: number): Promise<ValidationScore> => bench.serial(async () => {
     const t0 = performance.now();
     try {
       return bench.selection === 'validation reward'
@@ -184,13 +256,14 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
     } finally {
       validationMs += performance.now() - t0;
     }
-  };
+  });
   const trained = await trainVariant(ctx, audit, {
     variant,
     dir,
     resume,
-    progress: (total) => (done) => trainBar(done, total),
+    progress: lane ? lane.progress : (total) => (done) => trainBar?.(done, total),
     evaluate: bench.selection === 'final' ? undefined : evaluate,
+    ...(lane ? { threads: lane.threads } : {}),
   });
   const { steps, trainSeconds, filteredFraction, bestStep } = trained;
   const selectedBy: SelectedBy = bestStep ? bench.selection : 'final';
@@ -211,6 +284,51 @@ async function trainThenEvaluate(ctx: RunContext, bench: Bench, variant: Variant
     withWeights(audit.reference, params),
     { filteredFraction, trainSeconds, steps, evaluatedStep: bestStep ?? steps, selectedBy, validationSeconds: validationMs / 1e3 },
   );
+}
+
+/**
+ * Trains and evaluates `toTrain`: `lanes` at a time (variantLanes), each in a thread of its own, the variants left
+ * over (the count modulo the lanes) one at a time after them on the run's trainer and all its threads; else one
+ * after another. A failure in one lane asks the others to stop (each saves a checkpoint), then is thrown.
+ */
+async function trainAll(
+  ctx: RunContext,
+  bench: Bench,
+  toTrain: readonly Variant[],
+  opts: { resume?: string; continue?: boolean },
+): Promise<number> {
+  const resumeOf = (v: Variant) => opts.resume ?? (opts.continue ? (latestCheckpoint(path.join(ctx.runDir, v)) ?? undefined) : undefined);
+  const params = [...bench.audit.reference.params.values()].reduce((a, x) => a + x.length, 0);
+  const plan = variantLanes(ctx.config, Boolean(ctx.compute.parallelPolicyTrainer), params, toTrain.length);
+  const together = plan.lanes > 1 ? toTrain.slice(0, toTrain.length - (toTrain.length % plan.lanes)) : [];
+  if (plan.lanes > 1) {
+    ctx.say(
+      `[training] ${together.join(', ')}: ${plan.lanes} at a time, each on ${plan.threads} thread${plan.threads > 1 ? 's' : ''} ` +
+        `(${plan.why}; train.parallelVariants 1 trains one after another, to the same numbers)`,
+    );
+    const positive = bench.audit.adv?.positiveFraction ?? 1;
+    const totals = new Map(together.map((v) => [v, stepBudget({ ...ctx.config.train, variant: v }, positive).steps]));
+    const progress = sharedBar(ctx, totals);
+    const queue = [...together];
+    let failed = false;
+    const lane = async (): Promise<void> => {
+      for (let v = queue.shift(); v !== undefined && !failed; v = queue.shift()) {
+        try {
+          await trainThenEvaluate(ctx, bench, v, resumeOf(v), { threads: plan.threads, progress: progress(v) });
+        } catch (e) {
+          if (!failed) ctx.control.stopRequested = true; // the other lanes checkpoint and stop
+          failed = true;
+          throw e;
+        }
+      }
+    };
+    const results = await Promise.allSettled(Array.from({ length: plan.lanes }, lane));
+    const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    // the first error that is not a stop it caused (a requested stop when there is nothing else)
+    if (errors.length) throw errors.find((e) => !(e instanceof StopRequested)) ?? errors[0];
+  }
+  for (const v of toTrain.slice(together.length)) await trainThenEvaluate(ctx, bench, v, resumeOf(v));
+  return plan.lanes;
 }
 
 /**
@@ -244,6 +362,7 @@ export async function runExperiment(
   }
   genRewards.fit(audit.rowsByIndex);
   const bench: Bench = {
+    serial: serialQueue(),
     audit,
     genRewards,
     testRows,
@@ -253,6 +372,7 @@ export async function runExperiment(
     selection,
     summary: { variants: {}, prompts: 0, seed: config.train.seed },
   };
+  let lanes = 1;
   try {
     await evaluateVariant(
       ctx,
@@ -261,10 +381,15 @@ export async function runExperiment(
       audit.reference,
       { filteredFraction: 0, trainSeconds: 0, steps: 0, evaluatedStep: null },
     );
+    const toTrain: Variant[] = [];
     for (const variant of variants) {
       const dir = path.join(runDir, variant);
       const rec = opts.continue ? readVariantRecord(dir) : null;
-      if (rec) {
+      if (!rec) {
+        toTrain.push(variant);
+        continue;
+      }
+      {
         ctx.say(`[training] ${variant}: already trained in this run folder (${rec.steps} steps); evaluating it`);
         const params = await loadPolicyWeights(path.join(dir, rec.bestStep ? 'best' : 'final'), audit.reference);
         const extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'> = {
@@ -276,15 +401,17 @@ export async function runExperiment(
           selectedBy: rec.selectedBy ?? (rec.bestStep ? 'validation reward' : 'final'),
         };
         await evaluateVariant(ctx, bench, variant, withWeights(audit.reference, params), extra);
-        continue;
       }
-      await trainThenEvaluate(ctx, bench, variant, opts.resume ?? (opts.continue ? (latestCheckpoint(dir) ?? undefined) : undefined));
     }
+    lanes = await trainAll(ctx, bench, toTrain, opts);
+    // the summary lists the variants in the order asked, whichever finished first
+    const done = bench.summary.variants;
+    bench.summary.variants = Object.fromEntries(['reference', ...variants].filter((v) => v in done).map((v) => [v, done[v]]));
   } finally {
     await genRewards.dispose();
   }
   await recordTimesSampled(runDir, variants, audit.train.length);
-  bench.summary.timing = timingOf(Object.values(bench.summary.variants), auditSeconds, (performance.now() - t0) / 1e3);
+  bench.summary.timing = timingOf(Object.values(bench.summary.variants), auditSeconds, (performance.now() - t0) / 1e3, lanes);
   ctx.say(`[timing] ${renderTiming(bench.summary.timing)}`);
   await writeFileAtomic(path.join(runDir, 'summary.json'), `${JSON.stringify(bench.summary, null, 2)}\n`);
   return { audit, summary: bench.summary };

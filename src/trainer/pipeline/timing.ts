@@ -15,9 +15,11 @@ export interface Timing {
   validationSeconds: number;
   evalSeconds: number;
   totalSeconds: number;
+  /** Variants trained at once (train.parallelVariants), when more than one: the sums above then overlap in time. */
+  parallelVariants?: number;
 }
 
-export function timingOf(variants: readonly VariantTimes[], auditSeconds: number, totalSeconds: number): Timing {
+export function timingOf(variants: readonly VariantTimes[], auditSeconds: number, totalSeconds: number, parallel = 1): Timing {
   const sum = (f: (v: VariantTimes) => number | undefined) => variants.reduce((a, v) => a + (f(v) ?? 0), 0);
   return {
     auditSeconds,
@@ -25,6 +27,7 @@ export function timingOf(variants: readonly VariantTimes[], auditSeconds: number
     validationSeconds: sum((v) => v.validationSeconds),
     evalSeconds: sum((v) => v.evalSeconds),
     totalSeconds,
+    ...(parallel > 1 ? { parallelVariants: parallel } : {}),
   };
 }
 
@@ -32,6 +35,14 @@ export function timingOf(variants: readonly VariantTimes[], auditSeconds: number
 export function renderTiming(t: Timing): string {
   const part = (name: string, s: number) => `${name} ${s.toFixed(1)} s (${((100 * s) / Math.max(t.totalSeconds, 1e-9)).toFixed(0)}%)`;
   const validation = t.validationSeconds > 0 ? `, of which validation ${t.validationSeconds.toFixed(1)} s` : '';
+  if (t.parallelVariants) {
+    // the variants' times overlap: the wall time after the audit, then each phase summed over the variants
+    return (
+      `${t.totalSeconds.toFixed(1)} s in all: ${part('audit (reference, rewards, value head)', t.auditSeconds)}, ` +
+      `${part('training and evaluation', t.totalSeconds - t.auditSeconds)} with up to ${t.parallelVariants} variants at once ` +
+      `(summed over the variants: training ${t.trainSeconds.toFixed(1)} s${validation}, evaluation ${t.evalSeconds.toFixed(1)} s)`
+    );
+  }
   return (
     `${t.totalSeconds.toFixed(1)} s in all: ${part('audit (reference, rewards, value head)', t.auditSeconds)}, ` +
     `${part('training', t.trainSeconds)}${validation}, ${part('evaluation', t.evalSeconds)}`

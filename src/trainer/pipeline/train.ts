@@ -48,6 +48,11 @@ export interface TrainOptions {
   evaluate?: (params: ReadonlyMap<string, Float32Array>, step: number) => Promise<ValidationScore>;
   /** Continue from this checkpoint folder (written by an earlier run of the same variant). */
   resume?: string;
+  /**
+   * Train beside other work: on a trainer of a thread of its own with this many intra-op threads
+   * (ComputeBackend.parallelPolicyTrainer), where the backend has one; else on the run's.
+   */
+  threads?: number;
 }
 
 export interface TrainedVariant {
@@ -142,11 +147,12 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   // LoRA: adapters on pi_ref's weights, which stay frozen and shared (the reference is the same weights, adapters off)
   const lora = train.lora ? resolveLora(cfg, train.lora) : null;
   const loraTraining = lora ? { spec: lora, init: initLoraParams(cfg, lora, train.seed), seed: train.seed } : undefined;
-  const trainer: PolicyTrainer = ctx.compute.policyTrainer(
-    audit.reference,
-    // packed rows (model/pack.ts) unless a Loop graph makes several steps per call (it does not pack)
-    { objective, rows: batchRows, adamw, lora: loraTraining, packRows: train.packRows && train.stepsPerRun === 1 },
-  );
+  // packed rows (model/pack.ts) unless a Loop graph makes several steps per call (it does not pack)
+  const spec = { objective, rows: batchRows, adamw, lora: loraTraining, packRows: train.packRows && train.stepsPerRun === 1 };
+  const beside = opts.threads !== undefined ? ctx.compute.parallelPolicyTrainer : undefined;
+  const trainer: PolicyTrainer = beside
+    ? beside(audit.reference, spec, opts.threads ?? 1)
+    : ctx.compute.policyTrainer(audit.reference, spec);
   /** The policy's full weights from the trainer's (all of them, or the adapters merged into the base). */
   const policyOf = (weights: Map<string, Float32Array>): Map<string, Float32Array> =>
     lora ? mergeLora(cfg, audit.reference.params, lora, weights) : weights;
@@ -201,6 +207,7 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
         );
       }
     }
+    let requestsSeen = ctx.control.answeredRequests; // checkpoint-now requests answered (RunControl)
     const bar = opts.progress(budget.steps);
     const t0 = performance.now();
     const losses = await trainLoop(trainer, {
@@ -209,11 +216,11 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
       lr: { kind: train.schedule, lr: train.lr, warmupSteps: train.warmupSteps, totalSteps: budget.scheduleSteps },
       // requests from the extension: checkpoint now, or checkpoint and stop
       beforeStep: async (step) => {
-        if (!ctx.control.checkpointRequested && !ctx.control.stopRequested) return;
+        if (ctx.control.checkpointRequests === requestsSeen && !ctx.control.stopRequested) return;
+        requestsSeen = ctx.control.answeredRequests = ctx.control.checkpointRequests;
         const dir = stepDir(opts.dir, step);
         await checkpoint(dir);
         saved(step, dir);
-        ctx.control.checkpointRequested = false;
         if (ctx.control.stopRequested) throw new StopRequested(dir);
       },
       // several updates per trainer call (train.stepsPerRun), ending where afterStep evaluates or saves

@@ -28,6 +28,7 @@ import type {
   ValueHeadCompute,
 } from '../backend.js';
 import { modelKey } from './state.js';
+import { ThreadPolicyTrainer } from './thread-trainer.js';
 import { OrtPolicyTrainer } from './trainers.js';
 import { OrtValueHead } from './value-head.js';
 
@@ -41,6 +42,7 @@ export class OrtBackend implements ComputeBackend {
   readonly name: string;
   readonly logprobsKey: string;
   readonly pool: SessionPool;
+  readonly parallelPolicyTrainer?: (model: ModelWeights, spec: PolicyTrainerSpec, threads: number) => PolicyTrainer;
 
   /**
    * `precision`: what the policy trainers' step graphs compute their MatMuls in (float32 weights and AdamW either
@@ -55,6 +57,14 @@ export class OrtBackend implements ComputeBackend {
     this.pool = new SessionPool(options);
     this.name = `onnxruntime (${options.provider ?? 'cpu'}${precision === 'float32' ? '' : `, ${precision}`})`;
     this.logprobsKey = ortLogprobsKey(options.provider);
+    // On the CPU provider in float32: trainers in worker threads with sessions of their own (thread-trainer.ts). Not on
+    // a GPU provider: one device, which trainers do not gain from sharing.
+    if ((options.provider ?? 'cpu') === 'cpu' && precision === 'float32') {
+      this.parallelPolicyTrainer = (model, spec, threads) =>
+        // the weights alone cross (a Policy also holds its tokenizer, which has functions)
+        new ThreadPolicyTrainer({ options: { ...options, threads }, precision, model: { config: model.config, params: model.params },
+          spec });
+    }
   }
 
   async tokenLogprobs(model: ModelWeights, rows: readonly TokenRow[], request: LogprobRequest): Promise<RowLogprobs[]> {
