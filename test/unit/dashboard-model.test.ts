@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { type TimedEvent, type TrainerEvent } from '../../src/protocol/trainer.js';
 import { readRun } from '../../src/extension/runs.js';
-import { applyEvent, emptyModel, type RunModel } from '../../webview/src/model.js';
+import { applyEvent, emptyModel, etaMs, type RunModel } from '../../webview/src/model.js';
 
 const FIXTURE = path.resolve(__dirname, '../../../test/fixtures/demo-quick-run');
 const DEMO_VARIANTS = ['nll', 'wnll', 'a_lol', 'a_lol_seq', 'a_lol_ref_free'];
@@ -124,5 +124,56 @@ describe('dashboard model: the architecture', () => {
     assert.deepEqual(m.architecture, {
       role: 'reference', modelType: 'qwen2', summary: loaded.summary, parameters: 123456, layers: 2, hidden: 64, heads: 4, kvHeads: 2,
     });
+  });
+});
+
+describe('dashboard model: variants trained at once', () => {
+  const phase = (t: number, ph: 'training' | 'evaluation', status: 'started' | 'finished', variant: string): TimedEvent => ({
+    t, event: { type: 'phase/didChange', phase: ph, status, variant, message: `${ph} ${variant}` },
+  });
+  const step = (t: number, variant: string, s: number, total = 10): TimedEvent => ({
+    t,
+    event: {
+      type: 'step/didComplete', variant, phase: 'training', step: s, totalSteps: total, loss: 1 / s, lr: 1e-3, gradNorm: 1,
+      tokensPerSec: 100, elapsedMs: 1000 * s * (variant === 'nll' ? 1 : 2),
+    },
+  });
+
+  it('both series grow; the phase shows one variant until it is done, then the other; the ETA waits for the slower', () => {
+    const m = emptyModel();
+    const feed = (...es: TimedEvent[]) => es.forEach((e) => applyEvent(m, e));
+    feed(phase(1, 'training', 'started', 'nll'), phase(2, 'training', 'started', 'wnll'));
+    assert.deepEqual(m.training, ['nll', 'wnll']);
+    feed(step(3, 'nll', 1), step(4, 'wnll', 1), step(5, 'nll', 2), step(6, 'nll', 3), step(7, 'wnll', 2));
+    assert.deepEqual(m.series.map((s) => [s.name, s.steps]), [['nll', [1, 2, 3]], ['wnll', [1, 2]]]);
+    // the phase's progress is the shown variant's (the last started), not a mix of both
+    assert.equal(m.trainingVariant, 'wnll');
+    assert.deepEqual([m.phase?.phase, m.phase?.status, m.phase?.done, m.phase?.total], ['training', 'started', 2, 10]);
+    feed(step(8, 'nll', 4));
+    assert.equal(m.phase?.done, 2, 'a step of the other variant does not move the shown progress');
+    // nll: 6 steps left at 1 s each; wnll: 8 left at 2 s each: the phase lasts 16 s more
+    assert.equal(etaMs(m), 16_000);
+    // wnll finishes first: the phase is nll's training again, at its last step
+    feed(step(9, 'wnll', 10), phase(10, 'training', 'finished', 'wnll'));
+    assert.deepEqual(m.training, ['nll']);
+    assert.deepEqual([m.trainingVariant, m.phase?.phase, m.phase?.status, m.phase?.done], ['nll', 'training', 'started', 4]);
+    // wnll's evaluation, while nll trains: shown, then nll's training again
+    feed(phase(11, 'evaluation', 'started', 'wnll'));
+    assert.deepEqual([m.phase?.phase, m.phase?.status], ['evaluation', 'started']);
+    feed(step(12, 'nll', 5), phase(13, 'evaluation', 'finished', 'wnll'));
+    assert.deepEqual([m.phase?.phase, m.phase?.status, m.phase?.done, m.phase?.total], ['training', 'started', 5, 10]);
+    feed(step(14, 'nll', 6));
+    assert.equal(m.phase?.done, 6);
+    feed(step(15, 'nll', 10), phase(16, 'training', 'finished', 'nll'));
+    assert.deepEqual(m.training, []);
+    assert.deepEqual([m.phase?.phase, m.phase?.status], ['training', 'finished']);
+  });
+
+  it('one variant at a time behaves as before: the phase ends with its variant', () => {
+    const m = emptyModel();
+    const es = [phase(1, 'training', 'started', 'nll'), step(2, 'nll', 1, 2), step(3, 'nll', 2, 2)];
+    es.push(phase(4, 'training', 'finished', 'nll'));
+    for (const e of es) applyEvent(m, e);
+    assert.deepEqual([m.phase?.phase, m.phase?.status, m.trainingVariant, m.training], ['training', 'finished', 'nll', []]);
   });
 });

@@ -316,6 +316,9 @@ async function trainAll(
         try {
           await trainThenEvaluate(ctx, bench, v, resumeOf(v), { threads: plan.threads, progress: progress(v) });
         } catch (e) {
+          if (!failed && !(e instanceof StopRequested)) {
+            ctx.say(`[training] ${v} failed: the variants training beside it stop after a checkpoint`);
+          }
           if (!failed) ctx.control.stopRequested = true; // the other lanes checkpoint and stop
           failed = true;
           throw e;

@@ -1,5 +1,6 @@
 // Cooperative control of a running job by the extension: stop (after a checkpoint) and checkpoint now.
-// The training loops poll it between steps; ORT calls block the thread, so that is where commands land.
+// The training loops poll it between steps. ORT calls block the thread that makes them: a trainer on the main
+// thread takes commands between its steps; trainers in worker threads (train.parallelVariants) leave it free.
 
 export interface RunControl {
   stopRequested: boolean;

@@ -88,6 +88,7 @@ export class ThreadPolicyTrainer implements PolicyTrainer {
     try {
       if (!this.dead) await this.call('dispose');
     } finally {
+      this.dead ??= new Error('the trainer was disposed');
       this.worker.removeAllListeners('exit');
       await this.worker.terminate();
     }
