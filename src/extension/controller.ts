@@ -34,6 +34,8 @@ export class TrainerController implements vscode.Disposable {
   private readonly status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   readonly output = vscode.window.createOutputChannel('A-LoL Trainer');
   private variant = '';
+  /** Variants training now and their last step ("120/600"): several when the run trains variants at once. */
+  private readonly inTraining = new Map<string, string>();
   /** The provider the live run computes on (run/didStart), shown on the status bar. */
   private device = '';
   /** The finish notification and the demo's measured time (finish.ts). */
@@ -257,6 +259,7 @@ export class TrainerController implements vscode.Disposable {
     const proc = new TrainerProcess();
     this.proc = proc;
     this.variant = '';
+    this.inTraining.clear();
     this.device = '';
     this.last = { cmd: full, runDir };
     this.liveEvents = [];
@@ -314,14 +317,21 @@ export class TrainerController implements vscode.Disposable {
         void vscode.window.showWarningMessage(`A-LoL: ${e.device.fallback}`, 'Show Log').then((a) => a && this.output.show());
       }
     } else if (e.type === 'phase/didChange') {
-      const variant = e.phase === 'training' && e.status === 'started' ? variantOfPhase(e) : null;
-      if (variant) this.variant = variant;
+      const trained = e.phase === 'training' ? variantOfPhase(e) : null;
+      if (trained && e.status === 'started') this.variant = trained;
+      if (trained && e.status === 'started') this.inTraining.set(trained, '');
+      if (trained && e.status === 'finished') this.inTraining.delete(trained);
       this.setStatus(`$(sync~spin) A-LoL: ${e.phase}${this.onDevice()}`, e.message);
     } else if (e.type === 'step/didComplete') {
       const fits: Partial<Record<string, string>> = { reference: 'reference SFT', value: 'value head fit' };
       const variant = (e.phase && fits[e.phase]) ?? e.variant ?? (this.variant || 'training');
       const tooltip = `loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(0)} tokens/s`;
-      this.setStatus(`$(sync~spin) A-LoL: ${variant} ${e.step}/${e.totalSteps}${this.onDevice()}`, tooltip);
+      if (this.inTraining.has(variant)) this.inTraining.set(variant, `${e.step}/${e.totalSteps}`);
+      // variants trained at once: each one's step, not whichever reported last
+      const shown = this.inTraining.size > 1 && this.inTraining.has(variant)
+        ? [...this.inTraining].map(([v, s]) => `${v} ${s || '…'}`).join(', ')
+        : `${variant} ${e.step}/${e.totalSteps}`;
+      this.setStatus(`$(sync~spin) A-LoL: ${shown}${this.onDevice()}`, tooltip);
     } else if (e.type === 'run/didFail') {
       this.output.appendLine(`run failed: ${e.message}`);
     } else if (e.type === 'run/didFinish' && !e.stopped) {

@@ -95,18 +95,26 @@ describe('A-LoL Studio in VS Code (code-server + Chromium)', { timeout: 1_500_00
     const last = ev.at(-1);
     assert.equal(last?.type, 'run/didFinish', `the run's last event is ${JSON.stringify(last?.type)}`);
     assert.equal(last.stopped, true, 'the run finished by itself instead of stopping');
-    // The checkpoint written at the stop: the step the interrupted variant had reached, well before its end.
-    const saved = ev.at(-2);
-    assert.equal(saved?.type, 'checkpoint/didSave', `no checkpoint right before the stop (got ${JSON.stringify(saved?.type)})`);
-    const start = ev.findLastIndex((e) => e.type === 'phase/didChange' && e.phase === 'training' && e.status === 'started');
-    const steps = ev.slice(start).filter((e) => e.type === 'step/didComplete');
-    const reached = steps.at(-1)?.step ?? 0;
-    const variant = training.message.replace(/^training /, '');
-    assert.equal(saved.step, reached, `checkpoint at step ${saved.step}, but ${variant} had reached step ${reached}`);
-    const total = steps.at(-1)?.totalSteps;
-    assert.ok(reached < (total ?? Infinity), `stopped at step ${reached} of ${total}: the variant had finished`);
-    assert.equal(path.basename(saved.dir), `step-${String(reached).padStart(6, '0')}`);
-    assert.ok(fs.existsSync(saved.dir), `checkpoint folder ${saved.dir} is missing`);
+    // The checkpoints written at the stop: one for each variant training then (the quick demo trains two at a time,
+    // train.parallelVariants), each at the step that variant had reached, well before its end.
+    assert.equal(ev.at(-2)?.type, 'checkpoint/didSave', `no checkpoint right before the stop (got ${JSON.stringify(ev.at(-2)?.type)})`);
+    const phases = (status) => new Set(ev.filter((e) => e.type === 'phase/didChange' && e.phase === 'training' && e.status === status)
+      .map((e) => e.variant));
+    const finished = phases('finished');
+    const interrupted = [...phases('started')].filter((v) => !finished.has(v));
+    assert.ok(interrupted.includes(training.variant), `${training.variant} (training when the screenshot was taken) was not interrupted`);
+    console.log(`# interrupted by Stop: ${interrupted.join(', ')}`);
+    for (const variant of interrupted) {
+      const saved = ev.findLast((e) => e.type === 'checkpoint/didSave' && e.variant === variant);
+      assert.ok(saved, `no checkpoint of ${variant}, which was training at the stop`);
+      const steps = ev.filter((e) => e.type === 'step/didComplete' && e.phase === 'training' && e.variant === variant);
+      const reached = steps.at(-1)?.step ?? 0;
+      assert.equal(saved.step, reached, `checkpoint at step ${saved.step}, but ${variant} had reached step ${reached}`);
+      const total = steps.at(-1)?.totalSteps;
+      assert.ok(reached < (total ?? Infinity), `stopped at step ${reached} of ${total}: ${variant} had finished`);
+      assert.equal(path.basename(saved.dir), `step-${String(reached).padStart(6, '0')}`);
+      assert.ok(fs.existsSync(saved.dir), `checkpoint folder ${saved.dir} is missing`);
+    }
     await dash.locator('.run-header .badge', { hasText: 'stopped' }).waitFor({ timeout: 30_000 });
     console.log(`# screenshot: ${await screenshot(page, 'dashboard-stopped')}`);
     assert.deepEqual(wb.errors, [], 'uncaught errors in the workbench page');
