@@ -178,7 +178,7 @@ export async function heldoutPairs(
   return out;
 }
 
-/** The evaluate phase of one policy: the test split, the summary's entry, a line and the phase events. */
+/** The evaluate phase of one policy: the test split, the summary's entry, a line and the phase events (one at a time). */
 function evaluateVariant(
   ctx: RunContext,
   bench: Bench,
@@ -186,42 +186,34 @@ function evaluateVariant(
   policy: Policy,
   extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'>,
 ): Promise<void> {
-  return bench.serial(() => evaluateNow(ctx, bench, label, policy, extra));
-}
-
-async function evaluateNow(
-  ctx: RunContext,
-  bench: Bench,
-  label: string,
-  policy: Policy,
-  extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'>,
-): Promise<void> {
-  const { config, log } = ctx;
-  const message = `evaluating ${label} on the test prompts: greedy, and ${config.eval.samplesPerPrompt} samples per prompt`;
-  log.emit({ type: 'phase/didChange', phase: 'evaluation', variant: label, status: 'started', message });
-  const t0 = performance.now();
-  const at = { variant: label, step: extra.steps, onProgress: progressBarOf(ctx, 'evaluation') };
-  const { result, accuracy } = await evaluateOnTest(policy, bench.testRows, bench.testPairs, bench.genRewards, ctx, at);
-  bench.summary.prompts = result.prompts;
-  bench.summary.variants[label] = {
-    heldout: metricsOf(result.heldout, accuracy, result.scored),
-    heldoutSampled: metricsOf(result.heldoutSampled, accuracy, result.scored),
-    ...extra,
-    evalSeconds: (performance.now() - t0) / 1e3,
-  };
-  const pref = accuracy !== undefined && accuracy !== null ? `, preference accuracy ${accuracy.toFixed(3)}` : '';
-  const rewards = result.scored
-    ? `sampled reward ${result.heldoutSampled.reward.total.toFixed(3)}, greedy ${result.heldout.reward.total.toFixed(3)}`
-    : 'generation rewards n/a (no component scores generated text)';
-  const msg = `${label}: ${rewards}${pref}`;
-  ctx.say(`[evaluation] ${msg} (${((performance.now() - t0) / 1e3).toFixed(1)} s; ${memoryNow()})`);
-  log.emit({
-    type: 'phase/didChange',
-    phase: 'evaluation',
-    variant: label,
-    status: 'finished',
-    message: msg,
-    elapsedMs: performance.now() - t0,
+  return bench.serial(async () => {
+    const { config, log } = ctx;
+    const message = `evaluating ${label} on the test prompts: greedy, and ${config.eval.samplesPerPrompt} samples per prompt`;
+    log.emit({ type: 'phase/didChange', phase: 'evaluation', variant: label, status: 'started', message });
+    const t0 = performance.now();
+    const at = { variant: label, step: extra.steps, onProgress: progressBarOf(ctx, 'evaluation') };
+    const { result, accuracy } = await evaluateOnTest(policy, bench.testRows, bench.testPairs, bench.genRewards, ctx, at);
+    bench.summary.prompts = result.prompts;
+    bench.summary.variants[label] = {
+      heldout: metricsOf(result.heldout, accuracy, result.scored),
+      heldoutSampled: metricsOf(result.heldoutSampled, accuracy, result.scored),
+      ...extra,
+      evalSeconds: (performance.now() - t0) / 1e3,
+    };
+    const pref = accuracy !== undefined && accuracy !== null ? `, preference accuracy ${accuracy.toFixed(3)}` : '';
+    const rewards = result.scored
+      ? `sampled reward ${result.heldoutSampled.reward.total.toFixed(3)}, greedy ${result.heldout.reward.total.toFixed(3)}`
+      : 'generation rewards n/a (no component scores generated text)';
+    const msg = `${label}: ${rewards}${pref}`;
+    ctx.say(`[evaluation] ${msg} (${((performance.now() - t0) / 1e3).toFixed(1)} s; ${memoryNow()})`);
+    log.emit({
+      type: 'phase/didChange',
+      phase: 'evaluation',
+      variant: label,
+      status: 'finished',
+      message: msg,
+      elapsedMs: performance.now() - t0,
+    });
   });
 }
 
