@@ -227,13 +227,16 @@ describe('a run of several variants', () => {
 /**
  * A fake backend whose parallel trainers hold their first update until `lanes` of them are inside it, then call
  * `meet` once (the test acts there: both variants are mid-training, neither can be done), then go on; a trainer of
- * `failing` reports a NaN loss at its second update; one of `waiting` holds its third update until `hold` resolves.
+ * `waiting` holds its second update until `hold` resolves; one of `failing` makes its second update only once that
+ * trainer is holding (so the failure finds it mid-training, whatever the order of the event loop), and reports a NaN loss.
  */
 class MeetingCompute extends FakeCompute {
   readonly parallelPolicyTrainer: (m: ModelWeights, s: PolicyTrainerSpec, threads: number) => PolicyTrainer;
   private arrived = 0;
   private open!: () => void;
   private readonly met = new Promise<void>((r) => (this.open = r));
+  private holding!: () => void;
+  private readonly held = new Promise<void>((r) => (this.holding = r));
 
   constructor(
     meet: () => void,
@@ -251,7 +254,11 @@ class MeetingCompute extends FakeCompute {
           this.open();
         }
         if (t.step === 0) await this.met;
-        if (name === opts.waiting && t.step === 2) await opts.hold;
+        if (name === opts.waiting && t.step === 1) {
+          this.holding();
+          await opts.hold;
+        }
+        if (name === opts.failing && t.step === 1) await this.held;
         const s = await update(micro, lr);
         return name === opts.failing && t.step === 2 ? { ...s, loss: NaN } : s;
       };
@@ -304,13 +311,13 @@ describe('variants trained at once, and the extension\'s requests', () => {
     const said: string[] = [];
     let go!: () => void;
     const hold = new Promise<void>((r) => (go = r));
-    // nll's third update waits for the line that says wnll failed (said as the other variants are asked to stop)
+    // nll's second update waits for the line that says wnll failed (said as the other variants are asked to stop)
     const compute = new MeetingCompute(() => undefined, { failing: 'wnll', waiting: 'nll', hold });
     const { runDir, ctx } = await fakeRun('failure', compute, control, said, (l) => /wnll failed/.test(l) && go());
     await assert.rejects(runExperiment(ctx, ['nll', 'wnll']), WatchdogError);
     assert.ok(said.some((l) => /wnll failed/.test(l)), said.join('\n'));
     assert.ok(existsSync(path.join(runDir, 'wnll', 'watchdog-step-2.json')));
-    assert.ok(saves(runDir).includes('nll@3'), `nll checkpointed where it stopped: ${saves(runDir).join(', ')}`);
+    assert.ok(saves(runDir).includes('nll@2'), `nll checkpointed where it stopped: ${saves(runDir).join(', ')}`);
     assert.ok(!existsSync(path.join(runDir, 'nll', 'final')), 'nll did not go on to the end');
   });
 });
