@@ -19,7 +19,7 @@ export function formatDuration(ms: number): string {
  */
 export const DEMO_ESTIMATE = {
   quick: 'up to 5 min on 2 cores (an estimate until it has run here)',
-  full: '10-30 min on 2 cores (an estimate until it has run here)',
+  full: '8-30 min on 2 cores (an estimate until it has run here)',
 };
 
 /** The picker's description of a demo: the last measured time here, else the estimate. */
