@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { type TrainerCommand, type TrainerEvent, variantOfPhase } from '../protocol/trainer.js';
+import { type TrainerCommand, type TrainerEvent } from '../protocol/trainer.js';
 import { keptSetDiff } from '../protocol/compare.js';
 import {
   type KeptDiff, type SentinelSettings, SentinelSettingsSchema, type TimedEvent, type TrainerState, type WebviewToHost,
@@ -18,6 +18,7 @@ import { resolveRuntime } from './nodeRuntime.js';
 import { hasCheckpoint, listRuns, readAdvantages, readRun } from './runs.js';
 import { isRunFolder } from './runStatus.js';
 import { TrainerProcess } from './trainerProcess.js';
+import { TrainingSteps } from './trainingSteps.js';
 
 type StartCommand = Extract<TrainerCommand, { type: 'run/start' }>;
 
@@ -33,9 +34,8 @@ export class TrainerController implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   private readonly status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   readonly output = vscode.window.createOutputChannel('A-LoL Trainer');
-  private variant = '';
-  /** Variants training now and their last step ("120/600"): several when the run trains variants at once. */
-  private readonly inTraining = new Map<string, string>();
+  /** The status bar's phase or step text (each variant's step when the run trains several at once). */
+  private readonly inTraining = new TrainingSteps();
   /** The provider the live run computes on (run/didStart), shown on the status bar. */
   private device = '';
   /** The finish notification and the demo's measured time (finish.ts). */
@@ -258,7 +258,6 @@ export class TrainerController implements vscode.Disposable {
     this.output.appendLine(`[${new Date().toLocaleTimeString()}] starting ${cmd.verb} with ${runtime.description} in ${runDir}`);
     const proc = new TrainerProcess();
     this.proc = proc;
-    this.variant = '';
     this.inTraining.clear();
     this.device = '';
     this.last = { cmd: full, runDir };
@@ -307,6 +306,8 @@ export class TrainerController implements vscode.Disposable {
   }
 
   private onEvent(e: TrainerEvent): void {
+    const status = this.inTraining.onEvent(e);
+    if (status) this.setStatus(`$(sync~spin) A-LoL: ${status.text}${this.onDevice()}`, status.tooltip);
     const timed = { t: Date.now(), event: e };
     this.liveEvents.push(timed);
     if (DashboardPanel.current && DashboardPanel.current.runDir === this.last?.runDir) DashboardPanel.current.appendEvents([timed]);
@@ -316,22 +317,6 @@ export class TrainerController implements vscode.Disposable {
       if (e.device.fallback) {
         void vscode.window.showWarningMessage(`A-LoL: ${e.device.fallback}`, 'Show Log').then((a) => a && this.output.show());
       }
-    } else if (e.type === 'phase/didChange') {
-      const trained = e.phase === 'training' ? variantOfPhase(e) : null;
-      if (trained && e.status === 'started') this.variant = trained;
-      if (trained && e.status === 'started') this.inTraining.set(trained, '');
-      if (trained && e.status === 'finished') this.inTraining.delete(trained);
-      this.setStatus(`$(sync~spin) A-LoL: ${e.phase}${this.onDevice()}`, e.message);
-    } else if (e.type === 'step/didComplete') {
-      const fits: Partial<Record<string, string>> = { reference: 'reference SFT', value: 'value head fit' };
-      const variant = (e.phase && fits[e.phase]) ?? e.variant ?? (this.variant || 'training');
-      const tooltip = `loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(0)} tokens/s`;
-      if (this.inTraining.has(variant)) this.inTraining.set(variant, `${e.step}/${e.totalSteps}`);
-      // variants trained at once: each one's step, not whichever reported last
-      const shown = this.inTraining.size > 1 && this.inTraining.has(variant)
-        ? [...this.inTraining].map(([v, s]) => `${v} ${s || '…'}`).join(', ')
-        : `${variant} ${e.step}/${e.totalSteps}`;
-      this.setStatus(`$(sync~spin) A-LoL: ${shown}${this.onDevice()}`, tooltip);
     } else if (e.type === 'run/didFail') {
       this.output.appendLine(`run failed: ${e.message}`);
     } else if (e.type === 'run/didFinish' && !e.stopped) {

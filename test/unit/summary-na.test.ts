@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SummarySchema } from '../../src/protocol/webview.js';
-import { metricsOf, renderSummary, type Summary, variantNameOf } from '../../src/trainer/pipeline/experiment.js';
+import { variantNameOf } from '../../src/trainer/pipeline/eval-model.js';
+import { metricsOf, renderSummary, type Summary } from '../../src/trainer/pipeline/experiment.js';
 import { corpusMetrics } from '../../src/trainer/pipeline/metrics.js';
 
 describe('summaries without generation rewards', () => {

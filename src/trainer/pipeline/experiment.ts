@@ -8,11 +8,10 @@
 
 import path from 'node:path';
 import { type Variant, stepBudget } from '../alol/rules.js';
-import { readDataset } from '../data/dataset.js';
 import { formPairs, pairsOf, responseSets } from '../data/pairs.js';
 import type { Pair, Row } from '../data/rows.js';
 import { loadPolicyWeights } from '../model/adapter.js';
-import { type Policy, loadPolicy, withWeights } from '../model/policy.js';
+import { type Policy, withWeights } from '../model/policy.js';
 import { RewardSet } from '../rewards/registry.js';
 import type { RunContext } from '../run/context.js';
 import { StopRequested } from '../run/control.js';
@@ -20,12 +19,13 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { type AuditResult, runAudit } from './audit.js';
 import { evaluateOnTest, generationRewards, validationAccuracy, validationReward } from './evaluate.js';
 import type { Metrics } from './metrics.js';
-import { type OnProgress, memoryNow, progressBarOf } from './phase.js';
+import { memoryNow, progressBarOf } from './phase.js';
 import { trainVariant, type ValidationScore } from './train.js';
 import {
   type SelectedBy, type VariantRecord, latestCheckpoint, readVariantRecord, recordTimesSampled, writeVariantRecord,
 } from './records.js';
 import { experimentPlan } from './validate.js';
+import { serialQueue, sharedBar, variantLanes } from './lanes.js';
 import { type Timing, renderTiming, timingOf } from './timing.js';
 
 /** Mean reward per component and total; `{total: null}` when nothing could score the generations (n/a). */
@@ -79,59 +79,6 @@ interface Bench {
   summary: Summary;
   /** Evaluations, one at a time: variants trained at once finish, and validate, on the one main thread. */
   serial: <T>(f: () => Promise<T>) => Promise<T>;
-}
-
-/** A queue of async jobs run one at a time, in the order given (a failed job does not stop the next). */
-function serialQueue(): <T>(f: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return <T>(f: () => Promise<T>): Promise<T> => {
-    const run = tail.then(f, f);
-    tail = run.catch(() => undefined);
-    return run;
-  };
-}
-
-/** How many variants train at once and on how many intra-op threads each (train.parallelVariants). */
-export interface Lanes {
-  lanes: number;
-  threads: number;
-  /** Why (for the log). */
-  why: string;
-}
-
-/** Models under this many parameters train two variants at once under train.parallelVariants 'auto'. */
-export const AUTO_PARALLEL_MAX_PARAMS = 25e6;
-
-/** train.parallelVariants resolved for `toTrain` variants of a model with `params` parameters. */
-export function variantLanes(
-  config: Pick<RunContext['config'], 'threads'> & { train: Pick<RunContext['config']['train'], 'parallelVariants'> },
-  canParallel: boolean,
-  params: number,
-  toTrain: number,
-): Lanes {
-  const asked = config.train.parallelVariants;
-  if (toTrain < 2) return { lanes: 1, threads: config.threads, why: 'one variant to train' };
-  if (!canParallel) {
-    return { lanes: 1, threads: config.threads, why: 'the compute backend trains one at a time (built-in engine on CPU only)' };
-  }
-  if (asked === 'auto' && config.threads < 2) return { lanes: 1, threads: config.threads, why: 'threads 1' };
-  if (asked === 'auto' && params >= AUTO_PARALLEL_MAX_PARAMS) {
-    return { lanes: 1, threads: config.threads, why: `${(params / 1e6).toFixed(0)}M parameters (auto: under 25M)` };
-  }
-  const lanes = Math.min(asked === 'auto' ? 2 : asked, toTrain);
-  if (lanes < 2) return { lanes: 1, threads: config.threads, why: 'train.parallelVariants 1' };
-  return { lanes, threads: Math.max(1, Math.floor(config.threads / lanes)), why: `train.parallelVariants ${asked}` };
-}
-
-/** One progress bar for variants trained at once: their steps summed, over the sum of their step budgets. */
-function sharedBar(ctx: RunContext, totals: ReadonlyMap<string, number>): (variant: string) => (total: number) => (done: number) => void {
-  const bar = progressBarOf(ctx, 'training');
-  const all = [...totals.values()].reduce((a, b) => a + b, 0);
-  const done = new Map<string, number>();
-  return (variant) => () => (d) => {
-    done.set(variant, d);
-    bar(Math.min(all, [...done.values()].reduce((a, b) => a + b, 0)), all);
-  };
 }
 
 /**
@@ -296,7 +243,7 @@ async function trainAll(
   if (plan.lanes > 1) {
     ctx.say(
       `[training] ${together.join(', ')}: ${plan.lanes} at a time, each on ${plan.threads} thread${plan.threads > 1 ? 's' : ''} ` +
-        `(${plan.why}; train.parallelVariants 1 trains one after another, to the same numbers)`,
+        `(train.parallelVariants ${ctx.config.train.parallelVariants}; 1 trains one after another, to the same numbers)`,
     );
     const positive = bench.audit.adv?.positiveFraction ?? 1;
     const totals = new Map(together.map((v) => [v, stepBudget({ ...ctx.config.train, variant: v }, positive).steps]));
@@ -384,19 +331,17 @@ export async function runExperiment(
         toTrain.push(variant);
         continue;
       }
-      {
-        ctx.say(`[training] ${variant}: already trained in this run folder (${rec.steps} steps); evaluating it`);
-        const params = await loadPolicyWeights(path.join(dir, rec.bestStep ? 'best' : 'final'), audit.reference);
-        const extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'> = {
-          filteredFraction: rec.filteredFraction,
-          trainSeconds: rec.trainSeconds,
-          ...(rec.validationSeconds === undefined ? {} : { validationSeconds: rec.validationSeconds }),
-          steps: rec.steps,
-          evaluatedStep: rec.bestStep ?? rec.steps,
-          selectedBy: rec.selectedBy ?? (rec.bestStep ? 'validation reward' : 'final'),
-        };
-        await evaluateVariant(ctx, bench, variant, withWeights(audit.reference, params), extra);
-      }
+      ctx.say(`[training] ${variant}: already trained in this run folder (${rec.steps} steps); evaluating it`);
+      const params = await loadPolicyWeights(path.join(dir, rec.bestStep ? 'best' : 'final'), audit.reference);
+      const extra: Omit<VariantSummary, 'heldout' | 'heldoutSampled'> = {
+        filteredFraction: rec.filteredFraction,
+        trainSeconds: rec.trainSeconds,
+        ...(rec.validationSeconds === undefined ? {} : { validationSeconds: rec.validationSeconds }),
+        steps: rec.steps,
+        evaluatedStep: rec.bestStep ?? rec.steps,
+        selectedBy: rec.selectedBy ?? (rec.bestStep ? 'validation reward' : 'final'),
+      };
+      await evaluateVariant(ctx, bench, variant, withWeights(audit.reference, params), extra);
     }
     lanes = await trainAll(ctx, bench, toTrain, opts);
     // the summary lists the variants in the order asked, whichever finished first
@@ -410,59 +355,6 @@ export async function runExperiment(
   ctx.say(`[timing] ${renderTiming(bench.summary.timing)}`);
   await writeFileAtomic(path.join(runDir, 'summary.json'), `${JSON.stringify(bench.summary, null, 2)}\n`);
   return { audit, summary: bench.summary };
-}
-
-/**
- * The name `alol eval` gives a model folder by default: its variant's folder for a run's `final`, `best`
- * or `checkpoints/step-N` (runs/x/a_lol/final -> a_lol), else the folder's own name.
- */
-export function variantNameOf(modelDir: string): string {
-  const abs = path.resolve(modelDir);
-  const base = path.basename(abs);
-  const parent = path.basename(path.dirname(abs));
-  if (base === 'final' || base === 'best') return parent;
-  if (/^step-\d+$/.test(base) && parent === 'checkpoints') return path.basename(path.dirname(path.dirname(abs)));
-  return base;
-}
-
-/**
- * `alol eval`: a model folder evaluated on the test split of the run's data as an experiment evaluates
- * its variants (named `name`, by default variantNameOf(modelDir), or of the adapter's folder); writes summary.json.
- */
-export async function evaluateModel(
-  ctx: RunContext,
-  modelDir: string,
-  onProgress: OnProgress,
-  name?: string,
-  adapterDir?: string,
-): Promise<{ summary: Summary; components: string[] }> {
-  const { config } = ctx;
-  const policy = await loadPolicy(path.resolve(modelDir), adapterDir && path.resolve(adapterDir));
-  const { rows, pairs } = await readDataset(
-    path.resolve(ctx.baseDir, config.data.path),
-    { format: config.data.format, split: config.data.split },
-  );
-  const trainRows = rows.filter((r) => r.split === 'train');
-  const held = await heldoutPairs(ctx, rows, pairs, trainRows, false);
-  const rewardOptions = { baseDir: ctx.baseDir, cacheDir: null, provider: ctx.device.provider, threads: config.threads };
-  const rewards = await RewardSet.create(generationRewards(config.rewards), rewardOptions);
-  try {
-    rewards.fit(trainRows);
-    const label = name ?? variantNameOf(adapterDir ?? modelDir);
-    const testRows = rows.filter((r) => r.split === 'test');
-    const at = { variant: label, step: 0, onProgress };
-    const { result, accuracy } = await evaluateOnTest(policy, testRows, held.test, rewards, ctx, at);
-    const entry = {
-      heldout: metricsOf(result.heldout, accuracy, result.scored),
-      heldoutSampled: metricsOf(result.heldoutSampled, accuracy, result.scored),
-    };
-    const extra = { filteredFraction: 0, trainSeconds: 0, steps: 0, evaluatedStep: null };
-    const summary: Summary = { variants: { [label]: { ...entry, ...extra } }, prompts: result.prompts, seed: config.train.seed };
-    await writeFileAtomic(path.join(ctx.runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    return { summary, components: rewards.names };
-  } finally {
-    await rewards.dispose();
-  }
 }
 
 /** The summary as a table: one row per variant. */

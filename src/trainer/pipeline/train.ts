@@ -149,9 +149,9 @@ export async function trainVariant(ctx: RunContext, audit: AuditResult, opts: Tr
   const loraTraining = lora ? { spec: lora, init: initLoraParams(cfg, lora, train.seed), seed: train.seed } : undefined;
   // packed rows (model/pack.ts) unless a Loop graph makes several steps per call (it does not pack)
   const spec = { objective, rows: batchRows, adamw, lora: loraTraining, packRows: train.packRows && train.stepsPerRun === 1 };
-  const beside = opts.threads !== undefined ? ctx.compute.parallelPolicyTrainer : undefined;
-  const trainer: PolicyTrainer = beside
-    ? beside(audit.reference, spec, opts.threads ?? 1)
+  const beside = ctx.compute.parallelPolicyTrainer;
+  const trainer: PolicyTrainer = beside && opts.threads !== undefined
+    ? beside(audit.reference, spec, opts.threads)
     : ctx.compute.policyTrainer(audit.reference, spec);
   /** The policy's full weights from the trainer's (all of them, or the adapters merged into the base). */
   const policyOf = (weights: Map<string, Float32Array>): Map<string, Float32Array> =>
